@@ -1,0 +1,170 @@
+import PxTransport
+import PxWire
+
+/// The results of one request to the engines, arriving over time.
+///
+/// Every `%px`, `%map` and `%apply` makes one. It records each task's engine, output, timings and
+/// outcome as the controller reports them; ``Cluster`` fills it in while it waits for frames, so
+/// all of it can be inspected after the fact. Not thread-safe: use it on the cluster's thread.
+public final class AsyncResult {
+    /// What one task did.
+    public struct Task: Sendable {
+        /// The engine that ran (or runs) it; nil for a load-balanced task not yet placed.
+        public var engine: Int32?
+        public var stdout: Bytes = []
+        public var stderr: Bytes = []
+        /// True when some output was dropped because it exceeded ``AsyncResult/outputLimit``.
+        public var isOutputTruncated = false
+        /// Real-time nanoseconds as reported by the engine; nil until it replied.
+        public var started: UInt64?
+        public var completed: UInt64?
+        /// The reply's segments after the timing: `["ok", ...]` or `["error", name, value, traceback]`.
+        public var reply: [Bytes]?
+        public var isRunning = false
+
+        public var isDone: Bool { reply != nil }
+        public var isFailed: Bool { reply.map { $0.first != Bytes(text: "ok") } ?? false }
+
+        /// The Python exception this task raised, if any.
+        public func error(operation: String) -> RemoteError? {
+            guard let reply, isFailed else { return nil }
+            func text(_ index: Int) -> String { index < reply.count ? reply[index].text : "" }
+            return RemoteError(
+                engine: engine ?? EngineNumber.none, name: text(1), value: text(2), traceback: text(3), operation: operation)
+        }
+    }
+
+    public enum State: String, Sendable {
+        case pending, running, done, failed
+    }
+
+    /// The number shown as `#7`.
+    public let number: Int
+    /// The `-o` name, if any.
+    public var name: String?
+    /// What made it, e.g. "%px" or "%map".
+    public let label: String
+    /// The operation, as shown in error prefixes (`[0:execute]`).
+    public let operation: String
+    public let op: EngineOp
+    public internal(set) var tasks: [Task]
+    /// Real-time nanoseconds when it was submitted.
+    public let submitted: UInt64
+    /// Set once the controller has given the tasks their ids.
+    public internal(set) var firstTaskID: UInt64?
+    /// Output kept per task and stream; the rest is dropped with a notice.
+    public static let outputLimit = 4 << 20
+    /// Things that happened to it beyond its tasks' replies, e.g. "task 7 retried after engine 2 died".
+    public internal(set) var notices: [String] = []
+    /// Called when a task's output arrives (engine, stream, bytes), for live streaming.
+    public var onOutput: ((Int32, OutputStream, Bytes) -> Void)?
+    /// Called when a task completes.
+    public var onTaskDone: ((Int) -> Void)?
+    /// Whatever the caller wants to keep with it (e.g. the names a map's results are stored under).
+    public var context: [String: String] = [:]
+
+    init(number: Int, name: String?, label: String, op: EngineOp, targets: [Int32?]) {
+        self.number = number
+        self.name = name
+        self.label = label
+        self.op = op
+        self.operation = AsyncResult.operationName(of: op)
+        self.tasks = targets.map { Task(engine: $0) }
+        self.submitted = Clock.realtimeNanoseconds
+    }
+
+    // MARK: - Inspection
+
+    public var completedCount: Int { tasks.reduce(0) { $0 + ($1.isDone ? 1 : 0) } }
+    public var isReady: Bool { tasks.allSatisfy(\.isDone) }
+    public var isFailed: Bool { tasks.contains(where: \.isFailed) }
+
+    public var state: State {
+        if isReady { return isFailed ? .failed : .done }
+        if tasks.contains(where: { $0.isDone || $0.isRunning || !$0.stdout.isEmpty || !$0.stderr.isEmpty }) {
+            return .running
+        }
+        return .pending
+    }
+
+    /// The Python exceptions raised, in task order.
+    public var errors: [RemoteError] {
+        tasks.compactMap { $0.error(operation: operation) }
+    }
+
+    /// Engines involved, in task order, without repeats.
+    public var engines: [Int32] {
+        var seen = Set<Int32>()
+        return tasks.compactMap(\.engine).filter { seen.insert($0).inserted }
+    }
+
+    /// Seconds from submission to the last completion (or to now while it runs).
+    public var elapsed: Double {
+        let end = isReady ? (tasks.compactMap(\.completed).max() ?? Clock.realtimeNanoseconds) : Clock.realtimeNanoseconds
+        return Double(end >= submitted ? end - submitted : 0) / 1e9
+    }
+
+    /// From the first start to the last completion, in seconds.
+    public var wallTime: Double {
+        let starts = tasks.compactMap { $0.started }.filter { $0 > 0 }
+        let ends = tasks.compactMap { $0.completed }.filter { $0 > 0 }
+        guard let first = starts.min(), let last = ends.max(), last >= first else { return 0 }
+        return Double(last - first) / 1e9
+    }
+
+    /// The sum of the tasks' durations, in seconds: what running them one after another would take.
+    public var serialTime: Double {
+        tasks.reduce(0) { sum, task in
+            guard let started = task.started, let completed = task.completed, started > 0, completed >= started else {
+                return sum
+            }
+            return sum + Double(completed - started) / 1e9
+        }
+    }
+
+    /// The replies of all tasks; throws the remote errors if any task failed.
+    public func get() throws -> [[Bytes]] {
+        let errors = errors
+        if errors.count == 1 { throw errors[0] }
+        if !errors.isEmpty { throw CompositeError(errors) }
+        return tasks.map { Array(($0.reply ?? []).dropFirst()) }
+    }
+
+    /// "<AsyncResult #7: %px on 4 engines, pending>"
+    public var summary: String {
+        let engineCount = Set(tasks.compactMap(\.engine)).count
+        let scope = op == .mapChunk ? "\(tasks.count) tasks" : "\(engineCount) engine\(engineCount == 1 ? "" : "s")"
+        return "<AsyncResult \(name.map { "'\($0)'" } ?? "#\(number)"): \(label) on \(scope), \(state.rawValue)>"
+    }
+
+    // MARK: - Updates from the connection
+
+    func record(output: Bytes, stream: OutputStream, task index: Int) {
+        tasks[index].isRunning = true
+        let count = stream == .stdout ? tasks[index].stdout.count : tasks[index].stderr.count
+        let room = max(0, AsyncResult.outputLimit - count)
+        let kept = output.count <= room ? output : Bytes(output.prefix(room))
+        if kept.count < output.count { tasks[index].isOutputTruncated = true }
+        if stream == .stdout { tasks[index].stdout += kept } else { tasks[index].stderr += kept }
+        onOutput?(tasks[index].engine ?? EngineNumber.none, stream, kept)
+    }
+
+    func record(reply frame: Frame, task index: Int) {
+        guard tasks[index].reply == nil, let timing = frame.segments.first.flatMap(TaskTiming.init) else { return }
+        if tasks[index].engine == nil || frame.engine != EngineNumber.none { tasks[index].engine = frame.engine }
+        tasks[index].started = timing.started
+        tasks[index].completed = timing.completed
+        tasks[index].reply = Array(frame.segments.dropFirst())
+        tasks[index].isRunning = false
+        onTaskDone?(index)
+    }
+
+    static func operationName(of op: EngineOp) -> String {
+        switch op {
+        case .execute: "execute"
+        case .apply, .mapChunk: "apply"
+        case .export, .import, .collect, .scatter: "push"
+        default: "\(op)"
+        }
+    }
+}

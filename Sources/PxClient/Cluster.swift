@@ -1,0 +1,362 @@
+import PxTransport
+import PxWire
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A connection to a pxsh cluster: its controller, its engines and the home engine.
+///
+/// ``start(engines:python:)`` starts a private cluster that ends with this object (or this process,
+/// even if it is killed); ``attach(name:)`` joins a named one. All calls are made on one thread; frames
+/// are read only while a call waits, so nothing runs behind the caller's back.
+public final class Cluster {
+    /// A cluster event as the user should see it, e.g. "engine 2 (rank 2) died: signal 9 (SIGKILL)".
+    public var onEvent: ((ClusterEvent) -> Void)?
+    /// A descriptor that, when readable, cuts blocking waits short with ``ClusterError/interrupted``
+    /// (the REPL's Ctrl-C self-pipe).
+    public var interruptDescriptor: FileDescriptor?
+    /// The engines other than the home engine, by id.
+    public private(set) var engines: [Int32: EngineRow] = [:]
+    public let name: String?
+    public let directory: String
+    public let pythonExecutable: String
+
+    let socket: FrameSocket
+    private let controllerPID: pid_t?
+    private var nextRequestID: UInt64 = 1
+    private var resultNumber = 0
+    /// Submitted requests waiting for their task ids.
+    private var awaitingAcceptance: [UInt64: AsyncResult] = [:]
+    /// Unfinished tasks by id.
+    private var taskIndex: [UInt64: (result: AsyncResult, index: Int)] = [:]
+    private var controlReplies: [UInt64: [Bytes]] = [:]
+    private var isClosed = false
+    private var closeReason: String?
+
+    private init(socket: FrameSocket, controllerPID: pid_t?, name: String?, directory: String, welcome: Frame) {
+        self.socket = socket
+        self.controllerPID = controllerPID
+        self.name = name
+        self.directory = directory
+        self.pythonExecutable = welcome.segments.count > 2 ? welcome.segments[2].text : ""
+        for segment in welcome.segments.dropFirst(3) {
+            if let row = EngineRow(line: segment.text) { engines[row.id] = row }
+        }
+    }
+
+    deinit { shutdown() }
+
+    // MARK: - Starting and attaching
+
+    /// Starts a private cluster of `engines` engines (plus the home engine) running `python`.
+    ///
+    /// - Throws: ``PythonInstallation/Unusable`` when the Python cannot be embedded, ``ClusterError``
+    ///   when the cluster does not come up.
+    public static func start(engines count: Int, python: String = "python3") throws -> Cluster {
+        let installation = try PythonInstallation.locate(python)
+        let root = try RuntimeDirectory.root()
+        let directory = root + "/private-\(getpid())-\(Clock.monotonicNanoseconds % 1_000_000)"
+        try RuntimeDirectory.makePrivateDirectory(directory)
+        do {
+            let (pid, socket) = try spawnController(
+                directory: directory, engines: count, installation: installation, name: nil)
+            return try handshake(socket: socket, controllerPID: pid, name: nil, directory: directory)
+        } catch {
+            RuntimeDirectory.remove(directory)
+            throw error
+        }
+    }
+
+    /// Starts a named cluster that outlives this process, and returns once its engines are up.
+    public static func startNamed(_ name: String, engines count: Int, python: String = "python3") throws -> Cluster {
+        let installation = try PythonInstallation.locate(python)
+        let directory = try namedDirectory(name)
+        if (try? UnixSocket.connect(to: directory + "/controller.sock")).map({ $0.close(); return true }) == true {
+            throw ClusterError.invalidRequest("a cluster named '\(name)' is already running")
+        }
+        let (pid, socket) = try spawnController(
+            directory: directory, engines: count, installation: installation, name: name)
+        return try handshake(socket: socket, controllerPID: pid, name: name, directory: directory)
+    }
+
+    /// Attaches to the named cluster `name`.
+    public static func attach(name: String) throws -> Cluster {
+        let directory = try namedDirectory(name)
+        guard let socket = try? FrameSocket.connect(to: directory + "/controller.sock") else {
+            throw ClusterError.noSuchCluster(name)
+        }
+        return try handshake(socket: socket, controllerPID: nil, name: name, directory: directory)
+    }
+
+    /// The directory of the named cluster `name` (created if needed).
+    public static func namedDirectory(_ name: String) throws -> String {
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }),
+            !name.hasPrefix(".")
+        else {
+            throw ClusterError.invalidRequest("a cluster name may use letters, digits, '-', '_' and '.'")
+        }
+        let clusters = try RuntimeDirectory.root() + "/clusters"
+        try RuntimeDirectory.makePrivateDirectory(clusters)
+        let directory = clusters + "/" + name
+        try RuntimeDirectory.makePrivateDirectory(directory)
+        return directory
+    }
+
+    /// The controller inherits its listening socket, already bound, so we can connect without waiting.
+    private static func spawnController(
+        directory: String, engines: Int, installation: PythonInstallation, name: String?
+    ) throws -> (pid_t, FrameSocket) {
+        let socketPath = directory + "/controller.sock"
+        let listener = try UnixSocket.listen(at: socketPath)
+        defer { listener.close() }
+        let log = try FileDescriptor.open(directory + "/controller.log", flags: O_WRONLY | O_CREAT | O_APPEND)
+        defer { log.close() }
+        var arguments = [
+            "controller", "--directory", directory, "--engines", String(engines), "--python", installation.executable,
+            "--libpython", installation.libraryPath, "--listener-on-stdin",
+        ]
+        if let name { arguments += ["--name", name] }
+        let pid = try ProcessSpawner.spawn(
+            ProcessSpawner.currentExecutable, arguments: arguments, output: log, standardInput: listener,
+            newSession: name != nil)
+        do {
+            return (pid, try FrameSocket.connect(to: socketPath))
+        } catch {
+            kill(pid, SIGKILL)
+            _ = ProcessSpawner.wait(pid)
+            throw error
+        }
+    }
+
+    private static func handshake(socket: FrameSocket, controllerPID: pid_t?, name: String?, directory: String) throws
+        -> Cluster
+    {
+        try socket.send(Hello(role: .client, fields: [String(getpid())]).frame)
+        while true {
+            let received = try socket.receive(timeoutMilliseconds: 120_000)
+            switch received {
+            case .frame(let frame) where frame.kind == .welcome:
+                let cluster = Cluster(
+                    socket: socket, controllerPID: controllerPID, name: name, directory: directory, welcome: frame)
+                try cluster.checkStarted()
+                return cluster
+            case .frame(let frame) where frame.kind == .refused:
+                throw ClusterError.refused(frame.segments.first?.text ?? "")
+            case .frame:
+                continue
+            case .closed, .woken:
+                throw ClusterError.startFailed(controllerLogTail(directory))
+            case .timedOut:
+                throw ClusterError.startFailed("the engines did not start within 120 s")
+            }
+        }
+    }
+
+    /// A cluster whose engines all failed to start is of no use; say why.
+    private func checkStarted() throws {
+        let failed = engineList.filter { $0.state == .dead }
+        guard !failed.isEmpty, failed.count == engineList.count || homeEngine?.state == .dead else { return }
+        let logName = homeEngine?.state == .dead ? "engine-home.log" : "engine-\(failed[0].id).log"
+        let why = Cluster.fileTail(directory + "/" + logName)
+        shutdown()
+        throw ClusterError.startFailed(why.isEmpty ? "engines exited at start" : why)
+    }
+
+    static func controllerLogTail(_ directory: String) -> String {
+        let tail = fileTail(directory + "/controller.log")
+        return tail.isEmpty ? "the controller exited" : tail
+    }
+
+    static func fileTail(_ path: String, lines: Int = 6) -> String {
+        guard let bytes = try? FileDescriptor.readAll(path) else { return "" }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    // MARK: - Engines
+
+    /// The engines (not the home engine) in id order.
+    public var engineList: [EngineRow] { engines.values.filter { $0.id >= 0 }.sorted { $0.id < $1.id } }
+
+    /// The ids of the live engines, which `all` means.
+    public var liveEngineIDs: [Int32] { engineList.filter { $0.state != .dead }.map(\.id) }
+
+    var homeEngine: EngineRow? { engines[EngineNumber.home] }
+
+    // MARK: - Shutting down
+
+    /// Leaves the cluster. A private cluster shuts down, and this waits for its controller to exit.
+    public func shutdown() {
+        guard !isClosed else { return }
+        isClosed = true
+        socket.shutdown()
+        if let controllerPID, name == nil {
+            if ProcessSpawner.wait(controllerPID, milliseconds: 5_000) == nil {
+                kill(controllerPID, SIGKILL)
+                _ = ProcessSpawner.wait(controllerPID)
+            }
+        }
+    }
+
+    /// Stops the whole cluster, named or private, and waits until its controller is gone.
+    public func stopCluster() throws {
+        _ = try control(.shutdown)
+        if let pid = try? readControllerPID() {
+            let deadline = Clock.monotonicNanoseconds + 5_000_000_000
+            while kill(pid, 0) == 0 && Clock.monotonicNanoseconds < deadline { usleep(5_000) }
+        }
+        shutdown()
+    }
+
+    private func readControllerPID() throws -> pid_t? {
+        let text = Cluster.fileTail(directory + "/cluster.json", lines: 1)
+        guard let field = text.split(separator: ",").first(where: { $0.contains("\"pid\"") }) else { return nil }
+        return pid_t(field.filter(\.isNumber))
+    }
+
+    // MARK: - Requests
+
+    /// Submits a request and returns its result at once; the result fills in as frames arrive.
+    public func submit(_ submission: Submission, label: String, name: String? = nil) throws -> AsyncResult {
+        try ensureOpen()
+        resultNumber += 1
+        let targets: [Int32?] =
+            submission.isBalanced ? Array(repeating: nil, count: submission.taskCount) : submission.targets
+        let result = AsyncResult(number: resultNumber, name: name, label: label, op: submission.op, targets: targets)
+        let requestID = nextRequestID
+        nextRequestID += 1
+        awaitingAcceptance[requestID] = result
+        do {
+            try socket.send(submission.frame(requestID: requestID))
+        } catch {
+            awaitingAcceptance.removeValue(forKey: requestID)
+            throw connectionLost("\(error)")
+        }
+        return result
+    }
+
+    /// Sends a control request and waits for its answer.
+    public func control(_ op: ControlOp, engines ids: [Int32] = [], tasks: [UInt64] = [], argument: String? = nil)
+        throws -> [Bytes]
+    {
+        try ensureOpen()
+        let requestID = nextRequestID
+        nextRequestID += 1
+        var first = Bytes()
+        for id in ids { first.appendLittleEndian(id) }
+        for task in tasks { first.appendLittleEndian(task) }
+        var segments = [first]
+        if let argument { segments.append(Bytes(text: argument)) }
+        try socket.send(Frame(kind: .control, op: op.rawValue, id: requestID, segments: segments))
+        while controlReplies[requestID] == nil {
+            try pump(timeoutMilliseconds: -1)
+        }
+        return controlReplies.removeValue(forKey: requestID) ?? []
+    }
+
+    /// Waits until `result` is ready, `timeout` seconds pass (nil: no limit), or `interrupt` is readable.
+    ///
+    /// - Returns: whether the result is ready.
+    /// - Throws: ``ClusterError/interrupted`` when `interrupt` became readable; ``ClusterError/disconnected(_:)``.
+    @discardableResult
+    public func wait(for result: AsyncResult, timeout: Double? = nil, interrupt: FileDescriptor? = nil) throws -> Bool {
+        let deadline = timeout.map { Clock.monotonicNanoseconds + UInt64(max(0, $0) * 1e9) }
+        while !result.isReady {
+            var remaining: Int32 = -1
+            if let deadline {
+                let now = Clock.monotonicNanoseconds
+                if now >= deadline { return false }
+                remaining = Int32(min((deadline - now) / 1_000_000 + 1, 1_000_000))
+            }
+            if case .woken = try pump(timeoutMilliseconds: remaining, interrupt: interrupt) {
+                throw ClusterError.interrupted
+            }
+        }
+        return true
+    }
+
+    /// Reads and dispatches whatever frames arrive within `timeoutMilliseconds` (at least one if any).
+    @discardableResult
+    public func pump(timeoutMilliseconds: Int32, interrupt: FileDescriptor? = nil) throws -> FrameSocket.Received {
+        try ensureOpen()
+        let received: FrameSocket.Received
+        do {
+            received = try socket.receive(timeoutMilliseconds: timeoutMilliseconds, wakingOn: interrupt)
+        } catch {
+            throw connectionLost("\(error)")
+        }
+        switch received {
+        case .frame(let frame):
+            dispatch(frame)
+            // Drain what is already buffered without blocking again.
+            while case .frame(let next) = try socket.receive(timeoutMilliseconds: 0) { dispatch(next) }
+        case .closed:
+            throw connectionLost("the controller closed the connection")
+        case .timedOut, .woken:
+            break
+        }
+        return received
+    }
+
+    /// Processes frames that have already arrived, without waiting.
+    public func poll() throws {
+        try pump(timeoutMilliseconds: 0)
+    }
+
+    // MARK: - Dispatch
+
+    private func dispatch(_ frame: Frame) {
+        switch frame.kind {
+        case .accepted:
+            guard let accepted = Accepted(frame), let result = awaitingAcceptance.removeValue(forKey: frame.id) else {
+                return
+            }
+            result.firstTaskID = accepted.first
+            for index in 0..<min(accepted.count, result.tasks.count) {
+                taskIndex[accepted.first + UInt64(index)] = (result, index)
+            }
+        case .reply:
+            guard let (result, index) = taskIndex.removeValue(forKey: frame.id) else { return }
+            result.record(reply: frame, task: index)
+        case .stream:
+            guard let (result, index) = taskIndex[frame.id], let stream = OutputStream(rawValue: frame.op),
+                let bytes = frame.segments.first
+            else { return }
+            result.record(output: bytes, stream: stream, task: index)
+        case .controlReply:
+            controlReplies[frame.id] = frame.segments
+        case .event:
+            guard let event = ClusterEvent(frame) else { return }
+            apply(event)
+        default:
+            break
+        }
+    }
+
+    private func apply(_ event: ClusterEvent) {
+        switch event {
+        case .engineStarted(let row):
+            engines[row.id] = row
+        case .engineDied(let engine, _, _):
+            engines[engine]?.state = .dead
+        case .taskRetried(let task, let engine):
+            if let (result, index) = taskIndex[task] {
+                result.tasks[index].isRunning = false
+                result.notices.append("task \(index) retried after engine \(engine) died")
+            }
+        case .notice:
+            break
+        }
+        onEvent?(event)
+    }
+
+    private func ensureOpen() throws {
+        if isClosed { throw ClusterError.disconnected(closeReason ?? "the cluster was shut down") }
+    }
+
+    private func connectionLost(_ why: String) -> ClusterError {
+        closeReason = why
+        isClosed = true
+        return .disconnected(why)
+    }
+}

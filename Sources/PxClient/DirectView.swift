@@ -1,0 +1,122 @@
+import PxTransport
+import PxWire
+
+/// A set of engines addressed directly: code and data go to each of them.
+///
+/// Data moves between the home engine (the local namespace) and the targets; the pickled bytes pass
+/// through the controller and this client without being decoded.
+public struct DirectView {
+    public let cluster: Cluster
+    public let targets: [Int32]
+
+    public init(cluster: Cluster, targets: [Int32]) {
+        self.cluster = cluster
+        self.targets = targets
+    }
+
+    /// Runs `code` on every target.
+    public func execute(_ code: String, label: String = "%px", name: String? = nil) throws -> AsyncResult {
+        try cluster.submit(Submission(op: .execute, targets: targets, shared: [Bytes(text: code)]), label: label, name: name)
+    }
+
+    /// Copies local values to the targets: each `(name, expression)` sends the local `expression`
+    /// (the variable `name` when it is empty) as `name`. Blocks until done.
+    public func push(_ assignments: [(name: String, expression: String)]) throws {
+        let reply = try cluster.runLocally(.export, assignments.flatMap { [Bytes(text: $0.name), Bytes(text: $0.expression)] })
+        guard let (blob, _) = Blob.read(reply, at: 1 + assignments.count) else { throw malformed("push") }
+        try cluster.finish(try cluster.submit(Submission(op: .import, targets: targets, shared: blob), label: "%push"))
+    }
+
+    /// Fetches variables from each target; stores them locally as lists (one item per target).
+    ///
+    /// - Returns: each target's reprs of the variables, in target order.
+    public func pull(_ names: [String]) throws -> [(engine: Int32, reprs: [String])] {
+        let result = try cluster.submit(
+            Submission(op: .export, targets: targets, shared: names.flatMap { [Bytes(text: $0), []] }), label: "%pull")
+        try cluster.finish(result)
+        var blobs: [Bytes] = []
+        var shown: [(Int32, [String])] = []
+        for task in result.tasks {
+            let reply = task.reply ?? []
+            guard reply.count > names.count, let (blob, _) = Blob.read(reply, at: 1 + names.count) else {
+                throw malformed("pull")
+            }
+            shown.append((task.engine ?? EngineNumber.none, reply[1...names.count].map(\.text)))
+            blobs += blob
+        }
+        _ = try cluster.runLocally(.collect, [Bytes(text: "list"), [], Bytes(text: String(targets.count))] + blobs)
+        return shown
+    }
+
+    /// Splits a local sequence into contiguous blocks, one per target, stored there as `name`.
+    public func scatter(_ name: String, expression: String = "") throws {
+        let reply = try cluster.runLocally(
+            .scatter, [Bytes(text: name), Bytes(text: expression), Bytes(text: String(targets.count))])
+        guard let blobs = Blob.readAll(reply, from: 1), blobs.count == targets.count else { throw malformed("scatter") }
+        try cluster.finish(
+            try cluster.submit(Submission(op: .import, targets: targets, perTask: blobs), label: "%scatter"))
+    }
+
+    /// Concatenates each target's `name` into the local variable `name`.
+    ///
+    /// - Returns: the repr of the gathered value.
+    public func gather(_ name: String) throws -> String {
+        let result = try cluster.submit(
+            Submission(op: .export, targets: targets, shared: [Bytes(text: name), []]), label: "%gather")
+        try cluster.finish(result)
+        var blobs: [Bytes] = []
+        for task in result.tasks {
+            guard let reply = task.reply, let (blob, _) = Blob.read(reply, at: 2) else { throw malformed("gather") }
+            blobs += blob
+        }
+        let reply = try cluster.runLocally(
+            .collect, [Bytes(text: "concat"), [], Bytes(text: String(targets.count))] + blobs)
+        return reply.count > 2 ? reply[2].text : ""
+    }
+
+    /// Calls the local function `function` with the arguments `arguments` (call syntax) on every target.
+    public func apply(function: String, arguments: String, name: String? = nil) throws -> AsyncResult {
+        let reply = try cluster.runLocally(.packCall, [Bytes(text: function), Bytes(text: arguments)])
+        guard let (blob, _) = Blob.read(reply, at: 1) else { throw malformed("apply") }
+        return try cluster.submit(Submission(op: .apply, targets: targets, shared: blob), label: "%apply", name: name)
+    }
+
+    /// The variables of each target: (name, type, summary) rows, in target order.
+    public func who() throws -> [(engine: Int32, variables: [(name: String, type: String, summary: String)])] {
+        let result = try cluster.submit(Submission(op: .who, targets: targets), label: "%who")
+        try cluster.finish(result)
+        return result.tasks.map { task in
+            let reply = Array((task.reply ?? []).dropFirst())
+            let rows = stride(from: 0, to: reply.count - 2, by: 3).map {
+                (name: reply[$0].text, type: reply[$0 + 1].text, summary: reply[$0 + 2].text)
+            }
+            return (task.engine ?? EngineNumber.none, rows)
+        }
+    }
+
+    private func malformed(_ operation: String) -> ClusterError {
+        .invalidRequest("\(operation): the engine runtime sent a malformed reply")
+    }
+}
+
+extension Cluster {
+    /// A view of the given engines (all live engines by default).
+    public func view(_ targets: [Int32]? = nil) -> DirectView {
+        DirectView(cluster: self, targets: targets ?? liveEngineIDs)
+    }
+
+    /// Runs an op on the home engine and waits; returns the reply's segments, `"ok"` first.
+    ///
+    /// - Throws: the ``RemoteError`` the local code raised.
+    public func runLocally(_ op: EngineOp, _ arguments: [Bytes]) throws -> [Bytes] {
+        let result = try submit(Submission(op: op, targets: [EngineNumber.home], shared: arguments), label: "local")
+        try finish(result)
+        return result.tasks[0].reply ?? []
+    }
+
+    /// Waits for a result and throws its errors, if any.
+    public func finish(_ result: AsyncResult) throws {
+        try wait(for: result, interrupt: interruptDescriptor)
+        _ = try result.get()
+    }
+}

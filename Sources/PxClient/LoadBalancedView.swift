@@ -1,0 +1,87 @@
+import PxWire
+
+/// Work for whichever engine is free: `map` over a sequence, or single `apply` calls.
+public struct LoadBalancedView {
+    public let cluster: Cluster
+
+    public init(cluster: Cluster) { self.cluster = cluster }
+
+    /// How a map's items are grouped into tasks.
+    public enum ChunkSize: Equatable, Sendable {
+        /// About four tasks per engine.
+        case auto
+        case fixed(Int)
+    }
+
+    /// Maps the local function `function` over the local iterable `sequence`.
+    ///
+    /// The function travels by value (cloudpickle, or a built-in fallback for plain functions).
+    /// Collect the values with ``collect(_:into:unordered:)`` once the result is ready.
+    public func map(
+        function: String, sequence: String, chunkSize: ChunkSize = .auto, retries: Int? = nil, name: String? = nil
+    ) throws -> AsyncResult {
+        let chunk = switch chunkSize {
+        case .auto: "auto"
+        case .fixed(let size): String(max(1, size))
+        }
+        let engines = max(1, cluster.liveEngineIDs.count)
+        let reply = try cluster.runLocally(
+            .prepareMap,
+            [Bytes(text: function), Bytes(text: sequence), Bytes(text: chunk), Bytes(text: String(engines))])
+        guard reply.count >= 2, let itemCount = Int(reply[1].text), let (function, next) = Blob.read(reply, at: 2),
+            let chunks = Blob.readAll(reply, from: next)
+        else { throw ClusterError.invalidRequest("map: the engine runtime sent a malformed reply") }
+        let result = try cluster.submit(
+            Submission(op: .mapChunk, isBalanced: true, retries: retries, shared: function, perTask: chunks),
+            label: "%map", name: name)
+        result.context["items"] = String(itemCount)
+        return result
+    }
+
+    /// One call of the local function `function` with `arguments` (call syntax) on a free engine.
+    public func apply(function: String, arguments: String, retries: Int? = nil, name: String? = nil) throws
+        -> AsyncResult
+    {
+        let reply = try cluster.runLocally(.packCall, [Bytes(text: function), Bytes(text: arguments)])
+        guard let (blob, _) = Blob.read(reply, at: 1) else {
+            throw ClusterError.invalidRequest("apply: the engine runtime sent a malformed reply")
+        }
+        return try cluster.submit(
+            Submission(op: .apply, isBalanced: true, retries: retries, perTask: [blob]), label: "%apply", name: name)
+    }
+
+    /// Stores a finished map's values in local variables, in item order or in completion order.
+    ///
+    /// - Returns: the repr of the list of values.
+    public func collect(_ result: AsyncResult, into names: [String], unordered: Bool = false) throws -> String {
+        _ = try result.get()
+        var order = Array(result.tasks.indices)
+        if unordered { order.sort { (result.tasks[$0].completed ?? 0) < (result.tasks[$1].completed ?? 0) } }
+        var blobs: [Bytes] = []
+        for index in order {
+            guard let reply = result.tasks[index].reply, let (blob, _) = Blob.read(reply, at: 1) else {
+                throw ClusterError.invalidRequest("map: a task sent a malformed reply")
+            }
+            blobs += blob
+        }
+        let reply = try cluster.runLocally(
+            .collect,
+            [Bytes(text: "chain"), Bytes(text: names.joined(separator: ",")), Bytes(text: String(order.count))] + blobs)
+        return reply.count > 1 ? reply[1].text : ""
+    }
+
+    /// Stores the value of a finished `apply` locally. Returns its repr.
+    public func collectValue(_ result: AsyncResult, into names: [String]) throws -> String {
+        _ = try result.get()
+        guard let reply = result.tasks.first?.reply, let (blob, _) = Blob.read(reply, at: 2) else {
+            throw ClusterError.invalidRequest("apply: a task sent a malformed reply")
+        }
+        let collected = try cluster.runLocally(
+            .collect, [Bytes(text: "value"), Bytes(text: names.joined(separator: ",")), Bytes(text: "1")] + blob)
+        return collected.count > 1 ? collected[1].text : ""
+    }
+}
+
+extension Cluster {
+    public func loadBalanced() -> LoadBalancedView { LoadBalancedView(cluster: self) }
+}

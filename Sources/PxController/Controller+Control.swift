@@ -1,0 +1,139 @@
+import PxScheduling
+import PxTransport
+import PxWire
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// MARK: - Control requests: engines, interrupts, life cycle
+
+extension Controller {
+    func control(_ frame: Frame, from peer: Peer) {
+        guard let op = ControlOp(rawValue: frame.op) else {
+            return reply(to: peer, request: frame.id, [Bytes(text: "error"), Bytes(text: "unknown control request")])
+        }
+        let targets = frame.segments.first.map(Controller.engineIDs(in:)) ?? []
+        switch op {
+        case .engines:
+            reply(to: peer, request: frame.id, engineRows().map { Bytes(text: $0.line) })
+        case .interrupt:
+            var interrupted: [Int32] = []
+            for id in targets {
+                guard let slot = engines[id], slot.state == .busy, slot.pid > 0 else { continue }
+                launcher.signal(slot.pid, SIGINT)
+                interrupted.append(id)
+            }
+            reply(to: peer, request: frame.id, [Controller.segment(of: interrupted)])
+        case .restart:
+            var restarting: Set<Int32> = []
+            for id in targets {
+                guard var slot = engines[id], slot.pid > 0 else { continue }
+                if slot.isReaped {
+                    launchEngine(id: id, rank: slot.rank)
+                } else {
+                    slot.exitPlan = .restart
+                    engines[id] = slot
+                    launcher.signal(slot.pid, SIGKILL)
+                }
+                restarting.insert(id)
+            }
+            awaitEngines(restarting, peer: peer, request: frame.id)
+        case .add:
+            let count = frame.segments.count > 1 ? Int(frame.segments[1].text) ?? 0 : 0
+            let nextID = (engines.keys.max() ?? -1) + 1
+            let nextRank = (engines.values.filter { !$0.isHome }.map(\.rank).max() ?? -1) + 1
+            var added: Set<Int32> = []
+            for offset in 0..<max(0, min(count, 256)) {
+                let id = nextID + Int32(offset)
+                if launchEngine(id: id, rank: nextRank + offset) { added.insert(id) }
+            }
+            awaitEngines(added, peer: peer, request: frame.id)
+        case .remove:
+            var removed: [Int32] = []
+            for id in targets where id != EngineNumber.home {
+                guard var slot = engines[id] else { continue }
+                if slot.isReaped {
+                    engines.removeValue(forKey: id)
+                } else {
+                    slot.exitPlan = .remove
+                    engines[id] = slot
+                    launcher.signal(slot.pid, SIGKILL)
+                }
+                removed.append(id)
+            }
+            reply(to: peer, request: frame.id, [Controller.segment(of: removed)])
+        case .abort:
+            let tasks = frame.segments.first.map(Controller.taskIDs(in:)) ?? []
+            let actions = balancer.handle(.abortRequested(tasks.map(TaskID.init)))
+            var running: [UInt64] = []
+            for case .notAborted(let ids) in actions { running += ids.map(\.rawValue) }
+            apply(actions)
+            // Direct tasks cannot be taken back from an engine's queue; they count as running.
+            running += tasks.filter { records[$0]?.isBalanced == false }
+            reply(to: peer, request: frame.id, [Bytes(text: String(running.count))])
+        case .status:
+            let tasks = frame.segments.first.map(Controller.taskIDs(in:)) ?? []
+            reply(to: peer, request: frame.id, tasks.map { Bytes(text: status(of: $0)) })
+        case .shutdown:
+            reply(to: peer, request: frame.id, [])
+            peer.connection.flush()
+            isShuttingDown = true
+        }
+    }
+
+    /// "pending", "running SINCE_NS" or "done" (unknown ids are done: their records were delivered).
+    private func status(of task: UInt64) -> String {
+        guard let record = records[task], record.reply == nil else { return "done" }
+        guard let engine = record.engine, let slot = engines[engine], slot.queue.first == task,
+            slot.connection != nil
+        else { return "pending" }
+        return "running \(slot.since)"
+    }
+
+    private func awaitEngines(_ ids: Set<Int32>, peer: Peer, request: UInt64) {
+        if ids.isEmpty { return reply(to: peer, request: request, [Controller.segment(of: [])]) }
+        controlsAwaitingEngines.append((peer, request, ids))
+    }
+
+    /// Answers restart and add requests whose engines have all come up (or died trying).
+    func answerControlsAwaiting(engine id: Int32) {
+        guard let slot = engines[id], slot.state != .starting || slot.isReaped else { return }
+        var remaining: [(peer: Peer, request: UInt64, engines: Set<Int32>)] = []
+        for var waiting in controlsAwaitingEngines {
+            if waiting.engines.contains(id) && slot.exitPlan == nil { waiting.engines.remove(id) }
+            if waiting.engines.isEmpty {
+                if !waiting.peer.isClosed { reply(to: waiting.peer, request: waiting.request, [Bytes(text: "ok")]) }
+            } else {
+                remaining.append(waiting)
+            }
+        }
+        controlsAwaitingEngines = remaining
+    }
+
+    private func reply(to peer: Peer, request: UInt64, _ segments: [Bytes]) {
+        peer.connection.enqueue(Frame(kind: .controlReply, id: request, segments: segments))
+    }
+
+    // MARK: - Encoding id lists
+
+    static func engineIDs(in segment: Bytes) -> [Int32] {
+        var reader = ByteReader(segment)
+        var ids: [Int32] = []
+        while let id = reader.read(Int32.self) { ids.append(id) }
+        return ids
+    }
+
+    static func taskIDs(in segment: Bytes) -> [UInt64] {
+        var reader = ByteReader(segment)
+        var ids: [UInt64] = []
+        while let id = reader.read(UInt64.self) { ids.append(id) }
+        return ids
+    }
+
+    static func segment(of ids: [Int32]) -> Bytes {
+        var bytes = Bytes()
+        for id in ids { bytes.appendLittleEndian(id) }
+        return bytes
+    }
+}

@@ -1,0 +1,144 @@
+import CPxSys
+import PxScheduling
+import PxTransport
+import PxWire
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// MARK: - Engine life cycle
+
+extension Controller {
+    func launchInitialEngines() {
+        launchEngine(id: EngineNumber.home, rank: 0)
+        for index in 0..<options.engineCount { launchEngine(id: Int32(index), rank: index) }
+    }
+
+    /// Starts (or restarts) engine `id`; a failure to spawn is reported like a death.
+    @discardableResult
+    func launchEngine(id: Int32, rank: Int) -> Bool {
+        let size = engines.keys.filter { $0 >= 0 }.count + (engines[id] == nil && id >= 0 ? 1 : 0)
+        let now = Clock.realtimeNanoseconds
+        do {
+            let pid = try launcher.launch(id: id, rank: rank, size: max(size, options.engineCount))
+            var slot = EngineSlot(id: id, rank: rank, pid: pid, since: now)
+            slot.queue = engines[id]?.queue ?? []
+            engines[id] = slot
+            return true
+        } catch {
+            log("controller: cannot start engine \(id): \(error)")
+            var slot = EngineSlot(id: id, rank: rank, pid: -1, since: now)
+            slot.state = .dead
+            slot.isReaped = true
+            engines[id] = slot
+            broadcast(.notice("cannot start engine \(id): \(error)"))
+            return false
+        }
+    }
+
+    /// An engine said hello: send it what waited for it and tell the clients.
+    func engineConnected(_ id: Int32) {
+        guard let slot = engines[id], let peer = slot.connection else { return }
+        for task in slot.queue {
+            guard let record = records[task], let arguments = record.arguments else { continue }
+            peer.connection.enqueue(Frame(kind: .task, op: record.op, engine: id, id: task, segments: arguments))
+            if !record.isBalanced { records[task]?.arguments = nil }
+        }
+        if !slot.isHome { apply(balancer.handle(.engineJoined(EngineID(id)))) }
+        broadcast(.engineStarted(row(of: slot)))
+        welcomeWaitingClientsIfReady()
+        answerControlsAwaiting(engine: id)
+    }
+
+    /// An engine's connection closed: fail its work once its process is reaped (see ``reapEngines()``).
+    func engineLost(_ id: Int32) {
+        guard var slot = engines[id] else { return }
+        slot.connection = nil
+        slot.lostAt = Clock.monotonicNanoseconds
+        engines[id] = slot
+        reapEngines()
+    }
+
+    /// Looks for engines that have exited, so that deaths are reported with their signal or status.
+    func reapEngines() {
+        for (id, slot) in engines where slot.needsReaping && slot.pid > 0 {
+            if let termination = ProcessSpawner.reap(slot.pid) {
+                engineEnded(id, cause: termination.description)
+            } else if let lostAt = slot.lostAt, Clock.monotonicNanoseconds - lostAt > 1_000_000_000 {
+                // Closed its socket but did not exit: it is of no use; make sure it is gone.
+                launcher.signal(slot.pid, SIGKILL)
+                _ = ProcessSpawner.wait(slot.pid, milliseconds: 500)
+                engineEnded(id, cause: "lost its connection")
+            }
+        }
+    }
+
+    /// An engine process ended: fail or retry its tasks, tell the clients, and restart it if it should be.
+    func engineEnded(_ id: Int32, cause: String) {
+        guard var slot = engines[id] else { return }
+        slot.isReaped = true
+        slot.state = .dead
+        slot.since = Clock.realtimeNanoseconds
+        slot.connection = nil
+        let queued = slot.queue
+        slot.queue = []
+        engines[id] = slot
+
+        var message: String
+        switch slot.exitPlan {
+        case .restart: message = "\(slot.label) was restarted"
+        case .remove: message = "\(slot.label) was removed"
+        case nil:
+            message = "\(slot.label) died: \(cause)"
+            if !slot.hasEverConnected {
+                let tail = launcher.logTail(of: id)
+                message = "\(slot.label) failed to start: \(cause)" + (tail.isEmpty ? "" : "\n" + tail)
+            }
+        }
+        for task in queued where records[task]?.isBalanced == false {
+            failTask(task, name: "EngineError", message: message)
+        }
+        if !slot.isHome { apply(balancer.handle(.engineLeft(EngineID(id)))) }
+        guard !isShuttingDown else { return }
+
+        switch slot.exitPlan {
+        case .remove:
+            engines.removeValue(forKey: id)
+        case .restart:
+            launchEngine(id: id, rank: slot.rank)
+        case nil:
+            broadcast(.engineDied(engine: id, rank: slot.rank, cause: slot.hasEverConnected ? cause : message))
+            // Restart an engine that had worked; one that could not start would only fail again.
+            if slot.hasEverConnected { launchEngine(id: id, rank: slot.rank) }
+        }
+        welcomeWaitingClientsIfReady()
+        answerControlsAwaiting(engine: id)
+    }
+
+    func welcomeWaitingClientsIfReady() {
+        guard !clientsAwaitingWelcome.isEmpty,
+            !engines.values.contains(where: { $0.state == .starting && !$0.hasEverConnected && !$0.isReaped })
+        else { return }
+        for peer in clientsAwaitingWelcome where !peer.isClosed { welcome(peer) }
+        clientsAwaitingWelcome = []
+    }
+
+    // MARK: - Views
+
+    func row(of slot: EngineSlot) -> EngineRow {
+        let rss = slot.pid > 0 && !slot.isReaped ? pxsys_resident_bytes(slot.pid) : -1
+        return EngineRow(
+            id: slot.id, rank: slot.rank, pid: slot.pid, state: slot.state, since: slot.since, queued: slot.queue.count,
+            residentBytes: rss)
+    }
+
+    func engineRows() -> [EngineRow] {
+        engines.values.sorted { $0.id < $1.id }.map(row(of:))
+    }
+
+    func broadcast(_ event: ClusterEvent) {
+        let frame = event.frame
+        for peer in peers where peer.role.isClient { peer.connection.enqueue(frame) }
+    }
+}

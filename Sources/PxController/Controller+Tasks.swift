@@ -1,0 +1,152 @@
+import PxScheduling
+import PxTransport
+import PxWire
+
+// MARK: - Tasks: submission, routing, replies
+
+extension Controller {
+    func submit(_ submission: Submission, requestID: UInt64, from peer: Peer) {
+        let first = nextTaskID
+        let count = submission.taskCount
+        nextTaskID += UInt64(count)
+        peer.connection.enqueue(Accepted(first: first, count: count).frame(requestID: requestID))
+        let now = Clock.realtimeNanoseconds
+        let op = submission.op.rawValue
+
+        if submission.isBalanced {
+            var ids: [TaskID] = []
+            ids.reserveCapacity(count)
+            for index in 0..<count {
+                let id = first + UInt64(index)
+                records[id] = TaskRecord(
+                    owner: peer, op: op, isBalanced: true, submitted: now, arguments: submission.arguments(ofTask: index))
+                ids.append(TaskID(id))
+            }
+            apply(balancer.handle(.submitted(ids, retries: submission.retries)))
+            return
+        }
+        for (index, target) in submission.targets.enumerated() {
+            let id = first + UInt64(index)
+            records[id] = TaskRecord(
+                owner: peer, op: op, isBalanced: false, submitted: now, engine: target,
+                arguments: submission.arguments(ofTask: index))
+            route(id, to: target)
+        }
+    }
+
+    /// Queues a direct task on its engine, sending it at once if the engine is connected.
+    private func route(_ task: UInt64, to target: Int32) {
+        guard var slot = engines[target], slot.state != .dead || slot.exitPlan == .restart else {
+            let reason = engines[target].map { "\($0.label) is dead" } ?? "there is no engine \(target)"
+            return failTask(task, name: "EngineError", message: reason)
+        }
+        slot.queue.append(task)
+        if slot.state == .idle {
+            slot.state = .busy
+            slot.since = Clock.realtimeNanoseconds
+        }
+        engines[target] = slot
+        if !slot.isHome { _ = balancer.handle(.directQueued(EngineID(target))) }
+        if let peer = slot.connection, let record = records[task], let arguments = record.arguments {
+            peer.connection.enqueue(Frame(kind: .task, op: record.op, engine: target, id: task, segments: arguments))
+            records[task]?.arguments = nil
+        }
+    }
+
+    /// Applies the load balancer's decisions.
+    func apply(_ actions: [LoadBalancer.Action]) {
+        for action in actions {
+            switch action {
+            case .dispatch(let tasks, let engine):
+                guard var slot = engines[engine.rawValue], let peer = slot.connection else { continue }
+                for task in tasks {
+                    guard let record = records[task.rawValue], let arguments = record.arguments else { continue }
+                    records[task.rawValue]?.engine = engine.rawValue
+                    slot.queue.append(task.rawValue)
+                    peer.connection.enqueue(
+                        Frame(kind: .task, op: record.op, engine: engine.rawValue, id: task.rawValue, segments: arguments))
+                }
+                if slot.state == .idle && !slot.queue.isEmpty {
+                    slot.state = .busy
+                    slot.since = Clock.realtimeNanoseconds
+                }
+                engines[engine.rawValue] = slot
+            case .retrying(let task, let engine):
+                guard let record = records[task.rawValue], !record.owner.isClosed else { continue }
+                record.owner.connection.enqueue(ClusterEvent.taskRetried(task: task.rawValue, engine: engine.rawValue).frame)
+            case .failed(let task, let reason):
+                switch reason {
+                case .aborted:
+                    failTask(task.rawValue, name: "TaskAborted", message: "the task was aborted before it started")
+                case .engineDied(let engine):
+                    let label = engines[engine.rawValue]?.label ?? "engine \(engine)"
+                    failTask(task.rawValue, name: "EngineError", message: "\(label) died while running the task")
+                }
+            case .notAborted:
+                break  // The abort request reports these itself.
+            }
+        }
+    }
+
+    func engineReplied(_ frame: Frame, engine: Int32) {
+        guard var slot = engines[engine] else { return }
+        if let index = slot.queue.firstIndex(of: frame.id) { slot.queue.remove(at: index) }
+        if slot.queue.isEmpty {
+            slot.state = .idle
+            slot.since = Clock.realtimeNanoseconds
+        }
+        engines[engine] = slot
+        guard let record = records[frame.id] else { return }
+        if record.isBalanced {
+            finishedBalancedTasks[engine, default: []].append(TaskID(frame.id))
+        } else if !slot.isHome {
+            _ = balancer.handle(.directFinished(EngineID(engine)))
+        }
+        deliver(frame, of: frame.id)
+    }
+
+    /// Hands finished load-balanced tasks to the balancer once per turn, so refills go out in batches.
+    func finishTurn() {
+        guard !finishedBalancedTasks.isEmpty else { return }
+        let finished = finishedBalancedTasks
+        finishedBalancedTasks = [:]
+        for (engine, tasks) in finished {
+            apply(balancer.handle(.finished(tasks, on: EngineID(engine))))
+        }
+    }
+
+    func forwardStream(_ frame: Frame) {
+        guard let record = records[frame.id], !record.owner.isClosed else { return }
+        record.owner.connection.enqueue(frame)
+    }
+
+    /// Sends a reply to the task's client and drops the record; keeps it if the client is gone.
+    func deliver(_ reply: Frame, of task: UInt64) {
+        guard let record = records[task] else { return }
+        if !record.owner.isClosed {
+            record.owner.connection.enqueue(reply)
+            records.removeValue(forKey: task)
+            return
+        }
+        records[task]?.reply = reply
+        records[task]?.arguments = nil
+        orphanedReplies.append(task)
+        if orphanedReplies.count > Controller.maximumOrphanedRecords {
+            let dropped = orphanedReplies.removeFirst()
+            records.removeValue(forKey: dropped)
+            log("controller: dropped the unfetched result of task \(dropped) (over \(Controller.maximumOrphanedRecords) kept)")
+        }
+    }
+
+    /// Ends a task with an error that Python did not raise: its engine died, or it was aborted.
+    func failTask(_ task: UInt64, name: String, message: String) {
+        guard let record = records[task] else { return }
+        let reply = Frame(
+            kind: .reply, op: record.op, flags: [.failed, .notRun], engine: record.engine ?? EngineNumber.none, id: task,
+            segments: [
+                TaskTiming(started: 0, completed: 0).segment, Bytes(text: "error"), Bytes(text: name),
+                Bytes(text: message), [],
+            ])
+        deliver(reply, of: task)
+    }
+}

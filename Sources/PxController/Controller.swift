@@ -1,0 +1,276 @@
+import CPxSys
+import PxScheduling
+import PxTransport
+import PxWire
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The controller of one cluster: it starts and watches the engines, routes requests, schedules
+/// load-balanced tasks and keeps task records until their client has them.
+///
+/// Everything happens on one thread, in a poll loop over the listening socket and every peer's
+/// connection; the only state is this object's, changed by one event at a time. Scheduling
+/// decisions come from ``LoadBalancer``, a pure state machine.
+public final class Controller {
+    let options: ControllerOptions
+    let launcher: EngineLauncher
+    var listener: FileDescriptor?
+    var peers: [Peer] = []
+    var engines: [Int32: EngineSlot] = [:]
+    var records: [UInt64: TaskRecord] = [:]
+    var balancer = LoadBalancer()
+    /// Load-balanced tasks that finished during this turn of the loop, by engine.
+    var finishedBalancedTasks: [Int32: [TaskID]] = [:]
+    var nextTaskID: UInt64 = 1
+    var nextClientID = 1
+    var isShuttingDown = false
+    /// Clients that connected while the first engines were still starting; welcomed once they are up.
+    var clientsAwaitingWelcome: [Peer] = []
+    /// Control requests answered when the engines they started (restart, add) are up.
+    var controlsAwaitingEngines: [(peer: Peer, request: UInt64, engines: Set<Int32>)] = []
+    /// Replies kept for clients that went away, oldest first, bounded by ``maximumOrphanedRecords``.
+    var orphanedReplies: [UInt64] = []
+    static let maximumOrphanedRecords = 10_000
+    let uid = getuid()
+
+    public init(options: ControllerOptions) {
+        self.options = options
+        self.launcher = EngineLauncher(options: options)
+    }
+
+    /// Runs the cluster until it is shut down. Never returns.
+    public func run() -> Never {
+        ShutdownSignal.install()
+        if options.isPrivate {
+            // A private cluster dies with the pxsh that started it, even one killed with SIGKILL.
+            _ = pxsys_set_parent_death_signal(SIGTERM)
+            if getppid() == 1 { exit(0) }
+        }
+        do {
+            try RuntimeDirectory.makePrivateDirectory(options.directory)
+            let listener = try options.inheritedListener ?? UnixSocket.listen(at: options.socketPath)
+            listener.setCloseOnExec()
+            try listener.setNonBlocking(true)
+            self.listener = listener
+            launchInitialEngines()
+            if let name = options.name { ClusterDescription.write(for: options, name: name) }
+            loop()
+        } catch {
+            log("controller: \(error)")
+            shutDown(status: 1)
+        }
+        shutDown(status: 0)
+    }
+
+    func log(_ message: String) {
+        try? FileDescriptor.standardError.writeAll(message + "\n")
+    }
+
+    // MARK: - The poll loop
+
+    private func loop() {
+        while !isShuttingDown {
+            if ShutdownSignal.isRequested { return }
+            // Peers may be added or removed while serving; serve the ones that were polled.
+            let polled = peers
+            var watched: [(FileDescriptor, Poll.Events)] = [(listener!, .readable)]
+            for peer in polled {
+                watched.append((peer.connection.descriptor, peer.connection.wantsWrite ? [.readable, .writable] : .readable))
+            }
+            let needsReaping = engines.values.contains { $0.needsReaping }
+            let ready: [Poll.Events]
+            do {
+                ready = try Poll.wait(watched, timeoutMilliseconds: needsReaping ? 10 : 1_000)
+            } catch {
+                log("controller: \(error)")
+                return
+            }
+            if !ready[0].isEmpty { acceptPeers() }
+            for (index, peer) in polled.enumerated() where !ready[index + 1].isEmpty && !peer.isClosed {
+                serve(peer, events: ready[index + 1])
+            }
+            finishTurn()
+            reapEngines()
+            flushAll()
+        }
+    }
+
+    private func acceptPeers() {
+        while let fd = try? UnixSocket.accept(listener!) {
+            guard let credentials = try? UnixSocket.peerCredentials(of: fd), credentials.uid == uid else {
+                log("controller: refused a connection from another user")
+                fd.close()
+                continue
+            }
+            guard let connection = try? PeerConnection(fd) else {
+                fd.close()
+                continue
+            }
+            peers.append(Peer(connection: connection, pid: credentials.pid))
+        }
+    }
+
+    private func serve(_ peer: Peer, events: Poll.Events) {
+        if events.contains(.writable) && !peer.connection.flush() {
+            close(peer, reason: "write failed")
+            return
+        }
+        guard events.contains(.readable) || events.contains(.closed) else { return }
+        do {
+            let (frames, isClosed) = try peer.connection.readFrames()
+            for frame in frames where !peer.isClosed { handle(frame, from: peer) }
+            if isClosed { close(peer, reason: "closed") }
+        } catch {
+            log("controller: closing a connection: \(error)")
+            close(peer, reason: "\(error)")
+        }
+    }
+
+    private func flushAll() {
+        for peer in peers where peer.connection.wantsWrite {
+            if !peer.connection.flush() { close(peer, reason: "write failed") }
+        }
+    }
+
+    // MARK: - Frames
+
+    private func handle(_ frame: Frame, from peer: Peer) {
+        switch (peer.role, frame.kind) {
+        case (.unknown, .hello):
+            handshake(frame, from: peer)
+        case (.client, .submit):
+            guard let submission = Submission(frame) else {
+                return close(peer, reason: "malformed submission")
+            }
+            submit(submission, requestID: frame.id, from: peer)
+        case (.client, .control):
+            control(frame, from: peer)
+        case (.engine(let id), .reply):
+            engineReplied(frame, engine: id)
+        case (.engine, .stream):
+            forwardStream(frame)
+        default:
+            close(peer, reason: "unexpected \(frame.kind) frame")
+        }
+    }
+
+    private func handshake(_ frame: Frame, from peer: Peer) {
+        guard let hello = Hello(frame) else { return close(peer, reason: "bad handshake") }
+        guard hello.version == Hello.protocolVersion else {
+            peer.connection.enqueue(
+                Frame(kind: .refused, segments: [Bytes(text: "protocol version \(hello.version) is not \(Hello.protocolVersion)")]))
+            peer.connection.flush()
+            return close(peer, reason: "version mismatch")
+        }
+        switch hello.role {
+        case .client:
+            peer.role = .client(nextClientID)
+            nextClientID += 1
+            if engines.values.contains(where: { $0.state == .starting && !$0.hasEverConnected }) {
+                clientsAwaitingWelcome.append(peer)
+            } else {
+                welcome(peer)
+            }
+        case .engine:
+            guard let id = hello.fields.first.flatMap({ Int32($0) }), var slot = engines[id], slot.pid == peer.pid,
+                slot.connection == nil
+            else {
+                return close(peer, reason: "unknown engine")
+            }
+            peer.role = .engine(id)
+            slot.connection = peer
+            slot.hasEverConnected = true
+            slot.state = slot.queue.isEmpty ? .idle : .busy
+            slot.since = Clock.realtimeNanoseconds
+            engines[id] = slot
+            engineConnected(id)
+        }
+    }
+
+    func welcome(_ peer: Peer) {
+        let rows = engineRows().map { Bytes(text: $0.line) }
+        peer.connection.enqueue(
+            Frame(
+                kind: .welcome,
+                segments: [Bytes(text: String(Hello.protocolVersion)), Bytes(text: options.name ?? ""),
+                    Bytes(text: options.pythonExecutable)] + rows))
+    }
+
+    func close(_ peer: Peer, reason: String) {
+        guard !peer.isClosed else { return }
+        peer.isClosed = true
+        peers.removeAll { $0 === peer }
+        clientsAwaitingWelcome.removeAll { $0 === peer }
+        switch peer.role {
+        case .engine(let id):
+            engineLost(id)
+        case .client:
+            // A private cluster lives exactly as long as its client.
+            if options.isPrivate { isShuttingDown = true }
+        case .unknown:
+            break
+        }
+    }
+
+    // MARK: - Shutdown
+
+    func shutDown(status: Int32) -> Never {
+        isShuttingDown = true
+        for peer in peers where peer.role.isClient { peer.connection.flush() }
+        let pids = engines.values.compactMap { $0.pid > 0 && !$0.isReaped ? $0.pid : nil }
+        for pid in pids { launcher.signal(pid, SIGKILL) }
+        for pid in pids { _ = ProcessSpawner.wait(pid, milliseconds: 2_000) }
+        if let listener { listener.close() }
+        if options.isPrivate {
+            RuntimeDirectory.remove(options.directory)
+        } else {
+            unlink(options.socketPath)
+            unlink(options.directory + "/cluster.json")
+        }
+        exit(status)
+    }
+}
+
+/// A connection to the controller and who is on the other end.
+final class Peer {
+    enum Role {
+        case unknown
+        case client(Int)
+        case engine(Int32)
+
+        var isClient: Bool {
+            if case .client = self { return true }
+            return false
+        }
+    }
+
+    let connection: PeerConnection
+    let pid: pid_t
+    var role = Role.unknown
+    var isClosed = false
+
+    init(connection: PeerConnection, pid: pid_t) {
+        self.connection = connection
+        self.pid = pid
+    }
+}
+
+/// SIGTERM and SIGHUP ask the controller to shut down; the handler only sets a flag.
+enum ShutdownSignal {
+    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
+
+    static var isRequested: Bool { flag != 0 }
+
+    static func install() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in ShutdownSignal.flag = 1 }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0  // No SA_RESTART: poll returns EINTR and the loop sees the flag.
+        sigaction(SIGTERM, &action, nil)
+        sigaction(SIGHUP, &action, nil)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+    }
+}

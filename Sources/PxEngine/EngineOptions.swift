@@ -1,0 +1,25 @@
+/// How the controller started this engine.
+public struct EngineOptions: Sendable {
+    /// The controller's socket.
+    public var socketPath: String
+    public var id: Int32
+    public var rank: Int
+    public var size: Int
+    /// The libpython to load, and the python executable it belongs to (which locates a venv).
+    public var libraryPath: String
+    public var programName: String
+    /// Whether this is the home engine, which holds the local namespace.
+    public var isHome: Bool
+
+    public init(
+        socketPath: String, id: Int32, rank: Int, size: Int, libraryPath: String, programName: String, isHome: Bool
+    ) {
+        self.socketPath = socketPath
+        self.id = id
+        self.rank = rank
+        self.size = size
+        self.libraryPath = libraryPath
+        self.programName = programName
+        self.isHome = isHome
+    }
+}

@@ -1,0 +1,974 @@
+"""pxsh engine runtime: the Python half of a pxsh engine.
+
+The Swift engine embeds CPython, executes this source as the module ``_pxsh``
+(registered in ``sys.modules``), calls ``init()`` once and then ``handle()`` for
+every request. The user's namespace is ``__main__.__dict__``, so that what the
+user defines lives in ``__main__`` and cloudpickle ships it by value.
+
+Entry points
+------------
+``init(engine_id, rank, size, is_home)``
+    Once, before any request. Engines (``is_home`` false) get ``rank`` and
+    ``size`` in the namespace; the home engine (the local namespace) gets
+    neither. Makes ``sys.stdout``/``sys.stderr`` line-buffered so that output
+    reaches the Swift pipes line by line.
+``handle(op, args) -> list[bytes]``
+    Every request. Never raises: any exception, KeyboardInterrupt and
+    SystemExit included, becomes an error reply. Flushes stdout and stderr
+    before returning.
+``version() -> str``
+    The runtime protocol version, ``PROTOCOL_VERSION``.
+
+Wire conventions
+----------------
+Arguments and replies are lists of ``bytes``. Strings are UTF-8 (replies use
+errors="backslashreplace"); integers are ASCII decimal (``b"12"``).
+
+Every reply starts with ``b"ok"`` or ``b"error"``. An error reply is exactly
+``[b"error", ename, evalue, traceback]``; ``traceback`` is the formatted text
+showing only the user's frames (no frame of this module), without a trailing
+newline. For a SyntaxError it holds just the exception lines with the caret.
+
+A *value blob* encodes one Python object as a run of segments
+``[count, pickle, buf_1, ..., buf_k]``: ``count`` is k + 1 (the number of
+segments after it), ``pickle`` is pickle protocol 5 data, and ``buf_i`` are
+its out-of-band buffers (numpy arrays travel that way). ``*blob`` below means
+those segments spliced into the list.
+
+Ops (op number, name: args -> ok reply)
+---------------------------------------
+ 1 EXECUTE      [code] -> [ok, count, has_result (b"0"|b"1"), repr]
+ 2 EXPORT       [name_1, expr_1, ..., name_m, expr_m]  (empty expr: the variable)
+                -> [ok, repr_1, ..., repr_m, *blob({name_i: value_i})]
+ 3 IMPORT       [*blob(dict)] -> [ok]  (namespace.update(dict))
+ 4 COLLECT      [mode, assign_names, n, *blob_1, ..., *blob_n]
+                mode list|concat -> [ok, key_1, repr_1, key_2, repr_2, ...]
+                mode chain|value -> [ok, repr]
+ 5 SCATTER      [name, expr, n] -> [ok, *blob({name: part_1}), ..., *blob({name: part_n})]
+ 6 APPLY        [*blob((f, args, kwargs))] -> [ok, repr, *blob(result)]
+ 7 PACK_CALL    [fexpr, argsource] -> [ok, *blob((f, args, kwargs))]
+ 8 PREPARE_MAP  [fexpr, seqexpr, chunksize|b"auto", n_engines]
+                -> [ok, n_items, *fn_blob, *chunk_blob_1, ..., *chunk_blob_c]
+ 9 MAP_CHUNK    [*fn_blob, *items_blob] -> [ok, *blob([f(x) for x in items])]
+10 COMPLETE     [text before the cursor] -> [ok, start, candidate_1, ...]
+11 IS_COMPLETE  [code] -> [ok, b"complete"|b"incomplete"|b"invalid", indent]
+12 WHO          [] -> [ok, name_1, type_1, summary_1, name_2, ...]
+
+Details the Swift side relies on:
+
+- EXECUTE: the execution count starts at 0 and is incremented before every
+  EXECUTE, failing ones included; the cell is compiled as ``<In [count]>``.
+  If the last statement is an expression whose value is not None (and the
+  cell does not end with ``;``), the value is stored in ``_`` and its repr
+  returned. Reprs are cut at REPR_LIMIT characters plus
+  ``… [N more characters]``.
+- EXPORT: one repr per (name, expr) pair, so the blob starts at index m + 1.
+- COLLECT: list and concat take dicts from EXPORT (in target order) and
+  assign namespace[key] = the list of values / their concatenation (gather).
+  chain concatenates lists; value takes the single blob as is; both assign
+  the value to every name in the comma-separated ``assign_names``.
+- SCATTER: contiguous blocks, the first len % n one item longer (like
+  numpy.array_split). Lists, tuples, ranges, strings, bytes, numpy arrays
+  (axis 0) and pandas objects (rows) keep their type; other iterables become
+  lists; anything else is a TypeError.
+- PREPARE_MAP: chunksize ``auto`` is max(1, ceil(n_items / (4 * n_engines))).
+- COMPLETE: ``start`` counts characters (code points), not bytes.
+- WHO: the user's variables (no ``_`` prefix), sorted; summary is the repr on
+  one line, cut to 60 characters.
+- Tracebacks: a frame of code that came from another process (a function
+  defined at home and run by APPLY or MAP_CHUNK) shows no source line: each
+  process numbers its own cells, so its ``<In [n]>`` is another cell here.
+- Loading a blob copies each out-of-band buffer into a bytearray, so that
+  arrays arrive writable, unless Swift passes it as a bytearray or a writable
+  memoryview already.
+"""
+
+import ast
+import builtins
+import io
+import linecache
+import marshal
+import pickle
+import sys
+import types
+
+PROTOCOL_VERSION = "1"
+
+# Tests switch this off to exercise the built-in fallback serializer.
+USE_CLOUDPICKLE = True
+
+REPR_LIMIT = 4096
+WHO_SUMMARY_LIMIT = 60
+PICKLE_PROTOCOL = 5
+
+# The filename the Swift side compiles this module under. Frames from this
+# module (under that name or its file path) never show in user tracebacks.
+RUNTIME_FILENAME = "<pxsh-runtime>"
+
+# The same function comes with every chunk of a map: keep the last few.
+_FN_CACHE_SIZE = 8
+
+# Names that IPython-ish sessions define and %who should not list.
+_WHO_HIDDEN = frozenset(("In", "Out", "exit", "quit"))
+
+# Values of these exact types need nothing that cloudpickle adds, and the
+# plain C pickler is several times cheaper per call (MAP_CHUNK's hot path).
+_PLAIN_TYPES = frozenset((int, float, complex, bool, str, bytes, type(None)))
+_PLAIN_CONTAINER_LIMIT = 64
+
+_MISSING = object()
+
+# The user namespace; init() binds it to __main__.__dict__.
+_ns = vars(sys.modules["__main__"]) if "__main__" in sys.modules else {}
+_exec_count = 0
+_cloudpickle = None  # the module once imported, False if unavailable
+_fn_cache = {}
+_cell_code = {}  # cell filename -> the code compiled from it (_is_foreign)
+
+
+class SerializationError(Exception):
+    """A value could not be pickled; the message names the value."""
+
+
+# Shown as "SerializationError: ..." in tracebacks, like a builtin, rather
+# than "_pxsh.SerializationError: ...". Nothing ever pickles it.
+SerializationError.__module__ = "builtins"
+
+
+# --------------------------------------------------------------------------
+# Entry points
+
+def version():
+    return PROTOCOL_VERSION
+
+
+def init(engine_id, rank, size, is_home):
+    """Bind the user namespace and set up the process; called once by Swift.
+
+    engine_id is the controller's id for this engine; the runtime itself
+    does not need it (rank is what user code sees).
+    """
+    global _ns, _exec_count
+    main = sys.modules.get("__main__")
+    if main is None:
+        main = types.ModuleType("__main__")
+        sys.modules["__main__"] = main
+    _ns = main.__dict__
+    _ns.setdefault("__builtins__", builtins)
+    _exec_count = 0
+    _fn_cache.clear()
+    if not is_home:
+        _ns["rank"] = rank
+        _ns["size"] = size
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(line_buffering=True, errors="backslashreplace")
+            except Exception:
+                pass
+    # Like the python and IPython prompts: modules in the working directory
+    # are importable. An embedded interpreter has no script dir in sys.path.
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+
+
+def handle(op, args):
+    """Run one request; always return a reply, never raise."""
+    try:
+        try:
+            handler = _OPS.get(op)
+            if handler is None:
+                raise ValueError(f"unknown pxsh runtime op {op!r}")
+            reply = handler(args)
+        except BaseException as exc:
+            reply = _error_reply(exc)
+        _flush_std()
+        return reply
+    except BaseException as exc:  # e.g. a second Ctrl-C while formatting
+        return _last_resort_reply(exc)
+
+
+# --------------------------------------------------------------------------
+# Ops
+
+def _op_execute(args):
+    global _exec_count
+    _exec_count += 1
+    count = str(_exec_count).encode()
+    value = _run_cell(args[0].decode(), f"<In [{_exec_count}]>")
+    if value is None:
+        return [b"ok", count, b"0", b""]
+    _ns["_"] = value
+    return [b"ok", count, b"1", _utf8(_repr_cut(value))]
+
+
+def _op_export(args):
+    if len(args) % 2:
+        raise ValueError("EXPORT takes name/expression pairs")
+    values = {}
+    reprs = []
+    for i in range(0, len(args), 2):
+        name = _identifier(args[i])
+        expr = args[i + 1].decode()
+        value = _evaluate(expr) if expr else _lookup(name)
+        values[name] = value
+        reprs.append(_utf8(_repr_cut(value)))
+    return [b"ok", *reprs, *_dump_dict(values)]
+
+
+def _op_import(args):
+    values, _ = _load(args, 0)
+    if type(values) is not dict:
+        raise TypeError(f"IMPORT expects a dict, got {type(values).__name__}")
+    _ns.update(values)
+    return [b"ok"]
+
+
+def _op_collect(args):
+    mode = args[0].decode()
+    names = _assign_names(args[1])
+    n = int(args[2])
+    parts = _load_many(args, 3, n)
+    if mode in ("list", "concat"):
+        return _collect_by_key(parts, list if mode == "list" else _concat)
+    if mode == "chain":
+        value = []
+        for part in parts:
+            value.extend(part)
+    elif mode == "value":
+        if n != 1:
+            raise ValueError(f"COLLECT value takes one blob, got {n}")
+        value = parts[0]
+    else:
+        raise ValueError(f"unknown COLLECT mode {mode!r}")
+    for name in names:
+        _ns[name] = value
+    return [b"ok", _utf8(_repr_cut(value))]
+
+
+def _op_scatter(args):
+    name = _identifier(args[0])
+    expr = args[1].decode()
+    n = _positive_int(args[2], "the number of parts")
+    value = _evaluate(expr) if expr else _lookup(name)
+    reply = [b"ok"]
+    for i, part in enumerate(_split(value, n)):
+        reply += _dump_named({name: part}, f"part {i} of {name!r}")
+    return reply
+
+
+def _op_apply(args):
+    call, _ = _load(args, 0)
+    func, fargs, fkwargs = call
+    result = func(*fargs, **fkwargs)
+    _ns["_"] = result
+    blob = _dump_named(result, f"the result of {_callable_name(func)!r}")
+    return [b"ok", _utf8(_repr_cut(result)), *blob]
+
+
+def _op_pack_call(args):
+    fexpr = args[0].decode()
+    func = _evaluate(fexpr)
+    _require_callable(func, fexpr)
+    # The argument text is evaluated in the user's namespace exactly as the
+    # argument list of a call, so *xs, **kw and keywords all work.
+    packer = "(lambda *a, **k: (a, k))(\n" + args[1].decode() + "\n)"
+    fargs, fkwargs = _evaluate(packer)
+    return [b"ok", *_dump_call(func, fargs, fkwargs, fexpr)]
+
+
+def _op_prepare_map(args):
+    fexpr = args[0].decode()
+    seqexpr = args[1].decode()
+    n_engines = max(1, int(args[3]))
+    func = _evaluate(fexpr)
+    _require_callable(func, fexpr)
+    seq = _evaluate(seqexpr)
+    try:
+        iterator = iter(seq)
+    except TypeError:
+        raise TypeError(
+            f"cannot map over {type(seq).__name__}: not iterable") from None
+    items = list(iterator)
+    n_items = len(items)
+    if args[2] == b"auto":
+        chunksize = max(1, -(-n_items // (4 * n_engines)))
+    else:
+        chunksize = _positive_int(args[2], "chunksize")
+    reply = [b"ok", str(n_items).encode()]
+    reply += _dump_named(func, repr(fexpr))
+    for start in range(0, n_items, chunksize):
+        reply += _dump_items(items[start:start + chunksize], start, seqexpr)
+    return reply
+
+
+def _op_map_chunk(args):
+    # The hot path of load-balanced map: no imports, nothing O(namespace).
+    count = int(args[0])
+    key = args[1] if count == 1 else tuple(args[1:count + 1])
+    func = _fn_cache.get(key)
+    if func is None:
+        func = _load(args, 0)[0]
+        if len(_fn_cache) >= _FN_CACHE_SIZE:
+            del _fn_cache[next(iter(_fn_cache))]
+        _fn_cache[key] = func
+    items = _load(args, count + 1)[0]
+    results = list(map(func, items))
+    try:
+        blob = _dump(results)
+    except Exception as exc:
+        raise _serialization_error(
+            f"a result of {_callable_name(func)!r}", exc) from None
+    blob.insert(0, b"ok")
+    return blob
+
+
+def _op_complete(args):
+    text = args[0].decode()
+    start = len(text)
+    while start and (text[start - 1].isalnum() or text[start - 1] in "_."):
+        start -= 1
+    candidates = _complete_token(text[start:])
+    return [b"ok", str(start).encode(), *map(_utf8, candidates)]
+
+
+def _op_is_complete(args):
+    status, indent = _check_complete(args[0].decode())
+    return [b"ok", status.encode(), indent.encode()]
+
+
+def _op_who(args):
+    reply = [b"ok"]
+    names = sorted(name for name in _ns if isinstance(name, str)
+                   and not name.startswith("_") and name not in _WHO_HIDDEN)
+    for name in names:
+        value = _ns[name]
+        reply += [_utf8(name), _utf8(type(value).__name__),
+                  _utf8(_summary(value, WHO_SUMMARY_LIMIT))]
+    return reply
+
+
+_OPS = {
+    1: _op_execute,
+    2: _op_export,
+    3: _op_import,
+    4: _op_collect,
+    5: _op_scatter,
+    6: _op_apply,
+    7: _op_pack_call,
+    8: _op_prepare_map,
+    9: _op_map_chunk,
+    10: _op_complete,
+    11: _op_is_complete,
+    12: _op_who,
+}
+
+
+# --------------------------------------------------------------------------
+# Running user code
+
+def _run_cell(source, filename):
+    """Execute a cell IPython-style; return the value of a trailing expression."""
+    _remember_source(filename, source)
+    tree = compile(source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    last = None
+    if (tree.body and isinstance(tree.body[-1], ast.Expr)
+            and not _ends_with_semicolon(source, tree.body[-1])):
+        last = tree.body.pop()
+    body = compile(tree, filename, "exec", dont_inherit=True) if tree.body else None
+    result = None
+    if last is not None:
+        expression = ast.Expression(last.value)
+        result = compile(expression, filename, "eval", dont_inherit=True)
+    _remember_code(filename, body, result)
+    if body is not None:
+        exec(body, _ns)
+    return None if result is None else eval(result, _ns)
+
+
+def _ends_with_semicolon(source, node):
+    """IPython's convention: a trailing ';' suppresses the cell's result."""
+    if ";" not in source:
+        return False
+    # ast counts lines on \n, \r\n and \r only (str.splitlines knows more),
+    # and its column offsets are UTF-8 byte offsets.
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    rest = lines[node.end_lineno - 1].encode()[node.end_col_offset:]
+    return rest.lstrip().startswith(b";")
+
+
+def _evaluate(expr):
+    """Evaluate an expression typed at a magic (push x=..., %map F SEQ, ...)."""
+    _remember_source("<pxsh>", expr)
+    code = compile(expr, "<pxsh>", "eval", dont_inherit=True)
+    _remember_code("<pxsh>", code)
+    return eval(code, _ns)
+
+
+def _remember_source(filename, source):
+    """Register source in linecache so tracebacks can show its lines."""
+    lines = source.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    # mtime None: linecache.checkcache() never evicts the entry.
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    _cell_code[filename] = ()  # until it compiles: nothing comes from it
+
+
+def _remember_code(filename, *codes):
+    """Record the code compiled under filename (see _is_foreign)."""
+    # Only the top-level code objects: the nested ones are collected when a
+    # traceback needs them, which keeps this off the EXECUTE path.
+    _cell_code[filename] = tuple(code for code in codes if code is not None)
+
+
+def _is_foreign(code):
+    """True for code that names one of our cells but was not compiled here.
+
+    Every process numbers its own cells, so a function defined in the home
+    engine's <In [3]> and run on an engine would otherwise be shown with
+    the engine's own line from its <In [3]>. Equal code objects come from
+    the same source at the same place, so their lines are right.
+    """
+    local = _cell_code.get(code.co_filename)
+    if local is None:
+        return False
+    if type(local) is tuple:
+        local = _cell_code[code.co_filename] = _nested_code(local)
+    return code not in local
+
+
+def _nested_code(codes):
+    found = set()
+    pending = list(codes)
+    while pending:
+        code = pending.pop()
+        found.add(code)
+        pending.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return found
+
+
+def _lookup(name):
+    value = _ns.get(name, _MISSING)
+    if value is _MISSING:
+        raise NameError(f"name {name!r} is not defined")
+    return value
+
+
+def _identifier(raw):
+    import keyword
+    name = raw.decode()
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"invalid variable name {name!r}")
+    return name
+
+
+def _assign_names(raw):
+    return [_identifier(part.strip()) for part in raw.split(b",") if part.strip()]
+
+
+def _positive_int(raw, what):
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f"{what} must be at least 1, got {value}")
+    return value
+
+
+def _require_callable(value, expr):
+    if not callable(value):
+        raise TypeError(f"{expr!r} is not callable ({type(value).__name__})")
+
+
+def _callable_name(func):
+    name = getattr(func, "__qualname__", None)
+    return name if isinstance(name, str) else type(func).__name__
+
+
+# --------------------------------------------------------------------------
+# Gather and scatter
+
+def _collect_by_key(dicts, combine):
+    for part in dicts:
+        if type(part) is not dict:
+            raise TypeError(f"COLLECT expects dicts, got {type(part).__name__}")
+    reply = [b"ok"]
+    for key in (dicts[0] if dicts else ()):
+        value = combine([part[key] for part in dicts])
+        _ns[key] = value
+        reply += [_utf8(key), _utf8(_repr_cut(value))]
+    return reply
+
+
+def _concat(parts):
+    """Join gathered blocks back into one value of the blocks' kind."""
+    if not parts:
+        return []
+    if all(isinstance(p, str) for p in parts):
+        return "".join(parts)
+    if all(isinstance(p, bytes) for p in parts):
+        return b"".join(parts)
+    # numpy or pandas is already imported if a part is one of theirs.
+    np = sys.modules.get("numpy")
+    if np is not None and all(isinstance(p, np.ndarray) and p.ndim for p in parts):
+        return np.concatenate(parts)
+    if all(_is_pandas(p) for p in parts):
+        return sys.modules["pandas"].concat(parts)
+    if all(isinstance(p, tuple) for p in parts):
+        return tuple(x for p in parts for x in p)
+    if all(isinstance(p, (list, tuple, range)) for p in parts):
+        joined = []
+        for p in parts:
+            joined.extend(p)
+        return joined
+    return list(parts)
+
+
+def _split(value, n):
+    """Split value into n contiguous blocks (numpy.array_split sizes)."""
+    if (isinstance(value, (list, tuple, range, str, bytes, bytearray))
+            or (_is_ndarray(value) and value.ndim)):
+        blocks, length = value, len(value)
+    elif _is_pandas(value):
+        blocks, length = value.iloc, len(value)  # rows, not column labels
+    else:
+        try:
+            iterator = iter(value)
+        except TypeError:
+            raise TypeError(
+                f"cannot scatter {type(value).__name__}: not a sequence") from None
+        blocks = list(iterator)
+        length = len(blocks)
+    base, extra = divmod(length, n)
+    parts = []
+    start = 0
+    for i in range(n):
+        stop = start + base + (i < extra)
+        parts.append(blocks[start:stop])
+        start = stop
+    return parts
+
+
+def _is_ndarray(value):
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(value, np.ndarray)
+
+
+def _is_pandas(value):
+    module = getattr(type(value), "__module__", None)
+    return (isinstance(module, str) and module.startswith("pandas.")
+            and "pandas" in sys.modules and hasattr(value, "iloc"))
+
+
+# --------------------------------------------------------------------------
+# Serialization
+
+def _dump(obj):
+    """Encode obj as a value blob: [count, pickle, *out-of-band buffers]."""
+    buffers = []
+    data = _dumps(obj, buffers.append)
+    if not buffers:
+        return [b"1", data]
+    return [str(len(buffers) + 1).encode(), data,
+            *[bytes(buffer.raw()) for buffer in buffers]]
+
+
+def _dumps(obj, buffer_callback):
+    if _is_plain(obj):
+        return pickle.dumps(obj, PICKLE_PROTOCOL, buffer_callback=buffer_callback)
+    cloudpickle = _cloudpickle_module() if USE_CLOUDPICKLE else None
+    if cloudpickle:
+        return cloudpickle.dumps(obj, PICKLE_PROTOCOL, buffer_callback=buffer_callback)
+    out = io.BytesIO()
+    _FallbackPickler(out, PICKLE_PROTOCOL, buffer_callback=buffer_callback).dump(obj)
+    return out.getvalue()
+
+
+def _is_plain(obj):
+    kind = type(obj)
+    if kind in _PLAIN_TYPES:
+        return True
+    if (kind is list or kind is tuple) and len(obj) <= _PLAIN_CONTAINER_LIMIT:
+        for item in obj:
+            if type(item) not in _PLAIN_TYPES:
+                return False
+        return True
+    return False
+
+
+def _cloudpickle_module():
+    # Imported on first use: it costs more than the rest of engine start.
+    global _cloudpickle
+    if _cloudpickle is None:
+        try:
+            import cloudpickle
+            _cloudpickle = cloudpickle
+        except Exception:
+            _cloudpickle = False
+    return _cloudpickle
+
+
+def _load(args, pos):
+    """Decode the value blob that starts at args[pos]; return (obj, next_pos)."""
+    count = int(args[pos])
+    end = pos + 1 + count
+    if count < 1 or end > len(args):
+        raise ValueError(f"malformed value blob at segment {pos}")
+    if count == 1:
+        return pickle.loads(args[pos + 1]), end
+    buffers = [_writable(buffer) for buffer in args[pos + 2:end]]
+    return pickle.loads(args[pos + 1], buffers=buffers), end
+
+
+def _load_many(args, pos, n):
+    values = []
+    for _ in range(n):
+        value, pos = _load(args, pos)
+        values.append(value)
+    return values
+
+
+def _writable(buffer):
+    # Arrays built on a bytes object would be read-only (ipyparallel #742);
+    # the pickle still marks buffers that were read-only at the source.
+    if isinstance(buffer, bytearray):
+        return buffer
+    if isinstance(buffer, memoryview) and not buffer.readonly:
+        return buffer
+    return bytearray(buffer)
+
+
+def _serialization_error(what, exc):
+    return SerializationError(
+        f"cannot serialize {what}: {type(exc).__name__}: {_safe_str(exc)}")
+
+
+def _dump_named(obj, what):
+    try:
+        return _dump(obj)
+    except Exception as exc:
+        raise _serialization_error(what, exc) from None
+
+
+def _dump_dict(values):
+    """Dump a {name: value} dict; on failure, name the value that fails."""
+    try:
+        return _dump(values)
+    except Exception as exc:
+        failure = exc
+    for name, value in values.items():
+        _dump_named(value, repr(name))
+    raise _serialization_error(", ".join(map(repr, values)), failure) from None
+
+
+def _dump_call(func, fargs, fkwargs, fexpr):
+    try:
+        return _dump((func, fargs, fkwargs))
+    except Exception as exc:
+        failure = exc
+    _dump_named(func, repr(fexpr))
+    for i, arg in enumerate(fargs):
+        _dump_named(arg, f"argument {i + 1} of {fexpr!r}")
+    for key, arg in fkwargs.items():
+        _dump_named(arg, f"argument {key!r} of {fexpr!r}")
+    raise _serialization_error(f"the call of {fexpr!r}", failure) from None
+
+
+def _dump_items(items, first_index, seqexpr):
+    try:
+        return _dump(items)
+    except Exception as exc:
+        failure = exc
+    for i, item in enumerate(items, first_index):
+        _dump_named(item, f"item {i} of {seqexpr!r}")
+    raise _serialization_error(f"items of {seqexpr!r}", failure) from None
+
+
+class _FallbackPickler(pickle.Pickler):
+    """The standard pickler plus what cloudpickle would add for a session.
+
+    Functions (and lambdas) defined in ``__main__`` go by value, and modules
+    by import name, so that %push f and %map f work without cloudpickle.
+    """
+
+    def reducer_override(self, obj):
+        kind = type(obj)
+        if kind is types.FunctionType and obj.__module__ == "__main__":
+            return _reduce_function(obj)
+        if isinstance(obj, types.ModuleType):
+            return _import_module, (obj.__name__,)
+        return NotImplemented
+
+
+def _reduce_function(func):
+    # The skeleton is rebuilt and memoized first, and the state (globals,
+    # closure contents) applied afterwards, so that recursive and mutually
+    # recursive functions pickle without infinite recursion.
+    code = func.__code__
+    namespace = func.__globals__
+    captured = {name: namespace[name] for name in _global_names(code)
+                if name in namespace}
+    closure = func.__closure__ or ()
+    cells = {}
+    for i, cell in enumerate(closure):
+        try:
+            cells[i] = cell.cell_contents
+        except ValueError:  # an empty cell: its variable is not bound yet
+            pass
+    state = {
+        "globals": captured,
+        "cells": cells,
+        "defaults": func.__defaults__,
+        "kwdefaults": func.__kwdefaults__,
+        "qualname": func.__qualname__,
+        "doc": func.__doc__,
+        "dict": dict(func.__dict__),
+    }
+    skeleton = (marshal.dumps(code), func.__name__, len(closure))
+    return _make_function, skeleton, state, None, None, _set_function_state
+
+
+def _global_names(code):
+    """Names the code (and code nested in it) may look up as globals."""
+    names = dict.fromkeys(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names.update(_global_names(const))
+    return names
+
+
+def _make_function(code_bytes, name, n_cells):
+    # A fresh globals dict, as cloudpickle does: the function sees the values
+    # it captured, not the receiving namespace. __name__ keeps functions it
+    # defines in "__main__", so they too travel by value.
+    namespace = {"__builtins__": builtins, "__name__": "__main__"}
+    closure = tuple(types.CellType() for _ in range(n_cells)) or None
+    return types.FunctionType(marshal.loads(code_bytes), namespace, name, None, closure)
+
+
+def _set_function_state(func, state):
+    func.__globals__.update(state["globals"])
+    for i, value in state["cells"].items():
+        func.__closure__[i].cell_contents = value
+    func.__defaults__ = state["defaults"]
+    func.__kwdefaults__ = state["kwdefaults"]
+    func.__qualname__ = state["qualname"]
+    func.__doc__ = state["doc"]
+    func.__dict__.update(state["dict"])
+
+
+def _import_module(name):
+    __import__(name)
+    return sys.modules[name]
+
+
+# --------------------------------------------------------------------------
+# Completion
+
+def _complete_token(token):
+    """Full replacements for token: a name, or a dotted path and a prefix."""
+    if "." not in token:
+        import keyword
+        names = set(_ns)
+        names.update(vars(builtins))
+        names.update(keyword.kwlist)
+        return sorted(name for name in names if isinstance(name, str)
+                      and name.startswith(token) and _shown(name, token))
+    *path, prefix = token.split(".")
+    if not all(part.isidentifier() for part in path):
+        return []
+    # Only name and attribute lookups: nothing is called or evaluated.
+    obj = _ns.get(path[0], _MISSING)
+    if obj is _MISSING:
+        obj = vars(builtins).get(path[0], _MISSING)
+    if obj is _MISSING:
+        return []
+    try:
+        for attr in path[1:]:
+            obj = getattr(obj, attr)
+        attrs = dir(obj)
+    except Exception:
+        return []
+    base = ".".join(path) + "."
+    return sorted({base + attr for attr in attrs if isinstance(attr, str)
+                   and attr.startswith(prefix) and _shown(attr, prefix)})
+
+
+def _shown(name, prefix):
+    return prefix.startswith("_") or not name.startswith("_")
+
+
+# --------------------------------------------------------------------------
+# Input completeness (Jupyter's is_complete)
+
+def _check_complete(source):
+    import codeop
+    import warnings
+    if not source.strip():
+        return "complete", ""
+    lines = source.split("\n")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nothing may print on its own
+            code = codeop.compile_command(source, "<input>", "exec")
+    except (SyntaxError, OverflowError, ValueError, TypeError, MemoryError):
+        return "invalid", ""
+    if code is None:
+        return "incomplete", _next_indent(lines)
+    # Valid code that ends inside a block may still grow; like the Python
+    # and IPython prompts, a blank line ends it.
+    if lines[-1].strip() and _ends_inside_block(source):
+        return "incomplete", _next_indent(lines)
+    return "complete", ""
+
+
+def _ends_inside_block(source):
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    if not tree.body or not isinstance(getattr(tree.body[-1], "body", None), list):
+        return False
+    last = tree.body[-1]
+    last_line = max(node.lineno for node in ast.walk(last) if isinstance(node, ast.stmt))
+    return last_line > last.lineno
+
+
+def _next_indent(lines):
+    last = next((line for line in reversed(lines) if line.strip()), "")
+    indent = last[:len(last) - len(last.lstrip())]
+    code = last.rstrip()
+    if not code.endswith(":") and "#" in code:
+        code = code.split("#", 1)[0].rstrip()
+    if code.endswith(":"):
+        indent += "    "
+    return indent
+
+
+# --------------------------------------------------------------------------
+# Reprs and replies
+
+def _repr_cut(value, limit=REPR_LIMIT):
+    text = _safe_repr(value)
+    if len(text) > limit:
+        text = f"{text[:limit]}… [{len(text) - limit} more characters]"
+    return text
+
+
+def _summary(value, limit):
+    """The repr on one line, cut to limit characters."""
+    text = " ".join(line.strip() for line in _head_repr(value).splitlines())
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return text
+
+
+def _head_repr(value):
+    # The start of a huge container's repr is the repr of its first items:
+    # no need to build megabytes of text to show 60 characters of it.
+    kind = type(value)
+    if kind in (list, tuple, str, bytes, bytearray) and len(value) > 100:
+        value = value[:100]
+    elif kind is dict and len(value) > 100:
+        value = {key: value[key] for key, _ in zip(value, range(100))}
+    return _safe_repr(value)
+
+
+def _safe_repr(value):
+    try:
+        text = repr(value)
+        if isinstance(text, str):
+            return text
+        raise TypeError(f"__repr__ returned {type(text).__name__}")
+    except Exception as exc:
+        return (f"<repr of {type(value).__name__} object failed: "
+                f"{type(exc).__name__}: {_safe_str(exc)}>")
+
+
+def _safe_str(exc):
+    try:
+        return str(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__name__} object>"
+
+
+def _utf8(text):
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _error_reply(exc):
+    return [b"error", _utf8(type(exc).__name__), _utf8(_safe_str(exc)),
+            _utf8(_format_traceback(exc))]
+
+
+def _last_resort_reply(exc):
+    try:
+        return [b"error", _utf8(type(exc).__name__), b"",
+                b"(pxsh runtime: the error reply itself failed)"]
+    except BaseException:
+        return [b"error", b"BaseException", b"", b""]
+
+
+def _format_traceback(exc):
+    """The traceback text, with only the user's frames and their own lines."""
+    try:
+        import traceback
+        _fill_syntax_error_text(exc)
+        te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+        _clean_frames(te, exc, traceback, set())
+        return "".join(te.format()).rstrip("\n")
+    except Exception:
+        return f"{type(exc).__name__}: {_safe_str(exc)}"
+
+
+def _fill_syntax_error_text(exc):
+    # Errors from compiling an AST ('return' outside function, ...) carry no
+    # source text; the cell is in linecache, so show its line anyway.
+    if isinstance(exc, SyntaxError) and exc.text is None and exc.filename and exc.lineno:
+        line = linecache.getline(exc.filename, exc.lineno)
+        if line:
+            exc.text = line
+
+
+def _clean_frames(te, exc, traceback, seen):
+    """Drop this module's frames from te, and foreign cells' source lines.
+
+    te is the TracebackException of exc; its chained and grouped exceptions
+    are cleaned too.
+    """
+    if id(exc) in seen:
+        return
+    seen.add(id(exc))
+    codes = []
+    tb = exc.__traceback__
+    while tb is not None:
+        codes.append(tb.tb_frame.f_code)
+        tb = tb.tb_next
+    if len(codes) != len(te.stack):  # no one-to-one match: keep the lines
+        codes = [None] * len(te.stack)
+    kept = []
+    for frame, code in zip(te.stack, codes):
+        if frame.filename in _RUNTIME_FILES:
+            continue
+        if code is not None and _is_foreign(code):
+            frame = traceback.FrameSummary(
+                frame.filename, frame.lineno, frame.name, lookup_line=False, line="")
+        kept.append(frame)
+    te.stack = traceback.StackSummary.from_list(kept)
+    related = [(te.__cause__, exc.__cause__), (te.__context__, exc.__context__)]
+    related += zip(getattr(te, "exceptions", None) or (),
+                   getattr(exc, "exceptions", None) or ())
+    for other_te, other_exc in related:
+        if other_te is not None and other_exc is not None:
+            _clean_frames(other_te, other_exc, traceback, seen)
+
+
+def _flush_std():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # a closed or replaced stream, or a late Ctrl-C:
+            pass               # the reply matters more than the flush
+
+
+_RUNTIME_FILES = frozenset((RUNTIME_FILENAME, handle.__code__.co_filename))

@@ -1,0 +1,86 @@
+import PxClient
+import PxLineEditor
+import PxTransport
+import PxWire
+
+/// The interactive REPL: libedit input, multi-line cells, completion and Ctrl-C, over a ``Session``.
+public final class Repl {
+    private let session: Session
+    private let editor: LineEditor
+    private let completer: Completer
+
+    public init(session: Session, historyFile: String?) {
+        self.session = session
+        self.editor = LineEditor(historyFile: historyFile)
+        self.completer = Completer(session: session)
+        editor.completer = { [completer] line in completer.complete(line) }
+    }
+
+    /// Reads and runs cells until `exit`, `%quit` or Ctrl-D.
+    public func run() {
+        InterruptSignal.install()
+        session.interrupts = SignalInterrupts()
+        session.isInteractiveTerminal = true
+        while !session.shouldQuit {
+            guard let cell = readCell() else { break }
+            guard !cell.trimmingSpaces.isEmpty else { continue }
+            editor.addToHistory(cell)
+            session.run(cell: cell)
+            _ = InterruptSignal.takePending()
+        }
+        editor.saveHistory()
+    }
+
+    /// Reads one cell: a line, or several while the code is incomplete. nil at end of input.
+    private func readCell() -> String? {
+        var lines: [String] = []
+        var indent = ""
+        while true {
+            let prompt = lines.isEmpty ? styledPrompt(session.prompt) : styledPrompt(continuationPrompt)
+            switch editor.readLine(prompt: prompt) {
+            case .endOfFile:
+                if lines.isEmpty {
+                    Terminal.write("\n")
+                    return nil
+                }
+                return lines.joined(separator: "\n")
+            case .interrupted:
+                _ = InterruptSignal.takePending()
+                if lines.isEmpty && session.interruptAtPrompt() { return "" }
+                Terminal.write(session.renderer.style.dim("KeyboardInterrupt") + "\n")
+                return ""
+            case .line(let line):
+                if lines.isEmpty {
+                    if line.trimmingSpaces.isEmpty { return "" }
+                    if line.hasPrefix("%%") {
+                        lines = [line]
+                        continue
+                    }
+                    if line.trimmingSpaces.hasPrefix("%") || session.isAutopx { return line }
+                } else if line.trimmingSpaces.isEmpty {
+                    return lines.joined(separator: "\n")
+                }
+                lines.append(indent.isEmpty || line.hasPrefix(indent) || !lines.isEmpty ? line : line)
+                if lines[0].hasPrefix("%%") { continue }
+                let (status, nextIndent) = session.completeness(of: lines.joined(separator: "\n"))
+                if status != "incomplete" { return lines.joined(separator: "\n") }
+                indent = nextIndent
+            }
+        }
+    }
+
+    private var continuationPrompt: String {
+        let width = max(0, session.prompt.count - 5)
+        return String(repeating: " ", count: width) + "...: "
+    }
+
+    private func styledPrompt(_ text: String) -> String {
+        session.renderer.style.prompt(text)
+    }
+}
+
+/// The session's view of SIGINT: the line editor's self-pipe.
+final class SignalInterrupts: InterruptSource {
+    var descriptor: FileDescriptor { FileDescriptor(rawValue: InterruptSignal.fileDescriptor) }
+    func takePending() -> Int { InterruptSignal.takePending() }
+}

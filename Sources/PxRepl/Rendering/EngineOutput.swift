@@ -1,0 +1,89 @@
+import PxClient
+import PxWire
+
+/// What one engine produced for one request: the renderer's input, a plain value.
+public struct EngineOutput: Equatable, Sendable {
+    public var engine: Int32
+    public var stdout: String
+    public var stderr: String
+    /// The value of the cell's last expression: the engine's execution count and the repr.
+    public var result: Result?
+    public var error: RemoteError?
+    public var isTruncated = false
+
+    public struct Result: Equatable, Sendable {
+        public var count: Int
+        public var repr: String
+
+        public init(count: Int, repr: String) {
+            self.count = count
+            self.repr = repr
+        }
+    }
+
+    public init(
+        engine: Int32, stdout: String = "", stderr: String = "", result: Result? = nil, error: RemoteError? = nil,
+        isTruncated: Bool = false
+    ) {
+        self.engine = engine
+        self.stdout = stdout
+        self.stderr = stderr
+        self.result = result
+        self.error = error
+        self.isTruncated = isTruncated
+    }
+
+    /// Everything but the engine, so that identical outputs can merge.
+    var content: [String] {
+        [
+            stdout, stderr, result.map { "\($0.count)\u{0}\($0.repr)" } ?? "",
+            error.map { "\($0.name)\u{0}\($0.value)\u{0}\($0.traceback)\u{0}\($0.operation)" } ?? "", isTruncated ? "t" : "",
+        ]
+    }
+
+    /// The outputs of an AsyncResult's tasks, in task order.
+    public static func of(_ result: AsyncResult) -> [EngineOutput] {
+        result.tasks.map { task in
+            var output = EngineOutput(
+                engine: task.engine ?? EngineNumber.none, stdout: task.stdout.displayText, stderr: task.stderr.displayText,
+                error: task.error(operation: result.operation), isTruncated: task.isOutputTruncated)
+            if let reply = task.reply, !task.isFailed {
+                switch result.op {
+                case .execute where reply.count >= 4 && reply[2] == Bytes(text: "1"):
+                    output.result = Result(count: Int(reply[1].text) ?? 0, repr: reply[3].text)
+                case .apply where reply.count >= 2:
+                    output.result = Result(count: 0, repr: reply[1].text)
+                default:
+                    break
+                }
+            }
+            return output
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// The bytes as text, with invalid UTF-8 shown escaped (`\xff`) instead of replaced.
+    public var displayText: String {
+        if let text = String(validating: self, as: UTF8.self) { return text }
+        var text = ""
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = makeIterator()
+        var consumed = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                text.unicodeScalars.append(Unicode.UTF8.decode(encoded))
+                consumed += encoded.count
+            case .error(let length):
+                for byte in self[consumed..<consumed + length] {
+                    let hex = String(byte, radix: 16)
+                    text += "\\x" + (hex.count == 1 ? "0" : "") + hex
+                }
+                consumed += length
+            case .emptyInput:
+                return text
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import PxClient
+import PxTransport
+import PxWire
+
+/// Live display of a long blocking command on a terminal.
+///
+/// After about a second, output lines appear as they arrive, with their engine prefix, and a status
+/// line at the bottom shows progress. Before that, and when not on a terminal, nothing is shown
+/// until the command ends, so short commands print their tidy grouped output.
+final class LiveOutput {
+    private unowned let session: Session
+    private let result: AsyncResult
+    private let isEnabled: Bool
+    private let showsLines: Bool
+    private(set) var didStream = false
+    private var partial: [Int32: [OutputStream: String]] = [:]
+    private var hasStatusLine = false
+    private var isFinished = false
+    static let delay = 1.0
+
+    /// - Parameter showsLines: stream output lines (for `%px`); else only the status line (for `%map`).
+    init(session: Session, result: AsyncResult, enabled: Bool, showsLines: Bool = true) {
+        self.session = session
+        self.result = result
+        self.isEnabled = enabled
+        self.showsLines = showsLines
+        guard enabled else { return }
+        let previous = result.onOutput
+        result.onOutput = { [weak self] engine, stream, bytes in
+            previous?(engine, stream, bytes)
+            self?.received(bytes, from: engine, stream: stream)
+        }
+    }
+
+    /// Called about every 100 ms while the command runs.
+    func tick() {
+        guard isEnabled, !isFinished, result.elapsed >= LiveOutput.delay else { return }
+        if !didStream && showsLines {
+            didStream = true
+            clearStatus()
+            for task in result.tasks {
+                let engine = task.engine ?? EngineNumber.none
+                if !task.stdout.isEmpty { received(task.stdout, from: engine, stream: .stdout) }
+                if !task.stderr.isEmpty { received(task.stderr, from: engine, stream: .stderr) }
+            }
+        }
+        drawStatus()
+    }
+
+    func finish() {
+        guard !isFinished else { return }
+        isFinished = true
+        clearStatus()
+        guard didStream else { return }
+        for (engine, streams) in partial.sorted(by: { $0.key < $1.key }) {
+            for (stream, text) in streams where !text.isEmpty { emitLine(text, engine: engine, stream: stream) }
+        }
+        partial = [:]
+    }
+
+    private func received(_ bytes: Bytes, from engine: Int32, stream: OutputStream) {
+        guard didStream, !isFinished else { return }
+        var text = (partial[engine]?[stream] ?? "") + bytes.displayText
+        clearStatus()
+        while let newline = text.firstIndex(of: "\n") {
+            emitLine(String(text[..<newline]), engine: engine, stream: stream)
+            text = String(text[text.index(after: newline)...])
+        }
+        partial[engine, default: [:]][stream] = text
+        drawStatus()
+    }
+
+    private func emitLine(_ line: String, engine: Int32, stream: OutputStream) {
+        let name = stream == .stdout ? "stdout" : "stderr"
+        session.emit(session.renderer.style.engine(engine, "[\(name):\(engine)]") + " " + line + "\n")
+    }
+
+    private func drawStatus() {
+        guard isEnabled, !isFinished, session.isInteractiveTerminal else { return }
+        let done = result.completedCount
+        let total = result.tasks.count
+        var status = "[\(done)/\(total) \(result.op == .mapChunk ? "tasks" : "engines") done, \(Renderer.seconds(result.elapsed))"
+        if result.op == .mapChunk && done > 0 {
+            let rate = Double(done) / max(result.elapsed, 1e-9)
+            status += ", \(Renderer.fixed(rate, places: 1)) tasks/s, ETA \(Renderer.seconds(Double(total - done) / rate))"
+        }
+        session.write("\r\u{1B}[K" + session.renderer.style.dim(status + "]  Ctrl-C interrupts"))
+        hasStatusLine = true
+    }
+
+    private func clearStatus() {
+        guard hasStatusLine else { return }
+        session.write("\r\u{1B}[K")
+        hasStatusLine = false
+    }
+}

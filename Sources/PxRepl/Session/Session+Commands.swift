@@ -1,0 +1,280 @@
+import PxClient
+import PxTransport
+import PxWire
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// MARK: - Running commands
+
+extension Session {
+    /// Runs a command. Returns whether it succeeded; errors are shown, never thrown.
+    @discardableResult
+    func execute(_ command: Command, number: Int) throws -> Bool {
+        switch command {
+        case .python(let code):
+            return try runLocally(code, number: number)
+        case .px(let flags, let code):
+            return try runPx(code, options: flags.merged(over: pxDefaults))
+        case .autopx:
+            isAutopx.toggle()
+            emit(renderer.notice(isAutopx ? "%autopx on: plain lines run on the engines (%autopx again to stop)" : "%autopx off"))
+            return true
+        case .pxconfig(let flags):
+            pxDefaults = flags.merged(over: pxDefaults)
+            pxDefaults.name = nil
+            return true
+        case .pxresult(let name):
+            let result = try self.result(named: name)
+            guard try waitInterruptibly(result, timeout: nil) else { return false }
+            return show(result)
+        case .push(let assignments, let spec):
+            let targets = try targets(spec)
+            try cluster.view(targets).push(assignments.map { ($0.name, $0.expression) })
+            if spec == nil || spec == .all { setupCommands.append(command) }
+            return true
+        case .pull(let names, let spec):
+            let values = try cluster.view(try targets(spec)).pull(names)
+            emit(renderer.pulled(values, names: names))
+            return true
+        case .scatter(let name, let expression, let spec):
+            try cluster.view(try targets(spec)).scatter(name, expression: expression)
+            return true
+        case .gather(let name, let spec):
+            let repr = try cluster.view(try targets(spec)).gather(name)
+            emit("\(name) = \(repr)\n")
+            return true
+        case .map(let options, let function, let sequence):
+            return try runMap(options, function: function, sequence: sequence)
+        case .apply(let function, let arguments, let name):
+            let result = try cluster.loadBalanced().apply(function: function, arguments: arguments, name: name)
+            register(result)
+            guard try waitInterruptibly(result, timeout: nil) else { return false }
+            return try finishApply(result, number: number)
+        case .jobs:
+            try cluster.poll()
+            emit(renderer.jobs(results.map(Renderer.JobRow.init)))
+            return true
+        case .wait(let name, let timeout):
+            let result = try self.result(named: name)
+            guard try waitInterruptibly(result, timeout: timeout) else {
+                emit(renderer.failure("\(result.summary) is still running"))
+                return false
+            }
+            return !result.isFailed || { show(result) }()
+        case .abort(let name):
+            let result = try self.result(named: name)
+            guard let first = result.firstTaskID else { return true }
+            let open = result.tasks.indices.filter { !result.tasks[$0].isDone }.map { first + UInt64($0) }
+            let reply = try cluster.control(.abort, tasks: open)
+            let running = reply.first.flatMap { Int($0.text) } ?? 0
+            emit(renderer.notice("aborted \(open.count - running) task(s)" + (running > 0 ? "; \(running) already running" : "")))
+            return true
+        case .result(let name, let storeAs):
+            let result = try self.result(named: name)
+            guard try waitInterruptibly(result, timeout: nil) else { return false }
+            if let storeAs {
+                switch result.op {
+                case .mapChunk: emit("\(storeAs) = " + (try cluster.loadBalanced().collect(result, into: [storeAs])) + "\n")
+                case .apply where result.tasks.count == 1:
+                    emit("\(storeAs) = " + (try cluster.loadBalanced().collectValue(result, into: [storeAs])) + "\n")
+                default:
+                    throw ClusterError.invalidRequest("-o stores the value of a %map or %apply result")
+                }
+                return true
+            }
+            return show(result)
+        case .timeline(let name):
+            let result = try self.result(named: name)
+            try cluster.poll()
+            emit(renderer.timeline(Renderer.TimelineTask.of(result), title: "\(result.summary)"))
+            return true
+        case .engines:
+            let rows = try cluster.control(.engines).compactMap { EngineRow(line: $0.text) }
+            emit(renderer.engines(rows, now: Clock.realtimeNanoseconds))
+            return true
+        case .interrupt(let spec):
+            let reply = try cluster.control(.interrupt, engines: try targets(spec ?? .all))
+            let interrupted = reply.first.map(Session.engineIDs(in:)) ?? []
+            emit(renderer.notice(interrupted.isEmpty ? "no target engine is busy" : "interrupted engines \(EngineRanges.format(interrupted))"))
+            return true
+        case .restart(let spec, let replay):
+            let targets = try (spec ?? .all).resolve(among: cluster.engineList.map(\.id))
+            return try restart(targets, replay: replay)
+        case .add(let count):
+            let before = Set(cluster.engineList.map(\.id))
+            _ = try cluster.control(.add, argument: String(count))
+            try cluster.poll()
+            let added = cluster.engineList.map(\.id).filter { !before.contains($0) }
+            emit(renderer.notice("added engines \(EngineRanges.format(added))"))
+            return true
+        case .remove(let spec):
+            let targets = try spec.resolve(among: cluster.liveEngineIDs)
+            _ = try cluster.control(.remove, engines: targets)
+            emit(renderer.notice("removed engines \(EngineRanges.format(targets))"))
+            return true
+        case .who(let spec):
+            emit(renderer.who(try cluster.view(try targets(spec)).who()))
+            return true
+        case .record(let path):
+            if let path {
+                transcript = try TranscriptWriter(path: path)
+                emit(renderer.notice("recording to \(path)"))
+            } else {
+                emit(renderer.notice(transcript.map { "stopped recording to \($0.path)" } ?? "not recording"))
+                transcript = nil
+            }
+            return true
+        case .run(let path):
+            return try runFile(path)
+        case .help(let name):
+            emit((name.flatMap(MagicCatalog.named)?.help ?? MagicCatalog.overview) + "\n")
+            return true
+        case .quit:
+            shouldQuit = true
+            return true
+        }
+    }
+
+    // MARK: - Local code
+
+    private func runLocally(_ code: String, number: Int) throws -> Bool {
+        let result = try cluster.submit(
+            Submission(op: .execute, targets: [EngineNumber.home], shared: [Bytes(text: code)]), label: "local")
+        // Local output appears as it is printed, as in a Python REPL.
+        result.onOutput = { [weak self] _, _, bytes in self?.emit(bytes.displayText) }
+        guard try waitInterruptibly(result, timeout: nil, isLocal: true) else { return false }
+        let task = result.tasks[0]
+        if let error = task.error(operation: "execute") {
+            emit(renderer.localError(error))
+            return false
+        }
+        if let reply = task.reply, reply.count >= 4, reply[2] == Bytes(text: "1") {
+            emit(renderer.localResult(reply[3].text, count: number))
+        }
+        return true
+    }
+
+    // MARK: - %px
+
+    private func runPx(_ code: String, options: PxOptions) throws -> Bool {
+        let targets = try targets(options.targets)
+        let result = try cluster.view(targets).execute(code, name: options.name)
+        register(result)
+        if options.local { _ = try runLocally(code, number: inputNumber - 1) }
+        guard options.block ?? true else {
+            emit(result.summary + "\n")
+            return true
+        }
+        let live = LiveOutput(session: self, result: result, enabled: options.stream ?? isInteractiveTerminal)
+        defer { live.finish() }
+        guard try waitInterruptibly(result, timeout: options.timeout, tick: live.tick) else {
+            if !result.isReady, options.timeout != nil {
+                emit(renderer.failure("timed out after \(Renderer.seconds(options.timeout ?? 0)); \(result.summary) keeps running"))
+            }
+            return false
+        }
+        live.finish()
+        let ok = show(result, grouping: options.groupOutputs ?? .engine, skippingStreams: live.didStream)
+        if ok && targets == cluster.liveEngineIDs && options.targets.map({ $0 == .all }) ?? true {
+            setupCommands.append(.px(PxOptions(), code: code))
+        }
+        return ok
+    }
+
+    /// Renders a finished result. Returns whether it succeeded.
+    @discardableResult
+    func show(_ result: AsyncResult, grouping: PxOptions.GroupOutputs = .engine, skippingStreams: Bool = false) -> Bool {
+        var outputs = EngineOutput.of(result)
+        if skippingStreams {
+            for index in outputs.indices {
+                outputs[index].stdout = ""
+                outputs[index].stderr = ""
+            }
+        }
+        if result.op == .mapChunk {
+            emit(result.errors.isEmpty ? renderer.notice("\(result.summary)") : renderer.render(outputs.filter { $0.error != nil }))
+        } else {
+            emit(renderer.render(outputs, grouping: grouping))
+        }
+        for notice in result.notices { emit(renderer.notice(notice)) }
+        return !result.isFailed
+    }
+
+    // MARK: - %map and %apply
+
+    private func runMap(_ options: MapOptions, function: String, sequence: String) throws -> Bool {
+        let result = try cluster.loadBalanced().map(
+            function: function, sequence: sequence, chunkSize: options.chunkSize.map { .fixed($0) } ?? .auto,
+            retries: options.retries, name: options.name)
+        result.context["names"] = (["_"] + (options.name.map { [$0] } ?? [])).joined(separator: ",")
+        result.context["unordered"] = options.unordered ? "1" : ""
+        register(result)
+        guard options.block else {
+            emit(result.summary + "\n")
+            return true
+        }
+        let progress = LiveOutput(session: self, result: result, enabled: isInteractiveTerminal, showsLines: false)
+        defer { progress.finish() }
+        guard try waitInterruptibly(result, timeout: nil, tick: progress.tick) else { return false }
+        progress.finish()
+        for notice in result.notices { emit(renderer.notice(notice)) }
+        guard !result.isFailed else { return show(result) }
+        let repr = try cluster.loadBalanced().collect(
+            result, into: (result.context["names"] ?? "_").split(separator: ",").map(String.init),
+            unordered: options.unordered)
+        emit(renderer.localResult(repr, count: inputNumber - 1))
+        return true
+    }
+
+    private func finishApply(_ result: AsyncResult, number: Int) throws -> Bool {
+        for notice in result.notices { emit(renderer.notice(notice)) }
+        guard !result.isFailed else { return show(result) }
+        emit(result.tasks[0].stdout.displayText + result.tasks[0].stderr.displayText)
+        let repr = try cluster.loadBalanced().collectValue(result, into: ["_"] + (result.name.map { [$0] } ?? []))
+        emit(renderer.localResult(repr, count: number))
+        return true
+    }
+
+    // MARK: - Engine life cycle
+
+    private func restart(_ targets: [Int32], replay: Bool) throws -> Bool {
+        _ = try cluster.control(.restart, engines: targets)
+        try cluster.poll()
+        emit(renderer.notice("restarted engines \(EngineRanges.format(targets))"))
+        guard replay, !setupCommands.isEmpty else { return true }
+        emit(renderer.notice("replaying \(setupCommands.count) setup command(s)"))
+        for command in setupCommands {
+            switch command {
+            case .px(_, let code):
+                let result = try cluster.view(targets).execute(code, label: "%px (replay)")
+                try cluster.wait(for: result, interrupt: interrupts?.descriptor)
+                if result.isFailed { return show(result) }
+            case .push(let assignments, _):
+                try cluster.view(targets).push(assignments.map { ($0.name, $0.expression) })
+            default:
+                break
+            }
+        }
+        return true
+    }
+
+    // MARK: - Files
+
+    private func runFile(_ path: String) throws -> Bool {
+        let text = try SessionFile.read(path)
+        for cell in SessionFile.cells(of: text, isComplete: { self.completeness(of: $0).status != "incomplete" }) {
+            if !run(cell: cell) { return false }
+            if shouldQuit { break }
+        }
+        return true
+    }
+
+    static func engineIDs(in segment: Bytes) -> [Int32] {
+        var reader = ByteReader(segment)
+        var ids: [Int32] = []
+        while let id = reader.read(Int32.self) { ids.append(id) }
+        return ids
+    }
+}

@@ -1,0 +1,152 @@
+import PxClient
+import PxTransport
+import PxWire
+
+/// Runs commands against a cluster and writes what the user sees.
+///
+/// The interactive REPL, `pxsh -c`, `pxsh < FILE` and `pxsh run` all drive one of these, so a
+/// command behaves the same however it was typed. Rendering is delegated to ``Renderer``; this type
+/// decides what to run and what to show.
+public final class Session {
+    public let cluster: Cluster
+    public var renderer: Renderer
+    /// Where output goes (the terminal, or a buffer in tests).
+    let write: (String) -> Void
+    /// True once any command has failed: a scripted run then exits with status 1.
+    public internal(set) var hasFailed = false
+    public internal(set) var isAutopx = false
+    public internal(set) var shouldQuit = false
+    public var pxDefaults = PxOptions()
+    /// The number of the next input, as in `In [3]:`.
+    public internal(set) var inputNumber = 1
+    /// A readable descriptor means Ctrl-C: waits stop and the engines are interrupted.
+    public var interrupts: InterruptSource?
+    /// Whether output may stream live with a status line (a terminal).
+    public var isInteractiveTerminal = false
+
+    var results: [AsyncResult] = []
+    var transcript: TranscriptWriter?
+    /// Commands that set the engines up (imports, definitions, pushes to all), for `%restart --replay`.
+    var setupCommands: [Command] = []
+    /// Engines that did not stop after a Ctrl-C: a second Ctrl-C within 2 s restarts them.
+    var escalation: (engines: [Int32], deadline: UInt64)?
+
+    public init(cluster: Cluster, renderer: Renderer, write: @escaping (String) -> Void) {
+        self.cluster = cluster
+        self.renderer = renderer
+        self.write = write
+        cluster.onEvent = { [weak self] event in self?.show(event) }
+    }
+
+    // MARK: - Input
+
+    /// The prompt for the next input: `In [3]: ` or `[px 0-3] In [3]: `.
+    public var prompt: String {
+        let base = "In [\(inputNumber)]: "
+        guard isAutopx else { return base }
+        let targets = (try? (pxDefaults.targets ?? .all).resolve(among: cluster.liveEngineIDs)) ?? []
+        return "[px \(EngineRanges.format(targets))] " + base
+    }
+
+    /// What a cell means: a magic, a `%autopx` line, `exit`, or Python to run locally.
+    public func command(for cell: String) throws -> Command {
+        let trimmed = cell.trimmingSpaces
+        if trimmed.hasPrefix("%") { return try MagicParser.parse(trimmed) }
+        if trimmed == "exit" || trimmed == "quit" || trimmed == "exit()" || trimmed == "quit()" { return .quit }
+        if isAutopx { return .px(PxOptions(), code: cell) }
+        return .python(cell)
+    }
+
+    /// Runs one cell as typed, numbering it and recording it. Returns whether it succeeded.
+    @discardableResult
+    public func run(cell: String) -> Bool {
+        let number = inputNumber
+        transcript?.input(cell, number: number, prefix: isAutopx ? prompt : nil)
+        inputNumber += 1
+        let ok: Bool
+        do {
+            ok = try execute(try command(for: cell), number: number)
+        } catch let error as MagicError {
+            emit(renderer.failure(error.description))
+            ok = false
+        } catch {
+            emit(renderer.failure("\(error)"))
+            ok = false
+        }
+        if !ok { hasFailed = true }
+        return ok
+    }
+
+    /// Whether a plain-Python cell is complete, asking the home engine (as Jupyter's is_complete).
+    ///
+    /// - Returns: "complete", "incomplete" or "invalid", and the indent for a continuation line.
+    public func completeness(of code: String) -> (status: String, indent: String) {
+        guard let reply = try? cluster.runLocally(.isComplete, [Bytes(text: code)]), reply.count >= 3 else {
+            return ("complete", "")
+        }
+        return (reply[1].text, reply[2].text)
+    }
+
+    /// Records the rest of the session as a transcript in `path`.
+    public func startRecording(to path: String) throws {
+        transcript = try TranscriptWriter(path: path)
+    }
+
+    // MARK: - Output
+
+    func emit(_ text: String) {
+        guard !text.isEmpty else { return }
+        write(text)
+        transcript?.output(text)
+    }
+
+    private func show(_ event: ClusterEvent) {
+        switch event {
+        case .engineDied(let engine, let rank, let cause):
+            emit(renderer.failure("engine \(engine) (rank \(rank)) died: \(cause); restarting it"))
+        case .engineStarted(let row) where row.id >= 0:
+            break
+        case .engineStarted:
+            break
+        case .taskRetried(_, let engine):
+            emit(renderer.notice("retrying a task of engine \(engine) on another engine"))
+        case .notice(let text):
+            emit(renderer.notice(text))
+        }
+    }
+
+    // MARK: - Results registry
+
+    func register(_ result: AsyncResult) {
+        results.append(result)
+        // Keep the registry bounded: drop the oldest finished results.
+        if results.count > 1_000, let index = results.firstIndex(where: { $0.isReady && $0.name == nil }) {
+            results.remove(at: index)
+        }
+    }
+
+    /// The result called `name` (`ar`, `#7` or `7`), or the last one.
+    func result(named name: String?) throws -> AsyncResult {
+        guard let name else {
+            guard let last = results.last else { throw ClusterError.invalidRequest("no AsyncResult yet") }
+            return last
+        }
+        let number = Int(name.hasPrefix("#") ? String(name.dropFirst()) : name)
+        if let found = results.last(where: { $0.name == name || ($0.number == number && number != nil) }) {
+            return found
+        }
+        throw ClusterError.invalidRequest("no AsyncResult named \(name) (see %jobs)")
+    }
+
+    func targets(_ spec: TargetSpec?) throws -> [Int32] {
+        try (spec ?? pxDefaults.targets ?? .all).resolve(among: cluster.liveEngineIDs)
+    }
+}
+
+/// A source of Ctrl-C presses for a session (the REPL's SIGINT self-pipe).
+public protocol InterruptSource: AnyObject {
+    /// Readable when Ctrl-C was pressed.
+    var descriptor: FileDescriptor { get }
+    /// How many presses arrived since the last call; clears them.
+    func takePending() -> Int
+}

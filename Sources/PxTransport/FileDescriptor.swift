@@ -1,0 +1,131 @@
+import CPxSys
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A failed system call: which one, and its errno.
+public struct SystemError: Error, CustomStringConvertible, Equatable {
+    public var operation: String
+    public var code: Int32
+
+    public init(_ operation: String, code: Int32 = errno) {
+        self.operation = operation
+        self.code = code
+    }
+
+    public var description: String { "\(operation): \(String(cString: strerror(code)))" }
+}
+
+/// An open file descriptor. A typed wrapper, so that business logic never passes bare integers.
+///
+/// It is a plain value: whoever creates one owns it and closes it exactly once.
+public struct FileDescriptor: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
+
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static let standardInput = FileDescriptor(rawValue: 0)
+    public static let standardOutput = FileDescriptor(rawValue: 1)
+    public static let standardError = FileDescriptor(rawValue: 2)
+
+    public var description: String { "fd \(rawValue)" }
+
+    /// Closes the descriptor. The corresponding C function is `close`.
+    public func close() {
+        _ = Glibc.close(rawValue)
+    }
+
+    /// Reads up to `buffer.count` bytes, retrying on EINTR. Returns 0 at end of file.
+    /// The corresponding C function is `read`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, retryOnInterrupt: Bool = true) throws
+        -> Int
+    {
+        while true {
+            let count = Glibc.read(rawValue, buffer.baseAddress, buffer.count)
+            if count >= 0 { return count }
+            if errno == EINTR && retryOnInterrupt { continue }
+            throw SystemError("read")
+        }
+    }
+
+    /// Writes all of `bytes`, retrying on EINTR and short writes. The corresponding C function is `write`.
+    public func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let count = Glibc.write(rawValue, bytes.baseAddress! + offset, bytes.count - offset)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("write")
+            }
+            offset += count
+        }
+    }
+
+    public func writeAll(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { buffer in try writeAll(buffer) }
+    }
+
+    public func writeAll(_ text: String) throws {
+        try writeAll(Array(text.utf8))
+    }
+
+    /// Sets or clears O_NONBLOCK.
+    public func setNonBlocking(_ isNonBlocking: Bool) throws {
+        guard pxsys_set_nonblocking(rawValue, isNonBlocking ? 1 : 0) == 0 else { throw SystemError("fcntl") }
+    }
+
+    /// Marks the descriptor close-on-exec, so children do not inherit it.
+    public func setCloseOnExec() {
+        _ = pxsys_set_cloexec(rawValue)
+    }
+
+    /// Duplicates onto `target`, closing what was there. The corresponding C function is `dup2`.
+    public func duplicate(onto target: FileDescriptor) throws {
+        guard dup2(rawValue, target.rawValue) >= 0 else { throw SystemError("dup2") }
+    }
+
+    /// A new descriptor for the same file, close-on-exec. The corresponding C function is `dup`.
+    public func duplicate() throws -> FileDescriptor {
+        let copy = dup(rawValue)
+        guard copy >= 0 else { throw SystemError("dup") }
+        let descriptor = FileDescriptor(rawValue: copy)
+        descriptor.setCloseOnExec()
+        return descriptor
+    }
+
+    /// Whether the descriptor is a terminal. The corresponding C function is `isatty`.
+    public var isTerminal: Bool { isatty(rawValue) == 1 }
+
+    /// Opens a file. The corresponding C function is `open`; the descriptor is close-on-exec.
+    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws -> FileDescriptor {
+        let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SystemError("open \(path)") }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// The whole contents of the file at `path`.
+    public static func readAll(_ path: String) throws -> [UInt8] {
+        let fd = try open(path, flags: O_RDONLY)
+        defer { fd.close() }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+        }
+    }
+
+    /// A pipe whose two ends are close-on-exec. The corresponding C function is `pipe`.
+    public static func pipe() throws -> (read: FileDescriptor, write: FileDescriptor) {
+        var fds: [Int32] = [0, 0]
+        guard Glibc.pipe(&fds) == 0 else { throw SystemError("pipe") }
+        let ends = (read: FileDescriptor(rawValue: fds[0]), write: FileDescriptor(rawValue: fds[1]))
+        ends.read.setCloseOnExec()
+        ends.write.setCloseOnExec()
+        return ends
+    }
+}

@@ -1,0 +1,90 @@
+import PxWire
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One peer of a single-threaded server: non-blocking reads into frames, and queued writes.
+///
+/// Writes are gathered during one turn of the poll loop and flushed at its end, so a burst of small
+/// frames costs one system call. A peer that stops reading makes its queue grow, never the server wait.
+public final class PeerConnection {
+    public let descriptor: FileDescriptor
+    private var decoder: FrameDecoder
+    private var outbound: Bytes = []
+    private var outboundOffset = 0
+    // One buffer serves every peer: the server reads on a single thread.
+    nonisolated(unsafe) private static let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 18, alignment: 16)
+
+    public init(_ descriptor: FileDescriptor, maximumFrameSize: Int = 1 << 31) throws {
+        self.descriptor = descriptor
+        self.decoder = FrameDecoder(maximumFrameSize: maximumFrameSize)
+        try descriptor.setNonBlocking(true)
+    }
+
+    deinit { descriptor.close() }
+
+    /// Bytes queued and not yet written.
+    public var pendingOutputCount: Int { outbound.count - outboundOffset }
+
+    /// Whether the poll loop should wait for this peer to become writable.
+    public var wantsWrite: Bool { pendingOutputCount > 0 }
+
+    /// Queues a frame for the next ``flush()``.
+    public func enqueue(_ frame: Frame) {
+        FrameEncoder.encode(frame, into: &outbound)
+    }
+
+    /// Writes as much queued output as the socket takes now.
+    ///
+    /// - Returns: false when the peer is gone.
+    @discardableResult
+    public func flush() -> Bool {
+        while outboundOffset < outbound.count {
+            let written = outbound.withUnsafeBytes { raw in
+                send(descriptor.rawValue, raw.baseAddress! + outboundOffset, raw.count - outboundOffset, Int32(MSG_NOSIGNAL))
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { break }
+                return false
+            }
+            outboundOffset += written
+        }
+        if outboundOffset == outbound.count {
+            outbound.removeAll(keepingCapacity: outbound.capacity <= 1 << 20)
+            outboundOffset = 0
+        } else if outboundOffset > 1 << 20 {
+            outbound.removeFirst(outboundOffset)
+            outboundOffset = 0
+        }
+        return true
+    }
+
+    /// Reads what is available and returns the whole frames it completes.
+    ///
+    /// - Returns: the frames, and whether the peer closed its end.
+    /// - Throws: ``FrameError`` for a malformed stream; the caller closes this connection.
+    public func readFrames() throws -> (frames: [Frame], isClosed: Bool) {
+        var frames: [Frame] = []
+        var isClosed = false
+        // Bounded, so that one busy peer cannot starve the others.
+        for _ in 0..<16 {
+            let count = Glibc.read(descriptor.rawValue, PeerConnection.readBuffer.baseAddress, PeerConnection.readBuffer.count)
+            if count == 0 {
+                isClosed = true
+                break
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { break }
+                isClosed = true
+                break
+            }
+            decoder.feed(UnsafeRawBufferPointer(rebasing: PeerConnection.readBuffer[0..<count]))
+            while let frame = try decoder.nextFrame() { frames.append(frame) }
+            if count < PeerConnection.readBuffer.count { break }
+        }
+        return (frames, isClosed)
+    }
+}

@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Waiting for descriptors to become readable or writable. The corresponding C function is `poll`.
+public enum Poll {
+    public struct Events: OptionSet, Sendable {
+        public let rawValue: Int16
+        public init(rawValue: Int16) { self.rawValue = rawValue }
+        public static let readable = Events(rawValue: Int16(POLLIN))
+        public static let writable = Events(rawValue: Int16(POLLOUT))
+        /// Hang-up or error: the peer is gone. Always reported, never asked for.
+        public static let closed = Events(rawValue: Int16(POLLHUP | POLLERR | POLLNVAL))
+    }
+
+    /// Waits until one of `descriptors` is ready or `timeoutMilliseconds` pass (-1: no limit).
+    /// Returns the ready events of each, in order. An interrupted wait returns all-empty events.
+    public static func wait(
+        _ descriptors: [(FileDescriptor, Events)], timeoutMilliseconds: Int32
+    ) throws -> [Events] {
+        var fds = descriptors.map { pollfd(fd: $0.0.rawValue, events: $0.1.rawValue, revents: 0) }
+        let count = Glibc.poll(&fds, nfds_t(fds.count), timeoutMilliseconds)
+        if count < 0 {
+            if errno == EINTR { return Array(repeating: [], count: fds.count) }
+            throw SystemError("poll")
+        }
+        return fds.map { Events(rawValue: $0.revents) }
+    }
+}
+
+/// Real-time and monotonic clocks in nanoseconds.
+public enum Clock {
+    /// Nanoseconds since the epoch, comparable across processes. The corresponding C function is `clock_gettime`.
+    public static var realtimeNanoseconds: UInt64 { read(CLOCK_REALTIME) }
+    /// Nanoseconds of a clock that never jumps, for durations and deadlines.
+    public static var monotonicNanoseconds: UInt64 { read(CLOCK_MONOTONIC) }
+
+    private static func read(_ clock: clockid_t) -> UInt64 {
+        var spec = timespec()
+        clock_gettime(clock, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+}

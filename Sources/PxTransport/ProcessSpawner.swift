@@ -1,0 +1,108 @@
+import CPxSys
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Starting and reaping child processes.
+public enum ProcessSpawner {
+    /// How a child process ended.
+    public enum Termination: Equatable, Sendable, CustomStringConvertible {
+        case exited(Int32)
+        case signaled(Int32)
+
+        public var description: String {
+            switch self {
+            case .exited(let status): "exit status \(status)"
+            case .signaled(let signal): "signal \(signal)\(ProcessSpawner.signalName(signal).map { " (\($0))" } ?? "")"
+            }
+        }
+    }
+
+    /// Starts `executable` with `arguments` in a process group of its own (or a new session), so that
+    /// a Ctrl-C meant for the terminal's foreground group never reaches it.
+    ///
+    /// - Parameters:
+    ///   - environment: the child's environment; nil inherits this process's.
+    ///   - output: descriptor for the child's stdout and stderr; nil inherits ours.
+    /// - Returns: the child's pid.
+    public static func spawn(
+        _ executable: String, arguments: [String], environment: [String]? = nil, output: FileDescriptor? = nil,
+        standardInput: FileDescriptor? = nil, newSession: Bool = false
+    ) throws -> pid_t {
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envCopies = environment?.map { strdup($0) }
+        defer { envCopies?.forEach { free($0) } }
+        let pid: pid_t
+        if let envCopies {
+            let envp = envCopies + [nil]
+            pid = pxsys_spawn(
+                executable, argv, envp, standardInput?.rawValue ?? -1, output?.rawValue ?? -1, output?.rawValue ?? -1,
+                newSession ? 1 : 0)
+        } else {
+            pid = pxsys_spawn(
+                executable, argv, pxsys_environment(), standardInput?.rawValue ?? -1, output?.rawValue ?? -1,
+                output?.rawValue ?? -1, newSession ? 1 : 0)
+        }
+        guard pid > 0 else { throw SystemError("spawn \(executable)") }
+        return pid
+    }
+
+    /// Reaps `pid` if it has ended, without waiting. The corresponding C function is `waitpid`.
+    public static func reap(_ pid: pid_t) -> Termination? {
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        guard result == pid else { return nil }
+        return termination(status)
+    }
+
+    /// Waits for `pid` to end.
+    public static func wait(_ pid: pid_t) -> Termination? {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, 0)
+            if result == pid { return termination(status) }
+            if result < 0 && errno == EINTR { continue }
+            return nil
+        }
+    }
+
+    /// Waits up to `milliseconds` for `pid` to end; nil if it has not.
+    public static func wait(_ pid: pid_t, milliseconds: Int) -> Termination? {
+        let deadline = Clock.monotonicNanoseconds + UInt64(milliseconds) * 1_000_000
+        while true {
+            if let termination = reap(pid) { return termination }
+            if Clock.monotonicNanoseconds >= deadline { return nil }
+            usleep(2_000)
+        }
+    }
+
+    /// The path of the running executable, so that pxsh can start its own hidden roles.
+    public static var currentExecutable: String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return CommandLine.arguments[0] }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func termination(_ status: Int32) -> Termination {
+        // The WIFEXITED family are macros; these are their glibc definitions.
+        let signal = status & 0x7f
+        if signal == 0 { return .exited((status >> 8) & 0xff) }
+        return .signaled(signal)
+    }
+
+    static func signalName(_ signal: Int32) -> String? {
+        switch signal {
+        case SIGKILL: "SIGKILL"
+        case SIGSEGV: "SIGSEGV"
+        case SIGABRT: "SIGABRT"
+        case SIGTERM: "SIGTERM"
+        case SIGINT: "SIGINT"
+        case SIGBUS: "SIGBUS"
+        case SIGFPE: "SIGFPE"
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,50 @@
+/// The operations an engine's Python runtime performs.
+///
+/// The argument and reply segments of each are documented in `PxEngine/Runtime/pxsh_runtime.py`,
+/// which implements them; the raw values must match its op numbers.
+public enum EngineOp: UInt8, Sendable, CaseIterable {
+    /// Runs a cell: `[code]` -> `[ok, count, has_result, repr]`.
+    case execute = 1
+    /// Pickles named values or expressions: `[name, expr, ...]` -> `[ok, repr..., blob]`.
+    case export = 2
+    /// Stores a pickled dict into the namespace: `[blob]` -> `[ok]`.
+    case `import` = 3
+    /// Combines blobs from several engines on the home engine (pull, gather, map results).
+    case collect = 4
+    /// Splits a value into contiguous blocks on the home engine.
+    case scatter = 5
+    /// Calls a pickled `(f, args, kwargs)`: -> `[ok, repr, blob]`.
+    case apply = 6
+    /// Packs a call of a local function for `apply`.
+    case packCall = 7
+    /// Pickles a local function and chunks a local sequence for a load-balanced map.
+    case prepareMap = 8
+    /// Maps a pickled function over one chunk of items.
+    case mapChunk = 9
+    /// Completes the last token of a line.
+    case complete = 10
+    /// Tells whether a cell is complete, incomplete or invalid.
+    case isComplete = 11
+    /// Lists the user's variables.
+    case who = 12
+}
+
+/// Requests to the controller about the cluster itself.
+public enum ControlOp: UInt8, Sendable {
+    /// Lists the engines: -> one ``EngineRow`` per segment.
+    case engines = 1
+    /// Sends SIGINT to the given engines (`segments[0]`: engine ids).
+    case interrupt = 2
+    /// Kills and restarts the given engines with the same rank.
+    case restart = 3
+    /// Starts `segments[0]` (decimal) more engines.
+    case add = 4
+    /// Stops the given engines.
+    case remove = 5
+    /// Cancels the not yet started tasks of the given ids.
+    case abort = 6
+    /// States of tasks by id: -> one ``TaskStatus`` per segment.
+    case status = 7
+    /// Shuts the whole cluster down.
+    case shutdown = 8
+}

@@ -1,0 +1,85 @@
+/// The bytes of one payload segment. Python values travel as opaque pickles that Swift never decodes.
+public typealias Bytes = [UInt8]
+
+/// One message on a pxsh socket: a small fixed header and opaque payload segments.
+///
+/// On the wire a frame is `u32 length` (of everything after it) followed by the header
+/// (`u8 kind, u8 op, u16 flags, i32 engine, u64 id, u32 segment count`) and, for each segment,
+/// `u32 length` and its bytes. All integers are little-endian.
+public struct Frame: Equatable, Sendable {
+    public var kind: MessageKind
+    /// The operation within `kind`: an ``EngineOp`` for tasks, a ``ControlOp`` for control requests.
+    public var op: UInt8
+    public var flags: FrameFlags
+    /// The engine the frame is for or from; ``EngineID/none`` when it concerns no engine.
+    public var engine: Int32
+    /// A task id, or a client's request id for control messages.
+    public var id: UInt64
+    public var segments: [Bytes]
+
+    public init(
+        kind: MessageKind, op: UInt8 = 0, flags: FrameFlags = [], engine: Int32 = -2, id: UInt64 = 0,
+        segments: [Bytes] = []
+    ) {
+        self.kind = kind
+        self.op = op
+        self.flags = flags
+        self.engine = engine
+        self.id = id
+        self.segments = segments
+    }
+
+    /// The number of bytes this frame takes on the wire.
+    public var encodedSize: Int {
+        segments.reduce(Frame.headerSize) { $0 + 4 + $1.count }
+    }
+
+    /// Bytes before the segments: the length prefix and the header.
+    public static let headerSize = 24
+}
+
+/// Bits of a frame header's `flags`.
+public struct FrameFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// A reply whose task raised an exception (its segments describe it).
+    public static let failed = FrameFlags(rawValue: 1 << 0)
+    /// A reply whose task never ran because its engine died or it was aborted.
+    public static let notRun = FrameFlags(rawValue: 1 << 1)
+    /// A submission whose tasks go to whichever engine is free (load-balanced).
+    public static let balanced = FrameFlags(rawValue: 1 << 2)
+}
+
+/// What a frame is.
+public enum MessageKind: UInt8, Sendable, CaseIterable {
+    /// Handshake: the first frame of every connection, naming the peer's role. See ``Hello``.
+    case hello = 1
+    /// The controller's answer to an acceptable `hello`.
+    case welcome = 2
+    /// The controller's answer to a `hello` it refuses; the connection closes after it.
+    case refused = 3
+
+    /// Client to controller: run an ``EngineOp`` on targets, or load-balanced. See ``Submission``.
+    case submit = 10
+    /// Controller to client: the task ids given to a submission (`segments[0]`: first id and count).
+    case accepted = 11
+    /// Controller to engine: run one task.
+    case task = 12
+    /// Engine to controller to client: a task's outcome. `segments[0]` is its ``TaskTiming``.
+    case reply = 13
+    /// Engine to controller to client: output of a task; `op` is the ``OutputStream``.
+    case stream = 14
+
+    /// Client to controller: a ``ControlOp`` request; answered by `controlReply` with the same id.
+    case control = 20
+    case controlReply = 21
+    /// Controller to client: something happened that nobody asked about. See ``ClusterEvent``.
+    case event = 22
+}
+
+/// The two output streams of an engine.
+public enum OutputStream: UInt8, Sendable {
+    case stdout = 1
+    case stderr = 2
+}

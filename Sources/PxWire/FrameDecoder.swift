@@ -1,0 +1,96 @@
+/// Why a byte stream is not a valid sequence of frames. Any of these closes the connection that sent it.
+public enum FrameError: Error, Equatable, CustomStringConvertible {
+    /// The length prefix announces more than ``FrameDecoder/maximumFrameSize``.
+    case oversized(length: Int, limit: Int)
+    /// The length prefix is too small to hold a header.
+    case truncatedHeader(length: Int)
+    /// The segments do not add up to the announced length.
+    case malformedSegments
+    /// The kind byte names no ``MessageKind``.
+    case unknownKind(UInt8)
+
+    public var description: String {
+        switch self {
+        case .oversized(let length, let limit): "frame of \(length) bytes exceeds the limit of \(limit)"
+        case .truncatedHeader(let length): "frame of \(length) bytes is too short for a header"
+        case .malformedSegments: "frame segments do not match the frame length"
+        case .unknownKind(let kind): "unknown message kind \(kind)"
+        }
+    }
+}
+
+/// Turns a byte stream, fed in chunks of any size, into frames.
+///
+/// The decoder keeps at most one partial frame. It validates the length before buffering, so an
+/// oversized frame is rejected from its first four bytes.
+public struct FrameDecoder: Sendable {
+    /// The largest frame accepted, header included.
+    public let maximumFrameSize: Int
+    private var buffer: Bytes = []
+    private var readIndex = 0
+
+    public init(maximumFrameSize: Int = 1 << 31) {
+        self.maximumFrameSize = maximumFrameSize
+    }
+
+    /// Bytes received but not yet part of a whole frame.
+    public var bufferedByteCount: Int { buffer.count - readIndex }
+
+    /// Adds received bytes.
+    public mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        compactIfNeeded()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Adds received bytes from raw memory.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        compactIfNeeded()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next whole frame, or nil when more bytes are needed.
+    ///
+    /// - Throws: ``FrameError`` when the stream is not valid; the decoder must not be used after that.
+    public mutating func nextFrame() throws(FrameError) -> Frame? {
+        let available = buffer.count - readIndex
+        guard available >= 4 else { return nil }
+        let length = Int(buffer.readLittleEndian(UInt32.self, at: readIndex))
+        guard length + 4 <= maximumFrameSize else { throw .oversized(length: length + 4, limit: maximumFrameSize) }
+        guard length >= Frame.headerSize - 4 else { throw .truncatedHeader(length: length) }
+        guard available >= length + 4 else { return nil }
+
+        let start = readIndex + 4
+        let end = start + length
+        guard let kind = MessageKind(rawValue: buffer[start]) else { throw .unknownKind(buffer[start]) }
+        let op = buffer[start + 1]
+        let flags = FrameFlags(rawValue: buffer.readLittleEndian(UInt16.self, at: start + 2))
+        let engine = buffer.readLittleEndian(Int32.self, at: start + 4)
+        let id = buffer.readLittleEndian(UInt64.self, at: start + 8)
+        let count = Int(buffer.readLittleEndian(UInt32.self, at: start + 16))
+        // Each segment needs at least its 4-byte length, which bounds a hostile count.
+        guard count <= (length - 20) / 4 else { throw .malformedSegments }
+
+        var segments: [Bytes] = []
+        segments.reserveCapacity(count)
+        var position = start + 20
+        for _ in 0..<count {
+            guard position + 4 <= end else { throw .malformedSegments }
+            let segmentLength = Int(buffer.readLittleEndian(UInt32.self, at: position))
+            position += 4
+            guard segmentLength <= end - position else { throw .malformedSegments }
+            segments.append(Bytes(buffer[position..<position + segmentLength]))
+            position += segmentLength
+        }
+        guard position == end else { throw .malformedSegments }
+        readIndex = end
+        return Frame(kind: kind, op: op, flags: flags, engine: engine, id: id, segments: segments)
+    }
+
+    private mutating func compactIfNeeded() {
+        // Drop consumed bytes once they dominate, so the buffer does not grow without bound.
+        if readIndex > 0 && (readIndex == buffer.count || readIndex >= 1 << 16) {
+            buffer.removeFirst(readIndex)
+            readIndex = 0
+        }
+    }
+}

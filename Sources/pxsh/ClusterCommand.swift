@@ -1,0 +1,98 @@
+import ArgumentParser
+import PxClient
+import PxRepl
+import PxTransport
+import PxWire
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `pxsh cluster`: named clusters that outlive their clients.
+struct ClusterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster", abstract: "Start, stop and list named clusters.",
+        subcommands: [Start.self, Stop.self, List.self, Status.self])
+
+    struct Start: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a named cluster in the background; attach with `pxsh --cluster NAME`.")
+        @Option(help: "The cluster's name.") var name: String
+        @Option(name: .short, help: "Number of engines (default: the number of cores).") var n: Int?
+        @Option(help: "The python the engines run.") var python = "python3"
+        @Option(help: "How engines are started: local.") var launcher = "local"
+
+        func validate() throws {
+            guard launcher == "local" else { throw ValidationError("only the local launcher is available") }
+        }
+
+        func run() throws {
+            let count = n ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            do {
+                let cluster = try Cluster.startNamed(name, engines: count, python: python)
+                Terminal.write("cluster '\(name)' started: \(cluster.engineList.count) engines in \(cluster.directory)\n")
+                cluster.shutdown()
+            } catch {
+                try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
+                throw ExitCode(2)
+            }
+        }
+    }
+
+    struct Stop: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop a named cluster and its engines.")
+        @Option(help: "The cluster's name.") var name: String
+
+        func run() throws {
+            do {
+                try Cluster.attach(name: name).stopCluster()
+                Terminal.write("cluster '\(name)' stopped\n")
+            } catch {
+                try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the running named clusters.")
+
+        func run() throws {
+            let root = try RuntimeDirectory.root() + "/clusters"
+            var names: [String] = []
+            if let directory = opendir(root) {
+                while let entry = readdir(directory) {
+                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                        String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                    }
+                    if !name.hasPrefix(".") { names.append(name) }
+                }
+                closedir(directory)
+            }
+            var rows: [String] = []
+            for name in names.sorted() {
+                guard let cluster = try? Cluster.attach(name: name) else { continue }
+                rows.append("\(name)  \(cluster.engineList.count) engines  \(cluster.pythonExecutable)")
+                cluster.shutdown()
+            }
+            Terminal.write(rows.isEmpty ? "no named clusters are running\n" : rows.joined(separator: "\n") + "\n")
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a named cluster's engines.")
+        @Option(help: "The cluster's name.") var name: String
+
+        func run() throws {
+            do {
+                let cluster = try Cluster.attach(name: name)
+                defer { cluster.shutdown() }
+                let rows = try cluster.control(.engines).compactMap { EngineRow(line: $0.text) }
+                Terminal.write(Renderer().engines(rows, now: Clock.realtimeNanoseconds))
+            } catch {
+                try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
+                throw ExitCode(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import PxClient
+import PxRepl
+import PxTransport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `pxsh`: a REPL for parallel Python sessions.
+///
+/// Exit codes: 0 when every command succeeded, 1 when a command failed (its error is shown),
+/// 2 for a usage error or a cluster that could not start.
+@main
+struct Pxsh: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pxsh",
+        abstract: "A fast REPL for parallel Python sessions on local engines.",
+        discussion: """
+            `pxsh [-n N] [--python PATH] [--cluster NAME] [-c CODE]` starts the REPL (the default command).
+            Exit status: 0 if every command succeeded, 1 if one failed, 2 for a usage error.
+            """,
+        subcommands: [
+            ReplCommand.self, RunCommand.self, ClusterCommand.self, MagicsCommand.self, EngineCommand.self,
+            ControllerCommand.self,
+        ],
+        defaultSubcommand: ReplCommand.self)
+
+    /// Usage errors exit with 2 (ArgumentParser's own default is 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let code as ExitCode {
+            Glibc.exit(code.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            try? FileDescriptor.standardError.writeAll(fullMessage(for: error) + "\n")
+            Glibc.exit(2)
+        }
+    }
+}
+
+/// `pxsh` itself: the REPL on a terminal, or a script from -c or standard input.
+struct ReplCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repl",
+        abstract: "Start the REPL (the default): interactive on a terminal, else a script from -c or stdin.",
+        discussion: """
+            A plain line runs locally; %px runs code on the engines; %help lists the magics.
+            """)
+
+    @OptionGroup var cluster: ClusterOptions
+    @Option(name: .customShort("c"), help: "Run these commands (separated by newlines) and exit.")
+    var commands: String?
+    @Flag(help: "Plain output, without colours (also: NO_COLOR=1).") var noColor = false
+
+    func run() throws {
+        let terminal = Terminal.current(noColor: noColor)
+        let session = try cluster.connect(terminal: terminal)
+        defer { session.cluster.shutdown() }
+        if let commands {
+            ScriptRunner(session: session, stopsAtFirstFailure: false).run(
+                lines: commands.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+        } else if terminal.isInputTerminal {
+            Terminal.write(banner(session))
+            Repl(session: session, historyFile: historyPath).run()
+        } else {
+            ScriptRunner(session: session, stopsAtFirstFailure: false).run(lines: StandardInputLines())
+        }
+        session.cluster.shutdown()
+        if session.hasFailed { throw ExitCode(1) }
+    }
+
+    private var historyPath: String? {
+        getenv("HOME").map { String(cString: $0) + "/.pxsh_history" }
+    }
+
+    private func banner(_ session: Session) -> String {
+        let count = session.cluster.engineList.count
+        let where_ = session.cluster.name.map { "cluster '\($0)'" } ?? "a private cluster"
+        return session.renderer.style.dim(
+            "pxsh: \(count) engine\(count == 1 ? "" : "s") in \(where_), python \(session.cluster.pythonExecutable)\n"
+                + "%help lists the magics; a plain line runs locally; Ctrl-D quits.\n")
+    }
+}
+
+/// Options that say which cluster to use.
+struct ClusterOptions: ParsableArguments {
+    @Option(name: .short, help: "Number of engines (default: the number of cores).") var n: Int?
+    @Option(help: "The python the engines run (a venv's python works).") var python = "python3"
+    @Option(name: .customLong("cluster"), help: "Attach to the named cluster instead of starting a private one.")
+    var clusterName: String?
+
+    var engineCount: Int { n ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    func validate() throws {
+        if let n, n < 0 || n > 256 { throw ValidationError("-n takes 0 to 256 engines") }
+    }
+
+    func connect(terminal: Terminal) throws -> Session {
+        let cluster: Cluster
+        do {
+            cluster = try clusterName.map { try Cluster.attach(name: $0) } ?? Cluster.start(engines: engineCount, python: python)
+        } catch {
+            try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
+            throw ExitCode(2)
+        }
+        return Session(cluster: cluster, renderer: terminal.renderer, write: Terminal.write)
+    }
+}
+
+/// Lines of standard input, read as they come.
+struct StandardInputLines: Sequence, IteratorProtocol {
+    mutating func next() -> String? { readLine(strippingNewline: true) }
+}
