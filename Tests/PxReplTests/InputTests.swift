@@ -1,0 +1,96 @@
+import Testing
+
+@testable import PxRepl
+
+@Suite struct CellReaderTests {
+    /// A stand-in for the home engine's is_complete: compound statements need a blank line or a dedent.
+    static func isComplete(_ code: String) -> Bool {
+        let lines = code.split(separator: "\n", omittingEmptySubsequences: false)
+        if code.hasSuffix("\n\n") || code.hasSuffix("\n") && lines.count > 2 { return !code.contains("(") || code.contains(")") }
+        if lines.first?.hasSuffix(":") == true { return false }
+        return code.filter { $0 == "(" }.count == code.filter { $0 == ")" }.count
+    }
+
+    func cells(_ text: String) -> [String] {
+        SessionFile.cells(of: text, isComplete: Self.isComplete)
+    }
+
+    @Test func splitsMagicsPythonAndCells() {
+        let text = """
+            # a comment
+            x = 1
+            %px print(x)
+
+            def f(v):
+                return v + 1
+
+            %%px -t 0
+            a = 1
+            b = 2
+
+            print(f(x))
+            """
+        #expect(cells(text) == ["x = 1", "%px print(x)", "def f(v):\n    return v + 1", "%%px -t 0\na = 1\nb = 2", "print(f(x))"])
+    }
+
+    @Test func aDedentedLineEndsACompoundStatement() {
+        #expect(cells("for i in range(3):\n    print(i)\nprint('done')") == ["for i in range(3):\n    print(i)", "print('done')"])
+    }
+
+    @Test func openBracketsContinue() {
+        #expect(cells("x = (1,\n     2)\ny = 3") == ["x = (1,\n     2)", "y = 3"])
+    }
+}
+
+@Suite struct TranscriptTests {
+    let text = """
+        # How errors look.
+        In [1]: x = 1
+        In [2]: %px print(rank)
+        [stdout:0] 0
+        [stdout:1] 1
+
+        # A comment between entries.
+        [px 0-1] In [3]: def f():
+           ...:     return os.getpid()
+        Out[0:2]: ...
+        """
+
+    @Test func parsesInputsAndExpectedOutput() {
+        let entries = Transcript.parse(text)
+        #expect(entries.map(\.input) == ["x = 1", "%px print(rank)", "def f():\n    return os.getpid()"])
+        #expect(entries[1].expected == ["[stdout:0] 0", "[stdout:1] 1", ""])
+        #expect(entries[2].expected == ["Out[0:2]: ..."])
+    }
+
+    @Test func ellipsisMatchesWithinALine() {
+        #expect(Transcript.lineMatches(pattern: "pid ... on engine ...", "pid 1234 on engine 2"))
+        #expect(Transcript.lineMatches(pattern: "took ...s", "took 1.2s"))
+        #expect(!Transcript.lineMatches(pattern: "took ...s", "took 1.2 ms!"))
+        #expect(Transcript.lineMatches(pattern: "...", ""))
+    }
+
+    @Test func trailingBlankLinesAndColoursDoNotCount() {
+        #expect(Transcript.matches(expected: ["[stdout:0] 0", "", ""], actual: "\u{1B}[36m[stdout:0]\u{1B}[0m 0\n"))
+        #expect(!Transcript.matches(expected: ["[stdout:0] 0"], actual: "[stdout:0] 1\n"))
+        #expect(Transcript.diff(expected: ["a", "b"], actual: "a\nc\n") == "  a\n- b\n+ c\n")
+    }
+
+    @Test func promptsAreRecognised() {
+        #expect(Prompt.parse("In [12]: x") == "x")
+        #expect(Prompt.parse("[px 0-3] In [4]: print(1)") == "print(1)")
+        #expect(Prompt.parse("Out[1]: 2") == nil)
+        #expect(Prompt.parse("In [x]: 2") == nil)
+    }
+}
+
+@Suite struct MagicCatalogTests {
+    @Test func everyMagicHasHelpAndParsesItsOwnName() {
+        for magic in MagicCatalog.all {
+            #expect(!magic.summary.isEmpty)
+            #expect(magic.help.contains(magic.synopsis))
+        }
+        #expect(MagicCatalog.named("push")?.name == "%push")
+        #expect(MagicCatalog.markdown.contains("## `%map [flags] F SEQ`"))
+    }
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs what pxsh needs on a Debian machine, only what is missing, and prints the python to use.
+#
+# Needs: the Swift toolchain (not a Debian package; pxsh's machines have it in /opt/swift),
+# libedit-dev and pkg-config (to build), a python3 with a shared libpython (engines embed it),
+# numpy and cloudpickle in that python (numpy for the examples and tests, cloudpickle to send
+# functions by value), and tmux (terminal tests).
+#
+# Usage: scripts/install-deps.sh [--quiet]   -> prints the python executable on its last line.
+set -euo pipefail
+
+log() { [ "${1:-}" = "" ] || echo "install-deps: $*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=""
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    if [ -z "$apt_updated" ]; then
+        as_root apt-get update -qq >&2
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >&2
+}
+
+if ! command -v swift >/dev/null 2>&1; then
+    for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+        [ -x "$candidate/swift" ] && export PATH="$candidate:$PATH"
+    done
+fi
+if ! command -v swift >/dev/null 2>&1; then
+    echo "install-deps: the Swift toolchain (6.0 or newer) is missing; install it from swift.org and retry" >&2
+    exit 2
+fi
+
+apt_install libedit-dev pkg-config tmux
+
+# A python whose libpython is shared: the one on PATH if it qualifies, else Debian's.
+has_shared_libpython() {
+    "$1" -c 'import sys, sysconfig; sys.exit(0 if sysconfig.get_config_var("Py_ENABLE_SHARED") else 1)' 2>/dev/null
+}
+python=""
+if command -v python3 >/dev/null 2>&1 && has_shared_libpython python3; then
+    python=$(python3 -c 'import sys; print(sys.executable)')
+else
+    log "python3 on PATH has no shared libpython; using Debian's python3"
+    apt_install python3 libpython3-dev
+    python=/usr/bin/python3
+fi
+
+# numpy and cloudpickle: from Debian for Debian's python, else from PyPI with that python's pip.
+if ! "$python" -c 'import numpy, cloudpickle' 2>/dev/null; then
+    if [ "$python" = /usr/bin/python3 ]; then
+        apt_install python3-numpy python3-cloudpickle
+    else
+        log "installing numpy and cloudpickle for $python"
+        "$python" -m pip install -q numpy cloudpickle >&2
+    fi
+fi
+
+echo "$python"
