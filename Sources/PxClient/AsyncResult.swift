@@ -38,8 +38,8 @@ public final class AsyncResult {
         case pending, running, done, failed
     }
 
-    /// The number shown as `#7`.
-    public let number: Int
+    /// The number shown as `#7`; the session numbers the results the user sees.
+    public var number: Int
     /// The `-o` name, if any.
     public var name: String?
     /// What made it, e.g. "%px" or "%map".
@@ -68,7 +68,7 @@ public final class AsyncResult {
         self.name = name
         self.label = label
         self.op = op
-        self.operation = AsyncResult.operationName(of: op)
+        self.operation = AsyncResult.operationName(of: op, label: label)
         self.tasks = targets.map { Task(engine: $0) }
         self.submitted = Clock.realtimeNanoseconds
     }
@@ -159,12 +159,12 @@ public final class AsyncResult {
         onTaskDone?(index)
     }
 
-    static func operationName(of op: EngineOp) -> String {
+    /// The name in error prefixes, as ipyparallel's `[0:execute]` and `[0:apply]`; data moves use their magic's name.
+    static func operationName(of op: EngineOp, label: String) -> String {
         switch op {
         case .execute: "execute"
         case .apply, .mapChunk: "apply"
-        case .export, .import, .collect, .scatter: "push"
-        default: "\(op)"
+        default: label.hasPrefix("%") ? String(label.dropFirst()) : "\(op)"
         }
     }
 }

@@ -25,6 +25,7 @@ public final class Session {
     public var isInteractiveTerminal = false
 
     var results: [AsyncResult] = []
+    private var nextResultNumber = 0
     var transcript: TranscriptWriter?
     /// Commands that set the engines up (imports, definitions, pushes to all), for `%restart --replay`.
     var setupCommands: [Command] = []
@@ -68,6 +69,12 @@ public final class Session {
             ok = try execute(try command(for: cell), number: number)
         } catch let error as MagicError {
             emit(renderer.failure(error.description))
+            ok = false
+        } catch let error as RemoteError {
+            emit(error.engine == EngineNumber.home ? renderer.localError(error) : renderer.render([EngineOutput(engine: error.engine, error: error)]))
+            ok = false
+        } catch let error as CompositeError {
+            emit(renderer.render(error.errors.map { EngineOutput(engine: $0.engine, error: $0) }))
             ok = false
         } catch {
             emit(renderer.failure("\(error)"))
@@ -118,6 +125,8 @@ public final class Session {
     // MARK: - Results registry
 
     func register(_ result: AsyncResult) {
+        nextResultNumber += 1
+        result.number = nextResultNumber
         results.append(result)
         // Keep the registry bounded: drop the oldest finished results.
         if results.count > 1_000, let index = results.firstIndex(where: { $0.isReady && $0.name == nil }) {

@@ -10,6 +10,11 @@ import Darwin
 /// touches the user's tmux and tests cannot see each other. The pane stays on screen after the program exits, so a
 /// test can still read its last output and its exit status.
 ///
+/// The program runs under a small `/bin/sh` that writes its exit status to a file when it ends, because tmux 3.3 does
+/// not always record a pane's exit status (it loses it when the terminal closes before the process is reaped). That
+/// shell catches SIGINT and SIGQUIT and carries on, so only the program reacts to Ctrl-C, as it would on its own;
+/// the program itself starts with default signal dispositions.
+///
 /// Wait for the screen with `waitForScreen(timeout:_:)`, never with sleeps: it polls about every 50 ms and the
 /// timeout only bounds a hang.
 ///
@@ -22,24 +27,32 @@ final class TmuxSession {
     /// The tmux server's socket name, unique to this session.
     let socketName: String
 
+    /// The file where the shell around the program writes its exit status.
+    private let exitStatusPath: String
+
     private static let sessionName = "main"
     private var isClosed = false
 
     /// Starts `command` in a new detached tmux session of `width` by `height` cells.
     ///
     /// - Parameters:
-    ///   - command: The program and its arguments, run directly, without a shell.
+    ///   - command: The program and its arguments. They are passed as they are, never parsed by a shell.
     ///   - environment: Variables set for the program, on top of this process's environment (without `TMUX`).
     /// - Throws: `TmuxSession.Error` if tmux cannot be started.
     init(command: [String], environment: [String: String], width: Int = 100, height: Int = 30) throws {
         precondition(!command.isEmpty, "TmuxSession needs a command to run")
         socketName = "pxsh-test-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let temporaryDirectory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        exitStatusPath = "\(temporaryDirectory)/\(socketName).status"
+        // "$0" is the status file and "$@" the command: neither is ever parsed by the shell.
+        let recordingExitStatus =
+            ["/bin/sh", "-c", "trap : INT QUIT; \"$@\"; echo $? > \"$0\"", exitStatusPath] + command
         let environmentOptions = environment.sorted { $0.key < $1.key }.flatMap { ["-e", "\($0.key)=\($0.value)"] }
         // The options are set before the session exists, so that a program that exits at once still leaves its pane.
         try run(
             ["start-server", ";", "set-option", "-g", "remain-on-exit", "on", ";", "set-option", "-g", "status", "off",
              ";", "new-session", "-d", "-s", Self.sessionName, "-x", "\(width)", "-y", "\(height)"]
-                + environmentOptions + ["--"] + command)
+                + environmentOptions + ["--"] + recordingExitStatus)
     }
 
     deinit {
@@ -75,11 +88,17 @@ final class TmuxSession {
     }
 
     /// The program's exit status, or `nil` while it runs.
-    func exitStatus() throws -> Int32? {
-        let fields = try run(["display-message", "-p", "-t", Self.sessionName, "#{pane_dead} #{pane_dead_status}"])
-            .split(whereSeparator: \.isWhitespace)
-        guard fields.first == "1" else { return nil }
-        return fields.count > 1 ? Int32(fields[1]) : nil
+    ///
+    /// A program ended by a signal reports 128 plus the signal's number, as shells do.
+    func exitStatus() -> Int32? {
+        guard let file = fopen(exitStatusPath, "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 16)
+        guard fgets(&line, Int32(line.count), file) != nil else { return nil }
+        // A status line still being written has no newline yet: wait for it.
+        let text = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        guard text.hasSuffix("\n") else { return nil }
+        return Int32(text.dropLast())
     }
 
     /// Polls the screen until `predicate` accepts it, and returns that screen.
@@ -109,6 +128,7 @@ final class TmuxSession {
         isClosed = true
         _ = try? run(["kill-session", "-t", Self.sessionName])
         _ = try? run(["kill-server"])
+        unlink(exitStatusPath)
     }
 
     // MARK: - Running tmux
