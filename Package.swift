@@ -49,7 +49,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "PxWireTests", dependencies: ["PxWire", "PxTransport"]),
         .testTarget(name: "PxSchedulingTests", dependencies: ["PxScheduling"]),
-        .testTarget(name: "PxReplTests", dependencies: ["PxRepl"]),
+        .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxTransport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["PxClient", "PxTransport"]),
         .testTarget(name: "TerminalTests"),
     ]

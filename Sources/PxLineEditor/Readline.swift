@@ -168,17 +168,26 @@ private func attemptCompletion(
 }
 
 /// Prints `candidates` in columns below the line being edited, then redraws the prompt and the line under them.
+///
+/// Shows at most `rl_completion_query_items` (100) candidates, in sorted order, then says how many more there are.
+/// libedit would instead ask "Display all N possibilities? (y or n)", reading the answer with stdio behind its own
+/// back; typing more of the name is the better answer anyway.
 private func listCandidates(_ candidates: [String]) {
     guard let output = rl_outstream else { return }
+    let limit = max(Int(rl_completion_query_items), 1)
+    let shown = Array(candidates.sorted().prefix(limit))
     // fn_display_match_list pads with strlen, so its column width is counted in bytes.
-    let widest = candidates.map(\.utf8.count).max() ?? 0
-    let array = makeMatchArray(first: "", rest: candidates)
+    let widest = shown.map(\.utf8.count).max() ?? 0
+    let array = makeMatchArray(first: "", rest: shown)
     defer { freeMatchArray(array) }
     // Nothing should follow each item, where libedit would put the append character.
     rl_completion_append_character = 0
     fputs("\n", output)
     // libedit skips array[0] and counts it in the length, unlike GNU readline.
-    rl_display_match_list(array, Int32(candidates.count + 1), Int32(clamping: widest))
+    rl_display_match_list(array, Int32(shown.count + 1), Int32(clamping: widest))
+    if candidates.count > shown.count {
+        fputs("... and \(candidates.count - shown.count) more\n", output)
+    }
     // rl_forced_update_display() makes libedit forget where it drew the line and draw it again, here.
     rl_forced_update_display()
 }

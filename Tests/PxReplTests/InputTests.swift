@@ -1,3 +1,4 @@
+import PxTransport
 import Testing
 
 @testable import PxRepl
@@ -93,4 +94,26 @@ import Testing
         #expect(MagicCatalog.named("push")?.name == "%push")
         #expect(MagicCatalog.markdown.contains("## `%map [flags] F SEQ`"))
     }
+}
+
+@Suite struct DocumentationTests {
+    /// docs/MAGICS.md is generated from the catalog; regenerate it with `pxsh magics --markdown > docs/MAGICS.md`.
+    @Test func magicsReferenceIsUpToDate() throws {
+        let repository = URLPath.repositoryRoot(from: #filePath)
+        let documented = try String(decoding: readFile(repository + "/docs/MAGICS.md"), as: UTF8.self)
+        #expect(documented == MagicCatalog.markdown, "docs/MAGICS.md is stale: run `pxsh magics --markdown > docs/MAGICS.md`")
+    }
+}
+
+enum URLPath {
+    static func repositoryRoot(from file: String) -> String {
+        var parts = file.split(separator: "/", omittingEmptySubsequences: false)
+        while let last = parts.last, last != "Tests" { parts.removeLast() }
+        parts.removeLast()
+        return parts.joined(separator: "/")
+    }
+}
+
+func readFile(_ path: String) throws -> [UInt8] {
+    try PxTransport.FileDescriptor.readAll(path)
 }

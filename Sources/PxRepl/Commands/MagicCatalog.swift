@@ -115,7 +115,7 @@ public enum MagicCatalog {
 
     /// docs/MAGICS.md.
     public static var markdown: String {
-        var text = "# pxsh magics\n\nGenerated from `MagicCatalog.swift` by `pxsh help --markdown`; `%help` shows the same text.\n"
+        var text = "# pxsh magics\n\nGenerated from `MagicCatalog.swift` by `pxsh magics --markdown`; `%help` shows the same text.\n"
         for magic in all {
             text += "\n## `\(magic.synopsis)`\n\n\(magic.summary)\n"
             if !magic.flags.isEmpty {
