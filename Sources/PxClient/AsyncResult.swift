@@ -60,6 +60,8 @@ public final class AsyncResult {
     public var onOutput: ((Int32, OutputStream, Bytes) -> Void)?
     /// Called when a task completes.
     public var onTaskDone: ((Int) -> Void)?
+    /// Arguments that refer to shared-memory files, removed once every task has read them.
+    var sharedArguments: [Bytes] = []
     /// Whatever the caller wants to keep with it (e.g. the names a map's results are stored under).
     public var context: [String: String] = [:]
 
@@ -156,6 +158,10 @@ public final class AsyncResult {
         tasks[index].completed = timing.completed
         tasks[index].reply = Array(frame.segments.dropFirst())
         tasks[index].isRunning = false
+        if !sharedArguments.isEmpty && isReady {
+            SharedMemoryFiles.release(sharedArguments)
+            sharedArguments = []
+        }
         onTaskDone?(index)
     }
 

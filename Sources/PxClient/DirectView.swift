@@ -24,6 +24,7 @@ public struct DirectView {
     public func push(_ assignments: [(name: String, expression: String)]) throws {
         let reply = try cluster.runLocally(.export, assignments.flatMap { [Bytes(text: $0.name), Bytes(text: $0.expression)] })
         guard let (blob, _) = Blob.read(reply, at: 1 + assignments.count) else { throw malformed("push") }
+        defer { SharedMemoryFiles.release(blob) }
         try cluster.finish(try cluster.submit(Submission(op: .import, targets: targets, shared: blob), label: "%push"))
     }
 
@@ -34,6 +35,7 @@ public struct DirectView {
         let result = try cluster.submit(
             Submission(op: .export, targets: targets, shared: names.flatMap { [Bytes(text: $0), []] }), label: "%pull")
         try cluster.finish(result)
+        defer { SharedMemoryFiles.release(result) }
         var blobs: [Bytes] = []
         var shown: [(Int32, [String])] = []
         for task in result.tasks {
@@ -53,6 +55,7 @@ public struct DirectView {
         let reply = try cluster.runLocally(
             .scatter, [Bytes(text: name), Bytes(text: expression), Bytes(text: String(targets.count))])
         guard let blobs = Blob.readAll(reply, from: 1), blobs.count == targets.count else { throw malformed("scatter") }
+        defer { SharedMemoryFiles.release(reply) }
         try cluster.finish(
             try cluster.submit(Submission(op: .import, targets: targets, perTask: blobs), label: "%scatter"))
     }
@@ -64,6 +67,7 @@ public struct DirectView {
         let result = try cluster.submit(
             Submission(op: .export, targets: targets, shared: [Bytes(text: name), []]), label: "%gather")
         try cluster.finish(result)
+        defer { SharedMemoryFiles.release(result) }
         var blobs: [Bytes] = []
         for task in result.tasks {
             guard let reply = task.reply, let (blob, _) = Blob.read(reply, at: 2) else { throw malformed("gather") }
@@ -78,7 +82,9 @@ public struct DirectView {
     public func apply(function: String, arguments: String, name: String? = nil) throws -> AsyncResult {
         let reply = try cluster.runLocally(.packCall, [Bytes(text: function), Bytes(text: arguments)])
         guard let (blob, _) = Blob.read(reply, at: 1) else { throw malformed("apply") }
-        return try cluster.submit(Submission(op: .apply, targets: targets, shared: blob), label: "%apply", name: name)
+        let result = try cluster.submit(Submission(op: .apply, targets: targets, shared: blob), label: "%apply", name: name)
+        result.sharedArguments = blob
+        return result
     }
 
     /// The variables of each target: (name, type, summary) rows, in target order.

@@ -35,6 +35,7 @@ public struct LoadBalancedView {
             Submission(op: .mapChunk, isBalanced: true, retries: retries, shared: function, perTask: chunks),
             label: "%map", name: name)
         result.context["items"] = String(itemCount)
+        result.sharedArguments = function + chunks.flatMap { $0 }
         return result
     }
 
@@ -46,8 +47,10 @@ public struct LoadBalancedView {
         guard let (blob, _) = Blob.read(reply, at: 1) else {
             throw ClusterError.invalidRequest("apply: the engine runtime sent a malformed reply")
         }
-        return try cluster.submit(
+        let result = try cluster.submit(
             Submission(op: .apply, isBalanced: true, retries: retries, perTask: [blob]), label: "%apply", name: name)
+        result.sharedArguments = blob
+        return result
     }
 
     /// Stores a finished map's values in local variables, in item order or in completion order.
@@ -55,6 +58,7 @@ public struct LoadBalancedView {
     /// - Returns: the repr of the list of values.
     public func collect(_ result: AsyncResult, into names: [String], unordered: Bool = false) throws -> String {
         _ = try result.get()
+        defer { SharedMemoryFiles.release(result) }
         var order = Array(result.tasks.indices)
         if unordered { order.sort { (result.tasks[$0].completed ?? 0) < (result.tasks[$1].completed ?? 0) } }
         var blobs: [Bytes] = []
@@ -73,6 +77,7 @@ public struct LoadBalancedView {
     /// Stores the value of a finished `apply` locally. Returns its repr.
     public func collectValue(_ result: AsyncResult, into names: [String]) throws -> String {
         _ = try result.get()
+        defer { SharedMemoryFiles.release(result) }
         guard let reply = result.tasks.first?.reply, let (blob, _) = Blob.read(reply, at: 2) else {
             throw ClusterError.invalidRequest("apply: a task sent a malformed reply")
         }

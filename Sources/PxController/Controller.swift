@@ -34,6 +34,8 @@ public final class Controller {
     var orphanedReplies: [UInt64] = []
     static let maximumOrphanedRecords = 10_000
     let uid = getuid()
+    /// Where engines put large buffers (see `pxsh_runtime.py`); nil where there is no /dev/shm.
+    var sharedMemoryDirectory: String?
 
     public init(options: ControllerOptions) {
         self.options = options
@@ -50,6 +52,7 @@ public final class Controller {
         }
         do {
             try RuntimeDirectory.makePrivateDirectory(options.directory)
+            sharedMemoryDirectory = SharedMemory.makeDirectory()
             let listener = try options.inheritedListener ?? UnixSocket.listen(at: options.socketPath)
             listener.setCloseOnExec()
             try listener.setNonBlocking(true)
@@ -223,6 +226,7 @@ public final class Controller {
         for pid in pids { launcher.signal(pid, SIGKILL) }
         for pid in pids { _ = ProcessSpawner.wait(pid, milliseconds: 2_000) }
         if let listener { listener.close() }
+        if let sharedMemoryDirectory { RuntimeDirectory.remove(sharedMemoryDirectory) }
         if options.isPrivate {
             RuntimeDirectory.remove(options.directory)
         } else {

@@ -48,7 +48,10 @@ struct CompletionMatches: Equatable {
             ?? scalars.endIndex
         let tokenIndex =
             lineBeforeCursor.index(
-                lineBeforeCursor.startIndex, offsetBy: max(tokenStart, 0), limitedBy: lineBeforeCursor.endIndex)
+                lineBeforeCursor.startIndex,
+                offsetBy: max(tokenStart, 0),
+                limitedBy: lineBeforeCursor.endIndex
+            )
             ?? lineBeforeCursor.endIndex
         let word = String(scalars[wordIndex...])
 
@@ -94,11 +97,20 @@ struct CompletionMatches: Equatable {
     /// Used to indent: libedit's word is empty after whitespace, so `text` goes in at the cursor.
     static func insertingText(_ text: String) -> CompletionMatches {
         CompletionMatches(
-            insertion: text, replacements: [text], candidates: [text], appendsSpace: false, needsListing: false)
+            insertion: text,
+            replacements: [text],
+            candidates: [text],
+            appendsSpace: false,
+            needsListing: false
+        )
     }
 
     private init(
-        insertion: String, replacements: [String], candidates: [String], appendsSpace: Bool, needsListing: Bool
+        insertion: String,
+        replacements: [String],
+        candidates: [String],
+        appendsSpace: Bool,
+        needsListing: Bool
     ) {
         self.insertion = insertion
         self.replacements = replacements

@@ -5,7 +5,8 @@
 ///
 /// - Ctrl-C returns `.interrupted`, and never ends the process. The edited line is dropped; call `readLine(prompt:)`
 ///   again for a fresh one.
-/// - Ctrl-D on an empty line returns `.endOfFile`. On a non-empty line it deletes the character under the cursor.
+/// - Ctrl-D on an empty line returns `.endOfFile`, and libedit echoes `^D`. On a non-empty line it deletes the
+///   character under the cursor.
 /// - Tab asks `completer`. A single candidate is inserted, followed by a space unless it ends in `.`, `/`, `(`, `[`
 ///   or `=`. Several candidates insert their common prefix, or, when that adds nothing, are listed below the line.
 ///   Tab after nothing but whitespace inserts four spaces instead, to indent Python code.
@@ -94,11 +95,11 @@ public final class LineEditor {
                 return .endOfFile
             case .interruptedBySignal:
                 Readline.moveToNewLine()
+                // Without a pending SIGINT, another signal broke the read: one whose handler was installed without
+                // SA_RESTART. That is not the user's doing, so read again.
                 if InterruptSignal.takePending() > 0 {
                     return .interrupted
                 }
-                // Another signal, whose handler was installed without SA_RESTART, broke the read. It is not the
-                // user's doing: read again.
             }
         }
     }
@@ -136,6 +137,7 @@ public final class LineEditor {
         case .unreadable:
             return
         case .missing:
+            guard !unsavedEntries.isEmpty else { return }
             entriesOnDisk = []
         case .entries(let entries, let countInFile):
             guard countInFile > historyLimit || !unsavedEntries.isEmpty else { return }
@@ -171,7 +173,10 @@ public final class LineEditor {
         guard let completer else { return nil }
         let token = completer(lineBeforeCursor)
         return CompletionMatches(
-            lineBeforeCursor: lineBeforeCursor, wordStart: wordStart, tokenStart: token.start,
-            candidates: token.candidates)
+            lineBeforeCursor: lineBeforeCursor,
+            wordStart: wordStart,
+            tokenStart: token.start,
+            candidates: token.candidates
+        )
     }
 }

@@ -42,7 +42,8 @@ enum Readline {
     static func claim() {
         precondition(
             !state.isClaimed,
-            "Only one LineEditor may exist at a time: libedit's readline emulation is process-wide.")
+            "Only one LineEditor may exist at a time: libedit's readline emulation is process-wide."
+        )
         state.isClaimed = true
         guard !state.isInitialized else { return }
         state.isInitialized = true
@@ -105,7 +106,7 @@ enum Readline {
     ///
     /// libedit decodes keys with `mbrtowc`: in the C locale, `é` arrives as two broken characters. Only `LC_CTYPE`
     /// is set, because `LC_NUMERIC` would change how C formats numbers for the whole process. Falling back from C
-    /// to C.UTF-8 is what Python does (PEP 538), and common in containers where no locale is set.
+    /// to C.UTF-8 is what Python does (PEP 538): containers often set no locale at all.
     private static func selectUTF8Locale() {
         setlocale(LC_CTYPE, "")
         guard let codeset = nl_langinfo(nl_item(CODESET)), String(cString: codeset) != "UTF-8" else { return }
@@ -139,13 +140,16 @@ nonisolated(unsafe) private var state = ReadlineState()
 /// Answers Tab: libedit's `rl_attempted_completion_function`.
 ///
 /// - Parameters:
+///   - word: libedit's word before the cursor; unused, as `wordStart` locates it in the whole line.
 ///   - wordStart: Where libedit's word starts, counted in the `wchar_t`s of libedit's buffer (Unicode scalars).
 ///   - cursor: Where the cursor is, in the same unit.
 /// - Returns: The matches in the layout `rl_completion_matches()` produces (the text to insert, then each
 ///   replacement, then `NULL`), allocated with `malloc` because libedit frees the array and every string in it; or
 ///   `NULL` for no completion.
 private func attemptCompletion(
-    _ word: UnsafePointer<CChar>?, _ wordStart: Int32, _ cursor: Int32
+    _ word: UnsafePointer<CChar>?,
+    _ wordStart: Int32,
+    _ cursor: Int32
 ) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
     // Without this, libedit falls back to completing file names when the hook returns NULL.
     rl_attempted_completion_over = 1

@@ -54,7 +54,8 @@ public final class PeerConnection {
         if outboundOffset == outbound.count {
             outbound.removeAll(keepingCapacity: outbound.capacity <= 1 << 20)
             outboundOffset = 0
-        } else if outboundOffset > 1 << 20 {
+        } else if outboundOffset > 1 << 20 && outboundOffset >= outbound.count / 2 {
+            // Compacting only once half is written keeps large frames linear, not quadratic.
             outbound.removeFirst(outboundOffset)
             outboundOffset = 0
         }

@@ -21,7 +21,8 @@ struct TmuxSessionTests {
         // might be gone before the test sees it.
         let session = try TmuxSession(
             command: ["bash", "--norc", "--noprofile", "-c", "echo \"value=$PXSH_TEST_VALUE\"; read; exit 3"],
-            environment: ["PXSH_TEST_VALUE": "42"])
+            environment: ["PXSH_TEST_VALUE": "42"]
+        )
         defer { session.close() }
 
         try session.waitForScreen { $0.contains("value=42") }

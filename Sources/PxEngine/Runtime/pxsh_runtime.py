@@ -88,6 +88,7 @@ import builtins
 import io
 import linecache
 import marshal
+import os
 import pickle
 import sys
 import types
@@ -570,7 +571,51 @@ def _dump(obj):
     if not buffers:
         return [b"1", data]
     return [str(len(buffers) + 1).encode(), data,
-            *[bytes(buffer.raw()) for buffer in buffers]]
+            *[_export_buffer(buffer) for buffer in buffers]]
+
+
+# Large out-of-band buffers (numpy arrays) travel as files in the cluster's private
+# shared-memory directory: the segment names the file, so the sockets carry a few bytes
+# instead of the data, and receivers map the file copy-on-write instead of copying it.
+# The client removes the files once the transfer is done; the controller removes the
+# directory when the cluster stops.
+SHARED_MEMORY_THRESHOLD = 1 << 20
+_SHARED_MEMORY_MAGIC = b"\x00pxsh-shared-memory\x00"
+_shared_memory_dir = os.environ.get("PXSH_SHARED_MEMORY_DIR") or None
+_shared_memory_count = 0
+
+
+def _export_buffer(buffer):
+    global _shared_memory_count
+    raw = buffer.raw()
+    if _shared_memory_dir is None or raw.nbytes < SHARED_MEMORY_THRESHOLD:
+        return bytes(raw)
+    import mmap
+    _shared_memory_count += 1
+    path = os.path.join(_shared_memory_dir, "%d-%d" % (os.getpid(), _shared_memory_count))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.ftruncate(fd, raw.nbytes)
+        with mmap.mmap(fd, raw.nbytes) as target:
+            target[:] = raw
+    except BaseException:
+        os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
+    return _SHARED_MEMORY_MAGIC + path.encode()
+
+
+def _import_buffer(segment):
+    if segment[:len(_SHARED_MEMORY_MAGIC)] != _SHARED_MEMORY_MAGIC:
+        return _writable(segment)
+    import mmap
+    fd = os.open(bytes(segment[len(_SHARED_MEMORY_MAGIC):]).decode(), os.O_RDONLY)
+    try:
+        # Copy-on-write: the array is writable, and pages are copied only if written.
+        return memoryview(mmap.mmap(fd, 0, access=mmap.ACCESS_COPY))
+    finally:
+        os.close(fd)
 
 
 def _dumps(obj, buffer_callback):
@@ -616,7 +661,7 @@ def _load(args, pos):
         raise ValueError(f"malformed value blob at segment {pos}")
     if count == 1:
         return pickle.loads(args[pos + 1]), end
-    buffers = [_writable(buffer) for buffer in args[pos + 2:end]]
+    buffers = [_import_buffer(buffer) for buffer in args[pos + 2:end]]
     return pickle.loads(args[pos + 1], buffers=buffers), end
 
 

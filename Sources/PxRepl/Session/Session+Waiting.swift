@@ -36,7 +36,8 @@ extension Session {
     private func interrupt(_ result: AsyncResult, isLocal: Bool) throws {
         _ = interrupts?.takePending()
         let busy = unfinishedEngines(of: result)
-        write("\n")
+        // Wipe the status line (and the terminal's "^C" echo) so the notice starts a clean line.
+        if isInteractiveTerminal { write("\r\u{1B}[K") }
         emit(renderer.notice("^C: interrupting \(isLocal ? "the local namespace" : "engines \(EngineRanges.format(busy))")"))
         _ = try cluster.control(.interrupt, engines: isLocal ? [EngineNumber.home] : busy)
         if result.op == .mapChunk || result.op == .apply, let first = result.firstTaskID {

@@ -30,6 +30,9 @@ final class TmuxSession {
     /// The file where the shell around the program writes its exit status.
     private let exitStatusPath: String
 
+    /// The server's socket file, which tmux leaves behind when the server is killed.
+    private var socketPath: String?
+
     private static let sessionName = "main"
     private var isClosed = false
 
@@ -48,11 +51,17 @@ final class TmuxSession {
         let recordingExitStatus =
             ["/bin/sh", "-c", "trap : INT QUIT; \"$@\"; echo $? > \"$0\"", exitStatusPath] + command
         let environmentOptions = environment.sorted { $0.key < $1.key }.flatMap { ["-e", "\($0.key)=\($0.value)"] }
-        // The options are set before the session exists, so that a program that exits at once still leaves its pane.
-        try run(
-            ["start-server", ";", "set-option", "-g", "remain-on-exit", "on", ";", "set-option", "-g", "status", "off",
-             ";", "new-session", "-d", "-s", Self.sessionName, "-x", "\(width)", "-y", "\(height)"]
-                + environmentOptions + ["--"] + recordingExitStatus)
+        // One tmux invocation, commands separated by ";". The options are set before the session exists, so that a
+        // program that exits at once still leaves its pane.
+        let commands: [[String]] = [
+            ["start-server"],
+            ["set-option", "-g", "remain-on-exit", "on"],
+            ["set-option", "-g", "status", "off"],
+            ["new-session", "-d", "-s", Self.sessionName, "-x", "\(width)", "-y", "\(height)"]
+                + environmentOptions + ["--"] + recordingExitStatus,
+        ]
+        try run(Array(commands.joined(separator: [";"])))
+        socketPath = try? run(["display-message", "-p", "#{socket_path}"]).filter { $0 != "\n" }
     }
 
     deinit {
@@ -81,9 +90,9 @@ final class TmuxSession {
 
     /// The cursor's position on the screen, counted from 0.
     func cursorPosition() throws -> (column: Int, row: Int) {
-        let fields = try run(["display-message", "-p", "-t", Self.sessionName, "#{cursor_x} #{cursor_y}"])
-            .split(separator: " ").compactMap { Int($0.filter(\.isNumber)) }
-        guard fields.count == 2 else { throw Error.unexpectedOutput(fields.description) }
+        let output = try run(["display-message", "-p", "-t", Self.sessionName, "#{cursor_x} #{cursor_y}"])
+        let fields = output.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        guard fields.count == 2 else { throw Error.unexpectedOutput(output) }
         return (fields[0], fields[1])
     }
 
@@ -122,12 +131,15 @@ final class TmuxSession {
 
     // MARK: - Teardown
 
-    /// Ends the program and the private tmux server. Calling it again does nothing.
+    /// Ends the program and the private tmux server, and removes their files. Calling it again does nothing.
     func close() {
         guard !isClosed else { return }
         isClosed = true
         _ = try? run(["kill-session", "-t", Self.sessionName])
         _ = try? run(["kill-server"])
+        if let socketPath {
+            unlink(socketPath)
+        }
         unlink(exitStatusPath)
     }
 
@@ -186,8 +198,9 @@ private enum ProgramRunner {
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for string in argv + envp {
+                free(string)
+            }
         }
 
         var pid = pid_t()
