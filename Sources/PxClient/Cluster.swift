@@ -183,6 +183,12 @@ public final class Cluster {
 
     var homeEngine: EngineRow? { engines[EngineNumber.home] }
 
+    /// Stops and removes engines; they leave ``engines`` at once.
+    public func removeEngines(_ ids: [Int32]) throws {
+        _ = try control(.remove, engines: ids)
+        for id in ids { engines.removeValue(forKey: id) }
+    }
+
     // MARK: - Shutting down
 
     /// Leaves the cluster. A private cluster shuts down, and this waits for its controller to exit.

@@ -44,9 +44,10 @@ extension Controller {
             let nextID = (engines.keys.max() ?? -1) + 1
             let nextRank = (engines.values.filter { !$0.isHome }.map(\.rank).max() ?? -1) + 1
             var added: Set<Int32> = []
+            let size = engines.values.filter { !$0.isHome && $0.exitPlan != .remove }.count + max(0, min(count, 256))
             for offset in 0..<max(0, min(count, 256)) {
                 let id = nextID + Int32(offset)
-                if launchEngine(id: id, rank: nextRank + offset) { added.insert(id) }
+                if launchEngine(id: id, rank: nextRank + offset, size: size) { added.insert(id) }
             }
             awaitEngines(added, peer: peer, request: frame.id)
         case .remove:

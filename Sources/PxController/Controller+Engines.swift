@@ -16,12 +16,13 @@ extension Controller {
     }
 
     /// Starts (or restarts) engine `id`; a failure to spawn is reported like a death.
+    /// - Parameter size: the `size` its namespace gets; by default the number of engines the cluster
+    ///   started with, so a restarted engine sees what its peers saw.
     @discardableResult
-    func launchEngine(id: Int32, rank: Int) -> Bool {
-        let size = engines.keys.filter { $0 >= 0 }.count + (engines[id] == nil && id >= 0 ? 1 : 0)
+    func launchEngine(id: Int32, rank: Int, size: Int? = nil) -> Bool {
         let now = Clock.realtimeNanoseconds
         do {
-            let pid = try launcher.launch(id: id, rank: rank, size: max(size, options.engineCount))
+            let pid = try launcher.launch(id: id, rank: rank, size: size ?? options.engineCount)
             var slot = EngineSlot(id: id, rank: rank, pid: pid, since: now)
             slot.queue = engines[id]?.queue ?? []
             engines[id] = slot
@@ -133,8 +134,9 @@ extension Controller {
             residentBytes: rss)
     }
 
+    /// The engines, without those being removed.
     func engineRows() -> [EngineRow] {
-        engines.values.sorted { $0.id < $1.id }.map(row(of:))
+        engines.values.filter { $0.exitPlan != .remove }.sorted { $0.id < $1.id }.map(row(of:))
     }
 
     func broadcast(_ event: ClusterEvent) {

@@ -28,6 +28,8 @@ struct Pxsh: ParsableCommand {
 
     /// Usage errors exit with 2 (ArgumentParser's own default is 64).
     static func main() {
+        // A peer that went away must show up as an error on write, not kill the process.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()

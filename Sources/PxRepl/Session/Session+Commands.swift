@@ -111,7 +111,7 @@ extension Session {
             return true
         case .remove(let spec):
             let targets = try spec.resolve(among: cluster.liveEngineIDs)
-            _ = try cluster.control(.remove, engines: targets)
+            try cluster.removeEngines(targets)
             emit(renderer.notice("removed engines \(EngineRanges.format(targets))"))
             return true
         case .who(let spec):

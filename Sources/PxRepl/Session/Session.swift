@@ -76,6 +76,11 @@ public final class Session {
         } catch let error as CompositeError {
             emit(renderer.render(error.errors.map { EngineOutput(engine: $0.engine, error: $0) }))
             ok = false
+        } catch ClusterError.disconnected(let why) {
+            // Nothing can run without the controller: say so and leave instead of failing every line.
+            emit(renderer.failure("the cluster is gone (\(why)); leaving"))
+            shouldQuit = true
+            ok = false
         } catch {
             emit(renderer.failure("\(error)"))
             ok = false

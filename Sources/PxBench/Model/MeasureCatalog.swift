@@ -1,0 +1,71 @@
+/// The benchmark's rows, in the order they are measured and shown, with the targets of issue 5.
+public enum MeasureCatalog {
+    // MARK: - Identifiers shared with the peers' script
+
+    public static func coldStart(engines: Int) -> String { "cold_start.n\(engines)" }
+    public static func roundTrip(engines: Int) -> String { "px_pass.n\(engines)" }
+    public static let mapChunkOne = "map.chunk1"
+    public static let mapAuto = "map.auto"
+    public static func push(bytes: Int) -> String { "push.\(bytes / 1_000_000)MB" }
+    public static func pull(bytes: Int) -> String { "pull.\(bytes / 1_000_000)MB" }
+    public static let scatterRange = "scatter.range"
+    public static let gatherRange = "gather.range"
+    public static let scatterList = "scatter.list"
+    public static let gatherList = "gather.list"
+    public static let engineMemory = "rss.engine"
+    public static let clusterMemory = "rss.cluster"
+
+    // MARK: - Targets (issue 5; the auto-chunked map's is issue 4's)
+
+    static let coldStartTarget = (engines: 4, seconds: 0.15)
+    static let roundTripTarget = (engines: 4, seconds: 200e-6)
+    static let chunkOneTarget = 50_000.0
+    static let autoChunkTarget = 1_000_000.0
+    static let transferTarget = (bytes: 100_000_000, gigabytesPerSecond: 2.0)
+    static let engineMemoryTarget = 25e6
+
+    /// Every row of a run with `plan`.
+    public static func measures(for plan: BenchPlan) -> [Measure] {
+        var measures: [Measure] = []
+        for count in plan.coldStartEngineCounts {
+            measures.append(
+                Measure(
+                    id: coldStart(engines: count), title: "cold start, \(count) engines", unit: .seconds,
+                    target: count == coldStartTarget.engines ? coldStartTarget.seconds : nil))
+        }
+        for count in plan.roundTripEngineCounts {
+            measures.append(
+                Measure(
+                    id: roundTrip(engines: count), title: "%px pass, \(count) engine\(count == 1 ? "" : "s")",
+                    unit: .seconds, reportsP90: true,
+                    target: count == roundTripTarget.engines ? roundTripTarget.seconds : nil))
+        }
+        measures.append(
+            Measure(
+                id: mapChunkOne, title: "map, chunksize 1, \(plan.engines) engines", unit: .tasksPerSecond,
+                target: chunkOneTarget))
+        measures.append(
+            Measure(
+                id: mapAuto, title: "map, auto chunks, \(plan.engines) engines", unit: .itemsPerSecond,
+                target: autoChunkTarget))
+        for (name, identifier) in [("push", push(bytes:)), ("pull", pull(bytes:))] {
+            for size in plan.transferSizes {
+                measures.append(
+                    Measure(
+                        id: identifier(size), title: "\(name) \(size / 1_000_000) MB to \(plan.engines) engines",
+                        unit: .gigabytesPerSecond,
+                        target: size == transferTarget.bytes ? transferTarget.gigabytesPerSecond : nil))
+            }
+        }
+        let items = plan.scatterItems == 1_000_000 ? "10**6" : String(plan.scatterItems)
+        measures += [
+            Measure(id: scatterRange, title: "scatter range(\(items))", unit: .seconds),
+            Measure(id: gatherRange, title: "gather range(\(items))", unit: .seconds),
+            Measure(id: scatterList, title: "scatter list of \(items) ints", unit: .seconds),
+            Measure(id: gatherList, title: "gather list of \(items) ints", unit: .seconds),
+            Measure(id: engineMemory, title: "idle engine RSS", unit: .bytes, target: engineMemoryTarget),
+            Measure(id: clusterMemory, title: "cluster RSS, \(plan.engines) engines", unit: .bytes),
+        ]
+        return measures
+    }
+}

@@ -1,0 +1,33 @@
+/// What one system measured for one row: its samples, summarized, and how it did the work.
+public struct Measurement: Equatable, Sendable {
+    /// The ``Measure/id`` of the row.
+    public var measureID: String
+    public var system: BenchSystem
+    /// How the work was done, in the system's own terms, e.g. "Pool.map(f, seq, chunksize=1)".
+    public var setting: String
+    public var summary: Summary
+
+    public init(measureID: String, system: BenchSystem, setting: String, summary: Summary) {
+        self.measureID = measureID
+        self.system = system
+        self.setting = setting
+        self.summary = summary
+    }
+}
+
+/// Why a system has no figure for a row: it lacks the operation, or the measurement failed.
+public struct Omission: Equatable, Sendable {
+    public var measureID: String
+    public var system: BenchSystem
+    public var reason: String
+    /// True when something went wrong (the run should exit non-zero), false when the system simply
+    /// has no such operation.
+    public var isFailure: Bool
+
+    public init(measureID: String, system: BenchSystem, reason: String, isFailure: Bool) {
+        self.measureID = measureID
+        self.system = system
+        self.reason = reason
+        self.isFailure = isFailure
+    }
+}
