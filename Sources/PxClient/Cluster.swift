@@ -183,6 +183,31 @@ public final class Cluster {
 
     var homeEngine: EngineRow? { engines[EngineNumber.home] }
 
+    /// Asks the controller which unfinished tasks of `results` are running, so their state
+    /// reads "running" rather than "pending" before any output arrives.
+    public func refreshStates(of results: [AsyncResult]) throws {
+        // The controller answers in order, so the ids of recent submissions come first.
+        while results.contains(where: { !$0.isReady && $0.firstTaskID == nil }) {
+            try pump(timeoutMilliseconds: 1_000)
+        }
+        var open: [(result: AsyncResult, index: Int)] = []
+        var ids: [UInt64] = []
+        for result in results where !result.isReady {
+            guard let first = result.firstTaskID else { continue }
+            for index in result.tasks.indices where !result.tasks[index].isDone {
+                open.append((result, index))
+                ids.append(first + UInt64(index))
+            }
+        }
+        guard !ids.isEmpty else { return }
+        let states = try control(.status, tasks: ids)
+        for (position, state) in states.enumerated() where position < open.count {
+            if state.text.hasPrefix("running") {
+                open[position].result.tasks[open[position].index].isRunning = true
+            }
+        }
+    }
+
     /// Stops and removes engines; they leave ``engines`` at once.
     public func removeEngines(_ ids: [Int32]) throws {
         _ = try control(.remove, engines: ids)

@@ -9,16 +9,6 @@ import PxTransport
 /// The script is written to the per-user runtime directory for the run, because `multiprocessing`'s spawn and
 /// forkserver start methods re-import the main module from its file.
 struct PeerSuite {
-    /// What a peer run produced.
-    struct Outcome {
-        var measurements: [Measurement] = []
-        var omissions: [Omission] = []
-        /// The peer's version line, e.g. "9.2.0".
-        var version: String?
-        /// Why the peer did not run at all; nil when it ran.
-        var unavailableReason: String?
-    }
-
     let system: BenchSystem
     let plan: BenchPlan
     let python: String
@@ -27,7 +17,7 @@ struct PeerSuite {
     var idleSeconds = 300
 
     /// Runs the script; `progress` sees each measurement as it arrives.
-    func run(progress: (Measurement) -> Void) throws -> Outcome {
+    func run(progress: (Measurement) -> Void) throws -> SuiteOutcome {
         let script = try RuntimeDirectory.root() + "/bench-peer-\(getpid()).py"
         let file = try FileDescriptor.open(script, flags: O_WRONLY | O_CREAT | O_TRUNC)
         do {
@@ -46,7 +36,7 @@ struct PeerSuite {
             if let measurement = parser.consume(line) { progress(measurement) }
         }
 
-        var outcome = Outcome(
+        var outcome = SuiteOutcome(
             measurements: parser.measurements, omissions: parser.omissions, version: parser.facts["version"],
             unavailableReason: parser.unavailableReason)
         let failure: String? =

@@ -54,6 +54,7 @@ extension Session {
             return try finishApply(result, number: number)
         case .jobs:
             try cluster.poll()
+            try cluster.refreshStates(of: results)
             emit(renderer.jobs(results.map(Renderer.JobRow.init)))
             return true
         case .wait(let name, let timeout):
