@@ -24,6 +24,14 @@ extension Session {
         case .pxconfig(let flags):
             pxDefaults = flags.merged(over: pxDefaults)
             pxDefaults.name = nil
+            if flags == PxOptions() {
+                let d = pxDefaults
+                emit(
+                    "targets: \(d.targets ?? .all), block: \(d.block ?? true), local: \(d.local), "
+                        + "stream: \(d.stream.map { "\($0)" } ?? "on a terminal"), "
+                        + "group-outputs: \((d.groupOutputs ?? .engine).rawValue), "
+                        + "timeout: \(d.timeout.map { Renderer.seconds($0) } ?? "none")\n")
+            }
             return true
         case .pxresult(let name):
             let result = try self.result(named: name)
@@ -63,7 +71,8 @@ extension Session {
                 emit(renderer.failure("\(result.summary) is still running"))
                 return false
             }
-            return !result.isFailed || { show(result) }()
+            // A failed result shows its errors; a good one needs no output.
+            return result.isFailed ? show(result) : true
         case .abort(let name):
             let result = try self.result(named: name)
             guard let first = result.firstTaskID else { return true }
