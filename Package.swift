@@ -38,10 +38,15 @@ let package = Package(
         .target(name: "PxClient", dependencies: ["PxTransport"]),
         .target(name: "PxLineEditor", dependencies: ["CLibEdit"]),
         .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "CPxSys"]),
+        .target(
+            name: "PxBench",
+            dependencies: ["PxClient", "PxTransport", "PxWire"],
+            resources: [.embedInCode("Peers/peer_bench.py")]
+        ),
         .executableTarget(
             name: "pxsh",
             dependencies: [
-                "PxRepl", "PxEngine", "PxController",
+                "PxRepl", "PxEngine", "PxController", "PxBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -52,5 +57,7 @@ let package = Package(
         .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxTransport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["PxClient", "PxTransport"]),
         .testTarget(name: "TerminalTests"),
+        .testTarget(name: "PxLineEditorTests", dependencies: ["PxLineEditor"]),
+        .testTarget(name: "PxBenchTests", dependencies: ["PxBench"]),
     ]
 )

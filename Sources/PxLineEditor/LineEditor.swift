@@ -10,6 +10,9 @@
 /// - Tab asks `completer`. A single candidate is inserted, followed by a space unless it ends in `.`, `/`, `(`, `[`
 ///   or `=`. Several candidates insert their common prefix, or, when that adds nothing, are listed below the line.
 ///   Tab after nothing but whitespace inserts four spaces instead, to indent Python code.
+/// - `readLine(prompt:initialText:)` can start the line with text, such as the indentation of a continuation line.
+///   This takes two keys that libedit's emacs keymap leaves unused: Ctrl-^ (which does nothing when pressed) and
+///   Ctrl-] (which redraws the line).
 /// - Each entry passed to `addToHistory(_:)` is appended to the history file at once, so several sessions can share
 ///   one file and a new process finds the entries with Up.
 ///
@@ -80,11 +83,19 @@ public final class LineEditor {
     /// them as columns. After `.interrupted` and `.endOfFile` the cursor has been moved to a new line.
     ///
     /// Interrupts received before the call are discarded: they belonged to whatever ran before the prompt.
-    public func readLine(prompt: String) -> Input {
+    ///
+    /// - Parameters:
+    ///   - prompt: Shown before the line.
+    ///   - initialText: Already in the line when it appears, with the cursor after it, as if typed first: the
+    ///     indentation of a continuation line, which the user can edit or delete. The returned line includes it.
+    ///     Ignored when the terminal is not being edited (input from a pipe or a file), and when whole lines are
+    ///     already waiting to be read, as when several lines are pasted: they bring their own indentation.
+    public func readLine(prompt: String, initialText: String = "") -> Input {
         _ = InterruptSignal.takePending()
         let markedPrompt = PromptMarkup.markingEscapeSequences(in: prompt)
         while true {
-            let result = Readline.read(prompt: markedPrompt) { [unowned self] lineBeforeCursor, wordStart in
+            let result = Readline.read(prompt: markedPrompt, initialText: initialText) {
+                [unowned self] lineBeforeCursor, wordStart in
                 self.completions(lineBeforeCursor: lineBeforeCursor, wordStart: wordStart)
             }
             switch result {

@@ -36,6 +36,24 @@ enum Readline {
     /// (`--targets`), `/` and `~` (paths), so those stay inside the word that Tab completes.
     private static let wordBreakCharacters: StaticString = " \t\n`!@#$^&*()=+[{]}\\|;:'\",<>?"
 
+    /// The key that makes libedit call `insertInitialText`: Ctrl-^, which libedit's emacs keymap ignores.
+    ///
+    /// libedit empties its edit buffer after `rl_pre_input_hook` runs, so text inserted there is lost. Keys pushed
+    /// back with `rl_insert` (libedit's `el_push`) survive and are read before the terminal's, as if typed first: the
+    /// hook pushes this key, and the function bound to it inserts the text, now inside the edit. Pressed by hand,
+    /// the key does nothing.
+    fileprivate static let initialTextKey: Int32 = 0x1E
+
+    /// The key bound to libedit's `ed-redisplay`: Ctrl-], which libedit's emacs keymap ignores.
+    ///
+    /// Functions bound with `rl_add_defun` cannot ask libedit to redraw the line, and `rl_forced_update_display()`
+    /// draws the prompt a second time after the one on screen. So `insertInitialText` pushes this key, and libedit
+    /// redraws the prompt and the inserted text in place.
+    fileprivate static let redisplayKey: Int32 = 0x1D
+
+    private static let initialTextFunctionName: StaticString = "pxsh-insert-initial-text"
+    private static let bindRedisplayKey: StaticString = "bind ^] ed-redisplay"
+
     /// Makes the editor this process's only one, and sets up libedit.
     ///
     /// Call once per `LineEditor`, before any other function here.
@@ -56,6 +74,16 @@ enum Readline {
         rl_basic_word_break_characters = UnsafeRawPointer(wordBreakCharacters.utf8Start)
             .assumingMemoryBound(to: CChar.self)
         rl_attempted_completion_function = attemptCompletion
+
+        // libedit edits only a terminal that echoes; rl_initialize() decides the same way. Otherwise the pushed keys
+        // below would reach the line as characters.
+        var settings = termios()
+        let isTerminal = isatty(STDIN_FILENO) != 0 && tcgetattr(STDIN_FILENO, &settings) == 0
+        state.isEditing = isTerminal && settings.c_lflag & tcflag_t(ECHO) != 0
+        let name = UnsafeRawPointer(initialTextFunctionName.utf8Start).assumingMemoryBound(to: CChar.self)
+        rl_add_defun(name, insertInitialText, initialTextKey)
+        _ = rl_parse_and_bind(UnsafeRawPointer(bindRedisplayKey.utf8Start).assumingMemoryBound(to: CChar.self))
+        rl_pre_input_hook = pushInitialTextKey
     }
 
     /// Lets another `LineEditor` be created, and forgets the in-memory history.
@@ -66,10 +94,17 @@ enum Readline {
 
     /// Reads one line with editing, answering Tab with `completion`.
     ///
-    /// - Parameter prompt: Shown before the line; escape sequences in it must already be marked (`PromptMarkup`).
-    static func read(prompt: String, completion: @escaping CompletionHandler) -> ReadResult {
+    /// - Parameters:
+    ///   - prompt: Shown before the line; escape sequences in it must already be marked (`PromptMarkup`).
+    ///   - initialText: Put in the edit buffer before the first key, with the cursor after it. Ignored when the
+    ///     terminal is not being edited, and when input is already waiting (a paste).
+    static func read(prompt: String, initialText: String = "", completion: @escaping CompletionHandler) -> ReadResult {
         state.completion = completion
-        defer { state.completion = nil }
+        state.initialText = initialText.isEmpty || !state.isEditing || isInputPending() ? nil : initialText
+        defer {
+            state.completion = nil
+            state.initialText = nil
+        }
         // Ctrl-D on an empty line leaves errno alone: clear it so that a stale EINTR is not taken for a signal.
         errno = 0
         guard let line = readline(prompt) else {
@@ -78,6 +113,15 @@ enum Readline {
         // readline() returns a malloc'd copy that the caller owns.
         defer { free(line) }
         return .line(String(cString: line))
+    }
+
+    /// Whether keys are already waiting to be read: text being pasted, which brings its own indentation.
+    ///
+    /// The terminal is in canonical mode between two reads, so only whole lines count; that is what a paste of
+    /// several lines leaves behind after its first line.
+    private static func isInputPending() -> Bool {
+        var descriptor = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) > 0 && descriptor.revents & Int16(POLLIN) != 0
     }
 
     /// Keeps at most `limit` entries in the in-memory history, dropping the oldest first.
@@ -124,16 +168,41 @@ private struct ReadlineState {
     var isClaimed = false
     /// Whether libedit's readline emulation has been set up: once per process.
     var isInitialized = false
-    /// The handler for Tab, set only while `Readline.read(prompt:completion:)` runs.
+    /// The handler for Tab, set only while `Readline.read(prompt:initialText:completion:)` runs.
     var completion: Readline.CompletionHandler?
+    /// Whether libedit edits the input: a terminal that echoes.
+    var isEditing = false
+    /// The text still to be put in the edit buffer by `insertInitialText`, while `Readline.read` runs.
+    var initialText: String?
 }
 
 /// The one global behind `LineEditor`.
 ///
-/// libedit calls `rl_attempted_completion_function` as a plain C function pointer, with no context argument, so
-/// the hook can find the editor only through a global. It is read and written only on the thread that reads lines,
-/// which is why unsynchronised access is safe here.
+/// libedit calls `rl_attempted_completion_function`, `rl_pre_input_hook` and functions bound to keys as plain C
+/// function pointers, with no context argument, so the hooks can find the editor only through a global. It is read
+/// and written only on the thread that reads lines, which is why unsynchronised access is safe here.
 nonisolated(unsafe) private var state = ReadlineState()
+
+// MARK: - Initial text
+
+/// `rl_pre_input_hook`: queues the key that inserts the initial text, if there is one.
+///
+/// libedit clears the edit buffer after this hook, then reads pushed keys before the terminal's.
+private func pushInitialTextKey() -> Int32 {
+    if state.initialText != nil {
+        rl_insert(1, Readline.initialTextKey)
+    }
+    return 0
+}
+
+/// Bound to `Readline.initialTextKey`: inserts the initial text, once, and has libedit redraw the line.
+private func insertInitialText(_: Int32, _: Int32) -> Int32 {
+    guard let text = state.initialText else { return 0 }
+    state.initialText = nil
+    rl_insert_text(text)
+    rl_insert(1, Readline.redisplayKey)
+    return 0
+}
 
 // MARK: - Completion hook
 

@@ -21,8 +21,8 @@ struct Pxsh: ParsableCommand {
             Exit status: 0 if every command succeeded, 1 if one failed, 2 for a usage error.
             """,
         subcommands: [
-            ReplCommand.self, RunCommand.self, ClusterCommand.self, MagicsCommand.self, EngineCommand.self,
-            ControllerCommand.self,
+            ReplCommand.self, RunCommand.self, ClusterCommand.self, BenchCommand.self, MagicsCommand.self,
+            EngineCommand.self, ControllerCommand.self,
         ],
         defaultSubcommand: ReplCommand.self)
 
@@ -67,6 +67,9 @@ struct ReplCommand: ParsableCommand {
         } else if terminal.isInputTerminal {
             Terminal.write(banner(session))
             Repl(session: session, historyFile: historyPath).run()
+            // Failed commands were shown as they happened; like IPython, an interactive session exits 0.
+            session.cluster.shutdown()
+            return
         } else {
             ScriptRunner(session: session, stopsAtFirstFailure: false).run(lines: StandardInputLines())
         }

@@ -32,36 +32,41 @@ public final class Repl {
     }
 
     /// Reads one cell: a line, or several while the code is incomplete. nil at end of input.
+    ///
+    /// - A magic line is a cell of its own.
+    /// - Python (run locally, or on the engines under `%autopx`) continues while the home engine says it is
+    ///   incomplete, as Jupyter's `is_complete`; a whitespace-only line ends it.
+    /// - A `%%px` cell continues up to a whitespace-only line.
+    ///
+    /// Each continuation line starts with the indentation the home engine suggests, as in IPython: the user types
+    /// the code, deletes the indentation to dedent, or presses Enter on it to end the cell.
     private func readCell() -> String? {
         var lines: [String] = []
         var indent = ""
         while true {
             let prompt = lines.isEmpty ? styledPrompt(session.prompt) : styledPrompt(continuationPrompt)
-            switch editor.readLine(prompt: prompt) {
+            switch editor.readLine(prompt: prompt, initialText: indent) {
             case .endOfFile:
-                if lines.isEmpty {
-                    Terminal.write("\n")
-                    return nil
-                }
-                return lines.joined(separator: "\n")
+                // libedit echoed ^D and LineEditor moved to a new line: nothing to write here.
+                return lines.isEmpty ? nil : lines.joined(separator: "\n")
             case .interrupted:
-                _ = InterruptSignal.takePending()
                 if lines.isEmpty && session.interruptAtPrompt() { return "" }
                 Terminal.write(session.renderer.style.dim("KeyboardInterrupt") + "\n")
                 return ""
             case .line(let line):
                 if lines.isEmpty {
                     if line.trimmingSpaces.isEmpty { return "" }
-                    if line.hasPrefix("%%") {
-                        lines = [line]
-                        continue
-                    }
-                    if line.trimmingSpaces.hasPrefix("%") || session.isAutopx { return line }
+                    if line.trimmingSpaces.hasPrefix("%") && !line.hasPrefix("%%") { return line }
                 } else if line.trimmingSpaces.isEmpty {
                     return lines.joined(separator: "\n")
                 }
-                lines.append(indent.isEmpty || line.hasPrefix(indent) || !lines.isEmpty ? line : line)
-                if lines[0].hasPrefix("%%") { continue }
+                lines.append(line)
+                if lines[0].hasPrefix("%%") {
+                    // The body is Python: indent it like Python, but only a blank line ends the cell.
+                    let body = lines.dropFirst().joined(separator: "\n")
+                    indent = body.isEmpty ? "" : session.completeness(of: body).indent
+                    continue
+                }
                 let (status, nextIndent) = session.completeness(of: lines.joined(separator: "\n"))
                 if status != "incomplete" { return lines.joined(separator: "\n") }
                 indent = nextIndent

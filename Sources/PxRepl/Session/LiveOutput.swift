@@ -84,7 +84,11 @@ final class LiveOutput {
             let rate = Double(done) / max(result.elapsed, 1e-9)
             status += ", \(Renderer.fixed(rate, places: 1)) tasks/s, ETA \(Renderer.seconds(Double(total - done) / rate))"
         }
-        session.write("\r\u{1B}[K" + session.renderer.style.dim(status + "]  Ctrl-C interrupts"))
+        status += "]  Ctrl-C interrupts"
+        // One row only: a wrapped status line could not be erased with a carriage return.
+        let width = max(10, session.renderer.width - 1)
+        if status.count > width { status = String(status.prefix(width)) }
+        session.write("\r\u{1B}[K" + session.renderer.style.dim(status))
         hasStatusLine = true
     }
 

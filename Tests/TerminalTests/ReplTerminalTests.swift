@@ -1,0 +1,656 @@
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The interactive REPL as a user meets it: the real `pxsh` binary on a real terminal (tmux), with real engines.
+///
+/// Each test starts its own pxsh with a private cluster and a private HOME, so `~/.pxsh_history` and `~/.editrc`
+/// are the test's own. Tests wait for what the screen shows, with timeouts that only bound a hang; none sleeps and
+/// none asserts on speed.
+@Suite(.serialized)
+struct ReplTerminalTests {
+    // MARK: - Running code
+
+    @Test func pxPrintShowsEveryRank() throws {
+        let pxsh = try PxshTerminal(engines: 4)
+        defer { pxsh.close() }
+
+        pxsh.enter("%px print(rank)")
+        try pxsh.waitForPrompt(2)
+        #expect(pxsh.output(after: "In [1]: %px print(rank)") == (0..<4).map { "[stdout:\($0)] \($0)" })
+    }
+
+    @Test func incompleteStatementContinuesWithTheSuggestedIndent() throws {
+        let pxsh = try PxshTerminal(engines: 1)
+        defer { pxsh.close() }
+
+        pxsh.enter("def f(x):")
+        // The continuation line starts with four spaces, which the screen shows only as the cursor's column.
+        try pxsh.waitForContinuation(cursorColumn: 12)
+        pxsh.enter("return x + 1")
+        try pxsh.waitForScreen { $0.rows.contains("   ...:     return x + 1") }
+        try pxsh.waitForContinuation(cursorColumn: 12)
+        // Enter on nothing but the indentation ends the cell.
+        pxsh.keys("Enter")
+        try pxsh.waitForPrompt(2)
+        pxsh.enter("f(1)")
+        try pxsh.waitForPrompt(3)
+        #expect(pxsh.output(after: "In [2]: f(1)") == ["Out[2]: 2"])
+
+        // The indentation is ordinary text: Backspace dedents.
+        pxsh.enter("if True:")
+        try pxsh.waitForContinuation(cursorColumn: 12)
+        pxsh.enter("x = 'then'")
+        try pxsh.waitForContinuation(cursorColumn: 12)
+        pxsh.keys("BSpace", "BSpace", "BSpace", "BSpace")
+        try pxsh.waitForContinuation(cursorColumn: 8)
+        pxsh.enter("else:")
+        try pxsh.waitForContinuation(cursorColumn: 12)
+        pxsh.enter("x = 'else'")
+        try pxsh.waitForContinuation(cursorColumn: 12)
+        pxsh.keys("Enter")
+        try pxsh.waitForPrompt(4)
+        pxsh.enter("x")
+        try pxsh.waitForPrompt(5)
+        #expect(pxsh.output(after: "In [4]: x") == ["Out[4]: 'then'"])
+    }
+
+    @Test func pastedLinesKeepTheirOwnIndentation() throws {
+        let pxsh = try PxshTerminal(engines: 1)
+        defer { pxsh.close() }
+
+        // tmux writes the whole text at once, as a terminal does with a paste: the lines after the first are waiting
+        // when each continuation line starts, and must not get the suggested indentation on top of their own.
+        pxsh.type("def g(x):\n    if x:\n        return 'yes'\n    return 'no'\n\n")
+        try pxsh.waitForPrompt(2)
+        #expect(
+            pxsh.output(after: "In [1]: def g(x):")
+                == ["   ...:     if x:", "   ...:         return 'yes'", "   ...:     return 'no'", "   ...:"]
+        )
+        pxsh.enter("g(0), g(1)")
+        try pxsh.waitForPrompt(3)
+        #expect(pxsh.output(after: "In [2]: g(0), g(1)") == ["Out[2]: ('no', 'yes')"])
+    }
+
+    @Test func pxCellRunsTheIndentedBlockOnTheEngines() throws {
+        let pxsh = try PxshTerminal(engines: 2)
+        defer { pxsh.close() }
+
+        pxsh.enter("%%px")
+        try pxsh.waitForContinuation(cursorColumn: 8)
+        pxsh.enter("for i in range(2):")
+        try pxsh.waitForContinuation(cursorColumn: 12)
+        pxsh.enter("print(rank, i)")
+        try pxsh.waitForContinuation(cursorColumn: 12)
+        pxsh.keys("Enter")
+        try pxsh.waitForPrompt(2)
+        #expect(
+            pxsh.output(after: "   ...:     print(rank, i)").prefix(6)
+                == ["   ...:", "[stdout:0]", "0 0", "0 1", "[stdout:1]", "1 0"]
+        )
+        #expect(pxsh.output(after: "[stdout:1]").prefix(2) == ["1 0", "1 1"])
+    }
+
+    @Test func autopxShowsTheTargetsInThePromptAndKeepsMultiLineInput() throws {
+        let pxsh = try PxshTerminal(engines: 4)
+        defer { pxsh.close() }
+
+        pxsh.enter("%autopx")
+        try pxsh.waitForPrompt(2, prefix: "[px 0-3] ")
+        pxsh.enter("def g():")
+        // The continuation prompt lines up with the longer prompt.
+        try pxsh.waitForContinuation(prompt: "            ...:", cursorColumn: 21)
+        pxsh.enter("return rank * 10")
+        try pxsh.waitForContinuation(prompt: "            ...:", cursorColumn: 21)
+        pxsh.keys("Enter")
+        try pxsh.waitForPrompt(3, prefix: "[px 0-3] ")
+        pxsh.enter("print(g())")
+        try pxsh.waitForPrompt(4, prefix: "[px 0-3] ")
+        #expect(pxsh.output(after: "[px 0-3] In [3]: print(g())") == (0..<4).map { "[stdout:\($0)] \($0 * 10)" })
+        pxsh.enter("%autopx")
+        try pxsh.waitForPrompt(5)
+    }
+
+    @Test func longCommandStreamsLinesWithAStatusLineThenShowsThePrompt() throws {
+        let pxsh = try PxshTerminal(engines: 4, height: 45)
+        defer { pxsh.close() }
+
+        let command = "%px import time; [print(i, flush=True) or time.sleep(0.4) for i in range(5)]"
+        pxsh.enter(command)
+        // While it runs: lines already printed, with the status line at the bottom.
+        let live = try pxsh.waitForScreen { screen in
+            let rows = screen.output(after: "In [1]: \(command)")
+            return rows.contains("[stdout:0] 0") && (rows.last?.contains("engines done") ?? false)
+                && !screen.contains("In [2]:")
+        }
+        #expect(live.rows.last { !$0.isEmpty }?.hasSuffix("Ctrl-C interrupts") == true)
+
+        try pxsh.waitForPrompt(2)
+        let rows = pxsh.output(after: "In [1]: \(command)")
+        for engine in 0..<4 {
+            let lines = rows.filter { $0.hasPrefix("[stdout:\(engine)] ") }
+            #expect(lines == (0..<5).map { "[stdout:\(engine)] \($0)" })
+        }
+        #expect(rows.contains { $0.hasPrefix("Out[0-3:") && $0.hasSuffix("]: [None, None, None, None, None]") })
+        #expect(!rows.contains { $0.contains("engines done") })
+    }
+
+    // MARK: - History
+
+    @Test func upArrowRecallsInputAlsoInANewProcess() throws {
+        let home = try TemporaryHome()
+        defer { home.remove() }
+        do {
+            let pxsh = try PxshTerminal(engines: 2, home: home.path)
+            defer { pxsh.close() }
+            pxsh.enter("%px print(rank)")
+            try pxsh.waitForPrompt(2)
+            pxsh.enter("40 + 2")
+            try pxsh.waitForPrompt(3)
+            pxsh.keys("Up")
+            try pxsh.waitForScreen { $0.lastRow == "In [3]: 40 + 2" }
+            pxsh.keys("Up")
+            try pxsh.waitForScreen { $0.lastRow == "In [3]: %px print(rank)" }
+            pxsh.keys("Down", "Enter")
+            try pxsh.waitForPrompt(4)
+            #expect(pxsh.output(after: "In [3]: 40 + 2") == ["Out[3]: 42"])
+            try pxsh.quit()
+        }
+
+        let pxsh = try PxshTerminal(engines: 2, home: home.path)
+        defer { pxsh.close() }
+        pxsh.keys("Up")
+        try pxsh.waitForScreen { $0.lastRow == "In [1]: 40 + 2" }
+        pxsh.keys("Up")
+        try pxsh.waitForScreen { $0.lastRow == "In [1]: %px print(rank)" }
+        pxsh.keys("Enter")
+        try pxsh.waitForPrompt(2)
+        #expect(pxsh.output(after: "In [1]: %px print(rank)") == ["[stdout:0] 0", "[stdout:1] 1"])
+    }
+
+    // MARK: - Completion
+
+    @Test func tabOffersMagics() throws {
+        let pxsh = try PxshTerminal(engines: 1)
+        defer { pxsh.close() }
+
+        pxsh.type("%pu")
+        pxsh.keys("Tab")
+        let screen = try pxsh.waitForScreen { $0.output(after: "In [1]: %pu").contains { $0.contains("%pull") } }
+        let listing = screen.output(after: "In [1]: %pu").joined(separator: "\n")
+        #expect(listing.contains("%push") && listing.contains("%pull"))
+        // The line is drawn again under the list, and one more letter makes the completion unique.
+        #expect(screen.lastRow == "In [1]: %pu")
+        pxsh.type("s")
+        pxsh.keys("Tab")
+        pxsh.type("X")
+        try pxsh.waitForScreen { $0.lastRow == "In [1]: %push X" }
+    }
+
+    @Test func tabCompletesAttributesOfLocalNames() throws {
+        let pxsh = try PxshTerminal(engines: 1)
+        defer { pxsh.close() }
+
+        pxsh.enter("import numpy as np")
+        try pxsh.waitForPrompt(2)
+        pxsh.type("np.ar")
+        pxsh.keys("Tab")
+        let screen = try pxsh.waitForScreen { screen in
+            let words = screen.output(after: "In [2]: np.ar").flatMap { $0.split(separator: " ") }
+            return words.contains("np.arange") && words.contains("np.array")
+        }
+        #expect(screen.lastRow == "In [2]: np.ar")
+        pxsh.type("an")
+        pxsh.keys("Tab")
+        try pxsh.waitForScreen { $0.lastRow == "In [2]: np.arange" }
+        pxsh.enter("(3)")
+        try pxsh.waitForPrompt(3)
+        #expect(pxsh.output(after: "In [2]: np.arange (3)") == ["Out[2]: array([0, 1, 2])"])
+    }
+
+    @Test func tabAfterPxCompletesNamesOfTheEngines() throws {
+        let pxsh = try PxshTerminal(engines: 2)
+        defer { pxsh.close() }
+
+        pxsh.enter("%px only_remote = 1")
+        try pxsh.waitForPrompt(2)
+        // Locally the name does not exist: Tab adds nothing (the X typed after it shows the Tab was handled).
+        pxsh.type("only_re")
+        pxsh.keys("Tab")
+        pxsh.type("X")
+        try pxsh.waitForScreen { $0.lastRow == "In [2]: only_reX" }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(2)
+
+        pxsh.type("%px only_re")
+        pxsh.keys("Tab")
+        try pxsh.waitForScreen { $0.lastRow == "In [2]: %px only_remote" }
+        pxsh.keys("Enter")
+        try pxsh.waitForPrompt(3)
+        let rows = pxsh.output(after: "In [2]: %px only_remote")
+        #expect(rows.count == 1 && rows[0].hasPrefix("Out[0,1:") && rows[0].hasSuffix("]: 1"), "\(rows)")
+    }
+
+    // MARK: - Ctrl-C
+
+    @Test func ctrlCClearsAnEditedLineAndPxshCarriesOn() throws {
+        let pxsh = try PxshTerminal(engines: 1)
+        defer { pxsh.close() }
+
+        pxsh.type("abc")
+        try pxsh.waitForScreen { $0.lastRow == "In [1]: abc" }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(1)
+        #expect(pxsh.output(after: "In [1]: abc") == ["KeyboardInterrupt"])
+        // The line is gone: what runs next is only what is typed next.
+        pxsh.enter("1 + 1")
+        try pxsh.waitForPrompt(2)
+        #expect(pxsh.output(after: "In [1]: 1 + 1") == ["Out[1]: 2"])
+
+        // Ctrl-C on a continuation line drops the whole cell.
+        pxsh.enter("def dropped():")
+        try pxsh.waitForContinuation(cursorColumn: 12)
+        pxsh.type("return 1")
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(2)
+        pxsh.enter("'dropped' in dir()")
+        try pxsh.waitForPrompt(3)
+        #expect(pxsh.output(after: "In [2]: 'dropped' in dir()") == ["Out[2]: False"])
+    }
+
+    @Test func ctrlCInterruptsSleepOnTheEngines() throws {
+        let pxsh = try PxshTerminal(engines: 4)
+        defer { pxsh.close() }
+
+        pxsh.enter("%px import time; time.sleep(30)")
+        // The status line shows that the command runs on every engine.
+        try pxsh.waitForScreen { $0.lastRow.contains("0/4 engines done") }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(2)
+        let rows = pxsh.output(after: "In [1]: %px import time; time.sleep(30)")
+        #expect(enginesReporting("KeyboardInterrupt", in: rows) == [0, 1, 2, 3], "\(rows)")
+
+        pxsh.enter("%px print('ok')")
+        try pxsh.waitForPrompt(3)
+        #expect(pxsh.output(after: "In [2]: %px print('ok')") == ["[stdout:0-3] ok"])
+    }
+
+    @Test func ctrlCInterruptsABusyLoopLocallyAndOnTheEngines() throws {
+        let pxsh = try PxshTerminal(engines: 4)
+        defer { pxsh.close() }
+
+        // Each loop prints first, so that the test knows it is running.
+        let local = "print('spinning', flush=True) or exec('while True: pass')"
+        pxsh.enter(local)
+        try pxsh.waitForScreen { $0.output(after: "In [1]: \(local)") == ["spinning"] }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(2)
+        #expect(pxsh.output(after: "In [1]: \(local)").contains("KeyboardInterrupt"))
+        pxsh.enter("'alive'")
+        try pxsh.waitForPrompt(3)
+        #expect(pxsh.output(after: "In [2]: 'alive'") == ["Out[2]: 'alive'"])
+
+        let remote = "%px print('spinning', flush=True) or exec('while True: pass')"
+        pxsh.enter(remote)
+        // Output streams once the command has run for a second.
+        try pxsh.waitForScreen { screen in
+            (0..<4).allSatisfy { screen.output(after: "In [3]: \(remote)").contains("[stdout:\($0)] spinning") }
+        }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(4)
+        let rows = pxsh.output(after: "In [3]: \(remote)")
+        #expect(enginesReporting("KeyboardInterrupt", in: rows) == [0, 1, 2, 3], "\(rows)")
+
+        pxsh.enter("%px print('ok')")
+        try pxsh.waitForPrompt(5)
+        #expect(pxsh.output(after: "In [4]: %px print('ok')") == ["[stdout:0-3] ok"])
+    }
+
+    @Test func secondCtrlCRestartsEnginesThatIgnoreTheFirst() throws {
+        let pxsh = try PxshTerminal(engines: 4, width: 160)
+        defer { pxsh.close() }
+
+        let stubborn = "%px import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import time; time.sleep(30)"
+        pxsh.enter(stubborn)
+        try pxsh.waitForScreen { $0.lastRow.contains("0/4 engines done") }
+        pxsh.keys("C-c")
+        // The prompt comes back and says how to escalate.
+        try pxsh.waitForPrompt(2)
+        #expect(pxsh.output(after: "In [1]: \(stubborn)").contains { $0.contains("press Ctrl-C again") })
+        pxsh.keys("C-c")
+        try pxsh.waitForScreen { $0.rows.contains { $0.contains("killing and restarting engines 0-3") } }
+        try pxsh.waitForPrompt(2)
+
+        // Same ranks, and their Python is fresh: the ignored SIGINT is gone.
+        pxsh.enter("%px print(rank)")
+        try pxsh.waitForPrompt(3, timeout: .seconds(30))
+        #expect(pxsh.output(after: "In [2]: %px print(rank)") == (0..<4).map { "[stdout:\($0)] \($0)" })
+    }
+
+    // MARK: - Leaving, and input that is wrong
+
+    @Test func ctrlDQuitsAndLeavesNoProcessBehind() throws {
+        let pxsh = try PxshTerminal(engines: 4)
+        defer { pxsh.close() }
+
+        pxsh.enter("%px x = rank")
+        try pxsh.waitForPrompt(2)
+        #expect(!pxshProcesses(home: pxsh.home).isEmpty, "the test must see the cluster to see it go")
+        let status = try pxsh.quit()
+        #expect(status == 0)
+    }
+
+    @Test func malformedMagicsPrintAnErrorAndThePromptReturns() throws {
+        let pxsh = try PxshTerminal(engines: 2)
+        defer { pxsh.close() }
+
+        let cases: [(input: String, error: String)] = [
+            ("%px --bogus", "%px: unknown flag --bogus"),
+            ("%frobnicate", "unknown magic %frobnicate; %help lists them"),
+            ("%px -t", "%px: -t needs a value"),
+            ("%px", "%px: no code to run"),
+            ("%px -t 9 print(1)", "no engine 9 (the engines are 0,1)"),
+        ]
+        for (offset, (input, error)) in cases.enumerated() {
+            pxsh.enter(input)
+            try pxsh.waitForPrompt(offset + 2)
+            #expect(pxsh.output(after: "In [\(offset + 1)]: \(input)").first == error)
+        }
+        pxsh.enter("%px print('still here')")
+        try pxsh.waitForPrompt(cases.count + 2)
+        #expect(pxsh.output(after: "In [\(cases.count + 1)]: %px print('still here')") == ["[stdout:0,1] still here"])
+    }
+}
+
+// MARK: - Checking engine reports
+
+/// The engines named by rows such as `[0-3:execute] KeyboardInterrupt` or `[2:execute] KeyboardInterrupt`.
+private func enginesReporting(_ error: String, in rows: [String]) -> Set<Int> {
+    var engines: Set<Int> = []
+    for row in rows where row.hasPrefix("[") && row.hasSuffix(":execute] \(error)") {
+        let ranges = row.dropFirst().prefix { $0 != ":" }
+        for part in ranges.split(separator: ",") {
+            let bounds = part.split(separator: "-").compactMap { Int($0) }
+            if let first = bounds.first, let last = bounds.last, first <= last {
+                engines.formUnion(first...last)
+            }
+        }
+    }
+    return engines
+}
+
+// MARK: - pxsh in tmux
+
+/// One pxsh on a tmux terminal, with a private cluster and a HOME of its own.
+///
+/// pxsh runs under a small shell that prints `[pxsh exited with status N]` when pxsh ends and then waits, so a test
+/// can see what pxsh wrote last and where it left the cursor, while the pane stays alive.
+private final class PxshTerminal {
+    let tmux: TmuxSession
+    /// The HOME of pxsh, its controller and its engines: it marks their processes.
+    let home: String
+    private let ownedHome: TemporaryHome?
+
+    static let exitMarker = "[pxsh exited with status "
+
+    /// Starts pxsh and waits for its first prompt.
+    ///
+    /// - Parameter home: A HOME shared with other sessions (to share the history); by default a new one, removed by
+    ///   `close()`.
+    init(engines: Int, home: String? = nil, width: Int = 150, height: Int = 40) throws {
+        if let home {
+            self.home = home
+            ownedHome = nil
+        } else {
+            let temporary = try TemporaryHome()
+            self.home = temporary.path
+            ownedHome = temporary
+        }
+        let binary = try Self.pxshBinary()
+        tmux = try TmuxSession(
+            command: [
+                "/bin/sh", "-c", "trap : INT QUIT; \"$@\"; echo \"\(Self.exitMarker)$?]\"; read line",
+                "pxsh-under-test", binary, "-n", "\(engines)",
+            ],
+            environment: ["HOME": self.home, "LANG": "C.UTF-8"],
+            width: width,
+            height: height
+        )
+        do {
+            try waitForPrompt(1, timeout: .seconds(60))
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    /// Ends pxsh (if it still runs) and the terminal, and removes a HOME this made.
+    func close() {
+        tmux.close()
+        ownedHome?.remove()
+    }
+
+    // MARK: Keys
+
+    func type(_ text: String) {
+        tmux.type(text)
+    }
+
+    func keys(_ keys: String...) {
+        for key in keys {
+            tmux.sendKeys(key)
+        }
+    }
+
+    /// Types `line` and presses Enter.
+    func enter(_ line: String) {
+        tmux.type(line)
+        tmux.sendKeys("Enter")
+    }
+
+    // MARK: Screen
+
+    @discardableResult
+    func waitForScreen(timeout: Duration = .seconds(20), _ predicate: (Screen) -> Bool) throws -> Screen {
+        Screen(text: try tmux.waitForScreen(timeout: timeout) { predicate(Screen(text: $0)) })
+    }
+
+    /// Waits until the last row is the empty prompt `In [number]:`, after `prefix` (`[px 0-3] ` under `%autopx`).
+    func waitForPrompt(_ number: Int, prefix: String = "", timeout: Duration = .seconds(20)) throws {
+        try waitForScreen(timeout: timeout) { $0.lastRow == "\(prefix)In [\(number)]:" }
+    }
+
+    /// Waits until the last row is an empty continuation prompt with the cursor at `cursorColumn`: 4 columns past
+    /// the prompt for each level of indentation the line starts with.
+    func waitForContinuation(prompt: String = "   ...:", cursorColumn: Int) throws {
+        try waitForScreen { screen in
+            screen.lastRow == prompt && (try? self.tmux.cursorPosition().column) == cursorColumn
+        }
+    }
+
+    /// What the screen shows between the row equal to `marker` and the next prompt (or the end).
+    func output(after marker: String) -> [String] {
+        Screen(text: tmux.screen()).output(after: marker)
+    }
+
+    // MARK: Leaving
+
+    /// Presses Ctrl-D at the prompt and waits for pxsh to end and for its cluster to go.
+    ///
+    /// - Returns: pxsh's exit status.
+    @discardableResult
+    func quit() throws -> Int? {
+        tmux.sendKeys("C-d")
+        let screen = try waitForScreen { $0.rows.contains { $0.hasPrefix(Self.exitMarker) } }
+        let rows = screen.rows
+        let exitRow = rows.lastIndex { $0.hasPrefix(Self.exitMarker) } ?? 0
+        // libedit echoes ^D; the next output starts on the very next row, with no empty row between.
+        #expect(exitRow > 0 && rows[exitRow - 1].hasPrefix("In [") && rows[exitRow - 1].hasSuffix("]: ^D"), "\(rows)")
+
+        var leftovers = pxshProcesses(home: home)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(10))
+        while !leftovers.isEmpty && clock.now < deadline {
+            usleep(50_000)
+            leftovers = pxshProcesses(home: home)
+        }
+        #expect(leftovers.isEmpty, "pxsh left processes behind:\n\(leftovers.joined(separator: "\n"))")
+        return Int(rows[exitRow].dropFirst(Self.exitMarker.count).dropLast())
+    }
+
+    // MARK: The binary
+
+    /// The pxsh that `swift test` built with these tests: next to the test bundle, whatever the scratch path; else
+    /// the package's `.build/debug/pxsh`. `PXSH_BINARY` overrides both.
+    static func pxshBinary(file: String = #filePath) throws -> String {
+        if let override = getenv("PXSH_BINARY") {
+            return String(cString: override)
+        }
+        var candidates: [String] = []
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = buffer.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!, $0.count - 1) }
+        if length > 0 {
+            // The test runner is `<build directory>/pxshPackageTests.xctest`, next to `pxsh`.
+            var components = String(decoding: buffer[..<length], as: UTF8.self).split(separator: "/")
+            if let bundle = components.firstIndex(where: { $0.hasSuffix(".xctest") }) {
+                components.removeSubrange(bundle...)
+            } else {
+                components.removeLast()
+            }
+            candidates.append("/" + components.joined(separator: "/") + "/pxsh")
+        }
+        // This file is <package>/Tests/TerminalTests/ReplTerminalTests.swift.
+        let package = file.split(separator: "/", omittingEmptySubsequences: false).dropLast(3)
+        candidates.append(package.joined(separator: "/") + "/.build/debug/pxsh")
+        guard let found = candidates.first(where: { access($0, X_OK) == 0 }) else {
+            throw PxshNotBuilt(searched: candidates)
+        }
+        return found
+    }
+
+    struct PxshNotBuilt: Error, CustomStringConvertible {
+        var searched: [String]
+        var description: String {
+            "No pxsh binary at \(searched.joined(separator: " or ")): run the tests with `swift test`, or set PXSH_BINARY"
+        }
+    }
+}
+
+/// A screen captured from tmux.
+private struct Screen {
+    var text: String
+
+    var rows: [String] {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    /// The last row that is not empty.
+    var lastRow: String {
+        rows.last { !$0.isEmpty } ?? ""
+    }
+
+    /// The rows after the first row equal to `marker`, up to the next prompt, or up to the last non-empty row.
+    ///
+    /// Continuation prompts (`...:`) do not end the output; `In [n]:` and `[px 0-3] In [n]:` do.
+    func output(after marker: String) -> [String] {
+        let rows = self.rows
+        guard let start = rows.firstIndex(of: marker) else { return [] }
+        var end = rows.lastIndex { !$0.isEmpty } ?? start
+        if let prompt = rows[(start + 1)...].firstIndex(where: Self.isPrompt) {
+            end = prompt - 1
+        }
+        return end > start ? Array(rows[(start + 1)...end]) : []
+    }
+
+    static func isPrompt(_ row: String) -> Bool {
+        row.hasPrefix("In [") || (row.hasPrefix("[px ") && row.contains("] In ["))
+    }
+
+    func contains(_ text: String) -> Bool {
+        self.text.contains(text)
+    }
+}
+
+// MARK: - Processes and files
+
+/// The live pxsh processes (the REPL, its controller and engines) started with `home` as HOME.
+///
+/// Each test has a HOME of its own, so this never sees another test's or another user's processes. Zombies are
+/// not counted: they have exited, and only their parent's `wait` is missing.
+private func pxshProcesses(home: String) -> [String] {
+    guard let directory = opendir("/proc") else { return [] }
+    defer { closedir(directory) }
+    var found: [String] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) {
+            String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+        }
+        guard let pid = Int32(name), pid != getpid() else { continue }
+        let arguments = readProcFile(pid, "cmdline").split(separator: "\0").map(String.init)
+        guard let program = arguments.first, program.hasSuffix("/pxsh") else { continue }
+        let environment = readProcFile(pid, "environ").split(separator: "\0")
+        guard environment.contains("HOME=\(home)") || arguments.contains(where: { $0.contains(home) })
+        else { continue }
+        // "PID (comm) STATE ...": the state follows the last ")".
+        let stat = readProcFile(pid, "stat")
+        let state = stat.lastIndex(of: ")").map { stat[stat.index(after: $0)...].dropFirst().first } ?? nil
+        guard state != "Z" && state != "X" && !stat.isEmpty else { continue }
+        found.append("\(pid) [\(state.map(String.init) ?? "?")]: \(arguments.joined(separator: " "))")
+    }
+    return found
+}
+
+private func readProcFile(_ pid: Int32, _ name: String) -> String {
+    let descriptor = open("/proc/\(pid)/\(name)", O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return "" }
+    defer { close(descriptor) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = read(descriptor, &buffer, buffer.count)
+        if count > 0 {
+            bytes += buffer[..<count]
+        } else if count < 0 && errno == EINTR {
+            continue
+        } else {
+            break
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// A new empty directory to be pxsh's HOME, in the temporary directory.
+private struct TemporaryHome {
+    let path: String
+
+    init() throws {
+        let parent = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array("\(parent)/pxsh-term-home-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw CannotCreate(errno: errno)
+        }
+        path = String(cString: made)
+    }
+
+    /// Removes the directory and the files pxsh leaves in it (the history).
+    func remove() {
+        if let directory = opendir(path) {
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                    String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+                }
+                if name != "." && name != ".." {
+                    unlink("\(path)/\(name)")
+                }
+            }
+            closedir(directory)
+        }
+        rmdir(path)
+    }
+
+    struct CannotCreate: Error {
+        var errno: Int32
+    }
+}
