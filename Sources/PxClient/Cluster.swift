@@ -368,8 +368,9 @@ public final class Cluster {
         switch event {
         case .engineStarted(let row):
             engines[row.id] = row
-        case .engineDied(let engine, _, _):
-            engines[engine]?.state = .dead
+        case .engineDied(let engine, _, _, let isRestarting):
+            // A restarting engine stays among `all`: the controller holds its tasks until it is back.
+            engines[engine]?.state = isRestarting ? .starting : .dead
         case .taskRetried(let task, let engine):
             if let (result, index) = taskIndex[task] {
                 result.tasks[index].isRunning = false

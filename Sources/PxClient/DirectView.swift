@@ -15,8 +15,14 @@ public struct DirectView {
     }
 
     /// Runs `code` on every target.
-    public func execute(_ code: String, label: String = "%px", name: String? = nil) throws -> AsyncResult {
-        try cluster.submit(Submission(op: .execute, targets: targets, shared: [Bytes(text: code)]), label: label, name: name)
+    ///
+    /// - Parameter cell: the prompt number, which names the cell in tracebacks (`<In [7]>`); by
+    ///   default each engine uses its own execution count.
+    public func execute(_ code: String, label: String = "%px", name: String? = nil, cell: Int? = nil) throws
+        -> AsyncResult
+    {
+        let shared = [Bytes(text: code)] + (cell.map { [Bytes(text: String($0))] } ?? [])
+        return try cluster.submit(Submission(op: .execute, targets: targets, shared: shared), label: label, name: name)
     }
 
     /// Copies local values to the targets: each `(name, expression)` sends the local `expression`

@@ -15,6 +15,8 @@ public struct LoadBalancedView {
 
     /// Maps the local function `function` over the local iterable `sequence`.
     ///
+    /// With an empty `sequence`, `function` holds both, as typed after `%map` (`lambda x: x * k range(10)`);
+    /// the home engine splits them at the first point where both parse.
     /// The function travels by value (cloudpickle, or a built-in fallback for plain functions).
     /// Collect the values with ``collect(_:into:unordered:)`` once the result is ready.
     public func map(
@@ -40,6 +42,7 @@ public struct LoadBalancedView {
     }
 
     /// One call of the local function `function` with `arguments` (call syntax) on a free engine.
+    /// With empty `arguments`, `function` holds both, as typed after `%apply` (`divmod 17 5`).
     public func apply(function: String, arguments: String, retries: Int? = nil, name: String? = nil) throws
         -> AsyncResult
     {

@@ -109,9 +109,11 @@ extension Controller {
         case .restart:
             launchEngine(id: id, rank: slot.rank)
         case nil:
-            broadcast(.engineDied(engine: id, rank: slot.rank, cause: slot.hasEverConnected ? cause : message))
             // Restart an engine that had worked; one that could not start would only fail again.
-            if slot.hasEverConnected { launchEngine(id: id, rank: slot.rank) }
+            let restarts = slot.hasEverConnected && launchEngine(id: id, rank: slot.rank)
+            broadcast(
+                .engineDied(
+                    engine: id, rank: slot.rank, cause: slot.hasEverConnected ? cause : message, isRestarting: restarts))
         }
         welcomeWaitingClientsIfReady()
         answerControlsAwaiting(engine: id)

@@ -1,7 +1,8 @@
 /// Things the controller tells clients without being asked, as `event` frames.
 public enum ClusterEvent: Equatable, Sendable {
-    /// An engine died; `cause` is like "signal 9" or "exit status 3".
-    case engineDied(engine: Int32, rank: Int, cause: String)
+    /// An engine died; `cause` is like "signal 9" or "exit status 3". `isRestarting` says whether
+    /// the controller is starting it again (tasks sent to it meanwhile wait for it).
+    case engineDied(engine: Int32, rank: Int, cause: String, isRestarting: Bool)
     /// An engine (re)started and is ready.
     case engineStarted(EngineRow)
     /// A load-balanced task was re-queued after its engine died.
@@ -15,9 +16,9 @@ public enum ClusterEvent: Equatable, Sendable {
 
     public var frame: Frame {
         switch self {
-        case .engineDied(let engine, let rank, let cause):
+        case .engineDied(let engine, let rank, let cause, let isRestarting):
             Frame(
-                kind: .event, op: Code.engineDied.rawValue, engine: engine,
+                kind: .event, op: Code.engineDied.rawValue, flags: isRestarting ? .restarting : [], engine: engine,
                 segments: [Bytes(text: String(rank)), Bytes(text: cause)])
         case .engineStarted(let row):
             Frame(kind: .event, op: Code.engineStarted.rawValue, engine: row.id, segments: [Bytes(text: row.line)])
@@ -33,7 +34,9 @@ public enum ClusterEvent: Equatable, Sendable {
         switch code {
         case .engineDied:
             guard frame.segments.count == 2, let rank = Int(frame.segments[0].text) else { return nil }
-            self = .engineDied(engine: frame.engine, rank: rank, cause: frame.segments[1].text)
+            self = .engineDied(
+                engine: frame.engine, rank: rank, cause: frame.segments[1].text,
+                isRestarting: frame.flags.contains(.restarting))
         case .engineStarted:
             guard let line = frame.segments.first?.text, let row = EngineRow(line: line) else { return nil }
             self = .engineStarted(row)

@@ -49,6 +49,8 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     public static let notRun = FrameFlags(rawValue: 1 << 1)
     /// A submission whose tasks go to whichever engine is free (load-balanced).
     public static let balanced = FrameFlags(rawValue: 1 << 2)
+    /// An engine-death event whose engine is being restarted.
+    public static let restarting = FrameFlags(rawValue: 1 << 3)
 }
 
 /// What a frame is.

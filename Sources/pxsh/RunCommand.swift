@@ -2,6 +2,10 @@ import ArgumentParser
 import PxRepl
 import PxTransport
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `pxsh run FILE`: run a session file, or check a transcript.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,10 +21,16 @@ struct RunCommand: ParsableCommand {
 
     @Argument(help: "The session file or transcript.") var file: String
     @Flag(help: "Compare the output with the transcript's recorded output.") var check = false
+    @Flag(help: "With --check: write the actual output into the transcript where it differs (comments stay).")
+    var update = false
     @Option(help: "Write a transcript of the run to this file.") var record: String?
     @Flag(help: "Go on after a failing command.") var keepGoing = false
     @OptionGroup var cluster: ClusterOptions
     @Flag(help: "Plain output, without colours.") var noColor = false
+
+    func validate() throws {
+        if update && !check { throw ValidationError("--update goes with --check") }
+    }
 
     func run() throws {
         let text: String
@@ -30,21 +40,36 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("cannot read \(file): \(error)")
         }
         var terminal = Terminal.current(noColor: noColor)
-        if check { terminal.usesColor = false }
+        var cluster = self.cluster
+        if check {
+            // Checked output must not depend on the terminal: no colour, a fixed width, and the
+            // engine count the transcript was recorded with.
+            terminal.usesColor = false
+            terminal.width = 80
+            if cluster.n == nil { cluster.n = TranscriptFormat.engineCount(in: text) }
+        }
         var captured = ""
         let session = try cluster.connect(terminal: terminal)
         defer { session.cluster.shutdown() }
         if check {
             let checking = Session(cluster: session.cluster, renderer: terminal.renderer) { captured += $0 }
             let entries = Transcript.parse(text)
-            let mismatches = ScriptRunner.check(
+            let outputs = ScriptRunner.check(
                 entries, session: checking,
                 capture: {
                     defer { captured = "" }
                     return captured
                 }, report: { Terminal.write($0) })
             session.cluster.shutdown()
+            let mismatches = outputs.filter { $0 != nil }.count
             Terminal.write("\(file): \(entries.count - mismatches) passed, \(mismatches) failed\n")
+            if update && mismatches > 0 {
+                let fd = try FileDescriptor.open(file, flags: O_WRONLY | O_TRUNC)
+                defer { fd.close() }
+                try fd.writeAll(Transcript.updated(text, actual: outputs))
+                Terminal.write("\(file): updated \(mismatches) output(s)\n")
+                return
+            }
             if mismatches > 0 { throw ExitCode(1) }
             return
         }

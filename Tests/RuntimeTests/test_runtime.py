@@ -476,6 +476,23 @@ class ExportImportTests(RuntimeTestCase):
         self.assertFalse(self.engine.ns["a"].flags.writeable)
 
 
+class CallTextSplittingTests(RuntimeTestCase):
+    """`%map F SEQ` and `%apply F ARGS` arrive as one text when the parser cannot split them."""
+
+    def test_map_splits_at_the_first_parsing_prefix(self):
+        self.run_cell(self.home, "def nap(x):\n    return x")
+        reply = self.ok(self.home, PREPARE_MAP, "nap [0.25] * 3", "", "auto", 2)
+        self.assertEqual(reply[0], b"3")
+        reply = self.ok(self.home, PREPARE_MAP, "lambda x: x * 2 range(4)", "", "auto", 2)
+        self.assertEqual(reply[0], b"4")
+
+    def test_apply_takes_space_separated_arguments(self):
+        func, args, kwargs = decode_blob(self.ok(self.home, PACK_CALL, "divmod 17 5", ""))[0]
+        self.assertEqual(func(*args, **kwargs), (3, 2))
+        func, args, kwargs = decode_blob(self.ok(self.home, PACK_CALL, "lambda: 3", ""))[0]
+        self.assertEqual(func(*args, **kwargs), 3)
+
+
 class FunctionTransportTests(RuntimeTestCase):
     """Functions defined at the prompt travel by value."""
 
@@ -501,7 +518,12 @@ class FunctionTransportTests(RuntimeTestCase):
     def check_functions_travel(self):
         self.run_cell(self.home, self.CODE)
         self.push(("f", ""), ("fact", ""), ("even", ""), ("kw", ""), targets=[self.engine])
-        self.assertNotIn("helper", self.engine.ns)  # captured, not injected
+        # Pushed functions run in the engine's namespace (as in ipyparallel); what they
+        # captured at home comes along where the engine lacks it.
+        self.assertIn("helper", self.engine.ns)
+        self.run_cell(self.home, "def whoami():\n    return rank")
+        self.push(("whoami", ""), targets=[self.engine])
+        self.assertEqual(self.run_cell(self.engine, "whoami()")[2], "0")
         self.assertEqual(self.run_cell(self.engine, "f(1)")[2], "23")
         self.assertEqual(self.run_cell(self.engine, "fact(5)")[2], "120")
         self.assertEqual(self.run_cell(self.engine, "even(10)")[2], "True")

@@ -197,7 +197,10 @@ def _op_execute(args):
     global _exec_count
     _exec_count += 1
     count = str(_exec_count).encode()
-    value = _run_cell(args[0].decode(), f"<In [{_exec_count}]>")
+    # The client may name the cell after its prompt number, so tracebacks match the
+    # screen and identical errors from engines with different counts still merge.
+    cell = args[1].decode() if len(args) > 1 and args[1] else str(_exec_count)
+    value = _run_cell(args[0].decode(), f"<In [{cell}]>")
     if value is None:
         return [b"ok", count, b"0", b""]
     _ns["_"] = value
@@ -222,7 +225,7 @@ def _op_import(args):
     values, _ = _load(args, 0)
     if type(values) is not dict:
         raise TypeError(f"IMPORT expects a dict, got {type(values).__name__}")
-    _ns.update(values)
+    _ns.update({name: _bind_interactive(value) for name, value in values.items()})
     return [b"ok"]
 
 
@@ -270,11 +273,18 @@ def _op_apply(args):
 
 def _op_pack_call(args):
     fexpr = args[0].decode()
+    argsource = args[1].decode()
+    if not argsource.strip() and " " in fexpr.strip():
+        # `%apply F ARGS` arrived as one text: F is the shortest prefix that parses.
+        fexpr, argsource = _split_expressions(fexpr, _parses_as_spaced_arguments, allow_empty=True)
     func = _evaluate(fexpr)
     _require_callable(func, fexpr)
     # The argument text is evaluated in the user's namespace exactly as the
-    # argument list of a call, so *xs, **kw and keywords all work.
-    packer = "(lambda *a, **k: (a, k))(\n" + args[1].decode() + "\n)"
+    # argument list of a call, so *xs, **kw and keywords all work; plain
+    # space-separated arguments (`divmod 17 5`) are accepted too.
+    if not _parses_as_arguments(argsource) and _parses_as_spaced_arguments(argsource):
+        argsource = ", ".join(_top_level_words(argsource))
+    packer = "(lambda *a, **k: (a, k))(\n" + argsource + "\n)"
     fargs, fkwargs = _evaluate(packer)
     return [b"ok", *_dump_call(func, fargs, fkwargs, fexpr)]
 
@@ -282,6 +292,9 @@ def _op_pack_call(args):
 def _op_prepare_map(args):
     fexpr = args[0].decode()
     seqexpr = args[1].decode()
+    if not seqexpr.strip():
+        # `%map F SEQ` arrived as one text: F is the shortest prefix that parses.
+        fexpr, seqexpr = _split_expressions(fexpr, _parses_as_expression)
     n_engines = max(1, int(args[3]))
     func = _evaluate(fexpr)
     _require_callable(func, fexpr)
@@ -368,6 +381,78 @@ _OPS = {
 
 # --------------------------------------------------------------------------
 # Running user code
+
+def _parses_as_expression(text):
+    try:
+        compile(text, "<pxsh>", "eval", dont_inherit=True)
+        return bool(text.strip())
+    except SyntaxError:
+        return False
+
+
+def _parses_as_arguments(text):
+    return _parses_as_expression("f(\n" + text + "\n)")
+
+
+def _parses_as_spaced_arguments(text):
+    return _parses_as_arguments(text) or _parses_as_arguments(", ".join(_top_level_words(text)))
+
+
+def _top_level_words(text):
+    """Split at spaces outside brackets and strings (`lambda x: x range(3)` -> 4 words)."""
+    words, current, depth, quote = [], "", 0, None
+    for char in text:
+        if quote:
+            current += char
+            if char == quote:
+                quote = None
+            continue
+        if char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+        if char.isspace() and depth == 0:
+            if current:
+                words.append(current)
+            current = ""
+        else:
+            current += char
+    if current:
+        words.append(current)
+    return words
+
+
+def _split_expressions(text, rest_parses, allow_empty=False):
+    """Split `F REST` where F is the shortest run of words that is an expression and REST parses."""
+    words = _top_level_words(text)
+    for cut in range(1, len(words) + (1 if allow_empty else 0)):
+        head, rest = " ".join(words[:cut]), " ".join(words[cut:])
+        if _parses_as_expression(head) and rest_parses(rest):
+            return head, rest
+    raise SyntaxError(f"cannot tell the function from the rest in {text!r}; "
+                      "parenthesize them, e.g. (lambda x: x + 1) (range(10))")
+
+
+def _bind_interactive(value):
+    """Functions defined at the prompt see the engine's namespace, as in ipyparallel.
+
+    A function pushed from the home engine arrives with the globals it captured there;
+    rebinding it to the engine's namespace lets it use `rank` and the engine's imports,
+    and the captured names it needs are added where the engine lacks them.
+    """
+    if type(value) is not types.FunctionType or value.__module__ != "__main__" or value.__globals__ is _ns:
+        return value
+    for name, captured in value.__globals__.items():
+        if name not in _ns and not name.startswith("__"):
+            _ns[name] = captured
+    bound = types.FunctionType(value.__code__, _ns, value.__name__, value.__defaults__, value.__closure__)
+    bound.__kwdefaults__ = value.__kwdefaults__
+    bound.__dict__.update(value.__dict__)
+    bound.__qualname__ = value.__qualname__
+    return bound
+
 
 def _run_cell(source, filename):
     """Execute a cell IPython-style; return the value of a trailing expression."""

@@ -11,8 +11,10 @@ public enum Command: Equatable, Sendable {
     case pull([String], targets: TargetSpec?)
     case scatter(name: String, expression: String, targets: TargetSpec?)
     case gather(name: String, targets: TargetSpec?)
-    case map(MapOptions, function: String, sequence: String)
-    case apply(function: String, arguments: String, name: String?)
+    /// `F SEQ` as typed: the home engine tells the function from the sequence, since either may hold spaces.
+    case map(MapOptions, call: String)
+    /// `F ARGS` as typed, split the same way.
+    case apply(call: String, name: String?)
     case jobs
     case wait(name: String?, timeout: Double?)
     case abort(name: String?)

@@ -87,9 +87,8 @@ public enum MagicParser {
                 }
                 if flag.name == "--" { break }
             }
-            let parts = TopLevel.split(words.rest)
-            guard parts.count >= 2 else { throw usageError("give a function and a sequence") }
-            return .map(options, function: parts.dropLast().joined(separator: " "), sequence: parts.last!)
+            guard TopLevel.split(words.rest).count >= 2 else { throw usageError("give a function and a sequence") }
+            return .map(options, call: words.rest)
         case "%apply":
             var name: String?
             while let flag = words.peekFlag() {
@@ -97,9 +96,8 @@ public enum MagicParser {
                 guard flag.name == "-o" || flag.name == "--name" else { throw usageError("unknown flag \(flag.name)") }
                 name = try identifier(flag.value ?? words.value(for: flag.name, usageError), usageError)
             }
-            let parts = TopLevel.split(words.rest)
-            guard let function = parts.first else { throw usageError("give a function") }
-            return .apply(function: function, arguments: parts.dropFirst().joined(separator: " "), name: name)
+            guard !words.rest.isEmpty else { throw usageError("give a function") }
+            return .apply(call: words.rest, name: name)
         case "%jobs":
             try words.expectEnd(usageError)
             return .jobs

@@ -33,6 +33,54 @@ public struct Transcript: Equatable, Sendable {
 
     static func isComment(_ line: String) -> Bool { line == "#" || line.hasPrefix("# ") }
 
+    // MARK: - Updating
+
+    /// The transcript with the outputs of some entries replaced: `actual[i]` is entry i's new output,
+    /// or nil to keep it. Comments stay where they are, and an expected line that still matches keeps
+    /// its `...` pattern, so only what changed changes.
+    public static func updated(_ text: String, actual: [String?]) -> String {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var result: [String] = []
+        var entry = -1
+        var index = 0
+        while index < lines.count {
+            let line = lines[index]
+            guard Prompt.parse(line) != nil else {
+                result.append(line)
+                index += 1
+                continue
+            }
+            entry += 1
+            result.append(line)
+            index += 1
+            while index < lines.count
+                && (lines[index].hasPrefix(TranscriptFormat.continuation) || lines[index].trimmingSpaces == "...:")
+            {
+                result.append(lines[index])
+                index += 1
+            }
+            var region: [String] = []
+            while index < lines.count && Prompt.parse(lines[index]) == nil {
+                region.append(lines[index])
+                index += 1
+            }
+            // Comments and blank lines after the output belong to what follows.
+            var split = region.count
+            while split > 0 && (isComment(region[split - 1]) || region[split - 1].trimmingSpaces.isEmpty) { split -= 1 }
+            guard entry < actual.count, let output = actual[entry] else {
+                result += region
+                continue
+            }
+            let old = region[..<split].filter { !isComment($0) }
+            var new = normalized(output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+            for position in new.indices where position < old.count && lineMatches(pattern: old[position], new[position]) {
+                new[position] = old[position]
+            }
+            result += new + region[split...]
+        }
+        return result.joined(separator: "\n")
+    }
+
     // MARK: - Checking
 
     /// Whether `actual` output matches the expected lines.

@@ -75,13 +75,18 @@ extension Renderer {
         let outputs = values.map { value in
             EngineOutput(
                 engine: value.engine,
-                stdout: zip(names, value.reprs).map { "\($0) = \($1)" }.joined(separator: "\n"))
+                stdout: zip(names, value.reprs).map { assignment($0, $1) }.joined().dropLast().description)
         }
         return merge(outputs).map { group in
             let prefix = style.engine(group.engines[0], "[\(EngineRanges.format(group.engines))]")
             let body = group.output.stdout
             return prefix + (body.contains("\n") ? "\n" : " ") + body + "\n"
         }.joined()
+    }
+
+    /// `name = repr`; a multi-line repr starts on its own line so its rows stay aligned.
+    public func assignment(_ name: String, _ repr: String) -> String {
+        "\(name) =" + (repr.contains("\n") ? "\n" : " ") + repr + "\n"
     }
 
     // MARK: - Helpers

@@ -31,17 +31,19 @@ public struct ScriptRunner {
 
     /// Re-runs a transcript's inputs and compares their output with the recorded one.
     ///
-    /// - Returns: the number of mismatching entries; each mismatch is reported with a diff.
+    /// - Returns: each entry's actual output where it did not match (nil where it did); each
+    ///   mismatch is reported with a diff.
     public static func check(
         _ transcript: [Transcript.Entry], session: Session, capture: () -> String, report: (String) -> Void
-    ) -> Int {
-        var mismatches = 0
+    ) -> [String?] {
+        var mismatches: [String?] = []
         for entry in transcript {
             _ = capture()
             session.run(cell: entry.input)
             let actual = capture()
-            if !Transcript.matches(expected: entry.expected, actual: actual) {
-                mismatches += 1
+            let matches = Transcript.matches(expected: entry.expected, actual: actual)
+            mismatches.append(matches ? nil : actual)
+            if !matches {
                 let number = session.inputNumber - 1
                 report("mismatch in In [\(number)]: \(entry.input.split(separator: "\n").first ?? "")\n")
                 report(Transcript.diff(expected: entry.expected, actual: actual))

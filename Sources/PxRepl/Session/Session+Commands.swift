@@ -16,7 +16,7 @@ extension Session {
         case .python(let code):
             return try runLocally(code, number: number)
         case .px(let flags, let code):
-            return try runPx(code, options: flags.merged(over: pxDefaults))
+            return try runPx(code, options: flags.merged(over: pxDefaults), number: number)
         case .autopx:
             isAutopx.toggle()
             emit(renderer.notice(isAutopx ? "%autopx on: plain lines run on the engines (%autopx again to stop)" : "%autopx off"))
@@ -51,12 +51,12 @@ extension Session {
             return true
         case .gather(let name, let spec):
             let repr = try cluster.view(try targets(spec)).gather(name)
-            emit("\(name) = \(repr)\n")
+            emit(renderer.assignment(name, repr))
             return true
-        case .map(let options, let function, let sequence):
-            return try runMap(options, function: function, sequence: sequence)
-        case .apply(let function, let arguments, let name):
-            let result = try cluster.loadBalanced().apply(function: function, arguments: arguments, name: name)
+        case .map(let options, let call):
+            return try runMap(options, call: call)
+        case .apply(let call, let name):
+            let result = try cluster.loadBalanced().apply(function: call, arguments: "", name: name)
             register(result)
             guard try waitInterruptibly(result, timeout: nil) else { return false }
             return try finishApply(result, number: number)
@@ -129,7 +129,7 @@ extension Session {
             return true
         case .record(let path):
             if let path {
-                transcript = try TranscriptWriter(path: path)
+                transcript = try TranscriptWriter(path: path, engineCount: cluster.engineList.count)
                 emit(renderer.notice("recording to \(path)"))
             } else {
                 emit(renderer.notice(transcript.map { "stopped recording to \($0.path)" } ?? "not recording"))
@@ -151,7 +151,8 @@ extension Session {
 
     private func runLocally(_ code: String, number: Int) throws -> Bool {
         let result = try cluster.submit(
-            Submission(op: .execute, targets: [EngineNumber.home], shared: [Bytes(text: code)]), label: "local")
+            Submission(op: .execute, targets: [EngineNumber.home], shared: [Bytes(text: code), Bytes(text: String(number))]),
+            label: "local")
         // Local output appears as it is printed, as in a Python REPL.
         result.onOutput = { [weak self] _, _, bytes in self?.emit(bytes.displayText) }
         guard try waitInterruptibly(result, timeout: nil, isLocal: true) else { return false }
@@ -168,11 +169,11 @@ extension Session {
 
     // MARK: - %px
 
-    private func runPx(_ code: String, options: PxOptions) throws -> Bool {
+    private func runPx(_ code: String, options: PxOptions, number: Int) throws -> Bool {
         let targets = try targets(options.targets)
-        let result = try cluster.view(targets).execute(code, name: options.name)
+        let result = try cluster.view(targets).execute(code, name: options.name, cell: number)
         register(result)
-        if options.local { _ = try runLocally(code, number: inputNumber - 1) }
+        if options.local { _ = try runLocally(code, number: number) }
         guard options.block ?? true else {
             emit(result.summary + "\n")
             return true
@@ -214,9 +215,9 @@ extension Session {
 
     // MARK: - %map and %apply
 
-    private func runMap(_ options: MapOptions, function: String, sequence: String) throws -> Bool {
+    private func runMap(_ options: MapOptions, call: String) throws -> Bool {
         let result = try cluster.loadBalanced().map(
-            function: function, sequence: sequence, chunkSize: options.chunkSize.map { .fixed($0) } ?? .auto,
+            function: call, sequence: "", chunkSize: options.chunkSize.map { .fixed($0) } ?? .auto,
             retries: options.retries, name: options.name)
         result.context["names"] = (["_"] + (options.name.map { [$0] } ?? [])).joined(separator: ",")
         result.context["unordered"] = options.unordered ? "1" : ""
@@ -241,9 +242,12 @@ extension Session {
     private func finishApply(_ result: AsyncResult, number: Int) throws -> Bool {
         for notice in result.notices { emit(renderer.notice(notice)) }
         guard !result.isFailed else { return show(result) }
-        emit(result.tasks[0].stdout.displayText + result.tasks[0].stderr.displayText)
+        // The call's own output, with its engine's prefix; the value goes home, as `_`.
+        var output = EngineOutput.of(result)
+        output[0].result = nil
+        emit(renderer.render(output))
         let repr = try cluster.loadBalanced().collectValue(result, into: ["_"] + (result.name.map { [$0] } ?? []))
-        emit(renderer.localResult(repr, count: number))
+        if repr != "None" { emit(renderer.localResult(repr, count: number)) }
         return true
     }
 

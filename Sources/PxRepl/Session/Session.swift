@@ -101,7 +101,7 @@ public final class Session {
 
     /// Records the rest of the session as a transcript in `path`.
     public func startRecording(to path: String) throws {
-        transcript = try TranscriptWriter(path: path)
+        transcript = try TranscriptWriter(path: path, engineCount: cluster.engineList.count)
     }
 
     // MARK: - Output
@@ -114,8 +114,9 @@ public final class Session {
 
     private func show(_ event: ClusterEvent) {
         switch event {
-        case .engineDied(let engine, let rank, let cause):
-            emit(renderer.failure("engine \(engine) (rank \(rank)) died: \(cause); restarting it"))
+        case .engineDied(let engine, let rank, let cause, let isRestarting):
+            let label = engine == EngineNumber.home ? "the local namespace" : "engine \(engine) (rank \(rank))"
+            emit(renderer.failure("\(label) died: \(cause)" + (isRestarting ? "; restarting it" : "")))
         case .engineStarted(let row) where row.id >= 0:
             break
         case .engineStarted:
@@ -130,6 +131,10 @@ public final class Session {
     // MARK: - Results registry
 
     func register(_ result: AsyncResult) {
+        // A name names the newest result: an older one of the same name keeps only its number.
+        if let name = result.name {
+            for older in results where older.name == name { older.name = nil }
+        }
         nextResultNumber += 1
         result.number = nextResultNumber
         results.append(result)

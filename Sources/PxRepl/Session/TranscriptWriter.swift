@@ -12,9 +12,11 @@ final class TranscriptWriter {
     private let descriptor: FileDescriptor
     let path: String
 
-    init(path: String) throws {
+    /// - Parameter engineCount: written in a header, so `--check` starts as many engines.
+    init(path: String, engineCount: Int) throws {
         self.path = path
         descriptor = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
+        try? descriptor.writeAll(TranscriptFormat.engineCountHeader + "\(engineCount)\n")
     }
 
     deinit { descriptor.close() }
@@ -41,6 +43,16 @@ final class TranscriptWriter {
 /// The shape of transcripts, shared by the writer and the checker.
 public enum TranscriptFormat {
     public static let continuation = "   ...: "
+    /// The header line that says how many engines a transcript was recorded with.
+    public static let engineCountHeader = "# recorded by pxsh with -n "
+
+    /// The engine count a transcript was recorded with, if it says.
+    public static func engineCount(in text: String) -> Int? {
+        for line in text.split(separator: "\n").prefix(20) where line.hasPrefix(engineCountHeader) {
+            return Int(line.dropFirst(engineCountHeader.count))
+        }
+        return nil
+    }
 
     /// Removes ANSI colour escapes.
     public static func stripEscapes(_ text: String) -> String {
