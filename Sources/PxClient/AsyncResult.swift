@@ -77,9 +77,10 @@ public final class AsyncResult {
 
     // MARK: - Inspection
 
-    public var completedCount: Int { tasks.reduce(0) { $0 + ($1.isDone ? 1 : 0) } }
-    public var isReady: Bool { tasks.allSatisfy(\.isDone) }
-    public var isFailed: Bool { tasks.contains(where: \.isFailed) }
+    /// Tasks that have replied; counted as replies arrive, since waits ask after every frame.
+    public private(set) var completedCount = 0
+    public var isReady: Bool { completedCount == tasks.count }
+    public private(set) var isFailed = false
 
     public var state: State {
         if isReady { return isFailed ? .failed : .done }
@@ -158,6 +159,8 @@ public final class AsyncResult {
         tasks[index].completed = timing.completed
         tasks[index].reply = Array(frame.segments.dropFirst())
         tasks[index].isRunning = false
+        completedCount += 1
+        if tasks[index].isFailed { isFailed = true }
         if !sharedArguments.isEmpty && isReady {
             SharedMemoryFiles.release(sharedArguments)
             sharedArguments = []

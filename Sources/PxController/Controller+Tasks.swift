@@ -14,6 +14,8 @@ extension Controller {
         let op = submission.op.rawValue
 
         if submission.isBalanced {
+            if balancer.unfinishedCount == 0 { prefetchPolicy.jobStarted() }
+            apply(balancer.handle(.prefetchChanged(prefetchPolicy.prefetch)))
             var ids: [TaskID] = []
             ids.reserveCapacity(count)
             for index in 0..<count {
@@ -99,6 +101,9 @@ extension Controller {
         guard let record = records[frame.id] else { return }
         if record.isBalanced {
             finishedBalancedTasks[engine, default: []].append(TaskID(frame.id))
+            if let timing = frame.segments.first.flatMap(TaskTiming.init), timing.completed >= timing.started {
+                prefetchPolicy.taskTook(timing.completed - timing.started)
+            }
         } else if !slot.isHome {
             _ = balancer.handle(.directFinished(EngineID(engine)))
         }
@@ -110,6 +115,9 @@ extension Controller {
         guard !finishedBalancedTasks.isEmpty else { return }
         let finished = finishedBalancedTasks
         finishedBalancedTasks = [:]
+        if prefetchPolicy.prefetch != balancer.configuration.prefetch {
+            apply(balancer.handle(.prefetchChanged(prefetchPolicy.prefetch)))
+        }
         for (engine, tasks) in finished {
             apply(balancer.handle(.finished(tasks, on: EngineID(engine))))
         }

@@ -21,6 +21,7 @@ public final class Controller {
     var engines: [Int32: EngineSlot] = [:]
     var records: [UInt64: TaskRecord] = [:]
     var balancer = LoadBalancer()
+    var prefetchPolicy = PrefetchPolicy()
     /// Load-balanced tasks that finished during this turn of the loop, by engine.
     var finishedBalancedTasks: [Int32: [TaskID]] = [:]
     var nextTaskID: UInt64 = 1

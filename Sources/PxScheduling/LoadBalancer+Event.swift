@@ -43,5 +43,10 @@ extension LoadBalancer {
         /// are reported with ``Action/notAborted(_:)``. Ids that are not tracked (they already
         /// ended) are ignored.
         case abortRequested([TaskID])
+
+        /// The controller changed how much work an engine may hold: more for tiny tasks, where a
+        /// round trip would idle the engine, less for long ones, where a prefetched task could wait
+        /// behind a long one while another engine idles. Raising it dispatches at once.
+        case prefetchChanged(Int)
     }
 }

@@ -37,7 +37,7 @@
 /// ended is forgotten, so memory is proportional to the tasks still pending or dispatched.
 public struct LoadBalancer: Sendable {
     /// How the load balancer spreads and retries tasks.
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
 
     /// The number of tasks waiting for an engine.
     public private(set) var pendingCount = 0
@@ -109,6 +109,8 @@ public struct LoadBalancer: Sendable {
             self.finishDirect(on: engine)
         case .abortRequested(let tasks):
             self.abort(tasks, actions: &actions)
+        case .prefetchChanged(let prefetch):
+            self.configuration.prefetch = max(1, prefetch)
         }
 
         // Every event ends here, whether or not it freed capacity, because that keeps the one
