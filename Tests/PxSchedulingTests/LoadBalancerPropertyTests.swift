@@ -149,6 +149,10 @@ private struct ModelRun {
                 self.direct[engine]! -= 1
             }
 
+        case .prefetchChanged:
+            // Not generated: the model keeps one prefetch; LoadBalancerTests covers changes.
+            break
+
         case .abortRequested(let tasks):
             var notAborted: [TaskID] = []
             for task in tasks {

@@ -23,6 +23,18 @@ struct LoadBalancerTests {
         #expect(balancer.location(of: 11) == .unknown)
     }
 
+    @Test func raisingThePrefetchDispatchesAtOnceAndLoweringItHoldsBack() {
+        var balancer = makeBalancer(engines: [0, 1], prefetch: 1)
+        #expect(balancer.handle(.submitted(taskIDs(1...8))) == [.dispatch([1], to: 0), .dispatch([2], to: 1)])
+
+        #expect(balancer.handle(.prefetchChanged(3)) == [.dispatch([3, 5], to: 0), .dispatch([4, 6], to: 1)])
+
+        // Back to 1: engines keep what they hold, but get nothing more until below the limit.
+        #expect(balancer.handle(.prefetchChanged(1)).isEmpty)
+        #expect(balancer.handle(.finished([1], on: 0)).isEmpty)
+        #expect(balancer.handle(.finished([3, 5], on: 0)) == [.dispatch([7], to: 0)])
+    }
+
     @Test func equallyLoadedEnginesTakeTurns() {
         var balancer = makeBalancer(engines: [2, 0, 1], prefetch: 1)
         var receivers: [EngineID] = []
