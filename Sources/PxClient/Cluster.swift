@@ -273,10 +273,7 @@ public final class Cluster {
         try ensureOpen()
         let requestID = nextRequestID
         nextRequestID += 1
-        var first = Bytes()
-        for id in ids { first.appendLittleEndian(id) }
-        for task in tasks { first.appendLittleEndian(task) }
-        var segments = [first]
+        var segments = [IDList.encode(ids) + IDList.encode(tasks)]
         if let argument { segments.append(Bytes(text: argument)) }
         try socket.send(Frame(kind: .control, op: op.rawValue, id: requestID, segments: segments))
         while controlReplies[requestID] == nil {

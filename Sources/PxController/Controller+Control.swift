@@ -13,7 +13,7 @@ extension Controller {
         guard let op = ControlOp(rawValue: frame.op) else {
             return reply(to: peer, request: frame.id, [Bytes(text: "error"), Bytes(text: "unknown control request")])
         }
-        let targets = frame.segments.first.map(Controller.engineIDs(in:)) ?? []
+        let targets = frame.segments.first.map { IDList.decode($0, as: Int32.self) } ?? []
         switch op {
         case .engines:
             reply(to: peer, request: frame.id, engineRows().map { Bytes(text: $0.line) })
@@ -24,7 +24,7 @@ extension Controller {
                 launcher.signal(slot.pid, SIGINT)
                 interrupted.append(id)
             }
-            reply(to: peer, request: frame.id, [Controller.segment(of: interrupted)])
+            reply(to: peer, request: frame.id, [IDList.encode(interrupted)])
         case .restart:
             var restarting: Set<Int32> = []
             for id in targets {
@@ -63,9 +63,9 @@ extension Controller {
                 }
                 removed.append(id)
             }
-            reply(to: peer, request: frame.id, [Controller.segment(of: removed)])
+            reply(to: peer, request: frame.id, [IDList.encode(removed)])
         case .abort:
-            let tasks = frame.segments.first.map(Controller.taskIDs(in:)) ?? []
+            let tasks = frame.segments.first.map { IDList.decode($0, as: UInt64.self) } ?? []
             let actions = balancer.handle(.abortRequested(tasks.map(TaskID.init)))
             var running: [UInt64] = []
             for case .notAborted(let ids) in actions { running += ids.map(\.rawValue) }
@@ -74,7 +74,7 @@ extension Controller {
             running += tasks.filter { records[$0]?.isBalanced == false }
             reply(to: peer, request: frame.id, [Bytes(text: String(running.count))])
         case .status:
-            let tasks = frame.segments.first.map(Controller.taskIDs(in:)) ?? []
+            let tasks = frame.segments.first.map { IDList.decode($0, as: UInt64.self) } ?? []
             reply(to: peer, request: frame.id, tasks.map { Bytes(text: status(of: $0)) })
         case .shutdown:
             reply(to: peer, request: frame.id, [])
@@ -93,7 +93,7 @@ extension Controller {
     }
 
     private func awaitEngines(_ ids: Set<Int32>, peer: Peer, request: UInt64) {
-        if ids.isEmpty { return reply(to: peer, request: request, [Controller.segment(of: [])]) }
+        if ids.isEmpty { return reply(to: peer, request: request, [IDList.encode([Int32]())]) }
         controlsAwaitingEngines.append((peer, request, ids))
     }
 
@@ -114,27 +114,5 @@ extension Controller {
 
     private func reply(to peer: Peer, request: UInt64, _ segments: [Bytes]) {
         peer.connection.enqueue(Frame(kind: .controlReply, id: request, segments: segments))
-    }
-
-    // MARK: - Encoding id lists
-
-    static func engineIDs(in segment: Bytes) -> [Int32] {
-        var reader = ByteReader(segment)
-        var ids: [Int32] = []
-        while let id = reader.read(Int32.self) { ids.append(id) }
-        return ids
-    }
-
-    static func taskIDs(in segment: Bytes) -> [UInt64] {
-        var reader = ByteReader(segment)
-        var ids: [UInt64] = []
-        while let id = reader.read(UInt64.self) { ids.append(id) }
-        return ids
-    }
-
-    static func segment(of ids: [Int32]) -> Bytes {
-        var bytes = Bytes()
-        for id in ids { bytes.appendLittleEndian(id) }
-        return bytes
     }
 }

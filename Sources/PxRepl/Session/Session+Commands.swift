@@ -106,7 +106,7 @@ extension Session {
             return true
         case .interrupt(let spec):
             let reply = try cluster.control(.interrupt, engines: try targets(spec ?? .all))
-            let interrupted = reply.first.map(Session.engineIDs(in:)) ?? []
+            let interrupted = reply.first.map { IDList.decode($0, as: Int32.self) } ?? []
             emit(renderer.notice(interrupted.isEmpty ? "no target engine is busy" : "interrupted engines \(EngineRanges.format(interrupted))"))
             return true
         case .restart(let spec, let replay):
@@ -283,12 +283,5 @@ extension Session {
             if shouldQuit { break }
         }
         return true
-    }
-
-    static func engineIDs(in segment: Bytes) -> [Int32] {
-        var reader = ByteReader(segment)
-        var ids: [Int32] = []
-        while let id = reader.read(Int32.self) { ids.append(id) }
-        return ids
     }
 }
