@@ -89,6 +89,13 @@ public final class Cluster {
         return try handshake(socket: socket, controllerPID: nil, name: name, directory: directory)
     }
 
+    /// The pxsh executable whose hidden roles run the controller and engines: `$PXSH_EXECUTABLE`, else
+    /// this process if it is pxsh. A program that embeds the client library sets one of them.
+    public nonisolated(unsafe) static var executable: String = {
+        if let path = getenv("PXSH_EXECUTABLE").map({ String(cString: $0) }), !path.isEmpty { return path }
+        return ProcessSpawner.currentExecutable
+    }()
+
     /// The directory of the named cluster `name` (created if needed).
     public static func namedDirectory(_ name: String) throws -> String {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }),
@@ -118,8 +125,7 @@ public final class Cluster {
         ]
         if let name { arguments += ["--name", name] }
         let pid = try ProcessSpawner.spawn(
-            ProcessSpawner.currentExecutable, arguments: arguments, output: log, standardInput: listener,
-            newSession: name != nil)
+            executable, arguments: arguments, output: log, standardInput: listener, newSession: name != nil)
         do {
             return (pid, try FrameSocket.connect(to: socketPath))
         } catch {
@@ -183,13 +189,19 @@ public final class Cluster {
 
     var homeEngine: EngineRow? { engines[EngineNumber.home] }
 
+    /// The id of the first task of `result`, reading until the controller has given it (it answers
+    /// submissions in order, at once). nil only if the result has no tasks.
+    public func taskIDs(of result: AsyncResult) throws -> UInt64? {
+        while result.firstTaskID == nil && !result.tasks.isEmpty {
+            try pump(timeoutMilliseconds: 1_000)
+        }
+        return result.firstTaskID
+    }
+
     /// Asks the controller which unfinished tasks of `results` are running, so their state
     /// reads "running" rather than "pending" before any output arrives.
     public func refreshStates(of results: [AsyncResult]) throws {
-        // The controller answers in order, so the ids of recent submissions come first.
-        while results.contains(where: { !$0.isReady && $0.firstTaskID == nil }) {
-            try pump(timeoutMilliseconds: 1_000)
-        }
+        for result in results where !result.isReady { _ = try taskIDs(of: result) }
         var open: [(result: AsyncResult, index: Int)] = []
         var ids: [UInt64] = []
         for result in results where !result.isReady {

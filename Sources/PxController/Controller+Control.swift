@@ -20,7 +20,10 @@ extension Controller {
         case .interrupt:
             var interrupted: [Int32] = []
             for id in targets {
-                guard let slot = engines[id], slot.state == .busy, slot.pid > 0 else { continue }
+                guard let slot = engines[id], slot.state == .busy, slot.pid > 0, let task = slot.queue.first else {
+                    continue
+                }
+                slot.connection?.connection.enqueue(Frame(kind: .interrupt, engine: id, id: task))
                 launcher.signal(slot.pid, SIGINT)
                 interrupted.append(id)
             }

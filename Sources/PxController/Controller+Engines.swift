@@ -22,9 +22,10 @@ extension Controller {
     func launchEngine(id: Int32, rank: Int, size: Int? = nil) -> Bool {
         let now = Clock.realtimeNanoseconds
         do {
-            let pid = try launcher.launch(id: id, rank: rank, size: size ?? options.engineCount)
-            var slot = EngineSlot(id: id, rank: rank, pid: pid, since: now)
+            let launched = try launcher.launch(id: id, rank: rank, size: size ?? options.engineCount)
+            var slot = EngineSlot(id: id, rank: rank, pid: launched.pid, since: now)
             slot.queue = engines[id]?.queue ?? []
+            slot.outputs = launched.outputs
             engines[id] = slot
             return true
         } catch {
@@ -77,6 +78,8 @@ extension Controller {
 
     /// An engine process ended: fail or retry its tasks, tell the clients, and restart it if it should be.
     func engineEnded(_ id: Int32, cause: String) {
+        // What it wrote before it died comes first: often it says why.
+        closeOutputs(of: id)
         guard var slot = engines[id] else { return }
         slot.isReaped = true
         slot.state = .dead
@@ -125,6 +128,44 @@ extension Controller {
         else { return }
         for peer in clientsAwaitingWelcome where !peer.isClosed { welcome(peer) }
         clientsAwaitingWelcome = []
+    }
+
+    // MARK: - Output
+
+    /// Forwards what an engine wrote to its stdout or stderr, as `stream` frames of its current task.
+    ///
+    /// The poll loop calls this before it reads replies, and the engine flushes its output before it
+    /// replies, so a task's output always reaches the client before its result.
+    func forwardOutput(of id: Int32, stream: OutputStream, descriptor: FileDescriptor) {
+        var total = 0
+        // Bounded, so that an engine printing without end cannot starve the loop.
+        while total < 1 << 20 {
+            let count = Glibc.read(descriptor.rawValue, Controller.outputBuffer.baseAddress, Controller.outputBuffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 {
+                if count == 0 { closeOutput(descriptor, of: id) }
+                return
+            }
+            total += count
+            guard let slot = engines[id], let task = slot.queue.first ?? slot.lastTask else { continue }
+            let bytes = Bytes(UnsafeRawBufferPointer(rebasing: Controller.outputBuffer[0..<count]))
+            forwardStream(Frame(kind: .stream, op: stream.rawValue, engine: id, id: task, segments: [bytes]))
+        }
+    }
+
+    /// Reads what is left in an engine's pipes and closes them.
+    func closeOutputs(of id: Int32) {
+        for (stream, descriptor) in engines[id]?.outputs ?? [] {
+            forwardOutput(of: id, stream: stream, descriptor: descriptor)
+        }
+        for (_, descriptor) in engines[id]?.outputs ?? [] { descriptor.close() }
+        engines[id]?.outputs = []
+    }
+
+    private func closeOutput(_ descriptor: FileDescriptor, of id: Int32) {
+        guard let index = engines[id]?.outputs.firstIndex(where: { $0.descriptor == descriptor }) else { return }
+        descriptor.close()
+        engines[id]?.outputs.remove(at: index)
     }
 
     // MARK: - Views

@@ -48,7 +48,7 @@ extension Controller {
             slot.since = Clock.realtimeNanoseconds
         }
         engines[target] = slot
-        if !slot.isHome { _ = balancer.handle(.directQueued(EngineID(target))) }
+        if !slot.isHome { apply(balancer.handle(.directQueued(EngineID(target)))) }
         if let peer = slot.connection, let record = records[task], let arguments = record.arguments {
             peer.connection.enqueue(Frame(kind: .task, op: record.op, engine: target, id: task, segments: arguments))
             records[task]?.arguments = nil
@@ -93,6 +93,7 @@ extension Controller {
     func engineReplied(_ frame: Frame, engine: Int32) {
         guard var slot = engines[engine] else { return }
         if let index = slot.queue.firstIndex(of: frame.id) { slot.queue.remove(at: index) }
+        slot.lastTask = frame.id
         if slot.queue.isEmpty {
             slot.state = .idle
             slot.since = Clock.realtimeNanoseconds
@@ -105,7 +106,8 @@ extension Controller {
                 prefetchPolicy.taskTook(timing.completed - timing.started)
             }
         } else if !slot.isHome {
-            _ = balancer.handle(.directFinished(EngineID(engine)))
+            // A direct task finishing frees room: the balancer may send waiting tasks here.
+            apply(balancer.handle(.directFinished(EngineID(engine))))
         }
         deliver(frame, of: frame.id)
     }

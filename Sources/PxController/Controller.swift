@@ -34,6 +34,8 @@ public final class Controller {
     /// Replies kept for clients that went away, oldest first, bounded by ``maximumOrphanedRecords``.
     var orphanedReplies: [UInt64] = []
     static let maximumOrphanedRecords = 10_000
+    /// One buffer for reading every engine's output: the controller reads on a single thread.
+    nonisolated(unsafe) static let outputBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
     let uid = getuid()
     /// Where engines put large buffers (see `pxsh_runtime.py`); nil where there is no /dev/shm.
     var sharedMemoryDirectory: String?
@@ -54,6 +56,8 @@ public final class Controller {
         do {
             try RuntimeDirectory.makePrivateDirectory(options.directory)
             sharedMemoryDirectory = SharedMemory.makeDirectory()
+            // A crashing engine should show Python's fault report, not the Swift runtime's.
+            setenv("SWIFT_BACKTRACE", "enable=no", 1)
             let listener = try options.inheritedListener ?? UnixSocket.listen(at: options.socketPath)
             listener.setCloseOnExec()
             try listener.setNonBlocking(true)
@@ -79,10 +83,12 @@ public final class Controller {
             if ShutdownSignal.isRequested { return }
             // Peers may be added or removed while serving; serve the ones that were polled.
             let polled = peers
+            let outputs = engines.values.flatMap { slot in slot.outputs.map { (slot.id, $0.stream, $0.descriptor) } }
             var watched: [(FileDescriptor, Poll.Events)] = [(listener!, .readable)]
             for peer in polled {
                 watched.append((peer.connection.descriptor, peer.connection.wantsWrite ? [.readable, .writable] : .readable))
             }
+            for output in outputs { watched.append((output.2, .readable)) }
             let needsReaping = engines.values.contains { $0.needsReaping }
             let ready: [Poll.Events]
             do {
@@ -92,6 +98,10 @@ public final class Controller {
                 return
             }
             if !ready[0].isEmpty { acceptPeers() }
+            // Engines' output first: it was written before any reply that is ready with it.
+            for (index, output) in outputs.enumerated() where !ready[1 + polled.count + index].isEmpty {
+                forwardOutput(of: output.0, stream: output.1, descriptor: output.2)
+            }
             for (index, peer) in polled.enumerated() where !ready[index + 1].isEmpty && !peer.isClosed {
                 serve(peer, events: ready[index + 1])
             }
@@ -204,6 +214,7 @@ public final class Controller {
 
     func close(_ peer: Peer, reason: String) {
         guard !peer.isClosed else { return }
+        if reason != "closed" { log("controller: closing the connection of pid \(peer.pid) (\(peer.role)): \(reason)") }
         peer.isClosed = true
         peers.removeAll { $0 === peer }
         clientsAwaitingWelcome.removeAll { $0 === peer }

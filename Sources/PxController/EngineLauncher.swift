@@ -1,4 +1,5 @@
 import PxTransport
+import PxWire
 
 #if canImport(Glibc)
     import Glibc
@@ -16,18 +17,42 @@ struct EngineLauncher {
         options.directory + (engine == -1 ? "/engine-home.log" : "/engine-\(engine).log")
     }
 
-    /// Starts engine `id` with `rank`; returns its pid.
-    func launch(id: Int32, rank: Int, size: Int) throws -> pid_t {
-        let log = try FileDescriptor.open(logPath(of: id), flags: O_WRONLY | O_CREAT | O_APPEND)
-        defer { log.close() }
+    /// A started engine: its pid, and the read ends of the pipes that are its stdout and stderr.
+    struct Launched {
+        var pid: pid_t
+        var outputs: [(stream: OutputStream, descriptor: FileDescriptor)]
+    }
+
+    /// Starts engine `id` with `rank`.
+    ///
+    /// Its fds 1 and 2 are pipes that the controller reads: everything the engine's code writes
+    /// (Python, C extensions, child processes, a crash report) reaches the client, even output
+    /// written just before the engine dies. The engine's own messages go to its log file.
+    func launch(id: Int32, rank: Int, size: Int) throws -> Launched {
         var arguments = [
             "engine", "--socket", options.socketPath, "--id=\(id)", "--rank", String(rank), "--size", String(size),
-            "--libpython", options.libraryPath, "--program-name", options.pythonExecutable,
+            "--libpython", options.libraryPath, "--program-name", options.pythonExecutable, "--log", logPath(of: id),
         ]
         if id == -1 { arguments.append("--home") }
         let devNull = try FileDescriptor.open("/dev/null", flags: O_RDONLY)
         defer { devNull.close() }
-        return try ProcessSpawner.spawn(executable, arguments: arguments, output: log, standardInput: devNull)
+        let stdout = try FileDescriptor.pipe()
+        let stderr = try FileDescriptor.pipe()
+        defer {
+            stdout.write.close()
+            stderr.write.close()
+        }
+        do {
+            let pid = try ProcessSpawner.spawn(
+                executable, arguments: arguments, output: stdout.write, errorOutput: stderr.write, standardInput: devNull)
+            try stdout.read.setNonBlocking(true)
+            try stderr.read.setNonBlocking(true)
+            return Launched(pid: pid, outputs: [(.stdout, stdout.read), (.stderr, stderr.read)])
+        } catch {
+            stdout.read.close()
+            stderr.read.close()
+            throw error
+        }
     }
 
     /// Sends `signal` to the engine and everything it started.

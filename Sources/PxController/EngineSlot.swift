@@ -1,3 +1,4 @@
+import PxTransport
 import PxWire
 
 #if canImport(Glibc)
@@ -19,6 +20,10 @@ struct EngineSlot {
     var since: UInt64
     /// Tasks sent to the engine (or waiting for it to connect), oldest first; the first is running.
     var queue: [UInt64] = []
+    /// The read ends of the engine's stdout and stderr pipes, until they close.
+    var outputs: [(stream: OutputStream, descriptor: FileDescriptor)] = []
+    /// The task that last finished, which output written after its reply belongs to.
+    var lastTask: UInt64?
     var hasEverConnected = false
     /// The connection closed and the process is yet to be reaped.
     var lostAt: UInt64?

@@ -9,9 +9,10 @@ import PxWire
 
 /// An engine process: one embedded CPython with one namespace, serving tasks from the controller.
 ///
-/// The thread that starts Python is the only one that runs it; it also reads the socket, releasing
-/// the GIL while it waits, so background Python threads keep running. Output is forwarded by
-/// ``OutputCapture``'s thread. SIGINT from the controller raises KeyboardInterrupt in user code.
+/// One thread does everything: it starts Python, reads the socket (releasing the GIL while it waits,
+/// so background Python threads keep running) and runs tasks. Its stdout and stderr are pipes that
+/// the controller reads, so output needs no thread here and survives a crash. SIGINT from the
+/// controller raises KeyboardInterrupt in user code.
 public enum Engine {
     /// Runs the engine until the controller goes away. Never returns.
     public static func run(_ options: EngineOptions) -> Never {
@@ -35,13 +36,13 @@ public enum Engine {
     }
 
     private static func serve(_ options: EngineOptions) throws {
-        logDescriptor = try FileDescriptor.standardError.duplicate()
+        if let logPath = options.logPath {
+            logDescriptor = try FileDescriptor.open(logPath, flags: O_WRONLY | O_CREAT | O_APPEND)
+        }
         let socket = try FrameSocket.connect(to: options.socketPath)
         let send: (Frame) -> Void = { frame in
             do { try socket.send(frame) } catch { exit(0) }  // The controller is gone.
         }
-        let capture = try OutputCapture(engine: options.id, send: send)
-        capture.start()
 
         let python = try PythonLibrary(path: options.libraryPath)
         try python.initialize(programName: options.programName)
@@ -54,24 +55,66 @@ public enum Engine {
         let hello = Hello(role: .engine, fields: [String(options.id), String(options.rank), String(getpid())])
         try socket.send(hello.frame)
 
+        var engine = TaskQueue()
         while true {
-            guard let frame = try python.withoutGIL({ try socket.receive() }) else { return }
-            switch frame.kind {
-            case .task:
-                run(frame, handle: handle, python: python, capture: capture, send: send)
-            case .welcome:
-                continue
-            default:
-                log("engine \(options.id): unexpected \(frame.kind) frame")
-                return
+            if engine.isEmpty {
+                guard let frame = try python.withoutGIL({ try socket.receive() }) else { return }
+                guard engine.accept(frame) else { return log("engine \(options.id): unexpected \(frame.kind) frame") }
+            }
+            // Take in what has already arrived, so that an interrupt queued behind its task is seen.
+            while case .frame(let frame) = try socket.receive(timeoutMilliseconds: 0) {
+                guard engine.accept(frame) else { return log("engine \(options.id): unexpected \(frame.kind) frame") }
+            }
+            guard let (task, isInterrupted) = engine.next() else { continue }
+            if isInterrupted {
+                send(interruptedReply(to: task))
+            } else {
+                run(task, handle: handle, python: python, send: send)
             }
         }
     }
 
-    private static func run(
-        _ task: Frame, handle: PythonFunction, python: PythonLibrary, capture: OutputCapture, send: (Frame) -> Void
-    ) {
-        capture.beginTask(task.id)
+    /// Tasks received and not yet run, and which of them were interrupted before they started.
+    struct TaskQueue {
+        private var tasks: [Frame] = []
+        private var interrupted: Set<UInt64> = []
+
+        var isEmpty: Bool { tasks.isEmpty }
+
+        /// Takes a frame from the controller; false for one an engine never gets.
+        mutating func accept(_ frame: Frame) -> Bool {
+            switch frame.kind {
+            case .task:
+                tasks.append(frame)
+            case .interrupt:
+                // A task that already ran (or runs) was reached by the signal itself.
+                if tasks.contains(where: { $0.id == frame.id }) { interrupted.insert(frame.id) }
+            case .welcome:
+                break
+            default:
+                return false
+            }
+            return true
+        }
+
+        mutating func next() -> (task: Frame, isInterrupted: Bool)? {
+            guard !tasks.isEmpty else { return nil }
+            let task = tasks.removeFirst()
+            return (task, interrupted.remove(task.id) != nil)
+        }
+    }
+
+    private static func interruptedReply(to task: Frame) -> Frame {
+        let now = Clock.realtimeNanoseconds
+        return Frame(
+            kind: .reply, op: task.op, flags: .failed, engine: task.engine, id: task.id,
+            segments: [
+                TaskTiming(started: now, completed: now).segment, Bytes(text: "error"), Bytes(text: "KeyboardInterrupt"),
+                Bytes(text: "interrupted before it started"), [],
+            ])
+    }
+
+    private static func run(_ task: Frame, handle: PythonFunction, python: PythonLibrary, send: (Frame) -> Void) {
         python.discardPendingSignals()
         let started = Clock.realtimeNanoseconds
         let result =
@@ -83,6 +126,7 @@ public enum Engine {
         let reply = Frame(
             kind: .reply, op: task.op, flags: failed ? .failed : [], engine: task.engine, id: task.id,
             segments: [TaskTiming(started: started, completed: completed).segment] + result)
-        capture.finishTask { send(reply) }
+        // The runtime flushed Python's buffers into the pipes before returning: output goes first.
+        send(reply)
     }
 }

@@ -10,10 +10,14 @@ public struct EngineOptions: Sendable {
     public var programName: String
     /// Whether this is the home engine, which holds the local namespace.
     public var isHome: Bool
+    /// Where the engine's own messages go; its stdout and stderr belong to the user's code.
+    public var logPath: String?
 
     public init(
-        socketPath: String, id: Int32, rank: Int, size: Int, libraryPath: String, programName: String, isHome: Bool
+        socketPath: String, id: Int32, rank: Int, size: Int, libraryPath: String, programName: String, isHome: Bool,
+        logPath: String? = nil
     ) {
+        self.logPath = logPath
         self.socketPath = socketPath
         self.id = id
         self.rank = rank

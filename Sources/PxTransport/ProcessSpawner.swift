@@ -24,12 +24,13 @@ public enum ProcessSpawner {
     ///
     /// - Parameters:
     ///   - environment: the child's environment; nil inherits this process's.
-    ///   - output: descriptor for the child's stdout and stderr; nil inherits ours.
+    ///   - output: descriptor for the child's stdout (and stderr, unless `errorOutput` is given); nil inherits ours.
     /// - Returns: the child's pid.
     public static func spawn(
         _ executable: String, arguments: [String], environment: [String]? = nil, output: FileDescriptor? = nil,
-        standardInput: FileDescriptor? = nil, newSession: Bool = false
+        errorOutput: FileDescriptor? = nil, standardInput: FileDescriptor? = nil, newSession: Bool = false
     ) throws -> pid_t {
+        let errorOutput = errorOutput ?? output
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         let envCopies = environment?.map { strdup($0) }
@@ -38,12 +39,12 @@ public enum ProcessSpawner {
         if let envCopies {
             let envp = envCopies + [nil]
             pid = pxsys_spawn(
-                executable, argv, envp, standardInput?.rawValue ?? -1, output?.rawValue ?? -1, output?.rawValue ?? -1,
-                newSession ? 1 : 0)
+                executable, argv, envp, standardInput?.rawValue ?? -1, output?.rawValue ?? -1,
+                errorOutput?.rawValue ?? -1, newSession ? 1 : 0)
         } else {
             pid = pxsys_spawn(
                 executable, argv, pxsys_environment(), standardInput?.rawValue ?? -1, output?.rawValue ?? -1,
-                output?.rawValue ?? -1, newSession ? 1 : 0)
+                errorOutput?.rawValue ?? -1, newSession ? 1 : 0)
         }
         guard pid > 0 else { throw SystemError("spawn \(executable)") }
         return pid

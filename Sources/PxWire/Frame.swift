@@ -72,6 +72,9 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case reply = 13
     /// Engine to controller to client: output of a task; `op` is the ``OutputStream``.
     case stream = 14
+    /// Controller to engine: interrupt task `id`. It comes with a SIGINT, which stops the task if it
+    /// runs; this frame stops it if it has not started yet (a signal then would be lost).
+    case interrupt = 15
 
     /// Client to controller: a ``ControlOp`` request; answered by `controlReply` with the same id.
     case control = 20

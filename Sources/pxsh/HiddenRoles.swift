@@ -15,12 +15,13 @@ struct EngineCommand: ParsableCommand {
     @Option var libpython: String
     @Option(name: .customLong("program-name")) var programName: String
     @Flag var home = false
+    @Option(help: "The engine's log file.") var log: String?
 
     func run() throws {
         Engine.run(
             EngineOptions(
                 socketPath: socket, id: id, rank: rank, size: size, libraryPath: libpython, programName: programName,
-                isHome: home))
+                isHome: home, logPath: log))
     }
 }
 

@@ -168,6 +168,9 @@ def init(engine_id, rank, size, is_home):
                 reconfigure(line_buffering=True, errors="backslashreplace")
             except Exception:
                 pass
+    # A segfault in an extension module prints the Python stack on the captured stderr.
+    import faulthandler
+    faulthandler.enable()
     # Like the python and IPython prompts: modules in the working directory
     # are importable. An embedded interpreter has no script dir in sys.path.
     if "" not in sys.path:

@@ -1,4 +1,5 @@
 import PxClient
+import PxWire
 
 /// Turns outputs into text: a pure function of its input, the width and the style.
 ///
@@ -69,7 +70,9 @@ public struct Renderer: Sendable {
             text += style.engine(engines[0], "Out[\(label):\(result.count)]:") + separator(for: result.repr) + result.repr + "\n"
         }
         if let error = output.error {
-            text += style.engine(engines[0], "[\(label):\(error.operation)]") + " " + style.error(error.summary) + "\n"
+            // A task that never reached an engine (aborted while queued) has no engine to name.
+            let prefix = engines == [EngineNumber.none] ? "[\(error.operation)]" : "[\(label):\(error.operation)]"
+            text += style.engine(engines[0], prefix) + " " + style.error(error.summary) + "\n"
             let body = tracebackBody(error)
             if !body.isEmpty { text += body + "\n" }
         }

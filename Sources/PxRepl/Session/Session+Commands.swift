@@ -75,7 +75,7 @@ extension Session {
             return result.isFailed ? show(result) : true
         case .abort(let name):
             let result = try self.result(named: name)
-            guard let first = result.firstTaskID else { return true }
+            guard let first = try cluster.taskIDs(of: result) else { return true }
             let open = result.tasks.indices.filter { !result.tasks[$0].isDone }.map { first + UInt64($0) }
             let reply = try cluster.control(.abort, tasks: open)
             let running = reply.first.flatMap { Int($0.text) } ?? 0

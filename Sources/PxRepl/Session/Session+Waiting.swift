@@ -40,7 +40,7 @@ extension Session {
         if isInteractiveTerminal { write("\r\u{1B}[K") }
         emit(renderer.notice("^C: interrupting \(isLocal ? "the local namespace" : "engines \(EngineRanges.format(busy))")"))
         _ = try cluster.control(.interrupt, engines: isLocal ? [EngineNumber.home] : busy)
-        if result.op == .mapChunk || result.op == .apply, let first = result.firstTaskID {
+        if result.op == .mapChunk || result.op == .apply, let first = try cluster.taskIDs(of: result) {
             let open = result.tasks.indices.filter { !result.tasks[$0].isDone }.map { first + UInt64($0) }
             _ = try cluster.control(.abort, tasks: open)
         }

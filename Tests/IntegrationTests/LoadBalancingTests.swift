@@ -1,0 +1,110 @@
+import Testing
+
+extension EndToEnd {
+    /// `%map` and `%apply` through `pxsh --cluster NAME -c`; results are checked by local asserts on `_`.
+    @Suite(.sharedCluster(engines: 4)) struct LoadBalancing {
+        /// The acceptance case is the first; chunk size 1 maps fewer items, only to keep a debug build quick.
+        @Test(arguments: [("", 10000), ("--chunksize 1", 1000), ("--chunksize 7", 10000), ("--chunksize 20000", 10000)])
+        func mapOfALambdaIsCorrectAndInOrder(flags: String, count: Int) throws {
+            let cluster = try NamedCluster.current()
+            let run = try cluster.script(
+                """
+                %map \(flags) lambda x: x*x range(\(count))
+                assert _ == [x * x for x in range(\(count))], _[:20]
+                print("CHECKED")
+                """
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("CHECKED"), "\(run.transcript)")
+        }
+
+        @Test func aFunctionDefinedAtThePromptThatClosesOverALocalVariableWorks() throws {
+            let cluster = try NamedCluster.current()
+            let run = try cluster.script(
+                """
+                def make_scaler(k):
+                    def scale(x):
+                        return x * k + offset
+                    return scale
+
+                offset = 5
+                scale3 = make_scaler(3)
+                %map scale3 range(100)
+                assert _ == [x * 3 + 5 for x in range(100)], _
+                base = 1000
+                def add_base(x):
+                    return x + base
+
+                %map add_base range(10)
+                assert _ == list(range(1000, 1010)), _
+                print("CHECKED")
+                """
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("CHECKED"), "\(run.transcript)")
+        }
+
+        @Test func unorderedGivesTheSameMultiset() throws {
+            let cluster = try NamedCluster.current()
+            let run = try cluster.script(
+                """
+                %map --unordered lambda x: (x % 7, x) range(500)
+                got = _
+                assert len(got) == 500, len(got)
+                assert sorted(got) == sorted((x % 7, x) for x in range(500)), got[:20]
+                print("CHECKED")
+                """
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("CHECKED"), "\(run.transcript)")
+        }
+
+        @Test func mapStoresUnderTheOutputNameAndTakesBuiltinsAndAnyIterable() throws {
+            let cluster = try NamedCluster.current()
+            let run = try cluster.script(
+                """
+                %map -o negated lambda x: -x range(5)
+                assert negated == _ == [0, -1, -2, -3, -4], (negated, _)
+                %map abs [-1, 2, -3]
+                assert _ == [1, 2, 3], _
+                %map str (c for c in "abc")
+                assert _ == ["a", "b", "c"], _
+                %apply pow 2, 10
+                assert _ == 1024, _
+                print("CHECKED")
+                """
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("CHECKED"), "\(run.transcript)")
+        }
+
+        @Test func aValueThatCannotBeSerializedIsAClearErrorNamingIt() throws {
+            let cluster = try NamedCluster.current()
+            let run = try cluster.script(
+                """
+                import threading
+                a_lock = threading.Lock()
+                %map lambda x: a_lock range(3)
+                print("session goes on")
+                """
+            )
+            expectStatus(run, .exited(1))
+            #expect(run.output.contains("lambda x: a_lock"), "the error names the function:\n\(run.transcript)")
+            #expect(run.output.contains("lock"), "the error says what cannot be pickled:\n\(run.transcript)")
+            #expect(run.lines.contains("session goes on"), "\(run.transcript)")
+        }
+
+        @Test func anExceptionInAMappedFunctionFailsTheMapAndNamesIt() throws {
+            let cluster = try NamedCluster.current()
+            let run = try cluster.script(
+                """
+                %map lambda x: 1 // (x - 3) range(6)
+                print("session goes on")
+                """
+            )
+            expectStatus(run, .exited(1))
+            #expect(run.output.contains(":apply] ZeroDivisionError"), "\(run.transcript)")
+            #expect(run.lines.contains("session goes on"), "\(run.transcript)")
+        }
+    }
+}

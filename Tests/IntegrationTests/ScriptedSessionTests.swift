@@ -1,0 +1,176 @@
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension EndToEnd {
+    /// `pxsh -n N -c '...'` and `pxsh < FILE` on private clusters: what a scripted session shows and its exit status.
+    @Suite struct ScriptedSessions {
+        @Test func fourEnginesAreFourProcessesWithRankAndSizeAndNoneIsHome() throws {
+            let run = try Pxsh.script(
+                """
+                import os
+                print("HOME", os.getpid())
+                %px import os; print("ENGINE", rank, size, os.getpid())
+                %engines
+                """
+            )
+            expectStatus(run, .exited(0))
+            // "[stdout:2] ENGINE 2 4 12345"
+            let engines = run.lines.filter { $0.contains("] ENGINE ") }.map { line in
+                (prefix: line.prefix { $0 != " " }, fields: line.split(separator: " ").suffix(3).compactMap { Int($0) })
+            }
+            try #require(engines.count == 4 && engines.allSatisfy { $0.fields.count == 3 }, "\(run.transcript)")
+            #expect(engines.map(\.prefix) == ["[stdout:0]", "[stdout:1]", "[stdout:2]", "[stdout:3]"])
+            #expect(engines.map { $0.fields[0] } == [0, 1, 2, 3], "rank")
+            #expect(engines.allSatisfy { $0.fields[1] == 4 }, "size")
+            let pids = engines.map { $0.fields[2] }
+            #expect(Set(pids).count == 4, "distinct pids: \(pids)")
+            let home = try #require(run.lines.first { $0.hasPrefix("HOME ") }.flatMap { Int($0.dropFirst(5)) })
+            #expect(!pids.contains(home), "the home engine (pid \(home)) ran a %px meant for all")
+
+            // The engine table shows the same processes, and the home engine apart from them.
+            let states: Set<Substring> = ["idle", "busy", "starting", "dead"]
+            var tablePIDs: [(id: Substring, pid: Int)] = []
+            for line in run.lines {
+                let fields: [Substring] = line.split(separator: " ")
+                guard fields.count >= 4, fields[0] == "home" || Int(fields[0]) != nil, states.contains(fields[3]),
+                    let pid = Int(fields[2])
+                else { continue }
+                tablePIDs.append((fields[0], pid))
+            }
+            #expect(tablePIDs.first { $0.id == "home" }?.pid == home, "\(run.stdout)")
+            #expect(tablePIDs.filter { $0.id != "home" }.map(\.pid) == pids, "\(run.stdout)")
+            expectNoLeftovers(run)
+        }
+
+        @Test(arguments: [
+            (code: "1/0", shown: "[0-3:execute] ZeroDivisionError: division by zero", notShown: [String]()),
+            (
+                code: "1/(rank-2)", shown: "[2:execute] ZeroDivisionError: division by zero",
+                notShown: ["[0:execute]", "[1:execute]", "[3:execute]", "[0-3:execute]"]
+            ),
+        ])
+        func aRemoteErrorFailsTheRunAndNamesTheEnginesThatRaisedIt(
+            code: String,
+            shown: String,
+            notShown: [String]
+        ) throws {
+            let run = try Pxsh.script("%px \(code)\nprint('session', 'goes on')")
+            expectStatus(run, .exited(1))
+            #expect(run.output.contains(shown), "\(run.transcript)")
+            for other in notShown { #expect(!run.output.contains(other), "\(run.transcript)") }
+            // The remote traceback shows the user's frame and none of pxsh's own.
+            #expect(run.output.contains("File \"<In ["), "\(run.transcript)")
+            #expect(run.output.contains(code), "\(run.transcript)")
+            for runtimeName in ["pxsh_runtime", "<pxsh-runtime>", "_pxsh"] {
+                #expect(!run.output.contains(runtimeName), "\(run.transcript)")
+            }
+            #expect(run.stdout.contains("session goes on"), "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
+        /// `--noblock` returns before the work is done: the order of what is shown proves it, never a clock.
+        @Test func noblockReturnsAtOnceAndTheResultIsInspectableAfterwards() throws {
+            let run = try Pxsh.script(
+                """
+                %px --noblock -o ar import time; time.sleep(1); print("slept", rank)
+                %jobs
+                %wait ar
+                %pxresult ar
+                %jobs
+                """
+            )
+            expectStatus(run, .exited(0))
+            let lines = run.lines
+            let summary = try #require(
+                lines.firstIndex { $0.contains("<AsyncResult 'ar'") && $0.contains("pending") },
+                "\(run.transcript)"
+            )
+            let rows = lines.indices.filter { lines[$0].hasPrefix("ar ") }
+            try #require(rows.count == 2, "two %jobs tables with a row for ar:\n\(run.transcript)")
+            let before = lines[rows[0]].split(separator: " ")
+            let after = lines[rows[1]].split(separator: " ")
+            #expect(summary < rows[0])
+            // Right after submission it is not done: --noblock did not wait.
+            #expect(before.contains("pending") || before.contains("running"), "\(lines[rows[0]])")
+            #expect(!before.contains("done"), "\(lines[rows[0]])")
+            // %pxresult shows each engine's output between the two tables.
+            for rank in 0..<4 {
+                let shown = lines.indices.filter { lines[$0] == "[stdout:\(rank)] slept \(rank)" }
+                #expect(shown.count == 1 && shown[0] > rows[0] && shown[0] < rows[1], "\(run.transcript)")
+            }
+            #expect(after.contains("done") && after.contains("4/4"), "\(lines[rows[1]])")
+            // The elapsed column ends the row: a number and a unit, like "1.00 s" or "812 ms".
+            let unit = String(after.last ?? "")
+            let number = after.count >= 2 ? Double(after[after.count - 2]) : nil
+            #expect(["µs", "ms", "s", "min"].contains(unit) && number != nil, "elapsed in \(lines[rows[1]])")
+            expectNoLeftovers(run)
+        }
+
+        /// Standard input is read as a Python REPL reads it: a compound statement runs once complete,
+        /// a `%%px` cell runs up to the next blank line.
+        @Test func aScriptOnStandardInputRunsCompoundStatementsAndCells() throws {
+            let run = try Pxsh.run(
+                ["-n", "2"],
+                input: """
+                    def triple(x):
+                        return 3 * x
+
+                    for i in range(2):
+                        print("local", triple(i))
+
+                    %%px
+                    total = 0
+                    for k in range(rank + 2):
+                        total += k
+                    print("cell", rank, total)
+
+                    print("end")
+
+                    """
+            )
+            expectStatus(run, .exited(0))
+            for line in ["local 0", "local 3", "[stdout:0] cell 0 1", "[stdout:1] cell 1 3", "end"] {
+                #expect(run.lines.contains(line), "missing \(line):\n\(run.transcript)")
+            }
+            expectNoLeftovers(run)
+        }
+
+        @Test func identicalOutputIsMergedAndResultsAreNumbered() throws {
+            let run = try Pxsh.script(
+                """
+                %px print("same everywhere")
+                %px 6 * 7
+                %px rank * 2
+                """
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("[stdout:0-3] same everywhere"), "\(run.transcript)")
+            let results = run.lines.filter { $0.hasPrefix("Out[") }
+            #expect(
+                results == ["Out[0-3:2]: 42", "Out[0:3]: 0", "Out[1:3]: 2", "Out[2:3]: 4", "Out[3:3]: 6"],
+                "\(run.transcript)"
+            )
+            expectNoLeftovers(run)
+        }
+
+        @Test func aFailingLocalAssertFailsTheRunAndAPassingOneDoesNot() throws {
+            // The data tests rely on this: a local assert decides the exit status.
+            let passing = try Pxsh.script("assert 1 + 1 == 2", engines: 1)
+            let failing = try Pxsh.script("assert 1 + 1 == 3, 'arithmetic'", engines: 1)
+            expectStatus(passing, .exited(0))
+            expectStatus(failing, .exited(1))
+            #expect(failing.output.contains("AssertionError"), "\(failing.transcript)")
+        }
+
+        @Test(arguments: [["--bogus"], ["-n", "many", "-c", "1"], ["-n", "-3", "-c", "1"], ["cluster", "start"]])
+        func aUsageErrorExitsWithStatus2(arguments: [String]) throws {
+            let run = try Pxsh.run(arguments)
+            expectStatus(run, .exited(2))
+            #expect(!run.stderr.isEmpty, "a usage error says what is wrong:\n\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A named cluster started with `pxsh cluster start`, for tests that attach to it.
+final class NamedCluster: Sendable {
+    let name: String
+    /// The directory that holds its socket, description and logs.
+    let directory: String
+    /// The token in the environment of the `pxsh cluster start` that made it, which its processes inherit.
+    let token: String
+
+    var socketPath: String { directory + "/controller.sock" }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private init(name: String, directory: String, token: String) {
+        self.name = name
+        self.directory = directory
+        self.token = token
+    }
+
+    /// Starts a named cluster with a name no other run uses.
+    static func start(engines: Int, prefix: String = "it") throws -> NamedCluster {
+        let name = "\(prefix)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let run = try Pxsh.run(["cluster", "start", "--name", name, "-n", String(engines)], timeout: 120)
+        // "cluster 'NAME' started: 4 engines in /tmp/pxsh-0/clusters/NAME"
+        guard run.status == .exited(0), let range = run.stdout.firstRange(of: " engines in ") else {
+            _ = try? Pxsh.run(["cluster", "stop", "--name", name])
+            throw Failure(description: "`pxsh cluster start` failed:\n\(run.transcript)")
+        }
+        let directory = run.stdout[range.upperBound...].trimming("\n ")
+        return NamedCluster(name: name, directory: directory, token: run.token)
+    }
+
+    /// `pxsh --cluster NAME -c SCRIPT`.
+    func script(_ script: String, timeout: Double = 90) throws -> PxshRun {
+        try Pxsh.run(["--cluster", name, "-c", script], timeout: timeout)
+    }
+
+    /// Stops it, and returns the processes of it that still run 10 s later (none, if all is well).
+    @discardableResult
+    func stop() -> (run: PxshRun?, leftovers: [ProcessTable.Entry]) {
+        let run = try? Pxsh.run(["cluster", "stop", "--name", name], timeout: 60)
+        let leftovers = Pxsh.leftoverProcesses(token: token, pxshPID: nil)
+        // Whatever still runs would outlive the test run: end it.
+        for entry in leftovers { kill(entry.pid, SIGKILL) }
+        // `pxsh cluster stop` keeps the directory and its logs; a test's cluster leaves nothing behind.
+        TemporaryDirectory.removeTree(directory)
+        return (run, leftovers)
+    }
+
+    /// The last lines of its controller's log, for failure messages.
+    var controllerLog: String {
+        let fd = open(directory + "/controller.log", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        while case let count = read(fd, &buffer, buffer.count), count > 0 { bytes += buffer[0..<count] }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    // MARK: - Sharing one cluster across a suite
+
+    /// The cluster of the enclosing suite's ``SharedClusterTrait``.
+    @TaskLocal static var shared: NamedCluster?
+
+    /// The suite's shared cluster; fails the test if the suite has none.
+    static func current(sourceLocation: SourceLocation = #_sourceLocation) throws -> NamedCluster {
+        try #require(shared, "the suite needs the .sharedCluster(engines:) trait", sourceLocation: sourceLocation)
+    }
+}
+
+/// Starts one named cluster for a whole suite and stops it afterwards: `@Suite(.sharedCluster(engines: 4))`.
+///
+/// Its tests reach it with ``NamedCluster/current(sourceLocation:)``. Use it only for tests that leave
+/// the engines as they found them (no restarts, no kills), and give variables names unique to the test.
+struct SharedClusterTrait: SuiteTrait, TestScoping {
+    let engines: Int
+
+    func provideScope(
+        for test: Test,
+        testCase: Test.Case?,
+        performing function: @Sendable () async throws -> Void
+    ) async throws {
+        let cluster = try NamedCluster.start(engines: engines)
+        defer {
+            let (_, leftovers) = cluster.stop()
+            #expect(leftovers.isEmpty, "`pxsh cluster stop` left \(leftovers.map(\.description))")
+        }
+        try await NamedCluster.$shared.withValue(cluster) { try await function() }
+    }
+}
+
+extension Trait where Self == SharedClusterTrait {
+    static func sharedCluster(engines: Int) -> Self { SharedClusterTrait(engines: engines) }
+}
+
+extension StringProtocol {
+    func trimming(_ characters: String) -> String {
+        let set = Set(characters)
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}
