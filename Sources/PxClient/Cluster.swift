@@ -90,10 +90,15 @@ public final class Cluster {
     }
 
     /// The pxsh executable whose hidden roles run the controller and engines: `$PXSH_EXECUTABLE`, else
-    /// this process if it is pxsh. A program that embeds the client library sets one of them.
+    /// this process if it is pxsh, else a `pxsh` beside this program, else one on PATH. A program that
+    /// embeds the client library can also set it.
     public nonisolated(unsafe) static var executable: String = {
         if let path = getenv("PXSH_EXECUTABLE").map({ String(cString: $0) }), !path.isEmpty { return path }
-        return ProcessSpawner.currentExecutable
+        let current = ProcessSpawner.currentExecutable
+        if current.split(separator: "/").last == "pxsh" { return current }
+        let sibling = current.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/pxsh"
+        if access(sibling, X_OK) == 0 { return sibling }
+        return PythonInstallation.findExecutable("pxsh") ?? current
     }()
 
     /// The directory of the named cluster `name` (created if needed).

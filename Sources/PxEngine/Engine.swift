@@ -128,5 +128,19 @@ public enum Engine {
             segments: [TaskTiming(started: started, completed: completed).segment] + result)
         // The runtime flushed Python's buffers into the pipes before returning: output goes first.
         send(reply)
+        waitForOutputToBeRead()
+    }
+
+    /// Waits (briefly) until the controller has read this task's output from the pipes.
+    ///
+    /// The controller gives output to the task at the head of the engine's queue; if the next task
+    /// printed before the controller read this one's, both would land on this one. Tasks that print
+    /// nothing pay two `ioctl`s.
+    private static func waitForOutputToBeRead() {
+        let deadline = Clock.monotonicNanoseconds + 200_000_000
+        while pxsys_unread_bytes(1) > 0 || pxsys_unread_bytes(2) > 0 {
+            if Clock.monotonicNanoseconds > deadline { return }
+            usleep(50)
+        }
     }
 }

@@ -51,6 +51,9 @@ int64_t pxsys_resident_bytes(pid_t pid);
 /// The width in columns of the terminal on `fd`, or 0 if it is not a terminal. Wraps `ioctl(TIOCGWINSZ)`.
 int pxsys_terminal_width(int fd);
 
+/// Bytes written to the pipe behind `fd` and not yet read, or -1. Wraps `ioctl(FIONREAD)`.
+int pxsys_unread_bytes(int fd);
+
 /// The environment of this process (`environ`).
 char **pxsys_environment(void);
 

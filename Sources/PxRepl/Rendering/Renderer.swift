@@ -71,7 +71,7 @@ public struct Renderer: Sendable {
         }
         if let error = output.error {
             // A task that never reached an engine (aborted while queued) has no engine to name.
-            let prefix = engines == [EngineNumber.none] ? "[\(error.operation)]" : "[\(label):\(error.operation)]"
+            let prefix = engines.allSatisfy({ $0 == EngineNumber.none }) ? "[\(error.operation)]" : "[\(label):\(error.operation)]"
             text += style.engine(engines[0], prefix) + " " + style.error(error.summary) + "\n"
             let body = tracebackBody(error)
             if !body.isEmpty { text += body + "\n" }
