@@ -14,4 +14,10 @@ public enum BenchError: Error, CustomStringConvertible, Equatable {
         case .installFailed(let why): "cannot install the peers: \(why)"
         }
     }
+
+    /// Whether this is a missing optional dependency (numpy, /proc) rather than a failure.
+    public var isUnavailable: Bool {
+        if case .unavailable = self { return true }
+        return false
+    }
 }

@@ -28,14 +28,17 @@ public struct PeerOutputParser: Sendable {
             let values = fields[3].split(separator: " ").compactMap { Double($0) }
             guard let summary = Summary(values) else {
                 omissions.append(
-                    Omission(measureID: fields[1], system: system, reason: "no valid samples", isFailure: true))
+                    Omission(measureID: fields[1], system: system, reason: "no valid samples", isFailure: true)
+                )
                 return nil
             }
             let measurement = Measurement(measureID: fields[1], system: system, setting: fields[2], summary: summary)
             measurements.append(measurement)
             return measurement
-        case ("skip", 3):
-            omissions.append(Omission(measureID: fields[1], system: system, reason: fields[2], isFailure: false))
+        case ("skip", 3), ("fail", 3):
+            omissions.append(
+                Omission(measureID: fields[1], system: system, reason: fields[2], isFailure: fields[0] == "fail")
+            )
         case ("info", 3):
             facts[fields[1]] = fields[2]
         case ("unavailable", 2):

@@ -1,7 +1,7 @@
 import PxTransport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Runs the peers' script (`Peers/peer_bench.py`) for one peer and collects what it measured.
@@ -31,14 +31,19 @@ struct PeerSuite {
 
         var parser = PeerOutputParser(system: system)
         let ending = try LineReadingProcess.run(
-            python, arguments: ["-u", script, system.rawValue] + arguments, idleSeconds: idleSeconds
+            python,
+            arguments: ["-u", script, system.rawValue] + arguments,
+            idleSeconds: idleSeconds
         ) { line in
             if let measurement = parser.consume(line) { progress(measurement) }
         }
 
         var outcome = SuiteOutcome(
-            measurements: parser.measurements, omissions: parser.omissions, version: parser.facts["version"],
-            unavailableReason: parser.unavailableReason)
+            measurements: parser.measurements,
+            omissions: parser.omissions,
+            version: parser.facts["version"],
+            unavailableReason: parser.unavailableReason
+        )
         let failure: String? =
             switch ending {
             case .exited(.exited(0)?): nil
@@ -74,6 +79,7 @@ struct PeerSuite {
             "--transfer-runs", String(plan.transferRuns),
             "--scatter-items", String(plan.scatterItems),
             "--scatter-runs", String(plan.scatterRuns),
+            "--only", plan.selection.joined(separator: ","),
         ]
     }
 }

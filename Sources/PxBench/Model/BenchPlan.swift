@@ -28,20 +28,42 @@ public struct BenchPlan: Equatable, Sendable {
     /// The length of the range and of the list that are scattered and gathered.
     public var scatterItems = 1_000_000
     public var scatterRuns: Int
+    /// Measure identifiers or prefixes of them (`px_pass`, `map.auto`) to run; empty runs everything.
+    public var selection: [String] = []
 
     /// The full suite: enough repetitions for stable medians and a meaningful p90.
     public static let full = BenchPlan(
-        coldStartRuns: 10, roundTripCalls: 2_000, roundTripWarmupCalls: 200, chunkOneTasks: 100_000,
-        chunkOneTasksForIpyparallel: 3_000, mapRuns: 5, transferRuns: 10, scatterRuns: 10)
+        coldStartRuns: 10,
+        roundTripCalls: 2_000,
+        roundTripWarmupCalls: 200,
+        chunkOneTasks: 100_000,
+        chunkOneTasksForIpyparallel: 3_000,
+        mapRuns: 5,
+        transferRuns: 10,
+        scatterRuns: 10
+    )
 
     /// `--quick`: fewer repetitions, so that pxsh's part takes seconds, not minutes.
     public static let quick = BenchPlan(
-        coldStartRuns: 3, roundTripCalls: 300, roundTripWarmupCalls: 50, chunkOneTasks: 20_000,
-        chunkOneTasksForIpyparallel: 1_000, mapRuns: 3, transferRuns: 3, scatterRuns: 3)
+        coldStartRuns: 3,
+        roundTripCalls: 300,
+        roundTripWarmupCalls: 50,
+        chunkOneTasks: 20_000,
+        chunkOneTasksForIpyparallel: 1_000,
+        mapRuns: 3,
+        transferRuns: 3,
+        scatterRuns: 3
+    )
 
     public init(
-        coldStartRuns: Int, roundTripCalls: Int, roundTripWarmupCalls: Int, chunkOneTasks: Int,
-        chunkOneTasksForIpyparallel: Int, mapRuns: Int, transferRuns: Int, scatterRuns: Int
+        coldStartRuns: Int,
+        roundTripCalls: Int,
+        roundTripWarmupCalls: Int,
+        chunkOneTasks: Int,
+        chunkOneTasksForIpyparallel: Int,
+        mapRuns: Int,
+        transferRuns: Int,
+        scatterRuns: Int
     ) {
         self.coldStartRuns = coldStartRuns
         self.roundTripCalls = roundTripCalls
@@ -51,6 +73,11 @@ public struct BenchPlan: Equatable, Sendable {
         self.mapRuns = mapRuns
         self.transferRuns = transferRuns
         self.scatterRuns = scatterRuns
+    }
+
+    /// Whether the measure `id` is selected: `px_pass` selects `px_pass.n1`, `px_pass.n2`, ...
+    public func includes(_ id: String) -> Bool {
+        selection.isEmpty || selection.contains { id == $0 || id.hasPrefix($0 + ".") || id.hasPrefix($0 + "_") }
     }
 
     /// The auto chunk size that pxsh, `multiprocessing.Pool.map`'s default and ipyparallel's tuned setting share:

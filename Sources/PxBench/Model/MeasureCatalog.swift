@@ -13,7 +13,7 @@ public enum MeasureCatalog {
     public static let scatterList = "scatter.list"
     public static let gatherList = "gather.list"
     public static let engineMemory = "rss.engine"
-    public static let clusterMemory = "rss.cluster"
+    public static let clusterMemory = "pss.cluster"
 
     // MARK: - Targets (issue 5; the auto-chunked map's is issue 4's)
 
@@ -24,37 +24,60 @@ public enum MeasureCatalog {
     static let transferTarget = (bytes: 100_000_000, gigabytesPerSecond: 2.0)
     static let engineMemoryTarget = 25e6
 
-    /// Every row of a run with `plan`.
+    /// The rows of a run with `plan`: every measure its selection includes.
     public static func measures(for plan: BenchPlan) -> [Measure] {
+        allMeasures(for: plan).filter { plan.includes($0.id) }
+    }
+
+    private static func allMeasures(for plan: BenchPlan) -> [Measure] {
         var measures: [Measure] = []
         for count in plan.coldStartEngineCounts {
             measures.append(
                 Measure(
-                    id: coldStart(engines: count), title: "cold start, \(count) engines", unit: .seconds,
-                    target: count == coldStartTarget.engines ? coldStartTarget.seconds : nil))
+                    id: coldStart(engines: count),
+                    title: "cold start, \(count) engines",
+                    unit: .seconds,
+                    target: count == coldStartTarget.engines ? coldStartTarget.seconds : nil
+                )
+            )
         }
         for count in plan.roundTripEngineCounts {
             measures.append(
                 Measure(
-                    id: roundTrip(engines: count), title: "%px pass, \(count) engine\(count == 1 ? "" : "s")",
-                    unit: .seconds, reportsP90: true,
-                    target: count == roundTripTarget.engines ? roundTripTarget.seconds : nil))
+                    id: roundTrip(engines: count),
+                    title: "%px pass, \(count) engine\(count == 1 ? "" : "s")",
+                    unit: .seconds,
+                    reportsP90: true,
+                    target: count == roundTripTarget.engines ? roundTripTarget.seconds : nil
+                )
+            )
         }
         measures.append(
             Measure(
-                id: mapChunkOne, title: "map, chunksize 1, \(plan.engines) engines", unit: .tasksPerSecond,
-                target: chunkOneTarget))
+                id: mapChunkOne,
+                title: "map, chunksize 1, \(plan.engines) engines",
+                unit: .tasksPerSecond,
+                target: chunkOneTarget
+            )
+        )
         measures.append(
             Measure(
-                id: mapAuto, title: "map, auto chunks, \(plan.engines) engines", unit: .itemsPerSecond,
-                target: autoChunkTarget))
+                id: mapAuto,
+                title: "map, auto chunks, \(plan.engines) engines",
+                unit: .itemsPerSecond,
+                target: autoChunkTarget
+            )
+        )
         for (name, identifier) in [("push", push(bytes:)), ("pull", pull(bytes:))] {
             for size in plan.transferSizes {
                 measures.append(
                     Measure(
-                        id: identifier(size), title: "\(name) \(size / 1_000_000) MB to \(plan.engines) engines",
+                        id: identifier(size),
+                        title: "\(name) \(size / 1_000_000) MB to \(plan.engines) engines",
                         unit: .gigabytesPerSecond,
-                        target: size == transferTarget.bytes ? transferTarget.gigabytesPerSecond : nil))
+                        target: size == transferTarget.bytes ? transferTarget.gigabytesPerSecond : nil
+                    )
+                )
             }
         }
         let items = plan.scatterItems == 1_000_000 ? "10**6" : String(plan.scatterItems)
@@ -64,7 +87,7 @@ public enum MeasureCatalog {
             Measure(id: scatterList, title: "scatter list of \(items) ints", unit: .seconds),
             Measure(id: gatherList, title: "gather list of \(items) ints", unit: .seconds),
             Measure(id: engineMemory, title: "idle engine RSS", unit: .bytes, target: engineMemoryTarget),
-            Measure(id: clusterMemory, title: "cluster RSS, \(plan.engines) engines", unit: .bytes),
+            Measure(id: clusterMemory, title: "cluster PSS, \(plan.engines) engines", unit: .bytes),
         ]
         return measures
     }

@@ -8,7 +8,9 @@ public struct SuiteOutcome: Equatable, Sendable {
     public var unavailableReason: String?
 
     public init(
-        measurements: [Measurement] = [], omissions: [Omission] = [], version: String? = nil,
+        measurements: [Measurement] = [],
+        omissions: [Omission] = [],
+        version: String? = nil,
         unavailableReason: String? = nil
     ) {
         self.measurements = measurements

@@ -9,8 +9,9 @@ prints tab-separated lines on stdout:
 
     info      KEY      VALUE
     sample    MEASURE  SETTING  v1 v2 ...
-    skip      MEASURE  REASON
-    unavailable        REASON
+    skip      MEASURE  REASON       (the peer has no such operation)
+    fail      MEASURE  REASON       (the measurement raised; the others go on)
+    unavailable        REASON       (the peer cannot run at all)
 
 MEASURE names a row of pxsh's table (cold_start.n4, px_pass.n1, map.chunk1,
 push.100MB, rss.engine, ...). A sample line holds every timed run of that row,
@@ -46,17 +47,59 @@ perf_counter = time.perf_counter
 # --------------------------------------------------------------------------
 # Output
 
+_reported = set()  # the measures that have a sample, skip or fail line
+_selection = []  # measure ids or prefixes to run (--only); empty: all
+
+
+def wanted(*measures):
+    """Whether any of measures is selected (pxsh's BenchPlan.includes)."""
+    return not _selection or any(
+        measure == prefix or measure.startswith(prefix + ".") or measure.startswith(prefix + "_")
+        for measure in measures for prefix in _selection)
+
+
 def emit(kind, *fields):
     text = "\t".join(str(field).replace("\t", " ").replace("\n", " ") for field in (kind,) + fields)
     print(text, flush=True)
 
 
 def sample(measure, setting, values):
+    if not wanted(measure):
+        return
+    _reported.add(measure)
     emit("sample", measure, setting, " ".join(repr(float(value)) for value in values))
 
 
 def skip(measure, reason):
+    if not wanted(measure):
+        return
+    _reported.add(measure)
     emit("skip", measure, reason)
+
+
+class section:
+    """Runs a group of measurements; if one raises, its unreported measures fail and the run goes on."""
+
+    def __init__(self, *measures):
+        self.measures = measures
+
+    @property
+    def wanted(self):
+        return wanted(*self.measures)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if error is None or not isinstance(error, Exception):
+            return False
+        import traceback
+        traceback.print_exception(kind, error, trace)  # to stderr: pxsh keeps the last lines
+        for measure in self.measures:
+            if measure not in _reported:
+                _reported.add(measure)
+                emit("fail", measure, f"{kind.__name__}: {error}")
+        return True
 
 
 def log(text):
@@ -110,6 +153,19 @@ def resident_bytes(pid):
     return None
 
 
+def proportional_bytes(pid):
+    """The proportional set size: shared pages divided among the processes sharing them, so that a sum over
+    processes counts each page once. Falls back to the RSS where smaps_rollup is missing."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resident_bytes(pid)
+
+
 def kill_descendants():
     for pid in descendants(os.getpid()):
         try:
@@ -121,10 +177,12 @@ def kill_descendants():
 def watch_parent():
     """Leave nothing behind when pxsh goes away: its end of our stdin closes."""
     def watch():
+        # os.read, not sys.stdin: a thread blocked inside the buffered reader holds its lock, which
+        # deadlocks forked Pool workers (they close sys.stdin) and aborts the interpreter at exit.
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):
                 pass
-        except Exception:
+        except OSError:
             pass
         kill_descendants()
         os._exit(3)
@@ -159,12 +217,10 @@ def run_ipyparallel(plan):
         return
     import logging
     emit("info", "version", ipp.__version__)
-    quiet = logging.ERROR
 
     def start(n):
-        cluster = ipp.Cluster(n=n, log_level=quiet)
-        client = cluster.start_and_connect_sync()
-        return cluster, client
+        cluster = ipp.Cluster(n=n, log_level=logging.ERROR)
+        return cluster, cluster.start_and_connect_sync()
 
     def stop(cluster, client):
         client.close()
@@ -172,104 +228,139 @@ def run_ipyparallel(plan):
 
     # Cold start: Cluster(n).start_and_connect_sync() (which waits for the n engines), then a first
     # result from all of them. One untimed warm-up start fills the OS caches, as pxsh's does.
-    setting = "ipp.Cluster(n).start_and_connect_sync() + rc[:].execute('pass', block=True)"
-    stop(*start(plan.cold_start_engines[0]))
-    for n in plan.cold_start_engines:
-        runs = []
-        for _ in range(plan.cold_start_runs):
-            start_time = perf_counter()
-            cluster, client = start(n)
-            client[:].execute("pass", block=True)
-            runs.append(perf_counter() - start_time)
-            check(len(client.ids) == n, f"{len(client.ids)} engines, not {n}")
-            stop(cluster, client)
-        sample(f"cold_start.n{n}", setting, runs)
+    with section(*(f"cold_start.n{n}" for n in plan.cold_start_engines)) as part:
+        if part.wanted:
+            stop(*start(plan.cold_start_engines[0]))
+        for n in plan.cold_start_engines:
+            if not wanted(f"cold_start.n{n}"):
+                continue
+            runs = []
+            for _ in range(plan.cold_start_runs):
+                start_time = perf_counter()
+                cluster, client = start(n)
+                try:
+                    client[:].execute("pass", block=True)
+                    runs.append(perf_counter() - start_time)
+                    check(len(client.ids) == n, f"{len(client.ids)} engines, not {n}")
+                finally:
+                    stop(cluster, client)
+            sample(f"cold_start.n{n}",
+                   "ipp.Cluster(n).start_and_connect_sync() + rc[:].execute('pass', block=True)", runs)
 
     # %px pass: a blocking execute on a DirectView, one call at a time.
-    cluster, client = start(max(plan.round_trip_engines))
-    try:
-        for n in plan.round_trip_engines:
-            view = client[list(range(n))]
-            for _ in range(plan.round_trip_warmup):
-                view.execute("pass", block=True)
-            runs = [timed(lambda: view.execute("pass", block=True))[0] for _ in range(plan.round_trip_calls)]
-            sample(f"px_pass.n{n}", "DirectView.execute('pass', block=True)", runs)
-    finally:
-        stop(cluster, client)
+    with section(*(f"px_pass.n{n}" for n in plan.round_trip_engines)) as part:
+        cluster, client = start(max(plan.round_trip_engines)) if part.wanted else (None, None)
+        try:
+            for n in plan.round_trip_engines:
+                if not wanted(f"px_pass.n{n}"):
+                    continue
+                view = client[list(range(n))]
+                for _ in range(plan.round_trip_warmup):
+                    view.execute("pass", block=True)
+                runs = [timed(lambda: view.execute("pass", block=True))[0] for _ in range(plan.round_trip_calls)]
+                sample(f"px_pass.n{n}", "DirectView.execute('pass', block=True)", runs)
+        finally:
+            if cluster is not None:
+                stop(cluster, client)
 
-    cluster, client = start(plan.engines)
-    try:
-        view = client[:]
-        view.execute("pass", block=True)
+    with section(*data_measures(plan)) as part:
+        if not part.wanted:
+            return
+        cluster, client = start(plan.engines)
+        try:
+            view = client[:]
+            view.execute("pass", block=True)
+            with section("rss.engine", "pss.cluster") as part:
+                if part.wanted:
+                    ipyparallel_memory(view)
+            with section("map.chunk1", "map.auto") as part:
+                if part.wanted:
+                    ipyparallel_maps(plan, client.load_balanced_view())
+            for size in plan.transfer_sizes:
+                with section(f"push.{size // 10**6}MB", f"pull.{size // 10**6}MB") as part:
+                    if part.wanted:
+                        ipyparallel_transfers(plan, view, size)
+            for kind in ("range", "list"):
+                with section(f"scatter.{kind}", f"gather.{kind}") as part:
+                    if part.wanted:
+                        ipyparallel_scatter_gather(plan, view, kind)
+        finally:
+            stop(cluster, client)
 
-        # Memory of idle engines, and of everything the cluster runs (controller, its schedulers,
-        # engines and their nannies; not this client).
-        pids = view.apply_sync(os.getpid)
-        sample("rss.engine", "an engine process after start and one execute", [resident_bytes(pid) for pid in pids])
-        sample("rss.cluster", "controller, schedulers, engines and nannies",
-               [sum(resident_bytes(pid) or 0 for pid in descendants(os.getpid()))])
 
-        # Load-balanced map: chunksize 1 is ipyparallel's default; the tuned chunk size is the same
-        # "four chunks per engine" that pxsh's auto and Pool.map's default use.
-        balanced = client.load_balanced_view()
-        function = lambda x: x  # noqa: E731 -- pxsh maps the same lambda; ipyparallel ships it by value
-        balanced.map_sync(function, range(100), chunksize=1)
-        n = plan.chunk_one_tasks
-        runs = []
-        for _ in range(plan.map_runs):
-            seconds, values = timed(lambda: balanced.map_sync(function, range(n), chunksize=1))
-            runs.append(n / seconds)
-        check(values == list(range(n)), "map chunksize 1")
-        sample("map.chunk1", f"LoadBalancedView.map_sync(f, range({n}), chunksize=1) (its default)", runs)
+def ipyparallel_memory(view):
+    """Idle engines, and everything the cluster runs: controller, schedulers, engines, nannies (not this client)."""
+    pids = view.apply_sync(os.getpid)
+    sample("rss.engine", "an engine process after start and one execute", [resident_bytes(pid) for pid in pids])
+    sample("pss.cluster", "PSS of controller, schedulers, engines and nannies",
+           [sum(proportional_bytes(pid) or 0 for pid in descendants(os.getpid()))])
 
-        n = plan.auto_items
-        chunk = plan.auto_chunk
+
+def ipyparallel_maps(plan, balanced):
+    """chunksize 1 is ipyparallel's default; the tuned chunk size is the "four chunks per engine" that
+    pxsh's auto and Pool.map's default use."""
+    function = lambda x: x  # noqa: E731 -- pxsh maps the same lambda; ipyparallel ships it by value
+    balanced.map_sync(function, range(100), chunksize=1)
+    for measure, n, chunk, setting in (
+        ("map.chunk1", plan.chunk_one_tasks, 1, "(its default)"),
+        ("map.auto", plan.auto_items, plan.auto_chunk, "(tuned)"),
+    ):
+        if not wanted(measure):
+            continue
         runs = []
         for _ in range(plan.map_runs):
             seconds, values = timed(lambda: balanced.map_sync(function, range(n), chunksize=chunk))
             runs.append(n / seconds)
-        check(values == list(range(n)), "map with chunks")
-        sample("map.auto", f"LoadBalancedView.map_sync(f, range({n}), chunksize={chunk}) (tuned)", runs)
+        check(values == list(range(n)), measure)
+        sample(measure, f"LoadBalancedView.map_sync(f, range({n}), chunksize={chunk}) {setting}", runs)
 
-        # Push and pull of numpy arrays: bytes moved to (or from) all targets, per second.
-        try:
-            import numpy
-        except ImportError:
-            for size in plan.transfer_sizes:
-                for name in ("push", "pull"):
-                    skip(f"{name}.{size // 10**6}MB", "numpy is not importable")
-        else:
-            for size in plan.transfer_sizes:
-                array = numpy.ones(size // 8)
-                moved = array.nbytes * len(view.targets)
-                view.push({"a": array}, block=True)
-                runs = [moved / timed(lambda: view.push({"a": array}, block=True))[0] / 1e9
-                        for _ in range(plan.transfer_runs)]
-                sample(f"push.{size // 10**6}MB", "DirectView.push({'a': array}, block=True)", runs)
-                view.pull("a", block=True)
-                runs = []
-                for _ in range(plan.transfer_runs):
-                    seconds, pulled = timed(lambda: view.pull("a", block=True))
-                    runs.append(moved / seconds / 1e9)
-                check([part.nbytes for part in pulled] == [array.nbytes] * len(view.targets), "pull")
-                sample(f"pull.{size // 10**6}MB", "DirectView.pull('a', block=True)", runs)
-                del array, pulled
 
-        # Scatter and gather: a range, and a list of ints.
-        items = plan.scatter_items
-        for kind, value in (("range", range(items)), ("list", list(range(items)))):
-            view.scatter("x", value, block=True)
-            runs = [timed(lambda: view.scatter("x", value, block=True))[0] for _ in range(plan.scatter_runs)]
-            sample(f"scatter.{kind}", "DirectView.scatter('x', value, block=True)", runs)
-            view.gather("x", block=True)
-            runs = []
-            for _ in range(plan.scatter_runs):
-                seconds, gathered = timed(lambda: view.gather("x", block=True))
-                runs.append(seconds)
-            check(list(gathered) == list(range(items)), f"gather {kind}")
-            sample(f"gather.{kind}", "DirectView.gather('x', block=True)", runs)
-    finally:
-        stop(cluster, client)
+def ipyparallel_transfers(plan, view, size):
+    """Push and pull of a numpy array: bytes moved to (or from) all targets, per second."""
+    try:
+        import numpy
+    except ImportError:
+        for name in ("push", "pull"):
+            skip(f"{name}.{size // 10**6}MB", "numpy is not importable")
+        return
+    array = numpy.ones(size // 8)
+    moved = array.nbytes * len(view.targets)
+    view.push({"a": array}, block=True)
+    runs = [moved / timed(lambda: view.push({"a": array}, block=True))[0] / 1e9 for _ in range(plan.transfer_runs)]
+    sample(f"push.{size // 10**6}MB", "DirectView.push({'a': array}, block=True)", runs)
+    view.pull("a", block=True)
+    runs = []
+    for _ in range(plan.transfer_runs):
+        seconds, pulled = timed(lambda: view.pull("a", block=True))
+        runs.append(moved / seconds / 1e9)
+    check([part.nbytes for part in pulled] == [array.nbytes] * len(view.targets), "pull")
+    sample(f"pull.{size // 10**6}MB", "DirectView.pull('a', block=True)", runs)
+    view.execute("del a", block=True)
+
+
+def ipyparallel_scatter_gather(plan, view, kind):
+    items = plan.scatter_items
+    value = range(items) if kind == "range" else list(range(items))
+    view.scatter("x", value, block=True)
+    runs = [timed(lambda: view.scatter("x", value, block=True))[0] for _ in range(plan.scatter_runs)]
+    sample(f"scatter.{kind}", "DirectView.scatter('x', value, block=True)", runs)
+    view.gather("x", block=True)
+    runs = []
+    for _ in range(plan.scatter_runs):
+        seconds, gathered = timed(lambda: view.gather("x", block=True))
+        runs.append(seconds)
+    # ipyparallel gathers the engines' ranges as a list of ranges, without flattening them.
+    flat = [x for part in gathered for x in part] if kind == "range" else gathered
+    check(flat == list(range(items)), f"gather {kind}")
+    note = " (returns the list of the engines' ranges)" if kind == "range" else ""
+    sample(f"gather.{kind}", "DirectView.gather('x', block=True)" + note, runs)
+    view.execute("del x", block=True)
+
+
+def data_measures(plan):
+    return (["rss.engine", "pss.cluster", "map.chunk1", "map.auto"]
+            + [f"{name}.{size // 10**6}MB" for size in plan.transfer_sizes for name in ("push", "pull")]
+            + ["scatter.range", "gather.range", "scatter.list", "gather.list"])
 
 
 # --------------------------------------------------------------------------
@@ -283,52 +374,68 @@ def run_multiprocessing(plan):
 
     # Cold start: Pool(n) to a first result from a map with one task per worker. Pool() starts all
     # its workers before it returns.
-    with multiprocessing.Pool(plan.cold_start_engines[0]) as pool:
-        pool.map(noop, range(plan.cold_start_engines[0]), chunksize=1)
-    for n in plan.cold_start_engines:
-        runs = []
-        for _ in range(plan.cold_start_runs):
-            start_time = perf_counter()
-            pool = multiprocessing.Pool(n)
-            pool.map(noop, range(n), chunksize=1)
-            runs.append(perf_counter() - start_time)
-            pool.terminate()
-            pool.join()
-        sample(f"cold_start.n{n}", f"Pool(n) + map(noop, range(n), chunksize=1), start method {method}", runs)
+    with section(*(f"cold_start.n{n}" for n in plan.cold_start_engines)) as part:
+        if part.wanted:
+            with multiprocessing.Pool(plan.cold_start_engines[0]) as pool:
+                pool.map(noop, range(plan.cold_start_engines[0]), chunksize=1)
+        for n in plan.cold_start_engines:
+            if not wanted(f"cold_start.n{n}"):
+                continue
+            runs = []
+            for _ in range(plan.cold_start_runs):
+                start_time = perf_counter()
+                pool = multiprocessing.Pool(n)
+                try:
+                    pool.map(noop, range(n), chunksize=1)
+                    runs.append(perf_counter() - start_time)
+                finally:
+                    pool.terminate()
+                    pool.join()
+            sample(f"cold_start.n{n}", f"Pool(n) + map(noop, range(n), chunksize=1), start method {method}", runs)
 
     for n in plan.round_trip_engines:
         skip(f"px_pass.n{n}", "a Pool cannot address its workers: no %px")
 
-    with multiprocessing.Pool(plan.engines) as pool:
-        pool.map(noop, range(plan.engines), chunksize=1)
-        # Pool._pool (the worker processes) is private, but has been there since Python 2.6.
-        workers = [process.pid for process in getattr(pool, "_pool", [])] or descendants(os.getpid())
-        sample("rss.engine", "a Pool worker after start and one task", [resident_bytes(pid) for pid in workers])
-        sample("rss.cluster", "the Pool's workers and helpers",
-               [sum(resident_bytes(pid) or 0 for pid in descendants(os.getpid()))])
-
-        pool.map(identity, range(100), chunksize=1)
-        n = plan.chunk_one_tasks
-        runs = []
-        for _ in range(plan.map_runs):
-            seconds, values = timed(lambda: pool.map(identity, range(n), chunksize=1))
-            runs.append(n / seconds)
-        check(values == list(range(n)), "map chunksize 1")
-        sample("map.chunk1", f"Pool.map(f, range({n}), chunksize=1)", runs)
-
-        n = plan.auto_items
-        runs = []
-        for _ in range(plan.map_runs):
-            seconds, values = timed(lambda: pool.map(identity, range(n)))
-            runs.append(n / seconds)
-        check(values == list(range(n)), "map with chunks")
-        sample("map.auto", f"Pool.map(f, range({n})) (its default chunksize, {plan.auto_chunk})", runs)
+    with section("rss.engine", "pss.cluster", "map.chunk1", "map.auto") as part:
+        if part.wanted:
+            with multiprocessing.Pool(plan.engines) as pool:
+                pool.map(noop, range(plan.engines), chunksize=1)
+                with section("rss.engine", "pss.cluster") as part:
+                    if part.wanted:
+                        multiprocessing_memory(pool)
+                with section("map.chunk1", "map.auto") as part:
+                    if part.wanted:
+                        multiprocessing_maps(plan, pool)
 
     for size in plan.transfer_sizes:
         for name in ("push", "pull"):
             skip(f"{name}.{size // 10**6}MB", "a Pool's workers keep no namespace to push to")
     for name in ("scatter.range", "gather.range", "scatter.list", "gather.list"):
         skip(name, "a Pool's workers keep no namespace to scatter to")
+
+
+def multiprocessing_memory(pool):
+    # Pool._pool (the worker processes) is private, but has been there since Python 2.6.
+    workers = [process.pid for process in getattr(pool, "_pool", [])] or descendants(os.getpid())
+    sample("rss.engine", "a Pool worker after start and one task", [resident_bytes(pid) for pid in workers])
+    sample("pss.cluster", "PSS of the Pool's workers and helpers",
+           [sum(proportional_bytes(pid) or 0 for pid in descendants(os.getpid()))])
+
+
+def multiprocessing_maps(plan, pool):
+    pool.map(identity, range(100), chunksize=1)
+    for measure, n, chunk, setting in (
+        ("map.chunk1", plan.chunk_one_tasks, 1, "chunksize=1"),
+        ("map.auto", plan.auto_items, None, f"its default chunksize, {plan.auto_chunk}"),
+    ):
+        if not wanted(measure):
+            continue
+        runs = []
+        for _ in range(plan.map_runs):
+            seconds, values = timed(lambda: pool.map(identity, range(n), chunksize=chunk))
+            runs.append(n / seconds)
+        check(values == list(range(n)), measure)
+        sample(measure, f"Pool.map(f, range({n})) ({setting})", runs)
 
 
 # --------------------------------------------------------------------------
@@ -354,6 +461,7 @@ def parse(arguments):
     parser.add_argument("--transfer-runs", type=int, required=True)
     parser.add_argument("--scatter-items", type=int, required=True)
     parser.add_argument("--scatter-runs", type=int, required=True)
+    parser.add_argument("--only", type=lambda text: [part for part in text.split(",") if part], default=[])
     plan = parser.parse_args(arguments)
     # Pool.map's default chunk size, which pxsh's auto and ipyparallel's tuned setting copy.
     plan.auto_chunk = max(1, math.ceil(plan.auto_items / (4 * plan.engines)))
@@ -362,6 +470,7 @@ def parse(arguments):
 
 def main():
     plan = parse(sys.argv[1:])
+    _selection.extend(plan.only)
     watch_parent()
     try:
         if plan.system == "ipyparallel":

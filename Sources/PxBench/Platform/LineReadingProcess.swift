@@ -1,7 +1,7 @@
 import PxTransport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A child process whose standard output (and error) is read line by line as it comes.
@@ -23,7 +23,10 @@ enum LineReadingProcess {
     ///   - idleSeconds: how long the child may stay silent before it is considered hung and stopped.
     /// - Throws: ``SystemError`` when the child cannot be started.
     static func run(
-        _ executable: String, arguments: [String], idleSeconds: Int, onLine: (String) -> Void
+        _ executable: String,
+        arguments: [String],
+        idleSeconds: Int,
+        onLine: (String) -> Void
     ) throws -> Ending {
         let input = try FileDescriptor.pipe()
         let output: (read: FileDescriptor, write: FileDescriptor)
@@ -37,9 +40,13 @@ enum LineReadingProcess {
         let pid: pid_t
         do {
             pid = try ProcessSpawner.spawn(
-                executable, arguments: arguments, output: output.write, standardInput: input.read)
+                executable,
+                arguments: arguments,
+                output: output.write,
+                standardInput: input.read
+            )
         } catch {
-            [input.read, input.write, output.read, output.write].forEach { $0.close() }
+            for descriptor in [input.read, input.write, output.read, output.write] { descriptor.close() }
             throw error
         }
         input.read.close()

@@ -1,7 +1,7 @@
 import PxTransport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The machine a run was measured on, so that a figure is never quoted without it.
@@ -27,10 +27,13 @@ public struct MachineInfo: Equatable, Sendable {
         return MachineInfo(
             cpuModel: procField("/proc/cpuinfo", "model name") ?? "unknown CPU",
             cpuCount: max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))),
-            memoryBytes: procField("/proc/meminfo", "MemTotal").flatMap { Int64($0.filter(\.isNumber)) }.map { $0 * 1024 }
+            memoryBytes: procField("/proc/meminfo", "MemTotal").flatMap { Int64($0.filter(\.isNumber)) }.map {
+                $0 * 1024
+            }
                 ?? -1,
             kernel: names.sysname + " " + names.release,
-            hostname: names.nodename)
+            hostname: names.nodename
+        )
     }
 
     /// The value after the first "key:" line of a `/proc` file.

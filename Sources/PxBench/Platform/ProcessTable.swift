@@ -1,7 +1,7 @@
 import PxTransport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// What `/proc` says about processes: their resident memory and their children.
@@ -10,11 +10,22 @@ import PxTransport
 enum ProcessTable {
     /// The resident set size of `pid` in bytes (`VmRSS` of `/proc/PID/status`); nil if it is gone.
     static func residentBytes(of pid: pid_t) -> Int64? {
-        guard let status = try? FileDescriptor.readAll("/proc/\(pid)/status") else { return nil }
-        for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            // "VmRSS:     23456 kB": the kernel's kB are KiB.
-            let digits = line.dropFirst("VmRSS:".count).filter(\.isNumber)
-            return Int64(digits).map { $0 * 1024 }
+        kilobytes("VmRSS:", in: "/proc/\(pid)/status").map { $0 * 1024 }
+    }
+
+    /// The proportional set size of `pid` in bytes (`Pss` of `/proc/PID/smaps_rollup`): each shared page is
+    /// divided among the processes that share it, so that a sum over processes counts it once. Falls back to
+    /// the RSS where the kernel lacks `smaps_rollup` (before Linux 4.14).
+    static func proportionalBytes(of pid: pid_t) -> Int64? {
+        kilobytes("Pss:", in: "/proc/\(pid)/smaps_rollup").map { $0 * 1024 } ?? residentBytes(of: pid)
+    }
+
+    /// The number on the line of `file` that starts with `key`, e.g. "VmRSS:     23456 kB" (the kernel's kB
+    /// are KiB).
+    private static func kilobytes(_ key: String, in file: String) -> Int64? {
+        guard let bytes = try? FileDescriptor.readAll(file) else { return nil }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix(key) {
+            return Int64(line.dropFirst(key.count).filter(\.isNumber))
         }
         return nil
     }

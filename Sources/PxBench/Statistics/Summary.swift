@@ -28,8 +28,8 @@ public struct Summary: Equatable, Sendable {
 
     /// The `rank`th percentile (0...100), linearly interpolated between the closest ranks.
     ///
-    /// With samples x₀ ≤ … ≤ xₙ₋₁ the position is `rank / 100 · (n − 1)`; a fractional position mixes its two
-    /// neighbours. The 50th percentile of an even count is therefore the mean of the middle two.
+    /// With samples x₀ ≤ … ≤ xₙ₋₁ the position is `rank / 100 · (n − 1)`; a fractional position mixes
+    /// its two neighbours. The 50th percentile of an even count is therefore the mean of the middle two.
     public func percentile(_ rank: Double) -> Double {
         let clamped = min(max(rank, 0), 100)
         let position = clamped / 100 * Double(sortedSamples.count - 1)

@@ -1,0 +1,262 @@
+import PxClient
+import PxTransport
+import PxWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Measures pxsh through its Swift client API, as a program driving a cluster would use it.
+///
+/// Every timed call is the public API call that a REPL command makes (`Cluster.start`, `DirectView.execute`,
+/// `LoadBalancedView.map` + `collect`, `push`, `pull`, `scatter`, `gather`), so the figures include everything a
+/// user waits for. Each series starts with an untimed warm-up, and each result is checked once, outside the
+/// timed region: a fast wrong answer is not a figure.
+///
+/// A failing measurement does not end the run: its rows get an ``Omission`` that says why.
+final class PxshSuite {
+    let plan: BenchPlan
+    /// The python the engines run, as `--python` takes it.
+    let python: String
+    private let progress: (Measurement) -> Void
+    private var outcome = SuiteOutcome()
+
+    init(plan: BenchPlan, python: String, progress: @escaping (Measurement) -> Void) {
+        self.plan = plan
+        self.python = python
+        self.progress = progress
+    }
+
+    /// Runs every measurement, one cluster at a time.
+    func run() -> SuiteOutcome {
+        outcome = SuiteOutcome()
+        attempt(plan.coldStartEngineCounts.map(MeasureCatalog.coldStart(engines:))) { try measureColdStarts() }
+        attempt(plan.roundTripEngineCounts.map(MeasureCatalog.roundTrip(engines:))) { try measureRoundTrips() }
+        attempt(dataMeasureIDs) { try withCluster(engines: plan.engines) { try measureDataCluster($0) } }
+        return outcome
+    }
+
+    // MARK: - Cold start
+
+    /// `Cluster.start` to a first result from every engine, then an untimed shutdown.
+    private func measureColdStarts() throws {
+        // The first start ever also probes the python and reads the binaries from disk.
+        _ = try coldStart(engines: plan.coldStartEngineCounts[0])
+        for count in plan.coldStartEngineCounts where plan.includes(MeasureCatalog.coldStart(engines: count)) {
+            let runs = try (0..<plan.coldStartRuns).map { _ in try coldStart(engines: count) }
+            record(
+                MeasureCatalog.coldStart(engines: count),
+                "Cluster.start(engines: n) + view().execute(\"pass\")",
+                runs
+            )
+        }
+    }
+
+    private func coldStart(engines count: Int) throws -> Double {
+        let stopwatch = Stopwatch()
+        let cluster = try Cluster.start(engines: count, python: python)
+        defer { cluster.shutdown() }
+        let result = try cluster.view().execute("pass")
+        try cluster.finish(result)
+        let seconds = stopwatch.seconds
+        guard result.tasks.count == count else {
+            throw BenchError.wrongResult("\(result.tasks.count) of \(count) engines answered")
+        }
+        return seconds
+    }
+
+    // MARK: - Round trip
+
+    /// One blocking `execute("pass")` at a time on the first n engines of one cluster.
+    private func measureRoundTrips() throws {
+        let largest = plan.roundTripEngineCounts.max() ?? 1
+        try withCluster(engines: largest) { cluster in
+            let engines = cluster.liveEngineIDs
+            guard engines.count == largest else {
+                throw BenchError.wrongResult("\(engines.count) of \(largest) engines started")
+            }
+            for count in plan.roundTripEngineCounts where plan.includes(MeasureCatalog.roundTrip(engines: count)) {
+                let view = cluster.view(Array(engines.prefix(count)))
+                for _ in 0..<plan.roundTripWarmupCalls { try cluster.finish(try view.execute("pass")) }
+                var runs: [Double] = []
+                runs.reserveCapacity(plan.roundTripCalls)
+                for _ in 0..<plan.roundTripCalls {
+                    let stopwatch = Stopwatch()
+                    try cluster.finish(try view.execute("pass"))
+                    runs.append(stopwatch.seconds)
+                }
+                record(MeasureCatalog.roundTrip(engines: count), "DirectView.execute(\"pass\") + Cluster.finish", runs)
+            }
+        }
+    }
+
+    // MARK: - Memory, maps and data, on one cluster
+
+    private var dataMeasureIDs: [String] {
+        [MeasureCatalog.engineMemory, MeasureCatalog.clusterMemory, MeasureCatalog.mapChunkOne, MeasureCatalog.mapAuto]
+            + plan.transferSizes.flatMap { [MeasureCatalog.push(bytes: $0), MeasureCatalog.pull(bytes: $0)] }
+            + [
+                MeasureCatalog.scatterRange, MeasureCatalog.gatherRange, MeasureCatalog.scatterList,
+                MeasureCatalog.gatherList,
+            ]
+    }
+
+    private func measureDataCluster(_ cluster: Cluster) throws {
+        try cluster.finish(try cluster.view().execute("pass"))
+        // Memory first, while the engines are as idle as a fresh session's.
+        attempt([MeasureCatalog.engineMemory, MeasureCatalog.clusterMemory]) { try measureMemory(cluster) }
+        attempt([MeasureCatalog.mapChunkOne, MeasureCatalog.mapAuto]) { try measureMaps(cluster) }
+        for size in plan.transferSizes {
+            attempt([MeasureCatalog.push(bytes: size), MeasureCatalog.pull(bytes: size)]) {
+                try measureTransfers(cluster, bytes: size)
+            }
+        }
+        attempt([MeasureCatalog.scatterRange, MeasureCatalog.gatherRange]) {
+            try measureScatterGather(
+                cluster,
+                kind: "range",
+                name: "_bench_range",
+                expression: "range(\(plan.scatterItems))"
+            )
+        }
+        attempt([MeasureCatalog.scatterList, MeasureCatalog.gatherList]) {
+            try local(cluster, "_bench_list = list(range(\(plan.scatterItems)))")
+            try measureScatterGather(cluster, kind: "list", name: "_bench_list", expression: "")
+        }
+    }
+
+    /// The RSS of each engine, and the PSS of the cluster's processes without the home engine (the local
+    /// namespace, which a peer's client process plays), read from `/proc`. The sum uses PSS because engines
+    /// share libpython's pages, as a peer's forked processes share theirs.
+    private func measureMemory(_ cluster: Cluster) throws {
+        let rows = try cluster.control(.engines).compactMap { EngineRow(line: $0.text) }
+        let engines = rows.filter { $0.id != EngineNumber.home && $0.state != .dead }
+        let engineBytes = engines.map { Double(ProcessTable.residentBytes(of: $0.pid) ?? $0.residentBytes) }
+        guard !engineBytes.isEmpty, engineBytes.allSatisfy({ $0 > 0 }) else {
+            throw BenchError.unavailable("the engines' memory is unknown on this system")
+        }
+        record(MeasureCatalog.engineMemory, "an engine process after start and one execute", engineBytes)
+        let homePIDs = Set(rows.filter { $0.id == EngineNumber.home }.map(\.pid))
+        let clusterProcesses = ProcessTable.descendants(of: getpid()).filter { !homePIDs.contains($0) }
+        let clusterBytes = clusterProcesses.compactMap(ProcessTable.proportionalBytes(of:)).reduce(0, +)
+        record(
+            MeasureCatalog.clusterMemory,
+            "PSS of the controller and engines (not the home engine)",
+            [Double(clusterBytes)]
+        )
+    }
+
+    /// `map` of a lambda over a range, collected into a local list, with chunksize 1 and auto.
+    private func measureMaps(_ cluster: Cluster) throws {
+        try local(cluster, "_bench_f = lambda x: x")
+        let balanced = cluster.loadBalanced()
+        func map(_ items: Int, _ chunkSize: LoadBalancedView.ChunkSize) throws {
+            let result = try balanced.map(function: "_bench_f", sequence: "range(\(items))", chunkSize: chunkSize)
+            try cluster.wait(for: result)
+            _ = try balanced.collect(result, into: ["_bench_out"])
+        }
+        try map(100, .fixed(1))
+        for (id, items, chunkSize, setting) in [
+            (
+                MeasureCatalog.mapChunkOne, plan.chunkOneTasks, LoadBalancedView.ChunkSize.fixed(1),
+                "chunkSize: .fixed(1)"
+            ),
+            (MeasureCatalog.mapAuto, plan.autoChunkItems, .auto, "chunkSize: .auto (\(plan.autoChunkSize) items)"),
+        ] where plan.includes(id) {
+            let runs = try (0..<plan.mapRuns).map { _ in
+                Double(items) / (try Stopwatch.time { try map(items, chunkSize) }).seconds
+            }
+            try local(cluster, "assert _bench_out == list(range(\(items))), 'map'")
+            record(id, "LoadBalancedView.map(f, range(\(items)), \(setting)) + collect", runs)
+        }
+        try local(cluster, "del _bench_out")
+    }
+
+    /// Push of a local numpy array to every engine, and pull of it back; bytes moved to or from all targets.
+    private func measureTransfers(_ cluster: Cluster, bytes size: Int) throws {
+        do {
+            try local(cluster, "import numpy\n_bench_array = numpy.ones(\(size / 8))")
+        } catch let error as RemoteError where error.name == "ModuleNotFoundError" {
+            throw BenchError.unavailable("numpy is not importable by the engines' python")
+        }
+        let view = cluster.view()
+        let moved = Double(size * view.targets.count)
+        let push = { try view.push([(name: "_bench_array", expression: "")]) }
+        try push()
+        let pushRuns = try (0..<plan.transferRuns).map { _ in moved / (try Stopwatch.time(push)).seconds / 1e9 }
+        try cluster.finish(try view.execute("assert _bench_array.nbytes == \(size), 'push'"))
+        record(MeasureCatalog.push(bytes: size), "DirectView.push([(\"a\", \"\")])", pushRuns)
+
+        // Pull stores a list with one array per engine in the local `_bench_array`.
+        let pull = { _ = try view.pull(["_bench_array"]) }
+        try pull()
+        let pullRuns = try (0..<plan.transferRuns).map { _ in moved / (try Stopwatch.time(pull)).seconds / 1e9 }
+        try local(cluster, "assert [a.nbytes for a in _bench_array] == [\(size)] * \(view.targets.count), 'pull'")
+        record(MeasureCatalog.pull(bytes: size), "DirectView.pull([\"a\"])", pullRuns)
+        try local(cluster, "del _bench_array")
+        try cluster.finish(try view.execute("del _bench_array"))
+    }
+
+    /// Scatter of a local sequence (the variable `name`, or `expression`) over the engines, and gather back.
+    private func measureScatterGather(_ cluster: Cluster, kind: String, name: String, expression: String) throws {
+        let view = cluster.view()
+        let scatter = { try view.scatter(name, expression: expression) }
+        try scatter()
+        let scatterRuns = try (0..<plan.scatterRuns).map { _ in try Stopwatch.time(scatter).seconds }
+        record(
+            kind == "range" ? MeasureCatalog.scatterRange : MeasureCatalog.scatterList,
+            "DirectView.scatter(\"x\"\(expression.isEmpty ? "" : ", expression: \"\(expression)\""))",
+            scatterRuns
+        )
+
+        let gather = { _ = try view.gather(name) }
+        try gather()
+        let gatherRuns = try (0..<plan.scatterRuns).map { _ in try Stopwatch.time(gather).seconds }
+        try local(cluster, "assert list(\(name)) == list(range(\(plan.scatterItems))), 'gather'")
+        record(
+            kind == "range" ? MeasureCatalog.gatherRange : MeasureCatalog.gatherList,
+            "DirectView.gather(\"x\")",
+            gatherRuns
+        )
+        try local(cluster, "del \(name)")
+        try cluster.finish(try view.execute("del \(name)"))
+    }
+
+    // MARK: - Helpers
+
+    /// Runs `body` with a private cluster of `count` engines, shut down afterwards whatever happens.
+    private func withCluster<Result>(engines count: Int, _ body: (Cluster) throws -> Result) throws -> Result {
+        let cluster = try Cluster.start(engines: count, python: python)
+        defer { cluster.shutdown() }
+        return try body(cluster)
+    }
+
+    /// Runs setup or checking code in the local namespace (the home engine).
+    private func local(_ cluster: Cluster, _ code: String) throws {
+        _ = try cluster.runLocally(.execute, [Bytes(text: code)])
+    }
+
+    private func record(_ measureID: String, _ setting: String, _ samples: [Double]) {
+        guard plan.includes(measureID), let summary = Summary(samples) else { return }
+        let measurement = Measurement(measureID: measureID, system: .pxsh, setting: setting, summary: summary)
+        outcome.measurements.append(measurement)
+        progress(measurement)
+    }
+
+    /// Runs one measurement; if it throws, the rows it had not recorded yet say why.
+    private func attempt(_ measureIDs: [String], _ body: () throws -> Void) {
+        let measureIDs = measureIDs.filter(plan.includes)
+        guard !measureIDs.isEmpty else { return }
+        do {
+            try body()
+        } catch {
+            let done = Set(outcome.measurements.map(\.measureID) + outcome.omissions.map(\.measureID))
+            let isFailure = (error as? BenchError)?.isUnavailable != true
+            for id in measureIDs where !done.contains(id) {
+                outcome.omissions.append(
+                    Omission(measureID: id, system: .pxsh, reason: "\(error)", isFailure: isFailure)
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+
+@testable import PxBench
+
+/// The report's JSON and text, built from made-up outcomes: no processes are started.
+@Suite struct BenchReportTests {
+    static let plan = BenchPlan.quick
+
+    /// pxsh measured every row; ipyparallel some (one failed); multiprocessing was not importable.
+    static func report() -> BenchReport {
+        let measures = MeasureCatalog.measures(for: plan)
+        var pxsh = SuiteOutcome()
+        for (index, measure) in measures.enumerated() {
+            pxsh.measurements.append(
+                Measurement(
+                    measureID: measure.id,
+                    system: .pxsh,
+                    setting: "pxsh way",
+                    summary: Summary([1, 2, 3].map { Double(index + 1) * $0 })!
+                )
+            )
+        }
+        var ipyparallel = SuiteOutcome(version: "9.2.0")
+        ipyparallel.measurements.append(
+            Measurement(
+                measureID: MeasureCatalog.coldStart(engines: 4),
+                system: .ipyparallel,
+                setting: "ipp way",
+                summary: Summary([6.0, 7.0, 8.0])!
+            )
+        )
+        ipyparallel.omissions.append(
+            Omission(measureID: MeasureCatalog.mapAuto, system: .ipyparallel, reason: "boom", isFailure: true)
+        )
+        let multiprocessing = SuiteOutcome(unavailableReason: "no \"multiprocessing\"\there")
+        return BenchReport(
+            date: "2025-01-01T00:00:00Z",
+            machine: MachineInfo(
+                cpuModel: "Test CPU",
+                cpuCount: 2,
+                memoryBytes: 8_000_000_000,
+                kernel: "Linux 6",
+                hostname: "h"
+            ),
+            python: .init(executable: "/usr/bin/python3", version: "3.11.7"),
+            peerPython: "/venv/bin/python",
+            plan: plan,
+            isQuick: true,
+            outcomes: [.pxsh: pxsh, .ipyparallel: ipyparallel, .multiprocessing: multiprocessing],
+            elapsedSeconds: 12.5
+        )
+    }
+
+    @Test func jsonIsWellFormedAndHasEveryKey() throws {
+        let report = Self.report()
+        let root = try #require(try parse(report.json.text) as? [String: Any])
+        #expect(
+            Set(root.keys)
+                == [
+                    "schema", "date", "quick", "elapsed_s", "machine", "python", "peer_python", "systems", "plan",
+                    "measures",
+                ]
+        )
+        #expect(root["schema"] as? String == BenchReport.schema)
+        let systems = try #require(root["systems"] as? [String: [String: Any]])
+        #expect(Set(systems.keys) == ["pxsh", "ipyparallel", "multiprocessing"])
+        for system in systems.values { #expect(Set(system.keys) == ["ran", "version", "note"]) }
+
+        let measures = try #require(root["measures"] as? [String: [String: Any]])
+        #expect(Set(measures.keys) == Set(MeasureCatalog.measures(for: Self.plan).map(\.id)))
+        for (id, measure) in measures {
+            #expect(
+                Set(measure.keys)
+                    == [
+                        "title", "unit", "better", "target", "meets_target", "pxsh", "ipyparallel", "multiprocessing",
+                        "pxsh_advantage",
+                    ],
+                "\(id)"
+            )
+            for system in BenchSystem.allCases {
+                let cell = try #require(measure[system.rawValue] as? [String: Any])
+                #expect(Set(cell.keys) == ["median", "p90", "min", "max", "mean", "runs", "setting", "note"], "\(id)")
+            }
+            let pxsh = try #require(measure["pxsh"] as? [String: Any])
+            #expect(pxsh["median"] is Double)
+        }
+    }
+
+    @Test func jsonCarriesTheStatisticsAndTheRatios() throws {
+        let root = try #require(try parse(Self.report().json.text) as? [String: Any])
+        let measures = try #require(root["measures"] as? [String: [String: Any]])
+        let coldStart = try #require(measures[MeasureCatalog.coldStart(engines: 4)])
+        let pxsh = try #require(coldStart["pxsh"] as? [String: Any])
+        // cold_start.n4 is the second row: samples 2, 4, 6.
+        #expect(pxsh["median"] as? Double == 4)
+        #expect(pxsh["min"] as? Double == 2)
+        #expect(pxsh["max"] as? Double == 6)
+        #expect(pxsh["runs"] as? Int == 3)
+        #expect(coldStart["target"] as? Double == 0.15)
+        #expect(coldStart["meets_target"] as? Bool == false)
+        let advantage = try #require(coldStart["pxsh_advantage"] as? [String: Any])
+        #expect(advantage["ipyparallel"] as? Double == 7.0 / 4.0)
+        #expect(advantage["multiprocessing"] is NSNullLike)
+
+        let failed = try #require(measures[MeasureCatalog.mapAuto]?["ipyparallel"] as? [String: Any])
+        #expect(failed["note"] as? String == "failed: boom")
+        #expect(failed["median"] is NSNullLike)
+    }
+
+    @Test func textShowsEveryRowTargetsAndFailures() {
+        let text = Self.report().text
+        for measure in MeasureCatalog.measures(for: Self.plan) { #expect(text.contains(measure.title)) }
+        #expect(text.contains("≤ 150 ms ✗"))
+        #expect(text.contains("ipyparallel: 9.2.0"))
+        #expect(text.contains("multiprocessing: not measured"))
+        #expect(text.contains("Failed:\n  ipyparallel map.auto: boom"))
+        #expect(text.hasSuffix("\n"))
+        #expect(Self.report().hasFailures)
+    }
+
+    @Test func advantageIsHowManyTimesBetterPxshIs() {
+        let time = Measure(id: "t", title: "t", unit: .seconds)
+        let rate = Measure(id: "r", title: "r", unit: .tasksPerSecond, target: 10)
+        #expect(time.advantage(pxsh: 2, peer: 8) == 4)
+        #expect(rate.advantage(pxsh: 8, peer: 2) == 4)
+        #expect(rate.advantage(pxsh: 0, peer: 2) == nil)
+        #expect(rate.meetsTarget(10) == true)
+        #expect(rate.meetsTarget(9) == false)
+        #expect(time.meetsTarget(1) == nil)
+    }
+
+    @Test func selectionTakesIdentifiersAndPrefixes() {
+        var plan = BenchPlan.quick
+        #expect(MeasureCatalog.measures(for: plan).count == 20)
+        plan.selection = ["px_pass", "map.auto", "rss"]
+        #expect(
+            MeasureCatalog.measures(for: plan).map(\.id) == [
+                "px_pass.n1", "px_pass.n2", "px_pass.n4", "map.auto", "rss.engine",
+            ]
+        )
+        // Prefixes end at a '.' or '_' of the identifier: "cold" selects cold_start.*, "pass" nothing.
+        plan.selection = ["cold"]
+        #expect(MeasureCatalog.measures(for: plan).count == 3)
+        plan.selection = ["pass"]
+        #expect(MeasureCatalog.measures(for: plan).isEmpty)
+    }
+
+    @Test func catalogHasIssueFivesTargets() {
+        let targets = Dictionary(
+            uniqueKeysWithValues: MeasureCatalog.measures(for: .full).compactMap { m in m.target.map { (m.id, $0) } }
+        )
+        #expect(targets["cold_start.n4"] == 0.15)
+        #expect(targets["px_pass.n4"] == 200e-6)
+        #expect(targets["map.chunk1"] == 50_000)
+        #expect(targets["push.100MB"] == 2)
+        #expect(targets["pull.100MB"] == 2)
+        #expect(targets["rss.engine"] == 25e6)
+    }
+}
+
+/// What Foundation's parser gives for a JSON null.
+typealias NSNullLike = Foundation.NSNull
