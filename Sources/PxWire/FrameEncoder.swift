@@ -3,7 +3,11 @@ public enum FrameEncoder {
     /// Appends the wire form of `frame` to `buffer`.
     public static func encode(_ frame: Frame, into buffer: inout Bytes) {
         let size = frame.encodedSize
-        buffer.reserveCapacity(buffer.count + size)
+        // Grow geometrically: reserving exactly count + size on every call reallocates and copies the
+        // whole buffer for each frame queued behind others (quadratic in a burst).
+        if buffer.capacity < buffer.count + size {
+            buffer.reserveCapacity(max(buffer.count + size, 2 * buffer.capacity))
+        }
         buffer.appendLittleEndian(UInt32(truncatingIfNeeded: size - 4))
         buffer.append(frame.kind.rawValue)
         buffer.append(frame.op)

@@ -617,6 +617,9 @@ class CollectTests(RuntimeTestCase):
 
     def test_repr_is_cut(self):
         reply = self.collect("chain", "", [list(range(5000))])
+        self.assertIn("[list of 5000 items]".encode(), reply[0])
+        self.assertLessEqual(len(reply[0]), 4200)
+        reply = self.collect("value", "", ["x" * 10000])
         self.assertIn("more characters]".encode(), reply[0])
 
 
