@@ -301,18 +301,26 @@ def ipyparallel_maps(plan, balanced):
     pxsh's auto and Pool.map's default use."""
     function = lambda x: x  # noqa: E731 -- pxsh maps the same lambda; ipyparallel ships it by value
     balanced.map_sync(function, range(100), chunksize=1)
-    for measure, n, chunk, setting in (
-        ("map.chunk1", plan.chunk_one_tasks, 1, "(its default)"),
-        ("map.auto", plan.auto_items, plan.auto_chunk, "(tuned)"),
-    ):
+    measure_maps(
+        plan,
+        (("map.chunk1", plan.chunk_one_tasks, 1, "(its default)"),
+         ("map.auto", plan.auto_items, plan.auto_chunk, "(tuned)")),
+        lambda n, chunk: balanced.map_sync(function, range(n), chunksize=chunk),
+        lambda n, chunk, setting: f"LoadBalancedView.map_sync(f, range({n}), chunksize={chunk}) {setting}",
+    )
+
+
+def measure_maps(plan, settings, run_map, describe):
+    """Times run_map(n, chunk) over range(n) for each (measure, n, chunk, setting), in items per second."""
+    for measure, n, chunk, setting in settings:
         if not wanted(measure):
             continue
         runs = []
         for _ in range(plan.map_runs):
-            seconds, values = timed(lambda: balanced.map_sync(function, range(n), chunksize=chunk))
+            seconds, values = timed(lambda: run_map(n, chunk))
             runs.append(n / seconds)
         check(values == list(range(n)), measure)
-        sample(measure, f"LoadBalancedView.map_sync(f, range({n}), chunksize={chunk}) {setting}", runs)
+        sample(measure, describe(n, chunk, setting), runs)
 
 
 def ipyparallel_transfers(plan, view, size):
@@ -424,18 +432,13 @@ def multiprocessing_memory(pool):
 
 def multiprocessing_maps(plan, pool):
     pool.map(identity, range(100), chunksize=1)
-    for measure, n, chunk, setting in (
-        ("map.chunk1", plan.chunk_one_tasks, 1, "chunksize=1"),
-        ("map.auto", plan.auto_items, None, f"its default chunksize, {plan.auto_chunk}"),
-    ):
-        if not wanted(measure):
-            continue
-        runs = []
-        for _ in range(plan.map_runs):
-            seconds, values = timed(lambda: pool.map(identity, range(n), chunksize=chunk))
-            runs.append(n / seconds)
-        check(values == list(range(n)), measure)
-        sample(measure, f"Pool.map(f, range({n})) ({setting})", runs)
+    measure_maps(
+        plan,
+        (("map.chunk1", plan.chunk_one_tasks, 1, "chunksize=1"),
+         ("map.auto", plan.auto_items, None, f"its default chunksize, {plan.auto_chunk}")),
+        lambda n, chunk: pool.map(identity, range(n), chunksize=chunk),
+        lambda n, chunk, setting: f"Pool.map(f, range({n})) ({setting})",
+    )
 
 
 # --------------------------------------------------------------------------
