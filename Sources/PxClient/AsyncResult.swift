@@ -30,7 +30,12 @@ public final class AsyncResult {
             guard let reply, isFailed else { return nil }
             func text(_ index: Int) -> String { index < reply.count ? reply[index].text : "" }
             return RemoteError(
-                engine: engine ?? EngineNumber.none, name: text(1), value: text(2), traceback: text(3), operation: operation)
+                engine: engine ?? EngineNumber.none,
+                name: text(1),
+                value: text(2),
+                traceback: text(3),
+                operation: operation
+            )
         }
     }
 
@@ -103,7 +108,8 @@ public final class AsyncResult {
 
     /// Seconds from submission to the last completion (or to now while it runs).
     public var elapsed: Double {
-        let end = isReady ? (tasks.compactMap(\.completed).max() ?? Clock.realtimeNanoseconds) : Clock.realtimeNanoseconds
+        let end =
+            isReady ? (tasks.compactMap(\.completed).max() ?? Clock.realtimeNanoseconds) : Clock.realtimeNanoseconds
         return Double(end >= submitted ? end - submitted : 0) / 1e9
     }
 

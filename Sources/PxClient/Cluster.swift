@@ -2,7 +2,7 @@ import PxTransport
 import PxWire
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A connection to a pxsh cluster: its controller, its engines and the home engine.
@@ -60,7 +60,11 @@ public final class Cluster {
         try RuntimeDirectory.makePrivateDirectory(directory)
         do {
             let (pid, socket) = try spawnController(
-                directory: directory, engines: count, installation: installation, name: nil)
+                directory: directory,
+                engines: count,
+                installation: installation,
+                name: nil
+            )
             return try handshake(socket: socket, controllerPID: pid, name: nil, directory: directory)
         } catch {
             RuntimeDirectory.remove(directory)
@@ -72,11 +76,18 @@ public final class Cluster {
     public static func startNamed(_ name: String, engines count: Int, python: String = "python3") throws -> Cluster {
         let installation = try PythonInstallation.locate(python)
         let directory = try namedDirectory(name)
-        if (try? UnixSocket.connect(to: directory + "/controller.sock")).map({ $0.close(); return true }) == true {
+        if (try? UnixSocket.connect(to: directory + "/controller.sock")).map({
+            $0.close()
+            return true
+        }) == true {
             throw ClusterError.invalidRequest("a cluster named '\(name)' is already running")
         }
         let (pid, socket) = try spawnController(
-            directory: directory, engines: count, installation: installation, name: name)
+            directory: directory,
+            engines: count,
+            installation: installation,
+            name: name
+        )
         return try handshake(socket: socket, controllerPID: pid, name: name, directory: directory)
     }
 
@@ -96,7 +107,8 @@ public final class Cluster {
         if let path = getenv("PXSH_EXECUTABLE").map({ String(cString: $0) }), !path.isEmpty { return path }
         let current = ProcessSpawner.currentExecutable
         if current.split(separator: "/").last == "pxsh" { return current }
-        let sibling = current.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/pxsh"
+        let sibling =
+            current.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/pxsh"
         if access(sibling, X_OK) == 0 { return sibling }
         return PythonInstallation.findExecutable("pxsh") ?? current
     }()
@@ -117,7 +129,10 @@ public final class Cluster {
 
     /// The controller inherits its listening socket, already bound, so we can connect without waiting.
     private static func spawnController(
-        directory: String, engines: Int, installation: PythonInstallation, name: String?
+        directory: String,
+        engines: Int,
+        installation: PythonInstallation,
+        name: String?
     ) throws -> (pid_t, FrameSocket) {
         let socketPath = directory + "/controller.sock"
         let listener = try UnixSocket.listen(at: socketPath)
@@ -130,7 +145,12 @@ public final class Cluster {
         ]
         if let name { arguments += ["--name", name] }
         let pid = try ProcessSpawner.spawn(
-            executable, arguments: arguments, output: log, standardInput: listener, newSession: name != nil)
+            executable,
+            arguments: arguments,
+            output: log,
+            standardInput: listener,
+            newSession: name != nil
+        )
         do {
             return (pid, try FrameSocket.connect(to: socketPath))
         } catch {
@@ -140,7 +160,12 @@ public final class Cluster {
         }
     }
 
-    private static func handshake(socket: FrameSocket, controllerPID: pid_t?, name: String?, directory: String) throws
+    private static func handshake(
+        socket: FrameSocket,
+        controllerPID: pid_t?,
+        name: String?,
+        directory: String
+    ) throws
         -> Cluster
     {
         try socket.send(Hello(role: .client, fields: [String(getpid())]).frame)
@@ -149,7 +174,12 @@ public final class Cluster {
             switch received {
             case .frame(let frame) where frame.kind == .welcome:
                 let cluster = Cluster(
-                    socket: socket, controllerPID: controllerPID, name: name, directory: directory, welcome: frame)
+                    socket: socket,
+                    controllerPID: controllerPID,
+                    name: name,
+                    directory: directory,
+                    welcome: frame
+                )
                 try cluster.checkStarted()
                 return cluster
             case .frame(let frame) where frame.kind == .refused:
@@ -284,7 +314,12 @@ public final class Cluster {
     }
 
     /// Sends a control request and waits for its answer.
-    public func control(_ op: ControlOp, engines ids: [Int32] = [], tasks: [UInt64] = [], argument: String? = nil)
+    public func control(
+        _ op: ControlOp,
+        engines ids: [Int32] = [],
+        tasks: [UInt64] = [],
+        argument: String? = nil
+    )
         throws -> [Bytes]
     {
         try ensureOpen()

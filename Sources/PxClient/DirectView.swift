@@ -18,7 +18,12 @@ public struct DirectView {
     ///
     /// - Parameter cell: the prompt number, which names the cell in tracebacks (`<In [7]>`); by
     ///   default each engine uses its own execution count.
-    public func execute(_ code: String, label: String = "%px", name: String? = nil, cell: Int? = nil) throws
+    public func execute(
+        _ code: String,
+        label: String = "%px",
+        name: String? = nil,
+        cell: Int? = nil
+    ) throws
         -> AsyncResult
     {
         let shared = [Bytes(text: code)] + (cell.map { [Bytes(text: String($0))] } ?? [])
@@ -28,7 +33,10 @@ public struct DirectView {
     /// Copies local values to the targets: each `(name, expression)` sends the local `expression`
     /// (the variable `name` when it is empty) as `name`. Blocks until done.
     public func push(_ assignments: [(name: String, expression: String)]) throws {
-        let reply = try cluster.runLocally(.export, assignments.flatMap { [Bytes(text: $0.name), Bytes(text: $0.expression)] })
+        let reply = try cluster.runLocally(
+            .export,
+            assignments.flatMap { [Bytes(text: $0.name), Bytes(text: $0.expression)] }
+        )
         guard let (blob, _) = Blob.read(reply, at: 1 + assignments.count) else { throw malformed("push") }
         defer { SharedMemoryFiles.release(blob) }
         try cluster.finish(try cluster.submit(Submission(op: .import, targets: targets, shared: blob), label: "%push"))
@@ -39,7 +47,9 @@ public struct DirectView {
     /// - Returns: each target's reprs of the variables, in target order.
     public func pull(_ names: [String]) throws -> [(engine: Int32, reprs: [String])] {
         let result = try cluster.submit(
-            Submission(op: .export, targets: targets, shared: names.flatMap { [Bytes(text: $0), []] }), label: "%pull")
+            Submission(op: .export, targets: targets, shared: names.flatMap { [Bytes(text: $0), []] }),
+            label: "%pull"
+        )
         try cluster.finish(result)
         defer { SharedMemoryFiles.release(result) }
         var blobs: [Bytes] = []
@@ -59,11 +69,14 @@ public struct DirectView {
     /// Splits a local sequence into contiguous blocks, one per target, stored there as `name`.
     public func scatter(_ name: String, expression: String = "") throws {
         let reply = try cluster.runLocally(
-            .scatter, [Bytes(text: name), Bytes(text: expression), Bytes(text: String(targets.count))])
+            .scatter,
+            [Bytes(text: name), Bytes(text: expression), Bytes(text: String(targets.count))]
+        )
         guard let blobs = Blob.readAll(reply, from: 1), blobs.count == targets.count else { throw malformed("scatter") }
         defer { SharedMemoryFiles.release(reply) }
         try cluster.finish(
-            try cluster.submit(Submission(op: .import, targets: targets, perTask: blobs), label: "%scatter"))
+            try cluster.submit(Submission(op: .import, targets: targets, perTask: blobs), label: "%scatter")
+        )
     }
 
     /// Concatenates each target's `name` into the local variable `name`.
@@ -71,7 +84,9 @@ public struct DirectView {
     /// - Returns: the repr of the gathered value.
     public func gather(_ name: String) throws -> String {
         let result = try cluster.submit(
-            Submission(op: .export, targets: targets, shared: [Bytes(text: name), []]), label: "%gather")
+            Submission(op: .export, targets: targets, shared: [Bytes(text: name), []]),
+            label: "%gather"
+        )
         try cluster.finish(result)
         defer { SharedMemoryFiles.release(result) }
         var blobs: [Bytes] = []
@@ -80,7 +95,9 @@ public struct DirectView {
             blobs += blob
         }
         let reply = try cluster.runLocally(
-            .collect, [Bytes(text: "concat"), [], Bytes(text: String(targets.count))] + blobs)
+            .collect,
+            [Bytes(text: "concat"), [], Bytes(text: String(targets.count))] + blobs
+        )
         return reply.count > 2 ? reply[2].text : ""
     }
 
@@ -88,7 +105,11 @@ public struct DirectView {
     public func apply(function: String, arguments: String, name: String? = nil) throws -> AsyncResult {
         let reply = try cluster.runLocally(.packCall, [Bytes(text: function), Bytes(text: arguments)])
         guard let (blob, _) = Blob.read(reply, at: 1) else { throw malformed("apply") }
-        let result = try cluster.submit(Submission(op: .apply, targets: targets, shared: blob), label: "%apply", name: name)
+        let result = try cluster.submit(
+            Submission(op: .apply, targets: targets, shared: blob),
+            label: "%apply",
+            name: name
+        )
         result.sharedArguments = blob
         return result
     }

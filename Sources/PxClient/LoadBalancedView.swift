@@ -20,22 +20,30 @@ public struct LoadBalancedView {
     /// The function travels by value (cloudpickle, or a built-in fallback for plain functions).
     /// Collect the values with ``collect(_:into:unordered:)`` once the result is ready.
     public func map(
-        function: String, sequence: String, chunkSize: ChunkSize = .auto, retries: Int? = nil, name: String? = nil
+        function: String,
+        sequence: String,
+        chunkSize: ChunkSize = .auto,
+        retries: Int? = nil,
+        name: String? = nil
     ) throws -> AsyncResult {
-        let chunk = switch chunkSize {
-        case .auto: "auto"
-        case .fixed(let size): String(max(1, size))
-        }
+        let chunk =
+            switch chunkSize {
+            case .auto: "auto"
+            case .fixed(let size): String(max(1, size))
+            }
         let engines = max(1, cluster.liveEngineIDs.count)
         let reply = try cluster.runLocally(
             .prepareMap,
-            [Bytes(text: function), Bytes(text: sequence), Bytes(text: chunk), Bytes(text: String(engines))])
+            [Bytes(text: function), Bytes(text: sequence), Bytes(text: chunk), Bytes(text: String(engines))]
+        )
         guard reply.count >= 2, let itemCount = Int(reply[1].text), let (function, next) = Blob.read(reply, at: 2),
             let chunks = Blob.readAll(reply, from: next)
         else { throw ClusterError.invalidRequest("map: the engine runtime sent a malformed reply") }
         let result = try cluster.submit(
             Submission(op: .mapChunk, isBalanced: true, retries: retries, shared: function, perTask: chunks),
-            label: "%map", name: name)
+            label: "%map",
+            name: name
+        )
         result.context["items"] = String(itemCount)
         result.sharedArguments = function + chunks.flatMap { $0 }
         return result
@@ -43,7 +51,12 @@ public struct LoadBalancedView {
 
     /// One call of the local function `function` with `arguments` (call syntax) on a free engine.
     /// With empty `arguments`, `function` holds both, as typed after `%apply` (`divmod 17 5`).
-    public func apply(function: String, arguments: String, retries: Int? = nil, name: String? = nil) throws
+    public func apply(
+        function: String,
+        arguments: String,
+        retries: Int? = nil,
+        name: String? = nil
+    ) throws
         -> AsyncResult
     {
         let reply = try cluster.runLocally(.packCall, [Bytes(text: function), Bytes(text: arguments)])
@@ -51,7 +64,10 @@ public struct LoadBalancedView {
             throw ClusterError.invalidRequest("apply: the engine runtime sent a malformed reply")
         }
         let result = try cluster.submit(
-            Submission(op: .apply, isBalanced: true, retries: retries, perTask: [blob]), label: "%apply", name: name)
+            Submission(op: .apply, isBalanced: true, retries: retries, perTask: [blob]),
+            label: "%apply",
+            name: name
+        )
         result.sharedArguments = blob
         return result
     }
@@ -73,7 +89,8 @@ public struct LoadBalancedView {
         }
         let reply = try cluster.runLocally(
             .collect,
-            [Bytes(text: "chain"), Bytes(text: names.joined(separator: ",")), Bytes(text: String(order.count))] + blobs)
+            [Bytes(text: "chain"), Bytes(text: names.joined(separator: ",")), Bytes(text: String(order.count))] + blobs
+        )
         return reply.count > 1 ? reply[1].text : ""
     }
 
@@ -85,7 +102,9 @@ public struct LoadBalancedView {
             throw ClusterError.invalidRequest("apply: a task sent a malformed reply")
         }
         let collected = try cluster.runLocally(
-            .collect, [Bytes(text: "value"), Bytes(text: names.joined(separator: ",")), Bytes(text: "1")] + blob)
+            .collect,
+            [Bytes(text: "value"), Bytes(text: names.joined(separator: ",")), Bytes(text: "1")] + blob
+        )
         return collected.count > 1 ? collected[1].text : ""
     }
 }

@@ -1,7 +1,7 @@
 import PxTransport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A Python that engines can embed: its executable and its shared libpython.
@@ -23,7 +23,9 @@ public struct PythonInstallation: Equatable, Sendable {
     /// and modification time, because starting a python costs about 20 ms (more through pyenv's shims).
     public static func locate(_ command: String = "python3") throws -> PythonInstallation {
         guard let path = findExecutable(command) else {
-            throw Unusable(description: "cannot find \(command) on PATH; install Python 3.9 or newer, or pass --python PATH")
+            throw Unusable(
+                description: "cannot find \(command) on PATH; install Python 3.9 or newer, or pass --python PATH"
+            )
         }
         let cachePath = try cacheFile(for: path)
         if let cached = readCache(cachePath) { return cached }
@@ -70,7 +72,8 @@ public struct PythonInstallation: Equatable, Sendable {
                     Use a Python built with --enable-shared: Debian's python3 with libpython3-dev \
                     (apt-get install python3 libpython3-dev), or with pyenv: \
                     env PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install \(version). Then pass --python PATH.
-                    """)
+                    """
+            )
         }
         return PythonInstallation(executable: executable, libraryPath: library, version: version)
     }

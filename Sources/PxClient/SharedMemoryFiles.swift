@@ -1,7 +1,7 @@
 import PxWire
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Large buffers travel as files in the cluster's shared-memory directory; a segment then holds

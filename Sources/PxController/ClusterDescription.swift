@@ -1,7 +1,7 @@
 import PxTransport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The small JSON file that describes a named cluster to `pxsh cluster list|status` and to clients.

@@ -3,7 +3,7 @@ import PxTransport
 import PxWire
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 // MARK: - Control requests: engines, interrupts, life cycle

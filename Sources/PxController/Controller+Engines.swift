@@ -4,7 +4,7 @@ import PxTransport
 import PxWire
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 // MARK: - Engine life cycle
@@ -116,7 +116,12 @@ extension Controller {
             let restarts = slot.hasEverConnected && launchEngine(id: id, rank: slot.rank)
             broadcast(
                 .engineDied(
-                    engine: id, rank: slot.rank, cause: slot.hasEverConnected ? cause : message, isRestarting: restarts))
+                    engine: id,
+                    rank: slot.rank,
+                    cause: slot.hasEverConnected ? cause : message,
+                    isRestarting: restarts
+                )
+            )
         }
         welcomeWaitingClientsIfReady()
         answerControlsAwaiting(engine: id)
@@ -140,7 +145,11 @@ extension Controller {
         var total = 0
         // Bounded, so that an engine printing without end cannot starve the loop.
         while total < 1 << 20 {
-            let count = Glibc.read(descriptor.rawValue, Controller.outputBuffer.baseAddress, Controller.outputBuffer.count)
+            let count = Glibc.read(
+                descriptor.rawValue,
+                Controller.outputBuffer.baseAddress,
+                Controller.outputBuffer.count
+            )
             if count < 0 && errno == EINTR { continue }
             if count <= 0 {
                 if count == 0 { closeOutput(descriptor, of: id) }
@@ -173,8 +182,14 @@ extension Controller {
     func row(of slot: EngineSlot) -> EngineRow {
         let rss = slot.pid > 0 && !slot.isReaped ? pxsys_resident_bytes(slot.pid) : -1
         return EngineRow(
-            id: slot.id, rank: slot.rank, pid: slot.pid, state: slot.state, since: slot.since, queued: slot.queue.count,
-            residentBytes: rss)
+            id: slot.id,
+            rank: slot.rank,
+            pid: slot.pid,
+            state: slot.state,
+            since: slot.since,
+            queued: slot.queue.count,
+            residentBytes: rss
+        )
     }
 
     /// The engines, without those being removed.

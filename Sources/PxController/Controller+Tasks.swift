@@ -21,7 +21,12 @@ extension Controller {
             for index in 0..<count {
                 let id = first + UInt64(index)
                 records[id] = TaskRecord(
-                    owner: peer, op: op, isBalanced: true, submitted: now, arguments: submission.arguments(ofTask: index))
+                    owner: peer,
+                    op: op,
+                    isBalanced: true,
+                    submitted: now,
+                    arguments: submission.arguments(ofTask: index)
+                )
                 ids.append(TaskID(id))
             }
             apply(balancer.handle(.submitted(ids, retries: submission.retries)))
@@ -30,8 +35,13 @@ extension Controller {
         for (index, target) in submission.targets.enumerated() {
             let id = first + UInt64(index)
             records[id] = TaskRecord(
-                owner: peer, op: op, isBalanced: false, submitted: now, engine: target,
-                arguments: submission.arguments(ofTask: index))
+                owner: peer,
+                op: op,
+                isBalanced: false,
+                submitted: now,
+                engine: target,
+                arguments: submission.arguments(ofTask: index)
+            )
             route(id, to: target)
         }
     }
@@ -66,7 +76,14 @@ extension Controller {
                     records[task.rawValue]?.engine = engine.rawValue
                     slot.queue.append(task.rawValue)
                     peer.connection.enqueue(
-                        Frame(kind: .task, op: record.op, engine: engine.rawValue, id: task.rawValue, segments: arguments))
+                        Frame(
+                            kind: .task,
+                            op: record.op,
+                            engine: engine.rawValue,
+                            id: task.rawValue,
+                            segments: arguments
+                        )
+                    )
                 }
                 if slot.state == .idle && !slot.queue.isEmpty {
                     slot.state = .busy
@@ -75,7 +92,9 @@ extension Controller {
                 engines[engine.rawValue] = slot
             case .retrying(let task, let engine):
                 guard let record = records[task.rawValue], !record.owner.isClosed else { continue }
-                record.owner.connection.enqueue(ClusterEvent.taskRetried(task: task.rawValue, engine: engine.rawValue).frame)
+                record.owner.connection.enqueue(
+                    ClusterEvent.taskRetried(task: task.rawValue, engine: engine.rawValue).frame
+                )
             case .failed(let task, let reason):
                 switch reason {
                 case .aborted:
@@ -144,7 +163,9 @@ extension Controller {
         if orphanedReplies.count > Controller.maximumOrphanedRecords {
             let dropped = orphanedReplies.removeFirst()
             records.removeValue(forKey: dropped)
-            log("controller: dropped the unfetched result of task \(dropped) (over \(Controller.maximumOrphanedRecords) kept)")
+            log(
+                "controller: dropped the unfetched result of task \(dropped) (over \(Controller.maximumOrphanedRecords) kept)"
+            )
         }
     }
 
@@ -152,11 +173,16 @@ extension Controller {
     func failTask(_ task: UInt64, name: String, message: String) {
         guard let record = records[task] else { return }
         let reply = Frame(
-            kind: .reply, op: record.op, flags: [.failed, .notRun], engine: record.engine ?? EngineNumber.none, id: task,
+            kind: .reply,
+            op: record.op,
+            flags: [.failed, .notRun],
+            engine: record.engine ?? EngineNumber.none,
+            id: task,
             segments: [
                 TaskTiming(started: 0, completed: 0).segment, Bytes(text: "error"), Bytes(text: name),
                 Bytes(text: message), [],
-            ])
+            ]
+        )
         deliver(reply, of: task)
     }
 }

@@ -4,7 +4,7 @@ import PxTransport
 import PxWire
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The controller of one cluster: it starts and watches the engines, routes requests, schedules
@@ -35,7 +35,10 @@ public final class Controller {
     var orphanedReplies: [UInt64] = []
     static let maximumOrphanedRecords = 10_000
     /// One buffer for reading every engine's output: the controller reads on a single thread.
-    nonisolated(unsafe) static let outputBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+    nonisolated(unsafe) static let outputBuffer = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: 1 << 16,
+        alignment: 16
+    )
     let uid = getuid()
     /// Where engines put large buffers (see `pxsh_runtime.py`); nil where there is no /dev/shm.
     var sharedMemoryDirectory: String?
@@ -86,7 +89,9 @@ public final class Controller {
             let outputs = engines.values.flatMap { slot in slot.outputs.map { (slot.id, $0.stream, $0.descriptor) } }
             var watched: [(FileDescriptor, Poll.Events)] = [(listener!, .readable)]
             for peer in polled {
-                watched.append((peer.connection.descriptor, peer.connection.wantsWrite ? [.readable, .writable] : .readable))
+                watched.append(
+                    (peer.connection.descriptor, peer.connection.wantsWrite ? [.readable, .writable] : .readable)
+                )
             }
             for output in outputs { watched.append((output.2, .readable)) }
             let needsReaping = engines.values.contains { $0.needsReaping }
@@ -174,7 +179,11 @@ public final class Controller {
         guard let hello = Hello(frame) else { return close(peer, reason: "bad handshake") }
         guard hello.version == Hello.protocolVersion else {
             peer.connection.enqueue(
-                Frame(kind: .refused, segments: [Bytes(text: "protocol version \(hello.version) is not \(Hello.protocolVersion)")]))
+                Frame(
+                    kind: .refused,
+                    segments: [Bytes(text: "protocol version \(hello.version) is not \(Hello.protocolVersion)")]
+                )
+            )
             peer.connection.flush()
             return close(peer, reason: "version mismatch")
         }
@@ -208,8 +217,12 @@ public final class Controller {
         peer.connection.enqueue(
             Frame(
                 kind: .welcome,
-                segments: [Bytes(text: String(Hello.protocolVersion)), Bytes(text: options.name ?? ""),
-                    Bytes(text: options.pythonExecutable)] + rows))
+                segments: [
+                    Bytes(text: String(Hello.protocolVersion)), Bytes(text: options.name ?? ""),
+                    Bytes(text: options.pythonExecutable),
+                ] + rows
+            )
+        )
     }
 
     func close(_ peer: Peer, reason: String) {

@@ -14,7 +14,11 @@ public struct ControllerOptions: Sendable {
     public var inheritedListener: FileDescriptor?
 
     public init(
-        directory: String, engineCount: Int, pythonExecutable: String, libraryPath: String, name: String?,
+        directory: String,
+        engineCount: Int,
+        pythonExecutable: String,
+        libraryPath: String,
+        name: String?,
         inheritedListener: FileDescriptor? = nil
     ) {
         self.inheritedListener = inheritedListener

@@ -2,7 +2,7 @@ import PxTransport
 import PxWire
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Starts engine processes on this machine and stops them.
@@ -44,7 +44,12 @@ struct EngineLauncher {
         }
         do {
             let pid = try ProcessSpawner.spawn(
-                executable, arguments: arguments, output: stdout.write, errorOutput: stderr.write, standardInput: devNull)
+                executable,
+                arguments: arguments,
+                output: stdout.write,
+                errorOutput: stderr.write,
+                standardInput: devNull
+            )
             try stdout.read.setNonBlocking(true)
             try stderr.read.setNonBlocking(true)
             return Launched(pid: pid, outputs: [(.stdout, stdout.read), (.stderr, stderr.read)])

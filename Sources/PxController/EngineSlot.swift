@@ -2,7 +2,7 @@ import PxTransport
 import PxWire
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// What the controller knows of one engine: its process, its connection and its queue of tasks.

@@ -1,7 +1,7 @@
 import PxTransport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The cluster's private shared-memory directory, where engines exchange large buffers as files.

@@ -4,7 +4,7 @@ import PxTransport
 import PxWire
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// An engine process: one embedded CPython with one namespace, serving tasks from the controller.
@@ -47,9 +47,14 @@ public enum Engine {
         let python = try PythonLibrary(path: options.libraryPath)
         try python.initialize(programName: options.programName)
         let runtime = try PythonModule(
-            python: python, name: "_pxsh", source: String(decoding: PackageResources.pxsh_runtime_py, as: UTF8.self),
-            filename: "<pxsh-runtime>")
-        try runtime.function("init").call(integers: [Int(options.id), options.rank, options.size, options.isHome ? 1 : 0])
+            python: python,
+            name: "_pxsh",
+            source: String(decoding: PackageResources.pxsh_runtime_py, as: UTF8.self),
+            filename: "<pxsh-runtime>"
+        )
+        try runtime.function("init").call(integers: [
+            Int(options.id), options.rank, options.size, options.isHome ? 1 : 0,
+        ])
         let handle = try runtime.function("handle")
 
         let hello = Hello(role: .engine, fields: [String(options.id), String(options.rank), String(getpid())])
@@ -107,11 +112,17 @@ public enum Engine {
     private static func interruptedReply(to task: Frame) -> Frame {
         let now = Clock.realtimeNanoseconds
         return Frame(
-            kind: .reply, op: task.op, flags: .failed, engine: task.engine, id: task.id,
+            kind: .reply,
+            op: task.op,
+            flags: .failed,
+            engine: task.engine,
+            id: task.id,
             segments: [
-                TaskTiming(started: now, completed: now).segment, Bytes(text: "error"), Bytes(text: "KeyboardInterrupt"),
+                TaskTiming(started: now, completed: now).segment, Bytes(text: "error"),
+                Bytes(text: "KeyboardInterrupt"),
                 Bytes(text: "interrupted before it started"), [],
-            ])
+            ]
+        )
     }
 
     private static func run(_ task: Frame, handle: PythonFunction, python: PythonLibrary, send: (Frame) -> Void) {
@@ -124,8 +135,13 @@ public enum Engine {
         python.discardPendingSignals()
         let failed = result.first.map { $0 != Bytes(text: "ok") } ?? true
         let reply = Frame(
-            kind: .reply, op: task.op, flags: failed ? .failed : [], engine: task.engine, id: task.id,
-            segments: [TaskTiming(started: started, completed: completed).segment] + result)
+            kind: .reply,
+            op: task.op,
+            flags: failed ? .failed : [],
+            engine: task.engine,
+            id: task.id,
+            segments: [TaskTiming(started: started, completed: completed).segment] + result
+        )
         // The runtime flushed Python's buffers into the pipes before returning: output goes first.
         send(reply)
         waitForOutputToBeRead()

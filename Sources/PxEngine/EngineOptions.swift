@@ -14,7 +14,13 @@ public struct EngineOptions: Sendable {
     public var logPath: String?
 
     public init(
-        socketPath: String, id: Int32, rank: Int, size: Int, libraryPath: String, programName: String, isHome: Bool,
+        socketPath: String,
+        id: Int32,
+        rank: Int,
+        size: Int,
+        libraryPath: String,
+        programName: String,
+        isHome: Bool,
         logPath: String? = nil
     ) {
         self.logPath = logPath

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A `PyObject *`. Python's objects stay opaque to Swift.
@@ -112,11 +112,14 @@ public final class PythonLibrary: @unchecked Sendable {
             if !ok {
                 var message: UnsafePointer<CChar>?
                 _ = unsafeBitCast(getError, to: GetError.self)(config, &message)
-                throw PythonLoadError("Python failed to start: \(message.map { String(cString: $0) } ?? "unknown error")")
+                throw PythonLoadError(
+                    "Python failed to start: \(message.map { String(cString: $0) } ?? "unknown error")"
+                )
             }
             return
         }
-        typealias DecodeLocale = @convention(c) (UnsafePointer<CChar>, UnsafeMutablePointer<Int>?) -> UnsafeMutableRawPointer?
+        typealias DecodeLocale =
+            @convention(c) (UnsafePointer<CChar>, UnsafeMutablePointer<Int>?) -> UnsafeMutableRawPointer?
         typealias SetProgramName = @convention(c) (UnsafeMutableRawPointer?) -> Void
         typealias InitializeEx = @convention(c) (Int32) -> Void
         let decode = unsafeBitCast(try requiredSymbol("Py_DecodeLocale"), to: DecodeLocale.self)

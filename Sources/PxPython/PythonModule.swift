@@ -6,10 +6,13 @@ public final class PythonModule: @unchecked Sendable {
     private let python: PythonLibrary
     private let module: PyObjectPointer
 
+    /// CPython's `Py_file_input`: compile a whole module.
+    static let fileInput: Int32 = 257
+
     /// Compiles `source` and imports it as the module `name`.
     public init(python: PythonLibrary, name: String, source: String, filename: String) throws {
         self.python = python
-        guard let code = python.compileString(source, filename, 257 /* Py_file_input */) else {
+        guard let code = python.compileString(source, filename, PythonModule.fileInput) else {
             throw PythonLoadError("cannot compile \(filename): \(python.fetchErrorText())")
         }
         defer { python.decRef(code) }
@@ -83,7 +86,8 @@ public struct PythonFunction: @unchecked Sendable {
                 return nil
             }
             segments.append(
-                [UInt8](UnsafeRawBufferPointer(start: UnsafeRawPointer(pointer), count: length)))
+                [UInt8](UnsafeRawBufferPointer(start: UnsafeRawPointer(pointer), count: length))
+            )
         }
         return segments
     }

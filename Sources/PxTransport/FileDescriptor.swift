@@ -1,9 +1,9 @@
 import CPxSys
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// A failed system call: which one, and its errno.
@@ -40,7 +40,10 @@ public struct FileDescriptor: Hashable, Sendable, CustomStringConvertible {
 
     /// Reads up to `buffer.count` bytes, retrying on EINTR. Returns 0 at end of file.
     /// The corresponding C function is `read`.
-    public func read(into buffer: UnsafeMutableRawBufferPointer, retryOnInterrupt: Bool = true) throws
+    public func read(
+        into buffer: UnsafeMutableRawBufferPointer,
+        retryOnInterrupt: Bool = true
+    ) throws
         -> Int
     {
         while true {

@@ -2,7 +2,7 @@ import PxWire
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A connected socket that sends and receives whole frames with blocking calls.
@@ -77,7 +77,8 @@ public final class FrameSocket: @unchecked Sendable {
 
     /// Waits for a frame for at most `timeoutMilliseconds` (-1: no limit), or until `wake` becomes readable.
     public func receive(timeoutMilliseconds: Int32, wakingOn wake: FileDescriptor? = nil) throws -> Received {
-        let deadline = timeoutMilliseconds < 0 ? nil : Clock.monotonicNanoseconds + UInt64(timeoutMilliseconds) * 1_000_000
+        let deadline =
+            timeoutMilliseconds < 0 ? nil : Clock.monotonicNanoseconds + UInt64(timeoutMilliseconds) * 1_000_000
         while true {
             if let frame = try decoder.nextFrame() { return .frame(frame) }
             var remaining: Int32 = -1

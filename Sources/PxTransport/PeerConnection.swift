@@ -1,7 +1,7 @@
 import PxWire
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// One peer of a single-threaded server: non-blocking reads into frames, and queued writes.
@@ -14,7 +14,10 @@ public final class PeerConnection {
     private var outbound: Bytes = []
     private var outboundOffset = 0
     // One buffer serves every peer: the server reads on a single thread.
-    nonisolated(unsafe) private static let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 18, alignment: 16)
+    nonisolated(unsafe) private static let readBuffer = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: 1 << 18,
+        alignment: 16
+    )
 
     public init(_ descriptor: FileDescriptor, maximumFrameSize: Int = 1 << 31) throws {
         self.descriptor = descriptor
@@ -42,7 +45,12 @@ public final class PeerConnection {
     public func flush() -> Bool {
         while outboundOffset < outbound.count {
             let written = outbound.withUnsafeBytes { raw in
-                send(descriptor.rawValue, raw.baseAddress! + outboundOffset, raw.count - outboundOffset, Int32(MSG_NOSIGNAL))
+                send(
+                    descriptor.rawValue,
+                    raw.baseAddress! + outboundOffset,
+                    raw.count - outboundOffset,
+                    Int32(MSG_NOSIGNAL)
+                )
             }
             if written < 0 {
                 if errno == EINTR { continue }
@@ -71,7 +79,11 @@ public final class PeerConnection {
         var isClosed = false
         // Bounded, so that one busy peer cannot starve the others.
         for _ in 0..<16 {
-            let count = Glibc.read(descriptor.rawValue, PeerConnection.readBuffer.baseAddress, PeerConnection.readBuffer.count)
+            let count = Glibc.read(
+                descriptor.rawValue,
+                PeerConnection.readBuffer.baseAddress,
+                PeerConnection.readBuffer.count
+            )
             if count == 0 {
                 isClosed = true
                 break

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Waiting for descriptors to become readable or writable. The corresponding C function is `poll`.
@@ -16,7 +16,8 @@ public enum Poll {
     /// Waits until one of `descriptors` is ready or `timeoutMilliseconds` pass (-1: no limit).
     /// Returns the ready events of each, in order. An interrupted wait returns all-empty events.
     public static func wait(
-        _ descriptors: [(FileDescriptor, Events)], timeoutMilliseconds: Int32
+        _ descriptors: [(FileDescriptor, Events)],
+        timeoutMilliseconds: Int32
     ) throws -> [Events] {
         var fds = descriptors.map { pollfd(fd: $0.0.rawValue, events: $0.1.rawValue, revents: 0) }
         let count = Glibc.poll(&fds, nfds_t(fds.count), timeoutMilliseconds)

@@ -1,7 +1,7 @@
 import CPxSys
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Starting and reaping child processes.
@@ -27,24 +27,41 @@ public enum ProcessSpawner {
     ///   - output: descriptor for the child's stdout (and stderr, unless `errorOutput` is given); nil inherits ours.
     /// - Returns: the child's pid.
     public static func spawn(
-        _ executable: String, arguments: [String], environment: [String]? = nil, output: FileDescriptor? = nil,
-        errorOutput: FileDescriptor? = nil, standardInput: FileDescriptor? = nil, newSession: Bool = false
+        _ executable: String,
+        arguments: [String],
+        environment: [String]? = nil,
+        output: FileDescriptor? = nil,
+        errorOutput: FileDescriptor? = nil,
+        standardInput: FileDescriptor? = nil,
+        newSession: Bool = false
     ) throws -> pid_t {
         let errorOutput = errorOutput ?? output
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         let envCopies = environment?.map { strdup($0) }
-        defer { envCopies?.forEach { free($0) } }
+        defer { for pointer in envCopies ?? [] { free(pointer) } }
         let pid: pid_t
         if let envCopies {
             let envp = envCopies + [nil]
             pid = pxsys_spawn(
-                executable, argv, envp, standardInput?.rawValue ?? -1, output?.rawValue ?? -1,
-                errorOutput?.rawValue ?? -1, newSession ? 1 : 0)
+                executable,
+                argv,
+                envp,
+                standardInput?.rawValue ?? -1,
+                output?.rawValue ?? -1,
+                errorOutput?.rawValue ?? -1,
+                newSession ? 1 : 0
+            )
         } else {
             pid = pxsys_spawn(
-                executable, argv, pxsys_environment(), standardInput?.rawValue ?? -1, output?.rawValue ?? -1,
-                errorOutput?.rawValue ?? -1, newSession ? 1 : 0)
+                executable,
+                argv,
+                pxsys_environment(),
+                standardInput?.rawValue ?? -1,
+                output?.rawValue ?? -1,
+                errorOutput?.rawValue ?? -1,
+                newSession ? 1 : 0
+            )
         }
         guard pid > 0 else { throw SystemError("spawn \(executable)") }
         return pid

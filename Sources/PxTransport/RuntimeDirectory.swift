@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Where pxsh keeps its sockets, logs and cluster descriptions: a directory only this user can enter.

@@ -1,7 +1,7 @@
 import CPxSys
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Unix-domain stream sockets: listening, connecting, and who is on the other end.
@@ -80,12 +80,15 @@ public enum UnixSocket {
     }
 
     private static func withAddress(
-        _ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Void
+        _ path: String,
+        _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Void
     ) throws {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count <= maximumPathLength else { throw SystemError("socket path too long: \(path)", code: ENAMETOOLONG) }
+        guard bytes.count <= maximumPathLength else {
+            throw SystemError("socket path too long: \(path)", code: ENAMETOOLONG)
+        }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0

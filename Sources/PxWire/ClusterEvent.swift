@@ -11,15 +11,22 @@ public enum ClusterEvent: Equatable, Sendable {
     case notice(String)
 
     enum Code: UInt8 {
-        case engineDied = 1, engineStarted, taskRetried, notice
+        case engineDied = 1
+        case engineStarted
+        case taskRetried
+        case notice
     }
 
     public var frame: Frame {
         switch self {
         case .engineDied(let engine, let rank, let cause, let isRestarting):
             Frame(
-                kind: .event, op: Code.engineDied.rawValue, flags: isRestarting ? .restarting : [], engine: engine,
-                segments: [Bytes(text: String(rank)), Bytes(text: cause)])
+                kind: .event,
+                op: Code.engineDied.rawValue,
+                flags: isRestarting ? .restarting : [],
+                engine: engine,
+                segments: [Bytes(text: String(rank)), Bytes(text: cause)]
+            )
         case .engineStarted(let row):
             Frame(kind: .event, op: Code.engineStarted.rawValue, engine: row.id, segments: [Bytes(text: row.line)])
         case .taskRetried(let task, let engine):
@@ -35,8 +42,11 @@ public enum ClusterEvent: Equatable, Sendable {
         case .engineDied:
             guard frame.segments.count == 2, let rank = Int(frame.segments[0].text) else { return nil }
             self = .engineDied(
-                engine: frame.engine, rank: rank, cause: frame.segments[1].text,
-                isRestarting: frame.flags.contains(.restarting))
+                engine: frame.engine,
+                rank: rank,
+                cause: frame.segments[1].text,
+                isRestarting: frame.flags.contains(.restarting)
+            )
         case .engineStarted:
             guard let line = frame.segments.first?.text, let row = EngineRow(line: line) else { return nil }
             self = .engineStarted(row)
@@ -67,7 +77,13 @@ public struct EngineRow: Equatable, Sendable {
     public var residentBytes: Int64
 
     public init(
-        id: Int32, rank: Int, pid: Int32, state: State, since: UInt64, queued: Int, residentBytes: Int64
+        id: Int32,
+        rank: Int,
+        pid: Int32,
+        state: State,
+        since: UInt64,
+        queued: Int,
+        residentBytes: Int64
     ) {
         self.id = id
         self.rank = rank

@@ -18,7 +18,11 @@ public struct Frame: Equatable, Sendable {
     public var segments: [Bytes]
 
     public init(
-        kind: MessageKind, op: UInt8 = 0, flags: FrameFlags = [], engine: Int32 = -2, id: UInt64 = 0,
+        kind: MessageKind,
+        op: UInt8 = 0,
+        flags: FrameFlags = [],
+        engine: Int32 = -2,
+        id: UInt64 = 0,
         segments: [Bytes] = []
     ) {
         self.kind = kind

@@ -13,7 +13,11 @@ public struct Submission: Equatable, Sendable {
     public var perTask: [[Bytes]]
 
     public init(
-        op: EngineOp, targets: [Int32] = [], isBalanced: Bool = false, retries: Int? = nil, shared: [Bytes] = [],
+        op: EngineOp,
+        targets: [Int32] = [],
+        isBalanced: Bool = false,
+        retries: Int? = nil,
+        shared: [Bytes] = [],
         perTask: [[Bytes]] = []
     ) {
         self.op = op
@@ -50,7 +54,12 @@ public struct Submission: Equatable, Sendable {
         segments += shared
         for task in perTask { segments += task }
         return Frame(
-            kind: .submit, op: op.rawValue, flags: isBalanced ? .balanced : [], id: requestID, segments: segments)
+            kind: .submit,
+            op: op.rawValue,
+            flags: isBalanced ? .balanced : [],
+            id: requestID,
+            segments: segments
+        )
     }
 
     /// Reads a submit frame; nil when it is malformed.
@@ -89,8 +98,13 @@ public struct Submission: Equatable, Sendable {
         }
         guard position == segments.count else { return nil }
         self.init(
-            op: op, targets: targets, isBalanced: frame.flags.contains(.balanced),
-            retries: retries == UInt32.max ? nil : Int(retries), shared: shared, perTask: perTask)
+            op: op,
+            targets: targets,
+            isBalanced: frame.flags.contains(.balanced),
+            retries: retries == UInt32.max ? nil : Int(retries),
+            shared: shared,
+            perTask: perTask
+        )
         guard isWellFormed else { return nil }
     }
 }

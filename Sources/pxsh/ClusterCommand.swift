@@ -5,18 +5,21 @@ import PxTransport
 import PxWire
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `pxsh cluster`: named clusters that outlive their clients.
 struct ClusterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "Start, stop and list named clusters.",
-        subcommands: [Start.self, Stop.self, List.self, Status.self])
+        commandName: "cluster",
+        abstract: "Start, stop and list named clusters.",
+        subcommands: [Start.self, Stop.self, List.self, Status.self]
+    )
 
     struct Start: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Start a named cluster in the background; attach with `pxsh --cluster NAME`.")
+            abstract: "Start a named cluster in the background; attach with `pxsh --cluster NAME`."
+        )
         @Option(help: "The cluster's name.") var name: String
         @Option(name: .short, help: "Number of engines (default: the number of cores).") var n: Int?
         @Option(help: "The python the engines run.") var python = "python3"
@@ -30,7 +33,9 @@ struct ClusterCommand: ParsableCommand {
             let count = n ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
             do {
                 let cluster = try Cluster.startNamed(name, engines: count, python: python)
-                Terminal.write("cluster '\(name)' started: \(cluster.engineList.count) engines in \(cluster.directory)\n")
+                Terminal.write(
+                    "cluster '\(name)' started: \(cluster.engineList.count) engines in \(cluster.directory)\n"
+                )
                 cluster.shutdown()
             } catch {
                 try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")

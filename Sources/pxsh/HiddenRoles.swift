@@ -6,7 +6,10 @@ import PxTransport
 /// `pxsh engine`: an engine process, started by a controller. Hidden from help.
 struct EngineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "engine", abstract: "Run an engine (started by the controller).", shouldDisplay: false)
+        commandName: "engine",
+        abstract: "Run an engine (started by the controller).",
+        shouldDisplay: false
+    )
 
     @Option var socket: String
     @Option var id: Int32
@@ -20,15 +23,26 @@ struct EngineCommand: ParsableCommand {
     func run() throws {
         Engine.run(
             EngineOptions(
-                socketPath: socket, id: id, rank: rank, size: size, libraryPath: libpython, programName: programName,
-                isHome: home, logPath: log))
+                socketPath: socket,
+                id: id,
+                rank: rank,
+                size: size,
+                libraryPath: libpython,
+                programName: programName,
+                isHome: home,
+                logPath: log
+            )
+        )
     }
 }
 
 /// `pxsh controller`: the controller of one cluster, started by `pxsh` or `pxsh cluster start`. Hidden from help.
 struct ControllerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "controller", abstract: "Run a cluster's controller.", shouldDisplay: false)
+        commandName: "controller",
+        abstract: "Run a cluster's controller.",
+        shouldDisplay: false
+    )
 
     @Option var directory: String
     @Option var engines: Int
@@ -40,8 +54,13 @@ struct ControllerCommand: ParsableCommand {
 
     func run() throws {
         let options = ControllerOptions(
-            directory: directory, engineCount: engines, pythonExecutable: python, libraryPath: libpython, name: name,
-            inheritedListener: listenerOnStdin ? .standardInput : nil)
+            directory: directory,
+            engineCount: engines,
+            pythonExecutable: python,
+            libraryPath: libpython,
+            name: name,
+            inheritedListener: listenerOnStdin ? .standardInput : nil
+        )
         Controller(options: options).run()
     }
 }

@@ -4,7 +4,7 @@ import PxRepl
 import PxTransport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `pxsh`: a REPL for parallel Python sessions.
@@ -24,7 +24,8 @@ struct Pxsh: ParsableCommand {
             ReplCommand.self, RunCommand.self, ClusterCommand.self, BenchCommand.self, MagicsCommand.self,
             EngineCommand.self, ControllerCommand.self,
         ],
-        defaultSubcommand: ReplCommand.self)
+        defaultSubcommand: ReplCommand.self
+    )
 
     /// Usage errors exit with 2 (ArgumentParser's own default is 64).
     static func main() {
@@ -50,7 +51,8 @@ struct ReplCommand: ParsableCommand {
         abstract: "Start the REPL (the default): interactive on a terminal, else a script from -c or stdin.",
         discussion: """
             A plain line runs locally; %px runs code on the engines; %help lists the magics.
-            """)
+            """
+    )
 
     @OptionGroup var cluster: ClusterOptions
     @Option(name: .customShort("c"), help: "Run these commands (separated by newlines) and exit.")
@@ -63,7 +65,8 @@ struct ReplCommand: ParsableCommand {
         defer { session.cluster.shutdown() }
         if let commands {
             ScriptRunner(session: session, stopsAtFirstFailure: false).run(
-                lines: commands.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+                lines: commands.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            )
         } else if terminal.isInputTerminal {
             Terminal.write(banner(session))
             Repl(session: session, historyFile: historyPath).run()
@@ -86,7 +89,8 @@ struct ReplCommand: ParsableCommand {
         let where_ = session.cluster.name.map { "cluster '\($0)'" } ?? "a private cluster"
         return session.renderer.style.dim(
             "pxsh: \(count) engine\(count == 1 ? "" : "s") in \(where_), python \(session.cluster.pythonExecutable)\n"
-                + "%help lists the magics; a plain line runs locally; Ctrl-D quits.\n")
+                + "%help lists the magics; a plain line runs locally; Ctrl-D quits.\n"
+        )
     }
 }
 
@@ -106,7 +110,9 @@ struct ClusterOptions: ParsableArguments {
     func connect(terminal: Terminal) throws -> Session {
         let cluster: Cluster
         do {
-            cluster = try clusterName.map { try Cluster.attach(name: $0) } ?? Cluster.start(engines: engineCount, python: python)
+            cluster =
+                try clusterName.map { try Cluster.attach(name: $0) }
+                ?? Cluster.start(engines: engineCount, python: python)
         } catch {
             try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
             throw ExitCode(2)

@@ -3,7 +3,7 @@ import PxRepl
 import PxTransport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `pxsh run FILE`: run a session file, or check a transcript.
@@ -17,7 +17,8 @@ struct RunCommand: ParsableCommand {
             With --check, the file's inputs are re-run and their output compared with the recorded
             output; '...' in a recorded line matches anything within that line. A mismatch prints a diff
             and exits 1.
-            """)
+            """
+    )
 
     @Argument(help: "The session file or transcript.") var file: String
     @Flag(help: "Compare the output with the transcript's recorded output.") var check = false
@@ -55,11 +56,14 @@ struct RunCommand: ParsableCommand {
             let checking = Session(cluster: session.cluster, renderer: terminal.renderer) { captured += $0 }
             let entries = Transcript.parse(text)
             let outputs = ScriptRunner.check(
-                entries, session: checking,
+                entries,
+                session: checking,
                 capture: {
                     defer { captured = "" }
                     return captured
-                }, report: { Terminal.write($0) })
+                },
+                report: { Terminal.write($0) }
+            )
             session.cluster.shutdown()
             let mismatches = outputs.filter { $0 != nil }.count
             Terminal.write("\(file): \(entries.count - mismatches) passed, \(mismatches) failed\n")

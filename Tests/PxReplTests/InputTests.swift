@@ -7,7 +7,9 @@ import Testing
     /// A stand-in for the home engine's is_complete: compound statements need a blank line or a dedent.
     static func isComplete(_ code: String) -> Bool {
         let lines = code.split(separator: "\n", omittingEmptySubsequences: false)
-        if code.hasSuffix("\n\n") || code.hasSuffix("\n") && lines.count > 2 { return !code.contains("(") || code.contains(")") }
+        if code.hasSuffix("\n\n") || code.hasSuffix("\n") && lines.count > 2 {
+            return !code.contains("(") || code.contains(")")
+        }
         if lines.first?.hasSuffix(":") == true { return false }
         return code.filter { $0 == "(" }.count == code.filter { $0 == ")" }.count
     }
@@ -31,11 +33,19 @@ import Testing
 
             print(f(x))
             """
-        #expect(cells(text) == ["x = 1", "%px print(x)", "def f(v):\n    return v + 1", "%%px -t 0\na = 1\nb = 2", "print(f(x))"])
+        #expect(
+            cells(text) == [
+                "x = 1", "%px print(x)", "def f(v):\n    return v + 1", "%%px -t 0\na = 1\nb = 2", "print(f(x))",
+            ]
+        )
     }
 
     @Test func aDedentedLineEndsACompoundStatement() {
-        #expect(cells("for i in range(3):\n    print(i)\nprint('done')") == ["for i in range(3):\n    print(i)", "print('done')"])
+        #expect(
+            cells("for i in range(3):\n    print(i)\nprint('done')") == [
+                "for i in range(3):\n    print(i)", "print('done')",
+            ]
+        )
     }
 
     @Test func openBracketsContinue() {
@@ -101,7 +111,10 @@ import Testing
     @Test func magicsReferenceIsUpToDate() throws {
         let repository = URLPath.repositoryRoot(from: #filePath)
         let documented = try String(decoding: readFile(repository + "/docs/MAGICS.md"), as: UTF8.self)
-        #expect(documented == MagicCatalog.markdown, "docs/MAGICS.md is stale: run `pxsh magics --markdown > docs/MAGICS.md`")
+        #expect(
+            documented == MagicCatalog.markdown,
+            "docs/MAGICS.md is stale: run `pxsh magics --markdown > docs/MAGICS.md`"
+        )
     }
 }
 

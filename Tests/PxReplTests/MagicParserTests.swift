@@ -3,28 +3,43 @@ import Testing
 @testable import PxRepl
 
 @Suite struct MagicParserTests {
-    @Test(arguments: [
-        ("%px print(rank)", Command.px(PxOptions(), code: "print(rank)")),
-        ("%px -t 0,2 --noblock -o ar import time; time.sleep(1)",
-         .px(PxOptions(targets: .ids([0, 2]), block: false, name: "ar"), code: "import time; time.sleep(1)")),
-        ("%px --targets=::2 --local x = 1", .px(PxOptions(targets: .slice(start: nil, stop: nil, step: 2), local: true), code: "x = 1")),
-        ("%px -- -x", .px(PxOptions(), code: "-x")),
-        ("%%px -t 1:3\nimport os\nprint(os.getpid())", .px(PxOptions(targets: .slice(start: 1, stop: 3, step: nil)), code: "import os\nprint(os.getpid())")),
-        ("%push a b", .push([.init(name: "a"), .init(name: "b")], targets: nil)),
-        ("%push x=a * 2 y=[1, 2]", .push([.init(name: "x", expression: "a * 2"), .init(name: "y", expression: "[1, 2]")], targets: nil)),
-        ("%pull -t -1 a b", .pull(["a", "b"], targets: .ids([-1]))),
-        ("%scatter xs range(100)", .scatter(name: "xs", expression: "range(100)", targets: nil)),
-        ("%gather xs", .gather(name: "xs", targets: nil)),
-        ("%map lambda x: x*x range(10000)", .map(MapOptions(), call: "lambda x: x*x range(10000)")),
-        ("%map --chunksize 5 --unordered -o sq f [1, 2, 3]",
-         .map(MapOptions(chunkSize: 5, unordered: true, name: "sq"), call: "f [1, 2, 3]")),
-        ("%apply f 3, y=4", .apply(call: "f 3, y=4", name: nil)),
-        ("%wait ar --timeout 2.5", .wait(name: "ar", timeout: 2.5)),
-        ("%result ar -o v", .result(name: "ar", storeAs: "v")),
-        ("%restart 1 --replay", .restart(.ids([1]), replay: true)),
-        ("%help px", .help("px")),
-        ("%jobs", .jobs),
-    ] as [(String, Command)])
+    @Test(
+        arguments: [
+            ("%px print(rank)", Command.px(PxOptions(), code: "print(rank)")),
+            (
+                "%px -t 0,2 --noblock -o ar import time; time.sleep(1)",
+                .px(PxOptions(targets: .ids([0, 2]), block: false, name: "ar"), code: "import time; time.sleep(1)")
+            ),
+            (
+                "%px --targets=::2 --local x = 1",
+                .px(PxOptions(targets: .slice(start: nil, stop: nil, step: 2), local: true), code: "x = 1")
+            ),
+            ("%px -- -x", .px(PxOptions(), code: "-x")),
+            (
+                "%%px -t 1:3\nimport os\nprint(os.getpid())",
+                .px(PxOptions(targets: .slice(start: 1, stop: 3, step: nil)), code: "import os\nprint(os.getpid())")
+            ),
+            ("%push a b", .push([.init(name: "a"), .init(name: "b")], targets: nil)),
+            (
+                "%push x=a * 2 y=[1, 2]",
+                .push([.init(name: "x", expression: "a * 2"), .init(name: "y", expression: "[1, 2]")], targets: nil)
+            ),
+            ("%pull -t -1 a b", .pull(["a", "b"], targets: .ids([-1]))),
+            ("%scatter xs range(100)", .scatter(name: "xs", expression: "range(100)", targets: nil)),
+            ("%gather xs", .gather(name: "xs", targets: nil)),
+            ("%map lambda x: x*x range(10000)", .map(MapOptions(), call: "lambda x: x*x range(10000)")),
+            (
+                "%map --chunksize 5 --unordered -o sq f [1, 2, 3]",
+                .map(MapOptions(chunkSize: 5, unordered: true, name: "sq"), call: "f [1, 2, 3]")
+            ),
+            ("%apply f 3, y=4", .apply(call: "f 3, y=4", name: nil)),
+            ("%wait ar --timeout 2.5", .wait(name: "ar", timeout: 2.5)),
+            ("%result ar -o v", .result(name: "ar", storeAs: "v")),
+            ("%restart 1 --replay", .restart(.ids([1]), replay: true)),
+            ("%help px", .help("px")),
+            ("%jobs", .jobs),
+        ] as [(String, Command)]
+    )
     func parses(_ line: String, _ expected: Command) throws {
         #expect(try MagicParser.parse(line) == expected)
     }
@@ -47,10 +62,12 @@ import Testing
 @Suite struct TargetSpecTests {
     let engines: [Int32] = [0, 1, 2, 3]
 
-    @Test(arguments: [
-        ("all", [0, 1, 2, 3]), ("0,2", [0, 2]), ("1:3", [1, 2]), ("::2", [0, 2]), ("-1", [3]), ("3", [3]),
-        ("::-1", [3, 2, 1, 0]), ("-2:", [2, 3]),
-    ] as [(String, [Int32])])
+    @Test(
+        arguments: [
+            ("all", [0, 1, 2, 3]), ("0,2", [0, 2]), ("1:3", [1, 2]), ("::2", [0, 2]), ("-1", [3]), ("3", [3]),
+            ("::-1", [3, 2, 1, 0]), ("-2:", [2, 3]),
+        ] as [(String, [Int32])]
+    )
     func resolves(_ text: String, _ expected: [Int32]) throws {
         #expect(try TargetSpec(text)?.resolve(among: engines) == expected)
     }

@@ -40,8 +40,13 @@ import Testing
             EngineOutput(
                 engine: Int32($0),
                 error: RemoteError(
-                    engine: Int32($0), name: "ZeroDivisionError", value: "division by zero", traceback: traceback,
-                    operation: "execute"))
+                    engine: Int32($0),
+                    name: "ZeroDivisionError",
+                    value: "division by zero",
+                    traceback: traceback,
+                    operation: "execute"
+                )
+            )
         }
         #expect(
             renderer.render(outputs) == """
@@ -50,7 +55,8 @@ import Testing
                   File "<In [2]>", line 1, in <module>
                     1/0
 
-                """)
+                """
+        )
     }
 
     @Test func groupingByTypeListsStreamsFirst() {
@@ -77,7 +83,13 @@ import Testing
         var tasks: [Renderer.TimelineTask] = []
         for index in 0..<8 {
             let round = UInt64(index / 4)
-            tasks.append(Renderer.TimelineTask(engine: Int32(index % 4), started: round * second, completed: (round + 1) * second))
+            tasks.append(
+                Renderer.TimelineTask(
+                    engine: Int32(index % 4),
+                    started: round * second,
+                    completed: (round + 1) * second
+                )
+            )
         }
         let text = renderer.timeline(tasks, title: "#1")
         #expect(text.contains("8 tasks on 4 engines: wall 2.00 s, serial 8.00 s, speed-up 4.00x"))

@@ -6,7 +6,14 @@ import Testing
     static let samples: [Frame] = [
         Frame(kind: .hello),
         Frame(kind: .task, op: EngineOp.execute.rawValue, engine: 3, id: 42, segments: [Bytes(text: "print(rank)")]),
-        Frame(kind: .reply, op: 1, flags: [.failed], engine: -1, id: .max, segments: [[], [0, 255, 10], Bytes(text: "é")]),
+        Frame(
+            kind: .reply,
+            op: 1,
+            flags: [.failed],
+            engine: -1,
+            id: .max,
+            segments: [[], [0, 255, 10], Bytes(text: "é")]
+        ),
         Frame(kind: .stream, op: 2, engine: 0, id: 7, segments: [Bytes(repeating: 0x41, count: 70_000)]),
     ]
 
@@ -122,9 +129,19 @@ import Testing
 @Suite struct MessageTests {
     @Test func submissionRoundTrips() {
         let direct = Submission(op: .execute, targets: [0, 2, 3], shared: [Bytes(text: "x = 1")])
-        let scattered = Submission(op: .import, targets: [0, 1], shared: [Bytes(text: "2")], perTask: [[[1]], [[2], [3]]])
+        let scattered = Submission(
+            op: .import,
+            targets: [0, 1],
+            shared: [Bytes(text: "2")],
+            perTask: [[[1]], [[2], [3]]]
+        )
         let balanced = Submission(
-            op: .mapChunk, isBalanced: true, retries: 3, shared: [Bytes(text: "f")], perTask: [[[1]], [[2]], []])
+            op: .mapChunk,
+            isBalanced: true,
+            retries: 3,
+            shared: [Bytes(text: "f")],
+            perTask: [[[1]], [[2]], []]
+        )
         for submission in [direct, scattered, balanced] {
             #expect(Submission(submission.frame(requestID: 9)) == submission)
         }
@@ -145,7 +162,9 @@ import Testing
     @Test func helloNamesTheRoleAndVersion() {
         let hello = Hello(role: .engine, fields: ["3", "3", "1234"])
         #expect(Hello(hello.frame) == hello)
-        #expect(Hello(Frame(kind: .hello, segments: [Bytes(text: "http"), Bytes(text: "1"), Bytes(text: "client")])) == nil)
+        #expect(
+            Hello(Frame(kind: .hello, segments: [Bytes(text: "http"), Bytes(text: "1"), Bytes(text: "client")])) == nil
+        )
     }
 
     @Test func eventsRoundTrip() {

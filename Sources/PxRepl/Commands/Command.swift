@@ -62,8 +62,13 @@ public struct PxOptions: Equatable, Sendable {
     public var timeout: Double?
 
     public init(
-        targets: TargetSpec? = nil, block: Bool? = nil, local: Bool = false, stream: Bool? = nil,
-        groupOutputs: GroupOutputs? = nil, name: String? = nil, timeout: Double? = nil
+        targets: TargetSpec? = nil,
+        block: Bool? = nil,
+        local: Bool = false,
+        stream: Bool? = nil,
+        groupOutputs: GroupOutputs? = nil,
+        name: String? = nil,
+        timeout: Double? = nil
     ) {
         self.targets = targets
         self.block = block
@@ -77,9 +82,14 @@ public struct PxOptions: Equatable, Sendable {
     /// These options with unset fields taken from `defaults`.
     public func merged(over defaults: PxOptions) -> PxOptions {
         PxOptions(
-            targets: targets ?? defaults.targets, block: block ?? defaults.block, local: local || defaults.local,
-            stream: stream ?? defaults.stream, groupOutputs: groupOutputs ?? defaults.groupOutputs, name: name,
-            timeout: timeout ?? defaults.timeout)
+            targets: targets ?? defaults.targets,
+            block: block ?? defaults.block,
+            local: local || defaults.local,
+            stream: stream ?? defaults.stream,
+            groupOutputs: groupOutputs ?? defaults.groupOutputs,
+            name: name,
+            timeout: timeout ?? defaults.timeout
+        )
     }
 }
 
@@ -92,7 +102,13 @@ public struct MapOptions: Equatable, Sendable {
     public var name: String?
     public var retries: Int?
 
-    public init(chunkSize: Int? = nil, unordered: Bool = false, block: Bool = true, name: String? = nil, retries: Int? = nil) {
+    public init(
+        chunkSize: Int? = nil,
+        unordered: Bool = false,
+        block: Bool = true,
+        name: String? = nil,
+        retries: Int? = nil
+    ) {
         self.chunkSize = chunkSize
         self.unordered = unordered
         self.block = block

@@ -7,7 +7,13 @@ public struct Magic: Sendable {
     public var flags: [(flag: String, help: String)]
     public var details: String
 
-    public init(_ name: String, _ synopsis: String, _ summary: String, flags: [(String, String)] = [], details: String = "") {
+    public init(
+        _ name: String,
+        _ synopsis: String,
+        _ summary: String,
+        flags: [(String, String)] = [],
+        details: String = ""
+    ) {
         self.name = name
         self.synopsis = synopsis
         self.summary = summary
@@ -32,7 +38,9 @@ public enum MagicCatalog {
 
     public static let all: [Magic] = [
         Magic(
-            "%px", "%px [flags] CODE", "Run CODE on the target engines.",
+            "%px",
+            "%px [flags] CODE",
+            "Run CODE on the target engines.",
             flags: [
                 ("-t, --targets SPEC", targetsHelp), ("--block", "wait for the result (the default)"),
                 ("--noblock", "return at once with an AsyncResult"), ("--local", "also run CODE locally"),
@@ -41,56 +49,94 @@ public enum MagicCatalog {
                 ("-o NAME", "name the AsyncResult (and store map/apply values under NAME)"),
                 ("--timeout S", "stop waiting after S seconds"),
             ],
-            details: "Output is grouped by engine; identical output from several engines is merged, as [stdout:0-3]."),
+            details: "Output is grouped by engine; identical output from several engines is merged, as [stdout:0-3]."
+        ),
         Magic(
-            "%%px", "%%px [flags]", "Run the whole cell (up to a blank line) on the target engines. Flags as %px."),
+            "%%px",
+            "%%px [flags]",
+            "Run the whole cell (up to a blank line) on the target engines. Flags as %px."
+        ),
         Magic("%autopx", "%autopx", "Toggle: every plain line goes to the engines, as with %px."),
         Magic(
-            "%pxconfig", "%pxconfig [flags]", "Set the defaults of %px: --targets, --block/--noblock, --local, "
-                + "--stream/--no-stream, --group-outputs, --timeout."),
-        Magic("%pxresult", "%pxresult [NAME]", "Show the outputs of the last (or the named) AsyncResult, waiting if needed."),
+            "%pxconfig",
+            "%pxconfig [flags]",
+            "Set the defaults of %px: --targets, --block/--noblock, --local, "
+                + "--stream/--no-stream, --group-outputs, --timeout."
+        ),
         Magic(
-            "%push", "%push [-t SPEC] NAME... | NAME=EXPR...", "Copy local values (or local expressions) to the engines.",
-            flags: [("-t, --targets SPEC", targetsHelp)]),
+            "%pxresult",
+            "%pxresult [NAME]",
+            "Show the outputs of the last (or the named) AsyncResult, waiting if needed."
+        ),
         Magic(
-            "%pull", "%pull [-t SPEC] NAME...",
+            "%push",
+            "%push [-t SPEC] NAME... | NAME=EXPR...",
+            "Copy local values (or local expressions) to the engines.",
+            flags: [("-t, --targets SPEC", targetsHelp)]
+        ),
+        Magic(
+            "%pull",
+            "%pull [-t SPEC] NAME...",
             "Show each engine's value and store it locally as a list with one item per engine.",
-            flags: [("-t, --targets SPEC", targetsHelp)]),
+            flags: [("-t, --targets SPEC", targetsHelp)]
+        ),
         Magic(
-            "%scatter", "%scatter [-t SPEC] NAME [EXPR]",
+            "%scatter",
+            "%scatter [-t SPEC] NAME [EXPR]",
             "Split a local sequence (list, tuple, range, numpy array) into contiguous blocks, one per engine.",
-            flags: [("-t, --targets SPEC", targetsHelp)]),
+            flags: [("-t, --targets SPEC", targetsHelp)]
+        ),
         Magic(
-            "%gather", "%gather [-t SPEC] NAME", "Concatenate the engines' blocks of NAME into the local NAME.",
-            flags: [("-t, --targets SPEC", targetsHelp)]),
+            "%gather",
+            "%gather [-t SPEC] NAME",
+            "Concatenate the engines' blocks of NAME into the local NAME.",
+            flags: [("-t, --targets SPEC", targetsHelp)]
+        ),
         Magic(
-            "%map", "%map [flags] F SEQ", "Load-balanced map of the local function F over the local iterable SEQ.",
+            "%map",
+            "%map [flags] F SEQ",
+            "Load-balanced map of the local function F over the local iterable SEQ.",
             flags: [
                 ("--chunksize K|auto", "items per task (auto: about 4 tasks per engine)"),
                 ("--unordered", "results in completion order"), ("--noblock", "return at once"),
                 ("-o NAME", "name the AsyncResult and store the results under NAME"),
                 ("--retries R", "retries of a task whose engine died (default 1)"),
             ],
-            details: "F is a function, lambda, closure or builtin; it travels by value. The results are stored in _."),
+            details: "F is a function, lambda, closure or builtin; it travels by value. The results are stored in _."
+        ),
         Magic(
-            "%apply", "%apply [-o NAME] F ARGS...", "One load-balanced call F(ARGS...) of a local function.",
-            flags: [("-o NAME", "name the AsyncResult and store the value under NAME")]),
+            "%apply",
+            "%apply [-o NAME] F ARGS...",
+            "One load-balanced call F(ARGS...) of a local function.",
+            flags: [("-o NAME", "name the AsyncResult and store the value under NAME")]
+        ),
         Magic("%jobs", "%jobs", "List the AsyncResults: name, kind, targets, state, progress, elapsed."),
         Magic(
-            "%wait", "%wait [NAME] [--timeout S]", "Wait for the last (or the named) AsyncResult.",
-            flags: [("--timeout S", "give up after S seconds")]),
+            "%wait",
+            "%wait [NAME] [--timeout S]",
+            "Wait for the last (or the named) AsyncResult.",
+            flags: [("--timeout S", "give up after S seconds")]
+        ),
         Magic("%abort", "%abort [NAME]", "Cancel the tasks of an AsyncResult that have not started."),
         Magic(
-            "%result", "%result NAME [-o VAR]", "Show a result; with -o, store its value locally as VAR.",
-            flags: [("-o VAR", "the local variable")]),
+            "%result",
+            "%result NAME [-o VAR]",
+            "Show a result; with -o, store its value locally as VAR.",
+            flags: [("-o VAR", "the local variable")]
+        ),
         Magic(
-            "%timeline", "%timeline [NAME]",
-            "Draw a per-engine Gantt chart of an AsyncResult's tasks, with wall time, serial time and speed-up."),
+            "%timeline",
+            "%timeline [NAME]",
+            "Draw a per-engine Gantt chart of an AsyncResult's tasks, with wall time, serial time and speed-up."
+        ),
         Magic("%engines", "%engines", "The engine table: id, rank, pid, state, queued tasks, memory."),
         Magic("%interrupt", "%interrupt [SPEC]", "Send Ctrl-C (KeyboardInterrupt) to the busy target engines."),
         Magic(
-            "%restart", "%restart [SPEC] [--replay]", "Restart engines with the same rank.",
-            flags: [("--replay", "re-run the session's setup commands (imports, definitions, pushes)")]),
+            "%restart",
+            "%restart [SPEC] [--replay]",
+            "Restart engines with the same rank.",
+            flags: [("--replay", "re-run the session's setup commands (imports, definitions, pushes)")]
+        ),
         Magic("%add", "%add N", "Start N more engines."),
         Magic("%remove", "%remove SPEC", "Stop and remove engines."),
         Magic("%who", "%who [SPEC]", "The variables of each engine, side by side."),
@@ -115,12 +161,16 @@ public enum MagicCatalog {
 
     /// docs/MAGICS.md.
     public static var markdown: String {
-        var text = "# pxsh magics\n\nGenerated from `MagicCatalog.swift` by `pxsh magics --markdown`; `%help` shows the same text.\n"
+        var text =
+            "# pxsh magics\n\nGenerated from `MagicCatalog.swift` by `pxsh magics --markdown`; `%help` shows the same text.\n"
         for magic in all {
             text += "\n## `\(magic.synopsis)`\n\n\(magic.summary)\n"
             if !magic.flags.isEmpty {
                 text += "\n| flag | meaning |\n|---|---|\n"
-                text += magic.flags.map { "| `\($0.flag.replacingPipes)` | \($0.help.replacingPipes) |" }.joined(separator: "\n") + "\n"
+                text +=
+                    magic.flags.map { "| `\($0.flag.replacingPipes)` | \($0.help.replacingPipes) |" }.joined(
+                        separator: "\n"
+                    ) + "\n"
             }
             if !magic.details.isEmpty { text += "\n\(magic.details)\n" }
         }

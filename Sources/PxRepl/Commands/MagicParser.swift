@@ -17,7 +17,9 @@ public enum MagicParser {
         var words = Words(input)
         guard let head = words.next() else { throw MagicError("empty magic") }
         let magic = MagicCatalog.named(head.text)
-        func usageError(_ message: String) -> MagicError { MagicError("\(head.text): \(message)", usage: magic?.synopsis) }
+        func usageError(_ message: String) -> MagicError {
+            MagicError("\(head.text): \(message)", usage: magic?.synopsis)
+        }
 
         switch head.text {
         case "%%px":
@@ -68,17 +70,23 @@ public enum MagicParser {
                 switch flag.name {
                 case "--chunksize":
                     let value = try flag.value ?? words.value(for: flag.name, usageError)
-                    if value == "auto" { options.chunkSize = nil } else {
-                        guard let size = Int(value), size > 0 else { throw usageError("--chunksize takes a positive number or auto") }
+                    if value == "auto" {
+                        options.chunkSize = nil
+                    } else {
+                        guard let size = Int(value), size > 0 else {
+                            throw usageError("--chunksize takes a positive number or auto")
+                        }
                         options.chunkSize = size
                     }
                 case "--unordered": options.unordered = true
                 case "--ordered": options.unordered = false
                 case "--noblock": options.block = false
                 case "--block": options.block = true
-                case "-o", "--name": options.name = try identifier(flag.value ?? words.value(for: flag.name, usageError), usageError)
+                case "-o", "--name":
+                    options.name = try identifier(flag.value ?? words.value(for: flag.name, usageError), usageError)
                 case "--retries":
-                    guard let retries = Int(try flag.value ?? words.value(for: flag.name, usageError)), retries >= 0 else {
+                    guard let retries = Int(try flag.value ?? words.value(for: flag.name, usageError)), retries >= 0
+                    else {
                         throw usageError("--retries takes a number")
                     }
                     options.retries = retries
@@ -106,7 +114,9 @@ public enum MagicParser {
             var timeout: Double?
             while let word = words.next() {
                 if word.text.hasPrefix("--timeout") {
-                    let value = word.text.hasPrefix("--timeout=") ? String(word.text.dropFirst(10)) : try words.value(for: "--timeout", usageError)
+                    let value =
+                        word.text.hasPrefix("--timeout=")
+                        ? String(word.text.dropFirst(10)) : try words.value(for: "--timeout", usageError)
                     guard let seconds = Double(value), seconds >= 0 else { throw usageError("--timeout takes seconds") }
                     timeout = seconds
                 } else if name == nil {
@@ -173,14 +183,19 @@ public enum MagicParser {
             return .quit
         default:
             let suggestion = MagicCatalog.all.map(\.name).first { $0.hasPrefix(head.text) || head.text.hasPrefix($0) }
-            throw MagicError("unknown magic \(head.text)" + (suggestion.map { " (did you mean \($0)?)" } ?? "") + "; %help lists them")
+            throw MagicError(
+                "unknown magic \(head.text)" + (suggestion.map { " (did you mean \($0)?)" } ?? "")
+                    + "; %help lists them"
+            )
         }
     }
 
     // MARK: - Flags
 
     private static func parsePxFlags(
-        _ words: inout Words, allowCode: Bool, error: (String) -> MagicError
+        _ words: inout Words,
+        allowCode: Bool,
+        error: (String) -> MagicError
     ) throws -> PxOptions {
         var options = PxOptions()
         while let flag = words.peekFlag() {
@@ -188,7 +203,9 @@ public enum MagicParser {
             switch flag.name {
             case "-t", "--targets":
                 let value = try flag.value ?? words.value(for: flag.name, error)
-                guard let spec = TargetSpec(value) else { throw error("bad targets '\(value)' (\(MagicCatalog.targetsHelp))") }
+                guard let spec = TargetSpec(value) else {
+                    throw error("bad targets '\(value)' (\(MagicCatalog.targetsHelp))")
+                }
                 options.targets = spec
             case "--block": options.block = true
             case "--noblock": options.block = false
@@ -244,7 +261,12 @@ public enum MagicParser {
             if let equals = word.firstIndex(of: "="), word[..<equals].isIdentifier,
                 !word[word.index(after: equals)...].hasPrefix("=")
             {
-                assignments.append(Command.Assignment(name: String(word[..<equals]), expression: String(word[word.index(after: equals)...])))
+                assignments.append(
+                    Command.Assignment(
+                        name: String(word[..<equals]),
+                        expression: String(word[word.index(after: equals)...])
+                    )
+                )
                 inExpression = true
             } else if inExpression {
                 assignments[assignments.count - 1].expression += " " + word
@@ -342,7 +364,13 @@ enum TopLevel {
         for character in text {
             if let open = quote {
                 current.append(character)
-                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == open { quote = nil }
+                if escaped {
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == open {
+                    quote = nil
+                }
                 continue
             }
             switch character {

@@ -117,7 +117,9 @@ public enum EngineRanges {
                 previous = engine
                 continue
             }
-            parts.append(start == previous ? "\(start)" : previous == start + 1 ? "\(start),\(previous)" : "\(start)-\(previous)")
+            parts.append(
+                start == previous ? "\(start)" : previous == start + 1 ? "\(start),\(previous)" : "\(start)-\(previous)"
+            )
             start = engine
             previous = engine
         }

@@ -73,7 +73,8 @@ public struct Transcript: Equatable, Sendable {
             }
             let old = region[..<split].filter { !isComment($0) }
             var new = normalized(output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
-            for position in new.indices where position < old.count && lineMatches(pattern: old[position], new[position]) {
+            for position in new.indices where position < old.count && lineMatches(pattern: old[position], new[position])
+            {
                 new[position] = old[position]
             }
             result += new + region[split...]

@@ -43,8 +43,11 @@ struct Completer {
     }
 
     private func ask(_ engine: Int32, _ text: String, offset: Int) -> (start: Int, candidates: [String]) {
-        guard let result = try? session.cluster.submit(
-            Submission(op: .complete, targets: [engine], shared: [Bytes(text: text)]), label: "complete"),
+        guard
+            let result = try? session.cluster.submit(
+                Submission(op: .complete, targets: [engine], shared: [Bytes(text: text)]),
+                label: "complete"
+            ),
             // A busy engine answers only after its current task: do not freeze the prompt for it.
             (try? session.cluster.wait(for: result, timeout: 0.5)) == true,
             let reply = result.tasks.first?.reply, reply.count >= 2, reply[0] == Bytes(text: "ok"),

@@ -22,7 +22,11 @@ public struct EngineOutput: Equatable, Sendable {
     }
 
     public init(
-        engine: Int32, stdout: String = "", stderr: String = "", result: Result? = nil, error: RemoteError? = nil,
+        engine: Int32,
+        stdout: String = "",
+        stderr: String = "",
+        result: Result? = nil,
+        error: RemoteError? = nil,
         isTruncated: Bool = false
     ) {
         self.engine = engine
@@ -37,7 +41,8 @@ public struct EngineOutput: Equatable, Sendable {
     var content: [String] {
         [
             stdout, stderr, result.map { "\($0.count)\u{0}\($0.repr)" } ?? "",
-            error.map { "\($0.name)\u{0}\($0.value)\u{0}\($0.traceback)\u{0}\($0.operation)" } ?? "", isTruncated ? "t" : "",
+            error.map { "\($0.name)\u{0}\($0.value)\u{0}\($0.traceback)\u{0}\($0.operation)" } ?? "",
+            isTruncated ? "t" : "",
         ]
     }
 
@@ -45,8 +50,12 @@ public struct EngineOutput: Equatable, Sendable {
     public static func of(_ result: AsyncResult) -> [EngineOutput] {
         result.tasks.map { task in
             var output = EngineOutput(
-                engine: task.engine ?? EngineNumber.none, stdout: task.stdout.displayText, stderr: task.stderr.displayText,
-                error: task.error(operation: result.operation), isTruncated: task.isOutputTruncated)
+                engine: task.engine ?? EngineNumber.none,
+                stdout: task.stdout.displayText,
+                stderr: task.stderr.displayText,
+                error: task.error(operation: result.operation),
+                isTruncated: task.isOutputTruncated
+            )
             if let reply = task.reply, !task.isFailed {
                 switch result.op {
                 case .execute where reply.count >= 4 && reply[2] == Bytes(text: "1"):

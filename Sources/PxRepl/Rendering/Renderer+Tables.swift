@@ -27,10 +27,14 @@ extension Renderer {
         public init(_ result: AsyncResult) {
             let engines = result.engines
             self.init(
-                id: result.name ?? "#\(result.number)", kind: result.label,
+                id: result.name ?? "#\(result.number)",
+                kind: result.label,
                 targets: result.op == .mapChunk || engines.isEmpty ? "balanced" : EngineRanges.format(engines),
-                state: result.state.rawValue, done: result.completedCount, total: result.tasks.count,
-                elapsed: result.elapsed)
+                state: result.state.rawValue,
+                done: result.completedCount,
+                total: result.tasks.count,
+                elapsed: result.elapsed
+            )
         }
     }
 
@@ -38,8 +42,14 @@ extension Renderer {
         guard !rows.isEmpty else { return "no AsyncResults yet\n" }
         return table(
             header: ["job", "kind", "targets", "state", "progress", "elapsed"],
-            rows: rows.map { [$0.id, $0.kind, $0.targets, stateText($0.state), "\($0.done)/\($0.total)", Renderer.seconds($0.elapsed)] },
-            rightAligned: [4, 5])
+            rows: rows.map {
+                [
+                    $0.id, $0.kind, $0.targets, stateText($0.state), "\($0.done)/\($0.total)",
+                    Renderer.seconds($0.elapsed),
+                ]
+            },
+            rightAligned: [4, 5]
+        )
     }
 
     public func engines(_ rows: [EngineRow], now: UInt64) -> String {
@@ -47,25 +57,31 @@ extension Renderer {
             header: ["id", "rank", "pid", "state", "queued", "memory"],
             rows: rows.map { row in
                 var state = row.state.rawValue
-                if row.state == .busy && now > row.since { state += " " + Renderer.seconds(Double(now - row.since) / 1e9) }
+                if row.state == .busy && now > row.since {
+                    state += " " + Renderer.seconds(Double(now - row.since) / 1e9)
+                }
                 return [
                     row.id < 0 ? "home" : String(row.id), row.id < 0 ? "-" : String(row.rank), String(row.pid),
-                    stateText(state), String(row.queued), row.residentBytes < 0 ? "-" : Renderer.megabytes(row.residentBytes),
+                    stateText(state), String(row.queued),
+                    row.residentBytes < 0 ? "-" : Renderer.megabytes(row.residentBytes),
                 ]
             },
-            rightAligned: [0, 1, 2, 4, 5])
+            rightAligned: [0, 1, 2, 4, 5]
+        )
     }
 
     /// `%who`: each engine's variables side by side.
-    public func who(_ columns: [(engine: Int32, variables: [(name: String, type: String, summary: String)])]) -> String {
+    public func who(_ columns: [(engine: Int32, variables: [(name: String, type: String, summary: String)])]) -> String
+    {
         let names = Array(Set(columns.flatMap { $0.variables.map(\.name) })).sorted()
         guard !names.isEmpty else { return "no variables on the engines\n" }
         let cellWidth = max(10, (width - 14) / max(1, columns.count) - 2)
         let rows = names.map { name in
-            [name] + columns.map { column in
-                guard let variable = column.variables.first(where: { $0.name == name }) else { return "" }
-                return Renderer.cut("\(variable.type) \(variable.summary)", to: cellWidth)
-            }
+            [name]
+                + columns.map { column in
+                    guard let variable = column.variables.first(where: { $0.name == name }) else { return "" }
+                    return Renderer.cut("\(variable.type) \(variable.summary)", to: cellWidth)
+                }
         }
         return table(header: ["name"] + columns.map { "engine \($0.engine)" }, rows: rows, rightAligned: [])
     }
@@ -75,7 +91,8 @@ extension Renderer {
         let outputs = values.map { value in
             EngineOutput(
                 engine: value.engine,
-                stdout: zip(names, value.reprs).map { assignment($0, $1) }.joined().dropLast().description)
+                stdout: zip(names, value.reprs).map { assignment($0, $1) }.joined().dropLast().description
+            )
         }
         return merge(outputs).map { group in
             let prefix = style.engine(group.engines[0], "[\(EngineRanges.format(group.engines))]")

@@ -56,8 +56,12 @@ extension Renderer {
         let wall = span / 1e9
         let serial = tasks.reduce(0.0) { $0 + Double($1.completed - $1.started) / 1e9 }
         text += String(repeating: " ", count: labelWidth) + " └" + String(repeating: "─", count: columns) + "\n"
-        text += String(repeating: " ", count: labelWidth + 2) + "0" + String(repeating: " ", count: max(1, columns - 1 - Renderer.seconds(wall).count)) + Renderer.seconds(wall) + "\n"
-        text += "\(tasks.count) tasks on \(engines.count) engine\(engines.count == 1 ? "" : "s"): wall \(Renderer.seconds(wall)), "
+        text +=
+            String(repeating: " ", count: labelWidth + 2) + "0"
+            + String(repeating: " ", count: max(1, columns - 1 - Renderer.seconds(wall).count)) + Renderer.seconds(wall)
+            + "\n"
+        text +=
+            "\(tasks.count) tasks on \(engines.count) engine\(engines.count == 1 ? "" : "s"): wall \(Renderer.seconds(wall)), "
             + "serial \(Renderer.seconds(serial)), speed-up \(Renderer.fixed(serial / wall, places: 2))x\n"
         return text
     }

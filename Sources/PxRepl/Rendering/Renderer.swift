@@ -67,11 +67,15 @@ public struct Renderer: Sendable {
             text += style.dim("[output:\(label)] (output cut at \(AsyncResult.outputLimit >> 20) MB per task)") + "\n"
         }
         if let result = output.result {
-            text += style.engine(engines[0], "Out[\(label):\(result.count)]:") + separator(for: result.repr) + result.repr + "\n"
+            text +=
+                style.engine(engines[0], "Out[\(label):\(result.count)]:") + separator(for: result.repr) + result.repr
+                + "\n"
         }
         if let error = output.error {
             // A task that never reached an engine (aborted while queued) has no engine to name.
-            let prefix = engines.allSatisfy({ $0 == EngineNumber.none }) ? "[\(error.operation)]" : "[\(label):\(error.operation)]"
+            let prefix =
+                engines.allSatisfy({ $0 == EngineNumber.none })
+                ? "[\(error.operation)]" : "[\(label):\(error.operation)]"
             text += style.engine(engines[0], prefix) + " " + style.error(error.summary) + "\n"
             let body = tracebackBody(error)
             if !body.isEmpty { text += body + "\n" }

@@ -79,10 +79,12 @@ final class LiveOutput {
         guard isEnabled, !isFinished, session.isInteractiveTerminal else { return }
         let done = result.completedCount
         let total = result.tasks.count
-        var status = "[\(done)/\(total) \(result.op == .mapChunk ? "tasks" : "engines") done, \(Renderer.seconds(result.elapsed))"
+        var status =
+            "[\(done)/\(total) \(result.op == .mapChunk ? "tasks" : "engines") done, \(Renderer.seconds(result.elapsed))"
         if result.op == .mapChunk && done > 0 {
             let rate = Double(done) / max(result.elapsed, 1e-9)
-            status += ", \(Renderer.fixed(rate, places: 1)) tasks/s, ETA \(Renderer.seconds(Double(total - done) / rate))"
+            status +=
+                ", \(Renderer.fixed(rate, places: 1)) tasks/s, ETA \(Renderer.seconds(Double(total - done) / rate))"
         }
         status += "]  Ctrl-C interrupts"
         // One row only: a wrapped status line could not be erased with a carriage return.

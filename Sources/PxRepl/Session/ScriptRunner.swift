@@ -34,7 +34,10 @@ public struct ScriptRunner {
     /// - Returns: each entry's actual output where it did not match (nil where it did); each
     ///   mismatch is reported with a diff.
     public static func check(
-        _ transcript: [Transcript.Entry], session: Session, capture: () -> String, report: (String) -> Void
+        _ transcript: [Transcript.Entry],
+        session: Session,
+        capture: () -> String,
+        report: (String) -> Void
     ) -> [String?] {
         var mismatches: [String?] = []
         for entry in transcript {

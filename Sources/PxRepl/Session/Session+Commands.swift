@@ -3,7 +3,7 @@ import PxTransport
 import PxWire
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 // MARK: - Running commands
@@ -19,7 +19,11 @@ extension Session {
             return try runPx(code, options: flags.merged(over: pxDefaults), number: number)
         case .autopx:
             isAutopx.toggle()
-            emit(renderer.notice(isAutopx ? "%autopx on: plain lines run on the engines (%autopx again to stop)" : "%autopx off"))
+            emit(
+                renderer.notice(
+                    isAutopx ? "%autopx on: plain lines run on the engines (%autopx again to stop)" : "%autopx off"
+                )
+            )
             return true
         case .pxconfig(let flags):
             pxDefaults = flags.merged(over: pxDefaults)
@@ -30,7 +34,8 @@ extension Session {
                     "targets: \(d.targets ?? .all), block: \(d.block ?? true), local: \(d.local), "
                         + "stream: \(d.stream.map { "\($0)" } ?? "on a terminal"), "
                         + "group-outputs: \((d.groupOutputs ?? .engine).rawValue), "
-                        + "timeout: \(d.timeout.map { Renderer.seconds($0) } ?? "none")\n")
+                        + "timeout: \(d.timeout.map { Renderer.seconds($0) } ?? "none")\n"
+                )
             }
             return true
         case .pxresult(let name):
@@ -79,14 +84,19 @@ extension Session {
             let open = result.tasks.indices.filter { !result.tasks[$0].isDone }.map { first + UInt64($0) }
             let reply = try cluster.control(.abort, tasks: open)
             let running = reply.first.flatMap { Int($0.text) } ?? 0
-            emit(renderer.notice("aborted \(open.count - running) task(s)" + (running > 0 ? "; \(running) already running" : "")))
+            emit(
+                renderer.notice(
+                    "aborted \(open.count - running) task(s)" + (running > 0 ? "; \(running) already running" : "")
+                )
+            )
             return true
         case .result(let name, let storeAs):
             let result = try self.result(named: name)
             guard try waitInterruptibly(result, timeout: nil) else { return false }
             if let storeAs {
                 switch result.op {
-                case .mapChunk: emit("\(storeAs) = " + (try cluster.loadBalanced().collect(result, into: [storeAs])) + "\n")
+                case .mapChunk:
+                    emit("\(storeAs) = " + (try cluster.loadBalanced().collect(result, into: [storeAs])) + "\n")
                 case .apply where result.tasks.count == 1:
                     emit("\(storeAs) = " + (try cluster.loadBalanced().collectValue(result, into: [storeAs])) + "\n")
                 default:
@@ -107,7 +117,12 @@ extension Session {
         case .interrupt(let spec):
             let reply = try cluster.control(.interrupt, engines: try targets(spec ?? .all))
             let interrupted = reply.first.map { IDList.decode($0, as: Int32.self) } ?? []
-            emit(renderer.notice(interrupted.isEmpty ? "no target engine is busy" : "interrupted engines \(EngineRanges.format(interrupted))"))
+            emit(
+                renderer.notice(
+                    interrupted.isEmpty
+                        ? "no target engine is busy" : "interrupted engines \(EngineRanges.format(interrupted))"
+                )
+            )
             return true
         case .restart(let spec, let replay):
             let targets = try (spec ?? .all).resolve(among: cluster.engineList.map(\.id))
@@ -151,8 +166,13 @@ extension Session {
 
     private func runLocally(_ code: String, number: Int) throws -> Bool {
         let result = try cluster.submit(
-            Submission(op: .execute, targets: [EngineNumber.home], shared: [Bytes(text: code), Bytes(text: String(number))]),
-            label: "local")
+            Submission(
+                op: .execute,
+                targets: [EngineNumber.home],
+                shared: [Bytes(text: code), Bytes(text: String(number))]
+            ),
+            label: "local"
+        )
         // Local output appears as it is printed, as in a Python REPL.
         result.onOutput = { [weak self] _, _, bytes in self?.emit(bytes.displayText) }
         guard try waitInterruptibly(result, timeout: nil, isLocal: true) else { return false }
@@ -182,7 +202,11 @@ extension Session {
         defer { live.finish() }
         guard try waitInterruptibly(result, timeout: options.timeout, tick: live.tick) else {
             if !result.isReady, options.timeout != nil {
-                emit(renderer.failure("timed out after \(Renderer.seconds(options.timeout ?? 0)); \(result.summary) keeps running"))
+                emit(
+                    renderer.failure(
+                        "timed out after \(Renderer.seconds(options.timeout ?? 0)); \(result.summary) keeps running"
+                    )
+                )
             }
             return false
         }
@@ -196,7 +220,8 @@ extension Session {
 
     /// Renders a finished result. Returns whether it succeeded.
     @discardableResult
-    func show(_ result: AsyncResult, grouping: PxOptions.GroupOutputs = .engine, skippingStreams: Bool = false) -> Bool {
+    func show(_ result: AsyncResult, grouping: PxOptions.GroupOutputs = .engine, skippingStreams: Bool = false) -> Bool
+    {
         var outputs = EngineOutput.of(result)
         if skippingStreams {
             for index in outputs.indices {
@@ -205,7 +230,10 @@ extension Session {
             }
         }
         if result.op == .mapChunk {
-            emit(result.errors.isEmpty ? renderer.notice("\(result.summary)") : renderer.render(outputs.filter { $0.error != nil }))
+            emit(
+                result.errors.isEmpty
+                    ? renderer.notice("\(result.summary)") : renderer.render(outputs.filter { $0.error != nil })
+            )
         } else {
             emit(renderer.render(outputs, grouping: grouping))
         }
@@ -217,8 +245,12 @@ extension Session {
 
     private func runMap(_ options: MapOptions, call: String) throws -> Bool {
         let result = try cluster.loadBalanced().map(
-            function: call, sequence: "", chunkSize: options.chunkSize.map { .fixed($0) } ?? .auto,
-            retries: options.retries, name: options.name)
+            function: call,
+            sequence: "",
+            chunkSize: options.chunkSize.map { .fixed($0) } ?? .auto,
+            retries: options.retries,
+            name: options.name
+        )
         result.context["names"] = (["_"] + (options.name.map { [$0] } ?? [])).joined(separator: ",")
         result.context["unordered"] = options.unordered ? "1" : ""
         register(result)
@@ -233,8 +265,10 @@ extension Session {
         for notice in result.notices { emit(renderer.notice(notice)) }
         guard !result.isFailed else { return show(result) }
         let repr = try cluster.loadBalanced().collect(
-            result, into: (result.context["names"] ?? "_").split(separator: ",").map(String.init),
-            unordered: options.unordered)
+            result,
+            into: (result.context["names"] ?? "_").split(separator: ",").map(String.init),
+            unordered: options.unordered
+        )
         emit(renderer.localResult(repr, count: inputNumber - 1))
         return true
     }

@@ -9,7 +9,10 @@ extension Session {
     ///
     /// - Returns: whether the result is ready (false after a timeout or an interrupt).
     func waitInterruptibly(
-        _ result: AsyncResult, timeout: Double?, isLocal: Bool = false, tick: (() -> Void)? = nil
+        _ result: AsyncResult,
+        timeout: Double?,
+        isLocal: Bool = false,
+        tick: (() -> Void)? = nil
     ) throws -> Bool {
         let deadline = timeout.map { Clock.monotonicNanoseconds + UInt64($0 * 1e9) }
         do {
@@ -38,7 +41,11 @@ extension Session {
         let busy = unfinishedEngines(of: result)
         // Wipe the status line (and the terminal's "^C" echo) so the notice starts a clean line.
         if isInteractiveTerminal { write("\r\u{1B}[K") }
-        emit(renderer.notice("^C: interrupting \(isLocal ? "the local namespace" : "engines \(EngineRanges.format(busy))")"))
+        emit(
+            renderer.notice(
+                "^C: interrupting \(isLocal ? "the local namespace" : "engines \(EngineRanges.format(busy))")"
+            )
+        )
         _ = try cluster.control(.interrupt, engines: isLocal ? [EngineNumber.home] : busy)
         if result.op == .mapChunk || result.op == .apply, let first = try cluster.taskIDs(of: result) {
             let open = result.tasks.indices.filter { !result.tasks[$0].isDone }.map { first + UInt64($0) }
@@ -65,7 +72,9 @@ extension Session {
         emit(
             renderer.failure(
                 "\(isLocal ? "the local namespace" : "engines \(EngineRanges.format(stuck))") did not stop; "
-                    + "press Ctrl-C again within 2 s to restart \(isLocal ? "it" : "them")"))
+                    + "press Ctrl-C again within 2 s to restart \(isLocal ? "it" : "them")"
+            )
+        )
     }
 
     /// Ctrl-C at the prompt: if engines are stuck from an interrupt less than 2 s ago, restart them.

@@ -71,7 +71,10 @@ public final class Session {
             emit(renderer.failure(error.description))
             ok = false
         } catch let error as RemoteError {
-            emit(error.engine == EngineNumber.home ? renderer.localError(error) : renderer.render([EngineOutput(engine: error.engine, error: error)]))
+            emit(
+                error.engine == EngineNumber.home
+                    ? renderer.localError(error) : renderer.render([EngineOutput(engine: error.engine, error: error)])
+            )
             ok = false
         } catch let error as CompositeError {
             emit(renderer.render(error.errors.map { EngineOutput(engine: $0.engine, error: $0) }))

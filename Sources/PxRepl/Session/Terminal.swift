@@ -2,7 +2,7 @@ import CPxSys
 import PxTransport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// What the outermost layer knows about the terminal: the only place that asks.
@@ -18,8 +18,11 @@ public struct Terminal: Sendable {
         let width = Int(pxsys_terminal_width(1))
         let noColorEnvironment = getenv("NO_COLOR").map { String(cString: $0).isEmpty == false } ?? false
         return Terminal(
-            isInputTerminal: FileDescriptor.standardInput.isTerminal, isOutputTerminal: output,
-            width: width > 0 ? width : 80, usesColor: output && !noColor && !noColorEnvironment)
+            isInputTerminal: FileDescriptor.standardInput.isTerminal,
+            isOutputTerminal: output,
+            width: width > 0 ? width : 80,
+            usesColor: output && !noColor && !noColorEnvironment
+        )
     }
 
     public var renderer: Renderer { Renderer(style: Style(isEnabled: usesColor), width: width) }

@@ -1,7 +1,7 @@
 import PxTransport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Writes a session as a transcript (`.pxt`): each input after its `In [n]:` prompt, then its output.
