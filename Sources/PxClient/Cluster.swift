@@ -93,7 +93,7 @@ public final class Cluster {
 
     /// Attaches to the named cluster `name`.
     public static func attach(name: String) throws -> Cluster {
-        let directory = try namedDirectory(name)
+        let directory = try namedDirectory(name, create: false)
         guard let socket = try? FrameSocket.connect(to: directory + "/controller.sock") else {
             throw ClusterError.noSuchCluster(name)
         }
@@ -113,16 +113,17 @@ public final class Cluster {
         return PythonInstallation.findExecutable("pxsh") ?? current
     }()
 
-    /// The directory of the named cluster `name` (created if needed).
-    public static func namedDirectory(_ name: String) throws -> String {
+    /// The directory of the named cluster `name`, created if asked.
+    public static func namedDirectory(_ name: String, create: Bool = true) throws -> String {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }),
             !name.hasPrefix(".")
         else {
             throw ClusterError.invalidRequest("a cluster name may use letters, digits, '-', '_' and '.'")
         }
         let clusters = try RuntimeDirectory.root() + "/clusters"
-        try RuntimeDirectory.makePrivateDirectory(clusters)
         let directory = clusters + "/" + name
+        guard create else { return directory }
+        try RuntimeDirectory.makePrivateDirectory(clusters)
         try RuntimeDirectory.makePrivateDirectory(directory)
         return directory
     }
@@ -276,14 +277,17 @@ public final class Cluster {
         }
     }
 
-    /// Stops the whole cluster, named or private, and waits until its controller is gone.
+    /// Stops the whole cluster, named or private, waits until its controller is gone, and removes
+    /// a named cluster's directory (its logs with it).
     public func stopCluster() throws {
+        let pid = try? readControllerPID()
         _ = try control(.shutdown)
-        if let pid = try? readControllerPID() {
+        if let pid {
             let deadline = Clock.monotonicNanoseconds + 5_000_000_000
             while kill(pid, 0) == 0 && Clock.monotonicNanoseconds < deadline { usleep(5_000) }
         }
         shutdown()
+        if name != nil { RuntimeDirectory.remove(directory) }
     }
 
     private func readControllerPID() throws -> pid_t? {
