@@ -187,6 +187,7 @@ public final class Controller {
             peer.connection.flush()
             return close(peer, reason: "version mismatch")
         }
+        peer.connection.trust()
         switch hello.role {
         case .client:
             peer.role = .client(nextClientID)

@@ -19,13 +19,20 @@ public final class PeerConnection {
         alignment: 16
     )
 
-    public init(_ descriptor: FileDescriptor, maximumFrameSize: Int = 1 << 31) throws {
+    /// - Parameter maximumFrameSize: the largest frame accepted before ``trust(maximumFrameSize:)``:
+    ///   small, so that a peer that has not yet shaken hands cannot make the server buffer much.
+    public init(_ descriptor: FileDescriptor, maximumFrameSize: Int = 1 << 16) throws {
         self.descriptor = descriptor
         self.decoder = FrameDecoder(maximumFrameSize: maximumFrameSize)
         try descriptor.setNonBlocking(true)
     }
 
     deinit { descriptor.close() }
+
+    /// Accepts frames up to `maximumFrameSize` from now on: the peer has identified itself.
+    public func trust(maximumFrameSize: Int = 1 << 31) {
+        decoder.maximumFrameSize = maximumFrameSize
+    }
 
     /// Bytes queued and not yet written.
     public var pendingOutputCount: Int { outbound.count - outboundOffset }

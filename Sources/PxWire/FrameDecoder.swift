@@ -25,7 +25,8 @@ public enum FrameError: Error, Equatable, CustomStringConvertible {
 /// oversized frame is rejected from its first four bytes.
 public struct FrameDecoder: Sendable {
     /// The largest frame accepted, header included.
-    public let maximumFrameSize: Int
+    /// A server lowers it until a peer has said who it is (see ``PeerConnection``).
+    public var maximumFrameSize: Int
     private var buffer: Bytes = []
     private var readIndex = 0
 

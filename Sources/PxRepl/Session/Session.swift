@@ -120,12 +120,10 @@ public final class Session {
         case .engineDied(let engine, let rank, let cause, let isRestarting):
             let label = engine == EngineNumber.home ? "the local namespace" : "engine \(engine) (rank \(rank))"
             emit(renderer.failure("\(label) died: \(cause)" + (isRestarting ? "; restarting it" : "")))
-        case .engineStarted(let row) where row.id >= 0:
-            break
         case .engineStarted:
-            break
-        case .taskRetried(_, let engine):
-            emit(renderer.notice("retrying a task of engine \(engine) on another engine"))
+            break  // The table shows it; restarts were announced with the death.
+        case .taskRetried:
+            break  // Its result lists the retry with its other notices, once, after the engine's death.
         case .notice(let text):
             emit(renderer.notice(text))
         }
