@@ -2,6 +2,7 @@
 #include "cpxsys.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -159,3 +160,5 @@ int pxsys_unread_bytes(int fd) {
     if (ioctl(fd, FIONREAD, &count) != 0) return -1;
     return count;
 }
+
+void pxsys_release_free_memory(void) { malloc_trim(0); }

@@ -56,6 +56,8 @@ public enum Engine {
             Int(options.id), options.rank, options.size, options.isHome ? 1 : 0,
         ])
         let handle = try runtime.function("handle")
+        // Starting Python leaves freed heap behind; give it back before the engine idles.
+        pxsys_release_free_memory()
 
         let hello = Hello(role: .engine, fields: [String(options.id), String(options.rank), String(getpid())])
         try socket.send(hello.frame)

@@ -54,6 +54,9 @@ int pxsys_terminal_width(int fd);
 /// Bytes written to the pipe behind `fd` and not yet read, or -1. Wraps `ioctl(FIONREAD)`.
 int pxsys_unread_bytes(int fd);
 
+/// Returns freed heap memory to the system. Wraps glibc's `malloc_trim(0)`.
+void pxsys_release_free_memory(void);
+
 /// The environment of this process (`environ`).
 char **pxsys_environment(void);
 
