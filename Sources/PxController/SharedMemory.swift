@@ -10,9 +10,32 @@ enum SharedMemory {
     /// environment. Returns nil, and large buffers travel inline, where there is no /dev/shm.
     static func makeDirectory() -> String? {
         guard access("/dev/shm", W_OK) == 0 else { return nil }
+        removeStaleDirectories()
         let path = "/dev/shm/pxsh-\(getuid())-\(getpid())"
         guard (try? RuntimeDirectory.makePrivateDirectory(path)) != nil else { return nil }
         setenv("PXSH_SHARED_MEMORY_DIR", path, 1)
         return path
+    }
+
+    /// Removes the directories of this user's controllers that are gone (killed with SIGKILL, say,
+    /// so they could not clean up), so that nothing piles up in shared memory.
+    private static func removeStaleDirectories() {
+        let prefix = "pxsh-\(getuid())-"
+        guard let directory = opendir("/dev/shm") else { return }
+        var stale: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            guard name.hasPrefix(prefix), let pid = pid_t(name.dropFirst(prefix.count)) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { stale.append("/dev/shm/" + name) }
+        }
+        closedir(directory)
+        for path in stale {
+            // Only a real directory of ours: never follow a link someone else planted.
+            var info = stat()
+            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == getuid() else { continue }
+            RuntimeDirectory.remove(path)
+        }
     }
 }
