@@ -23,7 +23,10 @@ extension Controller {
                 guard let slot = engines[id], slot.state == .busy, slot.pid > 0, let task = slot.queue.first else {
                     continue
                 }
+                // The frame must be in the engine's socket before the signal lands: an engine that
+                // discards a signal that came while it was idle then still sees the frame.
                 slot.connection?.connection.enqueue(Frame(kind: .interrupt, engine: id, id: task))
+                slot.connection?.connection.flush()
                 launcher.signal(slot.pid, SIGINT)
                 interrupted.append(id)
             }

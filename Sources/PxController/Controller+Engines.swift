@@ -139,33 +139,35 @@ extension Controller {
 
     /// Forwards what an engine wrote to its stdout or stderr, as `stream` frames of its current task.
     ///
-    /// The poll loop calls this before it reads replies, and the engine flushes its output before it
-    /// replies, so a task's output always reaches the client before its result.
-    func forwardOutput(of id: Int32, stream: OutputStream, descriptor: FileDescriptor) {
+    /// The poll loop calls this after it has handled replies, so finished tasks are off the queue.
+    /// A reply sent while its task's output was still in the pipes is flagged
+    /// ``FrameFlags/outputPending``: the controller reads the pipes empty first (`untilEmpty`), so
+    /// the output reaches the client before the result, and the engine waits for that before its
+    /// next task, so output never lands on the wrong task.
+    func forwardOutput(of id: Int32, stream: OutputStream, descriptor: FileDescriptor, untilEmpty: Bool = false) {
         var total = 0
         // Bounded, so that an engine printing without end cannot starve the loop.
         while total < 1 << 20 {
-            let count = Glibc.read(
-                descriptor.rawValue,
-                Controller.outputBuffer.baseAddress,
-                Controller.outputBuffer.count
-            )
+            let buffer = Controller.outputBuffer
+            let count = Glibc.read(descriptor.rawValue, buffer.baseAddress, buffer.count)
             if count < 0 && errno == EINTR { continue }
             if count <= 0 {
                 if count == 0 { closeOutput(descriptor, of: id) }
                 return
             }
             total += count
-            guard let slot = engines[id], let task = slot.queue.first ?? slot.lastTask else { continue }
-            let bytes = Bytes(UnsafeRawBufferPointer(rebasing: Controller.outputBuffer[0..<count]))
-            forwardStream(Frame(kind: .stream, op: stream.rawValue, engine: id, id: task, segments: [bytes]))
+            if let slot = engines[id], let task = slot.queue.first ?? slot.lastTask {
+                let bytes = Bytes(UnsafeRawBufferPointer(rebasing: Controller.outputBuffer[0..<count]))
+                forwardStream(Frame(kind: .stream, op: stream.rawValue, engine: id, id: task, segments: [bytes]))
+            }
+            if !untilEmpty { return }
         }
     }
 
     /// Reads what is left in an engine's pipes and closes them.
     func closeOutputs(of id: Int32) {
         for (stream, descriptor) in engines[id]?.outputs ?? [] {
-            forwardOutput(of: id, stream: stream, descriptor: descriptor)
+            forwardOutput(of: id, stream: stream, descriptor: descriptor, untilEmpty: true)
         }
         for (_, descriptor) in engines[id]?.outputs ?? [] { descriptor.close() }
         engines[id]?.outputs = []

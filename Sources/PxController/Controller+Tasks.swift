@@ -110,6 +110,14 @@ extension Controller {
     }
 
     func engineReplied(_ frame: Frame, engine: Int32) {
+        if frame.flags.contains(.outputPending) {
+            // All of this task's output is in the pipes (written before the reply): read it now,
+            // while the task still heads the queue, then let the engine go on.
+            for (stream, descriptor) in engines[engine]?.outputs ?? [] {
+                forwardOutput(of: engine, stream: stream, descriptor: descriptor, untilEmpty: true)
+            }
+            engines[engine]?.connection?.connection.enqueue(Frame(kind: .outputRead, engine: engine, id: frame.id))
+        }
         guard var slot = engines[engine] else { return }
         if let index = slot.queue.firstIndex(of: frame.id) { slot.queue.remove(at: index) }
         slot.lastTask = frame.id

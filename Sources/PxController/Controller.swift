@@ -103,12 +103,14 @@ public final class Controller {
                 return
             }
             if !ready[0].isEmpty { acceptPeers() }
-            // Engines' output first: it was written before any reply that is ready with it.
-            for (index, output) in outputs.enumerated() where !ready[1 + polled.count + index].isEmpty {
-                forwardOutput(of: output.0, stream: output.1, descriptor: output.2)
-            }
+            // Replies before output: output read now belongs to the task that heads its engine's
+            // queue once finished ones are off it. A reply sent while its task's output was still in
+            // the pipes says so (outputPending) and is handled by reading them first.
             for (index, peer) in polled.enumerated() where !ready[index + 1].isEmpty && !peer.isClosed {
                 serve(peer, events: ready[index + 1])
+            }
+            for (index, output) in outputs.enumerated() where !ready[1 + polled.count + index].isEmpty {
+                forwardOutput(of: output.0, stream: output.1, descriptor: output.2)
             }
             finishTurn()
             reapEngines()

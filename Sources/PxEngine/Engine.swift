@@ -68,15 +68,26 @@ public enum Engine {
                 guard let frame = try python.withoutGIL({ try socket.receive() }) else { return }
                 guard engine.accept(frame) else { return log("engine \(options.id): unexpected \(frame.kind) frame") }
             }
-            // Take in what has already arrived, so that an interrupt queued behind its task is seen.
+            // A signal that came while idle was meant for a task that has ended or not started;
+            // drop it first, then take in what has arrived, so an interrupt frame (which the
+            // controller writes before it signals) for the next task is seen.
+            python.discardPendingSignals()
             while case .frame(let frame) = try socket.receive(timeoutMilliseconds: 0) {
                 guard engine.accept(frame) else { return log("engine \(options.id): unexpected \(frame.kind) frame") }
             }
             guard let (task, isInterrupted) = engine.next() else { continue }
             if isInterrupted {
                 send(interruptedReply(to: task))
-            } else {
-                run(task, handle: handle, python: python, send: send)
+            } else if run(task, handle: handle, python: python, send: send) {
+                // Wait for the controller to have read this task's output; frames that come
+                // meanwhile (tasks, interrupts) queue up.
+                while true {
+                    guard let frame = try python.withoutGIL({ try socket.receive() }) else { return }
+                    if frame.kind == .outputRead { break }
+                    guard engine.accept(frame) else {
+                        return log("engine \(options.id): unexpected \(frame.kind) frame")
+                    }
+                }
             }
         }
     }
@@ -96,7 +107,7 @@ public enum Engine {
             case .interrupt:
                 // A task that already ran (or runs) was reached by the signal itself.
                 if tasks.contains(where: { $0.id == frame.id }) { interrupted.insert(frame.id) }
-            case .welcome:
+            case .welcome, .outputRead:
                 break
             default:
                 return false
@@ -127,8 +138,16 @@ public enum Engine {
         )
     }
 
-    private static func run(_ task: Frame, handle: PythonFunction, python: PythonLibrary, send: (Frame) -> Void) {
-        python.discardPendingSignals()
+    /// Runs one task and sends its reply. Returns whether the reply asked the controller to
+    /// confirm that it has read the task's output (see ``FrameFlags/outputPending``).
+    private static func run(
+        _ task: Frame,
+        handle: PythonFunction,
+        python: PythonLibrary,
+        send: (Frame) -> Void
+    )
+        -> Bool
+    {
         let started = Clock.realtimeNanoseconds
         let result =
             handle.call(op: Int(task.op), segments: task.segments)
@@ -136,7 +155,7 @@ public enum Engine {
         let completed = Clock.realtimeNanoseconds
         python.discardPendingSignals()
         let failed = result.first.map { $0 != Bytes(text: "ok") } ?? true
-        let reply = Frame(
+        var reply = Frame(
             kind: .reply,
             op: task.op,
             flags: failed ? .failed : [],
@@ -144,21 +163,11 @@ public enum Engine {
             id: task.id,
             segments: [TaskTiming(started: started, completed: completed).segment] + result
         )
-        // The runtime flushed Python's buffers into the pipes before returning: output goes first.
+        // The runtime flushed Python's buffers into the pipes before returning. If some of it is
+        // still unread, the controller must read it before the next task's output arrives.
+        let isOutputPending = pxsys_unread_bytes(1) > 0 || pxsys_unread_bytes(2) > 0
+        if isOutputPending { reply.flags.insert(.outputPending) }
         send(reply)
-        waitForOutputToBeRead()
-    }
-
-    /// Waits (briefly) until the controller has read this task's output from the pipes.
-    ///
-    /// The controller gives output to the task at the head of the engine's queue; if the next task
-    /// printed before the controller read this one's, both would land on this one. Tasks that print
-    /// nothing pay two `ioctl`s.
-    private static func waitForOutputToBeRead() {
-        let deadline = Clock.monotonicNanoseconds + 200_000_000
-        while pxsys_unread_bytes(1) > 0 || pxsys_unread_bytes(2) > 0 {
-            if Clock.monotonicNanoseconds > deadline { return }
-            usleep(50)
-        }
+        return isOutputPending
     }
 }

@@ -55,6 +55,9 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     public static let balanced = FrameFlags(rawValue: 1 << 2)
     /// An engine-death event whose engine is being restarted.
     public static let restarting = FrameFlags(rawValue: 1 << 3)
+    /// A reply sent while some of the task's output was still in the engine's pipes: the controller
+    /// reads it all before the reply, then answers `outputRead`, and only then does the engine go on.
+    public static let outputPending = FrameFlags(rawValue: 1 << 4)
 }
 
 /// What a frame is.
@@ -79,6 +82,9 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     /// Controller to engine: interrupt task `id`. It comes with a SIGINT, which stops the task if it
     /// runs; this frame stops it if it has not started yet (a signal then would be lost).
     case interrupt = 15
+    /// Controller to engine: the output of the task just replied to (flag ``FrameFlags/outputPending``)
+    /// has been read, so the next task's output cannot be taken for it.
+    case outputRead = 16
 
     /// Client to controller: a ``ControlOp`` request; answered by `controlReply` with the same id.
     case control = 20
