@@ -67,8 +67,6 @@ public final class AsyncResult {
     public var onTaskDone: ((Int) -> Void)?
     /// Arguments that refer to shared-memory files, removed once every task has read them.
     var sharedArguments: [Bytes] = []
-    /// Whatever the caller wants to keep with it (e.g. the names a map's results are stored under).
-    public var context: [String: String] = [:]
 
     init(number: Int, name: String?, label: String, op: EngineOp, targets: [Int32?]) {
         self.number = number

@@ -211,8 +211,7 @@ public final class Cluster {
     }
 
     static func fileTail(_ path: String, lines: Int = 6) -> String {
-        guard let bytes = try? FileDescriptor.readAll(path) else { return "" }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").suffix(lines).joined(separator: "\n")
+        FileDescriptor.lastLines(ofFile: path, count: lines)
     }
 
     // MARK: - Engines

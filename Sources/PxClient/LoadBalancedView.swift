@@ -36,7 +36,7 @@ public struct LoadBalancedView {
             .prepareMap,
             [Bytes(text: function), Bytes(text: sequence), Bytes(text: chunk), Bytes(text: String(engines))]
         )
-        guard reply.count >= 2, let itemCount = Int(reply[1].text), let (function, next) = Blob.read(reply, at: 2),
+        guard reply.count >= 2, Int(reply[1].text) != nil, let (function, next) = Blob.read(reply, at: 2),
             let chunks = Blob.readAll(reply, from: next)
         else { throw ClusterError.invalidRequest("map: the engine runtime sent a malformed reply") }
         let result = try cluster.submit(
@@ -44,7 +44,6 @@ public struct LoadBalancedView {
             label: "%map",
             name: name
         )
-        result.context["items"] = String(itemCount)
         result.sharedArguments = function + chunks.flatMap { $0 }
         return result
     }

@@ -67,9 +67,6 @@ struct EngineLauncher {
 
     /// The last lines of an engine's log, to explain why it died.
     func logTail(of engine: Int32, lines: Int = 3) -> String {
-        guard var bytes = try? FileDescriptor.readAll(logPath(of: engine)) else { return "" }
-        if bytes.count > 1 << 16 { bytes.removeFirst(bytes.count - (1 << 16)) }
-        let text = String(decoding: bytes, as: UTF8.self)
-        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+        FileDescriptor.lastLines(ofFile: logPath(of: engine), count: lines)
     }
 }

@@ -122,6 +122,13 @@ public struct FileDescriptor: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The last `count` lines of the file at `path` (read from its last 64 KiB); empty if unreadable.
+    public static func lastLines(ofFile path: String, count: Int) -> String {
+        guard var bytes = try? readAll(path) else { return "" }
+        if bytes.count > 1 << 16 { bytes.removeFirst(bytes.count - (1 << 16)) }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").suffix(count).joined(separator: "\n")
+    }
+
     /// A pipe whose two ends are close-on-exec. The corresponding C function is `pipe`.
     public static func pipe() throws -> (read: FileDescriptor, write: FileDescriptor) {
         var fds: [Int32] = [0, 0]

@@ -251,8 +251,6 @@ extension Session {
             retries: options.retries,
             name: options.name
         )
-        result.context["names"] = (["_"] + (options.name.map { [$0] } ?? [])).joined(separator: ",")
-        result.context["unordered"] = options.unordered ? "1" : ""
         register(result)
         guard options.block else {
             emit(result.summary + "\n")
@@ -266,7 +264,7 @@ extension Session {
         guard !result.isFailed else { return show(result) }
         let repr = try cluster.loadBalanced().collect(
             result,
-            into: (result.context["names"] ?? "_").split(separator: ",").map(String.init),
+            into: ["_"] + (options.name.map { [$0] } ?? []),
             unordered: options.unordered
         )
         emit(renderer.localResult(repr, count: inputNumber - 1))

@@ -35,9 +35,6 @@ final class TranscriptWriter {
         try? descriptor.writeAll(TranscriptFormat.stripEscapes(text))
     }
 
-    func comment(_ text: String) {
-        try? descriptor.writeAll(text)
-    }
 }
 
 /// The shape of transcripts, shared by the writer and the checker.
