@@ -11,7 +11,8 @@ let package = Package(
         .executable(name: "pxsh", targets: ["pxsh"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: - C shims
@@ -25,16 +26,21 @@ let package = Package(
         // MARK: - Pure logic
         .target(name: "PxWire"),
         .target(name: "PxScheduling"),
+        // The cluster key, the TCP handshake and MAC'd frames: pure values over PxWire.
+        .target(
+            name: "PxSecurity",
+            dependencies: ["PxWire", .product(name: "Crypto", package: "swift-crypto")]
+        ),
 
         // MARK: - Processes and I/O
-        .target(name: "PxTransport", dependencies: ["PxWire", "CPxSys"]),
+        .target(name: "PxTransport", dependencies: ["PxWire", "PxSecurity", "CPxSys"]),
         .target(name: "PxPython", dependencies: ["CPxSys"]),
         .target(
             name: "PxEngine",
-            dependencies: ["PxPython", "PxTransport"],
+            dependencies: ["PxPython", "PxTransport", "PxSecurity"],
             resources: [.embedInCode("Runtime/pxsh_runtime.py")]
         ),
-        .target(name: "PxController", dependencies: ["PxTransport", "PxScheduling"]),
+        .target(name: "PxController", dependencies: ["PxTransport", "PxScheduling", "PxSecurity"]),
         .target(name: "PxClient", dependencies: ["PxTransport"]),
         .target(name: "PxLineEditor", dependencies: ["CLibEdit"]),
         .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "CPxSys"]),
@@ -46,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "pxsh",
             dependencies: [
-                "PxRepl", "PxEngine", "PxController", "PxBench",
+                "PxRepl", "PxEngine", "PxController", "PxBench", "PxSecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -54,8 +60,9 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "PxWireTests", dependencies: ["PxWire", "PxTransport"]),
         .testTarget(name: "PxSchedulingTests", dependencies: ["PxScheduling"]),
+        .testTarget(name: "PxSecurityTests", dependencies: ["PxSecurity", "PxWire"]),
         .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxTransport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["PxClient", "PxTransport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["PxClient", "PxTransport", "PxSecurity"]),
         .testTarget(name: "TerminalTests"),
         .testTarget(name: "PxLineEditorTests", dependencies: ["PxLineEditor"]),
         .testTarget(name: "PxBenchTests", dependencies: ["PxBench"]),

@@ -40,7 +40,8 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 2
 fi
 
-apt_install libedit-dev pkg-config tmux
+# iproute2: the multi-host tests make network namespaces (`ip netns`, veth pairs) as their hosts.
+apt_install libedit-dev pkg-config tmux iproute2
 
 # A python whose libpython is shared: the one on PATH if it qualifies, else Debian's.
 has_shared_libpython() {

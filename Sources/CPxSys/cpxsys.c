@@ -13,6 +13,10 @@
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -162,3 +166,105 @@ int pxsys_unread_bytes(int fd) {
 }
 
 void pxsys_release_free_memory(void) { malloc_trim(0); }
+
+// MARK: - TCP
+
+int pxsys_tcp_listen(const char *address, int port, int *bound_port) {
+    struct addrinfo hints = {0}, *found = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(address, service, &hints, &found) != 0 || found == NULL) {
+        errno = EADDRNOTAVAIL;
+        return -1;
+    }
+    int fd = -1;
+    int saved = EADDRNOTAVAIL;
+    for (struct addrinfo *info = found; info != NULL; info = info->ai_next) {
+        fd = socket(info->ai_family, info->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, info->ai_protocol);
+        if (fd < 0) { saved = errno; continue; }
+        int on = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (bind(fd, info->ai_addr, info->ai_addrlen) == 0 && listen(fd, 128) == 0) break;
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    if (fd < 0) { errno = saved; return -1; }
+    struct sockaddr_storage bound;
+    socklen_t length = sizeof bound;
+    if (getsockname(fd, (struct sockaddr *)&bound, &length) == 0) {
+        if (bound.ss_family == AF_INET) *bound_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+        else if (bound.ss_family == AF_INET6) *bound_port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
+    }
+    return fd;
+}
+
+int pxsys_tcp_connect(const char *address, int port, int timeout_ms) {
+    struct addrinfo hints = {0}, *found = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(address, service, &hints, &found) != 0 || found == NULL) {
+        errno = EADDRNOTAVAIL;
+        return -1;
+    }
+    int fd = -1;
+    int saved = ECONNREFUSED;
+    for (struct addrinfo *info = found; info != NULL; info = info->ai_next) {
+        fd = socket(info->ai_family, info->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, info->ai_protocol);
+        if (fd < 0) { saved = errno; continue; }
+        int result = connect(fd, info->ai_addr, info->ai_addrlen);
+        if (result != 0 && errno == EINPROGRESS) {
+            struct pollfd waiting = {.fd = fd, .events = POLLOUT};
+            int ready;
+            do { ready = poll(&waiting, 1, timeout_ms); } while (ready < 0 && errno == EINTR);
+            if (ready == 0) {
+                errno = ETIMEDOUT;
+            } else if (ready > 0) {
+                int error = 0;
+                socklen_t length = sizeof error;
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+                if (error == 0) result = 0; else errno = error;
+            }
+        }
+        if (result == 0) {
+            int flags = fcntl(fd, F_GETFL);
+            fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+            break;
+        }
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    if (fd < 0) errno = saved;
+    return fd;
+}
+
+int pxsys_tcp_configure(int fd) {
+    int on = 1, idle = 5, interval = 2, count = 3;
+    unsigned int user_timeout = 10000;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0) return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0) return -1;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
+    return 0;
+}
+
+int pxsys_peer_address(int fd, char *buffer, size_t length) {
+    struct sockaddr_storage peer;
+    socklen_t size = sizeof peer;
+    if (getpeername(fd, (struct sockaddr *)&peer, &size) != 0) return -1;
+    if (getnameinfo((struct sockaddr *)&peer, size, buffer, length, NULL, 0, NI_NUMERICHOST) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}

@@ -5,6 +5,19 @@ import PxWire
 import Glibc
 #endif
 
+/// Where a controller accepts engines over TCP.
+public struct TCPEndpoint: Sendable, Equatable {
+    /// An address of this host (IPv4 or IPv6) or a host name; the loopback address by default.
+    public var address: String
+    /// 0 picks a free port.
+    public var port: Int
+
+    public init(address: String = "127.0.0.1", port: Int = 0) {
+        self.address = address
+        self.port = port
+    }
+}
+
 /// A connection to a pxsh cluster: its controller, its engines and the home engine.
 ///
 /// ``start(engines:python:)`` starts a private cluster that ends with this object (or this process,
@@ -53,7 +66,10 @@ public final class Cluster {
     ///
     /// - Throws: ``PythonInstallation/Unusable`` when the Python cannot be embedded, ``ClusterError``
     ///   when the cluster does not come up.
-    public static func start(engines count: Int, python: String = "python3") throws -> Cluster {
+    ///
+    /// - Parameter tcp: where the controller also accepts engines over TCP (see ``TCPEndpoint``); nil: none.
+    public static func start(engines count: Int, python: String = "python3", tcp: TCPEndpoint? = nil) throws -> Cluster
+    {
         let installation = try PythonInstallation.locate(python)
         let root = try RuntimeDirectory.root()
         let directory = root + "/private-\(getpid())-\(Clock.monotonicNanoseconds % 1_000_000)"
@@ -63,7 +79,8 @@ public final class Cluster {
                 directory: directory,
                 engines: count,
                 installation: installation,
-                name: nil
+                name: nil,
+                tcp: tcp
             )
             return try handshake(socket: socket, controllerPID: pid, name: nil, directory: directory)
         } catch {
@@ -73,7 +90,14 @@ public final class Cluster {
     }
 
     /// Starts a named cluster that outlives this process, and returns once its engines are up.
-    public static func startNamed(_ name: String, engines count: Int, python: String = "python3") throws -> Cluster {
+    ///
+    /// Named clusters take engines over TCP: at `tcp`, by default on the loopback address.
+    public static func startNamed(
+        _ name: String,
+        engines count: Int,
+        python: String = "python3",
+        tcp: TCPEndpoint = TCPEndpoint()
+    ) throws -> Cluster {
         let installation = try PythonInstallation.locate(python)
         let directory = try namedDirectory(name)
         if (try? UnixSocket.connect(to: directory + "/controller.sock")).map({
@@ -86,7 +110,8 @@ public final class Cluster {
             directory: directory,
             engines: count,
             installation: installation,
-            name: name
+            name: name,
+            tcp: tcp
         )
         return try handshake(socket: socket, controllerPID: pid, name: name, directory: directory)
     }
@@ -133,7 +158,8 @@ public final class Cluster {
         directory: String,
         engines: Int,
         installation: PythonInstallation,
-        name: String?
+        name: String?,
+        tcp: TCPEndpoint?
     ) throws -> (pid_t, FrameSocket) {
         let socketPath = directory + "/controller.sock"
         let listener = try UnixSocket.listen(at: socketPath)
@@ -145,6 +171,7 @@ public final class Cluster {
             "--libpython", installation.libraryPath, "--listener-on-stdin",
         ]
         if let name { arguments += ["--name", name] }
+        if let tcp { arguments += ["--ip", tcp.address, "--port", String(tcp.port)] }
         let pid = try ProcessSpawner.spawn(
             executable,
             arguments: arguments,
@@ -212,6 +239,13 @@ public final class Cluster {
 
     static func fileTail(_ path: String, lines: Int = 6) -> String {
         FileDescriptor.lastLines(ofFile: path, count: lines)
+    }
+
+    /// The connection file of this cluster (JSON with its address, port and key), for engines that
+    /// join over TCP; nil when the cluster takes no engines over TCP.
+    public var connectionFile: String? {
+        guard let bytes = try? FileDescriptor.readAll(directory + "/connection.json") else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: - Engines
@@ -420,7 +454,7 @@ public final class Cluster {
         switch event {
         case .engineStarted(let row):
             engines[row.id] = row
-        case .engineDied(let engine, _, _, let isRestarting):
+        case .engineDied(let engine, _, _, let isRestarting, _):
             // A restarting engine stays among `all`: the controller holds its tasks until it is back.
             engines[engine]?.state = isRestarting ? .starting : .dead
         case .taskRetried(let task, let engine):

@@ -20,14 +20,15 @@ extension Controller {
         case .interrupt:
             var interrupted: [Int32] = []
             for id in targets {
-                guard let slot = engines[id], slot.state == .busy, slot.pid > 0, let task = slot.queue.first else {
+                guard let slot = engines[id], slot.life.state == .busy, slot.pid > 0, let task = slot.queue.first else {
                     continue
                 }
                 // The frame must be in the engine's socket before the signal lands: an engine that
                 // discards a signal that came while it was idle then still sees the frame.
                 slot.connection?.connection.enqueue(Frame(kind: .interrupt, engine: id, id: task))
                 slot.connection?.connection.flush()
-                launcher.signal(slot.pid, SIGINT)
+                // A remote engine signals itself when the frame arrives.
+                if slot.isChild { launcher.signal(slot.pid, SIGINT) }
                 interrupted.append(id)
             }
             reply(to: peer, request: frame.id, [IDList.encode(interrupted)])
@@ -35,10 +36,20 @@ extension Controller {
             var restarting: Set<Int32> = []
             for id in targets {
                 guard var slot = engines[id], slot.pid > 0 else { continue }
-                if slot.isReaped {
+                guard slot.isChild else {
+                    // Until launchers can start it again, an engine on another host stays as it is.
+                    peer.connection.enqueue(
+                        ClusterEvent.notice(
+                            "cannot restart \(slot.label): it joined from another host, and pxsh has no launcher "
+                                + "there to start it again; start a new engine there with `pxsh engine --connection-file`"
+                        ).frame
+                    )
+                    continue
+                }
+                if slot.life.isDead {
                     launchEngine(id: id, rank: slot.rank)
                 } else {
-                    slot.exitPlan = .restart
+                    slot.handle(.restartRequested)
                     engines[id] = slot
                     launcher.signal(slot.pid, SIGKILL)
                 }
@@ -50,7 +61,7 @@ extension Controller {
             let nextID = (engines.keys.max() ?? -1) + 1
             let nextRank = (engines.values.filter { !$0.isHome }.map(\.rank).max() ?? -1) + 1
             var added: Set<Int32> = []
-            let size = engines.values.filter { !$0.isHome && $0.exitPlan != .remove }.count + max(0, min(count, 256))
+            let size = engines.values.filter { !$0.isHome && !$0.life.isBeingRemoved }.count + max(0, min(count, 256))
             for offset in 0..<max(0, min(count, 256)) {
                 let id = nextID + Int32(offset)
                 if launchEngine(id: id, rank: nextRank + offset, size: size) { added.insert(id) }
@@ -60,12 +71,17 @@ extension Controller {
             var removed: [Int32] = []
             for id in targets where id != EngineNumber.home {
                 guard var slot = engines[id] else { continue }
-                if slot.isReaped {
+                if slot.life.isDead {
                     engines.removeValue(forKey: id)
-                } else {
-                    slot.exitPlan = .remove
+                } else if slot.isChild {
+                    slot.handle(.removeRequested)
                     engines[id] = slot
                     launcher.signal(slot.pid, SIGKILL)
+                } else {
+                    // A remote engine exits when its connection closes.
+                    slot.handle(.removeRequested)
+                    engines[id] = slot
+                    if let connection = slot.connection { close(connection, reason: "removed") }
                 }
                 removed.append(id)
             }
@@ -105,10 +121,10 @@ extension Controller {
 
     /// Answers restart and add requests whose engines have all come up (or died trying).
     func answerControlsAwaiting(engine id: Int32) {
-        guard let slot = engines[id], slot.state != .starting || slot.isReaped else { return }
+        guard let slot = engines[id], !slot.life.isStarting || slot.life.isDead else { return }
         var remaining: [(peer: Peer, request: UInt64, engines: Set<Int32>)] = []
         for var waiting in controlsAwaitingEngines {
-            if waiting.engines.contains(id) && slot.exitPlan == nil { waiting.engines.remove(id) }
+            if waiting.engines.contains(id) && !slot.life.isBeingRemoved { waiting.engines.remove(id) }
             if waiting.engines.isEmpty {
                 if !waiting.peer.isClosed { reply(to: waiting.peer, request: waiting.request, [Bytes(text: "ok")]) }
             } else {

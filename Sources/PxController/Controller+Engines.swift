@@ -31,8 +31,7 @@ extension Controller {
         } catch {
             log("controller: cannot start engine \(id): \(error)")
             var slot = EngineSlot(id: id, rank: rank, pid: -1, since: now)
-            slot.state = .dead
-            slot.isReaped = true
+            slot.handle(.exited(cause: "\(error)"))
             engines[id] = slot
             broadcast(.notice("cannot start engine \(id): \(error)"))
             return false
@@ -41,10 +40,10 @@ extension Controller {
 
     /// An engine said hello: send it what waited for it and tell the clients.
     func engineConnected(_ id: Int32) {
-        guard let slot = engines[id], let peer = slot.connection else { return }
+        guard let slot = engines[id], slot.connection != nil else { return }
         for task in slot.queue {
             guard let record = records[task], let arguments = record.arguments else { continue }
-            peer.connection.enqueue(Frame(kind: .task, op: record.op, engine: id, id: task, segments: arguments))
+            send(Frame(kind: .task, op: record.op, engine: id, id: task, segments: arguments), to: slot)
             if !record.isBalanced { records[task]?.arguments = nil }
         }
         if !slot.isHome { apply(balancer.handle(.engineJoined(EngineID(id)))) }
@@ -53,13 +52,19 @@ extension Controller {
         answerControlsAwaiting(engine: id)
     }
 
-    /// An engine's connection closed: fail its work once its process is reaped (see ``reapEngines()``).
-    func engineLost(_ id: Int32) {
+    /// An engine's connection closed: fail its work once a child's process is reaped (see
+    /// ``reapEngines()``), at once for a remote engine, which has no process here.
+    func engineLost(_ id: Int32, reason: String) {
         guard var slot = engines[id] else { return }
         slot.connection = nil
         slot.lostAt = Clock.monotonicNanoseconds
+        slot.handle(.connectionLost(reason: reason))
         engines[id] = slot
-        reapEngines()
+        if slot.isChild {
+            reapEngines()
+        } else {
+            engineEnded(id, cause: reason)
+        }
     }
 
     /// Looks for engines that have exited, so that deaths are reported with their signal or status.
@@ -67,7 +72,9 @@ extension Controller {
         for (id, slot) in engines where slot.needsReaping && slot.pid > 0 {
             if let termination = ProcessSpawner.reap(slot.pid) {
                 engineEnded(id, cause: termination.description)
-            } else if let lostAt = slot.lostAt, Clock.monotonicNanoseconds - lostAt > 1_000_000_000 {
+            } else if slot.connection == nil, let lostAt = slot.lostAt,
+                Clock.monotonicNanoseconds - lostAt > 1_000_000_000
+            {
                 // Closed its socket but did not exit: it is of no use; make sure it is gone.
                 launcher.signal(slot.pid, SIGKILL)
                 _ = ProcessSpawner.wait(slot.pid, milliseconds: 500)
@@ -80,22 +87,24 @@ extension Controller {
     func engineEnded(_ id: Int32, cause: String) {
         // What it wrote before it died comes first: often it says why.
         closeOutputs(of: id)
-        guard var slot = engines[id] else { return }
-        slot.isReaped = true
-        slot.state = .dead
-        slot.since = Clock.realtimeNanoseconds
+        guard var slot = engines[id], !slot.life.isDead else { return }
+        let isRestarting = slot.life.state == .restarting
+        slot.handle(.exited(cause: cause))
         slot.connection = nil
         let queued = slot.queue
         slot.queue = []
         engines[id] = slot
 
         var message: String
-        switch slot.exitPlan {
-        case .restart: message = "\(slot.label) was restarted"
-        case .remove: message = "\(slot.label) was removed"
-        case nil:
+        if isRestarting {
+            message = "\(slot.label) was restarted"
+        } else if slot.life.isBeingRemoved {
+            message = "\(slot.label) was removed"
+        } else if !slot.isChild {
+            message = "\(slot.label) lost: \(cause)"
+        } else {
             message = "\(slot.label) died: \(cause)"
-            if !slot.hasEverConnected {
+            if !slot.life.hasRegistered {
                 let tail = launcher.logTail(of: id)
                 message = "\(slot.label) failed to start: \(cause)" + (tail.isEmpty ? "" : "\n" + tail)
             }
@@ -106,19 +115,21 @@ extension Controller {
         if !slot.isHome { apply(balancer.handle(.engineLeft(EngineID(id)))) }
         guard !isShuttingDown else { return }
 
-        switch slot.exitPlan {
-        case .remove:
+        if slot.life.isBeingRemoved {
             engines.removeValue(forKey: id)
-        case .restart:
+        } else if isRestarting {
             launchEngine(id: id, rank: slot.rank)
-        case nil:
+        } else if let host = slot.life.host {
+            // Nothing here can start it again: its launcher (or its user) may add a new one.
+            broadcast(.engineDied(engine: id, rank: slot.rank, cause: cause, isRestarting: false, host: host))
+        } else {
             // Restart an engine that had worked; one that could not start would only fail again.
-            let restarts = slot.hasEverConnected && launchEngine(id: id, rank: slot.rank)
+            let restarts = slot.life.hasRegistered && launchEngine(id: id, rank: slot.rank)
             broadcast(
                 .engineDied(
                     engine: id,
                     rank: slot.rank,
-                    cause: slot.hasEverConnected ? cause : message,
+                    cause: slot.life.hasRegistered ? cause : message,
                     isRestarting: restarts
                 )
             )
@@ -129,7 +140,7 @@ extension Controller {
 
     func welcomeWaitingClientsIfReady() {
         guard !clientsAwaitingWelcome.isEmpty,
-            !engines.values.contains(where: { $0.state == .starting && !$0.hasEverConnected && !$0.isReaped })
+            !engines.values.contains(where: { $0.life.isStartingForTheFirstTime && $0.isChild })
         else { return }
         for peer in clientsAwaitingWelcome where !peer.isClosed { welcome(peer) }
         clientsAwaitingWelcome = []
@@ -182,21 +193,22 @@ extension Controller {
     // MARK: - Views
 
     func row(of slot: EngineSlot) -> EngineRow {
-        let rss = slot.pid > 0 && !slot.isReaped ? pxsys_resident_bytes(slot.pid) : -1
+        let rss = slot.isChild && !slot.life.isDead ? pxsys_resident_bytes(slot.pid) : -1
         return EngineRow(
             id: slot.id,
             rank: slot.rank,
             pid: slot.pid,
-            state: slot.state,
+            state: slot.rowState,
             since: slot.since,
             queued: slot.queue.count,
-            residentBytes: rss
+            residentBytes: rss,
+            host: slot.life.host ?? "local"
         )
     }
 
     /// The engines, without those being removed.
     func engineRows() -> [EngineRow] {
-        engines.values.filter { $0.exitPlan != .remove }.sorted { $0.id < $1.id }.map(row(of:))
+        engines.values.filter { !$0.life.isBeingRemoved }.sorted { $0.id < $1.id }.map(row(of:))
     }
 
     func broadcast(_ event: ClusterEvent) {

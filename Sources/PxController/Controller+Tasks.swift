@@ -48,19 +48,16 @@ extension Controller {
 
     /// Queues a direct task on its engine, sending it at once if the engine is connected.
     private func route(_ task: UInt64, to target: Int32) {
-        guard var slot = engines[target], slot.state != .dead || slot.exitPlan == .restart else {
+        guard var slot = engines[target], slot.life.acceptsWork else {
             let reason = engines[target].map { "\($0.label) is dead" } ?? "there is no engine \(target)"
             return failTask(task, name: "EngineError", message: reason)
         }
         slot.queue.append(task)
-        if slot.state == .idle {
-            slot.state = .busy
-            slot.since = Clock.realtimeNanoseconds
-        }
+        slot.handle(.workQueued)
         engines[target] = slot
         if !slot.isHome { apply(balancer.handle(.directQueued(EngineID(target)))) }
-        if let peer = slot.connection, let record = records[task], let arguments = record.arguments {
-            peer.connection.enqueue(Frame(kind: .task, op: record.op, engine: target, id: task, segments: arguments))
+        if slot.life.takesTasks, let record = records[task], let arguments = record.arguments {
+            send(Frame(kind: .task, op: record.op, engine: target, id: task, segments: arguments), to: slot)
             records[task]?.arguments = nil
         }
     }
@@ -70,25 +67,23 @@ extension Controller {
         for action in actions {
             switch action {
             case .dispatch(let tasks, let engine):
-                guard var slot = engines[engine.rawValue], let peer = slot.connection else { continue }
+                guard var slot = engines[engine.rawValue], slot.life.takesTasks else { continue }
                 for task in tasks {
                     guard let record = records[task.rawValue], let arguments = record.arguments else { continue }
                     records[task.rawValue]?.engine = engine.rawValue
                     slot.queue.append(task.rawValue)
-                    peer.connection.enqueue(
+                    send(
                         Frame(
                             kind: .task,
                             op: record.op,
                             engine: engine.rawValue,
                             id: task.rawValue,
                             segments: arguments
-                        )
+                        ),
+                        to: slot
                     )
                 }
-                if slot.state == .idle && !slot.queue.isEmpty {
-                    slot.state = .busy
-                    slot.since = Clock.realtimeNanoseconds
-                }
+                if !slot.queue.isEmpty { slot.handle(.workQueued) }
                 engines[engine.rawValue] = slot
             case .retrying(let task, let engine):
                 guard let record = records[task.rawValue], !record.owner.isClosed else { continue }
@@ -121,10 +116,7 @@ extension Controller {
         guard var slot = engines[engine] else { return }
         if let index = slot.queue.firstIndex(of: frame.id) { slot.queue.remove(at: index) }
         slot.lastTask = frame.id
-        if slot.queue.isEmpty {
-            slot.state = .idle
-            slot.since = Clock.realtimeNanoseconds
-        }
+        if slot.queue.isEmpty { slot.handle(.workDrained) }
         engines[engine] = slot
         guard let record = records[frame.id] else { return }
         if record.isBalanced {

@@ -1,5 +1,6 @@
 import CPxSys
 import PxScheduling
+import PxSecurity
 import PxTransport
 import PxWire
 
@@ -17,6 +18,13 @@ public final class Controller {
     let options: ControllerOptions
     let launcher: EngineLauncher
     var listener: FileDescriptor?
+    /// Where engines on other hosts connect, when the cluster was started with an address.
+    var tcpListener: FileDescriptor?
+    /// The cluster's key and id, made when it starts; TCP peers must prove they hold the key.
+    let clusterKey = ClusterKey.random()
+    let clusterID = ConnectionFile.makeClusterID()
+    /// When heartbeats last went out to remote engines (monotonic).
+    var lastHeartbeatSent: UInt64 = 0
     var peers: [Peer] = []
     var engines: [Int32: EngineSlot] = [:]
     var records: [UInt64: TaskRecord] = [:]
@@ -65,6 +73,7 @@ public final class Controller {
             listener.setCloseOnExec()
             try listener.setNonBlocking(true)
             self.listener = listener
+            try writeKeyAndListenForEngines()
             launchInitialEngines()
             if let name = options.name { ClusterDescription.write(for: options, name: name) }
             loop()
@@ -88,6 +97,8 @@ public final class Controller {
             let polled = peers
             let outputs = engines.values.flatMap { slot in slot.outputs.map { (slot.id, $0.stream, $0.descriptor) } }
             var watched: [(FileDescriptor, Poll.Events)] = [(listener!, .readable)]
+            // The TCP listener, when there is one, is always watched: the offsets below stay fixed.
+            watched.append((tcpListener ?? listener!, .readable))
             for peer in polled {
                 watched.append(
                     (peer.connection.descriptor, peer.connection.wantsWrite ? [.readable, .writable] : .readable)
@@ -95,25 +106,28 @@ public final class Controller {
             }
             for output in outputs { watched.append((output.2, .readable)) }
             let needsReaping = engines.values.contains { $0.needsReaping }
+            let hasRemotePeers = polled.contains { $0.host != nil }
             let ready: [Poll.Events]
             do {
-                ready = try Poll.wait(watched, timeoutMilliseconds: needsReaping ? 10 : 1_000)
+                ready = try Poll.wait(watched, timeoutMilliseconds: needsReaping ? 10 : hasRemotePeers ? 250 : 1_000)
             } catch {
                 log("controller: \(error)")
                 return
             }
             if !ready[0].isEmpty { acceptPeers() }
+            if !ready[1].isEmpty && tcpListener != nil { acceptRemotePeers() }
             // Replies before output: output read now belongs to the task that heads its engine's
             // queue once finished ones are off it. A reply sent while its task's output was still in
             // the pipes says so (outputPending) and is handled by reading them first.
-            for (index, peer) in polled.enumerated() where !ready[index + 1].isEmpty && !peer.isClosed {
-                serve(peer, events: ready[index + 1])
+            for (index, peer) in polled.enumerated() where !ready[index + 2].isEmpty && !peer.isClosed {
+                serve(peer, events: ready[index + 2])
             }
-            for (index, output) in outputs.enumerated() where !ready[1 + polled.count + index].isEmpty {
+            for (index, output) in outputs.enumerated() where !ready[2 + polled.count + index].isEmpty {
                 forwardOutput(of: output.0, stream: output.1, descriptor: output.2)
             }
             finishTurn()
             reapEngines()
+            if hasRemotePeers { checkHeartbeats() }
             flushAll()
         }
     }
@@ -141,10 +155,16 @@ public final class Controller {
         guard events.contains(.readable) || events.contains(.closed) else { return }
         do {
             let (frames, isClosed) = try peer.connection.readFrames()
-            for frame in frames where !peer.isClosed { handle(frame, from: peer) }
+            if !frames.isEmpty { peer.lastHeard = Clock.monotonicNanoseconds }
+            for frame in frames where !peer.isClosed {
+                if peer.exchange != nil {
+                    authenticate(peer, frame)
+                } else {
+                    handle(frame, from: peer)
+                }
+            }
             if isClosed { close(peer, reason: "closed") }
         } catch {
-            log("controller: closing a connection: \(error)")
             close(peer, reason: "\(error)")
         }
     }
@@ -172,6 +192,10 @@ public final class Controller {
             engineReplied(frame, engine: id)
         case (.engine, .stream):
             forwardStream(frame)
+        case (.engine(let id), .ready) where peer.host != nil:
+            remoteEngineReady(id)
+        case (.engine, .heartbeat) where peer.host != nil:
+            break  // Its arrival is what counts (`lastHeard`).
         default:
             close(peer, reason: "unexpected \(frame.kind) frame")
         }
@@ -190,26 +214,33 @@ public final class Controller {
             return close(peer, reason: "version mismatch")
         }
         peer.connection.trust()
+        if peer.host != nil {
+            // Over TCP only engines, which have proved they hold the key; clients use the Unix socket.
+            guard hello.role == .engine, hello.fields.first == "remote" else {
+                return close(peer, reason: "only engines connect over TCP")
+            }
+            return registerRemoteEngine(peer, hello: hello)
+        }
         switch hello.role {
         case .client:
             peer.role = .client(nextClientID)
             nextClientID += 1
-            if engines.values.contains(where: { $0.state == .starting && !$0.hasEverConnected }) {
+            if engines.values.contains(where: { $0.life.isStartingForTheFirstTime && $0.isChild }) {
                 clientsAwaitingWelcome.append(peer)
             } else {
                 welcome(peer)
             }
         case .engine:
-            guard let id = hello.fields.first.flatMap({ Int32($0) }), var slot = engines[id], slot.pid == peer.pid,
-                slot.connection == nil
+            guard let id = hello.fields.first.flatMap({ Int32($0) }), var slot = engines[id], slot.isChild,
+                slot.pid == peer.pid, slot.connection == nil, slot.life.state == .launching
             else {
                 return close(peer, reason: "unknown engine")
             }
             peer.role = .engine(id)
             slot.connection = peer
-            slot.hasEverConnected = true
-            slot.state = slot.queue.isEmpty ? .idle : .busy
-            slot.since = Clock.realtimeNanoseconds
+            // A child says hello once Python is up: it is connected and ready at once.
+            slot.handle(.connected)
+            slot.handle(.registered(hasWork: !slot.queue.isEmpty))
             engines[id] = slot
             engineConnected(id)
         }
@@ -230,13 +261,21 @@ public final class Controller {
 
     func close(_ peer: Peer, reason: String) {
         guard !peer.isClosed else { return }
-        if reason != "closed" { log("controller: closing the connection of pid \(peer.pid) (\(peer.role)): \(reason)") }
+        if peer.exchange != nil && reason == "closed" {
+            log(
+                "controller: refused a TCP connection from \(peer.host ?? "?"): it closed during the key exchange "
+                    + "(it does not hold the cluster's key, or is not a pxsh engine)"
+            )
+        } else if reason != "closed" && reason != "refused" {
+            let who = peer.host.map { "from \($0)" } ?? "of pid \(peer.pid)"
+            log("controller: closing the connection \(who) (\(peer.role)): \(reason)")
+        }
         peer.isClosed = true
         peers.removeAll { $0 === peer }
         clientsAwaitingWelcome.removeAll { $0 === peer }
         switch peer.role {
         case .engine(let id):
-            engineLost(id)
+            engineLost(id, reason: reason == "closed" ? "its connection closed" : reason)
         case .client:
             // A private cluster lives exactly as long as its client.
             if options.isPrivate { isShuttingDown = true }
@@ -250,16 +289,19 @@ public final class Controller {
     func shutDown(status: Int32) -> Never {
         isShuttingDown = true
         for peer in peers where peer.role.isClient { peer.connection.flush() }
-        let pids = engines.values.compactMap { $0.pid > 0 && !$0.isReaped ? $0.pid : nil }
+        let pids = engines.values.compactMap { $0.isChild && !$0.life.isDead ? $0.pid : nil }
         for pid in pids { launcher.signal(pid, SIGKILL) }
         for pid in pids { _ = ProcessSpawner.wait(pid, milliseconds: 2_000) }
         if let listener { listener.close() }
+        if let tcpListener { tcpListener.close() }
         if let sharedMemoryDirectory { RuntimeDirectory.remove(sharedMemoryDirectory) }
         if options.isPrivate {
             RuntimeDirectory.remove(options.directory)
         } else {
             unlink(options.socketPath)
             unlink(options.directory + "/cluster.json")
+            unlink(options.keyPath)
+            unlink(options.connectionFilePath)
         }
         exit(status)
     }
@@ -279,13 +321,24 @@ final class Peer {
     }
 
     let connection: PeerConnection
+    /// The peer's pid: from the kernel on the Unix socket, 0 over TCP.
     let pid: pid_t
+    /// The address a TCP peer connected from; nil on the Unix socket.
+    let host: String?
+    /// The key exchange a TCP peer must finish before anything else is read.
+    var exchange: KeyExchange.Responder?
+    /// When a frame last came from the peer (monotonic).
+    var lastHeard = Clock.monotonicNanoseconds
+    /// When the peer connected (monotonic).
+    let connectedAt = Clock.monotonicNanoseconds
     var role = Role.unknown
     var isClosed = false
 
-    init(connection: PeerConnection, pid: pid_t) {
+    init(connection: PeerConnection, pid: pid_t, host: String? = nil, exchange: KeyExchange.Responder? = nil) {
         self.connection = connection
         self.pid = pid
+        self.host = host
+        self.exchange = exchange
     }
 }
 

@@ -12,6 +12,10 @@ public struct ControllerOptions: Sendable {
     public var name: String?
     /// A listening socket the parent already bound at ``socketPath`` (so it could connect at once).
     public var inheritedListener: FileDescriptor?
+    /// Where engines on other hosts reach the controller over TCP; nil: Unix socket only.
+    public var tcpAddress: String?
+    /// The TCP port; 0 picks a free one.
+    public var tcpPort: Int = 0
 
     public init(
         directory: String,
@@ -30,5 +34,9 @@ public struct ControllerOptions: Sendable {
     }
 
     public var socketPath: String { directory + "/controller.sock" }
+    /// The cluster's key (64 hex digits), mode 0600.
+    public var keyPath: String { directory + "/cluster.key" }
+    /// The connection file that `pxsh cluster connection` prints, mode 0600; only with TCP.
+    public var connectionFilePath: String { directory + "/connection.json" }
     public var isPrivate: Bool { name == nil }
 }

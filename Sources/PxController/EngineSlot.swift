@@ -1,3 +1,4 @@
+import PxScheduling
 import PxTransport
 import PxWire
 
@@ -5,45 +6,65 @@ import PxWire
 import Glibc
 #endif
 
-/// What the controller knows of one engine: its process, its connection and its queue of tasks.
+/// What the controller knows of one engine: its life (``EngineLife``), its process, its connection
+/// and its queue of tasks.
 struct EngineSlot {
-    /// Why the controller itself ended an engine.
-    enum ExitPlan {
-        case restart, remove
-    }
-
     let id: Int32
     let rank: Int
+    /// The engine's pid: on this host for a child, on its own host for a remote engine (shown, never signalled).
     var pid: pid_t
+    var life: EngineLife
     var connection: Peer?
-    var state: EngineRow.State = .starting
+    /// When the engine entered its state, in real-time nanoseconds.
     var since: UInt64
     /// Tasks sent to the engine (or waiting for it to connect), oldest first; the first is running.
     var queue: [UInt64] = []
-    /// The read ends of the engine's stdout and stderr pipes, until they close.
+    /// The read ends of a child's stdout and stderr pipes, until they close.
     var outputs: [(stream: OutputStream, descriptor: FileDescriptor)] = []
     /// The task that last finished, which output written after its reply belongs to.
     var lastTask: UInt64?
-    var hasEverConnected = false
-    /// The connection closed and the process is yet to be reaped.
+    /// When a child's connection closed (monotonic), while its exit is awaited.
     var lostAt: UInt64?
-    var isReaped = false
-    var exitPlan: ExitPlan?
 
-    init(id: Int32, rank: Int, pid: pid_t, since: UInt64) {
+    init(id: Int32, rank: Int, pid: pid_t, since: UInt64, origin: EngineLife.Origin = .child) {
         self.id = id
         self.rank = rank
         self.pid = pid
         self.since = since
+        self.life = EngineLife(origin: origin)
     }
 
+    /// Applies an event to the engine's life, and stamps the time when its state changes.
+    mutating func handle(_ event: EngineLife.Event) {
+        let before = life.state
+        life.handle(event)
+        if life.state != before { since = Clock.realtimeNanoseconds }
+    }
+
+    /// A process of this host that the controller may signal and reap.
+    var isChild: Bool { life.origin == .child && pid > 0 }
+
     /// Whether the poll loop should look for the process's exit: it is gone or has yet to connect.
-    var needsReaping: Bool { !isReaped && (lostAt != nil || !hasEverConnected) }
+    var needsReaping: Bool { isChild && life.needsReaping }
 
     var isHome: Bool { id == EngineNumber.home }
 
-    /// "engine 2 (rank 2)", or "the home engine".
-    var label: String { isHome ? "the home engine" : "engine \(id) (rank \(rank))" }
+    /// "engine 2 (rank 2)", "engine 3 (rank 3, host 10.1.0.2)", or "the home engine".
+    var label: String {
+        if isHome { return "the home engine" }
+        if let host = life.host { return "engine \(id) (rank \(rank), host \(host))" }
+        return "engine \(id) (rank \(rank))"
+    }
+
+    /// The state as `%engines` shows it.
+    var rowState: EngineRow.State {
+        switch life.state {
+        case .launching, .registering, .restarting: .starting
+        case .idle: .idle
+        case .busy: .busy
+        case .lost, .dead: .dead
+        }
+    }
 }
 
 /// A task from submission until its client has its reply.

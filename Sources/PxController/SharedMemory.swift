@@ -39,3 +39,22 @@ enum SharedMemory {
         }
     }
 }
+
+extension SharedMemory {
+    /// The marker with which the engine runtime names a shared-memory file instead of sending its
+    /// bytes (`_SHARED_MEMORY_MAGIC` in `pxsh_runtime.py`).
+    static let marker = Array("\u{0}pxsh-shared-memory\u{0}".utf8)
+
+    /// The segment with a shared-memory file's bytes in place of its name, for an engine on
+    /// another host; any other segment as it is.
+    static func inlined(_ segment: [UInt8]) -> [UInt8] {
+        guard segment.count > marker.count, segment.starts(with: marker) else { return segment }
+        let path = String(decoding: segment[marker.count...], as: UTF8.self)
+        // Only files of this cluster's own directory: a segment is the engines' data, not a path to trust.
+        guard let directory = getenv("PXSH_SHARED_MEMORY_DIR").map({ String(cString: $0) + "/" }),
+            path.hasPrefix(directory), !path.contains("/../"),
+            let bytes = try? FileDescriptor.readAll(path)
+        else { return segment }
+        return bytes
+    }
+}

@@ -16,6 +16,7 @@ import Glibc
 public enum Engine {
     /// Runs the engine until the controller goes away. Never returns.
     public static func run(_ options: EngineOptions) -> Never {
+        if let connection = options.connection { RemoteEngine.run(options, connection: connection) }
         // An engine must not outlive its controller, even one killed with SIGKILL.
         _ = pxsys_set_parent_death_signal(SIGKILL)
         if getppid() == 1 { exit(0) }
@@ -29,7 +30,7 @@ public enum Engine {
     }
 
     // The engine's own messages go to the log (its original stderr), not to the captured fd 2.
-    nonisolated(unsafe) private static var logDescriptor = FileDescriptor.standardError
+    nonisolated(unsafe) static var logDescriptor = FileDescriptor.standardError
 
     static func log(_ message: String) {
         try? logDescriptor.writeAll(message + "\n")
@@ -122,7 +123,7 @@ public enum Engine {
         }
     }
 
-    private static func interruptedReply(to task: Frame) -> Frame {
+    static func interruptedReply(to task: Frame) -> Frame {
         let now = Clock.realtimeNanoseconds
         return Frame(
             kind: .reply,

@@ -1,4 +1,6 @@
-/// How the controller started this engine.
+import PxSecurity
+
+/// How the controller started this engine, or how it joins one over TCP.
 public struct EngineOptions: Sendable {
     /// The controller's socket.
     public var socketPath: String
@@ -12,6 +14,9 @@ public struct EngineOptions: Sendable {
     public var isHome: Bool
     /// Where the engine's own messages go; its stdout and stderr belong to the user's code.
     public var logPath: String?
+    /// Set for an engine that joins over TCP (`pxsh engine --connection-file`): then the
+    /// controller gives it its id, and its rank and size unless it asks for some (0 and -1 mean "any").
+    public var connection: ConnectionFile?
 
     public init(
         socketPath: String,

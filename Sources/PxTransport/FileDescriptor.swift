@@ -113,6 +113,12 @@ public struct FileDescriptor: Hashable, Sendable, CustomStringConvertible {
     public static func readAll(_ path: String) throws -> [UInt8] {
         let fd = try open(path, flags: O_RDONLY)
         defer { fd.close() }
+        return try fd.readToEnd()
+    }
+
+    /// Reads until the end of the file.
+    public func readToEnd() throws -> [UInt8] {
+        let fd = self
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {

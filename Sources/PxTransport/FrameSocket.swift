@@ -1,3 +1,4 @@
+import PxSecurity
 import PxWire
 import Synchronization
 
@@ -23,14 +24,21 @@ public final class FrameSocket: @unchecked Sendable {
 
     public let descriptor: FileDescriptor
     // Only the receiving thread touches the decoder and the read buffer.
-    private var decoder: FrameDecoder
+    private var decoder: FrameReader
     private let readBuffer: UnsafeMutableRawBufferPointer
-    private let sendBuffer = Mutex<Bytes>([])
+    private let sending = Mutex<Outbound>(Outbound())
+
+    /// What the sending side keeps: a buffer, and on an authenticated TCP connection the sealer,
+    /// whose sequence numbers must follow the order of the writes.
+    private struct Outbound {
+        var buffer: Bytes = []
+        var sealer: FrameSealer?
+    }
 
     /// Takes ownership of a connected descriptor.
     public init(_ descriptor: FileDescriptor, maximumFrameSize: Int = 1 << 31) {
         self.descriptor = descriptor
-        self.decoder = FrameDecoder(maximumFrameSize: maximumFrameSize)
+        self.decoder = FrameReader(maximumFrameSize: maximumFrameSize)
         self.readBuffer = .allocate(byteCount: 1 << 16, alignment: 16)
     }
 
@@ -53,11 +61,15 @@ public final class FrameSocket: @unchecked Sendable {
 
     /// Sends frames in one write.
     public func send(contentsOf frames: [Frame]) throws {
-        try sendBuffer.withLock { (buffer: inout Bytes) throws in
-            buffer.removeAll(keepingCapacity: true)
-            for frame in frames { FrameEncoder.encode(frame, into: &buffer) }
-            defer { if buffer.capacity > 1 << 20 { buffer = [] } }
-            try descriptor.writeAll(buffer)
+        try sending.withLock { (outbound: inout Outbound) throws in
+            outbound.buffer.removeAll(keepingCapacity: true)
+            if outbound.sealer != nil {
+                for frame in frames { outbound.sealer!.seal(frame, into: &outbound.buffer) }
+            } else {
+                for frame in frames { FrameEncoder.encode(frame, into: &outbound.buffer) }
+            }
+            defer { if outbound.buffer.capacity > 1 << 20 { outbound.buffer = [] } }
+            try descriptor.writeAll(outbound.buffer)
         }
     }
 
@@ -95,6 +107,34 @@ public final class FrameSocket: @unchecked Sendable {
             let count = try descriptor.read(into: readBuffer)
             if count == 0 { return .closed }
             decoder.feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+        }
+    }
+
+    // MARK: - Authentication (TCP)
+
+    /// Proves to the controller that this side holds the cluster's key, and checks that the
+    /// controller does (``KeyExchange``); every later frame is sealed.
+    ///
+    /// - Throws: ``KeyExchangeError`` when either side lacks the key or the controller refuses;
+    ///   ``TCPSocket/Failure`` when the controller says nothing within `timeoutMilliseconds`.
+    public func authenticate(key: ClusterKey, cluster: String, timeoutMilliseconds: Int32 = 10_000) throws {
+        var exchange = KeyExchange.Initiator(key: key, cluster: cluster)
+        let limit = decoder.maximumFrameSize
+        decoder.maximumFrameSize = KeyExchange.preAuthenticationFrameLimit
+        try send(exchange.hello)
+        let proof = try exchange.respond(to: try receiveDuringExchange(timeoutMilliseconds))
+        try send(proof)
+        let keys = try exchange.finish(try receiveDuringExchange(timeoutMilliseconds))
+        sending.withLock { $0.sealer = keys.makeSealer() }
+        decoder.seal(with: keys.makeOpener())
+        decoder.maximumFrameSize = limit
+    }
+
+    private func receiveDuringExchange(_ timeoutMilliseconds: Int32) throws -> Frame {
+        switch try receive(timeoutMilliseconds: timeoutMilliseconds) {
+        case .frame(let frame): return frame
+        case .closed: throw KeyExchangeError.refused("the connection closed during the key exchange")
+        case .timedOut, .woken: throw KeyExchangeError.refused("no answer within \(timeoutMilliseconds / 1000) s")
         }
     }
 

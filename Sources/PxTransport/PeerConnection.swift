@@ -1,3 +1,4 @@
+import PxSecurity
 import PxWire
 
 #if canImport(Glibc)
@@ -10,7 +11,8 @@ import Glibc
 /// frames costs one system call. A peer that stops reading makes its queue grow, never the server wait.
 public final class PeerConnection {
     public let descriptor: FileDescriptor
-    private var decoder: FrameDecoder
+    private var decoder: FrameReader
+    private var sealer: FrameSealer?
     private var outbound: Bytes = []
     private var outboundOffset = 0
     // One buffer serves every peer: the server reads on a single thread.
@@ -23,7 +25,7 @@ public final class PeerConnection {
     ///   small, so that a peer that has not yet shaken hands cannot make the server buffer much.
     public init(_ descriptor: FileDescriptor, maximumFrameSize: Int = 1 << 16) throws {
         self.descriptor = descriptor
-        self.decoder = FrameDecoder(maximumFrameSize: maximumFrameSize)
+        self.decoder = FrameReader(maximumFrameSize: maximumFrameSize)
         try descriptor.setNonBlocking(true)
     }
 
@@ -34,6 +36,16 @@ public final class PeerConnection {
         decoder.maximumFrameSize = maximumFrameSize
     }
 
+    /// Seals every frame from now on, both ways: the peer proved it holds the cluster's key.
+    /// Frames already queued go out plain.
+    public func seal(with keys: SessionKeys) {
+        sealer = keys.makeSealer()
+        decoder.seal(with: keys.makeOpener())
+    }
+
+    /// Whether frames are sealed (an authenticated TCP connection).
+    public var isSealed: Bool { sealer != nil }
+
     /// Bytes queued and not yet written.
     public var pendingOutputCount: Int { outbound.count - outboundOffset }
 
@@ -42,7 +54,11 @@ public final class PeerConnection {
 
     /// Queues a frame for the next ``flush()``.
     public func enqueue(_ frame: Frame) {
-        FrameEncoder.encode(frame, into: &outbound)
+        if sealer != nil {
+            sealer!.seal(frame, into: &outbound)
+        } else {
+            FrameEncoder.encode(frame, into: &outbound)
+        }
     }
 
     /// Writes as much queued output as the socket takes now.
@@ -80,7 +96,8 @@ public final class PeerConnection {
     /// Reads what is available and returns the whole frames it completes.
     ///
     /// - Returns: the frames, and whether the peer closed its end.
-    /// - Throws: ``FrameError`` for a malformed stream; the caller closes this connection.
+    /// - Throws: ``FrameError`` for a malformed stream, ``SealError`` for a sealed one that does not
+    ///   open; the caller closes this connection.
     public func readFrames() throws -> (frames: [Frame], isClosed: Bool) {
         var frames: [Frame] = []
         var isClosed = false

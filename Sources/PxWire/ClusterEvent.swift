@@ -2,7 +2,8 @@
 public enum ClusterEvent: Equatable, Sendable {
     /// An engine died; `cause` is like "signal 9" or "exit status 3". `isRestarting` says whether
     /// the controller is starting it again (tasks sent to it meanwhile wait for it).
-    case engineDied(engine: Int32, rank: Int, cause: String, isRestarting: Bool)
+    /// `host` names the host of a remote engine, which is reported "lost" rather than "died".
+    case engineDied(engine: Int32, rank: Int, cause: String, isRestarting: Bool, host: String? = nil)
     /// An engine (re)started and is ready.
     case engineStarted(EngineRow)
     /// A load-balanced task was re-queued after its engine died.
@@ -19,13 +20,13 @@ public enum ClusterEvent: Equatable, Sendable {
 
     public var frame: Frame {
         switch self {
-        case .engineDied(let engine, let rank, let cause, let isRestarting):
+        case .engineDied(let engine, let rank, let cause, let isRestarting, let host):
             Frame(
                 kind: .event,
                 op: Code.engineDied.rawValue,
                 flags: isRestarting ? .restarting : [],
                 engine: engine,
-                segments: [Bytes(text: String(rank)), Bytes(text: cause)]
+                segments: [Bytes(text: String(rank)), Bytes(text: cause)] + (host.map { [Bytes(text: $0)] } ?? [])
             )
         case .engineStarted(let row):
             Frame(kind: .event, op: Code.engineStarted.rawValue, engine: row.id, segments: [Bytes(text: row.line)])
@@ -40,12 +41,14 @@ public enum ClusterEvent: Equatable, Sendable {
         guard frame.kind == .event, let code = Code(rawValue: frame.op) else { return nil }
         switch code {
         case .engineDied:
-            guard frame.segments.count == 2, let rank = Int(frame.segments[0].text) else { return nil }
+            guard frame.segments.count == 2 || frame.segments.count == 3, let rank = Int(frame.segments[0].text)
+            else { return nil }
             self = .engineDied(
                 engine: frame.engine,
                 rank: rank,
                 cause: frame.segments[1].text,
-                isRestarting: frame.flags.contains(.restarting)
+                isRestarting: frame.flags.contains(.restarting),
+                host: frame.segments.count == 3 ? frame.segments[2].text : nil
             )
         case .engineStarted:
             guard let line = frame.segments.first?.text, let row = EngineRow(line: line) else { return nil }
@@ -75,6 +78,8 @@ public struct EngineRow: Equatable, Sendable {
     public var queued: Int
     /// Resident memory in bytes; -1 when unknown.
     public var residentBytes: Int64
+    /// Where it runs: "local" for the controller's own children, else the address it joined from.
+    public var host: String
 
     public init(
         id: Int32,
@@ -83,8 +88,10 @@ public struct EngineRow: Equatable, Sendable {
         state: State,
         since: UInt64,
         queued: Int,
-        residentBytes: Int64
+        residentBytes: Int64,
+        host: String = "local"
     ) {
+        self.host = host
         self.id = id
         self.rank = rank
         self.pid = pid
@@ -96,15 +103,25 @@ public struct EngineRow: Equatable, Sendable {
 
     /// Space-separated fields, the form it travels in.
     public var line: String {
-        "\(id) \(rank) \(pid) \(state.rawValue) \(since) \(queued) \(residentBytes)"
+        "\(id) \(rank) \(pid) \(state.rawValue) \(since) \(queued) \(residentBytes) \(host)"
     }
 
     public init?(line: String) {
         let fields = line.split(separator: " ").map(String.init)
-        guard fields.count == 7, let id = Int32(fields[0]), let rank = Int(fields[1]), let pid = Int32(fields[2]),
+        guard fields.count == 7 || fields.count == 8, let id = Int32(fields[0]), let rank = Int(fields[1]),
+            let pid = Int32(fields[2]),
             let state = State(rawValue: fields[3]), let since = UInt64(fields[4]), let queued = Int(fields[5]),
             let rss = Int64(fields[6])
         else { return nil }
-        self.init(id: id, rank: rank, pid: pid, state: state, since: since, queued: queued, residentBytes: rss)
+        self.init(
+            id: id,
+            rank: rank,
+            pid: pid,
+            state: state,
+            since: since,
+            queued: queued,
+            residentBytes: rss,
+            host: fields.count == 8 ? fields[7] : "local"
+        )
     }
 }

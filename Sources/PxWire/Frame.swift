@@ -68,6 +68,17 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case welcome = 2
     /// The controller's answer to a `hello` it refuses; the connection closes after it.
     case refused = 3
+    /// Remote engine to controller, after its `welcome` (which gave it an id, rank and size): Python
+    /// is up and it takes tasks.
+    case ready = 4
+    /// TCP only, before anything else: the engine's nonce. See `PxSecurity.KeyExchange`.
+    case authHello = 5
+    /// TCP only: the controller's nonce and its proof of the cluster key.
+    case authChallenge = 6
+    /// TCP only: the engine's proof of the cluster key.
+    case authProof = 7
+    /// TCP only: the controller accepted the proof; every later frame is sealed (MAC and sequence number).
+    case authAccepted = 8
 
     /// Client to controller: run an ``EngineOp`` on targets, or load-balanced. See ``Submission``.
     case submit = 10
@@ -85,6 +96,8 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     /// Controller to engine: the output of the task just replied to (flag ``FrameFlags/outputPending``)
     /// has been read, so the next task's output cannot be taken for it.
     case outputRead = 16
+    /// Both ways between the controller and a remote engine, once a second: "I am alive".
+    case heartbeat = 17
 
     /// Client to controller: a ``ControlOp`` request; answered by `controlReply` with the same id.
     case control = 20

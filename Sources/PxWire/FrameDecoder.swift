@@ -37,6 +37,15 @@ public struct FrameDecoder: Sendable {
     /// Bytes received but not yet part of a whole frame.
     public var bufferedByteCount: Int { buffer.count - readIndex }
 
+    /// Removes and returns the bytes received but not yet part of a frame, so that another decoder
+    /// can take over the stream (after a TCP handshake, sealed frames follow in the same reads).
+    public mutating func takeBufferedBytes() -> Bytes {
+        let rest = Bytes(buffer[readIndex...])
+        buffer = []
+        readIndex = 0
+        return rest
+    }
+
     /// Adds received bytes.
     public mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         compactIfNeeded()

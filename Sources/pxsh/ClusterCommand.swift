@@ -13,7 +13,7 @@ struct ClusterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
         abstract: "Start, stop and list named clusters.",
-        subcommands: [Start.self, Stop.self, List.self, Status.self]
+        subcommands: [Start.self, Stop.self, List.self, Status.self, Connection.self]
     )
 
     struct Start: ParsableCommand {
@@ -24,6 +24,7 @@ struct ClusterCommand: ParsableCommand {
         @Option(name: .short, help: "Number of engines (default: the number of cores).") var n: Int?
         @Option(help: "The python the engines run.") var python = "python3"
         @Option(help: "How engines are started: local.") var launcher = "local"
+        @OptionGroup var tcp: TCPOptions
 
         func validate() throws {
             guard launcher == "local" else { throw ValidationError("only the local launcher is available") }
@@ -32,7 +33,12 @@ struct ClusterCommand: ParsableCommand {
         func run() throws {
             let count = n ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
             do {
-                let cluster = try Cluster.startNamed(name, engines: count, python: python)
+                let cluster = try Cluster.startNamed(
+                    name,
+                    engines: count,
+                    python: python,
+                    tcp: tcp.endpoint ?? TCPEndpoint()
+                )
                 Terminal.write(
                     "cluster '\(name)' started: \(cluster.engineList.count) engines in \(cluster.directory)\n"
                 )
@@ -81,6 +87,33 @@ struct ClusterCommand: ParsableCommand {
                 cluster.shutdown()
             }
             Terminal.write(rows.isEmpty ? "no named clusters are running\n" : rows.joined(separator: "\n") + "\n")
+        }
+    }
+
+    struct Connection: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a named cluster's connection file, with which engines join it over TCP.",
+            discussion: """
+                The JSON holds the cluster's id, the controller's address and port, and the cluster's key. \
+                Anyone who has it can run code in the cluster: keep it in a file only you can read \
+                (umask 077), or pipe it straight to `pxsh engine --connection-file -`. \
+                Example: `pxsh cluster connection --name demo | ssh HOST pxsh engine --connection-file -`.
+                """
+        )
+        @Option(help: "The cluster's name.") var name: String
+
+        func run() throws {
+            do {
+                let cluster = try Cluster.attach(name: name)
+                defer { cluster.shutdown() }
+                guard let file = cluster.connectionFile else {
+                    throw ClusterError.invalidRequest("cluster '\(name)' takes no engines over TCP")
+                }
+                Terminal.write(file)
+            } catch {
+                try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
+                throw ExitCode(1)
+            }
         }
     }
 

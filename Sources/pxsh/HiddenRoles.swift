@@ -1,38 +1,97 @@
 import ArgumentParser
+import PxClient
 import PxController
 import PxEngine
+import PxSecurity
 import PxTransport
 
-/// `pxsh engine`: an engine process, started by a controller. Hidden from help.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `pxsh engine`: an engine. With `--connection-file` it joins a cluster over TCP (any launcher, or a
+/// person, adds engines this way); without it, it is the controller's own child (hidden options).
 struct EngineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engine",
-        abstract: "Run an engine (started by the controller).",
-        shouldDisplay: false
+        abstract: "Run an engine that joins a cluster over TCP.",
+        discussion: """
+            The connection file comes from `pxsh cluster connection --name NAME` on the controller's host. \
+            It holds the cluster's key: pass it as a file only you can read, or on standard input \
+            (`--connection-file -`, as `ssh host pxsh engine --connection-file - < conn.json`), never \
+            on a command line or in the environment. The engine exits when its controller goes away \
+            (at once if the connection closes, within 10 s if it falls silent). If it cannot reach the \
+            controller, or is refused, it exits with status 1 and a one-line reason on stderr.
+            """
     )
 
-    @Option var socket: String
-    @Option var id: Int32
-    @Option var rank: Int
-    @Option var size: Int
-    @Option var libpython: String
-    @Option(name: .customLong("program-name")) var programName: String
-    @Flag var home = false
-    @Option(help: "The engine's log file.") var log: String?
+    @Option(
+        name: .customLong("connection-file"),
+        help: ArgumentHelp("The cluster's connection file (JSON), or - for standard input.", valueName: "FILE|-")
+    )
+    var connectionFile: String?
+    @Option(help: "The python the engine runs (a venv's python works).") var python = "python3"
+    @Option(help: "Ask for this rank (an MPI rank, say); kept if no live engine has it. Default: the next free one.")
+    var rank: Int?
+    @Option(help: "The `size` the engine's namespace sees. Default: the number of engines once it has joined.")
+    var size: Int?
+    @Option(help: "Write the engine's own messages here instead of stderr.") var log: String?
+
+    @Option(help: .hidden) var socket: String?
+    @Option(help: .hidden) var id: Int32?
+    @Option(help: .hidden) var libpython: String?
+    @Option(name: .customLong("program-name"), help: .hidden) var programName: String?
+    @Flag(help: .hidden) var home = false
+
+    func validate() throws {
+        if connectionFile == nil && (socket == nil || id == nil || rank == nil || size == nil || libpython == nil) {
+            throw ValidationError("missing --connection-file FILE")
+        }
+    }
 
     func run() throws {
+        if let connectionFile { try join(connectionFile) }
         Engine.run(
             EngineOptions(
-                socketPath: socket,
-                id: id,
-                rank: rank,
-                size: size,
-                libraryPath: libpython,
-                programName: programName,
+                socketPath: socket ?? "",
+                id: id ?? 0,
+                rank: rank ?? 0,
+                size: size ?? 0,
+                libraryPath: libpython ?? "",
+                programName: programName ?? python,
                 isHome: home,
                 logPath: log
             )
         )
+    }
+
+    private func join(_ path: String) throws -> Never {
+        func fail(_ reason: String) -> Never {
+            try? FileDescriptor.standardError.writeAll("pxsh engine: \(reason)\n")
+            Glibc.exit(1)
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try path == "-" ? FileDescriptor.standardInput.readToEnd() : FileDescriptor.readAll(path)
+        } catch {
+            fail("cannot read the connection file \(path): \(error)")
+        }
+        let connection: ConnectionFile
+        do { connection = try ConnectionFile(json: bytes) } catch { fail("\(path): \(error)") }
+        let installation: PythonInstallation
+        do { installation = try PythonInstallation.locate(python) } catch { fail("\(error)") }
+        var options = EngineOptions(
+            socketPath: "",
+            id: 0,
+            rank: rank ?? -1,
+            size: size ?? 0,
+            libraryPath: installation.libraryPath,
+            programName: installation.executable,
+            isHome: false,
+            logPath: log
+        )
+        options.connection = connection
+        Engine.run(options)
     }
 }
 
@@ -51,9 +110,11 @@ struct ControllerCommand: ParsableCommand {
     @Option var name: String?
     @Flag(name: .customLong("listener-on-stdin"), help: "fd 0 is the listening socket, already bound.")
     var listenerOnStdin = false
+    @Option(help: "Also accept engines over TCP at this address.") var ip: String?
+    @Option(help: "The TCP port (0: a free one).") var port = 0
 
     func run() throws {
-        let options = ControllerOptions(
+        var options = ControllerOptions(
             directory: directory,
             engineCount: engines,
             pythonExecutable: python,
@@ -61,6 +122,8 @@ struct ControllerCommand: ParsableCommand {
             name: name,
             inheritedListener: listenerOnStdin ? .standardInput : nil
         )
+        options.tcpAddress = ip
+        options.tcpPort = port
         Controller(options: options).run()
     }
 }

@@ -100,11 +100,15 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "The python the engines run (a venv's python works).") var python = "python3"
     @Option(name: .customLong("cluster"), help: "Attach to the named cluster instead of starting a private one.")
     var clusterName: String?
+    @OptionGroup var tcp: TCPOptions
 
     var engineCount: Int { n ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     func validate() throws {
         if let n, n < 0 || n > 256 { throw ValidationError("-n takes 0 to 256 engines") }
+        if clusterName != nil && tcp.endpoint != nil {
+            throw ValidationError("--ip and --port are for a cluster this command starts; see `pxsh cluster start`")
+        }
     }
 
     func connect(terminal: Terminal) throws -> Session {
@@ -112,7 +116,7 @@ struct ClusterOptions: ParsableArguments {
         do {
             cluster =
                 try clusterName.map { try Cluster.attach(name: $0) }
-                ?? Cluster.start(engines: engineCount, python: python)
+                ?? Cluster.start(engines: engineCount, python: python, tcp: tcp.endpoint)
         } catch {
             try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
             throw ExitCode(2)
@@ -124,4 +128,28 @@ struct ClusterOptions: ParsableArguments {
 /// Lines of standard input, read as they come.
 struct StandardInputLines: Sequence, IteratorProtocol {
     mutating func next() -> String? { readLine(strippingNewline: true) }
+}
+
+/// Where a cluster started here accepts engines over TCP.
+struct TCPOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Also accept engines over TCP at this address of this host (e.g. 10.1.0.1, or 0.0.0.0 for all). "
+                + "Engines prove they hold the cluster's key; traffic is authenticated, not encrypted. "
+                + "Default: none for a private cluster, 127.0.0.1 for a named one.",
+            valueName: "ADDR"
+        )
+    )
+    var ip: String?
+    @Option(help: "The TCP port for engines (default: a free one; see `pxsh cluster connection`).") var port: Int?
+
+    func validate() throws {
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port takes 0 to 65535") }
+    }
+
+    /// nil when neither option was given.
+    var endpoint: TCPEndpoint? {
+        guard ip != nil || port != nil else { return nil }
+        return TCPEndpoint(address: ip ?? "127.0.0.1", port: port ?? 0)
+    }
 }

@@ -187,7 +187,7 @@ extension EndToEnd {
             #expect(error.value.contains("signal 9"), "\(error)")
             #expect(
                 log.events.contains {
-                    if case .engineDied(engine: 1, rank: 1, let cause, _) = $0 {
+                    if case .engineDied(engine: 1, rank: 1, let cause, _, _) = $0 {
                         cause.contains("signal 9")
                     } else {
                         false

@@ -173,6 +173,19 @@ import Testing
             ClusterEvent.engineDied(engine: 2, rank: 2, cause: "signal 9 (SIGKILL)", isRestarting: true),
             .engineDied(engine: 1, rank: 1, cause: "exit status 1", isRestarting: false), .engineStarted(row),
             .taskRetried(task: 77, engine: 1), .notice("hello"),
+            .engineDied(engine: 3, rank: 3, cause: "no heartbeat for 6 s", isRestarting: false, host: "10.1.0.2"),
+            .engineStarted(
+                EngineRow(
+                    id: 3,
+                    rank: 3,
+                    pid: 7,
+                    state: .idle,
+                    since: 1,
+                    queued: 0,
+                    residentBytes: -1,
+                    host: "10.1.0.2"
+                )
+            ),
         ] {
             #expect(ClusterEvent(event.frame) == event)
         }

@@ -60,4 +60,25 @@ void pxsys_release_free_memory(void);
 /// The environment of this process (`environ`).
 char **pxsys_environment(void);
 
+// MARK: - TCP (engines on other hosts)
+
+/// Listens on `address` (IPv4 or IPv6 literal or host name) and `port` (0: any free port), with
+/// SO_REUSEADDR, close-on-exec and non-blocking. Stores the port bound in `*bound_port`. Wraps
+/// `getaddrinfo`, `socket`, `bind` and `listen`. Returns the fd, or -1 with errno set (or EADDRNOTAVAIL
+/// when the address does not resolve).
+int pxsys_tcp_listen(const char *address, int port, int *bound_port);
+
+/// Connects to `address`:`port`, giving up after `timeout_ms`. Returns a blocking, close-on-exec fd,
+/// or -1 with errno set (ETIMEDOUT, ECONNREFUSED, EADDRNOTAVAIL for a name that does not resolve).
+int pxsys_tcp_connect(const char *address, int port, int timeout_ms);
+
+/// Turns on TCP_NODELAY and keepalive (idle 5 s, then every 2 s, 3 probes) and a 10 s
+/// TCP_USER_TIMEOUT, so that a dead peer or a cut link ends the connection within seconds.
+/// Wraps `setsockopt`.
+int pxsys_tcp_configure(int fd);
+
+/// Writes the numeric address of the peer of `fd` into `buffer` (NUL-terminated). Wraps
+/// `getpeername` and `getnameinfo`.
+int pxsys_peer_address(int fd, char *buffer, size_t length);
+
 #endif

@@ -32,6 +32,9 @@ final class PxshSuite {
         outcome = SuiteOutcome()
         attempt(plan.coldStartEngineCounts.map(MeasureCatalog.coldStart(engines:))) { try measureColdStarts() }
         attempt(plan.roundTripEngineCounts.map(MeasureCatalog.roundTrip(engines:))) { try measureRoundTrips() }
+        attempt([MeasureCatalog.roundTripOverTCP(engines: MeasureCatalog.roundTripOverTCPEngines)]) {
+            try measureRoundTripOverTCP()
+        }
         attempt(dataMeasureIDs) { try withCluster(engines: plan.engines) { try measureDataCluster($0) } }
         return outcome
     }
@@ -88,6 +91,60 @@ final class PxshSuite {
                 record(MeasureCatalog.roundTrip(engines: count), "DirectView.execute(\"pass\") + Cluster.finish", runs)
             }
         }
+    }
+
+    /// The same round trip to engines that joined with `pxsh engine --connection-file -` over TCP on
+    /// the loopback address: every frame sealed (HMAC-SHA256 and a sequence number).
+    private func measureRoundTripOverTCP() throws {
+        let count = MeasureCatalog.roundTripOverTCPEngines
+        let measureID = MeasureCatalog.roundTripOverTCP(engines: count)
+        guard plan.includes(measureID) else { return }
+        let cluster = try Cluster.start(engines: 0, python: python, tcp: TCPEndpoint())
+        defer { cluster.shutdown() }
+        guard let connection = cluster.connectionFile else {
+            throw BenchError.unavailable("the cluster wrote no connection file")
+        }
+        var pids: [pid_t] = []
+        defer {
+            // They leave when the controller closes their connections.
+            cluster.shutdown()
+            for pid in pids { _ = ProcessSpawner.wait(pid, milliseconds: 10_000) }
+        }
+        for _ in 0..<count {
+            let input = try FileDescriptor.pipe()
+            let devNull = try FileDescriptor.open("/dev/null", flags: O_WRONLY)
+            defer { devNull.close() }
+            let pid = try ProcessSpawner.spawn(
+                Cluster.executable,
+                arguments: ["engine", "--connection-file", "-", "--python", python],
+                output: devNull,
+                standardInput: input.read
+            )
+            input.read.close()
+            try input.write.writeAll(connection)
+            input.write.close()
+            pids.append(pid)
+        }
+        var engines: [Int32] = []
+        let deadline = Clock.monotonicNanoseconds + 120_000_000_000
+        while engines.count < count {
+            guard Clock.monotonicNanoseconds < deadline else {
+                throw BenchError.wrongResult("\(engines.count) of \(count) TCP engines joined within 120 s")
+            }
+            usleep(20_000)
+            let rows = try cluster.control(.engines).compactMap { EngineRow(line: $0.text) }
+            engines = rows.filter { $0.id >= 0 && $0.state == .idle && $0.host != "local" }.map(\.id)
+        }
+        let view = cluster.view(engines)
+        for _ in 0..<plan.roundTripWarmupCalls { try cluster.finish(try view.execute("pass")) }
+        var runs: [Double] = []
+        runs.reserveCapacity(plan.roundTripCalls)
+        for _ in 0..<plan.roundTripCalls {
+            let stopwatch = Stopwatch()
+            try cluster.finish(try view.execute("pass"))
+            runs.append(stopwatch.seconds)
+        }
+        record(measureID, "DirectView.execute(\"pass\") + Cluster.finish, engines over TCP", runs)
     }
 
     // MARK: - Memory, maps and data, on one cluster

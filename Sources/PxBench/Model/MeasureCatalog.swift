@@ -4,6 +4,9 @@ public enum MeasureCatalog {
 
     public static func coldStart(engines: Int) -> String { "cold_start.n\(engines)" }
     public static func roundTrip(engines: Int) -> String { "px_pass.n\(engines)" }
+    /// The round trip to engines that joined over TCP on the loopback address (pxsh only).
+    public static func roundTripOverTCP(engines: Int) -> String { "px_pass_tcp.n\(engines)" }
+    static let roundTripOverTCPEngines = 4
     public static let mapChunkOne = "map.chunk1"
     public static let mapAuto = "map.auto"
     public static func push(bytes: Int) -> String { "push.\(bytes / 1_000_000)MB" }
@@ -52,6 +55,14 @@ public enum MeasureCatalog {
                 )
             )
         }
+        measures.append(
+            Measure(
+                id: roundTripOverTCP(engines: roundTripOverTCPEngines),
+                title: "%px pass, \(roundTripOverTCPEngines) engines over TCP (loopback)",
+                unit: .seconds,
+                reportsP90: true
+            )
+        )
         measures.append(
             Measure(
                 id: mapChunkOne,

@@ -54,7 +54,7 @@ extension Renderer {
 
     public func engines(_ rows: [EngineRow], now: UInt64) -> String {
         table(
-            header: ["id", "rank", "pid", "state", "queued", "memory"],
+            header: ["id", "rank", "pid", "state", "queued", "memory", "host"],
             rows: rows.map { row in
                 var state = row.state.rawValue
                 if row.state == .busy && now > row.since {
@@ -63,7 +63,7 @@ extension Renderer {
                 return [
                     row.id < 0 ? "home" : String(row.id), row.id < 0 ? "-" : String(row.rank), String(row.pid),
                     stateText(state), String(row.queued),
-                    row.residentBytes < 0 ? "-" : Renderer.megabytes(row.residentBytes),
+                    row.residentBytes < 0 ? "-" : Renderer.megabytes(row.residentBytes), row.host,
                 ]
             },
             rightAligned: [0, 1, 2, 4, 5]

@@ -286,10 +286,14 @@ extension Session {
     // MARK: - Engine life cycle
 
     private func restart(_ targets: [Int32], replay: Bool) throws -> Bool {
-        _ = try cluster.control(.restart, engines: targets)
+        // Engines that joined from other hosts cannot be restarted from here: the controller says why.
+        let remote = Set(targets.filter { (cluster.engines[$0]?.host ?? "local") != "local" })
+        let targets = targets.filter { !remote.contains($0) }
+        _ = try cluster.control(.restart, engines: targets + remote)
         try cluster.poll()
+        guard !targets.isEmpty else { return false }
         emit(renderer.notice("restarted engines \(EngineRanges.format(targets))"))
-        guard replay, !setupCommands.isEmpty else { return true }
+        guard replay, !setupCommands.isEmpty else { return remote.isEmpty }
         emit(renderer.notice("replaying \(setupCommands.count) setup command(s)"))
         for command in setupCommands {
             switch command {

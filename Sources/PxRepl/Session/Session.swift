@@ -117,9 +117,13 @@ public final class Session {
 
     private func show(_ event: ClusterEvent) {
         switch event {
-        case .engineDied(let engine, let rank, let cause, let isRestarting):
-            let label = engine == EngineNumber.home ? "the local namespace" : "engine \(engine) (rank \(rank))"
-            emit(renderer.failure("\(label) died: \(cause)" + (isRestarting ? "; restarting it" : "")))
+        case .engineDied(let engine, let rank, let cause, let isRestarting, let host):
+            if let host {
+                emit(renderer.failure("engine \(engine) (rank \(rank), host \(host)) lost: \(cause)"))
+            } else {
+                let label = engine == EngineNumber.home ? "the local namespace" : "engine \(engine) (rank \(rank))"
+                emit(renderer.failure("\(label) died: \(cause)" + (isRestarting ? "; restarting it" : "")))
+            }
         case .engineStarted:
             break  // The table shows it; restarts were announced with the death.
         case .taskRetried:

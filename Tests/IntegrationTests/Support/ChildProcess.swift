@@ -239,6 +239,12 @@ final class ChildProcess {
         }
     }
 
+    /// Whether it has ended (reaping it if so), without waiting.
+    var hasExited: Bool {
+        reap()
+        return termination != nil
+    }
+
     private func reap() {
         guard termination == nil else { return }
         var status: Int32 = 0

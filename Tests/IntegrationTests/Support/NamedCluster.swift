@@ -25,9 +25,9 @@ final class NamedCluster: Sendable {
     }
 
     /// Starts a named cluster with a name no other run uses.
-    static func start(engines: Int, prefix: String = "it") throws -> NamedCluster {
+    static func start(engines: Int, prefix: String = "it", extra: [String] = []) throws -> NamedCluster {
         let name = "\(prefix)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let run = try Pxsh.run(["cluster", "start", "--name", name, "-n", String(engines)], timeout: 120)
+        let run = try Pxsh.run(["cluster", "start", "--name", name, "-n", String(engines)] + extra, timeout: 120)
         // "cluster 'NAME' started: 4 engines in /tmp/pxsh-0/clusters/NAME"
         guard run.status == .exited(0), let range = run.stdout.firstRange(of: " engines in ") else {
             _ = try? Pxsh.run(["cluster", "stop", "--name", name])

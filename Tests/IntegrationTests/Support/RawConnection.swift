@@ -37,7 +37,45 @@ final class RawConnection {
         }
     }
 
+    /// A TCP connection to `address`:`port` (IPv4).
+    init(address: String, port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        var address4 = sockaddr_in()
+        address4.sin_family = sa_family_t(AF_INET)
+        address4.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, address, &address4.sin_addr) == 1 else {
+            Glibc.close(fd)
+            throw Failure(description: "not an IPv4 address: \(address)")
+        }
+        let status = withUnsafePointer(to: &address4) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard status == 0 else {
+            let why = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw Failure(description: "connect \(address):\(port): \(why)")
+        }
+    }
+
     deinit { close() }
+
+    /// Reads what arrives within `timeout` seconds, until `count` bytes are in or the peer closes.
+    func receive(count: Int, timeout: Double) -> [UInt8] {
+        let deadline = Deadline(seconds: timeout)
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < count && !deadline.hasPassed {
+            var item = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&item, 1, 50) > 0 else { continue }
+            let received = recv(fd, &buffer, min(buffer.count, count - bytes.count), 0)
+            if received <= 0 { break }
+            bytes += buffer[0..<received]
+        }
+        return bytes
+    }
 
     /// Writes all of `bytes`; returns false if the peer closed the connection first.
     @discardableResult

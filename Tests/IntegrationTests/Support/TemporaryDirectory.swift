@@ -24,7 +24,12 @@ final class TemporaryDirectory {
 
     /// The text of the file `name` in this directory, or nil if it does not exist.
     func contents(of name: String) -> String? {
-        let fd = open(path + "/" + name, O_RDONLY | O_CLOEXEC)
+        TemporaryDirectory.contents(ofFile: path + "/" + name)
+    }
+
+    /// The text of the file at `path`, or nil if it does not exist.
+    static func contents(ofFile path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var bytes: [UInt8] = []

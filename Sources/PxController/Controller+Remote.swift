@@ -1,0 +1,162 @@
+import PxScheduling
+import PxSecurity
+import PxTransport
+import PxWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - Engines on other hosts: TCP, the cluster key, heartbeats
+
+extension Controller {
+    /// A remote engine silent for this long is lost. It sends a heartbeat every second.
+    static let heartbeatTimeout: UInt64 = 5_000_000_000
+    static let heartbeatInterval: UInt64 = 1_000_000_000
+    /// A TCP peer that has not finished its key exchange by then is dropped.
+    static let keyExchangeTimeout: UInt64 = 10_000_000_000
+
+    /// Writes the cluster's key (mode 0600) and, when the cluster takes engines over TCP, listens
+    /// and writes the connection file (mode 0600) that `pxsh cluster connection` prints.
+    func writeKeyAndListenForEngines() throws {
+        try Controller.writePrivateFile(options.keyPath, clusterKey.hex + "\n")
+        guard let address = options.tcpAddress else { return }
+        let (descriptor, port) = try TCPSocket.listen(address: address, port: options.tcpPort)
+        tcpListener = descriptor
+        let file = ConnectionFile(
+            cluster: clusterID,
+            name: options.name ?? "",
+            address: address,
+            port: port,
+            key: clusterKey
+        )
+        try Controller.writePrivateFile(options.connectionFilePath, file.json)
+        log("controller: engines may join over TCP at \(address):\(port)")
+    }
+
+    /// Creates (or replaces) `path` with mode 0600 before anything is written to it.
+    static func writePrivateFile(_ path: String, _ text: String) throws {
+        let temporary = path + ".new"
+        unlink(temporary)
+        let fd = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+        defer { fd.close() }
+        try fd.writeAll(text)
+        guard rename(temporary, path) == 0 else { throw SystemError("rename \(path)") }
+    }
+
+    func acceptRemotePeers() {
+        guard let tcpListener else { return }
+        while let fd = try? TCPSocket.accept(tcpListener) {
+            let host = TCPSocket.peerAddress(of: fd)
+            guard let connection = try? PeerConnection(fd, maximumFrameSize: KeyExchange.preAuthenticationFrameLimit)
+            else {
+                fd.close()
+                continue
+            }
+            let exchange = KeyExchange.Responder(key: clusterKey, cluster: clusterID)
+            peers.append(Peer(connection: connection, pid: 0, host: host, exchange: exchange))
+        }
+    }
+
+    /// Takes one frame of a TCP peer's key exchange. A failure is logged, answered with `refused`,
+    /// and closes the connection; nothing else in the cluster changes.
+    func authenticate(_ peer: Peer, _ frame: Frame) {
+        guard var exchange = peer.exchange else { return }
+        do {
+            switch try exchange.receive(frame) {
+            case .reply(let reply):
+                peer.exchange = exchange
+                peer.connection.enqueue(reply)
+            case .accepted(let verdict, let keys):
+                peer.exchange = nil
+                peer.connection.enqueue(verdict)
+                peer.connection.seal(with: keys)
+                peer.connection.trust()
+            }
+        } catch {
+            log("controller: refused a TCP connection from \(peer.host ?? "?"): \(error)")
+            peer.connection.enqueue(Frame(kind: .refused, segments: [Bytes(text: "\(error)")]))
+            peer.connection.flush()
+            close(peer, reason: "refused")
+        }
+    }
+
+    /// An authenticated engine said hello: give it an id, a rank and the cluster's size.
+    ///
+    /// Hello fields: `["remote", rank or "", size or "", pid, hostname]`. A rank that is asked for
+    /// (an MPI rank, say) is kept when no live engine has it.
+    func registerRemoteEngine(_ peer: Peer, hello: Hello) {
+        let fields = hello.fields
+        let wantedRank = fields.count > 1 ? Int(fields[1]) : nil
+        let wantedSize = fields.count > 2 ? Int(fields[2]) : nil
+        let pid = fields.count > 3 ? pid_t(fields[3]) ?? 0 : 0
+        let liveRanks = Set(engines.values.filter { !$0.isHome && !$0.life.isDead }.map(\.rank))
+        let id = max(0, (engines.keys.max() ?? -1) + 1)
+        let rank: Int
+        if let wantedRank, wantedRank >= 0, !liveRanks.contains(wantedRank) {
+            rank = wantedRank
+        } else {
+            rank = (liveRanks.max() ?? -1) + 1
+        }
+        let size = wantedSize ?? (liveRanks.count + 1)
+        var slot = EngineSlot(
+            id: id,
+            rank: rank,
+            pid: pid,
+            since: Clock.realtimeNanoseconds,
+            origin: .remote(host: peer.host ?? "?")
+        )
+        slot.connection = peer
+        engines[id] = slot
+        peer.role = .engine(id)
+        log("controller: \(slot.label) joined (pid \(pid) on \(fields.count > 4 ? fields[4] : "?"))")
+        peer.connection.enqueue(
+            Frame(
+                kind: .welcome,
+                engine: id,
+                segments: [Bytes(text: String(id)), Bytes(text: String(rank)), Bytes(text: String(size))]
+            )
+        )
+    }
+
+    /// A remote engine's Python is up: it takes tasks from now on.
+    func remoteEngineReady(_ id: Int32) {
+        guard var slot = engines[id], slot.life.state == .registering else { return }
+        slot.handle(.registered(hasWork: !slot.queue.isEmpty))
+        engines[id] = slot
+        engineConnected(id)
+    }
+
+    /// Sends heartbeats to remote engines, and gives up on those that have gone silent and on TCP
+    /// peers that have not finished their key exchange in time.
+    func checkHeartbeats() {
+        let now = Clock.monotonicNanoseconds
+        let isTimeToBeat = now - lastHeartbeatSent >= Controller.heartbeatInterval
+        if isTimeToBeat { lastHeartbeatSent = now }
+        for peer in peers where peer.host != nil && !peer.isClosed {
+            if peer.exchange != nil || !peer.connection.isSealed {
+                if now - peer.connectedAt > Controller.keyExchangeTimeout {
+                    log("controller: refused a TCP connection from \(peer.host ?? "?"): no key exchange within 10 s")
+                    close(peer, reason: "no key exchange")
+                }
+                continue
+            }
+            let silence = now - peer.lastHeard
+            if silence > Controller.heartbeatTimeout {
+                close(peer, reason: "no heartbeat for \((silence + 500_000_000) / 1_000_000_000) s")
+                continue
+            }
+            if isTimeToBeat { peer.connection.enqueue(Frame(kind: .heartbeat)) }
+        }
+    }
+
+    /// Sends a task to an engine. A remote engine cannot map this host's shared memory: buffers
+    /// that travel as shared-memory files go inline to it.
+    func send(_ task: Frame, to slot: EngineSlot) {
+        guard let peer = slot.connection else { return }
+        guard !slot.isChild else { return peer.connection.enqueue(task) }
+        var inlined = task
+        inlined.segments = task.segments.map(SharedMemory.inlined)
+        peer.connection.enqueue(inlined)
+    }
+}

@@ -1,0 +1,368 @@
+import CPxSys
+import PxPython
+import PxSecurity
+import PxTransport
+import PxWire
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An engine that joins a cluster over TCP (`pxsh engine --connection-file`): started by a
+/// launcher or by hand, on any host that reaches the controller.
+///
+/// Three threads share its one authenticated connection:
+/// - the Python thread runs tasks, as a local engine does;
+/// - the link thread reads every frame, answers the controller's heartbeats with its own (once a
+///   second, busy or not), turns interrupt frames into SIGINT for the Python thread, and ends the
+///   process when the controller is gone (connection closed, or 10 s without a heartbeat);
+/// - the output thread forwards what the engine writes to its fds 1 and 2 (pipes) as `stream`
+///   frames, live. Before each reply the Python thread empties the pipes under the same lock, so a
+///   task's output always reaches the client before its result.
+enum RemoteEngine {
+    /// The controller silent for this long is gone; it beats every second.
+    static let controllerTimeout: UInt64 = 10_000_000_000
+
+    static func run(_ options: EngineOptions, connection: ConnectionFile) -> Never {
+        let endpoint = "\(connection.address):\(connection.port)"
+        do {
+            if let logPath = options.logPath {
+                Engine.logDescriptor = try FileDescriptor.open(logPath, flags: O_WRONLY | O_CREAT | O_APPEND)
+            } else {
+                // fd 2 becomes a pipe to the client; the engine's own messages keep the original stderr.
+                Engine.logDescriptor = try FileDescriptor.standardError.duplicate()
+            }
+        } catch {
+            fail("cannot open the log: \(error)")
+        }
+        let socket: FrameSocket
+        do {
+            socket = FrameSocket(try TCPSocket.connect(address: connection.address, port: connection.port))
+        } catch {
+            fail("cannot reach the controller at \(endpoint): \(error)")
+        }
+        do {
+            try socket.authenticate(key: connection.key, cluster: connection.cluster)
+        } catch {
+            fail("the controller at \(endpoint) refused this engine or could not prove the cluster's key: \(error)")
+        }
+        let (id, rank, size): (Int32, Int, Int)
+        do {
+            (id, rank, size) = try register(socket, options: options)
+        } catch {
+            fail("the controller at \(endpoint) did not register this engine: \(error)")
+        }
+        do {
+            try serve(socket, id: id, rank: rank, size: size, options: options)
+        } catch {
+            fail("engine \(id): \(error)")
+        }
+    }
+
+    /// Says hello and reads the id, rank and size the controller gives.
+    private static func register(_ socket: FrameSocket, options: EngineOptions) throws -> (Int32, Int, Int) {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count - 1)
+        let hostname = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let hello = Hello(
+            role: .engine,
+            fields: [
+                "remote", options.rank >= 0 ? String(options.rank) : "", options.size > 0 ? String(options.size) : "",
+                String(getpid()), hostname,
+            ]
+        )
+        try socket.send(hello.frame)
+        while true {
+            switch try socket.receive(timeoutMilliseconds: 30_000) {
+            case .frame(let frame) where frame.kind == .welcome:
+                guard frame.segments.count == 3, let id = Int32(frame.segments[0].text),
+                    let rank = Int(frame.segments[1].text), let size = Int(frame.segments[2].text)
+                else { throw KeyExchangeError.malformed("bad welcome") }
+                return (id, rank, size)
+            case .frame(let frame) where frame.kind == .refused:
+                throw KeyExchangeError.refused(frame.segments.first?.text ?? "")
+            case .frame:
+                continue  // heartbeats
+            case .closed:
+                throw KeyExchangeError.refused("the connection closed")
+            case .timedOut, .woken:
+                throw KeyExchangeError.refused("no welcome within 30 s")
+            }
+        }
+    }
+
+    private static func serve(
+        _ socket: FrameSocket,
+        id: Int32,
+        rank: Int,
+        size: Int,
+        options: EngineOptions
+    ) throws -> Never {
+        let output = try OutputForwarder(socket: socket, engine: id)
+        let python = try PythonLibrary(path: options.libraryPath)
+        try python.initialize(programName: options.programName)
+        let runtime = try PythonModule(
+            python: python,
+            name: "_pxsh",
+            source: String(decoding: PackageResources.pxsh_runtime_py, as: UTF8.self),
+            filename: "<pxsh-runtime>"
+        )
+        try runtime.function("init").call(integers: [Int(id), rank, size, 0])
+        let handle = try runtime.function("handle")
+        pxsys_release_free_memory()
+
+        let inbox = try Inbox()
+        let link = Link(socket: socket, inbox: inbox, pythonThread: pxsys_current_thread(), engine: id)
+        BackgroundThread.start { link.run() }
+        BackgroundThread.start { output.run() }
+        try socket.send(Frame(kind: .ready, engine: id))
+        Engine.log(
+            "engine \(id) (rank \(rank)) joined the controller at \(TCPSocket.peerAddress(of: socket.descriptor))"
+        )
+
+        var queue = Engine.TaskQueue()
+        while true {
+            if queue.isEmpty { python.withoutGIL { inbox.wait() } }
+            python.discardPendingSignals()
+            for frame in inbox.take() where !queue.accept(frame) {
+                Engine.log("engine \(id): unexpected \(frame.kind) frame")
+                _exit(1)
+            }
+            guard let (task, isInterrupted) = queue.next() else { continue }
+            link.running.store(task.id, ordering: .releasing)
+            output.begin(task.id)
+            var reply: Frame
+            if isInterrupted {
+                reply = Engine.interruptedReply(to: task)
+            } else {
+                let started = Clock.realtimeNanoseconds
+                let result =
+                    handle.call(op: Int(task.op), segments: task.segments)
+                    ?? [
+                        Bytes(text: "error"), Bytes(text: "InternalError"), Bytes(text: "the engine runtime failed"),
+                        [],
+                    ]
+                let completed = Clock.realtimeNanoseconds
+                python.discardPendingSignals()
+                let failed = result.first.map { $0 != Bytes(text: "ok") } ?? true
+                reply = Frame(
+                    kind: .reply,
+                    op: task.op,
+                    flags: failed ? .failed : [],
+                    engine: task.engine,
+                    id: task.id,
+                    segments: [TaskTiming(started: started, completed: completed).segment] + result
+                )
+            }
+            link.running.store(0, ordering: .releasing)
+            output.finish(with: reply)
+        }
+    }
+
+    /// Ends the engine with a one-line reason on its stderr (or log) and status 1.
+    static func fail(_ reason: String) -> Never {
+        Engine.log("pxsh engine: \(reason)")
+        exit(1)
+    }
+
+    /// Ends the process at once from any thread, without running Python's exit handlers on a
+    /// thread that does not hold the GIL.
+    static func leave(_ reason: String, status: Int32) -> Never {
+        Engine.log("pxsh engine: \(reason)")
+        _exit(status)
+    }
+}
+
+// MARK: - The link thread
+
+/// Reads the connection, beats, and notices when the controller is gone.
+final class Link: Sendable {
+    let socket: FrameSocket
+    let inbox: Inbox
+    let pythonThread: UInt64
+    let engine: Int32
+    /// The task the Python thread runs; 0 when none.
+    let running = Atomic<UInt64>(0)
+
+    init(socket: FrameSocket, inbox: Inbox, pythonThread: UInt64, engine: Int32) {
+        self.socket = socket
+        self.inbox = inbox
+        self.pythonThread = pythonThread
+        self.engine = engine
+    }
+
+    func run() -> Never {
+        var lastHeard = Clock.monotonicNanoseconds
+        var lastSent: UInt64 = 0
+        while true {
+            do {
+                switch try socket.receive(timeoutMilliseconds: 250) {
+                case .frame(let frame):
+                    lastHeard = Clock.monotonicNanoseconds
+                    switch frame.kind {
+                    case .heartbeat:
+                        break
+                    case .interrupt:
+                        inbox.post(frame)
+                        if running.load(ordering: .acquiring) == frame.id { _ = pxsys_interrupt_thread(pythonThread) }
+                    default:
+                        inbox.post(frame)
+                    }
+                case .closed:
+                    RemoteEngine.leave("engine \(engine): the controller closed the connection", status: 0)
+                case .timedOut, .woken:
+                    break
+                }
+                let now = Clock.monotonicNanoseconds
+                if now - lastHeard > RemoteEngine.controllerTimeout {
+                    RemoteEngine.leave(
+                        "engine \(engine): no heartbeat from the controller for \(RemoteEngine.controllerTimeout / 1_000_000_000) s",
+                        status: 1
+                    )
+                }
+                if now - lastSent >= 1_000_000_000 {
+                    try socket.send(Frame(kind: .heartbeat, engine: engine))
+                    lastSent = now
+                }
+            } catch {
+                RemoteEngine.leave("engine \(engine): the connection to the controller failed: \(error)", status: 1)
+            }
+        }
+    }
+}
+
+/// Frames handed from the link thread to the Python thread, with a pipe to wake it.
+final class Inbox: @unchecked Sendable {
+    private let frames = Mutex<[Frame]>([])
+    private let wakeRead: FileDescriptor
+    private let wakeWrite: FileDescriptor
+
+    init() throws {
+        let pipe = try FileDescriptor.pipe()
+        wakeRead = pipe.read
+        wakeWrite = pipe.write
+        try wakeRead.setNonBlocking(true)
+    }
+
+    func post(_ frame: Frame) {
+        frames.withLock { $0.append(frame) }
+        var byte: UInt8 = 1
+        _ = Glibc.write(wakeWrite.rawValue, &byte, 1)
+    }
+
+    /// Blocks until a frame has been posted since the last ``take()``.
+    func wait() {
+        while frames.withLock({ $0.isEmpty }) {
+            _ = try? Poll.wait([(wakeRead, .readable)], timeoutMilliseconds: -1)
+            drainWakeups()
+        }
+    }
+
+    func take() -> [Frame] {
+        drainWakeups()
+        return frames.withLock { frames in
+            defer { frames = [] }
+            return frames
+        }
+    }
+
+    private func drainWakeups() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while Glibc.read(wakeRead.rawValue, &buffer, buffer.count) > 0 {}
+    }
+}
+
+// MARK: - The output thread
+
+/// Makes fds 1 and 2 pipes, and forwards what comes out of them as `stream` frames of the task
+/// that runs (or, after it, the one that last ran).
+final class OutputForwarder: @unchecked Sendable {
+    private let socket: FrameSocket
+    private let engine: Int32
+    private let pipes: [(stream: OutputStream, descriptor: FileDescriptor)]
+    /// The task output belongs to. Held while reading and sending, so the Python thread's final
+    /// read before a reply and the output thread never interleave.
+    private let attribution = Mutex<UInt64>(0)
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+
+    init(socket: FrameSocket, engine: Int32) throws {
+        self.socket = socket
+        self.engine = engine
+        var pipes: [(OutputStream, FileDescriptor)] = []
+        for (stream, target) in [(OutputStream.stdout, FileDescriptor.standardOutput), (.stderr, .standardError)] {
+            let pipe = try FileDescriptor.pipe()
+            try pipe.write.duplicate(onto: target)
+            pipe.write.close()
+            try pipe.read.setNonBlocking(true)
+            pipes.append((stream, pipe.read))
+        }
+        self.pipes = pipes
+    }
+
+    func begin(_ task: UInt64) {
+        attribution.withLock { $0 = task }
+    }
+
+    /// Sends what is left in the pipes, then the reply.
+    func finish(with reply: Frame) {
+        attribution.withLock { task in
+            for (stream, descriptor) in pipes { forward(stream, descriptor, task: task) }
+            do { try socket.send(reply) } catch {
+                RemoteEngine.leave("engine \(engine): cannot send a reply: \(error)", status: 1)
+            }
+        }
+    }
+
+    func run() -> Never {
+        while true {
+            let ready = (try? Poll.wait(pipes.map { ($0.descriptor, .readable) }, timeoutMilliseconds: -1)) ?? []
+            attribution.withLock { task in
+                for (index, events) in ready.enumerated() where !events.isEmpty {
+                    forward(pipes[index].stream, pipes[index].descriptor, task: task)
+                }
+            }
+        }
+    }
+
+    private func forward(_ stream: OutputStream, _ descriptor: FileDescriptor, task: UInt64) {
+        while true {
+            let count = Glibc.read(descriptor.rawValue, buffer.baseAddress, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return }
+            let bytes = Bytes(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            do {
+                try socket.send(Frame(kind: .stream, op: stream.rawValue, engine: engine, id: task, segments: [bytes]))
+            } catch {
+                RemoteEngine.leave("engine \(engine): cannot send output: \(error)", status: 1)
+            }
+        }
+    }
+}
+
+// MARK: - Threads
+
+/// A detached thread that never runs Python and never takes SIGINT (that is for the Python thread).
+enum BackgroundThread {
+    private final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+
+    static func start(_ body: @escaping () -> Void) {
+        let context = Unmanaged.passRetained(Body(body)).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(
+            &thread,
+            nil,
+            { raw in
+                _ = pxsys_block_interrupts(1)
+                let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
+                body.run()
+                return nil
+            },
+            context
+        )
+        if result == 0 { pthread_detach(thread) } else { RemoteEngine.leave("cannot start a thread", status: 1) }
+    }
+}

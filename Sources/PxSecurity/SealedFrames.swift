@@ -1,0 +1,147 @@
+@preconcurrency import Crypto
+import Foundation
+import PxWire
+
+/// Why a sealed stream was rejected. Any of these closes the connection, and is logged.
+public enum SealError: Error, Equatable, CustomStringConvertible {
+    /// The MAC does not match: the record was altered, or made without the session key.
+    case badMAC(sequence: UInt64)
+    /// A record with a valid MAC came out of order: replayed, reordered or dropped.
+    case outOfSequence(expected: UInt64, got: UInt64)
+    /// The record announces more than the limit.
+    case oversized(length: Int, limit: Int)
+    /// The record is too short to hold a sequence number, a frame and a MAC.
+    case truncated(length: Int)
+    /// The authenticated content is not one valid frame.
+    case malformedFrame(FrameError)
+
+    public var description: String {
+        switch self {
+        case .badMAC(let sequence): "frame \(sequence) has a bad MAC (altered, or not made with the cluster's key)"
+        case .outOfSequence(let expected, let got): "frame \(got) came when \(expected) was due (replayed or reordered)"
+        case .oversized(let length, let limit): "sealed frame of \(length) bytes exceeds the limit of \(limit)"
+        case .truncated(let length): "sealed frame of \(length) bytes is too short"
+        case .malformedFrame(let error): "sealed frame: \(error)"
+        }
+    }
+}
+
+/// The wire form of a frame on an authenticated connection:
+/// `u32 length | u64 sequence | frame (its own wire form) | HMAC-SHA256(session key, sequence | frame)`.
+///
+/// Sequence numbers start at 0 on each direction of each connection, and the session keys are new
+/// for each connection (``KeyExchange``), so a frame copied from another connection or an earlier
+/// point of this one never opens.
+public enum SealedRecord {
+    public static let macCount = SHA256.byteCount
+    /// Bytes a sealed record adds to a frame: its length, its sequence number and its MAC.
+    public static let overhead = 4 + 8 + macCount
+}
+
+/// Seals the frames one side sends. One per connection; not to be shared between threads.
+public struct FrameSealer: Sendable {
+    private let key: SymmetricKey
+    /// The sequence number of the next frame.
+    public private(set) var sequence: UInt64 = 0
+
+    init(key: SymmetricKey) { self.key = key }
+
+    /// Appends the sealed form of `frame` to `buffer`.
+    public mutating func seal(_ frame: Frame, into buffer: inout Bytes) {
+        let start = buffer.count
+        buffer.appendLittleEndian(UInt32(0))
+        buffer.appendLittleEndian(sequence)
+        FrameEncoder.encode(frame, into: &buffer)
+        let mac = HMAC<SHA256>.authenticationCode(for: buffer[(start + 4)...], using: key)
+        buffer.append(contentsOf: mac)
+        let length = UInt32(truncatingIfNeeded: buffer.count - start - 4)
+        withUnsafeBytes(of: length.littleEndian) { raw in
+            for index in 0..<4 { buffer[start + index] = raw[index] }
+        }
+        sequence &+= 1
+    }
+
+    /// The sealed form of `frame`.
+    public mutating func seal(_ frame: Frame) -> Bytes {
+        var buffer = Bytes()
+        seal(frame, into: &buffer)
+        return buffer
+    }
+}
+
+/// Opens the sealed frames one side receives, fed in chunks of any size.
+///
+/// A record's length is checked before it is buffered, its MAC before anything in it is read, and
+/// its sequence number after that.
+public struct FrameOpener: Sendable {
+    private let key: SymmetricKey
+    /// The largest record accepted, length prefix included.
+    public var maximumFrameSize: Int
+    /// The sequence number the next record must carry.
+    public private(set) var sequence: UInt64 = 0
+    private var buffer: Bytes = []
+    private var readIndex = 0
+
+    init(key: SymmetricKey, maximumFrameSize: Int) {
+        self.key = key
+        self.maximumFrameSize = maximumFrameSize
+    }
+
+    /// Bytes received but not yet part of a whole record.
+    public var bufferedByteCount: Int { buffer.count - readIndex }
+
+    public mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        compactIfNeeded()
+        buffer.append(contentsOf: bytes)
+    }
+
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        compactIfNeeded()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next whole frame, or nil when more bytes are needed.
+    ///
+    /// - Throws: ``SealError``; the opener must not be used after that.
+    public mutating func nextFrame() throws(SealError) -> Frame? {
+        let available = buffer.count - readIndex
+        guard available >= 4 else { return nil }
+        let length = Int(buffer.readLittleEndian(UInt32.self, at: readIndex))
+        guard length + 4 <= maximumFrameSize else { throw .oversized(length: length + 4, limit: maximumFrameSize) }
+        guard length >= 8 + Frame.headerSize + SealedRecord.macCount else { throw .truncated(length: length) }
+        guard available >= length + 4 else { return nil }
+
+        let start = readIndex + 4
+        let macStart = start + length - SealedRecord.macCount
+        let recordSequence = buffer.readLittleEndian(UInt64.self, at: start)
+        let isAuthentic = HMAC<SHA256>.isValidAuthenticationCode(
+            buffer[macStart..<(macStart + SealedRecord.macCount)],
+            authenticating: buffer[start..<macStart],
+            using: key
+        )
+        guard isAuthentic else { throw .badMAC(sequence: recordSequence) }
+        guard recordSequence == sequence else { throw .outOfSequence(expected: sequence, got: recordSequence) }
+
+        var decoder = FrameDecoder(maximumFrameSize: Int.max)
+        decoder.feed(buffer[(start + 8)..<macStart])
+        let frame: Frame
+        do throws(FrameError) {
+            guard let decoded = try decoder.nextFrame(), decoder.bufferedByteCount == 0 else {
+                throw FrameError.malformedSegments
+            }
+            frame = decoded
+        } catch {
+            throw .malformedFrame(error)
+        }
+        readIndex = start + length
+        sequence &+= 1
+        return frame
+    }
+
+    private mutating func compactIfNeeded() {
+        if readIndex > 0 && (readIndex == buffer.count || readIndex >= 1 << 16) {
+            buffer.removeFirst(readIndex)
+            readIndex = 0
+        }
+    }
+}

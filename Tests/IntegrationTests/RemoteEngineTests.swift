@@ -1,0 +1,360 @@
+import PxSecurity
+import PxWire
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension EndToEnd {
+    /// Engines on other "hosts": network namespaces joined by veth pairs, each with its own address.
+    /// The engines join with `pxsh engine --connection-file`, as a launcher or a person starts them.
+    @Suite(.serialized) struct RemoteEngines {
+        /// A named cluster that takes engines at `host`'s link, with one local engine.
+        static func startCluster(facing host: NetworkHost) throws -> NamedCluster {
+            try NamedCluster.start(engines: 1, prefix: "tcp", extra: ["--ip", host.localAddress])
+        }
+
+        /// `pxsh cluster connection --name NAME`, checked and returned.
+        static func connectionFile(of cluster: NamedCluster) throws -> String {
+            let run = try Pxsh.run(["cluster", "connection", "--name", cluster.name])
+            try #require(run.status == .exited(0), "\(run.transcript)")
+            _ = try ConnectionFile(json: Array(run.stdout.utf8))
+            return run.stdout
+        }
+
+        /// Writes `text` to a new mode-0600 file in `directory`.
+        static func privateFile(_ text: String, in directory: TemporaryDirectory, named name: String) throws -> String {
+            let path = directory.path + "/" + name
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            try #require(fd >= 0, "create \(path)")
+            defer { close(fd) }
+            _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+            return path
+        }
+
+        /// Waits until the engine table shows an idle engine from `address`; returns its id.
+        static func waitForEngine(from address: String, in cluster: NamedCluster, engine: ChildProcess) throws -> Int {
+            var id: Int?
+            _ = try eventually(timeout: 90) {
+                let status = try Pxsh.run(["cluster", "status", "--name", cluster.name])
+                for line in status.stdout.split(separator: "\n") {
+                    let fields = line.split(separator: " ")
+                    if fields.count >= 7, fields.last.map(String.init) == address, fields[3] == "idle" {
+                        id = Int(fields[0])
+                    }
+                }
+                return id != nil || engine.hasExited
+            }
+            return try #require(id, "no engine from \(address) joined:\n\(engine.transcript)\n\(cluster.controllerLog)")
+        }
+
+        static func fileMode(_ path: String) -> mode_t? {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            return info.st_mode & 0o777
+        }
+
+        // MARK: - Joining
+
+        @Test func anEngineJoinsFromAnotherHostAndItsOutputComesInOrderWithResults() throws {
+            let host = try NetworkHost()
+            defer { host.remove() }
+            let cluster = try Self.startCluster(facing: host)
+            defer {
+                let (_, leftovers) = cluster.stop()
+                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            }
+            #expect(Self.fileMode(cluster.directory + "/cluster.key") == 0o600)
+            #expect(Self.fileMode(cluster.directory + "/connection.json") == 0o600)
+            let file = try Self.connectionFile(of: cluster)
+            #expect(file.contains("\"address\": \"\(host.localAddress)\""), "\(file)")
+            // Over standard input: the key is on no command line.
+            let engine = try host.startPxsh(["engine", "--connection-file", "-"], token: cluster.token, input: file)
+            let id = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
+            let key = try ConnectionFile(json: Array(file.utf8)).key.hex
+            let commandLines = ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(cluster.token)").map(\.commandLine)
+            #expect(!commandLines.isEmpty && !commandLines.contains { $0.contains(key) }, "\(commandLines)")
+            #expect(!ProcessTable.environment(of: engine.pid).contains { $0.contains(key) })
+
+            let run = try cluster.script(
+                """
+                %px -t \(id) import os, sys; print("python", rank); sys.stdout.flush(); os.system("echo fd-level"); print("err", file=sys.stderr)
+                %px -t \(id) rank * 10
+                %push big=bytearray(200000)
+                %px -t \(id) print("got", len(big))
+                %engines
+                """
+            )
+            expectStatus(run, .exited(0))
+            let lines = run.lines
+            // One engine's lines: "[stdout:1]" and then each line on its own.
+            let python = lines.firstIndex(of: "python \(id)")
+            let fdLevel = lines.firstIndex { $0.contains("fd-level") }
+            let err = lines.firstIndex(of: "[stderr:\(id)] err")
+            let result = lines.firstIndex(of: "Out[\(id):2]: \(id * 10)")
+            try #require(python != nil && fdLevel != nil && err != nil && result != nil, "\(run.transcript)")
+            #expect(lines[python! - 1] == "[stdout:\(id)]", "\(run.transcript)")
+            #expect(python! < fdLevel! && fdLevel! < result! && err! < result!, "\(run.transcript)")
+            // 200 kB travel in shared memory between local processes, inline to another host.
+            #expect(lines.contains("[stdout:\(id)] got 200000"), "\(run.transcript)")
+            let rows = lines.map { $0.split(separator: " ").map(String.init) }
+            #expect(rows.contains { $0.first == "\(id)" && $0.last == host.address }, "\(run.transcript)")
+            #expect(rows.contains { $0.first == "0" && $0.last == "local" }, "\(run.transcript)")
+        }
+
+        @Test func aWrongKeyIsRefusedLoggedAndChangesNothing() throws {
+            let host = try NetworkHost()
+            defer { host.remove() }
+            let cluster = try Self.startCluster(facing: host)
+            defer { cluster.stop() }
+            let good = try ConnectionFile(json: Array(try Self.connectionFile(of: cluster).utf8))
+            var bad = good
+            bad.key = ClusterKey.random()
+            let directory = try TemporaryDirectory()
+            let path = try Self.privateFile(bad.json, in: directory, named: "bad.json")
+            let engine = try host.startPxsh(["engine", "--connection-file", path], token: cluster.token)
+            #expect(engine.waitForExit(timeout: 60) == .exited(1), "\(engine.transcript)")
+            let reason = engine.stderr.split(separator: "\n")
+            #expect(reason.count == 1 && reason[0].contains("wrong key"), "\(engine.transcript)")
+            _ = eventually(timeout: 10) {
+                cluster.controllerLog.contains("refused a TCP connection from \(host.address)")
+            }
+            #expect(
+                cluster.controllerLog.contains("refused a TCP connection from \(host.address)"),
+                "\(cluster.controllerLog)"
+            )
+            let status = try Pxsh.run(["cluster", "status", "--name", cluster.name])
+            #expect(!status.stdout.contains(host.address), "\(status.transcript)")
+
+            // Nothing listens at a wrong port: one line, status 1.
+            var closed = good
+            closed.port = good.port == 65535 ? 65534 : good.port + 1
+            let nowhere = try host.startPxsh(
+                ["engine", "--connection-file", "-"],
+                token: cluster.token,
+                input: closed.json
+            )
+            #expect(nowhere.waitForExit(timeout: 60) == .exited(1), "\(nowhere.transcript)")
+            #expect(nowhere.stderr.contains("cannot reach the controller at"), "\(nowhere.transcript)")
+        }
+
+        // MARK: - Hostile bytes
+
+        /// Bytes no engine would send, on TCP connections of their own, before and after the key
+        /// exchange: each closes its connection (logged), and the cluster goes on.
+        @Test func garbageOversizedTruncatedTamperedAndReplayedFramesCloseOnlyTheirConnection() throws {
+            let cluster = try NamedCluster.start(engines: 1, prefix: "tcp", extra: ["--ip", "127.0.0.1"])
+            defer { cluster.stop() }
+            let file = try ConnectionFile(json: Array(try Self.connectionFile(of: cluster).utf8))
+            func connect() throws -> RawConnection { try RawConnection(address: "127.0.0.1", port: file.port) }
+
+            // Before authentication.
+            let garbage = try connect()
+            garbage.send((0..<64).map { _ in UInt8.random(in: 0...255) } + Array(repeating: 0xff, count: 4))
+            #expect(garbage.isClosedByPeer(within: 15), "garbage before the key exchange")
+            let oversized = try connect()
+            oversized.send(WireBytes.littleEndian(UInt32(1 << 20)))
+            #expect(oversized.isClosedByPeer(within: 15), "a 1 MiB frame before the key exchange")
+            let notAnEngine = try connect()
+            notAnEngine.send(WireBytes.clientHello())
+            #expect(notAnEngine.isClosedByPeer(within: 15), "a client's hello over TCP")
+            let truncated = try connect()
+            truncated.send(
+                Array(FrameEncoder.encode(KeyExchange.Initiator(key: file.key, cluster: file.cluster).hello).prefix(20))
+            )
+            #expect(truncated.isClosedByPeer(within: 20), "half a hello, then silence")
+            let forger = try connect()
+            var impostor = KeyExchange.Initiator(key: ClusterKey.random(), cluster: file.cluster)
+            forger.send(FrameEncoder.encode(impostor.hello))
+            var decoder = FrameDecoder()
+            // The challenge: length, header, then a nonce and a proof of 32 bytes each.
+            decoder.feed(forger.receive(count: 4 + 20 + 2 * (4 + 32), timeout: 15))
+            let challenge = try #require(try decoder.nextFrame())
+            #expect(throws: KeyExchangeError.wrongKey) { try impostor.respond(to: challenge) }
+            forger.send(FrameEncoder.encode(Frame(kind: .authProof, segments: [Array(repeating: 7, count: 32)])))
+            #expect(forger.isClosedByPeer(within: 15), "a forged proof")
+
+            // After authentication (the test holds the key, as an engine does).
+            func authenticated() throws -> (RawConnection, FrameSealer) {
+                let connection = try connect()
+                var exchange = KeyExchange.Initiator(key: file.key, cluster: file.cluster)
+                connection.send(FrameEncoder.encode(exchange.hello))
+                var reader = FrameDecoder()
+                var frames: [Frame] = []
+                let deadline = Deadline(seconds: 15)
+                while frames.isEmpty && !deadline.hasPassed {
+                    reader.feed(connection.receive(count: 1, timeout: 1))
+                    while let frame = try reader.nextFrame() { frames.append(frame) }
+                }
+                connection.send(FrameEncoder.encode(try exchange.respond(to: try #require(frames.first))))
+                frames = []
+                while frames.isEmpty && !deadline.hasPassed {
+                    reader.feed(connection.receive(count: 1, timeout: 1))
+                    while let frame = try reader.nextFrame() { frames.append(frame) }
+                }
+                let keys = try exchange.finish(try #require(frames.first))
+                return (connection, keys.makeSealer())
+            }
+            let hello = Hello(role: .engine, fields: ["remote", "", "", "1", "test"]).frame
+
+            var (tampering, sealer) = try authenticated()
+            var tampered = sealer.seal(hello)
+            tampered[30] ^= 1
+            tampering.send(tampered)
+            #expect(tampering.isClosedByPeer(within: 15), "a tampered frame")
+
+            var replaying: RawConnection
+            (replaying, sealer) = try authenticated()
+            let beat = sealer.seal(Frame(kind: .heartbeat))
+            replaying.send(beat + beat)
+            #expect(replaying.isClosedByPeer(within: 15), "a replayed frame")
+
+            (replaying, sealer) = try authenticated()
+            replaying.send(FrameEncoder.encode(hello))
+            #expect(replaying.isClosedByPeer(within: 15), "a plain frame after the key exchange")
+
+            (replaying, sealer) = try authenticated()
+            replaying.send(WireBytes.littleEndian(UInt32.max))
+            #expect(replaying.isClosedByPeer(within: 15), "a 4 GiB frame after the key exchange")
+
+            (replaying, sealer) = try authenticated()
+            replaying.send(Array(sealer.seal(hello).dropLast(10)))
+            #expect(replaying.isClosedByPeer(within: 20), "a truncated frame, then silence")
+            (tampering, sealer) = try authenticated()
+            _ = tampering
+
+            let log = cluster.controllerLog
+            for expected in ["bad MAC", "replayed or reordered", "wrong key", "exceeds the limit", "no heartbeat"] {
+                #expect(log.contains(expected), "the controller's log says \(expected):\n\(log)")
+            }
+            // The cluster is as it was.
+            let run = try cluster.script("%px print('alive')\n%engines")
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("[stdout:0] alive"), "\(run.transcript)")
+            #expect(!run.stdout.contains("127.0.0.1"), "no engine joined:\n\(run.transcript)")
+        }
+
+        // MARK: - Losing engines
+
+        /// A client waiting on a long task on the remote engine, and a file that says when it runs.
+        static func startLongTask(
+            on id: Int,
+            cluster: NamedCluster,
+            directory: TemporaryDirectory
+        ) throws -> ChildProcess {
+            let marker = directory.path + "/running"
+            let (client, _) = try Pxsh.start([
+                "--cluster", cluster.name, "-c",
+                "%px -t \(id) import time; open('\(marker)', 'w').close(); time.sleep(300)",
+            ])
+            _ = eventually(timeout: 60) { access(marker, F_OK) == 0 }
+            try #require(access(marker, F_OK) == 0, "the task did not start:\n\(client.transcript)")
+            return client
+        }
+
+        enum Fault: String, CaseIterable {
+            case sigkill, cutLink, sigstop
+        }
+
+        @Test(arguments: Fault.allCases)
+        func aLostRemoteEngineIsReportedWithItsHostAndItsTaskFails(_ fault: Fault) throws {
+            let host = try NetworkHost()
+            defer { host.remove() }
+            let cluster = try Self.startCluster(facing: host)
+            defer {
+                let (_, leftovers) = cluster.stop()
+                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            }
+            let engine = try host.startPxsh(
+                ["engine", "--connection-file", "-"],
+                token: cluster.token,
+                input: try Self.connectionFile(of: cluster)
+            )
+            let id = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
+            let directory = try TemporaryDirectory()
+            let client = try Self.startLongTask(on: id, cluster: cluster, directory: directory)
+            switch fault {
+            case .sigkill: engine.signal(SIGKILL)
+            case .cutLink: try host.cutLink()
+            case .sigstop: engine.signal(SIGSTOP)
+            }
+            let lost = "engine \(id) (rank \(id), host \(host.address)) lost: "
+            #expect(client.waitForExit(timeout: 60) == .exited(1), "\(client.transcript)")
+            #expect(client.stdout.contains(lost), "\(client.transcript)")
+            #expect(client.stdout.contains("EngineError"), "\(client.transcript)")
+            if fault != .sigkill { #expect(client.stdout.contains(lost + "no heartbeat for"), "\(client.transcript)") }
+            switch fault {
+            case .sigkill:
+                #expect(engine.waitForExit(timeout: 10) == .signaled(SIGKILL))
+            case .cutLink:
+                // Its controller fell silent: it leaves by itself, within 15 s of the cut.
+                #expect(engine.waitForExit(timeout: 30) == .exited(1), "\(engine.transcript)")
+                #expect(engine.stderr.contains("no heartbeat from the controller"), "\(engine.transcript)")
+            case .sigstop:
+                // Woken, it finds its connection closed by the controller, and leaves.
+                engine.signal(SIGCONT)
+                #expect(engine.waitForExit(timeout: 30) != .timedOut, "\(engine.transcript)")
+            }
+            // The engine table says so, and the cluster goes on with its local engine.
+            let run = try cluster.script("%px -t 0 print('still here')\n%engines")
+            #expect(run.lines.contains("[stdout:0] still here"), "\(run.transcript)")
+            #expect(
+                run.lines.contains { line in
+                    let fields = line.split(separator: " ")
+                    return fields.first == "\(id)" && fields.contains("dead")
+                        && fields.last.map(String.init) == host.address
+                },
+                "\(run.transcript)"
+            )
+        }
+
+        @Test func remoteEnginesLeaveWhenTheControllerIsKilledAndTheClientSaysSo() throws {
+            let host = try NetworkHost()
+            defer { host.remove() }
+            let cluster = try Self.startCluster(facing: host)
+            defer { cluster.stop() }
+            let engine = try host.startPxsh(
+                ["engine", "--connection-file", "-"],
+                token: cluster.token,
+                input: try Self.connectionFile(of: cluster)
+            )
+            let id = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
+            let directory = try TemporaryDirectory()
+            let client = try Self.startLongTask(on: id, cluster: cluster, directory: directory)
+            let description = try #require(TemporaryDirectory.contents(ofFile: cluster.directory + "/cluster.json"))
+            let pidField = try #require(description.firstRange(of: "\"pid\": "))
+            let controller = try #require(pid_t(description[pidField.upperBound...].prefix { $0.isNumber }))
+            kill(controller, SIGKILL)
+            #expect(engine.waitForExit(timeout: 30) != .timedOut, "\(engine.transcript)")
+            #expect(engine.stderr.contains("the controller closed the connection"), "\(engine.transcript)")
+            #expect(client.waitForExit(timeout: 30) == .exited(1), "\(client.transcript)")
+            #expect(client.output.contains("controller"), "\(client.transcript)")
+        }
+
+        @Test func clusterStopLeavesNoPxshInAnyNamespace() throws {
+            let hosts = [try NetworkHost(), try NetworkHost()]
+            defer { for host in hosts { host.remove() } }
+            // Listening on every address reaches both namespaces.
+            let cluster = try NamedCluster.start(engines: 1, prefix: "tcp", extra: ["--ip", "0.0.0.0"])
+            var file = try ConnectionFile(json: Array(try Self.connectionFile(of: cluster).utf8))
+            var engines: [ChildProcess] = []
+            for host in hosts {
+                file.address = host.localAddress
+                let engine = try host.startPxsh(
+                    ["engine", "--connection-file", "-"],
+                    token: cluster.token,
+                    input: file.json
+                )
+                _ = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
+                engines.append(engine)
+            }
+            let (run, leftovers) = cluster.stop()
+            #expect(run?.status == .exited(0), "\(run?.transcript ?? "")")
+            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            for engine in engines {
+                #expect(engine.waitForExit(timeout: 20) == .exited(0), "\(engine.transcript)")
+            }
+        }
+    }
+}
