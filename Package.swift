@@ -61,6 +61,10 @@ let package = Package(
         .testTarget(name: "PxWireTests", dependencies: ["PxWire", "PxTransport"]),
         .testTarget(name: "PxSchedulingTests", dependencies: ["PxScheduling"]),
         .testTarget(name: "PxSecurityTests", dependencies: ["PxSecurity", "PxWire"]),
+        .testTarget(
+            name: "PxControllerTests",
+            dependencies: ["PxController", "PxTransport", "PxSecurity", "PxWire"]
+        ),
         .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxTransport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["PxClient", "PxTransport", "PxSecurity"]),
         .testTarget(name: "TerminalTests"),

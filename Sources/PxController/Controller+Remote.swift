@@ -53,8 +53,7 @@ extension Controller {
                 fd.close()
                 continue
             }
-            let exchange = KeyExchange.Responder(key: clusterKey, cluster: clusterID)
-            peers.append(Peer(connection: connection, pid: 0, host: host, exchange: exchange))
+            adopt(connection, pid: 0, host: host)
         }
     }
 

@@ -94,14 +94,14 @@ public final class Controller {
         while !isShuttingDown {
             if ShutdownSignal.isRequested { return }
             // Peers may be added or removed while serving; serve the ones that were polled.
-            let polled = peers
+            let polled = peers.filter { $0.connection.pollDescriptor != nil }
             let outputs = engines.values.flatMap { slot in slot.outputs.map { (slot.id, $0.stream, $0.descriptor) } }
             var watched: [(FileDescriptor, Poll.Events)] = [(listener!, .readable)]
             // The TCP listener, when there is one, is always watched: the offsets below stay fixed.
             watched.append((tcpListener ?? listener!, .readable))
             for peer in polled {
                 watched.append(
-                    (peer.connection.descriptor, peer.connection.wantsWrite ? [.readable, .writable] : .readable)
+                    (peer.connection.pollDescriptor!, peer.connection.wantsWrite ? [.readable, .writable] : .readable)
                 )
             }
             for output in outputs { watched.append((output.2, .readable)) }
@@ -143,7 +143,7 @@ public final class Controller {
                 fd.close()
                 continue
             }
-            peers.append(Peer(connection: connection, pid: credentials.pid))
+            adopt(connection, pid: credentials.pid)
         }
     }
 
@@ -153,6 +153,23 @@ public final class Controller {
             return
         }
         guard events.contains(.readable) || events.contains(.closed) else { return }
+        receive(from: peer)
+    }
+
+    // MARK: - Connections
+
+    /// Takes a new connection: a Unix-socket peer (`host` nil, `pid` from the kernel) or a TCP peer,
+    /// which must go through the key exchange before anything else.
+    @discardableResult
+    func adopt(_ connection: any FrameConnection, pid: pid_t, host: String? = nil) -> Peer {
+        let exchange = host.map { _ in KeyExchange.Responder(key: clusterKey, cluster: clusterID) }
+        let peer = Peer(connection: connection, pid: pid, host: host, exchange: exchange)
+        peers.append(peer)
+        return peer
+    }
+
+    /// Reads what a peer sent and handles it, frame by frame.
+    func receive(from peer: Peer) {
         do {
             let (frames, isClosed) = try peer.connection.readFrames()
             if !frames.isEmpty { peer.lastHeard = Clock.monotonicNanoseconds }
@@ -320,7 +337,7 @@ final class Peer {
         }
     }
 
-    let connection: PeerConnection
+    let connection: any FrameConnection
     /// The peer's pid: from the kernel on the Unix socket, 0 over TCP.
     let pid: pid_t
     /// The address a TCP peer connected from; nil on the Unix socket.
@@ -334,7 +351,7 @@ final class Peer {
     var role = Role.unknown
     var isClosed = false
 
-    init(connection: PeerConnection, pid: pid_t, host: String? = nil, exchange: KeyExchange.Responder? = nil) {
+    init(connection: any FrameConnection, pid: pid_t, host: String? = nil, exchange: KeyExchange.Responder? = nil) {
         self.connection = connection
         self.pid = pid
         self.host = host

@@ -132,11 +132,11 @@ import Testing
 
     @Test func selectionTakesIdentifiersAndPrefixes() {
         var plan = BenchPlan.quick
-        #expect(MeasureCatalog.measures(for: plan).count == 20)
+        #expect(MeasureCatalog.measures(for: plan).count == 21)
         plan.selection = ["px_pass", "map.auto", "rss"]
         #expect(
             MeasureCatalog.measures(for: plan).map(\.id) == [
-                "px_pass.n1", "px_pass.n2", "px_pass.n4", "map.auto", "rss.engine",
+                "px_pass.n1", "px_pass.n2", "px_pass.n4", "px_pass_tcp.n4", "map.auto", "rss.engine",
             ]
         )
         // Prefixes end at a '.' or '_' of the identifier: "cold" selects cold_start.*, "pass" nothing.

@@ -51,6 +51,13 @@ struct PeerSuite {
             case .exited(nil): "the peer script vanished"
             case .idleTimeout: "the peer script printed nothing for \(idleSeconds) s and was stopped"
             }
+        // Rows of pxsh's own features, which the peers' script does not attempt.
+        let overTCP = MeasureCatalog.roundTripOverTCP(engines: MeasureCatalog.roundTripOverTCPEngines)
+        if plan.includes(overTCP) && outcome.unavailableReason == nil {
+            outcome.omissions.append(
+                Omission(measureID: overTCP, system: system, reason: "pxsh's engines over TCP only", isFailure: false)
+            )
+        }
         if let failure, outcome.unavailableReason == nil {
             let why = ([failure] + parser.logTail.suffix(6)).joined(separator: "\n    ")
             let measured = Set(outcome.measurements.map(\.measureID) + outcome.omissions.map(\.measureID))

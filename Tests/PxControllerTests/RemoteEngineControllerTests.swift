@@ -1,0 +1,219 @@
+import PxSecurity
+import PxTransport
+import PxWire
+import Testing
+
+@testable import PxController
+
+/// The controller's handling of remote engines and their clients, over in-memory connections:
+/// no processes, no sockets. Time is moved by setting when a peer was last heard from.
+@Suite struct RemoteEngineControllerTests {
+    let controller = Controller(
+        options: ControllerOptions(
+            directory: "/nonexistent/pxsh-unit",
+            engineCount: 0,
+            pythonExecutable: "python3",
+            libraryPath: "",
+            name: "unit"
+        )
+    )
+
+    /// A client that has said hello and been welcomed.
+    func connectClient() throws -> (InMemoryConnection, Peer) {
+        let connection = InMemoryConnection()
+        let peer = controller.adopt(connection, pid: 1)
+        connection.deliver(Hello(role: .client, fields: ["1"]).frame)
+        controller.receive(from: peer)
+        #expect(connection.takeSent().map(\.kind) == [.welcome])
+        return (connection, peer)
+    }
+
+    /// A TCP peer that goes through the key exchange with `key` (the cluster's by default).
+    func exchangeKeys(host: String, key: ClusterKey? = nil) throws -> (InMemoryConnection, Peer, [Frame]) {
+        let connection = InMemoryConnection(maximumFrameSize: KeyExchange.preAuthenticationFrameLimit)
+        let peer = controller.adopt(connection, pid: 0, host: host)
+        var exchange = KeyExchange.Initiator(key: key ?? controller.clusterKey, cluster: controller.clusterID)
+        connection.deliver(exchange.hello)
+        controller.receive(from: peer)
+        let challenge = try #require(connection.takeSent().first)
+        #expect(challenge.kind == .authChallenge)
+        let proof: Frame
+        if key == nil {
+            proof = try exchange.respond(to: challenge)
+        } else {
+            // Another key cannot check the controller's proof; its own proof goes anyway.
+            proof = Frame(kind: .authProof, segments: [Bytes(repeating: 1, count: 32)])
+        }
+        connection.deliver(proof)
+        controller.receive(from: peer)
+        return (connection, peer, connection.takeSent())
+    }
+
+    /// An authenticated engine from `host` that has registered and is ready; its id.
+    func joinEngine(host: String, rank: Int? = nil) throws -> (InMemoryConnection, Peer, Int32) {
+        let (connection, peer, verdict) = try exchangeKeys(host: host)
+        #expect(verdict.map(\.kind) == [.authAccepted])
+        #expect(connection.isSealed)
+        connection.deliver(
+            Hello(role: .engine, fields: ["remote", rank.map(String.init) ?? "", "", "4242", "h"]).frame
+        )
+        controller.receive(from: peer)
+        let welcome = try #require(connection.takeSent().first)
+        #expect(welcome.kind == .welcome)
+        let id = try #require(Int32(welcome.segments[0].text))
+        #expect(controller.engines[id]?.life.state == .registering)
+        connection.deliver(Frame(kind: .ready, engine: id))
+        controller.receive(from: peer)
+        #expect(controller.engines[id]?.life.state == .idle)
+        return (connection, peer, id)
+    }
+
+    func submit(_ code: String, to engine: Int32, from client: InMemoryConnection, peer: Peer) {
+        let submission = Submission(op: .execute, targets: [engine], shared: [Bytes(text: code)])
+        client.deliver(submission.frame(requestID: 1))
+        controller.receive(from: peer)
+    }
+
+    // MARK: - Joining and working
+
+    @Test func anAuthenticatedEngineRegistersTakesTasksAndIsShownWithItsHost() throws {
+        let (client, clientPeer) = try connectClient()
+        let (engine, enginePeer, id) = try joinEngine(host: "10.1.0.2", rank: 5)
+        let started = client.takeSent().compactMap(ClusterEvent.init)
+        guard case .engineStarted(let row) = started.first else {
+            Issue.record("no engineStarted event: \(started)")
+            return
+        }
+        #expect(row.host == "10.1.0.2" && row.rank == 5 && row.pid == 4242)
+
+        submit("pass", to: id, from: client, peer: clientPeer)
+        let task = try #require(engine.takeSent().first { $0.kind == .task })
+        #expect(controller.engines[id]?.life.state == .busy)
+        engine.deliver(
+            Frame(
+                kind: .stream,
+                op: OutputStream.stdout.rawValue,
+                engine: id,
+                id: task.id,
+                segments: [Bytes(text: "hi\n")]
+            ),
+            Frame(
+                kind: .reply,
+                op: task.op,
+                engine: id,
+                id: task.id,
+                segments: [TaskTiming(started: 1, completed: 2).segment]
+            )
+        )
+        controller.receive(from: enginePeer)
+        #expect(client.takeSent().map(\.kind) == [.accepted, .stream, .reply])
+        #expect(controller.engines[id]?.life.state == .idle)
+        #expect(controller.engineRows().first { $0.id == id }?.host == "10.1.0.2")
+    }
+
+    @Test func heartbeatsGoOutAndAnEngineSilentFor5SecondsIsLostWithItsTask() throws {
+        let (client, clientPeer) = try connectClient()
+        let (engine, enginePeer, id) = try joinEngine(host: "10.1.0.3")
+        submit("import time; time.sleep(100)", to: id, from: client, peer: clientPeer)
+        _ = client.takeSent()
+        controller.checkHeartbeats()
+        #expect(engine.takeSent().contains { $0.kind == .heartbeat })
+
+        enginePeer.lastHeard = Clock.monotonicNanoseconds - 4_000_000_000
+        controller.checkHeartbeats()
+        #expect(controller.engines[id]?.life.takesTasks == true, "4 s of silence is not yet loss")
+
+        enginePeer.lastHeard = Clock.monotonicNanoseconds - 6_000_000_000
+        controller.checkHeartbeats()
+        #expect(enginePeer.isClosed)
+        #expect(controller.engines[id]?.life.isDead == true)
+        let frames = client.takeSent()
+        let reply = try #require(frames.first { $0.kind == .reply })
+        #expect(reply.flags.contains(.failed) && reply.segments[2].text == "EngineError")
+        #expect(reply.segments[3].text.contains("engine \(id) (rank 0, host 10.1.0.3) lost: no heartbeat for 6 s"))
+        let events = frames.compactMap(ClusterEvent.init)
+        #expect(
+            events.contains(
+                .engineDied(engine: id, rank: 0, cause: "no heartbeat for 6 s", isRestarting: false, host: "10.1.0.3")
+            ),
+            "\(events)"
+        )
+        // New work for it fails at once rather than waiting for an engine that will not come back.
+        submit("pass", to: id, from: client, peer: clientPeer)
+        #expect(client.takeSent().contains { $0.kind == .reply && $0.flags.contains(.failed) })
+    }
+
+    @Test func aRemoteEngineThatClosesItsConnectionIsLostAtOnce() throws {
+        let (client, _) = try connectClient()
+        let (engine, enginePeer, id) = try joinEngine(host: "10.1.0.4")
+        _ = client.takeSent()
+        engine.close()
+        controller.receive(from: enginePeer)
+        #expect(controller.engines[id]?.life.isDead == true)
+        #expect(
+            client.takeSent().compactMap(ClusterEvent.init).contains {
+                if case .engineDied(id, _, "its connection closed", false, "10.1.0.4") = $0 { return true }
+                return false
+            }
+        )
+    }
+
+    @Test func restartingARemoteEngineSaysItCannot() throws {
+        let (client, clientPeer) = try connectClient()
+        let (_, _, id) = try joinEngine(host: "10.1.0.5")
+        _ = client.takeSent()
+        client.deliver(Frame(kind: .control, op: ControlOp.restart.rawValue, id: 9, segments: [IDList.encode([id])]))
+        controller.receive(from: clientPeer)
+        let frames = client.takeSent()
+        #expect(
+            frames.compactMap(ClusterEvent.init).contains {
+                if case .notice(let text) = $0 { text.contains("cannot restart engine \(id)") } else { false }
+            }
+        )
+        #expect(frames.contains { $0.kind == .controlReply && $0.id == 9 })
+        #expect(controller.engines[id]?.life.state == .idle)
+    }
+
+    // MARK: - Refusals
+
+    @Test func aWrongKeyIsRefusedAndChangesNothing() throws {
+        let (client, _) = try connectClient()
+        let (_, peer, verdict) = try exchangeKeys(host: "10.1.0.6", key: .random())
+        #expect(verdict.map(\.kind) == [.refused])
+        #expect(verdict.first?.segments.first?.text == "wrong key")
+        #expect(peer.isClosed)
+        #expect(controller.engines.isEmpty)
+        #expect(client.takeSent().isEmpty)
+    }
+
+    @Test func beforeTheExchangeOnlyItsSmallFramesAreRead() throws {
+        for frame in [
+            Hello(role: .client, fields: ["1"]).frame,  // clients use the Unix socket
+            Frame(kind: .submit, segments: [Bytes(repeating: 0, count: 16)]),
+            Frame(kind: .authHello, segments: [Bytes(repeating: 0, count: 600)]),  // over 512 bytes
+        ] {
+            let connection = InMemoryConnection(maximumFrameSize: KeyExchange.preAuthenticationFrameLimit)
+            let peer = controller.adopt(connection, pid: 0, host: "10.1.0.7")
+            connection.deliver(frame)
+            controller.receive(from: peer)
+            #expect(peer.isClosed, "\(frame.kind)")
+        }
+        #expect(controller.engines.isEmpty)
+    }
+
+    @Test func anAuthenticatedPeerMustBeAnEngine() throws {
+        let (connection, peer, _) = try exchangeKeys(host: "10.1.0.8")
+        connection.deliver(Hello(role: .client, fields: ["1"]).frame)
+        controller.receive(from: peer)
+        #expect(peer.isClosed)
+        #expect(controller.engines.isEmpty)
+    }
+
+    @Test func anAskedForRankIsKeptOnlyWhenFree() throws {
+        let (_, _, first) = try joinEngine(host: "10.1.0.9", rank: 3)
+        let (_, _, second) = try joinEngine(host: "10.1.0.10", rank: 3)
+        #expect(controller.engines[first]?.rank == 3)
+        #expect(controller.engines[second]?.rank == 4)
+        #expect(first != second)
+    }
+}
