@@ -2,7 +2,8 @@
 import PackageDescription
 
 // The folders draw the architecture, bottom up:
-//   PxWire (frames, messages) -> PxTransport (sockets) -> PxEngine / PxController / PxClient -> PxRepl -> pxsh
+//   PxPlatform (system calls) -> PxWire (frames, messages) -> PxTransport (sockets, cluster layout)
+//   -> PxEngine / PxController / PxClient -> PxRepl -> pxsh
 // PxPython loads CPython at run time; nothing links against libpython at build time.
 let package = Package(
     name: "pxsh",
@@ -27,35 +28,38 @@ let package = Package(
         .target(name: "PxScheduling"),
 
         // MARK: - Processes and I/O
-        .target(name: "PxTransport", dependencies: ["PxWire", "CPxSys"]),
-        .target(name: "PxPython", dependencies: ["CPxSys"]),
+        // Every system call that Swift cannot make directly goes through PxPlatform's typed wrappers.
+        .target(name: "PxPlatform", dependencies: ["CPxSys"]),
+        .target(name: "PxTransport", dependencies: ["PxWire", "PxPlatform"]),
+        .target(name: "PxPython"),
         .target(
             name: "PxEngine",
-            dependencies: ["PxPython", "PxTransport"],
+            dependencies: ["PxPython", "PxTransport", "PxPlatform", "PxWire"],
             resources: [.embedInCode("Runtime/pxsh_runtime.py")]
         ),
-        .target(name: "PxController", dependencies: ["PxTransport", "PxScheduling"]),
-        .target(name: "PxClient", dependencies: ["PxTransport"]),
+        .target(name: "PxController", dependencies: ["PxTransport", "PxPlatform", "PxWire", "PxScheduling"]),
+        .target(name: "PxClient", dependencies: ["PxTransport", "PxPlatform", "PxWire"]),
         .target(name: "PxLineEditor", dependencies: ["CLibEdit"]),
-        .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "CPxSys"]),
+        .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "PxPlatform", "PxWire"]),
         .target(
             name: "PxBench",
-            dependencies: ["PxClient", "PxTransport", "PxWire"],
+            dependencies: ["PxClient", "PxPlatform", "PxWire"],
             resources: [.embedInCode("Peers/peer_bench.py")]
         ),
         .executableTarget(
             name: "pxsh",
             dependencies: [
-                "PxRepl", "PxEngine", "PxController", "PxBench",
+                "PxRepl", "PxEngine", "PxController", "PxBench", "PxClient", "PxPlatform", "PxWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         // MARK: - Tests
         .testTarget(name: "PxWireTests", dependencies: ["PxWire", "PxTransport"]),
+        .testTarget(name: "PxTransportTests", dependencies: ["PxTransport", "PxPlatform", "PxWire"]),
         .testTarget(name: "PxSchedulingTests", dependencies: ["PxScheduling"]),
-        .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxTransport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["PxClient", "PxTransport"]),
+        .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxPlatform", "PxWire"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["PxClient", "PxPlatform", "PxTransport", "PxWire"]),
         .testTarget(name: "TerminalTests"),
         .testTarget(name: "PxLineEditorTests", dependencies: ["PxLineEditor"]),
         .testTarget(name: "PxBenchTests", dependencies: ["PxBench"]),

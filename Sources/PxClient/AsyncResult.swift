@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 import PxWire
 
 /// The results of one request to the engines, arriving over time.

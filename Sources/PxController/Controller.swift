@@ -1,4 +1,4 @@
-import CPxSys
+import PxPlatform
 import PxScheduling
 import PxTransport
 import PxWire
@@ -53,8 +53,7 @@ public final class Controller {
         ShutdownSignal.install()
         if options.isPrivate {
             // A private cluster dies with the pxsh that started it, even one killed with SIGKILL.
-            _ = pxsys_set_parent_death_signal(SIGTERM)
-            if getppid() == 1 { exit(0) }
+            guard Signals.dieWithParent(signal: SIGTERM) else { exit(0) }
         }
         do {
             try RuntimeDirectory.makePrivateDirectory(options.directory)
@@ -66,7 +65,7 @@ public final class Controller {
             try listener.setNonBlocking(true)
             self.listener = listener
             launchInitialEngines()
-            if let name = options.name { ClusterDescription.write(for: options, name: name) }
+            if let name = options.name { describe(name: name) }
             loop()
         } catch {
             log("controller: \(error)")
@@ -256,12 +255,28 @@ public final class Controller {
         if let listener { listener.close() }
         if let sharedMemoryDirectory { RuntimeDirectory.remove(sharedMemoryDirectory) }
         if options.isPrivate {
-            RuntimeDirectory.remove(options.directory)
+            options.layout.remove()
         } else {
             unlink(options.socketPath)
-            unlink(options.directory + "/cluster.json")
+            options.layout.removeDescription()
         }
         exit(status)
+    }
+
+    /// Writes the named cluster's description, for `pxsh cluster list|status` and for clients.
+    private func describe(name: String) {
+        let description = ClusterDescription(
+            name: name,
+            pid: getpid(),
+            engines: options.engineCount,
+            python: options.pythonExecutable,
+            created: Int(Clock.realtimeNanoseconds / 1_000_000_000)
+        )
+        do {
+            try options.layout.writeDescription(description)
+        } catch {
+            log("controller: cannot write \(options.layout.descriptionPath): \(error)")
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import PxPlatform
 import PxTransport
 
 /// How a controller was started.
@@ -29,6 +30,8 @@ public struct ControllerOptions: Sendable {
         self.name = name
     }
 
-    public var socketPath: String { directory + "/controller.sock" }
+    /// The names of the files in ``directory``.
+    public var layout: ClusterLayout { ClusterLayout(directory: directory) }
+    public var socketPath: String { layout.socketPath }
     public var isPrivate: Bool { name == nil }
 }

@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 import PxWire
 
 #if canImport(Glibc)

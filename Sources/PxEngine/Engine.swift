@@ -1,4 +1,4 @@
-import CPxSys
+import PxPlatform
 import PxPython
 import PxTransport
 import PxWire
@@ -17,8 +17,7 @@ public enum Engine {
     /// Runs the engine until the controller goes away. Never returns.
     public static func run(_ options: EngineOptions) -> Never {
         // An engine must not outlive its controller, even one killed with SIGKILL.
-        _ = pxsys_set_parent_death_signal(SIGKILL)
-        if getppid() == 1 { exit(0) }
+        guard Signals.dieWithParent(signal: SIGKILL) else { exit(0) }
         do {
             try serve(options)
             exit(0)
@@ -57,7 +56,7 @@ public enum Engine {
         ])
         let handle = try runtime.function("handle")
         // Starting Python leaves freed heap behind; give it back before the engine idles.
-        pxsys_release_free_memory()
+        HeapMemory.releaseFreePages()
 
         let hello = Hello(role: .engine, fields: [String(options.id), String(options.rank), String(getpid())])
         try socket.send(hello.frame)
@@ -165,7 +164,9 @@ public enum Engine {
         )
         // The runtime flushed Python's buffers into the pipes before returning. If some of it is
         // still unread, the controller must read it before the next task's output arrives.
-        let isOutputPending = pxsys_unread_bytes(1) > 0 || pxsys_unread_bytes(2) > 0
+        let isOutputPending = [FileDescriptor.standardOutput, .standardError].contains {
+            ($0.unreadByteCount ?? 0) > 0
+        }
         if isOutputPending { reply.flags.insert(.outputPending) }
         send(reply)
         return isOutputPending

@@ -1,3 +1,4 @@
+import PxPlatform
 import PxWire
 import Synchronization
 

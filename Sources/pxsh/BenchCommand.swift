@@ -1,7 +1,7 @@
 import ArgumentParser
 import PxBench
 import PxClient
-import PxTransport
+import PxPlatform
 
 /// `pxsh bench`: pxsh's speed, and with `--compare` ipyparallel's and multiprocessing's beside it.
 ///

@@ -1,7 +1,7 @@
 import ArgumentParser
 import PxClient
+import PxPlatform
 import PxRepl
-import PxTransport
 import PxWire
 
 #if canImport(Glibc)
@@ -63,19 +63,8 @@ struct ClusterCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the running named clusters.")
 
         func run() throws {
-            let root = try RuntimeDirectory.root() + "/clusters"
-            var names: [String] = []
-            if let directory = opendir(root) {
-                while let entry = readdir(directory) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                        String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                    }
-                    if !name.hasPrefix(".") { names.append(name) }
-                }
-                closedir(directory)
-            }
             var rows: [String] = []
-            for name in names.sorted() {
+            for name in try Cluster.namedClusterNames() {
                 guard let cluster = try? Cluster.attach(name: name) else { continue }
                 rows.append("\(name)  \(cluster.engineList.count) engines  \(cluster.pythonExecutable)")
                 cluster.shutdown()

@@ -1,7 +1,6 @@
 import ArgumentParser
 import PxController
 import PxEngine
-import PxTransport
 
 /// `pxsh engine`: an engine process, started by a controller. Hidden from help.
 struct EngineCommand: ParsableCommand {

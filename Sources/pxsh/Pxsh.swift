@@ -1,7 +1,7 @@
 import ArgumentParser
 import PxClient
+import PxPlatform
 import PxRepl
-import PxTransport
 
 #if canImport(Glibc)
 import Glibc

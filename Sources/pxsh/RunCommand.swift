@@ -1,6 +1,6 @@
 import ArgumentParser
+import PxPlatform
 import PxRepl
-import PxTransport
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 import Testing
 
 @testable import PxRepl
@@ -128,5 +128,5 @@ enum URLPath {
 }
 
 func readFile(_ path: String) throws -> [UInt8] {
-    try PxTransport.FileDescriptor.readAll(path)
+    try PxPlatform.FileDescriptor.readAll(path)
 }

@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 
 /// Session files (`.px`: what one would type) and transcripts (`.pxt`: inputs after `In [n]:`
 /// prompts, with their expected output), split into the cells they contain.

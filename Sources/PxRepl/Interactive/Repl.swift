@@ -1,6 +1,6 @@
 import PxClient
 import PxLineEditor
-import PxTransport
+import PxPlatform
 import PxWire
 
 /// The interactive REPL: libedit input, multi-line cells, completion and Ctrl-C, over a ``Session``.

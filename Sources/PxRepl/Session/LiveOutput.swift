@@ -1,5 +1,4 @@
 import PxClient
-import PxTransport
 import PxWire
 
 /// Live display of a long blocking command on a terminal.

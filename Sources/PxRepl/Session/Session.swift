@@ -1,5 +1,5 @@
 import PxClient
-import PxTransport
+import PxPlatform
 import PxWire
 
 /// Runs commands against a cluster and writes what the user sees.

@@ -1,0 +1,45 @@
+import CPxSys
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Signals between pxsh's processes.
+public enum Signals {
+    /// Asks the kernel to send `signal` to this process when the thread that started it exits, so
+    /// that a child never outlives its parent, even one killed with SIGKILL. The corresponding C call
+    /// is `prctl(PR_SET_PDEATHSIG)`.
+    ///
+    /// - Returns: false when the parent is already gone (this process was re-parented to init), so
+    ///   that the caller can exit at once.
+    @discardableResult
+    public static func dieWithParent(signal: Int32) -> Bool {
+        _ = pxsys_set_parent_death_signal(signal)
+        return getppid() != 1
+    }
+
+    /// Sends `signal` to the process group led by `pid`, or to `pid` alone when it leads none.
+    /// The corresponding C function is `kill`.
+    public static func sendToGroup(_ signal: Int32, leader pid: pid_t) {
+        if kill(-pid, signal) != 0 { kill(pid, signal) }
+    }
+
+    /// Whether a process `pid` exists (it may be a zombie). The corresponding C call is `kill(pid, 0)`.
+    public static func processExists(_ pid: pid_t) -> Bool {
+        kill(pid, 0) == 0 || errno != ESRCH
+    }
+
+    /// A signal's conventional name ("SIGKILL"), for the signals that end processes; nil for others.
+    public static func name(of signal: Int32) -> String? {
+        switch signal {
+        case SIGKILL: "SIGKILL"
+        case SIGSEGV: "SIGSEGV"
+        case SIGABRT: "SIGABRT"
+        case SIGTERM: "SIGTERM"
+        case SIGINT: "SIGINT"
+        case SIGBUS: "SIGBUS"
+        case SIGFPE: "SIGFPE"
+        default: nil
+        }
+    }
+}
