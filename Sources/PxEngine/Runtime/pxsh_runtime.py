@@ -296,19 +296,30 @@ def _op_prepare_map(args):
     fexpr = args[0].decode()
     seqexpr = args[1].decode()
     if not seqexpr.strip():
-        # `%map F SEQ` arrived as one text: F is the shortest prefix that parses.
-        fexpr, seqexpr = _split_expressions(fexpr, _parses_as_expression)
+        # `%map F SEQ [SEQ...]` arrived as one text: F is the shortest prefix that parses.
+        fexpr, seqexpr = _split_expressions(fexpr, _parses_as_sequences, rest_is_new=True)
     n_engines = max(1, int(args[3]))
     func = _evaluate(fexpr)
     _require_callable(func, fexpr)
-    seq = _evaluate(seqexpr)
-    try:
-        iterator = iter(seq)
-    except TypeError:
-        raise TypeError(
-            f"cannot map over {type(seq).__name__}: not iterable") from None
+    seqexprs = _several_sequences(seqexpr) or [seqexpr]
+    if len(seqexprs) > 1:
+        # Several sequences, as map(f, xs, ys): f gets one item of each, up to the shortest.
+        func = _Starred(func)
+    seqs = []
+    for expr in seqexprs:
+        seq = _evaluate(expr)
+        try:
+            iter(seq)
+        except TypeError:
+            which = f" ({expr})" if len(seqexprs) > 1 else ""
+            raise TypeError(
+                f"cannot map over {type(seq).__name__}{which}: not iterable") from None
+        seqs.append(seq)
     # A range is cut into ranges: a chunk then pickles in a few bytes, whatever its length.
-    items = seq if type(seq) is range else list(iterator)
+    if len(seqs) > 1:
+        items = list(zip(*seqs))
+    else:
+        items = seqs[0] if type(seqs[0]) is range else list(seqs[0])
     n_items = len(items)
     if args[2] == b"auto":
         chunksize = max(1, -(-n_items // (4 * n_engines)))
@@ -333,8 +344,15 @@ def _op_map_chunk(args):
         if len(_fn_cache) >= _FN_CACHE_SIZE:
             del _fn_cache[next(iter(_fn_cache))]
         _fn_cache[key] = func
-    items = _load(args, count + 1)[0]
-    results = list(map(func, items))
+    first, items = _load(args, count + 1)[0]
+    iterator = iter(items)
+    try:
+        results = list(map(func, iterator))
+    except BaseException as exc:
+        # Name the item that failed ([1:map item 7]): the iterator has moved past it.
+        reply = _error_reply(exc)
+        reply.append(b"%d" % (first + len(items) - 1 - iterator.__length_hint__()))
+        return reply
     try:
         blob = _dump(results)
     except Exception as exc:
@@ -396,6 +414,36 @@ def _parses_as_expression(text):
         return False
 
 
+def _parses_as_sequences(text):
+    """One expression, or several separated by spaces (`%map f xs ys`)."""
+    return _parses_as_expression(text) or _several_sequences(text) is not None
+
+
+def _several_sequences(text):
+    """The expressions of `xs ys`: two or more top-level words that each parse, else None.
+
+    `[1, 2] [3, 4]` is two lists here, not a subscript."""
+    words = _top_level_words(text)
+    if len(words) > 1 and all(_parses_as_expression(word) for word in words):
+        return words
+    return None
+
+
+class _Starred:
+    """f over several sequences: called with a tuple of one item of each, as map(f, xs, ys) calls f."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func):
+        self.func = func
+
+    def __call__(self, items):
+        return self.func(*items)
+
+    def __reduce__(self):
+        return _Starred, (self.func,)
+
+
 def _parses_as_arguments(text):
     return _parses_as_expression("f(\n" + text + "\n)")
 
@@ -430,11 +478,23 @@ def _top_level_words(text):
     return words
 
 
-def _split_expressions(text, rest_parses, allow_empty=False):
+_CONTINUATION_WORDS = {"if", "else", "for", "async", "and", "or", "in", "is", "not"}
+
+
+def _continues_expression(rest):
+    """Whether text starts like the rest of an expression (an operator), not a new one."""
+    if not rest:
+        return False
+    return rest[0] in "+-*/%@&|^<>=!.," or rest.split(None, 1)[0] in _CONTINUATION_WORDS
+
+
+def _split_expressions(text, rest_parses, allow_empty=False, rest_is_new=False):
     """Split `F REST` where F is the shortest run of words that is an expression and REST parses."""
     words = _top_level_words(text)
     for cut in range(1, len(words) + (1 if allow_empty else 0)):
         head, rest = " ".join(words[:cut]), " ".join(words[cut:])
+        if rest_is_new and _continues_expression(rest):
+            continue  # `lambda x: x + 1 [1, 2]`: `+ 1 [1, 2]` parses, but it is the lambda's
         if _parses_as_expression(head) and rest_parses(rest):
             return head, rest
     raise SyntaxError(f"cannot tell the function from the rest in {text!r}; "
@@ -596,6 +656,8 @@ def _require_callable(value, expr):
 
 
 def _callable_name(func):
+    if type(func) is _Starred:
+        func = func.func
     name = getattr(func, "__qualname__", None)
     return name if isinstance(name, str) else type(func).__name__
 
@@ -835,8 +897,9 @@ def _dump_call(func, fargs, fkwargs, fexpr):
 
 
 def _dump_items(items, first_index, seqexpr):
+    """A map chunk: its first item's index in the whole sequence, and its items."""
     try:
-        return _dump(items)
+        return _dump((first_index, items))
     except Exception as exc:
         failure = exc
     for i, item in enumerate(items, first_index):

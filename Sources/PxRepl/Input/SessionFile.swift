@@ -68,7 +68,7 @@ public struct CellReader {
         switch mode {
         case .idle:
             if isBlank || line.trimmingSpaces.hasPrefix("#") { return [] }
-            if line.hasPrefix("%%") {
+            if MagicCatalog.opensCell(line) {
                 mode = .magicCell
                 lines = [line]
                 return []

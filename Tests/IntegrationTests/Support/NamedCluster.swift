@@ -30,12 +30,12 @@ final class NamedCluster: Sendable {
     static func start(engines: Int, prefix: String = "it") throws -> NamedCluster {
         let name = "\(prefix)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let run = try Pxsh.run(["cluster", "start", "--name", name, "-n", String(engines)], timeout: 120)
-        // "cluster 'NAME' started: 4 engines in /tmp/pxsh-0/clusters/NAME"
-        guard run.status == .exited(0), let range = run.stdout.firstRange(of: " engines in ") else {
+        // "cluster 'NAME' started: 4 engines in /tmp/pxsh-0/clusters/NAME" ("1 engine in" for one)
+        guard run.status == .exited(0), let range = run.stdout.firstRange(of: " in /") else {
             _ = try? Pxsh.run(["cluster", "stop", "--name", name])
             throw Failure(description: "`pxsh cluster start` failed:\n\(run.transcript)")
         }
-        let directory = run.stdout[range.upperBound...].trimming("\n ")
+        let directory = "/" + run.stdout[range.upperBound...].trimming("\n ")
         return NamedCluster(name: name, directory: directory, token: run.token)
     }
 
