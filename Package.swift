@@ -32,9 +32,21 @@ let package = Package(
         .target(name: "PxPlatform", dependencies: ["CPxSys"]),
         .target(name: "PxTransport", dependencies: ["PxWire", "PxPlatform"]),
         .target(name: "PxPython"),
+        // The `pxsh` Python package (python/pxsh), embedded for the home engine's `px`.
+        .target(
+            name: "PxPythonPackage",
+            path: "python",
+            exclude: ["pyproject.toml", "README.md", "tests"],
+            sources: ["EmbeddedPackage.swift"],
+            resources: [
+                .embedInCode("pxsh/__init__.py"), .embedInCode("pxsh/asyncresult.py"),
+                .embedInCode("pxsh/client.py"), .embedInCode("pxsh/errors.py"), .embedInCode("pxsh/executor.py"),
+                .embedInCode("pxsh/protocol.py"), .embedInCode("pxsh/serialize.py"), .embedInCode("pxsh/views.py"),
+            ]
+        ),
         .target(
             name: "PxEngine",
-            dependencies: ["PxPython", "PxTransport", "PxPlatform", "PxWire"],
+            dependencies: ["PxPython", "PxTransport", "PxPlatform", "PxWire", "PxPythonPackage"],
             resources: [.embedInCode("Runtime/pxsh_runtime.py")]
         ),
         .target(name: "PxController", dependencies: ["PxTransport", "PxPlatform", "PxWire", "PxScheduling"]),

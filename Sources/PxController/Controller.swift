@@ -237,8 +237,9 @@ public final class Controller {
         case .engine(let id):
             engineLost(id)
         case .client:
-            // A private cluster lives exactly as long as its client.
-            if options.isPrivate { isShuttingDown = true }
+            // A private cluster lives exactly as long as the client that started it (the home
+            // engine's `px` is a client too, and may come and go).
+            if options.isPrivate && peer.pid == getppid() { isShuttingDown = true }
         case .unknown:
             break
         }

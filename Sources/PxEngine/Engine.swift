@@ -1,5 +1,6 @@
 import PxPlatform
 import PxPython
+import PxPythonPackage
 import PxTransport
 import PxWire
 
@@ -54,6 +55,16 @@ public enum Engine {
         try runtime.function("init").call(integers: [
             Int(options.id), options.rank, options.size, options.isHome ? 1 : 0,
         ])
+        if options.isHome {
+            // The local namespace gets `px`, a client of this cluster (it connects on first use).
+            var segments: [Bytes] = [Bytes(text: options.socketPath)]
+            for module in EmbeddedPythonPackage.modules { segments += [Bytes(text: module.name), module.source] }
+            if let reply = try runtime.function("install_client").call(op: 0, segments: segments),
+                reply.first != Bytes(text: "ok")
+            {
+                log("engine home: px is not defined: " + reply.dropFirst().map(\.text).joined(separator: ": "))
+            }
+        }
         let handle = try runtime.function("handle")
         // Starting Python leaves freed heap behind; give it back before the engine idles.
         HeapMemory.releaseFreePages()

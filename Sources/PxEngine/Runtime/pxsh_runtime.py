@@ -18,6 +18,11 @@ Entry points
     before returning.
 ``version() -> str``
     The runtime protocol version, ``PROTOCOL_VERSION``.
+``install_client(op, [socket_path, name_1, source_1, ...]) -> [ok] | error reply``
+    The home engine only, after ``init()``: makes the ``pxsh`` package
+    (embedded in the executable: the same code ``pip install ./python``
+    installs) importable, and defines ``px``, a ``pxsh.Client`` of this
+    cluster that connects on first use.
 
 Wire conventions
 ----------------
@@ -50,6 +55,8 @@ Ops (op number, name: args -> ok reply)
  8 PREPARE_MAP  [fexpr, seqexpr, chunksize|b"auto", n_engines]
                 -> [ok, n_items, *fn_blob, *chunk_blob_1, ..., *chunk_blob_c]
  9 MAP_CHUNK    [*fn_blob, *items_blob] -> [ok, *blob([f(x) for x in items])]
+13 CALL         [*fn_blob, *blob((args, kwargs))] -> [ok, *blob(f(*args, **kwargs))]
+14 STARMAP      [*fn_blob, *items_blob] -> [ok, *blob([f(*x) for x in items])]
 10 COMPLETE     [text before the cursor] -> [ok, start, candidate_1, ...]
 11 IS_COMPLETE  [code] -> [ok, b"complete"|b"incomplete"|b"invalid", indent]
 12 WHO          [] -> [ok, name_1, type_1, summary_1, name_2, ...]
@@ -71,6 +78,10 @@ Details the Swift side relies on:
   numpy.array_split). Lists, tuples, ranges, strings, bytes, numpy arrays
   (axis 0) and pandas objects (rows) keep their type; other iterables become
   lists; anything else is a TypeError.
+- CALL and STARMAP are the Python client's (the ``pxsh`` package, ``px``):
+  like MAP_CHUNK, the function is loaded once per distinct blob, and a
+  function defined in a client's ``__main__`` is rebound to this engine's
+  namespace (it sees ``rank``). Neither stores ``_`` nor makes a repr.
 - PREPARE_MAP: chunksize ``auto`` is max(1, ceil(n_items / (4 * n_engines))).
 - COMPLETE: ``start`` counts characters (code points), not bytes.
 - WHO: the user's variables (no ``_`` prefix), sorted; summary is the repr on
@@ -175,6 +186,91 @@ def init(engine_id, rank, size, is_home):
     # are importable. An embedded interpreter has no script dir in sys.path.
     if "" not in sys.path:
         sys.path.insert(0, "")
+
+
+def install_client(_op, args):
+    """Serve the embedded pxsh package to imports and define px (the home engine)."""
+    try:
+        socket_path = args[0].decode()
+        sources = {args[i].decode(): args[i + 1] for i in range(1, len(args) - 1, 2)}
+        sys.meta_path.insert(0, _EmbeddedFinder(sources))
+        _ns["px"] = _SessionClient(socket_path)
+        return [b"ok"]
+    except BaseException as exc:
+        return _error_reply(exc)
+
+
+_EMBEDDED_PREFIX = "<pxsh-embedded>/"
+
+
+class _SessionClient:
+    """px until first used: then pxsh is imported (about 50 ms, kept off engine start) and
+    px becomes the pxsh.Client of this session's cluster."""
+
+    def __init__(self, socket_path):
+        self._socket_path = socket_path
+        self._client = None
+
+    def _real(self):
+        if self._client is None:
+            import pxsh.client
+            pxsh.client.SESSION_SOCKET = self._socket_path
+            self._client = pxsh.client.Client(_socket_path=self._socket_path)
+            if _ns.get("px") is self:
+                _ns["px"] = self._client
+        return self._client
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._real(), name)
+
+    def __getitem__(self, key):
+        return self._real()[key]
+
+    def __len__(self):
+        return len(self._real())
+
+    def __dir__(self):
+        return dir(self._real())
+
+    def __repr__(self):
+        return repr(self._real())
+
+
+class _EmbeddedFinder:
+    """Imports the modules of a package from sources held in memory."""
+
+    def __init__(self, sources):
+        self.sources = sources
+
+    def find_spec(self, name, path=None, target=None):
+        source = self.sources.get(name)
+        if source is None:
+            return None
+        import importlib.util
+        is_package = "." not in name
+        filename = f"{_EMBEDDED_PREFIX}{name.replace('.', '/')}{'/__init__' if is_package else ''}.py"
+        spec = importlib.util.spec_from_loader(name, _EmbeddedLoader(source, filename), origin=filename,
+                                               is_package=is_package)
+        spec.has_location = False
+        return spec
+
+
+class _EmbeddedLoader:
+    def __init__(self, source, filename):
+        self.source = source
+        self.filename = filename
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        text = self.source.decode()
+        # Tracebacks through the package show its lines.
+        linecache.cache[self.filename] = (len(text), None, text.splitlines(keepends=True), self.filename)
+        module.__file__ = self.filename
+        exec(compile(text, self.filename, "exec", dont_inherit=True), module.__dict__)
 
 
 def handle(op, args):
@@ -362,6 +458,43 @@ def _op_map_chunk(args):
     return blob
 
 
+def _cached_function(args):
+    """The function whose blob starts args (cached by its bytes), bound to the namespace."""
+    count = int(args[0])
+    key = args[1] if count == 1 else tuple(args[1:count + 1])
+    func = _fn_cache.get(key)
+    if func is None:
+        func = _bind_interactive(_load(args, 0)[0])
+        if len(_fn_cache) >= _FN_CACHE_SIZE:
+            del _fn_cache[next(iter(_fn_cache))]
+        _fn_cache[key] = func
+    return func, count + 1
+
+
+def _op_call(args):
+    func, pos = _cached_function(args)
+    (fargs, fkwargs), _ = _load(args, pos)
+    result = func(*fargs, **fkwargs)
+    try:
+        blob = _dump(result)
+    except Exception as exc:
+        raise _serialization_error(f"the result of {_callable_name(func)!r}", exc) from None
+    blob.insert(0, b"ok")
+    return blob
+
+
+def _op_starmap(args):
+    func, pos = _cached_function(args)
+    items = _load(args, pos)[0]
+    results = [func(*item) for item in items]
+    try:
+        blob = _dump(results)
+    except Exception as exc:
+        raise _serialization_error(f"a result of {_callable_name(func)!r}", exc) from None
+    blob.insert(0, b"ok")
+    return blob
+
+
 def _op_complete(args):
     text = args[0].decode()
     start = len(text)
@@ -400,6 +533,8 @@ _OPS = {
     10: _op_complete,
     11: _op_is_complete,
     12: _op_who,
+    13: _op_call,
+    14: _op_starmap,
 }
 
 
@@ -1180,7 +1315,7 @@ def _clean_frames(te, exc, traceback, seen):
         codes = [None] * len(te.stack)
     kept = []
     for frame, code in zip(te.stack, codes):
-        if frame.filename in _RUNTIME_FILES:
+        if frame.filename in _RUNTIME_FILES or frame.filename.startswith(_EMBEDDED_PREFIX):
             continue
         if code is not None and _is_foreign(code):
             frame = traceback.FrameSummary(
