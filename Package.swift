@@ -2,7 +2,8 @@
 import PackageDescription
 
 // The folders draw the architecture, bottom up:
-//   PxWire (frames, messages) -> PxTransport (sockets) -> PxEngine / PxController / PxClient -> PxRepl -> pxsh
+//   PxPlatform (system calls) -> PxWire (frames, messages) -> PxTransport (sockets, cluster layout)
+//   -> PxEngine / PxController / PxClient -> PxRepl -> pxsh
 // PxPython loads CPython at run time; nothing links against libpython at build time.
 let package = Package(
     name: "pxsh",
@@ -33,40 +34,61 @@ let package = Package(
         ),
 
         // MARK: - Processes and I/O
-        .target(name: "PxTransport", dependencies: ["PxWire", "PxSecurity", "CPxSys"]),
-        .target(name: "PxPython", dependencies: ["CPxSys"]),
+        // Every system call that Swift cannot make directly goes through PxPlatform's typed wrappers.
+        .target(name: "PxPlatform", dependencies: ["CPxSys"]),
+        .target(name: "PxTransport", dependencies: ["PxWire", "PxPlatform", "PxSecurity"]),
+        .target(name: "PxPython"),
+        // The `pxsh` Python package (python/pxsh), embedded for the home engine's `px`.
+        .target(
+            name: "PxPythonPackage",
+            path: "python",
+            exclude: ["pyproject.toml", "README.md", "tests"],
+            sources: ["EmbeddedPackage.swift"],
+            resources: [
+                .embedInCode("pxsh/__init__.py"), .embedInCode("pxsh/asyncresult.py"),
+                .embedInCode("pxsh/client.py"), .embedInCode("pxsh/errors.py"), .embedInCode("pxsh/executor.py"),
+                .embedInCode("pxsh/protocol.py"), .embedInCode("pxsh/serialize.py"), .embedInCode("pxsh/views.py"),
+            ]
+        ),
         .target(
             name: "PxEngine",
-            dependencies: ["PxPython", "PxTransport", "PxSecurity"],
+            dependencies: ["PxPython", "PxTransport", "PxPlatform", "PxWire", "PxPythonPackage", "PxSecurity"],
             resources: [.embedInCode("Runtime/pxsh_runtime.py")]
         ),
-        .target(name: "PxController", dependencies: ["PxTransport", "PxScheduling", "PxSecurity"]),
-        .target(name: "PxClient", dependencies: ["PxTransport"]),
+        .target(
+            name: "PxController",
+            dependencies: ["PxTransport", "PxPlatform", "PxWire", "PxScheduling", "PxSecurity"]
+        ),
+        .target(name: "PxClient", dependencies: ["PxTransport", "PxPlatform", "PxWire"]),
         .target(name: "PxLineEditor", dependencies: ["CLibEdit"]),
-        .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "CPxSys"]),
+        .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "PxPlatform", "PxWire"]),
         .target(
             name: "PxBench",
-            dependencies: ["PxClient", "PxTransport", "PxWire"],
+            dependencies: ["PxClient", "PxPlatform", "PxWire"],
             resources: [.embedInCode("Peers/peer_bench.py")]
         ),
         .executableTarget(
             name: "pxsh",
             dependencies: [
-                "PxRepl", "PxEngine", "PxController", "PxBench", "PxSecurity",
+                "PxRepl", "PxEngine", "PxController", "PxBench", "PxClient", "PxPlatform", "PxWire", "PxSecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         // MARK: - Tests
         .testTarget(name: "PxWireTests", dependencies: ["PxWire", "PxTransport"]),
+        .testTarget(name: "PxTransportTests", dependencies: ["PxTransport", "PxPlatform", "PxWire"]),
         .testTarget(name: "PxSchedulingTests", dependencies: ["PxScheduling"]),
         .testTarget(name: "PxSecurityTests", dependencies: ["PxSecurity", "PxWire"]),
         .testTarget(
             name: "PxControllerTests",
-            dependencies: ["PxController", "PxTransport", "PxSecurity", "PxWire"]
+            dependencies: ["PxController", "PxPlatform", "PxTransport", "PxSecurity", "PxWire"]
         ),
-        .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxTransport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["PxClient", "PxTransport", "PxSecurity"]),
+        .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxPlatform", "PxWire"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["PxClient", "PxPlatform", "PxTransport", "PxWire", "PxSecurity"]
+        ),
         .testTarget(name: "TerminalTests"),
         .testTarget(name: "PxLineEditorTests", dependencies: ["PxLineEditor"]),
         .testTarget(name: "PxBenchTests", dependencies: ["PxBench"]),

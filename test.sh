@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: the engine runtime's Python tests, the Swift tests (unit, end-to-end
-# with real engines, and the terminal under tmux), the example transcripts, and the format lint.
+# with real engines, and the terminal under tmux), the `pxsh` Python package's tests, the example
+# transcripts, and the format lint.
+# The launcher tests' hosts are set up first: a single-node Slurm (started here, stopped on exit),
+# MPICH + mpi4py and network namespaces serving ssh (checked here, made by the tests).
 set -euo pipefail
 cd "$(dirname "$0")"
 python=$(scripts/install-deps.sh | tail -n 1)
-# The suite's engines run the python the installer chose.
-export PATH="$(dirname "$python"):$PATH"
+# The suite's engines run the python the installer chose, and `mpiexec` is the MPICH that its
+# mpi4py loads (pip put it in the python's scripts directory).
+scripts=$("$python" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+export PATH="$scripts:$(dirname "$python"):$PATH"
+
+echo "== test hosts (MPICH + mpi4py, single-node Slurm, sshd in a network namespace)"
+trap 'scripts/slurm.sh stop $$' EXIT
+SLURM_CONF=$(scripts/slurm.sh start $$ | tail -n 1)
+export SLURM_CONF
+scripts/check-test-hosts.sh "$python"
 
 echo "== engine runtime (Python)"
 "$python" -m unittest discover -s Tests/RuntimeTests
@@ -13,6 +24,9 @@ echo "== engine runtime (Python)"
 echo "== Swift tests"
 swift build --build-tests
 swift test --skip-build
+
+echo "== Python package (python/tests, against clusters of .build/debug/pxsh)"
+PXSH=.build/debug/pxsh "$python" -m unittest discover -s python/tests -t python
 
 echo "== example transcripts"
 scripts/check-examples.sh .build/debug/pxsh

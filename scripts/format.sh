@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" != "--check" ]; then
-    swift format format --in-place --parallel --recursive Sources Tests Package.swift
+    swift format format --in-place --parallel --recursive Sources Tests Package.swift python/EmbeddedPackage.swift
 fi
-swift format lint --strict --parallel --recursive Sources Tests Package.swift
+swift format lint --strict --parallel --recursive Sources Tests Package.swift python/EmbeddedPackage.swift

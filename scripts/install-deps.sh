@@ -4,7 +4,11 @@
 # Needs: the Swift toolchain (not a Debian package; pxsh's machines have it in /opt/swift),
 # libedit-dev and pkg-config (to build), a python3 with a shared libpython (engines embed it),
 # numpy and cloudpickle in that python (numpy for the examples and tests, cloudpickle to send
-# functions by value), and tmux (terminal tests).
+# functions by value), and tmux (terminal tests). For the launcher tests: MPICH and mpi4py in that
+# python (PyPI's `mpich` wheel, whose mpiexec lands beside the python, and mpi4py's wheel, which
+# loads that MPICH: 4 s, where building mpi4py against Debian's libmpich-dev takes 3.5 min),
+# openssh-server and iproute2 (test hosts are network namespaces serving ssh), and a single-node
+# Slurm (slurmctld, slurmd, slurm-client, munge; scripts/slurm.sh starts it).
 #
 # Usage: scripts/install-deps.sh [--quiet]   -> prints the python executable on its last line.
 set -euo pipefail
@@ -41,7 +45,7 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 # iproute2: the multi-host tests make network namespaces (`ip netns`, veth pairs) as their hosts.
-apt_install libedit-dev pkg-config tmux iproute2
+apt_install libedit-dev pkg-config tmux openssh-server iproute2 slurmctld slurmd slurm-client munge
 
 # A python whose libpython is shared: the one on PATH if it qualifies, else Debian's.
 has_shared_libpython() {
@@ -64,6 +68,18 @@ if ! "$python" -c 'import numpy, cloudpickle' 2>/dev/null; then
         log "installing numpy and cloudpickle for $python"
         "$python" -m pip install -q numpy cloudpickle >&2
     fi
+fi
+
+# MPICH and mpi4py as wheels, pinned to versions tested together. Debian's python is externally
+# managed: pip installs into /usr/local there.
+if ! "$python" -c 'import mpi4py, mpich' 2>/dev/null; then
+    log "installing mpich and mpi4py for $python"
+    pip_flags=()
+    if [ "$python" = /usr/bin/python3 ]; then
+        apt_install python3-pip
+        pip_flags+=(--break-system-packages)
+    fi
+    "$python" -m pip install -q "${pip_flags[@]}" mpich==5.0.2 mpi4py==4.1.2 >&2
 fi
 
 echo "$python"

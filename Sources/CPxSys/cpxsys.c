@@ -4,12 +4,8 @@
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -30,69 +26,6 @@ int pxsys_peer_credentials(int fd, uid_t *uid, pid_t *pid) {
     *uid = cred.uid;
     *pid = cred.pid;
     return 0;
-}
-
-int pxsys_block_interrupts(int block) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int rc = pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
-    if (rc != 0) { errno = rc; return -1; }
-    return 0;
-}
-
-int pxsys_interrupt_thread(uint64_t thread) {
-    int rc = pthread_kill((pthread_t)thread, SIGINT);
-    if (rc != 0) { errno = rc; return -1; }
-    return 0;
-}
-
-uint64_t pxsys_current_thread(void) { return (uint64_t)pthread_self(); }
-
-int pxsys_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
-
-ssize_t pxsys_send_with_fds(int socket, const void *bytes, size_t length, const int *fds, int count) {
-    struct iovec iov = {.iov_base = (void *)bytes, .iov_len = length};
-    struct msghdr msg = {0};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    char control[CMSG_SPACE(sizeof(int) * 64)];
-    if (count > 64) { errno = EINVAL; return -1; }
-    if (count > 0) {
-        memset(control, 0, sizeof(control));
-        msg.msg_control = control;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
-        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
-        memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * count);
-    }
-    return sendmsg(socket, &msg, MSG_NOSIGNAL);
-}
-
-ssize_t pxsys_receive_with_fds(int socket, void *bytes, size_t length, int *fds, int capacity, int *count) {
-    struct iovec iov = {.iov_base = bytes, .iov_len = length};
-    struct msghdr msg = {0};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    char control[CMSG_SPACE(sizeof(int) * 64)];
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    *count = 0;
-    ssize_t n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0) return n;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        int received = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        int *data = (int *)CMSG_DATA(c);
-        for (int i = 0; i < received; i++) {
-            if (*count < capacity) fds[(*count)++] = data[i];
-            else close(data[i]);  // More than the caller can hold: never leak them.
-        }
-    }
-    return n;
 }
 
 pid_t pxsys_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd,
@@ -138,17 +71,6 @@ int pxsys_set_cloexec(int fd) {
     int flags = fcntl(fd, F_GETFD);
     if (flags < 0) return -1;
     return fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-}
-
-int64_t pxsys_resident_bytes(pid_t pid) {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    long size = 0, resident = 0;
-    int ok = fscanf(f, "%ld %ld", &size, &resident) == 2;
-    fclose(f);
-    return ok ? (int64_t)resident * (int64_t)sysconf(_SC_PAGESIZE) : -1;
 }
 
 char **pxsys_environment(void) { return environ; }

@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 import PxWire
 
 /// The results of one request to the engines, arriving over time.
@@ -26,15 +26,18 @@ public final class AsyncResult {
         public var isFailed: Bool { reply.map { $0.first != Bytes(text: "ok") } ?? false }
 
         /// The Python exception this task raised, if any.
+        ///
+        /// A map task's error names the item that raised it (`map item 7`) when the engine says which.
         public func error(operation: String) -> RemoteError? {
             guard let reply, isFailed else { return nil }
             func text(_ index: Int) -> String { index < reply.count ? reply[index].text : "" }
+            let item = operation == "map" && reply.count > 4 ? Int(text(4)) : nil
             return RemoteError(
                 engine: engine ?? EngineNumber.none,
                 name: text(1),
                 value: text(2),
                 traceback: text(3),
-                operation: operation
+                operation: item.map { "map item \($0)" } ?? operation
             )
         }
     }
@@ -140,7 +143,10 @@ public final class AsyncResult {
     /// "<AsyncResult #7: %px on 4 engines, pending>"
     public var summary: String {
         let engineCount = Set(tasks.compactMap(\.engine)).count
-        let scope = op == .mapChunk ? "\(tasks.count) tasks" : "\(engineCount) engine\(engineCount == 1 ? "" : "s")"
+        let scope =
+            op == .mapChunk
+            ? "\(tasks.count) task\(tasks.count == 1 ? "" : "s")"
+            : "\(engineCount) engine\(engineCount == 1 ? "" : "s")"
         return "<AsyncResult \(name.map { "'\($0)'" } ?? "#\(number)"): \(label) on \(scope), \(state.rawValue)>"
     }
 
@@ -172,11 +178,13 @@ public final class AsyncResult {
         onTaskDone?(index)
     }
 
-    /// The name in error prefixes, as ipyparallel's `[0:execute]` and `[0:apply]`; data moves use their magic's name.
+    /// The name in error prefixes, as ipyparallel's `[0:execute]` and `[0:apply]`, and `[0:map item 7]`
+    /// for a map; data moves use their magic's name.
     static func operationName(of op: EngineOp, label: String) -> String {
         switch op {
         case .execute: "execute"
-        case .apply, .mapChunk: "apply"
+        case .apply: "apply"
+        case .mapChunk: "map"
         default: label.hasPrefix("%") ? String(label.dropFirst()) : "\(op)"
         }
     }

@@ -1,3 +1,4 @@
+import PxPlatform
 import PxTransport
 import PxWire
 
@@ -32,7 +33,9 @@ public final class Cluster {
     /// The engines other than the home engine, by id.
     public private(set) var engines: [Int32: EngineRow] = [:]
     public let name: String?
-    public let directory: String
+    /// The cluster's directory: its socket, logs and (for a named cluster) description.
+    public var directory: String { layout.directory }
+    let layout: ClusterLayout
     public let pythonExecutable: String
 
     let socket: FrameSocket
@@ -47,11 +50,11 @@ public final class Cluster {
     private var isClosed = false
     private var closeReason: String?
 
-    private init(socket: FrameSocket, controllerPID: pid_t?, name: String?, directory: String, welcome: Frame) {
+    private init(socket: FrameSocket, controllerPID: pid_t?, name: String?, layout: ClusterLayout, welcome: Frame) {
         self.socket = socket
         self.controllerPID = controllerPID
         self.name = name
-        self.directory = directory
+        self.layout = layout
         self.pythonExecutable = welcome.segments.count > 2 ? welcome.segments[2].text : ""
         for segment in welcome.segments.dropFirst(3) {
             if let row = EngineRow(line: segment.text) { engines[row.id] = row }
@@ -71,20 +74,18 @@ public final class Cluster {
     public static func start(engines count: Int, python: String = "python3", tcp: TCPEndpoint? = nil) throws -> Cluster
     {
         let installation = try PythonInstallation.locate(python)
-        let root = try RuntimeDirectory.root()
-        let directory = root + "/private-\(getpid())-\(Clock.monotonicNanoseconds % 1_000_000)"
-        try RuntimeDirectory.makePrivateDirectory(directory)
+        let layout = try ClusterLayout.makePrivate()
         do {
             let (pid, socket) = try spawnController(
-                directory: directory,
+                layout: layout,
                 engines: count,
                 installation: installation,
                 name: nil,
                 tcp: tcp
             )
-            return try handshake(socket: socket, controllerPID: pid, name: nil, directory: directory)
+            return try handshake(socket: socket, controllerPID: pid, name: nil, layout: layout)
         } catch {
-            RuntimeDirectory.remove(directory)
+            layout.remove()
             throw error
         }
     }
@@ -99,30 +100,30 @@ public final class Cluster {
         tcp: TCPEndpoint = TCPEndpoint()
     ) throws -> Cluster {
         let installation = try PythonInstallation.locate(python)
-        let directory = try namedDirectory(name)
-        if (try? UnixSocket.connect(to: directory + "/controller.sock")).map({
+        let layout = try namedLayout(name)
+        if (try? UnixSocket.connect(to: layout.socketPath)).map({
             $0.close()
             return true
         }) == true {
             throw ClusterError.invalidRequest("a cluster named '\(name)' is already running")
         }
         let (pid, socket) = try spawnController(
-            directory: directory,
+            layout: layout,
             engines: count,
             installation: installation,
             name: name,
             tcp: tcp
         )
-        return try handshake(socket: socket, controllerPID: pid, name: name, directory: directory)
+        return try handshake(socket: socket, controllerPID: pid, name: name, layout: layout)
     }
 
     /// Attaches to the named cluster `name`.
     public static func attach(name: String) throws -> Cluster {
-        let directory = try namedDirectory(name, create: false)
-        guard let socket = try? FrameSocket.connect(to: directory + "/controller.sock") else {
+        let layout = try namedLayout(name, create: false)
+        guard let socket = try? FrameSocket.connect(to: layout.socketPath) else {
             throw ClusterError.noSuchCluster(name)
         }
-        return try handshake(socket: socket, controllerPID: nil, name: name, directory: directory)
+        return try handshake(socket: socket, controllerPID: nil, name: name, layout: layout)
     }
 
     /// The pxsh executable whose hidden roles run the controller and engines: `$PXSH_EXECUTABLE`, else
@@ -135,39 +136,42 @@ public final class Cluster {
         let sibling =
             current.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/pxsh"
         if access(sibling, X_OK) == 0 { return sibling }
-        return PythonInstallation.findExecutable("pxsh") ?? current
+        return ProcessSpawner.findExecutable("pxsh") ?? current
     }()
 
     /// The directory of the named cluster `name`, created if asked.
     public static func namedDirectory(_ name: String, create: Bool = true) throws -> String {
-        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }),
-            !name.hasPrefix(".")
-        else {
-            throw ClusterError.invalidRequest("a cluster name may use letters, digits, '-', '_' and '.'")
+        try namedLayout(name, create: create).directory
+    }
+
+    /// The names of the named clusters that have a directory (running or left behind), sorted.
+    public static func namedClusterNames() throws -> [String] {
+        try ClusterLayout.namedClusterNames()
+    }
+
+    private static func namedLayout(_ name: String, create: Bool = true) throws -> ClusterLayout {
+        do {
+            return try ClusterLayout.named(name, create: create)
+        } catch let error as ClusterLayout.InvalidName {
+            throw ClusterError.invalidRequest(error.description)
         }
-        let clusters = try RuntimeDirectory.root() + "/clusters"
-        let directory = clusters + "/" + name
-        guard create else { return directory }
-        try RuntimeDirectory.makePrivateDirectory(clusters)
-        try RuntimeDirectory.makePrivateDirectory(directory)
-        return directory
     }
 
     /// The controller inherits its listening socket, already bound, so we can connect without waiting.
     private static func spawnController(
-        directory: String,
+        layout: ClusterLayout,
         engines: Int,
         installation: PythonInstallation,
         name: String?,
         tcp: TCPEndpoint?
     ) throws -> (pid_t, FrameSocket) {
-        let socketPath = directory + "/controller.sock"
-        let listener = try UnixSocket.listen(at: socketPath)
+        let listener = try UnixSocket.listen(at: layout.socketPath)
         defer { listener.close() }
-        let log = try FileDescriptor.open(directory + "/controller.log", flags: O_WRONLY | O_CREAT | O_APPEND)
+        let log = try FileDescriptor.open(layout.controllerLogPath, flags: O_WRONLY | O_CREAT | O_APPEND)
         defer { log.close() }
         var arguments = [
-            "controller", "--directory", directory, "--engines", String(engines), "--python", installation.executable,
+            "controller", "--directory", layout.directory, "--engines", String(engines), "--python",
+            installation.executable,
             "--libpython", installation.libraryPath, "--listener-on-stdin",
         ]
         if let name { arguments += ["--name", name] }
@@ -180,7 +184,7 @@ public final class Cluster {
             newSession: name != nil
         )
         do {
-            return (pid, try FrameSocket.connect(to: socketPath))
+            return (pid, try FrameSocket.connect(to: layout.socketPath))
         } catch {
             kill(pid, SIGKILL)
             _ = ProcessSpawner.wait(pid)
@@ -192,7 +196,7 @@ public final class Cluster {
         socket: FrameSocket,
         controllerPID: pid_t?,
         name: String?,
-        directory: String
+        layout: ClusterLayout
     ) throws
         -> Cluster
     {
@@ -205,7 +209,7 @@ public final class Cluster {
                     socket: socket,
                     controllerPID: controllerPID,
                     name: name,
-                    directory: directory,
+                    layout: layout,
                     welcome: frame
                 )
                 try cluster.checkStarted()
@@ -215,7 +219,7 @@ public final class Cluster {
             case .frame:
                 continue
             case .closed, .woken:
-                throw ClusterError.startFailed(controllerLogTail(directory))
+                throw ClusterError.startFailed(controllerLogTail(layout))
             case .timedOut:
                 throw ClusterError.startFailed("the engines did not start within 120 s")
             }
@@ -226,14 +230,13 @@ public final class Cluster {
     private func checkStarted() throws {
         let failed = engineList.filter { $0.state == .dead }
         guard !failed.isEmpty, failed.count == engineList.count || homeEngine?.state == .dead else { return }
-        let logName = homeEngine?.state == .dead ? "engine-home.log" : "engine-\(failed[0].id).log"
-        let why = Cluster.fileTail(directory + "/" + logName)
+        let why = Cluster.fileTail(layout.engineLogPath(homeEngine?.state == .dead ? EngineNumber.home : failed[0].id))
         shutdown()
         throw ClusterError.startFailed(why.isEmpty ? "engines exited at start" : why)
     }
 
-    static func controllerLogTail(_ directory: String) -> String {
-        let tail = fileTail(directory + "/controller.log")
+    static func controllerLogTail(_ layout: ClusterLayout) -> String {
+        let tail = fileTail(layout.controllerLogPath)
         return tail.isEmpty ? "the controller exited" : tail
     }
 
@@ -313,20 +316,14 @@ public final class Cluster {
     /// Stops the whole cluster, named or private, waits until its controller is gone, and removes
     /// a named cluster's directory (its logs with it).
     public func stopCluster() throws {
-        let pid = try? readControllerPID()
+        let pid = try? layout.readDescription().pid
         _ = try control(.shutdown)
         if let pid {
             let deadline = Clock.monotonicNanoseconds + 5_000_000_000
             while kill(pid, 0) == 0 && Clock.monotonicNanoseconds < deadline { usleep(5_000) }
         }
         shutdown()
-        if name != nil { RuntimeDirectory.remove(directory) }
-    }
-
-    private func readControllerPID() throws -> pid_t? {
-        let text = Cluster.fileTail(directory + "/cluster.json", lines: 1)
-        guard let field = text.split(separator: ",").first(where: { $0.contains("\"pid\"") }) else { return nil }
-        return pid_t(field.filter(\.isNumber))
+        if name != nil { layout.remove() }
     }
 
     // MARK: - Requests

@@ -1,4 +1,3 @@
-import PxTransport
 import PxWire
 
 /// A set of engines addressed directly: code and data go to each of them.

@@ -34,7 +34,8 @@ public struct CompositeError: Error, Sendable, CustomStringConvertible {
     public init(_ errors: [RemoteError]) { self.errors = errors }
 
     public var description: String {
-        "one or more exceptions raised in \(errors.count) task(s): " + errors.map(\.description).joined(separator: "; ")
+        "one or more exceptions raised in \(errors.count) task\(errors.count == 1 ? "" : "s"): "
+            + errors.map(\.description).joined(separator: "; ")
     }
 }
 

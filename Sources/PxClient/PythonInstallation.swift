@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 
 #if canImport(Glibc)
 import Glibc
@@ -22,7 +22,7 @@ public struct PythonInstallation: Equatable, Sendable {
     /// The answer is cached per interpreter in the runtime directory, keyed by the file's identity
     /// and modification time, because starting a python costs about 20 ms (more through pyenv's shims).
     public static func locate(_ command: String = "python3") throws -> PythonInstallation {
-        guard let path = findExecutable(command) else {
+        guard let path = ProcessSpawner.findExecutable(command) else {
             throw Unusable(
                 description: "cannot find \(command) on PATH; install Python 3.9 or newer, or pass --python PATH"
             )
@@ -112,17 +112,6 @@ public struct PythonInstallation: Equatable, Sendable {
     }
 
     // MARK: - Helpers
-
-    /// `command` itself if it contains a slash, else the first executable of that name on PATH.
-    static func findExecutable(_ command: String) -> String? {
-        if command.contains("/") { return access(command, X_OK) == 0 ? command : nil }
-        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") {
-            let candidate = "\(directory)/\(command)"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        return nil
-    }
 
     /// Runs a program and returns its stdout.
     static func capture(_ executable: String, arguments: [String]) throws -> String {

@@ -1,5 +1,4 @@
 import PxScheduling
-import PxTransport
 import PxWire
 
 #if canImport(Glibc)

@@ -1,6 +1,5 @@
-import CPxSys
+import PxPlatform
 import PxScheduling
-import PxTransport
 import PxWire
 
 #if canImport(Glibc)
@@ -160,10 +159,10 @@ extension Controller {
         // Bounded, so that an engine printing without end cannot starve the loop.
         while total < 1 << 20 {
             let buffer = Controller.outputBuffer
-            let count = Glibc.read(descriptor.rawValue, buffer.baseAddress, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 {
-                if count == 0 { closeOutput(descriptor, of: id) }
+            // Nothing there yet, or a failed read: the poll loop comes back to this pipe.
+            guard let count = (try? descriptor.readAvailable(into: buffer)) ?? nil else { return }
+            if count == 0 {
+                closeOutput(descriptor, of: id)
                 return
             }
             total += count
@@ -193,7 +192,7 @@ extension Controller {
     // MARK: - Views
 
     func row(of slot: EngineSlot) -> EngineRow {
-        let rss = slot.isChild && !slot.life.isDead ? pxsys_resident_bytes(slot.pid) : -1
+        let rss = slot.isChild && !slot.life.isDead ? ProcessTable.residentBytes(of: slot.pid) ?? -1 : -1
         return EngineRow(
             id: slot.id,
             rank: slot.rank,

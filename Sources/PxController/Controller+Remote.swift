@@ -1,3 +1,4 @@
+import PxPlatform
 import PxScheduling
 import PxSecurity
 import PxTransport

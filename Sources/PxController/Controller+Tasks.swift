@@ -1,5 +1,5 @@
+import PxPlatform
 import PxScheduling
-import PxTransport
 import PxWire
 
 // MARK: - Tasks: submission, routing, replies

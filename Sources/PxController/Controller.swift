@@ -1,4 +1,4 @@
-import CPxSys
+import PxPlatform
 import PxScheduling
 import PxSecurity
 import PxTransport
@@ -61,8 +61,7 @@ public final class Controller {
         ShutdownSignal.install()
         if options.isPrivate {
             // A private cluster dies with the pxsh that started it, even one killed with SIGKILL.
-            _ = pxsys_set_parent_death_signal(SIGTERM)
-            if getppid() == 1 { exit(0) }
+            guard Signals.dieWithParent(signal: SIGTERM) else { exit(0) }
         }
         do {
             try RuntimeDirectory.makePrivateDirectory(options.directory)
@@ -75,7 +74,7 @@ public final class Controller {
             self.listener = listener
             try writeKeyAndListenForEngines()
             launchInitialEngines()
-            if let name = options.name { ClusterDescription.write(for: options, name: name) }
+            if let name = options.name { describe(name: name) }
             loop()
         } catch {
             log("controller: \(error)")
@@ -294,8 +293,9 @@ public final class Controller {
         case .engine(let id):
             engineLost(id, reason: reason == "closed" ? "its connection closed" : reason)
         case .client:
-            // A private cluster lives exactly as long as its client.
-            if options.isPrivate { isShuttingDown = true }
+            // A private cluster lives exactly as long as the client that started it (the home
+            // engine's `px` is a client too, and may come and go).
+            if options.isPrivate && peer.pid == getppid() { isShuttingDown = true }
         case .unknown:
             break
         }
@@ -313,14 +313,30 @@ public final class Controller {
         if let tcpListener { tcpListener.close() }
         if let sharedMemoryDirectory { RuntimeDirectory.remove(sharedMemoryDirectory) }
         if options.isPrivate {
-            RuntimeDirectory.remove(options.directory)
+            options.layout.remove()
         } else {
             unlink(options.socketPath)
-            unlink(options.directory + "/cluster.json")
+            options.layout.removeDescription()
             unlink(options.keyPath)
             unlink(options.connectionFilePath)
         }
         exit(status)
+    }
+
+    /// Writes the named cluster's description, for `pxsh cluster list|status` and for clients.
+    private func describe(name: String) {
+        let description = ClusterDescription(
+            name: name,
+            pid: getpid(),
+            engines: options.engineCount,
+            python: options.pythonExecutable,
+            created: Int(Clock.realtimeNanoseconds / 1_000_000_000)
+        )
+        do {
+            try options.layout.writeDescription(description)
+        } catch {
+            log("controller: cannot write \(options.layout.descriptionPath): \(error)")
+        }
     }
 }
 

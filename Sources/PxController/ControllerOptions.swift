@@ -1,3 +1,4 @@
+import PxPlatform
 import PxTransport
 
 /// How a controller was started.
@@ -33,10 +34,12 @@ public struct ControllerOptions: Sendable {
         self.name = name
     }
 
-    public var socketPath: String { directory + "/controller.sock" }
+    /// The names of the files in ``directory``.
+    public var layout: ClusterLayout { ClusterLayout(directory: directory) }
+    public var socketPath: String { layout.socketPath }
     /// The cluster's key (64 hex digits), mode 0600.
-    public var keyPath: String { directory + "/cluster.key" }
+    public var keyPath: String { layout.keyPath }
     /// The connection file that `pxsh cluster connection` prints, mode 0600; only with TCP.
-    public var connectionFilePath: String { directory + "/connection.json" }
+    public var connectionFilePath: String { layout.connectionFilePath }
     public var isPrivate: Bool { name == nil }
 }

@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 import PxWire
 
 #if canImport(Glibc)
@@ -14,7 +14,7 @@ struct EngineLauncher {
     let executable = ProcessSpawner.currentExecutable
 
     func logPath(of engine: Int32) -> String {
-        options.directory + (engine == -1 ? "/engine-home.log" : "/engine-\(engine).log")
+        options.layout.engineLogPath(engine)
     }
 
     /// A started engine: its pid, and the read ends of the pipes that are its stdout and stderr.
@@ -62,7 +62,7 @@ struct EngineLauncher {
 
     /// Sends `signal` to the engine and everything it started.
     func signal(_ pid: pid_t, _ signal: Int32) {
-        if kill(-pid, signal) != 0 { kill(pid, signal) }
+        Signals.sendToGroup(signal, leader: pid)
     }
 
     /// The last lines of an engine's log, to explain why it died.

@@ -1,5 +1,5 @@
+import PxPlatform
 import PxScheduling
-import PxTransport
 import PxWire
 
 #if canImport(Glibc)

@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 
 #if canImport(Glibc)
 import Glibc
@@ -21,21 +21,13 @@ enum SharedMemory {
     /// so they could not clean up), so that nothing piles up in shared memory.
     private static func removeStaleDirectories() {
         let prefix = "pxsh-\(getuid())-"
-        guard let directory = opendir("/dev/shm") else { return }
-        var stale: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            guard name.hasPrefix(prefix), let pid = pid_t(name.dropFirst(prefix.count)) else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { stale.append("/dev/shm/" + name) }
-        }
-        closedir(directory)
-        for path in stale {
+        for name in DirectoryListing.names(in: "/dev/shm") ?? [] {
+            guard name.hasPrefix(prefix), let pid = pid_t(name.dropFirst(prefix.count)),
+                !Signals.processExists(pid)
+            else { continue }
+            let path = "/dev/shm/" + name
             // Only a real directory of ours: never follow a link someone else planted.
-            var info = stat()
-            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == getuid() else { continue }
-            RuntimeDirectory.remove(path)
+            if DirectoryListing.isOwnDirectory(path) { RuntimeDirectory.remove(path) }
         }
     }
 }

@@ -1,5 +1,6 @@
-import CPxSys
+import PxPlatform
 import PxPython
+import PxPythonPackage
 import PxTransport
 import PxWire
 
@@ -18,8 +19,7 @@ public enum Engine {
     public static func run(_ options: EngineOptions) -> Never {
         if let connection = options.connection { RemoteEngine.run(options, connection: connection) }
         // An engine must not outlive its controller, even one killed with SIGKILL.
-        _ = pxsys_set_parent_death_signal(SIGKILL)
-        if getppid() == 1 { exit(0) }
+        guard Signals.dieWithParent(signal: SIGKILL) else { exit(0) }
         do {
             try serve(options)
             exit(0)
@@ -56,9 +56,19 @@ public enum Engine {
         try runtime.function("init").call(integers: [
             Int(options.id), options.rank, options.size, options.isHome ? 1 : 0,
         ])
+        if options.isHome {
+            // The local namespace gets `px`, a client of this cluster (it connects on first use).
+            var segments: [Bytes] = [Bytes(text: options.socketPath)]
+            for module in EmbeddedPythonPackage.modules { segments += [Bytes(text: module.name), module.source] }
+            if let reply = try runtime.function("install_client").call(op: 0, segments: segments),
+                reply.first != Bytes(text: "ok")
+            {
+                log("engine home: px is not defined: " + reply.dropFirst().map(\.text).joined(separator: ": "))
+            }
+        }
         let handle = try runtime.function("handle")
         // Starting Python leaves freed heap behind; give it back before the engine idles.
-        pxsys_release_free_memory()
+        HeapMemory.releaseFreePages()
 
         let hello = Hello(role: .engine, fields: [String(options.id), String(options.rank), String(getpid())])
         try socket.send(hello.frame)
@@ -166,7 +176,9 @@ public enum Engine {
         )
         // The runtime flushed Python's buffers into the pipes before returning. If some of it is
         // still unread, the controller must read it before the next task's output arrives.
-        let isOutputPending = pxsys_unread_bytes(1) > 0 || pxsys_unread_bytes(2) > 0
+        let isOutputPending = [FileDescriptor.standardOutput, .standardError].contains {
+            ($0.unreadByteCount ?? 0) > 0
+        }
         if isOutputPending { reply.flags.insert(.outputPending) }
         send(reply)
         return isOutputPending

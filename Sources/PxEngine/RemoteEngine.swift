@@ -1,4 +1,5 @@
 import CPxSys
+import PxPlatform
 import PxPython
 import PxSecurity
 import PxTransport
@@ -110,10 +111,10 @@ enum RemoteEngine {
         )
         try runtime.function("init").call(integers: [Int(id), rank, size, 0])
         let handle = try runtime.function("handle")
-        pxsys_release_free_memory()
+        HeapMemory.releaseFreePages()
 
         let inbox = try Inbox()
-        let link = Link(socket: socket, inbox: inbox, pythonThread: pxsys_current_thread(), engine: id)
+        let link = Link(socket: socket, inbox: inbox, pythonThread: Signals.currentThread, engine: id)
         BackgroundThread.start { link.run() }
         BackgroundThread.start { output.run() }
         try socket.send(Frame(kind: .ready, engine: id))
@@ -180,12 +181,12 @@ enum RemoteEngine {
 final class Link: Sendable {
     let socket: FrameSocket
     let inbox: Inbox
-    let pythonThread: UInt64
+    let pythonThread: pthread_t
     let engine: Int32
     /// The task the Python thread runs; 0 when none.
     let running = Atomic<UInt64>(0)
 
-    init(socket: FrameSocket, inbox: Inbox, pythonThread: UInt64, engine: Int32) {
+    init(socket: FrameSocket, inbox: Inbox, pythonThread: pthread_t, engine: Int32) {
         self.socket = socket
         self.inbox = inbox
         self.pythonThread = pythonThread
@@ -205,7 +206,7 @@ final class Link: Sendable {
                         break
                     case .interrupt:
                         inbox.post(frame)
-                        if running.load(ordering: .acquiring) == frame.id { _ = pxsys_interrupt_thread(pythonThread) }
+                        if running.load(ordering: .acquiring) == frame.id { Signals.interrupt(thread: pythonThread) }
                     default:
                         inbox.post(frame)
                     }
@@ -356,7 +357,7 @@ enum BackgroundThread {
             &thread,
             nil,
             { raw in
-                _ = pxsys_block_interrupts(1)
+                Signals.blockInterruptsOnThisThread()
                 let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
                 body.run()
                 return nil

@@ -1,3 +1,4 @@
+import PxPlatform
 import PxSecurity
 import PxWire
 import Synchronization

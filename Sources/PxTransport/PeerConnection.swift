@@ -1,3 +1,4 @@
+import PxPlatform
 import PxSecurity
 import PxWire
 
@@ -103,18 +104,16 @@ public final class PeerConnection {
         var isClosed = false
         // Bounded, so that one busy peer cannot starve the others.
         for _ in 0..<16 {
-            let count = Glibc.read(
-                descriptor.rawValue,
-                PeerConnection.readBuffer.baseAddress,
-                PeerConnection.readBuffer.count
-            )
-            if count == 0 {
+            let available: Int?
+            do {
+                available = try descriptor.readAvailable(into: PeerConnection.readBuffer)
+            } catch {
+                // A failed read means the peer is gone, as end of file does.
                 isClosed = true
                 break
             }
-            if count < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { break }
+            guard let count = available else { break }
+            if count == 0 {
                 isClosed = true
                 break
             }

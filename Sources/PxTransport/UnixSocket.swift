@@ -1,4 +1,4 @@
-import CPxSys
+import PxPlatform
 
 #if canImport(Glibc)
 import Glibc
@@ -7,10 +7,7 @@ import Glibc
 /// Unix-domain stream sockets: listening, connecting, and who is on the other end.
 public enum UnixSocket {
     /// The process at the other end of a connection, as the kernel reports it.
-    public struct PeerCredentials: Equatable, Sendable {
-        public var uid: uid_t
-        public var pid: pid_t
-    }
+    public typealias PeerCredentials = PxPlatform.PeerCredentials
 
     /// Binds and listens at `path`, replacing a stale socket file there.
     /// The corresponding C functions are `socket`, `bind` and `listen`.
@@ -64,10 +61,7 @@ public enum UnixSocket {
 
     /// The uid and pid of the peer. The corresponding C call is `getsockopt(SO_PEERCRED)`.
     public static func peerCredentials(of fd: FileDescriptor) throws -> PeerCredentials {
-        var uid: uid_t = 0
-        var pid: pid_t = 0
-        guard pxsys_peer_credentials(fd.rawValue, &uid, &pid) == 0 else { throw SystemError("SO_PEERCRED") }
-        return PeerCredentials(uid: uid, pid: pid)
+        try fd.peerCredentials()
     }
 
     /// The longest path a socket address holds.

@@ -27,6 +27,10 @@ public enum EngineOp: UInt8, Sendable, CaseIterable {
     case isComplete = 11
     /// Lists the user's variables.
     case who = 12
+    /// Calls a function with pickled arguments (the Python client's apply): `[*fn, *(args, kwargs)]` -> `[ok, *blob]`.
+    case call = 13
+    /// Calls a function on each argument tuple of a chunk (the Python client's map): `[*fn, *items]` -> `[ok, *blob]`.
+    case starmap = 14
 }
 
 /// Requests to the controller about the cluster itself.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import PxBench
 import PxClient
-import PxTransport
+import PxPlatform
 
 /// `pxsh bench`: pxsh's speed, and with `--compare` ipyparallel's and multiprocessing's beside it.
 ///
@@ -42,7 +42,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Flag(help: "Fewer repetitions: pxsh's part takes well under a minute.") var quick = false
     @Flag(help: "Also measure ipyparallel and multiprocessing, and show the ratios.") var compare = false
-    @Option(name: .short, help: "Engines for the map, push/pull, scatter/gather and memory measures.") var n = 2
+    @Option(
+        name: .short,
+        parsing: .unconditional,
+        help: "Engines for the map, push/pull, scatter/gather and memory measures."
+    ) var n = 2
     @Option(help: "The python the engines run (a venv's python works).") var python = "python3"
     @Option(help: "The python that runs the peers (default: the engines' python).") var peerPython: String?
     @Option(
@@ -61,7 +65,7 @@ struct BenchCommand: ParsableCommand {
     var installPeers: String?
 
     func validate() throws {
-        guard (1...64).contains(n) else { throw ValidationError("-n takes 1 to 64 engines") }
+        guard (1...64).contains(n) else { throw ValidationError("-n \(n): the number of engines must be 1 to 64") }
         if let only, MeasureCatalog.measures(for: selectionPlan(only)).isEmpty {
             throw ValidationError("--only \(only) selects no measure")
         }

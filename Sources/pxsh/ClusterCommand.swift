@@ -1,7 +1,7 @@
 import ArgumentParser
 import PxClient
+import PxPlatform
 import PxRepl
-import PxTransport
 import PxWire
 
 #if canImport(Glibc)
@@ -18,16 +18,24 @@ struct ClusterCommand: ParsableCommand {
 
     struct Start: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Start a named cluster in the background; attach with `pxsh --cluster NAME`."
+            abstract: "Start a named cluster in the background; attach with `pxsh --cluster NAME`.",
+            discussion: """
+                The cluster outlives its clients: its engines keep their variables until `pxsh cluster stop`. \
+                Every client attached to it shares its engines and its one local namespace (the home \
+                engine, where plain lines run), so a variable one client defines at its prompt is seen by \
+                the others; pxsh says so when a client attaches.
+                """
         )
         @Option(help: "The cluster's name.") var name: String
-        @Option(name: .short, help: "Number of engines (default: the number of cores).") var n: Int?
+        @Option(name: .short, parsing: .unconditional, help: "Number of engines (default: the number of cores).")
+        var n: Int?
         @Option(help: "The python the engines run.") var python = "python3"
         @Option(help: "How engines are started: local.") var launcher = "local"
         @OptionGroup var tcp: TCPOptions
 
         func validate() throws {
             guard launcher == "local" else { throw ValidationError("only the local launcher is available") }
+            if let n { try validateEngineCount(n) }
         }
 
         func run() throws {
@@ -40,7 +48,7 @@ struct ClusterCommand: ParsableCommand {
                     tcp: tcp.endpoint ?? TCPEndpoint()
                 )
                 Terminal.write(
-                    "cluster '\(name)' started: \(cluster.engineList.count) engines in \(cluster.directory)\n"
+                    "cluster '\(name)' started: \(Renderer.count(cluster.engineList.count, "engine")) in \(cluster.directory)\n"
                 )
                 cluster.shutdown()
             } catch {
@@ -69,21 +77,12 @@ struct ClusterCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the running named clusters.")
 
         func run() throws {
-            let root = try RuntimeDirectory.root() + "/clusters"
-            var names: [String] = []
-            if let directory = opendir(root) {
-                while let entry = readdir(directory) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                        String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                    }
-                    if !name.hasPrefix(".") { names.append(name) }
-                }
-                closedir(directory)
-            }
             var rows: [String] = []
-            for name in names.sorted() {
+            for name in try Cluster.namedClusterNames() {
                 guard let cluster = try? Cluster.attach(name: name) else { continue }
-                rows.append("\(name)  \(cluster.engineList.count) engines  \(cluster.pythonExecutable)")
+                rows.append(
+                    "\(name)  \(Renderer.count(cluster.engineList.count, "engine"))  \(cluster.pythonExecutable)"
+                )
                 cluster.shutdown()
             }
             Terminal.write(rows.isEmpty ? "no named clusters are running\n" : rows.joined(separator: "\n") + "\n")

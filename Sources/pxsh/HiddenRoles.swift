@@ -2,8 +2,8 @@ import ArgumentParser
 import PxClient
 import PxController
 import PxEngine
+import PxPlatform
 import PxSecurity
-import PxTransport
 
 #if canImport(Glibc)
 import Glibc

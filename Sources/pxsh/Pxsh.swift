@@ -1,7 +1,7 @@
 import ArgumentParser
 import PxClient
+import PxPlatform
 import PxRepl
-import PxTransport
 
 #if canImport(Glibc)
 import Glibc
@@ -17,8 +17,8 @@ struct Pxsh: ParsableCommand {
         commandName: "pxsh",
         abstract: "A fast REPL for parallel Python sessions on local engines.",
         discussion: """
-            `pxsh [-n N] [--python PATH] [--cluster NAME] [-c CODE]` starts the REPL (the default command).
-            Exit status: 0 if every command succeeded, 1 if one failed, 2 for a usage error.
+            `pxsh [-n N] [--python PATH] [--cluster NAME] [-c CODE]` starts the REPL (the default \
+            command). Exit status: 0 if every command succeeded, 1 if one failed, 2 for a usage error.
             """,
         subcommands: [
             ReplCommand.self, RunCommand.self, ClusterCommand.self, BenchCommand.self, MagicsCommand.self,
@@ -50,7 +50,8 @@ struct ReplCommand: ParsableCommand {
         commandName: "repl",
         abstract: "Start the REPL (the default): interactive on a terminal, else a script from -c or stdin.",
         discussion: """
-            A plain line runs locally; %px runs code on the engines; %help lists the magics.
+            A plain line runs locally; %px runs code on the engines; %help lists the magics. A session \
+            whose cluster goes away ends with exit status 1, interactive or not.
             """
     )
 
@@ -70,8 +71,10 @@ struct ReplCommand: ParsableCommand {
         } else if terminal.isInputTerminal {
             Terminal.write(banner(session))
             Repl(session: session, historyFile: historyPath).run()
-            // Failed commands were shown as they happened; like IPython, an interactive session exits 0.
+            // Failed commands were shown as they happened; like IPython, an interactive session exits 0,
+            // unless it ended because the cluster was gone.
             session.cluster.shutdown()
+            if session.isClusterGone { throw ExitCode(1) }
             return
         } else {
             ScriptRunner(session: session, stopsAtFirstFailure: false).run(lines: StandardInputLines())
@@ -96,7 +99,9 @@ struct ReplCommand: ParsableCommand {
 
 /// Options that say which cluster to use.
 struct ClusterOptions: ParsableArguments {
-    @Option(name: .short, help: "Number of engines (default: the number of cores).") var n: Int?
+    // Unconditional: `-n -1` is a count to reject, not a missing value followed by a flag.
+    @Option(name: .short, parsing: .unconditional, help: "Number of engines (default: the number of cores).")
+    var n: Int?
     @Option(help: "The python the engines run (a venv's python works).") var python = "python3"
     @Option(name: .customLong("cluster"), help: "Attach to the named cluster instead of starting a private one.")
     var clusterName: String?
@@ -105,7 +110,7 @@ struct ClusterOptions: ParsableArguments {
     var engineCount: Int { n ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     func validate() throws {
-        if let n, n < 0 || n > 256 { throw ValidationError("-n takes 0 to 256 engines") }
+        if let n { try validateEngineCount(n) }
         if clusterName != nil && tcp.endpoint != nil {
             throw ValidationError("--ip and --port are for a cluster this command starts; see `pxsh cluster start`")
         }
@@ -121,8 +126,25 @@ struct ClusterOptions: ParsableArguments {
             try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
             throw ExitCode(2)
         }
+        if let clusterName {
+            // One home engine serves the named cluster, so its clients share their local namespace.
+            try? FileDescriptor.standardError.writeAll(
+                terminal.renderer.notice(ClusterOptions.sharedNote(clusterName))
+            )
+        }
         return Session(cluster: cluster, renderer: terminal.renderer, write: Terminal.write)
     }
+
+    static func sharedNote(_ name: String) -> String {
+        "attached to cluster '\(name)': its engines and its local namespace (the home engine, where plain lines "
+            + "run) are shared with every other client of the cluster"
+    }
+}
+
+/// `-n`: a count of engines, 0 to 256.
+func validateEngineCount(_ n: Int) throws {
+    if n < 0 { throw ValidationError("-n \(n): the number of engines must be 0 or more") }
+    if n > 256 { throw ValidationError("-n \(n): the number of engines must be at most 256") }
 }
 
 /// Lines of standard input, read as they come.

@@ -1,6 +1,6 @@
 import ArgumentParser
+import PxPlatform
 import PxRepl
-import PxTransport
 
 #if canImport(Glibc)
 import Glibc
@@ -12,11 +12,15 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a session file (.px), or re-run and check a transcript (.pxt).",
         discussion: """
-            A session file holds what one would type: blank lines end cells, # starts a comment.
-            The first failing command stops the run with exit status 1, unless --keep-going.
-            With --check, the file's inputs are re-run and their output compared with the recorded
-            output; '...' in a recorded line matches anything within that line. A mismatch prints a diff
-            and exits 1.
+            A session file holds what one would type: blank lines end cells, # starts a comment. The \
+            first failing command stops the run with exit status 1, unless --keep-going. --record OUT.pxt \
+            writes a transcript, whose first line records what the output depends on: the number of \
+            engines, the width and the engines' Python version.
+
+            With --check, the transcript's inputs are re-run and their output compared with the recorded \
+            output; '...' in a recorded line matches anything within that line. A mismatch prints a diff \
+            and exits 1. The check starts as many engines as the transcript was recorded with, unless -n \
+            says otherwise (it then says that the counts differ), and renders at the recorded width.
             """
     )
 
@@ -42,17 +46,19 @@ struct RunCommand: ParsableCommand {
         }
         var terminal = Terminal.current(noColor: noColor)
         var cluster = self.cluster
+        let header = TranscriptHeader(in: text)
         if check {
-            // Checked output must not depend on the terminal: no colour, a fixed width, and the
-            // engine count the transcript was recorded with.
+            // Checked output must not depend on the terminal: no colour, and the width and engine
+            // count the transcript was recorded with (80 columns if it does not say).
             terminal.usesColor = false
-            terminal.width = 80
-            if cluster.n == nil { cluster.n = TranscriptFormat.engineCount(in: text) }
+            terminal.width = header?.width ?? 80
+            if cluster.n == nil { cluster.n = header?.engines }
         }
         var captured = ""
         let session = try cluster.connect(terminal: terminal)
         defer { session.cluster.shutdown() }
         if check {
+            Terminal.write(checkNotes(header: header, running: session.transcriptHeader))
             let checking = Session(cluster: session.cluster, renderer: terminal.renderer) { captured += $0 }
             let entries = Transcript.parse(text)
             let outputs = ScriptRunner.check(
@@ -71,7 +77,7 @@ struct RunCommand: ParsableCommand {
                 let fd = try FileDescriptor.open(file, flags: O_WRONLY | O_TRUNC)
                 defer { fd.close() }
                 try fd.writeAll(Transcript.updated(text, actual: outputs))
-                Terminal.write("\(file): updated \(mismatches) output(s)\n")
+                Terminal.write("\(file): updated \(Renderer.count(mismatches, "output"))\n")
                 return
             }
             if mismatches > 0 { throw ExitCode(1) }
@@ -87,6 +93,26 @@ struct RunCommand: ParsableCommand {
         }
         session.cluster.shutdown()
         if session.hasFailed { throw ExitCode(1) }
+    }
+}
+
+extension RunCommand {
+    /// One line for each way the check's run differs from the recording: its output may differ.
+    func checkNotes(header: TranscriptHeader?, running: TranscriptHeader) -> String {
+        var notes: [String] = []
+        if header?.engines == nil {
+            notes.append(
+                "\(file) does not say how many engines it was recorded with; checking with \(running.engines ?? 0)"
+            )
+        } else if let recorded = header?.engines, let engines = running.engines, recorded != engines {
+            notes.append(
+                "\(file) was recorded with \(Renderer.count(recorded, "engine")); checking with \(engines) (-n \(engines))"
+            )
+        }
+        if let recorded = header?.python, let python = running.python, recorded != python {
+            notes.append("\(file) was recorded with Python \(recorded); checking with Python \(python)")
+        }
+        return notes.map { "note: \($0)\n" }.joined()
     }
 }
 

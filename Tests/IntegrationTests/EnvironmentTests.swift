@@ -1,10 +1,11 @@
+import PxPlatform
 import Testing
 
 extension EndToEnd {
     @Suite struct PythonEnvironments {
         /// A plain venv (no system site-packages) with a module that no other Python has.
         @Test func enginesOfAVenvPythonImportWhatOnlyThatVenvHas() throws {
-            let python = try #require(Executables.find("python3"), "python3 is not on PATH")
+            let python = try #require(ProcessSpawner.findExecutable("python3"), "python3 is not on PATH")
             let directory = try TemporaryDirectory()
             let venv = directory.path + "/venv"
             let made = try Executables.run(python, ["-m", "venv", "--without-pip", venv], timeout: 120)

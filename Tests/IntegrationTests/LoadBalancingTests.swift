@@ -103,7 +103,7 @@ extension EndToEnd {
                 """
             )
             expectStatus(run, .exited(1))
-            #expect(run.output.contains(":apply] ZeroDivisionError"), "\(run.transcript)")
+            #expect(run.output.contains(":map item 3] ZeroDivisionError"), "\(run.transcript)")
             #expect(run.lines.contains("session goes on"), "\(run.transcript)")
         }
     }

@@ -1,3 +1,4 @@
+import PxPlatform
 import Testing
 
 #if canImport(Glibc)
@@ -62,7 +63,7 @@ extension EndToEnd {
         @Test(.enabled(if: isRoot, "needs root to connect with another effective uid"))
         func theControllerRefusesAPeerWithAnotherUID() throws {
             let cluster = try NamedCluster.current()
-            let python = try #require(Executables.find("python3"))
+            let python = try #require(ProcessSpawner.findExecutable("python3"))
             let script = """
                 import ctypes, os, socket, sys
                 path, uid, hello = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])

@@ -1,7 +1,11 @@
-import PxTransport
+import PxPlatform
 import Testing
 
 @testable import PxRepl
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite struct CellReaderTests {
     /// A stand-in for the home engine's is_complete: compound statements need a blank line or a dedent.
@@ -50,6 +54,12 @@ import Testing
 
     @Test func openBracketsContinue() {
         #expect(cells("x = (1,\n     2)\ny = 3") == ["x = (1,\n     2)", "y = 3"])
+    }
+
+    /// Only `%%px` opens a cell: another `%%` line is a (bad) magic of its own, and the lines after it run.
+    @Test(arguments: ["%%", "%%%px", "%%foo", "%%pxx"])
+    func anUnknownCellMagicIsALineOfItsOwn(magic: String) {
+        #expect(cells("\(magic)\nx = 1\ny = 2") == [magic, "x = 1", "y = 2"])
     }
 }
 
@@ -102,7 +112,31 @@ import Testing
             #expect(magic.help.contains(magic.synopsis))
         }
         #expect(MagicCatalog.named("push")?.name == "%push")
-        #expect(MagicCatalog.markdown.contains("## `%map [flags] F SEQ`"))
+        #expect(MagicCatalog.markdown.contains("## `%map [flags] F SEQ [SEQ...]`"))
+    }
+}
+
+@Suite struct TranscriptHeaderTests {
+    @Test func theHeaderRoundTripsAndOldHeadersStillCount() {
+        let header = TranscriptHeader(engines: 4, width: 80, python: "3.11.7")
+        #expect(header.line == "# pxsh transcript: engines=4 width=80 python=3.11")
+        #expect(TranscriptHeader(in: "# a title\n" + header.line + "\nIn [1]: x") == header)
+        #expect(TranscriptHeader(in: "# recorded by pxsh with -n 3\nIn [1]: x")?.engines == 3)
+        #expect(TranscriptHeader(in: "In [1]: x\nOut[1]: 1") == nil)
+        // The header is a comment: it is no one's expected output.
+        #expect(Transcript.parse(header.line + "\nIn [1]: 1\nOut[1]: 1").map(\.expected) == [["Out[1]: 1"]])
+    }
+
+    /// A teacher's laptop has 2 cores: every example must say how many engines it needs.
+    @Test func everyExampleTranscriptSaysWhatItsOutputDependsOn() throws {
+        let examples = URLPath.repositoryRoot(from: #filePath) + "/examples"
+        let names = try directoryEntries(examples).filter { $0.hasSuffix(".pxt") }
+        #expect(names.count >= 8)
+        for name in names {
+            let text = String(decoding: try readFile(examples + "/" + name), as: UTF8.self)
+            let header = TranscriptHeader(in: text)
+            #expect(header?.engines != nil && header?.width != nil && header?.python != nil, "\(name)")
+        }
     }
 }
 
@@ -128,5 +162,18 @@ enum URLPath {
 }
 
 func readFile(_ path: String) throws -> [UInt8] {
-    try PxTransport.FileDescriptor.readAll(path)
+    try PxPlatform.FileDescriptor.readAll(path)
+}
+
+func directoryEntries(_ path: String) throws -> [String] {
+    guard let directory = opendir(path) else { throw PxPlatform.SystemError("opendir \(path)") }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+        }
+        if !name.hasPrefix(".") { names.append(name) }
+    }
+    return names
 }

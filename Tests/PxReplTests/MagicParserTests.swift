@@ -38,6 +38,9 @@ import Testing
             ("%restart 1 --replay", .restart(.ids([1]), replay: true)),
             ("%help px", .help("px")),
             ("%jobs", .jobs),
+            // The form output labels use: [stdout:0-3].
+            ("%px -t 0-3 x", .px(PxOptions(targets: .ids([0, 1, 2, 3])), code: "x")),
+            ("%pull -t 0-1,5 a", .pull(["a"], targets: .ids([0, 1, 5]))),
         ] as [(String, Command)]
     )
     func parses(_ line: String, _ expected: Command) throws {
@@ -49,6 +52,9 @@ import Testing
         ("%pull", "name the variables"), ("%push 1x", "not a variable name"), ("%map f", "a function and a sequence"),
         ("%add zero", "number of engines"), ("%frobnicate", "unknown magic %frobnicate"), ("%pu", "did you mean"),
         ("%px -o 9lives x", "not a valid name"), ("%wait a b", "unexpected"),
+        ("%push x=", "x= needs an expression"), ("%push a y=", "y= needs an expression"),
+        ("%%", "unknown magic %%"), ("%%%px", "unknown magic %%%px"), ("%%foo", "unknown magic %%foo"),
+        ("%px -t 3-1 x", "bad targets"), ("%px -t 0- x", "bad targets"),
     ])
     func rejectsWithAClearMessage(_ line: String, _ fragment: String) {
         #expect {

@@ -154,8 +154,9 @@ class RuntimeTestCase(unittest.TestCase):
     def error(self, engine, op, *args):
         reply = engine.handle(op, *args)
         self.assertEqual(reply[0], b"error", reply)
-        self.assertEqual(len(reply), 4, reply)
-        return tuple(part.decode() for part in reply[1:])
+        # A map task's error also names the failing item.
+        self.assertIn(len(reply), (4, 5) if op == MAP_CHUNK else (4,), reply)
+        return tuple(part.decode() for part in reply[1:4])
 
     def run_cell(self, engine, code):
         """EXECUTE; return (count, has_result, repr) as str."""
@@ -816,7 +817,10 @@ class MapTests(RuntimeTestCase):
         self.run_cell(self.home, "def f(x):\n    return x")
         n_items, _, chunks = self.prepare("f", "range(100)")
         self.assertEqual(n_items, 100)
-        chunk_lists = [decode_blob(chunk)[0] for chunk in chunks]
+        # A chunk is its first item's index and its items.
+        firsts, chunk_lists = zip(*(decode_blob(chunk)[0] for chunk in chunks))
+        chunk_lists = [list(c) for c in chunk_lists]
+        self.assertEqual(list(firsts), list(range(0, 100, 13)))
         self.assertEqual([len(c) for c in chunk_lists], [13] * 7 + [9])  # ceil(100 / 8)
         self.assertEqual(sum(chunk_lists, []), list(range(100)))
         self.assertEqual(len(self.prepare("f", "range(3)", n_engines=4)[2]), 3)
@@ -824,7 +828,7 @@ class MapTests(RuntimeTestCase):
     def test_explicit_chunksize(self):
         self.run_cell(self.home, "def f(x):\n    return x")
         _, _, chunks = self.prepare("f", "'abcde'", chunksize="2")
-        self.assertEqual([decode_blob(c)[0] for c in chunks], [["a", "b"], ["c", "d"], ["e"]])
+        self.assertEqual([decode_blob(c)[0] for c in chunks], [(0, ["a", "b"]), (2, ["c", "d"]), (4, ["e"])])
         self.assertEqual(self.error(self.home, PREPARE_MAP, "f", "[1]", "0", "2")[0], "ValueError")
 
     def test_empty_sequence_gives_no_chunks(self):
@@ -871,6 +875,22 @@ class MapTests(RuntimeTestCase):
         self.assertEqual(ename, "ZeroDivisionError")
         self.assert_user_frames_only(tb)
         self.assertIn('File "<In [1]>", line 2, in f', tb)
+
+    def test_error_names_the_item_in_the_whole_sequence(self):
+        self.run_cell(self.home, "def f(x):\n    return 10 // (x - 7)")
+        _, fn_blob, chunks = self.prepare("f", "range(10)", "3")
+        # Items 6, 7, 8: the second item of the third chunk raises.
+        reply = self.engine.handle(MAP_CHUNK, *fn_blob, *chunks[2])
+        self.assertEqual((reply[0], reply[1], reply[4]), (b"error", b"ZeroDivisionError", b"7"))
+
+    def test_several_sequences_map_as_map_does(self):
+        self.run_cell(self.home, "xs = [1, 2, 3]\nys = [10, 20, 30, 40]")
+        self.assertEqual(self.run_map("lambda a, b: a + b", "xs ys", "2"), [11, 22, 33])
+        self.assertEqual(self.run_map("pow", "[2, 3] [5, 2]"), [32, 9])
+        n_items, _, _ = self.prepare("lambda a, b: a + b xs ys", "")
+        self.assertEqual(n_items, 3)
+        # One sequence after an operator stays one sequence: the `+ 1` belongs to the lambda.
+        self.assertEqual(self.prepare("lambda x: x + 1 [1, 2]", "")[0], 2)
 
     def test_unserializable_result(self):
         self.run_cell(self.home, "import threading\ndef f(x):\n    return threading.Lock()")

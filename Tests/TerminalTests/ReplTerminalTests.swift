@@ -342,6 +342,22 @@ struct ReplTerminalTests {
         #expect(status == 0)
     }
 
+    @Test func theInteractiveClientExitsWithStatusOneWhenItsClusterIsGone() throws {
+        let pxsh = try PxshTerminal(engines: 1)
+        defer { pxsh.close() }
+
+        let controller = try #require(
+            pxshProcesses(home: pxsh.home).first { $0.contains("/pxsh controller ") },
+            "\(pxshProcesses(home: pxsh.home))"
+        )
+        let pid = try #require(Int32(controller.prefix { $0 != " " }))
+        kill(pid, SIGKILL)
+        pxsh.enter("1 + 1")
+        let screen = try pxsh.waitForScreen { $0.rows.contains { $0.hasPrefix(PxshTerminal.exitMarker) } }
+        #expect(screen.contains("the cluster is gone"), "\(screen.rows)")
+        #expect(screen.rows.contains("\(PxshTerminal.exitMarker)1]"), "\(screen.rows)")
+    }
+
     @Test func malformedMagicsPrintAnErrorAndThePromptReturns() throws {
         let pxsh = try PxshTerminal(engines: 2)
         defer { pxsh.close() }

@@ -1,8 +1,9 @@
 #ifndef CPXSYS_H
 #define CPXSYS_H
 
-// Thin wrappers for the Linux calls that Swift cannot reach directly: variadic functions (prctl),
-// macros (CMSG_*) and GNU-only structs (struct ucred). Each returns -1 and sets errno on failure.
+// Thin wrappers for the Linux calls that Swift cannot reach directly: variadic functions (prctl, fcntl,
+// ioctl), posix_spawn's attribute objects and GNU-only structs (struct ucred). Each returns -1 and sets
+// errno on failure. Only PxPlatform calls them, through typed wrappers.
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,25 +14,6 @@ int pxsys_set_parent_death_signal(int sig);
 
 /// Reads the uid and pid of the process at the other end of a Unix socket. Wraps `getsockopt(SO_PEERCRED)`.
 int pxsys_peer_credentials(int fd, uid_t *uid, pid_t *pid);
-
-/// Blocks (`block != 0`) or unblocks SIGINT and SIGTERM for the calling thread. Wraps `pthread_sigmask`.
-int pxsys_block_interrupts(int block);
-
-/// Sends SIGINT to one thread of this process. Wraps `pthread_kill`.
-int pxsys_interrupt_thread(uint64_t thread);
-
-/// The calling thread's pthread id, for `pxsys_interrupt_thread`.
-uint64_t pxsys_current_thread(void);
-
-/// Creates an anonymous memory file (close-on-exec). Wraps `memfd_create`.
-int pxsys_memfd_create(const char *name);
-
-/// Sends `length` bytes and, with them, `count` file descriptors (SCM_RIGHTS). Wraps `sendmsg`.
-ssize_t pxsys_send_with_fds(int socket, const void *bytes, size_t length, const int *fds, int count);
-
-/// Receives up to `length` bytes and up to `capacity` file descriptors (stored close-on-exec in `fds`,
-/// their number in `*count`). Wraps `recvmsg`.
-ssize_t pxsys_receive_with_fds(int socket, void *bytes, size_t length, int *fds, int capacity, int *count);
 
 /// Spawns `path` with `argv`/`envp` in a new process group (or a new session when `new_session` is set),
 /// with `stdin_fd`/`stdout_fd`/`stderr_fd` as its fds 0-2 (-1 keeps the parent's) and every signal's
@@ -44,9 +26,6 @@ int pxsys_set_nonblocking(int fd, int nonblocking);
 
 /// Sets FD_CLOEXEC. Wraps `fcntl`.
 int pxsys_set_cloexec(int fd);
-
-/// Resident set size of a process in bytes, from /proc/PID/statm; -1 if unknown.
-int64_t pxsys_resident_bytes(pid_t pid);
 
 /// The width in columns of the terminal on `fd`, or 0 if it is not a terminal. Wraps `ioctl(TIOCGWINSZ)`.
 int pxsys_terminal_width(int fd);

@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 import PxClient
-import PxTransport
+import PxPlatform
 import PxWire
 
 #if canImport(Glibc)

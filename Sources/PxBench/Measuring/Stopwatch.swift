@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 
 /// Elapsed time on the monotonic clock, which never jumps, from the moment the stopwatch was made.
 struct Stopwatch {

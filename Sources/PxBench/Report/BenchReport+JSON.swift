@@ -1,3 +1,5 @@
+import PxWire
+
 extension BenchReport {
     /// The version of the JSON layout below; bump it when a key changes meaning or goes away.
     public static let schema = "pxsh-bench/1"

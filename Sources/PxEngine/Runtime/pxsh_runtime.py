@@ -18,6 +18,11 @@ Entry points
     before returning.
 ``version() -> str``
     The runtime protocol version, ``PROTOCOL_VERSION``.
+``install_client(op, [socket_path, name_1, source_1, ...]) -> [ok] | error reply``
+    The home engine only, after ``init()``: makes the ``pxsh`` package
+    (embedded in the executable: the same code ``pip install ./python``
+    installs) importable, and defines ``px``, a ``pxsh.Client`` of this
+    cluster that connects on first use.
 
 Wire conventions
 ----------------
@@ -50,6 +55,8 @@ Ops (op number, name: args -> ok reply)
  8 PREPARE_MAP  [fexpr, seqexpr, chunksize|b"auto", n_engines]
                 -> [ok, n_items, *fn_blob, *chunk_blob_1, ..., *chunk_blob_c]
  9 MAP_CHUNK    [*fn_blob, *items_blob] -> [ok, *blob([f(x) for x in items])]
+13 CALL         [*fn_blob, *blob((args, kwargs))] -> [ok, *blob(f(*args, **kwargs))]
+14 STARMAP      [*fn_blob, *items_blob] -> [ok, *blob([f(*x) for x in items])]
 10 COMPLETE     [text before the cursor] -> [ok, start, candidate_1, ...]
 11 IS_COMPLETE  [code] -> [ok, b"complete"|b"incomplete"|b"invalid", indent]
 12 WHO          [] -> [ok, name_1, type_1, summary_1, name_2, ...]
@@ -71,6 +78,10 @@ Details the Swift side relies on:
   numpy.array_split). Lists, tuples, ranges, strings, bytes, numpy arrays
   (axis 0) and pandas objects (rows) keep their type; other iterables become
   lists; anything else is a TypeError.
+- CALL and STARMAP are the Python client's (the ``pxsh`` package, ``px``):
+  like MAP_CHUNK, the function is loaded once per distinct blob, and a
+  function defined in a client's ``__main__`` is rebound to this engine's
+  namespace (it sees ``rank``). Neither stores ``_`` nor makes a repr.
 - PREPARE_MAP: chunksize ``auto`` is max(1, ceil(n_items / (4 * n_engines))).
 - COMPLETE: ``start`` counts characters (code points), not bytes.
 - WHO: the user's variables (no ``_`` prefix), sorted; summary is the repr on
@@ -175,6 +186,91 @@ def init(engine_id, rank, size, is_home):
     # are importable. An embedded interpreter has no script dir in sys.path.
     if "" not in sys.path:
         sys.path.insert(0, "")
+
+
+def install_client(_op, args):
+    """Serve the embedded pxsh package to imports and define px (the home engine)."""
+    try:
+        socket_path = args[0].decode()
+        sources = {args[i].decode(): args[i + 1] for i in range(1, len(args) - 1, 2)}
+        sys.meta_path.insert(0, _EmbeddedFinder(sources))
+        _ns["px"] = _SessionClient(socket_path)
+        return [b"ok"]
+    except BaseException as exc:
+        return _error_reply(exc)
+
+
+_EMBEDDED_PREFIX = "<pxsh-embedded>/"
+
+
+class _SessionClient:
+    """px until first used: then pxsh is imported (about 50 ms, kept off engine start) and
+    px becomes the pxsh.Client of this session's cluster."""
+
+    def __init__(self, socket_path):
+        self._socket_path = socket_path
+        self._client = None
+
+    def _real(self):
+        if self._client is None:
+            import pxsh.client
+            pxsh.client.SESSION_SOCKET = self._socket_path
+            self._client = pxsh.client.Client(_socket_path=self._socket_path)
+            if _ns.get("px") is self:
+                _ns["px"] = self._client
+        return self._client
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._real(), name)
+
+    def __getitem__(self, key):
+        return self._real()[key]
+
+    def __len__(self):
+        return len(self._real())
+
+    def __dir__(self):
+        return dir(self._real())
+
+    def __repr__(self):
+        return repr(self._real())
+
+
+class _EmbeddedFinder:
+    """Imports the modules of a package from sources held in memory."""
+
+    def __init__(self, sources):
+        self.sources = sources
+
+    def find_spec(self, name, path=None, target=None):
+        source = self.sources.get(name)
+        if source is None:
+            return None
+        import importlib.util
+        is_package = "." not in name
+        filename = f"{_EMBEDDED_PREFIX}{name.replace('.', '/')}{'/__init__' if is_package else ''}.py"
+        spec = importlib.util.spec_from_loader(name, _EmbeddedLoader(source, filename), origin=filename,
+                                               is_package=is_package)
+        spec.has_location = False
+        return spec
+
+
+class _EmbeddedLoader:
+    def __init__(self, source, filename):
+        self.source = source
+        self.filename = filename
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        text = self.source.decode()
+        # Tracebacks through the package show its lines.
+        linecache.cache[self.filename] = (len(text), None, text.splitlines(keepends=True), self.filename)
+        module.__file__ = self.filename
+        exec(compile(text, self.filename, "exec", dont_inherit=True), module.__dict__)
 
 
 def handle(op, args):
@@ -296,19 +392,30 @@ def _op_prepare_map(args):
     fexpr = args[0].decode()
     seqexpr = args[1].decode()
     if not seqexpr.strip():
-        # `%map F SEQ` arrived as one text: F is the shortest prefix that parses.
-        fexpr, seqexpr = _split_expressions(fexpr, _parses_as_expression)
+        # `%map F SEQ [SEQ...]` arrived as one text: F is the shortest prefix that parses.
+        fexpr, seqexpr = _split_expressions(fexpr, _parses_as_sequences, rest_is_new=True)
     n_engines = max(1, int(args[3]))
     func = _evaluate(fexpr)
     _require_callable(func, fexpr)
-    seq = _evaluate(seqexpr)
-    try:
-        iterator = iter(seq)
-    except TypeError:
-        raise TypeError(
-            f"cannot map over {type(seq).__name__}: not iterable") from None
+    seqexprs = _several_sequences(seqexpr) or [seqexpr]
+    if len(seqexprs) > 1:
+        # Several sequences, as map(f, xs, ys): f gets one item of each, up to the shortest.
+        func = _Starred(func)
+    seqs = []
+    for expr in seqexprs:
+        seq = _evaluate(expr)
+        try:
+            iter(seq)
+        except TypeError:
+            which = f" ({expr})" if len(seqexprs) > 1 else ""
+            raise TypeError(
+                f"cannot map over {type(seq).__name__}{which}: not iterable") from None
+        seqs.append(seq)
     # A range is cut into ranges: a chunk then pickles in a few bytes, whatever its length.
-    items = seq if type(seq) is range else list(iterator)
+    if len(seqs) > 1:
+        items = list(zip(*seqs))
+    else:
+        items = seqs[0] if type(seqs[0]) is range else list(seqs[0])
     n_items = len(items)
     if args[2] == b"auto":
         chunksize = max(1, -(-n_items // (4 * n_engines)))
@@ -333,13 +440,57 @@ def _op_map_chunk(args):
         if len(_fn_cache) >= _FN_CACHE_SIZE:
             del _fn_cache[next(iter(_fn_cache))]
         _fn_cache[key] = func
-    items = _load(args, count + 1)[0]
-    results = list(map(func, items))
+    first, items = _load(args, count + 1)[0]
+    iterator = iter(items)
+    try:
+        results = list(map(func, iterator))
+    except BaseException as exc:
+        # Name the item that failed ([1:map item 7]): the iterator has moved past it.
+        reply = _error_reply(exc)
+        reply.append(b"%d" % (first + len(items) - 1 - iterator.__length_hint__()))
+        return reply
     try:
         blob = _dump(results)
     except Exception as exc:
         raise _serialization_error(
             f"a result of {_callable_name(func)!r}", exc) from None
+    blob.insert(0, b"ok")
+    return blob
+
+
+def _cached_function(args):
+    """The function whose blob starts args (cached by its bytes), bound to the namespace."""
+    count = int(args[0])
+    key = args[1] if count == 1 else tuple(args[1:count + 1])
+    func = _fn_cache.get(key)
+    if func is None:
+        func = _bind_interactive(_load(args, 0)[0])
+        if len(_fn_cache) >= _FN_CACHE_SIZE:
+            del _fn_cache[next(iter(_fn_cache))]
+        _fn_cache[key] = func
+    return func, count + 1
+
+
+def _op_call(args):
+    func, pos = _cached_function(args)
+    (fargs, fkwargs), _ = _load(args, pos)
+    result = func(*fargs, **fkwargs)
+    try:
+        blob = _dump(result)
+    except Exception as exc:
+        raise _serialization_error(f"the result of {_callable_name(func)!r}", exc) from None
+    blob.insert(0, b"ok")
+    return blob
+
+
+def _op_starmap(args):
+    func, pos = _cached_function(args)
+    items = _load(args, pos)[0]
+    results = [func(*item) for item in items]
+    try:
+        blob = _dump(results)
+    except Exception as exc:
+        raise _serialization_error(f"a result of {_callable_name(func)!r}", exc) from None
     blob.insert(0, b"ok")
     return blob
 
@@ -382,6 +533,8 @@ _OPS = {
     10: _op_complete,
     11: _op_is_complete,
     12: _op_who,
+    13: _op_call,
+    14: _op_starmap,
 }
 
 
@@ -394,6 +547,36 @@ def _parses_as_expression(text):
         return bool(text.strip())
     except SyntaxError:
         return False
+
+
+def _parses_as_sequences(text):
+    """One expression, or several separated by spaces (`%map f xs ys`)."""
+    return _parses_as_expression(text) or _several_sequences(text) is not None
+
+
+def _several_sequences(text):
+    """The expressions of `xs ys`: two or more top-level words that each parse, else None.
+
+    `[1, 2] [3, 4]` is two lists here, not a subscript."""
+    words = _top_level_words(text)
+    if len(words) > 1 and all(_parses_as_expression(word) for word in words):
+        return words
+    return None
+
+
+class _Starred:
+    """f over several sequences: called with a tuple of one item of each, as map(f, xs, ys) calls f."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func):
+        self.func = func
+
+    def __call__(self, items):
+        return self.func(*items)
+
+    def __reduce__(self):
+        return _Starred, (self.func,)
 
 
 def _parses_as_arguments(text):
@@ -430,11 +613,23 @@ def _top_level_words(text):
     return words
 
 
-def _split_expressions(text, rest_parses, allow_empty=False):
+_CONTINUATION_WORDS = {"if", "else", "for", "async", "and", "or", "in", "is", "not"}
+
+
+def _continues_expression(rest):
+    """Whether text starts like the rest of an expression (an operator), not a new one."""
+    if not rest:
+        return False
+    return rest[0] in "+-*/%@&|^<>=!.," or rest.split(None, 1)[0] in _CONTINUATION_WORDS
+
+
+def _split_expressions(text, rest_parses, allow_empty=False, rest_is_new=False):
     """Split `F REST` where F is the shortest run of words that is an expression and REST parses."""
     words = _top_level_words(text)
     for cut in range(1, len(words) + (1 if allow_empty else 0)):
         head, rest = " ".join(words[:cut]), " ".join(words[cut:])
+        if rest_is_new and _continues_expression(rest):
+            continue  # `lambda x: x + 1 [1, 2]`: `+ 1 [1, 2]` parses, but it is the lambda's
         if _parses_as_expression(head) and rest_parses(rest):
             return head, rest
     raise SyntaxError(f"cannot tell the function from the rest in {text!r}; "
@@ -596,6 +791,8 @@ def _require_callable(value, expr):
 
 
 def _callable_name(func):
+    if type(func) is _Starred:
+        func = func.func
     name = getattr(func, "__qualname__", None)
     return name if isinstance(name, str) else type(func).__name__
 
@@ -835,8 +1032,9 @@ def _dump_call(func, fargs, fkwargs, fexpr):
 
 
 def _dump_items(items, first_index, seqexpr):
+    """A map chunk: its first item's index in the whole sequence, and its items."""
     try:
-        return _dump(items)
+        return _dump((first_index, items))
     except Exception as exc:
         failure = exc
     for i, item in enumerate(items, first_index):
@@ -1117,7 +1315,7 @@ def _clean_frames(te, exc, traceback, seen):
         codes = [None] * len(te.stack)
     kept = []
     for frame, code in zip(te.stack, codes):
-        if frame.filename in _RUNTIME_FILES:
+        if frame.filename in _RUNTIME_FILES or frame.filename.startswith(_EMBEDDED_PREFIX):
             continue
         if code is not None and _is_foreign(code):
             frame = traceback.FrameSummary(

@@ -34,7 +34,14 @@ public struct Magic: Sendable {
 }
 
 public enum MagicCatalog {
-    static let targetsHelp = "engines: all, 0,2, 1:3, ::2, -1"
+    static let targetsHelp = "engines: all, 0,2, 0-3, 1:3, ::2, -1"
+    /// The one rule of `-o NAME`, in the help of every magic that takes it.
+    static let nameRule =
+        "-o NAME names the AsyncResult (for %wait, %result, %pxresult, %timeline and %abort NAME). "
+        + "Where the values come home (%map, %apply), the local variable NAME also holds the values: "
+        + "at once when the command blocks; with --noblock, from the first command after they are in "
+        + "(or when %wait, %result or %pxresult NAME sees them). %px values stay on the engines "
+        + "(%pull them), so %px -o only names the result."
 
     public static let all: [Magic] = [
         Magic(
@@ -46,10 +53,12 @@ public enum MagicCatalog {
                 ("--noblock", "return at once with an AsyncResult"), ("--local", "also run CODE locally"),
                 ("--stream", "print output as it arrives"), ("--no-stream", "print output when done"),
                 ("--group-outputs=engine|order|type", "how outputs are grouped"),
-                ("-o NAME", "name the AsyncResult (and store map/apply values under NAME)"),
+                ("-o NAME", "name the AsyncResult (its values stay on the engines)"),
                 ("--timeout S", "stop waiting after S seconds"),
             ],
-            details: "Output is grouped by engine; identical output from several engines is merged, as [stdout:0-3]."
+            details:
+                "Output is grouped by engine; identical output from several engines is merged, as [stdout:0-3].\n\n"
+                + nameRule
         ),
         Magic(
             "%%px",
@@ -66,7 +75,8 @@ public enum MagicCatalog {
         Magic(
             "%pxresult",
             "%pxresult [NAME]",
-            "Show the outputs of the last (or the named) AsyncResult, waiting if needed."
+            "Show the outputs of the last (or the named) AsyncResult, waiting if needed: a %px's outputs, "
+                + "a %map's or %apply's values as Out[n] of the command that started it."
         ),
         Magic(
             "%push",
@@ -94,21 +104,24 @@ public enum MagicCatalog {
         ),
         Magic(
             "%map",
-            "%map [flags] F SEQ",
-            "Load-balanced map of the local function F over the local iterable SEQ.",
+            "%map [flags] F SEQ [SEQ...]",
+            "Load-balanced map of the local function F over the local iterable SEQ (or over several, as map(F, XS, YS)).",
             flags: [
                 ("--chunksize K|auto", "items per task (auto: about 4 tasks per engine)"),
                 ("--unordered", "results in completion order"), ("--noblock", "return at once"),
-                ("-o NAME", "name the AsyncResult and store the results under NAME"),
+                ("-o NAME", "name the AsyncResult; the local NAME holds the values"),
                 ("--retries R", "retries of a task whose engine died (default 1)"),
             ],
-            details: "F is a function, lambda, closure or builtin; it travels by value. The results are stored in _."
+            details: "F is a function, lambda, closure or builtin; it travels by value. The results are stored in _. "
+                + "Over several sequences, F gets one item of each and the map stops at the shortest. "
+                + "An error names the item that raised it: [1:map item 7] ValueError: ...\n\n" + nameRule
         ),
         Magic(
             "%apply",
             "%apply [-o NAME] F ARGS...",
             "One load-balanced call F(ARGS...) of a local function.",
-            flags: [("-o NAME", "name the AsyncResult and store the value under NAME")]
+            flags: [("-o NAME", "name the AsyncResult; the local NAME holds the value")],
+            details: nameRule
         ),
         Magic("%jobs", "%jobs", "List the AsyncResults: name, kind, targets, state, progress, elapsed."),
         Magic(
@@ -121,7 +134,7 @@ public enum MagicCatalog {
         Magic(
             "%result",
             "%result NAME [-o VAR]",
-            "Show a result; with -o, store its value locally as VAR.",
+            "Show a result, as %pxresult does; with -o, store the values of a %map or %apply locally as VAR.",
             flags: [("-o VAR", "the local variable")]
         ),
         Magic(
@@ -150,6 +163,15 @@ public enum MagicCatalog {
     public static func named(_ name: String) -> Magic? {
         let key = name.hasPrefix("%") ? name : "%" + name
         return all.first { $0.name == key } ?? all.first { $0.name == "%" + key }
+    }
+
+    /// Whether `line` opens a cell magic (`%%px`), whose cell runs to the next blank line.
+    ///
+    /// Any other line starting with `%%` (`%%`, `%%%px`, `%%foo`) is a line of its own, which the
+    /// parser rejects as an unknown magic, so the lines after it are not swallowed.
+    public static func opensCell(_ line: String) -> Bool {
+        let head = line.prefix { !$0.isWhitespace }
+        return head == "%%px"
     }
 
     /// The `%help` overview.

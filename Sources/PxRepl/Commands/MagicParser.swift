@@ -256,6 +256,7 @@ public enum MagicParser {
     /// `a b x=EXPR y=EXPR`: an expression runs until the next `name=` word.
     private static func parseAssignments(_ text: String, error: (String) -> MagicError) throws -> [Command.Assignment] {
         var assignments: [Command.Assignment] = []
+        var explicit: [Bool] = []
         var inExpression = false
         for word in TopLevel.split(text) {
             if let equals = word.firstIndex(of: "="), word[..<equals].isIdentifier,
@@ -267,16 +268,22 @@ public enum MagicParser {
                         expression: String(word[word.index(after: equals)...])
                     )
                 )
+                explicit.append(true)
                 inExpression = true
             } else if inExpression {
                 assignments[assignments.count - 1].expression += " " + word
             } else {
                 guard word.isIdentifier else { throw error("'\(word)' is not a variable name (use NAME=EXPR)") }
                 assignments.append(Command.Assignment(name: word))
+                explicit.append(false)
             }
         }
-        for assignment in assignments where assignment.expression.isEmpty && inExpression && assignment.name.isEmpty {
-            throw error("empty assignment")
+        // `x=` with nothing after it is a slip, not a request to push the local x.
+        for (assignment, isAssignment) in zip(assignments, explicit)
+        where isAssignment && assignment.expression.trimmingSpaces.isEmpty {
+            throw error(
+                "\(assignment.name)= needs an expression (NAME=EXPR), or push the variable as \(assignment.name)"
+            )
         }
         return assignments
     }

@@ -1,7 +1,8 @@
-/// Which engines a command addresses: `all`, `0,2`, `1:3`, `::2` or `-1`.
+/// Which engines a command addresses: `all`, `0,2`, `0-3`, `0-2,5`, `1:3`, `::2` or `-1`.
 ///
-/// Integers are engine ids; a negative integer counts from the end of the engine list, and slices
-/// apply to the list of live engine ids, as in ipyparallel.
+/// Integers are engine ids; `A-B` is the ids A to B inclusive, the form output labels use
+/// (`[stdout:0-3]`); a negative integer counts from the end of the engine list, and slices apply
+/// to the list of live engine ids, as in ipyparallel.
 public enum TargetSpec: Equatable, Sendable, CustomStringConvertible {
     case all
     case ids([Int])
@@ -22,9 +23,21 @@ public enum TargetSpec: Equatable, Sendable, CustomStringConvertible {
             guard let start = bound(0), let stop = bound(1), let step = bound(2), step != 0 else { return nil }
             self = .slice(start: start, stop: stop, step: step)
         } else {
-            let ids = text.split(separator: ",").map { Int($0.trimmingSpaces) }
-            guard !ids.isEmpty, ids.allSatisfy({ $0 != nil }) else { return nil }
-            self = .ids(ids.map { $0! })
+            var ids: [Int] = []
+            for part in text.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingSpaces }) {
+                if let id = Int(part) {
+                    ids.append(id)
+                } else if let dash = part.dropFirst().firstIndex(of: "-"), let low = Int(part[..<dash]),
+                    let high = Int(part[part.index(after: dash)...]), low >= 0, low <= high
+                {
+                    // `0-3`, as in the labels `[stdout:0-3]`.
+                    ids += Array(low...high)
+                } else {
+                    return nil
+                }
+            }
+            guard !ids.isEmpty else { return nil }
+            self = .ids(ids)
         }
     }
 

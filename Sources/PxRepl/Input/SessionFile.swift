@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 
 /// Session files (`.px`: what one would type) and transcripts (`.pxt`: inputs after `In [n]:`
 /// prompts, with their expected output), split into the cells they contain.
@@ -68,7 +68,7 @@ public struct CellReader {
         switch mode {
         case .idle:
             if isBlank || line.trimmingSpaces.hasPrefix("#") { return [] }
-            if line.hasPrefix("%%") {
+            if MagicCatalog.opensCell(line) {
                 mode = .magicCell
                 lines = [line]
                 return []

@@ -1,6 +1,6 @@
 import PxClient
 import PxLineEditor
-import PxTransport
+import PxPlatform
 import PxWire
 
 /// The interactive REPL: libedit input, multi-line cells, completion and Ctrl-C, over a ``Session``.
@@ -56,12 +56,12 @@ public final class Repl {
             case .line(let line):
                 if lines.isEmpty {
                     if line.trimmingSpaces.isEmpty { return "" }
-                    if line.trimmingSpaces.hasPrefix("%") && !line.hasPrefix("%%") { return line }
+                    if line.trimmingSpaces.hasPrefix("%") && !MagicCatalog.opensCell(line) { return line }
                 } else if line.trimmingSpaces.isEmpty {
                     return lines.joined(separator: "\n")
                 }
                 lines.append(line)
-                if lines[0].hasPrefix("%%") {
+                if MagicCatalog.opensCell(lines[0]) {
                     // The body is Python: indent it like Python, but only a blank line ends the cell.
                     let body = lines.dropFirst().joined(separator: "\n")
                     indent = body.isEmpty ? "" : session.completeness(of: body).indent

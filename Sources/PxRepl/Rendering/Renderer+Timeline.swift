@@ -61,7 +61,7 @@ extension Renderer {
             + String(repeating: " ", count: max(1, columns - 1 - Renderer.seconds(wall).count)) + Renderer.seconds(wall)
             + "\n"
         text +=
-            "\(tasks.count) tasks on \(engines.count) engine\(engines.count == 1 ? "" : "s"): wall \(Renderer.seconds(wall)), "
+            "\(Renderer.count(tasks.count, "task")) on \(Renderer.count(engines.count, "engine")): wall \(Renderer.seconds(wall)), "
             + "serial \(Renderer.seconds(serial)), speed-up \(Renderer.fixed(serial / wall, places: 2))x\n"
         return text
     }

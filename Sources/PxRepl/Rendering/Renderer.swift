@@ -96,6 +96,11 @@ public struct Renderer: Sendable {
         repr.contains("\n") ? "\n" : " "
     }
 
+    /// `1 engine`, `4 engines`: a count with its noun in the right number.
+    public static func count(_ value: Int, _ noun: String) -> String {
+        "\(value) \(noun)\(value == 1 ? "" : "s")"
+    }
+
     // MARK: - Local outputs
 
     /// A local (home engine) result, as a Python REPL shows it: `Out[n]: repr`.

@@ -1,5 +1,4 @@
 import PxClient
-import PxTransport
 import PxWire
 
 /// Live display of a long blocking command on a terminal.
@@ -80,7 +79,8 @@ final class LiveOutput {
         let done = result.completedCount
         let total = result.tasks.count
         var status =
-            "[\(done)/\(total) \(result.op == .mapChunk ? "tasks" : "engines") done, \(Renderer.seconds(result.elapsed))"
+            "[\(done)/\(Renderer.count(total, result.op == .mapChunk ? "task" : "engine")) done, "
+            + Renderer.seconds(result.elapsed)
         if result.op == .mapChunk && done > 0 {
             let rate = Double(done) / max(result.elapsed, 1e-9)
             status +=

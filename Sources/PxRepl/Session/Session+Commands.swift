@@ -1,5 +1,5 @@
 import PxClient
-import PxTransport
+import PxPlatform
 import PxWire
 
 #if canImport(Glibc)
@@ -41,7 +41,8 @@ extension Session {
         case .pxresult(let name):
             let result = try self.result(named: name)
             guard try waitInterruptibly(result, timeout: nil) else { return false }
-            return show(result)
+            storeFinishedValues()
+            return try showOutcome(result)
         case .push(let assignments, let spec):
             let targets = try targets(spec)
             try cluster.view(targets).push(assignments.map { ($0.name, $0.expression) })
@@ -49,14 +50,14 @@ extension Session {
             return true
         case .pull(let names, let spec):
             let values = try cluster.view(try targets(spec)).pull(names)
-            emit(renderer.pulled(values, names: names))
+            emitValue(renderer.pulled(values, names: names))
             return true
         case .scatter(let name, let expression, let spec):
             try cluster.view(try targets(spec)).scatter(name, expression: expression)
             return true
         case .gather(let name, let spec):
             let repr = try cluster.view(try targets(spec)).gather(name)
-            emit(renderer.assignment(name, repr))
+            emitValue(renderer.assignment(name, repr))
             return true
         case .map(let options, let call):
             return try runMap(options, call: call)
@@ -77,6 +78,7 @@ extension Session {
                 return false
             }
             // A failed result shows its errors; a good one needs no output.
+            storeFinishedValues()
             return result.isFailed ? show(result) : true
         case .abort(let name):
             let result = try self.result(named: name)
@@ -86,25 +88,26 @@ extension Session {
             let running = reply.first.flatMap { Int($0.text) } ?? 0
             emit(
                 renderer.notice(
-                    "aborted \(open.count - running) task(s)" + (running > 0 ? "; \(running) already running" : "")
+                    "aborted \(Renderer.count(open.count - running, "task"))"
+                        + (running > 0 ? "; \(running) already running" : "")
                 )
             )
             return true
         case .result(let name, let storeAs):
             let result = try self.result(named: name)
             guard try waitInterruptibly(result, timeout: nil) else { return false }
+            storeFinishedValues()
             if let storeAs {
-                switch result.op {
-                case .mapChunk:
-                    emit("\(storeAs) = " + (try cluster.loadBalanced().collect(result, into: [storeAs])) + "\n")
-                case .apply where result.tasks.count == 1:
-                    emit("\(storeAs) = " + (try cluster.loadBalanced().collectValue(result, into: [storeAs])) + "\n")
-                default:
-                    throw ClusterError.invalidRequest("-o stores the value of a %map or %apply result")
+                guard hasValues(result) else {
+                    throw ClusterError.invalidRequest(
+                        "-o stores the values of a %map or %apply result; %px values stay on the engines (see %pull)"
+                    )
                 }
+                guard !result.isFailed else { return show(result) }
+                emitValue(renderer.assignment(storeAs, try values(of: result, into: [storeAs])))
                 return true
             }
-            return show(result)
+            return try showOutcome(result)
         case .timeline(let name):
             let result = try self.result(named: name)
             try cluster.poll()
@@ -144,7 +147,7 @@ extension Session {
             return true
         case .record(let path):
             if let path {
-                transcript = try TranscriptWriter(path: path, engineCount: cluster.engineList.count)
+                transcript = try TranscriptWriter(path: path, header: transcriptHeader)
                 emit(renderer.notice("recording to \(path)"))
             } else {
                 emit(renderer.notice(transcript.map { "stopped recording to \($0.path)" } ?? "not recording"))
@@ -253,6 +256,7 @@ extension Session {
         )
         register(result)
         guard options.block else {
+            if let name = options.name { pendingStores.append((result, name, options.unordered)) }
             emit(result.summary + "\n")
             return true
         }
@@ -262,12 +266,8 @@ extension Session {
         progress.finish()
         for notice in result.notices { emit(renderer.notice(notice)) }
         guard !result.isFailed else { return show(result) }
-        let repr = try cluster.loadBalanced().collect(
-            result,
-            into: ["_"] + (options.name.map { [$0] } ?? []),
-            unordered: options.unordered
-        )
-        emit(renderer.localResult(repr, count: inputNumber - 1))
+        let repr = try values(of: result, into: ["_"] + (options.name.map { [$0] } ?? []), unordered: options.unordered)
+        emitValue(renderer.localResult(repr, count: inputNumber - 1))
         return true
     }
 
@@ -278,8 +278,64 @@ extension Session {
         var output = EngineOutput.of(result)
         output[0].result = nil
         emit(renderer.render(output))
-        let repr = try cluster.loadBalanced().collectValue(result, into: ["_"] + (result.name.map { [$0] } ?? []))
-        if repr != "None" { emit(renderer.localResult(repr, count: number)) }
+        let repr = try values(of: result, into: ["_"] + (result.name.map { [$0] } ?? []))
+        if repr != "None" { emitValue(renderer.localResult(repr, count: number)) }
+        return true
+    }
+
+    // MARK: - Values of %map and %apply
+
+    /// Whether a result's values come home: a %map's, or a %apply's.
+    func hasValues(_ result: AsyncResult) -> Bool {
+        result.op == .mapChunk || (result.op == .apply && result.tasks.count == 1)
+    }
+
+    /// Stores a finished %map's or %apply's values in local variables; returns their repr.
+    ///
+    /// The values are collected once; asking again (`%result`) gives the repr from then, and `names`
+    /// are then bound to the first variable they went to.
+    func values(of result: AsyncResult, into names: [String], unordered: Bool = false) throws -> String {
+        if let repr = collectedValues[result.number] { return repr }
+        let repr =
+            result.op == .mapChunk
+            ? try cluster.loadBalanced().collect(result, into: names, unordered: unordered)
+            : try cluster.loadBalanced().collectValue(result, into: names)
+        collectedValues[result.number] = repr
+        return repr
+    }
+
+    /// `-o NAME` of a non-blocking %map: stores the values of those that are done in their local NAME.
+    /// Runs before every command, so NAME holds the values from the first command after they are in.
+    func storeFinishedValues() {
+        guard !pendingStores.isEmpty else { return }
+        try? cluster.poll()
+        var waiting: [(result: AsyncResult, name: String, unordered: Bool)] = []
+        for entry in pendingStores {
+            guard entry.result.isReady else {
+                waiting.append(entry)
+                continue
+            }
+            // A failed result has no values; %wait and %result show its errors.
+            if !entry.result.isFailed {
+                _ = try? values(of: entry.result, into: [entry.name], unordered: entry.unordered)
+            }
+        }
+        pendingStores = waiting
+    }
+
+    /// `%result` and `%pxresult` of a finished result: a %map's or %apply's value as the command
+    /// itself showed it (`Out[n]:` with the command's number), a %px's outputs.
+    func showOutcome(_ result: AsyncResult) throws -> Bool {
+        guard hasValues(result), !result.isFailed else { return show(result) }
+        for notice in result.notices { emit(renderer.notice(notice)) }
+        let cell = resultCells[result.number] ?? inputNumber - 1
+        if result.op == .apply {
+            var output = EngineOutput.of(result)
+            output[0].result = nil
+            emit(renderer.render(output))
+        }
+        let repr = try values(of: result, into: ["_"])
+        emitValue(renderer.localResult(repr, count: cell))
         return true
     }
 
@@ -294,7 +350,7 @@ extension Session {
         guard !targets.isEmpty else { return false }
         emit(renderer.notice("restarted engines \(EngineRanges.format(targets))"))
         guard replay, !setupCommands.isEmpty else { return remote.isEmpty }
-        emit(renderer.notice("replaying \(setupCommands.count) setup command(s)"))
+        emit(renderer.notice("replaying \(Renderer.count(setupCommands.count, "setup command"))"))
         for command in setupCommands {
             switch command {
             case .px(_, let code):

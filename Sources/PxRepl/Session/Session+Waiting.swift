@@ -1,5 +1,5 @@
 import PxClient
-import PxTransport
+import PxPlatform
 import PxWire
 
 // MARK: - Waiting, Ctrl-C and escalation
@@ -97,7 +97,10 @@ extension Session {
 
     private func restartStuck(_ engines: [Int32], isLocal: Bool) throws {
         guard !engines.isEmpty else { return }
-        let what = isLocal ? "the local namespace (its variables are lost)" : "engines \(EngineRanges.format(engines))"
+        let what =
+            isLocal
+            ? "the local namespace (the local variables are lost)"
+            : "engines \(EngineRanges.format(engines)) (their variables are lost)"
         emit(renderer.failure("killing and restarting \(what)"))
         _ = try cluster.control(.restart, engines: engines)
     }

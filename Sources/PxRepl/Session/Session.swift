@@ -1,5 +1,5 @@
 import PxClient
-import PxTransport
+import PxPlatform
 import PxWire
 
 /// Runs commands against a cluster and writes what the user sees.
@@ -16,6 +16,9 @@ public final class Session {
     public internal(set) var hasFailed = false
     public internal(set) var isAutopx = false
     public internal(set) var shouldQuit = false
+    /// True once the controller went away: nothing more can run, and even an interactive session
+    /// then exits with status 1.
+    public internal(set) var isClusterGone = false
     public var pxDefaults = PxOptions()
     /// The number of the next input, as in `In [3]:`.
     public internal(set) var inputNumber = 1
@@ -25,6 +28,16 @@ public final class Session {
     public var isInteractiveTerminal = false
 
     var results: [AsyncResult] = []
+    /// The input number each result (by its number) was started at: `%result` labels its values
+    /// `Out[n]:` as the command itself did.
+    var resultCells: [Int: Int] = [:]
+    /// Non-blocking `-o NAME` results of %map and %apply whose values go to the local NAME once in.
+    var pendingStores: [(result: AsyncResult, name: String, unordered: Bool)] = []
+    /// The repr of the values of %map and %apply results (by number) once collected: the values are
+    /// collected once (large ones travel as files that go once read).
+    var collectedValues: [Int: String] = [:]
+    /// Set while a magic typed with a trailing `;` runs: its `Out[...]` is not shown, as in IPython.
+    var hidesResult = false
     private var nextResultNumber = 0
     var transcript: TranscriptWriter?
     /// Commands that set the engines up (imports, definitions, pushes to all), for `%restart --replay`.
@@ -65,7 +78,18 @@ public final class Session {
         transcript?.input(cell, number: number, prefix: isAutopx ? prompt : nil)
         inputNumber += 1
         let ok: Bool
+        var cell = cell
+        // `%map f xs;` and the like: the `;` hides the value, as it does after Python (where the engine
+        // drops it; %px code is Python too).
+        let trimmed = cell.trimmingSpaces
+        hidesResult = false
+        if trimmed.hasPrefix("%") && trimmed.hasSuffix(";") && !trimmed.hasPrefix("%px") && !trimmed.hasPrefix("%%") {
+            cell = String(trimmed.dropLast())
+            hidesResult = true
+        }
+        defer { hidesResult = false }
         do {
+            storeFinishedValues()
             ok = try execute(try command(for: cell), number: number)
         } catch let error as MagicError {
             emit(renderer.failure(error.description))
@@ -83,6 +107,7 @@ public final class Session {
             // Nothing can run without the controller: say so and leave instead of failing every line.
             emit(renderer.failure("the cluster is gone (\(why)); leaving"))
             shouldQuit = true
+            isClusterGone = true
             ok = false
         } catch {
             emit(renderer.failure("\(error)"))
@@ -104,7 +129,16 @@ public final class Session {
 
     /// Records the rest of the session as a transcript in `path`.
     public func startRecording(to path: String) throws {
-        transcript = try TranscriptWriter(path: path, engineCount: cluster.engineList.count)
+        transcript = try TranscriptWriter(path: path, header: transcriptHeader)
+    }
+
+    /// What output depends on: the engine count, the width and the engines' Python.
+    public var transcriptHeader: TranscriptHeader {
+        TranscriptHeader(
+            engines: cluster.engineList.count,
+            width: renderer.width,
+            python: (try? PythonInstallation.locate(cluster.pythonExecutable))?.version
+        )
     }
 
     // MARK: - Output
@@ -115,14 +149,21 @@ public final class Session {
         transcript?.output(text)
     }
 
+    /// Shows a value (`Out[n]: ...`, `x = ...`) unless the command ended with `;`.
+    func emitValue(_ text: String) {
+        if !hidesResult { emit(text) }
+    }
+
     private func show(_ event: ClusterEvent) {
         switch event {
         case .engineDied(let engine, let rank, let cause, let isRestarting, let host):
             if let host {
                 emit(renderer.failure("engine \(engine) (rank \(rank), host \(host)) lost: \(cause)"))
             } else {
-                let label = engine == EngineNumber.home ? "the local namespace" : "engine \(engine) (rank \(rank))"
-                emit(renderer.failure("\(label) died: \(cause)" + (isRestarting ? "; restarting it" : "")))
+                let isHome = engine == EngineNumber.home
+                let label = isHome ? "the local namespace" : "engine \(engine) (rank \(rank))"
+                let lost = isHome ? "the local variables are lost" : "its variables are lost"
+                emit(renderer.failure("\(label) died: \(cause)" + (isRestarting ? "; restarting it (\(lost))" : "")))
             }
         case .engineStarted:
             break  // The table shows it; restarts were announced with the death.
@@ -143,8 +184,11 @@ public final class Session {
         nextResultNumber += 1
         result.number = nextResultNumber
         results.append(result)
+        resultCells[result.number] = inputNumber - 1
         // Keep the registry bounded: drop the oldest finished results.
         if results.count > 1_000, let index = results.firstIndex(where: { $0.isReady && $0.name == nil }) {
+            resultCells[results[index].number] = nil
+            collectedValues[results[index].number] = nil
             results.remove(at: index)
         }
     }

@@ -1,5 +1,4 @@
-import CPxSys
-import PxTransport
+import PxPlatform
 
 #if canImport(Glibc)
 import Glibc
@@ -15,12 +14,11 @@ public struct Terminal: Sendable {
     /// Reads the real terminal's state. `NO_COLOR` or a non-tty stdout turn colour off.
     public static func current(noColor: Bool) -> Terminal {
         let output = FileDescriptor.standardOutput.isTerminal
-        let width = Int(pxsys_terminal_width(1))
         let noColorEnvironment = getenv("NO_COLOR").map { String(cString: $0).isEmpty == false } ?? false
         return Terminal(
             isInputTerminal: FileDescriptor.standardInput.isTerminal,
             isOutputTerminal: output,
-            width: width > 0 ? width : 80,
+            width: FileDescriptor.standardOutput.terminalWidth ?? 80,
             usesColor: output && !noColor && !noColorEnvironment
         )
     }

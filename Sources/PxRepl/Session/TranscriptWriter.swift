@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 
 #if canImport(Glibc)
 import Glibc
@@ -12,11 +12,11 @@ final class TranscriptWriter {
     private let descriptor: FileDescriptor
     let path: String
 
-    /// - Parameter engineCount: written in a header, so `--check` starts as many engines.
-    init(path: String, engineCount: Int) throws {
+    /// - Parameter header: what the output depends on, written first, so `--check` can reproduce it.
+    init(path: String, header: TranscriptHeader) throws {
         self.path = path
         descriptor = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
-        try? descriptor.writeAll(TranscriptFormat.engineCountHeader + "\(engineCount)\n")
+        try? descriptor.writeAll(header.line + "\n")
     }
 
     deinit { descriptor.close() }
@@ -40,16 +40,6 @@ final class TranscriptWriter {
 /// The shape of transcripts, shared by the writer and the checker.
 public enum TranscriptFormat {
     public static let continuation = "   ...: "
-    /// The header line that says how many engines a transcript was recorded with.
-    public static let engineCountHeader = "# recorded by pxsh with -n "
-
-    /// The engine count a transcript was recorded with, if it says.
-    public static func engineCount(in text: String) -> Int? {
-        for line in text.split(separator: "\n").prefix(20) where line.hasPrefix(engineCountHeader) {
-            return Int(line.dropFirst(engineCountHeader.count))
-        }
-        return nil
-    }
 
     /// Removes ANSI colour escapes.
     public static func stripEscapes(_ text: String) -> String {
@@ -66,5 +56,64 @@ public enum TranscriptFormat {
             }
         }
         return result
+    }
+}
+
+/// What a transcript's output depends on, in a header line that is also a comment:
+/// `# pxsh transcript: engines=4 width=80 python=3.11`.
+///
+/// `pxsh run --check` starts as many engines (unless `-n` says otherwise) and renders at that
+/// width; a different Python is reported, since tracebacks differ between versions.
+public struct TranscriptHeader: Equatable, Sendable {
+    public static let prefix = "# pxsh transcript:"
+    /// The header of transcripts recorded before the header had fields.
+    static let legacyPrefix = "# recorded by pxsh with -n "
+
+    public var engines: Int?
+    public var width: Int?
+    /// `major.minor` of the engines' Python.
+    public var python: String?
+
+    public init(engines: Int? = nil, width: Int? = nil, python: String? = nil) {
+        self.engines = engines
+        self.width = width
+        self.python = python.map(TranscriptHeader.majorMinor)
+    }
+
+    /// The header of a transcript's text, if it has one (within its first 20 lines).
+    public init?(in text: String) {
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).prefix(20) {
+            if line.hasPrefix(TranscriptHeader.legacyPrefix) {
+                guard let count = Int(line.dropFirst(TranscriptHeader.legacyPrefix.count)) else { continue }
+                self.init(engines: count)
+                return
+            }
+            guard line.hasPrefix(TranscriptHeader.prefix) else { continue }
+            var fields: [Substring: Substring] = [:]
+            for field in line.dropFirst(TranscriptHeader.prefix.count).split(separator: " ") {
+                guard let equals = field.firstIndex(of: "=") else { continue }
+                fields[field[..<equals]] = field[field.index(after: equals)...]
+            }
+            self.init(
+                engines: fields["engines"].flatMap { Int($0) },
+                width: fields["width"].flatMap { Int($0) },
+                python: fields["python"].map(String.init)
+            )
+            return
+        }
+        return nil
+    }
+
+    public var line: String {
+        var fields: [String] = []
+        if let engines { fields.append("engines=\(engines)") }
+        if let width { fields.append("width=\(width)") }
+        if let python { fields.append("python=\(python)") }
+        return TranscriptHeader.prefix + (fields.isEmpty ? "" : " " + fields.joined(separator: " "))
+    }
+
+    /// `3.11` of `3.11.7`.
+    static func majorMinor(_ version: String) -> String {
+        version.split(separator: ".").prefix(2).joined(separator: ".")
     }
 }

@@ -1,23 +1,15 @@
+import PxPlatform
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Programs the tests need besides pxsh.
 enum Executables {
-    /// The first executable called `name` on PATH (or `name` itself if it contains a slash).
-    static func find(_ name: String) -> String? {
-        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
-        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") {
-            let candidate = "\(directory)/\(name)"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        return nil
-    }
-
     /// `runuser`, which root uses to run a command as another user.
     static let runuser: String? =
-        find("runuser") ?? ["/usr/sbin/runuser", "/sbin/runuser"].first { access($0, X_OK) == 0 }
+        ProcessSpawner.findExecutable("runuser")
+        ?? ["/usr/sbin/runuser", "/sbin/runuser"].first { access($0, X_OK) == 0 }
 
     /// A python3 that the user `nobody` may run (the one on PATH may live under root's home).
     static let pythonForEveryone: String? = ["/usr/bin/python3", "/usr/local/bin/python3"].first { path in

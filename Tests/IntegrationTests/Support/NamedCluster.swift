@@ -1,3 +1,5 @@
+import PxPlatform
+import PxTransport
 import Testing
 
 #if canImport(Glibc)
@@ -12,7 +14,7 @@ final class NamedCluster: Sendable {
     /// The token in the environment of the `pxsh cluster start` that made it, which its processes inherit.
     let token: String
 
-    var socketPath: String { directory + "/controller.sock" }
+    var socketPath: String { ClusterLayout(directory: directory).socketPath }
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -28,12 +30,12 @@ final class NamedCluster: Sendable {
     static func start(engines: Int, prefix: String = "it", extra: [String] = []) throws -> NamedCluster {
         let name = "\(prefix)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let run = try Pxsh.run(["cluster", "start", "--name", name, "-n", String(engines)] + extra, timeout: 120)
-        // "cluster 'NAME' started: 4 engines in /tmp/pxsh-0/clusters/NAME"
-        guard run.status == .exited(0), let range = run.stdout.firstRange(of: " engines in ") else {
+        // "cluster 'NAME' started: 4 engines in /tmp/pxsh-0/clusters/NAME" ("1 engine in" for one)
+        guard run.status == .exited(0), let range = run.stdout.firstRange(of: " in /") else {
             _ = try? Pxsh.run(["cluster", "stop", "--name", name])
             throw Failure(description: "`pxsh cluster start` failed:\n\(run.transcript)")
         }
-        let directory = run.stdout[range.upperBound...].trimming("\n ")
+        let directory = "/" + run.stdout[range.upperBound...].trimming("\n ")
         return NamedCluster(name: name, directory: directory, token: run.token)
     }
 
@@ -56,12 +58,7 @@ final class NamedCluster: Sendable {
 
     /// The last lines of its controller's log, for failure messages.
     var controllerLog: String {
-        let fd = open(directory + "/controller.log", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return "" }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 8192)
-        while case let count = read(fd, &buffer, buffer.count), count > 0 { bytes += buffer[0..<count] }
+        let bytes = (try? FileDescriptor.readAll(ClusterLayout(directory: directory).controllerLogPath)) ?? []
         return String(decoding: bytes, as: UTF8.self)
     }
 

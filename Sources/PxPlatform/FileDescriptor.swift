@@ -6,19 +6,6 @@ import Glibc
 import Darwin
 #endif
 
-/// A failed system call: which one, and its errno.
-public struct SystemError: Error, CustomStringConvertible, Equatable {
-    public var operation: String
-    public var code: Int32
-
-    public init(_ operation: String, code: Int32 = errno) {
-        self.operation = operation
-        self.code = code
-    }
-
-    public var description: String { "\(operation): \(String(cString: strerror(code)))" }
-}
-
 /// An open file descriptor. A typed wrapper, so that business logic never passes bare integers.
 ///
 /// It is a plain value: whoever creates one owns it and closes it exactly once.
@@ -50,6 +37,20 @@ public struct FileDescriptor: Hashable, Sendable, CustomStringConvertible {
             let count = Glibc.read(rawValue, buffer.baseAddress, buffer.count)
             if count >= 0 { return count }
             if errno == EINTR && retryOnInterrupt { continue }
+            throw SystemError("read")
+        }
+    }
+
+    /// Reads what has arrived on a non-blocking descriptor, without waiting.
+    ///
+    /// - Returns: the number of bytes read, 0 at end of file, or nil when nothing is there yet.
+    /// - Throws: ``SystemError`` for a failed read (the peer is gone, say).
+    public func readAvailable(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+        while true {
+            let count = Glibc.read(rawValue, buffer.baseAddress, buffer.count)
+            if count >= 0 { return count }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return nil }
             throw SystemError("read")
         }
     }

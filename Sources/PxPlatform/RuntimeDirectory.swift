@@ -45,15 +45,7 @@ public enum RuntimeDirectory {
 
     /// Removes a directory and the files directly in it (sockets, logs, descriptions).
     public static func remove(_ path: String) {
-        if let dir = opendir(path) {
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                }
-                if name != "." && name != ".." { unlink(path + "/" + name) }
-            }
-            closedir(dir)
-        }
+        for name in DirectoryListing.names(in: path) ?? [] { unlink(path + "/" + name) }
         rmdir(path)
     }
 }

@@ -14,7 +14,7 @@ public enum ProcessSpawner {
         public var description: String {
             switch self {
             case .exited(let status): "exit status \(status)"
-            case .signaled(let signal): "signal \(signal)\(ProcessSpawner.signalName(signal).map { " (\($0))" } ?? "")"
+            case .signaled(let signal): "signal \(signal)\(Signals.name(of: signal).map { " (\($0))" } ?? "")"
             }
         }
     }
@@ -96,6 +96,17 @@ public enum ProcessSpawner {
         }
     }
 
+    /// `command` itself if it contains a slash, else the first executable of that name on `PATH`.
+    public static func findExecutable(_ command: String) -> String? {
+        if command.contains("/") { return access(command, X_OK) == 0 ? command : nil }
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(command)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
     /// The path of the running executable, so that pxsh can start its own hidden roles.
     public static var currentExecutable: String {
         var buffer = [CChar](repeating: 0, count: 4096)
@@ -109,18 +120,5 @@ public enum ProcessSpawner {
         let signal = status & 0x7f
         if signal == 0 { return .exited((status >> 8) & 0xff) }
         return .signaled(signal)
-    }
-
-    static func signalName(_ signal: Int32) -> String? {
-        switch signal {
-        case SIGKILL: "SIGKILL"
-        case SIGSEGV: "SIGSEGV"
-        case SIGABRT: "SIGABRT"
-        case SIGTERM: "SIGTERM"
-        case SIGINT: "SIGINT"
-        case SIGBUS: "SIGBUS"
-        case SIGFPE: "SIGFPE"
-        default: nil
-        }
     }
 }

@@ -1,0 +1,67 @@
+import CPxSys
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Signals between pxsh's processes.
+public enum Signals {
+    /// Asks the kernel to send `signal` to this process when the thread that started it exits, so
+    /// that a child never outlives its parent, even one killed with SIGKILL. The corresponding C call
+    /// is `prctl(PR_SET_PDEATHSIG)`.
+    ///
+    /// - Returns: false when the parent is already gone (this process was re-parented to init), so
+    ///   that the caller can exit at once.
+    @discardableResult
+    public static func dieWithParent(signal: Int32) -> Bool {
+        _ = pxsys_set_parent_death_signal(signal)
+        return getppid() != 1
+    }
+
+    /// Sends `signal` to the process group led by `pid`, or to `pid` alone when it leads none.
+    /// The corresponding C function is `kill`.
+    public static func sendToGroup(_ signal: Int32, leader pid: pid_t) {
+        if kill(-pid, signal) != 0 { kill(pid, signal) }
+    }
+
+    /// Whether a process `pid` exists (it may be a zombie). The corresponding C call is `kill(pid, 0)`.
+    public static func processExists(_ pid: pid_t) -> Bool {
+        kill(pid, 0) == 0 || errno != ESRCH
+    }
+
+    /// A signal's conventional name ("SIGKILL"), for the signals that end processes; nil for others.
+    public static func name(of signal: Int32) -> String? {
+        switch signal {
+        case SIGKILL: "SIGKILL"
+        case SIGSEGV: "SIGSEGV"
+        case SIGABRT: "SIGABRT"
+        case SIGTERM: "SIGTERM"
+        case SIGINT: "SIGINT"
+        case SIGBUS: "SIGBUS"
+        case SIGFPE: "SIGFPE"
+        default: nil
+        }
+    }
+}
+
+// MARK: - Threads
+
+extension Signals {
+    /// The calling thread, for ``interrupt(thread:)``. The corresponding C function is `pthread_self`.
+    public static var currentThread: pthread_t { pthread_self() }
+
+    /// Sends SIGINT to one thread of this process. The corresponding C function is `pthread_kill`.
+    public static func interrupt(thread: pthread_t) {
+        _ = pthread_kill(thread, SIGINT)
+    }
+
+    /// Blocks SIGINT and SIGTERM on the calling thread, so that they reach the thread that runs Python.
+    /// The corresponding C function is `pthread_sigmask`.
+    public static func blockInterruptsOnThisThread() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        _ = pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+}

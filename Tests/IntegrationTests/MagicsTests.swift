@@ -1,0 +1,232 @@
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension EndToEnd {
+    /// Magics do what their help says: `-o`, `%result`, transcripts, error labels, usage errors.
+    @Suite struct Magics {
+        // MARK: - Transcripts
+
+        /// A transcript says what its output depends on, and `--check` reproduces it without `-n`.
+        @Test func aRecordedTranscriptChecksWithItsOwnEngineCountAndSaysWhenToldOtherwise() throws {
+            let directory = try TemporaryDirectory()
+            let session = directory.path + "/ranks.px"
+            let transcript = directory.path + "/ranks.pxt"
+            try directory.write("%px print(rank, size)\n%map lambda x: x * 10 range(3)\n", to: "ranks.px")
+            let record = try Pxsh.run(["run", session, "--record", transcript, "-n", "3"])
+            expectStatus(record, .exited(0))
+            let text = try #require(directory.contents(of: "ranks.pxt"), "\(record.transcript)")
+            let header = try #require(text.split(separator: "\n").first.map(String.init))
+            #expect(header.hasPrefix("# pxsh transcript: engines=3 width="), "\(text)")
+            #expect(header.contains(" python=3."), "\(text)")
+            #expect(text.contains("[stdout:2] 2 3"), "\(text)")
+
+            // No -n: the recorded count, whatever the number of cores.
+            let check = try Pxsh.run(["run", "--check", transcript])
+            expectStatus(check, .exited(0))
+            #expect(check.stdout.contains("2 passed, 0 failed"), "\(check.transcript)")
+            #expect(!check.stdout.contains("note:"), "\(check.transcript)")
+
+            // -n wins, and the check says that the counts differ.
+            let other = try Pxsh.run(["run", "--check", transcript, "-n", "2"])
+            expectStatus(other, .exited(1))
+            #expect(
+                other.stdout.contains("note: \(transcript) was recorded with 3 engines; checking with 2 (-n 2)"),
+                "\(other.transcript)"
+            )
+        }
+
+        // MARK: - -o, %result and %pxresult
+
+        @Test func dashOStoresTheValuesUnderNameBlockingOrNot() throws {
+            let run = try Pxsh.script(
+                """
+                %map --noblock -o mn abs range(-3, 0)
+                %wait mn
+                print("mn", mn)
+                %map -o mb abs range(-2, 0)
+                print("mb", mb)
+                %apply -o ap divmod 17 5
+                print("ap", ap)
+                %map --noblock -o later lambda x: x + 1 [1, 2]
+                %wait later
+                print("later", later)
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("mn [3, 2, 1]"), "\(run.transcript)")
+            #expect(run.lines.contains("mb [2, 1]"), "\(run.transcript)")
+            #expect(run.lines.contains("ap (3, 2)"), "\(run.transcript)")
+            #expect(run.lines.contains("later [2, 3]"), "\(run.transcript)")
+            #expect(!run.output.contains("NameError"), "\(run.transcript)")
+        }
+
+        @Test func resultAndPxresultShowAMapsValuesAndAnApplysAsTheApplyDid() throws {
+            let run = try Pxsh.script(
+                """
+                %map -o mm abs range(-3, 0)
+                %result mm
+                %pxresult mm
+                %apply -o aa divmod 17 5
+                %result aa
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(0))
+            // The %map was In [1] and the %apply In [4]: their values keep those labels.
+            #expect(run.lines.filter { $0 == "Out[1]: [3, 2, 1]" }.count == 3, "\(run.transcript)")
+            #expect(run.lines.filter { $0 == "Out[4]: (3, 2)" }.count == 2, "\(run.transcript)")
+            #expect(!run.output.contains("<AsyncResult"), "\(run.transcript)")
+            #expect(!run.output.contains("Out[0:"), "\(run.transcript)")
+        }
+
+        // MARK: - Smaller ones
+
+        @Test func aMapErrorNamesTheFailingItem() throws {
+            let run = try Pxsh.script("%map lambda x: 1 // (x - 7) range(10)", engines: 2)
+            expectStatus(run, .exited(1))
+            #expect(run.output.contains(":map item 7] ZeroDivisionError"), "\(run.transcript)")
+        }
+
+        @Test func mapTakesSeveralSequencesAsMapDoes() throws {
+            let run = try Pxsh.script(
+                """
+                %map lambda a, b: a + b [1, 2, 3] [10, 20, 30, 40]
+                xs = [2, 3]
+                ys = [5, 2]
+                %map pow xs ys
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("Out[1]: [11, 22, 33]"), "\(run.transcript)")
+            #expect(run.lines.contains("Out[4]: [32, 9]"), "\(run.transcript)")
+        }
+
+        @Test func targetsAcceptTheFormTheLabelsUse() throws {
+            let run = try Pxsh.script("%px -t 0-1 print('hi', rank)\n%px --targets=1-2,0 print('all')", engines: 3)
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("[stdout:0] hi 0"), "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:1] hi 1"), "\(run.transcript)")
+            #expect(!run.lines.contains { $0.hasPrefix("[stdout:2] hi") }, "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:0-2] all"), "\(run.transcript)")
+        }
+
+        @Test(arguments: [
+            ["-n", "-1"], ["run", "/dev/null", "-n", "-1"], ["cluster", "start", "--name", "x", "-n", "-1"],
+        ])
+        func aNegativeEngineCountSaysWhatIsWrong(arguments: [String]) throws {
+            let run = try Pxsh.run(arguments)
+            expectStatus(run, .exited(2))
+            #expect(run.stderr.contains("-n -1: the number of engines must be 0 or more"), "\(run.transcript)")
+            #expect(!run.stderr.contains("Missing value"), "\(run.transcript)")
+        }
+
+        @Test func countsOfOneAreSingular() throws {
+            let run = try Pxsh.script("%map --noblock abs [1]\n%wait\n%timeline", engines: 1)
+            expectStatus(run, .exited(0))
+            #expect(run.output.contains("%map on 1 task,"), "\(run.transcript)")
+            #expect(run.output.contains("1 task on 1 engine:"), "\(run.transcript)")
+            #expect(!run.output.contains("1 tasks") && !run.output.contains("1 engines"), "\(run.transcript)")
+        }
+
+        @Test func pushOfAnEmptyExpressionIsAUsageError() throws {
+            let run = try Pxsh.script("x = 3\n%push x=\n%px print('x' in dir())", engines: 1)
+            expectStatus(run, .exited(1))
+            #expect(run.output.contains("%push: x= needs an expression"), "\(run.transcript)")
+            #expect(run.output.contains("usage: %push"), "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:0] False"), "nothing was pushed: \(run.transcript)")
+        }
+
+        @Test(arguments: ["%%", "%%%px", "%%foo"])
+        func anUnknownCellMagicIsAUsageErrorThatSwallowsNothing(magic: String) throws {
+            let run = try Pxsh.script("\(magic)\nprint('next line runs')\nprint('and the one after')", engines: 1)
+            expectStatus(run, .exited(1))
+            #expect(run.output.contains("unknown magic \(magic)"), "\(run.transcript)")
+            #expect(run.lines.contains("next line runs"), "\(run.transcript)")
+            #expect(run.lines.contains("and the one after"), "\(run.transcript)")
+        }
+
+        @Test func aTrailingSemicolonHidesTheValueOfAMagic() throws {
+            let run = try Pxsh.script(
+                """
+                %map abs [-1, -2];
+                print("map", _)
+                %apply abs -5;
+                print("apply", _)
+                %px x = rank
+                %pull x;
+                print("pulled")
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("map [1, 2]"), "\(run.transcript)")
+            #expect(run.lines.contains("apply 5"), "\(run.transcript)")
+            #expect(!run.output.contains("Out["), "\(run.transcript)")
+            #expect(!run.output.contains("[0:"), "\(run.transcript)")
+            #expect(run.lines.contains("pulled"), "\(run.transcript)")
+        }
+
+        @Test func theDeathOfTheHomeEngineSaysThatLocalVariablesAreLost() throws {
+            let run = try Pxsh.script("x = 1\nimport os; os._exit(3)\nprint('x' in dir())", engines: 1)
+            expectStatus(run, .exited(1))
+            #expect(run.output.contains("the local namespace died"), "\(run.transcript)")
+            #expect(run.output.contains("the local variables are lost"), "\(run.transcript)")
+            #expect(run.lines.contains("False"), "\(run.transcript)")
+        }
+
+        @Test func attachingToANamedClusterSaysThatItsLocalNamespaceIsShared() throws {
+            let cluster = try NamedCluster.start(engines: 1, prefix: "shared")
+            defer { cluster.stop() }
+            let first = try cluster.script("shared_value = 42")
+            expectStatus(first, .exited(0))
+            #expect(first.stderr.contains("local namespace"), "\(first.transcript)")
+            #expect(first.stderr.contains("shared with every other client"), "\(first.transcript)")
+            let second = try cluster.script("print(shared_value)")
+            expectStatus(second, .exited(0))
+            #expect(second.lines.contains("42"), "what the note says is what happens: \(second.transcript)")
+        }
+
+        // MARK: - --help
+
+        /// Every command's discussion is paragraphs that argument-parser wraps: at any width, each
+        /// line of a paragraph but the last is full (its next word would not have fitted: argument-parser
+        /// fills lines up to one column short of the width).
+        @Test(arguments: [
+            [], ["repl"], ["run"], ["cluster"], ["cluster", "start"], ["cluster", "stop"], ["cluster", "list"],
+            ["cluster", "status"], ["bench"], ["magics"],
+        ])
+        func helpDiscussionsAreWrappedParagraphs(command: [String]) throws {
+            for width in [60, 100] {
+                let child = try ChildProcess(
+                    executable: Pxsh.executable,
+                    arguments: command + ["--help"],
+                    environment: Pxsh.environment(token: "help").merging(["COLUMNS": String(width)]) { $1 },
+                    input: ""
+                )
+                #expect(child.waitForExit(timeout: 30) == .exited(0), "\(child.transcript)")
+                let lines = child.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                guard let usage = lines.firstIndex(where: { $0.hasPrefix("USAGE:") }) else {
+                    Issue.record("no USAGE in \(child.stdout)")
+                    continue
+                }
+                // The overview and discussion come before USAGE; indented lines are examples.
+                let prose = Array(lines[..<usage])
+                for index in prose.indices.dropLast() {
+                    let line = prose[index]
+                    let next = prose[index + 1]
+                    guard !line.isEmpty, !next.isEmpty, !next.hasPrefix(" "), !line.hasPrefix(" ") else { continue }
+                    let nextWord = next.prefix { $0 != " " }
+                    #expect(
+                        line.count + 1 + nextWord.count >= width,
+                        "pxsh \(command.joined(separator: " ")) --help breaks a paragraph at \"\(line)\" (COLUMNS=\(width))"
+                    )
+                }
+            }
+        }
+    }
+}

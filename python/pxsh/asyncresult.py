@@ -1,0 +1,409 @@
+"""AsyncResult: the results of one request to the engines, as a concurrent.futures.Future.
+
+The client's reader thread fills in each task's engine, output, timings and
+reply as frames arrive; when the last task has replied the Future gets its
+value (or its RemoteError / CompositeError). So ``as_completed``, ``wait``
+and ``add_done_callback`` work as with any Future, and ipyparallel's
+``get``, ``ready``, ``wait``, ``successful`` and friends read the same state.
+"""
+
+import concurrent.futures
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterator, List, Optional, Sequence
+
+from . import errors, protocol, serialize
+
+
+class _Task:
+    __slots__ = ("engine", "started", "completed", "reply", "stdout", "stderr", "value", "error")
+
+    def __init__(self, engine: Optional[int]):
+        self.engine = engine
+        self.started = 0
+        self.completed = 0
+        self.reply: Optional[list] = None  # segments after the timing, once replied
+        self.stdout = ""
+        self.stderr = ""
+        self.value: Any = None
+        self.error: Optional[errors.RemoteError] = None
+
+
+class AsyncResult(concurrent.futures.Future):
+    """The eventual result of execute, apply, push, pull, scatter, gather or map.
+
+    ``get(timeout)`` returns the value (one per engine for a multi-engine
+    view, a single value for one engine or a load-balanced apply) or raises
+    the remote error. It may be fetched any number of times.
+    """
+
+    def __init__(self, client, *, label: str, method: str, engines: Sequence[Optional[int]],
+                 decode: Callable[[list], Any], single: bool = False,
+                 combine: Optional[Callable[[List[Any]], Any]] = None):
+        super().__init__()
+        self._client = client
+        self.label = label
+        self.method = method
+        self.number = 0
+        self.name: Optional[str] = None
+        self._tasks = [_Task(engine) for engine in engines]
+        self._decode = decode
+        self._single = single
+        self._combine = combine
+        self._replied = 0
+        self._replied_tasks = 0
+        self._first_id: Optional[int] = None
+        self._accepted = threading.Event()
+        self.submitted = time.time()
+        self.notices: List[str] = []
+        self._shared_files: List[str] = []
+        if not engines:
+            self._finish()
+
+    # ------------------------------------------------------------------
+    # IPython Parallel's API
+
+    @property
+    def msg_ids(self) -> List[int]:
+        """The controller's task ids, in task order (empty until it has accepted them)."""
+        if self._first_id is None:
+            return []
+        return list(range(self._first_id, self._first_id + len(self._tasks)))
+
+    def ready(self) -> bool:
+        """Whether every task has replied."""
+        return self.done()
+
+    def wait(self, timeout: Optional[float] = -1) -> bool:
+        """Wait until ready or `timeout` seconds (-1 or None: no limit); return ready()."""
+        if timeout is not None and timeout < 0:
+            timeout = None
+        return self._interruptible(lambda: self._wait_done(timeout))
+
+    def get(self, timeout: Optional[float] = -1) -> Any:
+        """The result, waiting up to `timeout` seconds (-1 or None: no limit).
+
+        Raises TimeoutError if it is not ready by then (the tasks go on),
+        and RemoteError or CompositeError if tasks failed.
+        """
+        if timeout is not None and timeout < 0:
+            timeout = None
+        if not self._interruptible(lambda: self._wait_done(timeout)):
+            raise errors.TimeoutError(
+                f"Result not ready after {timeout} s: {self.progress} of {len(self)} done; "
+                "the tasks go on (wait() or get() again)")
+        if self.cancelled():
+            raise concurrent.futures.CancelledError()
+        error = concurrent.futures.Future.exception(self, 0)
+        if error is not None:
+            raise error.with_traceback(None)  # the remote traceback is in the error; not this module's frames
+        return concurrent.futures.Future.result(self, 0)
+
+    def _wait_done(self, timeout: Optional[float]) -> bool:
+        with self._condition:
+            return self._condition.wait_for(self.done, timeout)
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        """concurrent.futures' name for get()."""
+        return self.get(timeout)
+
+    def exception(self, timeout: Optional[float] = None):
+        return self._interruptible(lambda: concurrent.futures.Future.exception(self, timeout))
+
+    def successful(self) -> bool:
+        """Whether every task succeeded; only once ready, as in ipyparallel."""
+        assert self.ready(), "the result is not ready yet (see wait())"
+        return super().exception() is None
+
+    def get_dict(self, timeout: Optional[float] = -1) -> dict:
+        """{engine id: result} for a result with one task per engine."""
+        values = self.get(timeout)
+        if self._single:
+            values = [values]
+        return {task.engine: value for task, value in zip(self._tasks, values)}
+
+    def abort(self) -> None:
+        """Abort the tasks that have not started; running ones go on."""
+        if self.done():
+            raise errors.PxshError("nothing to abort: the result is ready")
+        self._client._abort(self)
+
+    def cancel(self) -> bool:
+        """Abort what has not started; True if nothing of it will run."""
+        if self.done():
+            return False
+        running = self._client._abort(self)
+        if running == 0:
+            with self._client._lock:
+                if not self.done():
+                    super().cancel()
+                    return True
+        return False
+
+    @property
+    def progress(self) -> int:
+        """Tasks (items, for a map) done so far."""
+        return self._replied
+
+    @property
+    def engine_id(self):
+        ids = [task.engine for task in self._tasks]
+        return ids[0] if self._single else ids
+
+    @property
+    def stdout(self):
+        values = [task.stdout for task in self._tasks]
+        return values[0] if self._single else values
+
+    @property
+    def stderr(self):
+        values = [task.stderr for task in self._tasks]
+        return values[0] if self._single else values
+
+    @property
+    def sent(self) -> bool:
+        return self._first_id is not None
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from submission to the last completion (to now while it runs)."""
+        ends = [task.completed for task in self._tasks if task.completed]
+        end = max(ends) / 1e9 if self.done() and ends else time.time()
+        return max(0.0, end - self.submitted)
+
+    @property
+    def wall_time(self) -> float:
+        """Seconds from the first task's start to the last one's end."""
+        starts = [task.started for task in self._tasks if task.started]
+        ends = [task.completed for task in self._tasks if task.completed]
+        if not starts or not ends:
+            return 0.0
+        return max(0.0, (max(ends) - min(starts)) / 1e9)
+
+    @property
+    def serial_time(self) -> float:
+        """The sum of the tasks' durations: what running them one after another would take."""
+        return sum((task.completed - task.started) / 1e9 for task in self._tasks
+                   if task.started and task.completed >= task.started)
+
+    @property
+    def timings(self) -> List[tuple]:
+        """(engine, started, completed) of each task, in real-time nanoseconds (0 until it ran)."""
+        return [(task.engine, task.started, task.completed) for task in self._tasks]
+
+    def display_outputs(self, groupby: str = "type") -> None:
+        """Print each task's stdout and stderr, as `[stdout:0] ...`."""
+        streams = [("stdout", sys.stdout), ("stderr", sys.stderr)]
+        if groupby == "engine":
+            order = [(task, name, stream) for task in self._tasks for name, stream in streams]
+        else:
+            order = [(task, name, stream) for name, stream in streams for task in self._tasks]
+        for task, name, stream in order:
+            text = getattr(task, name)
+            if text:
+                engine = "-" if task.engine is None else task.engine
+                stream.write(f"[{name}:{engine}] " + text.replace("\n", "\n" + " " * 0)
+                             + ("" if text.endswith("\n") else "\n"))
+        sys.stdout.flush()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __iter__(self) -> Iterator[Any]:
+        """The results, each as soon as it is there, in task order."""
+        for index in range(len(self._tasks)):
+            self._wait_task(index)
+            yield from self._task_values(index)
+
+    def __repr__(self) -> str:
+        state = ("failed" if self.done() and not self.cancelled() and super().exception() else
+                 "done" if self.done() else "pending")
+        if self.cancelled():
+            state = "cancelled"
+        name = f"'{self.name}'" if self.name else f"#{self.number}"
+        return f"<AsyncResult {name}: {self.label} on {self._scope()}, {state}>"
+
+    # ------------------------------------------------------------------
+    # Inside the package
+
+    def _scope(self) -> str:
+        engines = {task.engine for task in self._tasks if task.engine is not None}
+        if self.method == "map" or any(task.engine is None for task in self._tasks):
+            return f"{len(self._tasks)} task{'s' * (len(self._tasks) != 1)}"
+        return f"{len(engines)} engine{'s' * (len(engines) != 1)}"
+
+    def _task_values(self, index: int) -> List[Any]:
+        task = self._tasks[index]
+        if task.error is not None:
+            raise task.error
+        return [task.value]
+
+    def _wait_task(self, index: int) -> None:
+        task = self._tasks[index]
+        if task.reply is not None or self.done():
+            if self.cancelled():
+                raise concurrent.futures.CancelledError()
+            return
+        condition = self._client._task_condition
+
+        def wait():
+            with condition:
+                while task.reply is None and not self.done():
+                    condition.wait()
+        self._interruptible(wait)
+        if self.cancelled():
+            raise concurrent.futures.CancelledError()
+
+    def _interruptible(self, wait):
+        """Run a wait; Ctrl-C during it interrupts this result's tasks too."""
+        try:
+            return wait()
+        except KeyboardInterrupt:
+            if not self.done():
+                self._client._interrupt(self)
+            raise
+
+    def _accept(self, first_id: int) -> None:
+        self._first_id = first_id
+        self._accepted.set()
+
+    def _record_output(self, index: int, stream: int, data: bytes) -> None:
+        task = self._tasks[index]
+        text = data.decode("utf-8", "backslashreplace")
+        if stream == protocol.STDOUT:
+            task.stdout += text
+        else:
+            task.stderr += text
+
+    def _record_reply(self, index: int, frame: protocol.Frame) -> bool:
+        """Record a task's reply; True when it was the last one."""
+        task = self._tasks[index]
+        if task.reply is not None:
+            return False
+        task.started, task.completed = protocol.timing(frame.segments[0])
+        if frame.engine != protocol.NO_ENGINE or task.engine is None:
+            task.engine = None if frame.engine == protocol.NO_ENGINE else frame.engine
+        reply = frame.segments[1:]
+        task.reply = reply
+        if reply and reply[0] == b"ok":
+            try:
+                task.value = self._decode(reply[1:])
+            except BaseException as exc:
+                task.error = errors.RemoteError(
+                    type(exc).__name__, f"cannot load the result here: {exc}", "",
+                    {"engine_id": task.engine, "method": self.method})
+        else:
+            text = [segment.decode("utf-8", "backslashreplace") for segment in reply[1:4]]
+            text += [""] * (3 - len(text))
+            task.error = errors.remote_error(
+                text[0], text[1], text[2], {"engine_id": task.engine, "method": self.method})
+        self._replied += self._count_of(index)
+        self._replied_tasks += 1
+        return self._replied_tasks == len(self._tasks)
+
+    def _count_of(self, index: int) -> int:
+        return 1
+
+    def _tasks_in_order(self) -> List[_Task]:
+        return self._tasks
+
+    def _finish(self) -> None:
+        """Give the Future its value; called once, when the last task has replied."""
+        if self.done():
+            return
+        failures = [task.error for task in self._tasks if task.error is not None]
+        if failures:
+            if self._single and len(failures) == 1:
+                error = failures[0]
+            else:
+                error = errors.collect(failures, self.method)
+            self.set_exception(error)
+            return
+        values = [task.value for task in self._tasks_in_order()]
+        try:
+            if self._combine is not None:
+                value = self._combine(values)
+            else:
+                value = values[0] if self._single else values
+        except BaseException as exc:
+            self.set_exception(exc)
+            return
+        self.set_result(value)
+
+    def _fail_all(self, error: errors.PxshError) -> None:
+        """The connection is gone: unfinished tasks fail with `error`."""
+        if self.done():
+            return
+        for task in self._tasks:
+            if task.reply is None:
+                task.reply = []
+                task.error = errors.RemoteError(
+                    type(error).__name__, str(error), "", {"engine_id": task.engine, "method": self.method})
+        self.set_exception(error)
+
+
+class AsyncMapResult(AsyncResult):
+    """A map's result: one task per chunk, iterable as results arrive.
+
+    With ``ordered`` (the default) iteration follows the input order; without
+    it, chunks come in the order they finish.
+    """
+
+    def __init__(self, client, *, label: str, engines: Sequence[Optional[int]], sizes: Sequence[int],
+                 ordered: bool = True):
+        super().__init__(client, label=label, method="map", engines=engines,
+                         decode=_load_value, combine=_chain)
+        self._sizes = list(sizes)
+        self._ordered = ordered
+        self._finish_order: List[int] = []
+
+    def __len__(self) -> int:
+        return sum(self._sizes)
+
+    def _count_of(self, index: int) -> int:
+        return self._sizes[index]
+
+    def _tasks_in_order(self) -> List[_Task]:
+        if self._ordered:
+            return self._tasks
+        return [self._tasks[i] for i in self._finish_order]
+
+    def _task_values(self, index: int) -> List[Any]:
+        task = self._tasks[index]
+        if task.error is not None:
+            raise task.error
+        return task.value
+
+    def _record_reply(self, index: int, frame: protocol.Frame) -> bool:
+        if self._tasks[index].reply is None:
+            self._finish_order.append(index)
+        return super()._record_reply(index, frame)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._ordered:
+            yield from super().__iter__()
+            return
+        condition = self._client._task_condition
+        for position in range(len(self._tasks)):
+            def wait():
+                with condition:
+                    while len(self._finish_order) <= position and not self.done():
+                        condition.wait()
+            self._interruptible(wait)
+            if self.cancelled():
+                raise concurrent.futures.CancelledError()
+            if position >= len(self._finish_order):
+                return
+            yield from self._task_values(self._finish_order[position])
+
+
+def _load_value(segments: list) -> Any:
+    return serialize.load(segments, 0)[0]
+
+
+def _chain(chunks: List[list]) -> list:
+    out: list = []
+    for chunk in chunks:
+        out.extend(chunk)
+    return out

@@ -1,0 +1,475 @@
+"""Client: one connection to a pxsh cluster's controller.
+
+``Client(cluster="NAME")`` attaches to a named cluster (``pxsh cluster start
+--name NAME``); ``Client()`` to the only one running. At the pxsh prompt the
+same class is ``px``, attached to the session's own cluster.
+
+A daemon thread reads the connection and fills in AsyncResults, so they
+complete on their own (``as_completed`` works); calls from any thread are
+safe. State sits in this object: the engines, the requests awaiting task
+ids, the unfinished tasks and the results made through it.
+"""
+
+import concurrent.futures
+import os
+import socket
+import stat
+import struct
+import threading
+import time
+from typing import Dict, Iterable, List, Optional, Tuple, Union
+
+from . import errors, protocol
+from .asyncresult import AsyncResult
+
+_CONNECT_TIMEOUT = 120.0
+
+# In the home engine of a pxsh session: its cluster's controller socket, which Client() attaches to.
+SESSION_SOCKET: Optional[str] = None
+
+
+def runtime_root() -> str:
+    """The per-user directory of pxsh sockets: $XDG_RUNTIME_DIR/pxsh or /tmp/pxsh-UID."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.access(xdg, os.W_OK):
+        return os.path.join(xdg, "pxsh")
+    return f"/tmp/pxsh-{os.getuid()}"
+
+
+def _check_private(path: str) -> None:
+    """Refuse a directory that another user owns or others may enter (the same checks as pxsh)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise
+    if not stat.S_ISDIR(info.st_mode):
+        raise errors.ClusterError(f"refusing to use {path}: not a directory")
+    if info.st_uid != os.getuid():
+        raise errors.ClusterError(f"refusing to use {path}: owned by uid {info.st_uid}, not {os.getuid()}")
+    if info.st_mode & 0o077:
+        raise errors.ClusterError(f"refusing to use {path}: its mode is {oct(info.st_mode & 0o777)}, not 0700")
+
+
+def list_clusters() -> List[str]:
+    """The names of the named clusters whose controller answers, sorted."""
+    clusters = os.path.join(runtime_root(), "clusters")
+    try:
+        _check_private(runtime_root())
+        names = sorted(os.listdir(clusters))
+    except (FileNotFoundError, errors.ClusterError):
+        return []
+    running = []
+    for name in names:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(os.path.join(clusters, name, "controller.sock"))
+            running.append(name)
+        except OSError:
+            pass
+        finally:
+            probe.close()
+    return running
+
+
+def _cluster_socket(cluster: Optional[str]) -> Tuple[str, str]:
+    """(name, controller socket path) of the cluster to attach to."""
+    if cluster is None:
+        running = list_clusters()
+        if not running:
+            raise errors.ClusterError(
+                "no pxsh cluster is running; start one with `pxsh cluster start --name NAME -n 4`")
+        if len(running) > 1:
+            raise errors.ClusterError(
+                f"{len(running)} pxsh clusters are running ({', '.join(running)}); "
+                "choose one with Client(cluster=NAME)")
+        cluster = running[0]
+    if not cluster or cluster.startswith(".") or not all(c.isalnum() or c in "-_." for c in cluster):
+        raise errors.ClusterError(f"{cluster!r} is not a cluster name (letters, digits, '-', '_', '.')")
+    root = runtime_root()
+    directory = os.path.join(root, "clusters", cluster)
+    try:
+        _check_private(root)
+        _check_private(directory)
+    except FileNotFoundError:
+        raise errors.ClusterError(_no_such_cluster(cluster)) from None
+    return cluster, os.path.join(directory, "controller.sock")
+
+
+def _no_such_cluster(name: str) -> str:
+    running = list_clusters()
+    listed = f"running: {', '.join(running)}" if running else "none is running"
+    return f"no pxsh cluster named {name!r} ({listed}; `pxsh cluster list`)"
+
+
+class Client:
+    """A connection to a pxsh cluster, with IPython Parallel's names.
+
+    ``rc.ids``, ``rc[:]``, ``rc[2]``, ``rc[1:3]``, ``rc.direct_view()``,
+    ``rc.load_balanced_view()``, ``rc.executor()``, ``rc.wait()``.
+    Views made from it inherit ``block`` (False, as in ipyparallel).
+    """
+
+    block = False
+
+    def __init__(self, cluster: Optional[str] = None, *, timeout: float = _CONNECT_TIMEOUT,
+                 _socket_path: Optional[str] = None, _lazy: bool = False):
+        if _socket_path is None and cluster is None and SESSION_SOCKET is not None:
+            _socket_path = SESSION_SOCKET
+        if _socket_path is None:
+            self.cluster, self._socket_path = _cluster_socket(cluster)
+        else:
+            self.cluster, self._socket_path = cluster, _socket_path
+        self._timeout = timeout
+        self._lock = threading.RLock()
+        self._task_condition = threading.Condition(self._lock)
+        self._send_lock = threading.Lock()
+        self._sock: Optional[socket.socket] = None
+        self._engines: Dict[int, protocol.EngineRow] = {}
+        self._next_request = 1
+        self._awaiting: Dict[int, AsyncResult] = {}
+        self._tasks: Dict[int, Tuple[AsyncResult, int]] = {}
+        self._controls: Dict[int, concurrent.futures.Future] = {}
+        self._closed: Optional[str] = None
+        self._reader: Optional[threading.Thread] = None
+        self._pid = os.getpid()
+        self.history: List[AsyncResult] = []
+        self.python = ""
+        self.notices: List[str] = []
+        if not _lazy:
+            self._connect()
+
+    # ------------------------------------------------------------------
+    # Engines and views
+
+    @property
+    def ids(self) -> List[int]:
+        """The ids of the live engines (restarting ones included), sorted."""
+        self._ensure_connected()
+        with self._lock:
+            return sorted(row.id for row in self._engines.values() if row.id >= 0 and row.state != "dead")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, key: Union[int, slice, List[int]]):
+        """A DirectView on `key`: an engine id, a slice of ids or a list of ids."""
+        return self.direct_view(targets=self._targets_from_key(key))
+
+    def _targets_from_key(self, key):
+        ids = self.ids
+        if isinstance(key, int) and not isinstance(key, bool):
+            if key not in ids:
+                raise IndexError(f"No such engine: {key} (engines: {_describe_ids(ids)})")
+            return key
+        if isinstance(key, slice):
+            chosen = ids[key]
+            if not chosen:
+                raise IndexError(f"No engines in {key} (engines: {_describe_ids(ids)})")
+            return chosen
+        if isinstance(key, (list, tuple, range)):
+            missing = [k for k in key if k not in ids]
+            if missing:
+                raise IndexError(f"No such engine: {missing[0]} (engines: {_describe_ids(ids)})")
+            return list(key)
+        raise TypeError(f"engines are chosen by int, slice or list, not {type(key).__name__}")
+
+    def direct_view(self, targets: Union[str, int, slice, List[int]] = "all"):
+        """A DirectView; 'all' follows the engines as they come and go."""
+        from .views import DirectView
+        if targets != "all":
+            targets = self._targets_from_key(targets)
+        return DirectView(self, targets)
+
+    def load_balanced_view(self, targets: Optional[List[int]] = None):
+        """A LoadBalancedView: each task goes to whichever engine is free."""
+        from .views import LoadBalancedView
+        if targets is not None:
+            raise NotImplementedError("pxsh balances over all engines; targets= is not supported")
+        return LoadBalancedView(self)
+
+    def executor(self, targets=None):
+        """A concurrent.futures.Executor over the engines, load-balanced."""
+        return self.load_balanced_view(targets).executor
+
+    def wait(self, jobs: Optional[Iterable[AsyncResult]] = None, timeout: Optional[float] = -1) -> bool:
+        """Wait for `jobs` (default: every result made through this client); True if all are ready."""
+        jobs = list(self.history if jobs is None else ([jobs] if isinstance(jobs, AsyncResult) else jobs))
+        if timeout is not None and timeout < 0:
+            timeout = None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for job in jobs:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not job.wait(remaining):
+                return False
+        return True
+
+    def abort(self, jobs: Optional[Iterable[AsyncResult]] = None) -> None:
+        """Abort the tasks of `jobs` (default: all unfinished) that have not started."""
+        jobs = self.history if jobs is None else ([jobs] if isinstance(jobs, AsyncResult) else jobs)
+        for job in list(jobs):
+            if not job.done():
+                self._abort(job)
+
+    @property
+    def outstanding(self) -> List[AsyncResult]:
+        """Results made through this client that are not ready."""
+        return [job for job in self.history if not job.done()]
+
+    def close(self) -> None:
+        """Leave the cluster (it keeps running)."""
+        self._close("the client was closed")
+
+    def shutdown(self) -> None:
+        """Stop the whole cluster: its engines and controller."""
+        self._control(protocol.CTL_SHUTDOWN)
+        self._close(f"the cluster {self.cluster!r} was stopped" if self.cluster else "the cluster was stopped")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return f"<pxsh.Client {self.cluster or 'home'}: closed>"
+        if self._sock is None:
+            return f"<pxsh.Client {self.cluster or 'of this session'}>"
+        return f"<pxsh.Client {self.cluster or 'of this session'}: {len(self.ids)} engines>"
+
+    # ------------------------------------------------------------------
+    # The connection
+
+    def _ensure_connected(self) -> None:
+        if self._sock is None or self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    raise errors.ClusterError("this client belongs to another process (it forked); make a new one")
+                if self._sock is None:
+                    self._connect()
+        if self._closed:
+            raise errors.ClusterError(self._closed)
+
+    def _connect(self) -> None:
+        if self._closed:
+            raise errors.ClusterError(self._closed)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self._socket_path)
+        except OSError as exc:
+            sock.close()
+            if self.cluster:
+                raise errors.ClusterError(_no_such_cluster(self.cluster)) from None
+            raise errors.ClusterError(f"cannot reach the cluster at {self._socket_path}: {exc}") from None
+        try:
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            _, uid, _ = struct.unpack("3i", creds)
+            if uid != os.getuid():
+                raise errors.ClusterError(f"refusing a controller run by uid {uid}, not {os.getuid()}")
+            sock.sendall(protocol.encode(protocol.hello(os.getpid())))
+            sock.settimeout(self._timeout)
+            decoder = protocol.FrameDecoder()
+            welcome = None
+            while welcome is None:
+                data = sock.recv(1 << 16)
+                if not data:
+                    raise errors.ClusterError("the controller closed the connection during the handshake")
+                decoder.feed(data)
+                frames = decoder.frames()
+                for index, frame in enumerate(frames):
+                    if frame.kind == protocol.REFUSED:
+                        reason = frame.segments[0].decode() if frame.segments else ""
+                        raise errors.ClusterError(f"the controller refused this client: {reason}")
+                    if frame.kind == protocol.WELCOME:
+                        welcome = frame
+                        rest = frames[index + 1:]
+                        break
+            sock.settimeout(None)
+        except socket.timeout:
+            sock.close()
+            raise errors.ClusterError(f"the cluster did not answer within {self._timeout} s") from None
+        except BaseException:
+            sock.close()
+            raise
+        self.python = welcome.segments[2].decode() if len(welcome.segments) > 2 else ""
+        for line in welcome.segments[3:]:
+            row = protocol.EngineRow.parse(line)
+            if row is not None:
+                self._engines[row.id] = row
+        self._sock = sock
+        self._reader = threading.Thread(target=self._read, args=(sock, decoder, rest),
+                                        name="pxsh-client-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self, sock: socket.socket, decoder: protocol.FrameDecoder, pending: list) -> None:
+        reason = "the controller closed the connection (the cluster was stopped)"
+        try:
+            if pending:
+                self._dispatch(pending)
+            while True:
+                data = sock.recv(1 << 18)
+                if not data:
+                    break
+                decoder.feed(data)
+                frames = decoder.frames()
+                if frames:
+                    self._dispatch(frames)
+        except OSError as exc:
+            if self._closed:
+                return
+            reason = f"the connection to the cluster failed: {exc}"
+        except protocol.ProtocolError as exc:
+            reason = f"the controller sent an invalid frame: {exc}"
+        if self.cluster:
+            reason = reason.replace("the cluster", f"the cluster {self.cluster!r}")
+        self._close(reason)
+
+    def _dispatch(self, frames: List[protocol.Frame]) -> None:
+        finished = []
+        with self._lock:
+            for frame in frames:
+                kind = frame.kind
+                if kind == protocol.REPLY:
+                    entry = self._tasks.pop(frame.id, None)
+                    if entry is not None and entry[0]._record_reply(entry[1], frame):
+                        finished.append(entry[0])
+                elif kind == protocol.ACCEPTED:
+                    result = self._awaiting.pop(frame.id, None)
+                    if result is not None:
+                        first, count = protocol.accepted(frame)
+                        for index in range(min(count, len(result._tasks))):
+                            self._tasks[first + index] = (result, index)
+                        result._accept(first)
+                elif kind == protocol.STREAM:
+                    entry = self._tasks.get(frame.id)
+                    if entry is not None and frame.segments:
+                        entry[0]._record_output(entry[1], frame.op, frame.segments[0])
+                elif kind == protocol.CONTROL_REPLY:
+                    future = self._controls.pop(frame.id, None)
+                    if future is not None:
+                        future.set_result(list(frame.segments))
+                elif kind == protocol.EVENT:
+                    self._event(frame)
+            self._task_condition.notify_all()
+        for result in finished:
+            result._finish()
+
+    def _event(self, frame: protocol.Frame) -> None:
+        if frame.op == protocol.EVENT_ENGINE_STARTED and frame.segments:
+            row = protocol.EngineRow.parse(frame.segments[0])
+            if row is not None:
+                self._engines[row.id] = row
+        elif frame.op == protocol.EVENT_ENGINE_DIED:
+            row = self._engines.get(frame.engine)
+            if row is not None:
+                restarting = bool(frame.flags & protocol.RESTARTING)
+                self._engines[frame.engine] = row._replace(state="starting" if restarting else "dead")
+        elif frame.op == protocol.EVENT_TASK_RETRIED:
+            entry = self._tasks.get(frame.id)
+            if entry is not None:
+                entry[0].notices.append(f"task {entry[1]} retried after engine {frame.engine} died")
+        elif frame.op == protocol.EVENT_NOTICE and frame.segments:
+            self.notices.append(frame.segments[0].decode("utf-8", "replace"))
+
+    def _close(self, reason: str) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = reason
+            sock, self._sock = self._sock, None
+            pending = list(self._awaiting.values()) + [entry[0] for entry in self._tasks.values()]
+            controls = list(self._controls.values())
+            self._awaiting.clear()
+            self._tasks.clear()
+            self._controls.clear()
+            self._task_condition.notify_all()
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        error = errors.ClusterError(reason)
+        for result in {id(r): r for r in pending}.values():
+            result._fail_all(error)
+        for future in controls:
+            if not future.done():
+                future.set_exception(error)
+
+    def _send(self, frame: protocol.Frame) -> None:
+        data = protocol.encode(frame)
+        try:
+            with self._send_lock:
+                self._sock.sendall(data)
+        except (OSError, AttributeError) as exc:
+            self._close(self._closed or f"the connection to the cluster failed: {exc}")
+            raise errors.ClusterError(self._closed) from None
+
+    # ------------------------------------------------------------------
+    # Requests (used by the views)
+
+    def _submit(self, result: AsyncResult, op: int, *, targets=(), balanced=False, retries=None,
+                shared=(), per_task=()) -> AsyncResult:
+        self._ensure_connected()
+        with self._lock:
+            if self._closed:
+                raise errors.ClusterError(self._closed)
+            request = self._next_request
+            self._next_request += 1
+            self._awaiting[request] = result
+            self.history.append(result)
+            result.number = len(self.history)
+        self._send(protocol.submission(op, request, targets=targets, balanced=balanced, retries=retries,
+                                       shared=shared, per_task=per_task))
+        return result
+
+    def _control(self, op: int, *, engines=(), tasks=(), argument=None) -> list:
+        self._ensure_connected()
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                raise errors.ClusterError(self._closed)
+            request = self._next_request
+            self._next_request += 1
+            self._controls[request] = future
+        self._send(protocol.control(op, request, engines=engines, tasks=tasks, argument=argument))
+        return future.result()
+
+    def _unfinished_ids(self, result: AsyncResult) -> List[int]:
+        if not result._accepted.wait(10):
+            return []
+        return [result._first_id + i for i, task in enumerate(result._tasks) if task.reply is None]
+
+    def _abort(self, result: AsyncResult) -> int:
+        """Abort the result's tasks that have not started; the number still running."""
+        ids = self._unfinished_ids(result)
+        if not ids:
+            return 0
+        reply = self._control(protocol.CTL_ABORT, tasks=ids)
+        return int(reply[0]) if reply and reply[0].isdigit() else 0
+
+    def _interrupt(self, result: AsyncResult) -> None:
+        """Ctrl-C while waiting: abort what has not started and interrupt the engines running the rest."""
+        try:
+            if self._closed or self._sock is None:
+                return
+            ids = self._unfinished_ids(result)
+            if not ids:
+                return
+            self._control(protocol.CTL_ABORT, tasks=ids)
+            states = self._control(protocol.CTL_STATUS, tasks=ids)
+            if not any(state.startswith(b"running") for state in states):
+                return
+            direct = {task.engine for task in result._tasks if task.reply is None and task.engine is not None}
+            engines = sorted(direct) if direct else self.ids
+            self._control(protocol.CTL_INTERRUPT, engines=engines)
+        except (errors.PxshError, KeyboardInterrupt):
+            pass
+
+
+def _describe_ids(ids: List[int]) -> str:
+    if not ids:
+        return "none"
+    if ids == list(range(ids[0], ids[-1] + 1)) and len(ids) > 2:
+        return f"{ids[0]}-{ids[-1]}"
+    return ", ".join(map(str, ids))

@@ -1,0 +1,237 @@
+"""pxsh frames: the wire format between clients, the controller and engines.
+
+The format is written down in ``docs/PROTOCOL.md``; ``PxWire`` is the Swift
+side of it, and both are tested against the example frames there.
+
+A frame is ``u32 length`` (of everything after it), a header ``u8 kind,
+u8 op, u16 flags, i32 engine, u64 id, u32 segment count``, and for each
+segment ``u32 length`` and its bytes. All integers are little-endian.
+"""
+
+import struct
+from typing import List, NamedTuple, Optional, Sequence, Tuple
+
+PROTOCOL_VERSION = 1
+MAGIC = "pxsh"
+
+# Message kinds (MessageKind in PxWire/Frame.swift).
+HELLO = 1
+WELCOME = 2
+REFUSED = 3
+SUBMIT = 10
+ACCEPTED = 11
+TASK = 12
+REPLY = 13
+STREAM = 14
+INTERRUPT = 15
+OUTPUT_READ = 16
+CONTROL = 20
+CONTROL_REPLY = 21
+EVENT = 22
+
+KINDS = frozenset((HELLO, WELCOME, REFUSED, SUBMIT, ACCEPTED, TASK, REPLY, STREAM,
+                   INTERRUPT, OUTPUT_READ, CONTROL, CONTROL_REPLY, EVENT))
+
+# Frame flags (FrameFlags).
+FAILED = 1 << 0
+NOT_RUN = 1 << 1
+BALANCED = 1 << 2
+RESTARTING = 1 << 3
+OUTPUT_PENDING = 1 << 4
+
+# Engine numbers (EngineNumber).
+HOME = -1
+NO_ENGINE = -2
+
+# Engine runtime ops (EngineOp); the argument and reply segments are in
+# Sources/PxEngine/Runtime/pxsh_runtime.py.
+OP_EXECUTE = 1
+OP_EXPORT = 2
+OP_IMPORT = 3
+OP_APPLY = 6
+OP_MAP_CHUNK = 9
+OP_CALL = 13
+OP_STARMAP = 14
+
+# Control ops (ControlOp).
+CTL_ENGINES = 1
+CTL_INTERRUPT = 2
+CTL_RESTART = 3
+CTL_ADD = 4
+CTL_REMOVE = 5
+CTL_ABORT = 6
+CTL_STATUS = 7
+CTL_SHUTDOWN = 8
+
+# Output streams (OutputStream).
+STDOUT = 1
+STDERR = 2
+
+# Cluster events (ClusterEvent.Code).
+EVENT_ENGINE_DIED = 1
+EVENT_ENGINE_STARTED = 2
+EVENT_TASK_RETRIED = 3
+EVENT_NOTICE = 4
+
+_HEADER = struct.Struct("<IBBHiQI")
+HEADER_SIZE = _HEADER.size  # 24: the length prefix and the header
+_U32 = struct.Struct("<I")
+_NO_RETRIES = 0xFFFFFFFF
+
+
+class ProtocolError(Exception):
+    """A byte stream that is not a valid sequence of frames."""
+
+
+class Frame(NamedTuple):
+    kind: int
+    op: int = 0
+    flags: int = 0
+    engine: int = NO_ENGINE
+    id: int = 0
+    segments: Sequence[bytes] = ()
+
+
+def encode(frame: Frame) -> bytes:
+    """The wire form of a frame."""
+    parts = [b""]
+    size = HEADER_SIZE - 4
+    for segment in frame.segments:
+        n = len(segment) if type(segment) is bytes else memoryview(segment).nbytes
+        parts.append(_U32.pack(n))
+        parts.append(segment)
+        size += 4 + n
+    parts[0] = _HEADER.pack(size, frame.kind, frame.op, frame.flags, frame.engine,
+                            frame.id, len(frame.segments))
+    return b"".join(parts)
+
+
+class FrameDecoder:
+    """Turns a byte stream, fed in chunks of any size, into frames."""
+
+    def __init__(self, maximum_frame_size: int = 1 << 31):
+        self.maximum_frame_size = maximum_frame_size
+        self._buffer = bytearray()
+        self._start = 0
+
+    def feed(self, data) -> None:
+        if self._start and self._start == len(self._buffer):
+            del self._buffer[:]
+            self._start = 0
+        elif self._start >= 1 << 16:
+            del self._buffer[:self._start]
+            self._start = 0
+        self._buffer += data
+
+    def frames(self) -> List[Frame]:
+        """The whole frames received so far, in order."""
+        out = []
+        buffer = self._buffer
+        start = self._start
+        end_of_data = len(buffer)
+        unpack_u32 = _U32.unpack_from
+        while end_of_data - start >= 4:
+            length = unpack_u32(buffer, start)[0]
+            if length + 4 > self.maximum_frame_size:
+                raise ProtocolError(f"frame of {length + 4} bytes exceeds the limit of {self.maximum_frame_size}")
+            if length < HEADER_SIZE - 4:
+                raise ProtocolError(f"frame of {length} bytes is too short for a header")
+            if end_of_data - start < length + 4:
+                break
+            _, kind, op, flags, engine, ident, count = _HEADER.unpack_from(buffer, start)
+            if kind not in KINDS:
+                raise ProtocolError(f"unknown message kind {kind}")
+            end = start + 4 + length
+            position = start + HEADER_SIZE
+            if count > (length - 20) // 4:
+                raise ProtocolError("frame segments do not match the frame length")
+            segments = []
+            for _ in range(count):
+                if position + 4 > end:
+                    raise ProtocolError("frame segments do not match the frame length")
+                n = unpack_u32(buffer, position)[0]
+                position += 4
+                if n > end - position:
+                    raise ProtocolError("frame segments do not match the frame length")
+                segments.append(bytes(buffer[position:position + n]))
+                position += n
+            if position != end:
+                raise ProtocolError("frame segments do not match the frame length")
+            out.append(Frame(kind, op, flags, engine, ident, segments))
+            start = end
+        self._start = start
+        return out
+
+
+# --------------------------------------------------------------------------
+# Messages
+
+def hello(pid: int) -> Frame:
+    """A client's handshake: ["pxsh", version, "client", pid]."""
+    texts = [MAGIC, str(PROTOCOL_VERSION), "client", str(pid)]
+    return Frame(HELLO, segments=[t.encode() for t in texts])
+
+
+def submission(op: int, request_id: int, *, targets: Sequence[int] = (), balanced: bool = False,
+               retries: Optional[int] = None, shared: Sequence[bytes] = (),
+               per_task: Sequence[Sequence[bytes]] = ()) -> Frame:
+    """A submit frame: run `op` on targets, or load-balanced with one task per `per_task` entry.
+
+    Every task gets the `shared` segments followed by its own.
+    """
+    header = [struct.pack("<II", _NO_RETRIES if retries is None else max(0, retries), len(targets))]
+    if targets:
+        header.append(struct.pack(f"<{len(targets)}i", *targets))
+    header.append(struct.pack("<II", len(shared), len(per_task)))
+    if per_task:
+        header.append(struct.pack(f"<{len(per_task)}I", *map(len, per_task)))
+    segments = [b"".join(header), *shared]
+    for task in per_task:
+        segments += task
+    return Frame(SUBMIT, op, BALANCED if balanced else 0, NO_ENGINE, request_id, segments)
+
+
+def accepted(frame: Frame) -> Tuple[int, int]:
+    """(first task id, count) of an accepted frame."""
+    return struct.unpack_from("<QI", frame.segments[0])
+
+
+def timing(segment: bytes) -> Tuple[int, int]:
+    """(started, completed) in real-time nanoseconds: the first segment of every reply."""
+    return struct.unpack_from("<QQ", segment)
+
+
+def control(op: int, request_id: int, *, engines: Sequence[int] = (), tasks: Sequence[int] = (),
+            argument: Optional[str] = None) -> Frame:
+    ids = struct.pack(f"<{len(engines)}i", *engines) + struct.pack(f"<{len(tasks)}Q", *tasks)
+    segments = [ids] if argument is None else [ids, argument.encode()]
+    return Frame(CONTROL, op, 0, NO_ENGINE, request_id, segments)
+
+
+def id_list(segment: bytes, fmt: str = "i") -> List[int]:
+    size = struct.calcsize(fmt)
+    n = len(segment) // size
+    return list(struct.unpack_from(f"<{n}{fmt}", segment)) if n else []
+
+
+class EngineRow(NamedTuple):
+    """One engine as the controller sees it: a line of `%engines`."""
+
+    id: int
+    rank: int
+    pid: int
+    state: str  # starting, idle, busy, dead
+    since: int
+    queued: int
+    resident_bytes: int
+
+    @classmethod
+    def parse(cls, line: bytes) -> Optional["EngineRow"]:
+        fields = line.decode(errors="replace").split(" ")
+        if len(fields) != 7 or fields[3] not in ("starting", "idle", "busy", "dead"):
+            return None
+        try:
+            return cls(int(fields[0]), int(fields[1]), int(fields[2]), fields[3],
+                       int(fields[4]), int(fields[5]), int(fields[6]))
+        except ValueError:
+            return None

@@ -1,0 +1,202 @@
+"""Python values as segments: the value blobs of the engine runtime.
+
+A blob is ``[count, pickle, buf_1, ..., buf_k]`` where ``count`` is k + 1
+(ASCII decimal), ``pickle`` is pickle protocol 5 and ``buf_i`` its
+out-of-band buffers (numpy arrays). A buffer segment that starts with the
+shared-memory marker names a file in the cluster's private ``/dev/shm``
+directory instead of holding the bytes; the receiver maps it and removes it.
+
+Functions travel by value with cloudpickle when it is installed; without it,
+only what the standard pickler handles travels (functions by reference).
+"""
+
+import os
+import pickle
+from typing import Any, List, Sequence, Tuple
+
+PICKLE_PROTOCOL = 5
+SHARED_MEMORY_MAGIC = b"\x00pxsh-shared-memory\x00"
+
+_PLAIN_TYPES = frozenset((int, float, complex, bool, str, bytes, type(None)))
+_cloudpickle = None
+
+
+class SerializationError(Exception):
+    """A value could not be pickled; the message names the value."""
+
+
+def _cloudpickle_module():
+    global _cloudpickle
+    if _cloudpickle is None:
+        try:
+            import cloudpickle
+            _cloudpickle = cloudpickle
+        except Exception:
+            _cloudpickle = False
+    return _cloudpickle
+
+
+def _is_plain(obj) -> bool:
+    kind = type(obj)
+    if kind in _PLAIN_TYPES:
+        return True
+    if (kind is list or kind is tuple) and len(obj) <= 64:
+        return all(type(item) in _PLAIN_TYPES for item in obj)
+    return False
+
+
+def dumps(obj) -> Tuple[bytes, List[Any]]:
+    """The pickle of obj and its out-of-band buffers."""
+    buffers: List[Any] = []
+    if _is_plain(obj):
+        return pickle.dumps(obj, PICKLE_PROTOCOL), buffers
+    cloudpickle = _cloudpickle_module()
+    if cloudpickle:
+        return cloudpickle.dumps(obj, PICKLE_PROTOCOL, buffer_callback=buffers.append), buffers
+    return pickle.dumps(obj, PICKLE_PROTOCOL, buffer_callback=buffers.append), buffers
+
+
+def dump(obj) -> List[bytes]:
+    """obj as a value blob."""
+    data, buffers = dumps(obj)
+    if not buffers:
+        return [b"1", data]
+    return [str(len(buffers) + 1).encode(), data, *[buffer.raw() for buffer in buffers]]
+
+
+def dump_named(obj, what: str) -> List[bytes]:
+    """dump(obj), or a SerializationError that names `what`."""
+    try:
+        return dump(obj)
+    except Exception as exc:
+        raise SerializationError(f"cannot serialize {what}: {type(exc).__name__}: {exc}") from None
+
+
+def load(segments: Sequence[bytes], position: int = 0) -> Tuple[Any, int]:
+    """The value whose blob starts at segments[position], and the position after it."""
+    count = int(segments[position])
+    end = position + 1 + count
+    if count < 1 or end > len(segments):
+        raise ValueError(f"malformed value blob at segment {position}")
+    if count == 1:
+        return pickle.loads(segments[position + 1]), end
+    buffers = [_import_buffer(segment) for segment in segments[position + 2:end]]
+    return pickle.loads(segments[position + 1], buffers=buffers), end
+
+
+def shared_memory_files(segments: Sequence[bytes]) -> List[str]:
+    """The shared-memory files that segments name."""
+    return [bytes(s[len(SHARED_MEMORY_MAGIC):]).decode() for s in segments
+            if s[:len(SHARED_MEMORY_MAGIC)] == SHARED_MEMORY_MAGIC]
+
+
+def _import_buffer(segment):
+    if segment[:len(SHARED_MEMORY_MAGIC)] != SHARED_MEMORY_MAGIC:
+        return bytearray(segment)  # arrays arrive writable
+    import mmap
+    path = bytes(segment[len(SHARED_MEMORY_MAGIC):]).decode()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        # Copy-on-write: the array is writable, and pages are copied only if written.
+        mapped = memoryview(mmap.mmap(fd, 0, access=mmap.ACCESS_COPY))
+    finally:
+        os.close(fd)
+    try:
+        os.unlink(path)  # the mapping keeps the data; this client was its only reader
+    except OSError:
+        pass
+    return mapped
+
+
+# --------------------------------------------------------------------------
+# Functions: cloudpickle takes 100-300 µs per function, so a function's blob is
+# reused while nothing it would capture has changed.
+
+_IMMUTABLE = frozenset((int, float, complex, bool, str, bytes, type(None), range, frozenset))
+_function_blobs = None  # WeakKeyDictionary: function -> (fingerprint, blob)
+
+
+def function_blob(func, what: str) -> List[bytes]:
+    """The blob of a function, from a cache when what it captures is unchanged."""
+    global _function_blobs
+    if _function_blobs is None:
+        import weakref
+        _function_blobs = weakref.WeakKeyDictionary()
+    try:
+        fingerprint = _fingerprint(func, 0, set())
+    except Exception:
+        fingerprint = None
+    if fingerprint is not None:
+        try:
+            cached = _function_blobs.get(func)
+        except TypeError:  # not weak-referenceable
+            cached = None
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+    blob = dump_named(func, what)
+    if fingerprint is not None:
+        try:
+            _function_blobs[func] = (fingerprint, blob)
+        except TypeError:
+            pass
+    return blob
+
+
+def _fingerprint(func, depth: int, seen: set):
+    """What func's pickle depends on, for comparison; None when it cannot be told cheaply."""
+    import types
+    if type(func) is not types.FunctionType or depth > 3:
+        return None
+    if id(func) in seen:
+        return ("seen", id(func))
+    seen.add(id(func))
+    code = func.__code__
+    parts = [id(code)]
+    for value in (func.__defaults__ or ()):
+        parts.append(_value_print(value, depth, seen))
+    for value in (func.__kwdefaults__ or {}).values():
+        parts.append(_value_print(value, depth, seen))
+    for cell in (func.__closure__ or ()):
+        try:
+            parts.append(_value_print(cell.cell_contents, depth, seen))
+        except ValueError:
+            parts.append("empty")
+    namespace = func.__globals__
+    for name in _global_names(code):
+        parts.append(_value_print(namespace.get(name, _absent), depth, seen))
+    if func.__dict__:
+        return None
+    return tuple(parts)
+
+
+_absent = object()
+_names_of_code = {}
+
+
+def _global_names(code) -> tuple:
+    names = _names_of_code.get(code)
+    if names is None:
+        import types
+        found = dict.fromkeys(code.co_names)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                found.update(dict.fromkeys(_global_names(const)))
+        names = _names_of_code[code] = tuple(found)
+    return names
+
+
+def _value_print(value, depth: int, seen: set):
+    import types
+    kind = type(value)
+    if kind in _IMMUTABLE or value is _absent:
+        return (kind, value)
+    if kind is tuple:
+        return tuple(_value_print(item, depth, seen) for item in value)
+    if kind is types.ModuleType or kind is types.BuiltinFunctionType or isinstance(value, type):
+        return ("id", id(value))
+    if kind is types.FunctionType:
+        inner = _fingerprint(value, depth + 1, seen)
+        if inner is None:
+            raise ValueError("uncacheable")
+        return ("function", id(value), inner)
+    raise ValueError("a mutable value is captured")

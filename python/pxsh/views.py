@@ -1,0 +1,453 @@
+"""DirectView and LoadBalancedView, with IPython Parallel's names and defaults.
+
+A DirectView runs on explicit engines: execute, push, pull, scatter, gather,
+apply and map (the sequence split into one contiguous block per engine). A
+LoadBalancedView sends each task to whichever engine is free. Both default to
+``block = False``: calls return an AsyncResult; ``*_sync`` waits and returns
+the value, ``*_async`` never waits.
+
+Functions, lambdas and closures travel by value (cloudpickle) and run in the
+engine's namespace, so they see ``rank``, ``size`` and what ``%px`` defined.
+"""
+
+import builtins
+import contextlib
+import sys
+from typing import Any, Callable, Iterable, List, Optional, Sequence
+
+from . import errors, protocol, serialize
+from .asyncresult import AsyncMapResult, AsyncResult, _chain
+
+
+def _callable_name(func) -> str:
+    name = getattr(func, "__name__", None)
+    return name if isinstance(name, str) else type(func).__name__
+
+
+def _pack_call(func, args: tuple, kwargs: dict) -> List[bytes]:
+    """The segments of a CALL: the function's blob, then (args, kwargs)'s."""
+    if not callable(func):
+        raise TypeError(f"{func!r} is not callable ({type(func).__name__})")
+    name = _callable_name(func)
+    fn_blob = serialize.function_blob(func, repr(name))
+    try:
+        call_blob = serialize.dump((args, kwargs))
+    except Exception as exc:
+        for index, arg in enumerate(args):
+            serialize.dump_named(arg, f"argument {index + 1} of {name!r}")
+        for key, arg in kwargs.items():
+            serialize.dump_named(arg, f"argument {key!r} of {name!r}")
+        raise serialize.SerializationError(
+            f"cannot serialize the arguments of {name!r}: {type(exc).__name__}: {exc}") from None
+    return fn_blob + call_blob
+
+
+def _dump_items(items: list, first: int, name: str) -> List[bytes]:
+    try:
+        return serialize.dump(items)
+    except Exception as exc:
+        for offset, item in enumerate(items):
+            serialize.dump_named(item, f"item {first + offset} of the sequence mapped with {name!r}")
+        raise serialize.SerializationError(
+            f"cannot serialize the items mapped with {name!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _load_value(segments: list) -> Any:
+    return serialize.load(segments, 0)[0]
+
+
+def _none(segments: list) -> None:
+    return None
+
+
+def _split(value, n: int) -> list:
+    """n contiguous blocks of value, the first len % n one item longer (numpy.array_split sizes)."""
+    if hasattr(value, "iloc") and hasattr(value, "__len__"):
+        blocks, length = value.iloc, len(value)
+    elif isinstance(value, (list, tuple, range, str, bytes, bytearray)) or (
+            hasattr(value, "ndim") and getattr(value, "ndim", 0) and hasattr(value, "__getitem__")):
+        blocks, length = value, len(value)
+    else:
+        try:
+            blocks = list(value)
+        except TypeError:
+            raise TypeError(f"cannot scatter {type(value).__name__}: not a sequence") from None
+        length = len(blocks)
+    base, extra = divmod(length, n)
+    parts, start = [], 0
+    for i in range(n):
+        stop = start + base + (i < extra)
+        parts.append(blocks[start:stop])
+        start = stop
+    return parts
+
+
+def _concat(parts: list):
+    """Join gathered blocks back into one value of the blocks' kind."""
+    if not parts:
+        return []
+    if all(isinstance(p, str) for p in parts):
+        return "".join(parts)
+    if all(isinstance(p, bytes) for p in parts):
+        return b"".join(parts)
+    first = parts[0]
+    if type(first).__module__ == "numpy" and all(getattr(p, "ndim", 0) for p in parts):
+        import numpy
+        return numpy.concatenate(parts)
+    if hasattr(first, "iloc") and type(first).__module__.startswith("pandas"):
+        import pandas
+        return pandas.concat(parts)
+    if all(isinstance(p, tuple) for p in parts):
+        return tuple(x for p in parts for x in p)
+    if all(isinstance(p, (list, tuple, range)) for p in parts):
+        joined: list = []
+        for p in parts:
+            joined.extend(p)
+        return joined
+    return list(parts)
+
+
+def _zip_items(sequences: Sequence[Iterable]) -> list:
+    if not sequences:
+        raise TypeError("map() needs at least one sequence")
+    return list(zip(*sequences))
+
+
+class View:
+    """What both views share: block, wait, abort and the function decorators' plumbing."""
+
+    def __init__(self, client):
+        self.client = client
+        self.block = client.block
+
+    def _blocking(self, block: Optional[bool]) -> bool:
+        return self.block if block is None else block
+
+    def _result(self, result: AsyncResult, block: Optional[bool]):
+        return result.get() if self._blocking(block) else result
+
+    def apply(self, f: Callable, *args, **kwargs):
+        """Call f(*args, **kwargs); waits and returns the value if `block`, else an AsyncResult."""
+        return self._result(self._apply(f, args, kwargs), None)
+
+    def apply_async(self, f: Callable, *args, **kwargs) -> AsyncResult:
+        """Call f(*args, **kwargs); return its AsyncResult at once."""
+        return self._apply(f, args, kwargs)
+
+    def apply_sync(self, f: Callable, *args, **kwargs):
+        """Call f(*args, **kwargs) and return its value."""
+        return self._apply(f, args, kwargs).get()
+
+    def map_async(self, f: Callable, *sequences, **kwargs) -> AsyncMapResult:
+        kwargs["block"] = False
+        return self.map(f, *sequences, **kwargs)
+
+    def map_sync(self, f: Callable, *sequences, **kwargs) -> list:
+        kwargs["block"] = True
+        return self.map(f, *sequences, **kwargs)
+
+    def wait(self, jobs=None, timeout: Optional[float] = -1) -> bool:
+        return self.client.wait(jobs, timeout)
+
+    def abort(self, jobs=None) -> None:
+        self.client.abort(jobs)
+
+    @property
+    def executor(self):
+        """A concurrent.futures.Executor that submits through this view."""
+        from .executor import ViewExecutor
+        return ViewExecutor(self)
+
+    def remote(self, block: Optional[bool] = None):
+        """Decorator: calling the function runs it on the view's engines (like apply)."""
+        def decorate(func):
+            return RemoteFunction(self, func, block)
+        return decorate
+
+    def parallel(self, dist: str = "b", block: Optional[bool] = None):
+        """Decorator: the function is called on a block of the sequence on each engine; f.map is elementwise."""
+        if dist != "b":
+            raise ValueError("pxsh distributes in contiguous blocks only (dist='b')")
+
+        def decorate(func):
+            return ParallelFunction(self, func, block)
+        return decorate
+
+    def _apply(self, f, args, kwargs) -> AsyncResult:
+        raise NotImplementedError
+
+
+class DirectView(View):
+    """Runs on explicit engines; `targets` is 'all', an engine id or a list of ids.
+
+    With a single engine id, results are single values; otherwise one per engine.
+    """
+
+    def __init__(self, client, targets):
+        super().__init__(client)
+        self.targets = targets
+
+    def __repr__(self) -> str:
+        return f"<DirectView {self.targets!r}>"
+
+    def __len__(self) -> int:
+        return len(self._targets())
+
+    def _targets(self, targets=None) -> List[int]:
+        targets = self.targets if targets is None else targets
+        if targets == "all":
+            ids = self.client.ids
+            if not ids:
+                raise errors.NoEnginesRegistered("this view's cluster has no engines")
+            return ids
+        if isinstance(targets, int):
+            ids = [targets]
+        else:
+            ids = list(targets)
+        live = set(self.client.ids)
+        for target in ids:
+            if target not in live:
+                raise IndexError(f"No such engine: {target} (engines: {sorted(live) or 'none'})")
+        return ids
+
+    def _is_single(self, targets=None) -> bool:
+        targets = self.targets if targets is None else targets
+        return isinstance(targets, int) and not isinstance(targets, bool)
+
+    def _direct(self, op: int, label: str, method: str, decode, *, targets=None, shared=(), per_task=(),
+                combine=None) -> AsyncResult:
+        ids = self._targets(targets)
+        result = AsyncResult(self.client, label=label, method=method, engines=ids, decode=decode,
+                             single=self._is_single(targets), combine=combine)
+        return self.client._submit(result, op, targets=ids, shared=shared, per_task=per_task)
+
+    # --- code and data
+
+    def execute(self, code: str, silent: bool = False, targets=None, block: Optional[bool] = None):
+        """Run code on each engine (like %px); the result's value is None per engine."""
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, not {type(code).__name__}")
+        result = self._direct(protocol.OP_EXECUTE, "execute", "execute", _none, targets=targets,
+                              shared=[code.encode()])
+        return self._result(result, block)
+
+    def push(self, ns: dict, targets=None, block: Optional[bool] = None):
+        """Copy the names and values of the dict `ns` into each engine's namespace."""
+        if not isinstance(ns, dict):
+            raise TypeError(f"push takes a dict of names to values, not {type(ns).__name__}")
+        for name in ns:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValueError(f"invalid variable name {name!r}")
+        try:
+            blob = serialize.dump(ns)
+        except Exception as exc:
+            for name, value in ns.items():
+                serialize.dump_named(value, repr(name))
+            raise serialize.SerializationError(f"cannot serialize {', '.join(map(repr, ns))}: {exc}") from None
+        result = self._direct(protocol.OP_IMPORT, "push", "push", _none, targets=targets, shared=blob)
+        return self._result(result, block)
+
+    def pull(self, names, targets=None, block: Optional[bool] = None):
+        """The value of a name (or a list of values for a list of names) on each engine."""
+        single_name = isinstance(names, str)
+        keys = [names] if single_name else list(names)
+        for key in keys:
+            if not isinstance(key, str) or not key.isidentifier():
+                raise ValueError(f"invalid variable name {key!r}")
+        segments: List[bytes] = []
+        for key in keys:
+            segments += [key.encode(), b""]
+
+        def decode(reply):
+            values = serialize.load(reply, len(keys))[0]
+            return values[keys[0]] if single_name else [values[key] for key in keys]
+        result = self._direct(protocol.OP_EXPORT, "pull", "pull", decode, targets=targets, shared=segments)
+        return self._result(result, block)
+
+    def __getitem__(self, name: str):
+        """dv['a']: pull('a'), waiting."""
+        return self.pull(name, block=True)
+
+    def __setitem__(self, name: str, value) -> None:
+        """dv['a'] = v: push({'a': v}), waiting."""
+        self.push({name: value}, block=True)
+
+    def update(self, ns: dict) -> None:
+        self.push(ns, block=True)
+
+    def get(self, name: str):
+        return self.pull(name, block=True)
+
+    def scatter(self, key: str, seq, targets=None, flatten: bool = False, block: Optional[bool] = None):
+        """Split seq into contiguous blocks, one per engine, each stored as `key` there."""
+        ids = self._targets(targets)
+        parts = _split(seq, len(ids))
+        per_task = []
+        for index, part in enumerate(parts):
+            value = part[0] if flatten and len(part) == 1 else part
+            per_task.append(serialize.dump_named({key: value}, f"part {index} of {key!r}"))
+        result = AsyncResult(self.client, label="scatter", method="scatter", engines=ids, decode=_none,
+                             single=self._is_single(targets))
+        self.client._submit(result, protocol.OP_IMPORT, targets=ids, per_task=per_task)
+        return self._result(result, block)
+
+    def gather(self, key: str, targets=None, block: Optional[bool] = None):
+        """The blocks of `key` on each engine, joined in engine order (numpy-aware)."""
+        def decode(reply):
+            return serialize.load(reply, 1)[0][key]
+        result = self._direct(protocol.OP_EXPORT, "gather", "gather", decode, targets=targets,
+                              shared=[key.encode(), b""], combine=_concat)
+        return self._result(result, block)
+
+    # --- functions
+
+    def _apply(self, f, args, kwargs) -> AsyncResult:
+        return self._direct(protocol.OP_CALL, "apply", "apply", _load_value, shared=_pack_call(f, args, kwargs))
+
+    def map(self, f: Callable, *sequences, block: Optional[bool] = None, **unused):
+        """f over the zipped sequences, one contiguous block per engine; results in order."""
+        items = _zip_items(sequences)
+        ids = self._targets()
+        parts = [part for part in _split(items, len(ids))]
+        name = _callable_name(f)
+        fn_blob = serialize.function_blob(f, repr(name))
+        per_task, first = [], 0
+        for part in parts:
+            per_task.append(_dump_items(part, first, name))
+            first += len(part)
+        result = AsyncMapResult(self.client, label="map", engines=ids, sizes=[len(p) for p in parts])
+        self.client._submit(result, protocol.OP_STARMAP, targets=ids, shared=fn_blob, per_task=per_task)
+        return self._result(result, block)
+
+    @contextlib.contextmanager
+    def sync_imports(self, local: bool = True, quiet: bool = False):
+        """Imports in the `with` block run here (if `local`) and on the view's engines."""
+        original = builtins.__import__
+        statements: List[str] = []
+        user_frame = sys._getframe(2)  # this generator, contextlib's __enter__, the with statement
+
+        def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
+            if level == 0 and sys._getframe(1) is user_frame:
+                if fromlist:
+                    statements.append(f"from {name} import {', '.join(fromlist)}")
+                else:
+                    statements.append(f"import {name}")
+            if local:
+                return original(name, globals, locals, fromlist, level)
+            import types
+            return types.ModuleType(name)
+
+        builtins.__import__ = recording_import
+        try:
+            yield
+        finally:
+            builtins.__import__ = original
+        for statement in statements:
+            if not quiet:
+                print(f"{statement.replace('import', 'importing', 1) if statement.startswith('import') else statement}"
+                      " on engine(s)")
+            self.execute(statement, block=True)
+
+
+class LoadBalancedView(View):
+    """Each task goes to whichever engine is free (never the home engine)."""
+
+    def __init__(self, client):
+        super().__init__(client)
+        self.retries = 0
+
+    def __repr__(self) -> str:
+        return "<LoadBalancedView None>"
+
+    def set_flags(self, **kwargs) -> None:
+        for key, value in kwargs.items():
+            if key not in ("block", "retries"):
+                raise KeyError(f"no flag {key!r} (block, retries)")
+            setattr(self, key, value)
+
+    def _apply(self, f, args, kwargs) -> AsyncResult:
+        shared = _pack_call(f, args, kwargs)
+        result = AsyncResult(self.client, label="apply", method="apply", engines=[None], decode=_load_value,
+                             single=True)
+        return self.client._submit(result, protocol.OP_CALL, balanced=True, retries=self.retries,
+                                   per_task=[shared])
+
+    def map(self, f: Callable, *sequences, block: Optional[bool] = None, chunksize: Optional[int] = None,
+            ordered: bool = True, retries: Optional[int] = None, **unused):
+        """f over the zipped sequences, `chunksize` items per task (default 1)."""
+        items = _zip_items(sequences)
+        chunksize = 1 if chunksize is None else int(chunksize)
+        if chunksize < 1:
+            raise ValueError(f"chunksize must be at least 1, got {chunksize}")
+        name = _callable_name(f)
+        fn_blob = serialize.function_blob(f, repr(name))
+        per_task, sizes = [], []
+        for start in range(0, len(items), chunksize):
+            chunk = items[start:start + chunksize]
+            per_task.append(_dump_items(chunk, start, name))
+            sizes.append(len(chunk))
+        result = AsyncMapResult(self.client, label="map", engines=[None] * len(per_task), sizes=sizes,
+                                ordered=ordered)
+        self.client._submit(result, protocol.OP_STARMAP, balanced=True,
+                            retries=self.retries if retries is None else retries,
+                            shared=fn_blob, per_task=per_task)
+        return self._result(result, block)
+
+    def imap(self, f: Callable, *sequences, ordered: bool = True, max_outstanding: Any = "auto"):
+        """Like map, lazily: the sequences are read as results come back; yields results."""
+        import collections
+        import itertools
+        window = 4 * max(1, len(self.client.ids)) if max_outstanding == "auto" else int(max_outstanding)
+        items = zip(*sequences)
+        outstanding: "collections.deque[AsyncResult]" = collections.deque()
+        for item in itertools.islice(items, window):
+            outstanding.append(self._apply(f, item, {}))
+        while outstanding:
+            if ordered:
+                result = outstanding.popleft()
+                value = result.get()
+            else:
+                import concurrent.futures
+                done = next(concurrent.futures.as_completed(outstanding))
+                outstanding.remove(done)
+                value = done.get()
+            for item in itertools.islice(items, 1):
+                outstanding.append(self._apply(f, item, {}))
+            yield value
+
+
+class RemoteFunction:
+    """A function whose calls run on a view's engines (see View.remote)."""
+
+    def __init__(self, view: View, func: Callable, block: Optional[bool] = None):
+        self.view = view
+        self.func = func
+        self.block = block
+        self.__name__ = getattr(func, "__name__", "remote")
+        self.__doc__ = getattr(func, "__doc__", None)
+
+    def __call__(self, *args, **kwargs):
+        return self.view._result(self.view._apply(self.func, args, kwargs), self.block)
+
+
+class ParallelFunction(RemoteFunction):
+    """Called with sequences, each engine calls the function on its block of them (see View.parallel)."""
+
+    def __call__(self, *sequences, **kwargs):
+        view = self.view
+        if not isinstance(view, DirectView):
+            return self.map(*sequences)
+        ids = view._targets()
+        blocks = [_split(seq, len(ids)) for seq in sequences]
+        if kwargs:
+            raise TypeError("a @parallel function takes sequences only, no keyword arguments")
+        fn_blob = serialize.function_blob(self.func, repr(_callable_name(self.func)))
+        # Each engine calls func(*its blocks); the blocks' results are joined in engine order.
+        result = AsyncMapResult(view.client, label="parallel", engines=ids, sizes=[1] * len(ids))
+        result._combine = lambda chunks: _concat(_chain(chunks))
+        per_task = [serialize.dump([tuple(block[i] for block in blocks)]) for i in range(len(ids))]
+        view.client._submit(result, protocol.OP_STARMAP, targets=ids, shared=fn_blob, per_task=per_task)
+        return view._result(result, self.block)
+
+    def map(self, *sequences):
+        return self.view.map(self.func, *sequences, block=self.block)

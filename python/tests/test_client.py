@@ -1,0 +1,296 @@
+"""The pxsh package against real clusters: a named cluster started with the built pxsh.
+
+PXSH names the pxsh executable (default: .build/debug/pxsh). Each test class uses a runtime
+directory of its own (XDG_RUNTIME_DIR), so other clusters on the machine are not seen.
+"""
+
+import concurrent.futures
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+
+import pxsh  # noqa: E402
+
+PXSH = os.environ.get("PXSH") or os.path.join(HERE, "..", "..", ".build", "debug", "pxsh")
+
+
+def pxsh_command(*args, env=None):
+    return subprocess.run([PXSH, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+class ClusterTestCase(unittest.TestCase):
+    engines = 2
+    name = "pytest"
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(PXSH, os.X_OK):
+            raise RuntimeError(f"no pxsh executable at {PXSH} (build first, or set PXSH)")
+        cls.runtime = tempfile.mkdtemp(prefix="pxsh-pytest-")
+        os.chmod(cls.runtime, 0o700)
+        cls.saved_xdg = os.environ.get("XDG_RUNTIME_DIR")
+        os.environ["XDG_RUNTIME_DIR"] = cls.runtime
+        cls.cluster = f"{cls.name}-{os.getpid()}"
+        started = pxsh_command("cluster", "start", "--name", cls.cluster, "-n", str(cls.engines))
+        if started.returncode != 0:
+            raise RuntimeError(f"pxsh cluster start failed: {started.stdout}{started.stderr}")
+        cls.rc = pxsh.Client(cluster=cls.cluster)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rc.close()
+        pxsh_command("cluster", "stop", "--name", cls.cluster)
+        if cls.saved_xdg is None:
+            os.environ.pop("XDG_RUNTIME_DIR", None)
+        else:
+            os.environ["XDG_RUNTIME_DIR"] = cls.saved_xdg
+        shutil.rmtree(cls.runtime, ignore_errors=True)
+
+
+try:
+    import cloudpickle
+    # The engines cannot import this test module: its functions travel by value, as a script's do.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+except ImportError:
+    pass
+
+
+def interactive(source, **names):
+    """A function defined as at a prompt or in a notebook (in __main__): it sees the engine's names."""
+    namespace = {"__name__": "__main__", **names}
+    exec(source, namespace)
+    return namespace["f"]
+
+
+def square(x):
+    return x * x
+
+
+def sleep_for(seconds):
+    import time
+    time.sleep(seconds)
+    return seconds
+
+
+class ClientTests(ClusterTestCase):
+    def test_ids_and_views(self):
+        self.assertEqual(self.rc.ids, [0, 1])
+        self.assertEqual(repr(self.rc[:]), "<DirectView [0, 1]>")
+        self.assertEqual(self.rc[1].targets, 1)
+        self.assertEqual(self.rc[0:1].targets, [0])
+        self.assertEqual(self.rc.direct_view().targets, "all")
+        self.assertFalse(self.rc[:].block)
+        self.assertFalse(self.rc.load_balanced_view().block)
+
+    def test_client_without_a_name_attaches_to_the_only_cluster(self):
+        with pxsh.Client() as other:
+            self.assertEqual(other.cluster, self.cluster)
+            self.assertEqual(other.ids, [0, 1])
+
+    def test_functions_run_in_the_engine_namespace(self):
+        dv = self.rc[:]
+        self.assertEqual(dv.apply_sync(interactive("f = lambda: rank")), [0, 1])
+        adder = interactive("def f(x):\n    return x + offset + rank", offset=10)
+        self.assertEqual(dv.apply_sync(adder, 1), [11, 12])
+        self.assertEqual(self.rc[1].apply_sync(interactive("f = lambda: size")), 2)
+        closure = interactive("def make(k):\n    return lambda x: x * k + rank\nf = make(3)")
+        self.assertEqual(dv.map_sync(closure, [1, 1]), [3, 4])
+
+    def test_execute_push_pull(self):
+        dv = self.rc[:]
+        result = dv.execute("z = rank * 10\nprint('z is', z)")
+        self.assertIsInstance(result, pxsh.AsyncResult)
+        self.assertEqual(result.get(), [None, None])
+        self.assertEqual(result.stdout, ["z is 0\n", "z is 10\n"])
+        self.assertEqual(dv["z"], [0, 10])
+        dv["w"] = {"a": 1}
+        self.assertEqual(dv.pull("w", block=True), [{"a": 1}, {"a": 1}])
+        dv.push({"p": 1, "q": 2}, block=True)
+        self.assertEqual(dv.pull(["p", "q"]).get(), [[1, 2], [1, 2]])
+        self.assertEqual(self.rc[0]["z"], 0)
+
+    def test_scatter_and_gather(self):
+        dv = self.rc[:]
+        dv.scatter("part", list(range(7)), block=True)
+        self.assertEqual(dv["part"], [[0, 1, 2, 3], [4, 5, 6]])
+        dv.execute("part = [x * 2 for x in part]", block=True)
+        self.assertEqual(dv.gather("part", block=True), [0, 2, 4, 6, 8, 10, 12])
+        try:
+            import numpy
+        except ImportError:
+            return
+        dv.scatter("array", numpy.arange(10), block=True)
+        gathered = dv.gather("array").get()
+        self.assertEqual(gathered.tolist(), list(range(10)))
+
+    def test_direct_map_and_decorators(self):
+        dv = self.rc[:]
+        self.assertEqual(dv.map_sync(square, range(6)), [0, 1, 4, 9, 16, 25])
+        self.assertEqual(dv.map(lambda x, y: x + y, [1, 2], [3, 4]).get(), [4, 6])
+
+        where = dv.remote(block=True)(interactive("f = lambda: rank"))
+        self.assertEqual(where(), [0, 1])
+
+        @dv.parallel(block=True)
+        def doubled(block):
+            return [2 * x for x in block]
+        self.assertEqual(doubled(range(5)), [0, 2, 4, 6, 8])
+        self.assertEqual(doubled.map([[1], [2]]), [[2], [4]])
+
+    def test_sync_imports(self):
+        dv = self.rc[:]
+        with dv.sync_imports(quiet=True):
+            import fractions  # noqa: F401
+        self.assertEqual(dv.apply_sync(interactive("f = lambda: 'fractions' in globals()")), [True, True])
+
+    def test_load_balanced_apply_and_map(self):
+        lv = self.rc.load_balanced_view()
+        results = [lv.apply_async(square, i) for i in range(10)]
+        self.assertEqual([r.get() for r in results], [i * i for i in range(10)])
+        self.assertIn(results[0].engine_id, (0, 1))
+        self.assertEqual(lv.map_sync(square, range(10), chunksize=3), [i * i for i in range(10)])
+        unordered = lv.map_async(sleep_for, [0.4, 0.0, 0.0, 0.0], ordered=False)
+        self.assertEqual(sorted(unordered.get()), [0.0, 0.0, 0.0, 0.4])
+        self.assertEqual(list(lv.map_async(square, range(5))), [0, 1, 4, 9, 16])
+        self.assertEqual(list(lv.imap(square, range(20))), [i * i for i in range(20)])
+        self.assertEqual(sorted(lv.imap(square, range(6), ordered=False)), [0, 1, 4, 9, 16, 25])
+        mapped = lv.map_async(square, range(7), chunksize=2)
+        self.assertEqual(len(mapped), 7)
+        mapped.wait()
+        self.assertEqual(mapped.progress, 7)
+
+    def test_results_are_futures(self):
+        lv = self.rc.load_balanced_view()
+        futures = [lv.apply_async(sleep_for, t) for t in (0.6, 0.0)]
+        done, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
+        self.assertIn(futures[1], done)
+        order = [f.result() for f in concurrent.futures.as_completed(futures)]
+        self.assertEqual(sorted(order), [0.0, 0.6])
+        called = threading.Event()
+        futures[0].add_done_callback(lambda f: called.set())
+        self.assertTrue(called.is_set())
+        self.assertTrue(futures[0].ready() and futures[0].successful() and futures[0].done())
+        self.assertGreater(futures[0].elapsed, 0.5)
+        self.assertGreater(futures[0].wall_time, 0.5)
+        self.assertAlmostEqual(futures[0].serial_time, futures[0].wall_time, places=3)
+
+    def test_executor(self):
+        with self.rc.executor() as executor:
+            self.assertIsInstance(executor, concurrent.futures.Executor)
+            self.assertEqual(executor.submit(divmod, 17, 5).result(), (3, 2))
+            self.assertEqual(list(executor.map(square, range(5))), [0, 1, 4, 9, 16])
+            self.assertEqual(list(executor.map(square, range(5), chunksize=2, timeout=60)), [0, 1, 4, 9, 16])
+
+    def test_output_and_display(self):
+        result = self.rc[:].execute("print('out', rank)\nimport sys; print('err', file=sys.stderr)")
+        result.wait()
+        self.assertEqual(result.stderr, ["err\n", "err\n"])
+        self.assertEqual(result.engine_id, [0, 1])
+
+    def test_remote_errors(self):
+        with self.assertRaises(pxsh.RemoteError) as raised:
+            self.rc[1].apply_sync(lambda: 1 / 0)
+        error = raised.exception
+        self.assertNotIsInstance(error, pxsh.CompositeError)
+        self.assertEqual((error.ename, error.evalue, error.engine_id), ("ZeroDivisionError", "division by zero", 1))
+        self.assertIn("ZeroDivisionError: division by zero", error.traceback)
+        self.assertIn("<lambda>", error.traceback)
+        self.assertNotIn("pxsh", error.traceback)
+        with self.assertRaises(pxsh.CompositeError) as raised:
+            self.rc[:].execute("1/0", block=True)
+        self.assertEqual(len(raised.exception.elist), 2)
+        self.assertIn("[0:execute]: ZeroDivisionError: division by zero", str(raised.exception))
+        with self.assertRaises(pxsh.RemoteError):
+            raised.exception.raise_exception(1)
+        failed = self.rc.load_balanced_view().apply_async(lambda: 1 / 0)
+        failed.wait()
+        self.assertFalse(failed.successful())
+
+
+class BadInputTests(ClusterTestCase):
+    name = "pytest-bad"
+
+    def test_no_such_engine(self):
+        with self.assertRaisesRegex(IndexError, r"No such engine: 99 \(engines: 0, 1\)"):
+            self.rc[99]
+
+    def test_no_such_cluster(self):
+        with self.assertRaisesRegex(pxsh.ClusterError, f"no pxsh cluster named 'nope' \\(running: {self.cluster}"):
+            pxsh.Client(cluster="nope")
+
+    def test_unpicklable_argument_and_result_are_named(self):
+        lv = self.rc.load_balanced_view()
+        with self.assertRaisesRegex(pxsh.SerializationError, r"cannot serialize argument 2 of 'f'.*lock"):
+            def f(a, b):
+                return a
+            lv.apply_async(f, 1, threading.Lock())
+        with self.assertRaisesRegex(pxsh.RemoteError, r"SerializationError: cannot serialize the result of '[^']*\bg'") as raised:
+            def g():
+                import threading
+                return threading.Lock()
+            lv.apply_sync(g)
+        self.assertEqual(raised.exception.ename, "SerializationError")
+        with self.assertRaisesRegex(pxsh.SerializationError, r"cannot serialize 'bad'"):
+            self.rc[:].push({"bad": threading.Lock()})
+
+    def test_timeout_leaves_the_task_running(self):
+        result = self.rc.load_balanced_view().apply_async(sleep_for, 0.5)
+        with self.assertRaisesRegex(pxsh.TimeoutError, "Result not ready") as raised:
+            result.get(timeout=0.1)
+        self.assertIsInstance(raised.exception, TimeoutError)
+        self.assertIsInstance(raised.exception, concurrent.futures.TimeoutError)
+        self.assertEqual(result.get(), 0.5)
+
+    def test_a_result_can_be_fetched_twice(self):
+        result = self.rc[:].apply_async(interactive("f = lambda: [rank]"))
+        first = result.get()
+        self.assertEqual(result.get(), first)
+        self.assertEqual(result.result(), first)
+        failed = self.rc[0].apply_async(lambda: 1 / 0)
+        for _ in range(2):
+            with self.assertRaises(pxsh.RemoteError):
+                failed.get()
+
+    def test_abort_of_queued_tasks(self):
+        lv = self.rc.load_balanced_view()
+        blockers = [lv.apply_async(sleep_for, 0.5) for _ in range(2)]
+        queued = lv.map_async(square, range(50))
+        queued.abort()
+        with self.assertRaises(pxsh.RemoteError) as raised:
+            queued.get()
+        self.assertIn("TaskAborted", str(raised.exception))
+        self.assertEqual([b.get() for b in blockers], [0.5, 0.5])
+
+    def test_closed_client(self):
+        other = pxsh.Client(cluster=self.cluster)
+        other.close()
+        with self.assertRaisesRegex(pxsh.ClusterError, "the client was closed"):
+            other[:].apply_async(square, 2)
+
+
+class StoppedClusterTests(ClusterTestCase):
+    name = "pytest-stop"
+
+    def test_stopped_cluster_fails_waiting_results_and_new_requests(self):
+        lv = self.rc.load_balanced_view()
+        running = lv.apply_async(sleep_for, 30)
+        stopped = pxsh_command("cluster", "stop", "--name", self.cluster)
+        self.assertEqual(stopped.returncode, 0, stopped.stderr)
+        with self.assertRaisesRegex(pxsh.ClusterError, f"the cluster '{self.cluster}' was stopped"):
+            running.get(timeout=60)
+        with self.assertRaisesRegex(pxsh.ClusterError, "was stopped"):
+            lv.apply_async(square, 2)
+        with self.assertRaisesRegex(pxsh.ClusterError, "no pxsh cluster named"):
+            pxsh.Client(cluster=self.cluster)
+
+
+if __name__ == "__main__":
+    unittest.main()

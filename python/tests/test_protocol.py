@@ -1,0 +1,77 @@
+"""The Python frames against the example frames of docs/PROTOCOL.md (the Swift tests read the same)."""
+
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from pxsh import protocol  # noqa: E402
+
+DOCUMENT = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "PROTOCOL.md")
+
+
+def examples():
+    with open(DOCUMENT) as handle:
+        text = handle.read()
+    found = []
+    for block in re.findall(r"```frame\n(.*?)```", text, re.S):
+        fields = {}
+        for line in block.strip().splitlines():
+            for key, value in re.findall(r"(\w+)=(\S+(?: \S+)*?)(?= \w+=|$)", line):
+                fields[key] = value
+        segments = [b"" if s == "-" else bytes.fromhex(s) for s in fields["segments"].split()]
+        frame = protocol.Frame(int(fields["kind"]), int(fields["op"]), int(fields["flags"]),
+                               int(fields["engine"]), int(fields["id"]), segments)
+        found.append((frame, bytes.fromhex(fields["bytes"])))
+    return found
+
+
+class ExampleFrameTests(unittest.TestCase):
+    def test_the_document_has_examples(self):
+        self.assertGreaterEqual(len(examples()), 10)
+
+    def test_encoding_gives_the_documented_bytes(self):
+        for frame, data in examples():
+            with self.subTest(kind=frame.kind, id=frame.id):
+                self.assertEqual(protocol.encode(frame).hex(), data.hex())
+
+    def test_decoding_the_bytes_gives_the_fields(self):
+        for frame, data in examples():
+            with self.subTest(kind=frame.kind, id=frame.id):
+                decoder = protocol.FrameDecoder()
+                decoder.feed(data)
+                (decoded,) = decoder.frames()
+                self.assertEqual(decoded._replace(segments=list(decoded.segments)),
+                                 frame._replace(segments=list(frame.segments)))
+
+    def test_frames_arrive_in_pieces(self):
+        stream = b"".join(data for _, data in examples())
+        decoder = protocol.FrameDecoder()
+        decoded = []
+        for start in range(0, len(stream), 7):
+            decoder.feed(stream[start:start + 7])
+            decoded += decoder.frames()
+        self.assertEqual([f.kind for f in decoded], [f.kind for f, _ in examples()])
+
+    def test_a_bad_stream_is_an_error(self):
+        decoder = protocol.FrameDecoder()
+        decoder.feed(b"\x14\x00\x00\x00" + bytes([99]) + bytes(19))
+        with self.assertRaisesRegex(protocol.ProtocolError, "unknown message kind 99"):
+            decoder.frames()
+        decoder = protocol.FrameDecoder(maximum_frame_size=64)
+        decoder.feed(b"\xff\x00\x00\x00")
+        with self.assertRaisesRegex(protocol.ProtocolError, "exceeds the limit"):
+            decoder.frames()
+
+    def test_submission_header(self):
+        frame = protocol.submission(protocol.OP_STARMAP, 5, balanced=True, retries=None,
+                                    shared=[b"1", b"F"], per_task=[[b"1", b"A"], [b"1", b"B"]])
+        self.assertEqual(frame.flags, protocol.BALANCED)
+        self.assertEqual(frame.segments[0].hex(), "ffffffff" "00000000" "02000000" "02000000" "02000000" "02000000")
+        self.assertEqual(list(frame.segments[1:]), [b"1", b"F", b"1", b"A", b"1", b"B"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Checks the launcher tests' prerequisites before they run, and fails with the reason, never skips:
+#   - `mpiexec` on PATH is the MPICH that the python's mpi4py loads (a 2-rank allreduce gives 3 on
+#     both ranks; a mismatched mpiexec gives two singletons of size 1);
+#   - Slurm runs a 2-task MPI step (`srun --mpi=pmi2`) with that mpi4py (SLURM_CONF must be set,
+#     as scripts/slurm.sh start prints it);
+#   - a network namespace serves ssh (scripts/netns-host.sh).
+# Usage: scripts/check-test-hosts.sh PYTHON
+set -uo pipefail
+cd "$(dirname "$0")/.."
+python=${1:?usage: scripts/check-test-hosts.sh PYTHON}
+passed=0
+failed=0
+
+check() {
+    local what=$1 expected=$2 output
+    shift 2
+    if output=$(timeout 60 "$@" 2>&1) && [ "$(sort <<<"$output" | tr '\n' ' ')" = "$expected" ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "test hosts: $what failed: expected '$expected', got:" >&2
+        echo "$output" | tail -n 5 | sed 's/^/    /' >&2
+    fi
+}
+
+allreduce='from mpi4py import MPI; c = MPI.COMM_WORLD; print(c.size, c.allreduce(c.rank + 1))'
+mpiexec=$(command -v mpiexec || echo "mpiexec (not on PATH)")
+check "MPI ($mpiexec -n 2, mpi4py in $python)" "2 3 2 3 " mpiexec -n 2 "$python" -c "$allreduce"
+check "Slurm (srun --mpi=pmi2 -n 2, SLURM_CONF=${SLURM_CONF:-unset})" "2 3 2 3 " \
+    srun --mpi=pmi2 -n 2 "$python" -c "$allreduce"
+
+name=pxshcheck$$
+if host=$(scripts/netns-host.sh up "$name" --sshd); then
+    eval "$host"
+    check "ssh into a network namespace (root@$address)" "ok " \
+        ssh -F "$ssh_config" "root@$address" 'echo ok'
+else
+    failed=$((failed + 1))
+fi
+scripts/netns-host.sh down "$name"
+
+echo "test hosts: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
