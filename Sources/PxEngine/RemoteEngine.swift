@@ -101,6 +101,8 @@ enum RemoteEngine {
         options: EngineOptions
     ) throws -> Never {
         let output = try OutputForwarder(socket: socket, engine: id)
+        // Its large buffers travel inline: the controller's shared memory may be on another host.
+        unsetenv("PXSH_SHARED_MEMORY_DIR")
         let python = try PythonLibrary(path: options.libraryPath)
         try python.initialize(programName: options.programName)
         let runtime = try PythonModule(
