@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "PxPlatform", "PxWire"]),
         .target(
             name: "PxBench",
-            dependencies: ["PxClient", "PxPlatform", "PxWire"],
+            dependencies: ["PxClient", "PxPlatform", "PxRepl", "PxWire"],
             resources: [.embedInCode("Peers/peer_bench.py")]
         ),
         .executableTarget(

@@ -1,5 +1,6 @@
 import PxClient
 import PxPlatform
+import PxRepl
 import PxWire
 
 #if canImport(Glibc)
@@ -31,6 +32,7 @@ final class PxshSuite {
     func run() -> SuiteOutcome {
         outcome = SuiteOutcome()
         attempt(plan.coldStartEngineCounts.map(MeasureCatalog.coldStart(engines:))) { try measureColdStarts() }
+        attempt([MeasureCatalog.commandLine]) { try measureCommandLine() }
         attempt(plan.roundTripEngineCounts.map(MeasureCatalog.roundTrip(engines:))) { try measureRoundTrips() }
         attempt(dataMeasureIDs) { try withCluster(engines: plan.engines) { try measureDataCluster($0) } }
         return outcome
@@ -65,6 +67,34 @@ final class PxshSuite {
         return seconds
     }
 
+    /// `pxsh -n 4 -c '%px pass'`: the whole process, from exec to exit, as a user at a shell waits for it.
+    private func measureCommandLine() throws {
+        let arguments = ["-n", "4", "--python", python, "--no-color", "-c", "%px pass"]
+        let executable = ProcessSpawner.currentExecutable
+        func once() throws -> Double {
+            let devNull = try FileDescriptor.open("/dev/null", flags: O_RDWR)
+            defer { devNull.close() }
+            let stopwatch = Stopwatch()
+            let pid = try ProcessSpawner.spawn(
+                executable,
+                arguments: arguments,
+                output: devNull,
+                standardInput: devNull
+            )
+            let termination = ProcessSpawner.wait(pid)
+            let seconds = stopwatch.seconds
+            guard termination == .exited(0) else {
+                throw BenchError.wrongResult(
+                    "pxsh \(arguments.joined(separator: " ")) ended with \(termination.map { "\($0)" } ?? "?")"
+                )
+            }
+            return seconds
+        }
+        _ = try once()
+        let runs = try (0..<plan.coldStartRuns).map { _ in try once() }
+        record(MeasureCatalog.commandLine, "pxsh -n 4 -c '%px pass' (the whole process)", runs)
+    }
+
     // MARK: - Round trip
 
     /// One blocking `execute("pass")` at a time on the first n engines of one cluster.
@@ -93,7 +123,10 @@ final class PxshSuite {
     // MARK: - Memory, maps and data, on one cluster
 
     private var dataMeasureIDs: [String] {
-        [MeasureCatalog.engineMemory, MeasureCatalog.clusterMemory, MeasureCatalog.mapChunkOne, MeasureCatalog.mapAuto]
+        [
+            MeasureCatalog.engineMemory, MeasureCatalog.clusterMemory, MeasureCatalog.call, MeasureCatalog.localLine,
+            MeasureCatalog.mapChunkOne, MeasureCatalog.mapAuto,
+        ]
             + plan.transferSizes.flatMap { [MeasureCatalog.push(bytes: $0), MeasureCatalog.pull(bytes: $0)] }
             + [
                 MeasureCatalog.scatterRange, MeasureCatalog.gatherRange, MeasureCatalog.scatterList,
@@ -105,6 +138,12 @@ final class PxshSuite {
         try cluster.finish(try cluster.view().execute("pass"))
         // Memory first, while the engines are as idle as a fresh session's.
         attempt([MeasureCatalog.engineMemory, MeasureCatalog.clusterMemory]) { try measureMemory(cluster) }
+        attempt([MeasureCatalog.call]) {
+            try measureScript(cluster, MeasureCatalog.call, line: "%apply abs 1", check: "assert _ == 1, 'call'")
+        }
+        attempt([MeasureCatalog.localLine]) {
+            try measureScript(cluster, MeasureCatalog.localLine, line: "x = 1", check: "assert x == 1, 'line'")
+        }
         attempt([MeasureCatalog.mapChunkOne, MeasureCatalog.mapAuto]) { try measureMaps(cluster) }
         for size in plan.transferSizes {
             attempt([MeasureCatalog.push(bytes: size), MeasureCatalog.pull(bytes: size)]) {
@@ -144,6 +183,23 @@ final class PxshSuite {
             "PSS of the controller and engines (not the home engine)",
             [Double(clusterBytes)]
         )
+    }
+
+    /// A session file of `line` repeated, run as `pxsh run` runs one (a ``ScriptRunner`` over a ``Session``):
+    /// each sample is the time of a run divided by its lines. `check` runs locally afterwards.
+    private func measureScript(_ cluster: Cluster, _ measureID: String, line: String, check: String) throws {
+        let session = Session(cluster: cluster, renderer: Renderer(), write: { _ in })
+        let runner = ScriptRunner(session: session, stopsAtFirstFailure: true)
+        let lines = Array(repeating: line, count: plan.callCount)
+        func once() throws -> Double {
+            let seconds = Stopwatch.time { runner.run(lines: lines) }.seconds
+            if session.hasFailed { throw BenchError.wrongResult("'\(line)' failed in a session") }
+            return seconds / Double(lines.count)
+        }
+        _ = try once()
+        let runs = try (0..<plan.scriptRuns).map { _ in try once() }
+        try local(cluster, check)
+        record(measureID, "\(plan.callCount) lines '\(line)' through ScriptRunner (pxsh run), per line", runs)
     }
 
     /// `map` of a lambda over a range, collected into a local list, with chunksize 1 and auto.
