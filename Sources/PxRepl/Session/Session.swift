@@ -117,10 +117,12 @@ public final class Session {
         return ok
     }
 
-    /// Whether a plain-Python cell is complete, asking the home engine (as Jupyter's is_complete).
+    /// Whether a plain-Python cell is complete, asking the home engine (as Jupyter's is_complete)
+    /// unless the line alone says so (``PythonLine/isCertainlyComplete(_:)``).
     ///
     /// - Returns: "complete", "incomplete" or "invalid", and the indent for a continuation line.
     public func completeness(of code: String) -> (status: String, indent: String) {
+        if PythonLine.isCertainlyComplete(code) { return ("complete", "") }
         guard let reply = try? cluster.runLocally(.isComplete, [Bytes(text: code)]), reply.count >= 3 else {
             return ("complete", "")
         }
