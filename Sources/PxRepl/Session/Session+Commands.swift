@@ -274,12 +274,18 @@ extension Session {
     private func finishApply(_ result: AsyncResult, number: Int) throws -> Bool {
         for notice in result.notices { emit(renderer.notice(notice)) }
         guard !result.isFailed else { return show(result) }
-        // The call's own output, with its engine's prefix; the value goes home, as `_`.
+        // The call's own output, with its engine's prefix; the value goes home, as `_`, without
+        // waiting: the home engine runs it before anything after it (see ``settleStores(waiting:)``).
         var output = EngineOutput.of(result)
+        let repr = output[0].result?.repr
         output[0].result = nil
         emit(renderer.render(output))
-        let repr = try values(of: result, into: ["_"] + (result.name.map { [$0] } ?? []))
-        if repr != "None" { emitValue(renderer.localResult(repr, count: number)) }
+        let names = ["_"] + (result.name.map { [$0] } ?? [])
+        pendingApplyStores.append(try cluster.loadBalanced().storeValue(result, into: names))
+        if let repr {
+            collectedValues[result.number] = repr
+            if repr != "None" { emitValue(renderer.localResult(repr, count: number)) }
+        }
         return true
     }
 
