@@ -9,7 +9,9 @@ let package = Package(
     name: "pxsh",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "pxsh", targets: ["pxsh"])
+        .executable(name: "pxsh", targets: ["pxsh"]),
+        // The Swift client library: start or attach to a cluster, run code, move data, map and apply.
+        .library(name: "PxClient", targets: ["PxClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -24,8 +26,10 @@ let package = Package(
         .target(name: "CPxSys"),
 
         // MARK: - Pure logic
-        .target(name: "PxWire"),
-        .target(name: "PxScheduling"),
+        // The vocabulary the client, the scheduler and the wire share: ids, engine status, events.
+        .target(name: "PxModel"),
+        .target(name: "PxWire", dependencies: ["PxModel"]),
+        .target(name: "PxScheduling", dependencies: ["PxModel"]),
 
         // MARK: - Processes and I/O
         // Every system call that Swift cannot make directly goes through PxPlatform's typed wrappers.
@@ -50,9 +54,10 @@ let package = Package(
             resources: [.embedInCode("Runtime/pxsh_runtime.py")]
         ),
         .target(name: "PxController", dependencies: ["PxTransport", "PxPlatform", "PxWire", "PxScheduling"]),
-        .target(name: "PxClient", dependencies: ["PxTransport", "PxPlatform", "PxWire"]),
+        .target(name: "PxClient", dependencies: ["PxModel", "PxTransport", "PxPlatform", "PxWire"]),
         .target(name: "PxLineEditor", dependencies: ["CLibEdit"]),
-        .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "PxPlatform", "PxWire"]),
+        // The REPL reaches the cluster through PxClient only: never the wire or the transport.
+        .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "PxPlatform"]),
         .target(
             name: "PxBench",
             dependencies: ["PxClient", "PxPlatform", "PxRepl", "PxWire"],
@@ -61,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "pxsh",
             dependencies: [
-                "PxRepl", "PxEngine", "PxController", "PxBench", "PxClient", "PxPlatform", "PxWire",
+                "PxRepl", "PxEngine", "PxController", "PxBench", "PxClient", "PxPlatform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -70,8 +75,8 @@ let package = Package(
         .testTarget(name: "PxWireTests", dependencies: ["PxWire", "PxTransport"]),
         .testTarget(name: "PxTransportTests", dependencies: ["PxTransport", "PxPlatform", "PxWire"]),
         .testTarget(name: "PxSchedulingTests", dependencies: ["PxScheduling"]),
-        .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxPlatform", "PxWire"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["PxClient", "PxPlatform", "PxTransport", "PxWire"]),
+        .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxClient", "PxPlatform"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["PxClient", "PxPlatform", "PxTransport"]),
         .testTarget(name: "TerminalTests"),
         .testTarget(name: "PxLineEditorTests", dependencies: ["PxLineEditor"]),
         .testTarget(name: "PxBenchTests", dependencies: ["PxBench"]),

@@ -2,6 +2,7 @@ import PxWire
 
 /// Work for whichever engine is free: `map` over a sequence, or single `apply` calls.
 public struct LoadBalancedView {
+    /// The cluster whose engines share the work.
     public let cluster: Cluster
 
     public init(cluster: Cluster) { self.cluster = cluster }
@@ -142,5 +143,6 @@ public struct LoadBalancedView {
 }
 
 extension Cluster {
+    /// A view that sends each task to whichever engine is free.
     public func loadBalanced() -> LoadBalancedView { LoadBalancedView(cluster: self) }
 }

@@ -1,7 +1,6 @@
 import PxClient
 import PxPlatform
 import PxRepl
-import PxWire
 
 #if canImport(Glibc)
 import Glibc
@@ -168,7 +167,7 @@ final class PxshSuite {
     /// namespace, which a peer's client process plays), read from `/proc`. The sum uses PSS because engines
     /// share libpython's pages, as a peer's forked processes share theirs.
     private func measureMemory(_ cluster: Cluster) throws {
-        let rows = try cluster.control(.engines).compactMap { EngineRow(line: $0.text) }
+        let rows = try cluster.engines()
         let engines = rows.filter { $0.id != EngineNumber.home && $0.state != .dead }
         let engineBytes = engines.map { Double(ProcessTable.residentBytes(of: $0.pid) ?? $0.residentBytes) }
         guard !engineBytes.isEmpty, engineBytes.allSatisfy({ $0 > 0 }) else {
@@ -289,7 +288,7 @@ final class PxshSuite {
 
     /// Runs setup or checking code in the local namespace (the home engine).
     private func local(_ cluster: Cluster, _ code: String) throws {
-        _ = try cluster.runLocally(.execute, [Bytes(text: code)])
+        try cluster.finish(try cluster.executeLocally(code))
     }
 
     private func record(_ measureID: String, _ setting: String, _ samples: [Double]) {

@@ -12,7 +12,7 @@ public struct ScriptRunner {
     /// Runs lines as they come; returns when input ends, `exit` is run, or a failure stops it.
     public func run<Lines: Sequence>(lines: Lines) where Lines.Element == String {
         defer { session.settleStores(waiting: true) }
-        var reader = CellReader(isComplete: { [session] in session.completeness(of: $0).status != "incomplete" })
+        var reader = CellReader(isComplete: { [session] in session.completeness(of: $0).status != .incomplete })
         for line in lines {
             for cell in reader.add(line) where !runCell(cell) { return }
         }

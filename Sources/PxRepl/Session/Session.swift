@@ -1,6 +1,5 @@
 import PxClient
 import PxPlatform
-import PxWire
 
 /// Runs commands against a cluster and writes what the user sees.
 ///
@@ -138,15 +137,10 @@ public final class Session {
     }
 
     /// Whether a plain-Python cell is complete, asking the home engine (as Jupyter's is_complete)
-    /// unless the line alone says so (``PythonLine/isCertainlyComplete(_:)``).
-    ///
-    /// - Returns: "complete", "incomplete" or "invalid", and the indent for a continuation line.
-    public func completeness(of code: String) -> (status: String, indent: String) {
-        if PythonLine.isCertainlyComplete(code) { return ("complete", "") }
-        guard let reply = try? cluster.runLocally(.isComplete, [Bytes(text: code)]), reply.count >= 3 else {
-            return ("complete", "")
-        }
-        return (reply[1].text, reply[2].text)
+    /// unless the line alone says so (``PythonLine/isCertainlyComplete(_:)``); complete when it cannot tell.
+    public func completeness(of code: String) -> Completeness {
+        if PythonLine.isCertainlyComplete(code) { return Completeness(status: .complete) }
+        return (try? cluster.isComplete(code)) ?? Completeness(status: .complete)
     }
 
     /// Records the rest of the session as a transcript in `path`.
