@@ -9,7 +9,9 @@ let package = Package(
     name: "pxsh",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "pxsh", targets: ["pxsh"])
+        .executable(name: "pxsh", targets: ["pxsh"]),
+        // The Swift client library: start or attach to a cluster, run code, move data, map and apply.
+        .library(name: "PxClient", targets: ["PxClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,8 +27,10 @@ let package = Package(
         .target(name: "CPxSys"),
 
         // MARK: - Pure logic
-        .target(name: "PxWire"),
-        .target(name: "PxScheduling"),
+        // The vocabulary the client, the scheduler and the wire share: ids, engine status, events.
+        .target(name: "PxModel"),
+        .target(name: "PxWire", dependencies: ["PxModel"]),
+        .target(name: "PxScheduling", dependencies: ["PxModel"]),
         // The cluster key, the TCP handshake and MAC'd frames: pure values over PxWire.
         .target(
             name: "PxSecurity",
@@ -59,18 +63,19 @@ let package = Package(
             name: "PxController",
             dependencies: ["PxTransport", "PxPlatform", "PxWire", "PxScheduling", "PxSecurity"]
         ),
-        .target(name: "PxClient", dependencies: ["PxTransport", "PxPlatform", "PxWire"]),
+        .target(name: "PxClient", dependencies: ["PxModel", "PxTransport", "PxPlatform", "PxWire"]),
         .target(name: "PxLineEditor", dependencies: ["CLibEdit"]),
-        .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "PxPlatform", "PxWire"]),
+        // The REPL reaches the cluster through PxClient only: never the wire or the transport.
+        .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "PxPlatform"]),
         .target(
             name: "PxBench",
-            dependencies: ["PxClient", "PxPlatform", "PxWire"],
+            dependencies: ["PxClient", "PxPlatform", "PxRepl", "PxWire"],
             resources: [.embedInCode("Peers/peer_bench.py")]
         ),
         .executableTarget(
             name: "pxsh",
             dependencies: [
-                "PxRepl", "PxEngine", "PxController", "PxBench", "PxClient", "PxPlatform", "PxWire", "PxSecurity",
+                "PxRepl", "PxEngine", "PxController", "PxBench", "PxClient", "PxPlatform", "PxSecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -84,7 +89,7 @@ let package = Package(
             name: "PxControllerTests",
             dependencies: ["PxController", "PxPlatform", "PxTransport", "PxSecurity", "PxWire"]
         ),
-        .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxPlatform", "PxWire"]),
+        .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxClient", "PxPlatform"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["PxClient", "PxPlatform", "PxTransport", "PxWire", "PxSecurity"]

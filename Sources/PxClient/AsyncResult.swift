@@ -11,18 +11,34 @@ public final class AsyncResult {
     public struct Task: Sendable {
         /// The engine that ran (or runs) it; nil for a load-balanced task not yet placed.
         public var engine: Int32?
+        /// What the task wrote to stdout, up to ``AsyncResult/outputLimit`` bytes.
         public var stdout: Bytes = []
+        /// What the task wrote to stderr, up to ``AsyncResult/outputLimit`` bytes.
         public var stderr: Bytes = []
         /// True when some output was dropped because it exceeded ``AsyncResult/outputLimit``.
         public var isOutputTruncated = false
         /// Real-time nanoseconds as reported by the engine; nil until it replied.
         public var started: UInt64?
+        /// Real-time nanoseconds when it finished, as reported by the engine; nil until it replied.
         public var completed: UInt64?
         /// The reply's segments after the timing: `["ok", ...]` or `["error", name, value, traceback]`.
-        public var reply: [Bytes]?
+        /// The typed accessors below read it; only the views decode the rest.
+        package var reply: [Bytes]?
+        /// Whether an engine has started it (output arrived, or the controller said so).
         public var isRunning = false
 
+        /// What an `execute` task gave back; nil until it replied, or when it failed.
+        public var executeReply: ExecuteReply? { isFailed ? nil : reply.flatMap(ExecuteReply.init) }
+
+        /// The repr of the value an `apply` task returned; nil until it replied, or when it failed.
+        public var returnValueRepr: String? {
+            guard let reply, !isFailed, reply.count >= 2 else { return nil }
+            return reply[1].text
+        }
+
+        /// Whether it replied, successfully or not.
         public var isDone: Bool { reply != nil }
+        /// Whether it replied with an error.
         public var isFailed: Bool { reply.map { $0.first != Bytes(text: "ok") } ?? false }
 
         /// The Python exception this task raised, if any.
@@ -42,8 +58,31 @@ public final class AsyncResult {
         }
     }
 
+    /// Where a result stands, as `%jobs` shows it.
     public enum State: String, Sendable {
         case pending, running, done, failed
+    }
+
+    /// What kind of request made it.
+    public enum Kind: Sendable {
+        /// Code run on engines (`%px`) or locally.
+        case execute
+        /// A function called on engines (`%apply`, ``DirectView/apply(function:arguments:name:)``).
+        case apply
+        /// A load-balanced map (`%map`): one task per chunk of items.
+        case map
+        /// Data moved or inspected: push, pull, scatter, gather, who, completion.
+        case other
+    }
+
+    /// What kind of request made it.
+    public var kind: Kind {
+        switch op {
+        case .execute: .execute
+        case .apply: .apply
+        case .mapChunk: .map
+        default: .other
+        }
     }
 
     /// The number shown as `#7`; the session numbers the results the user sees.
@@ -54,7 +93,8 @@ public final class AsyncResult {
     public let label: String
     /// The operation, as shown in error prefixes (`[0:execute]`).
     public let operation: String
-    public let op: EngineOp
+    package let op: EngineOp
+    /// One task per target engine, or per chunk of a map, in submission order.
     public internal(set) var tasks: [Task]
     /// Real-time nanoseconds when it was submitted.
     public let submitted: UInt64
@@ -85,9 +125,12 @@ public final class AsyncResult {
 
     /// Tasks that have replied; counted as replies arrive, since waits ask after every frame.
     public private(set) var completedCount = 0
+    /// Whether every task has replied.
     public var isReady: Bool { completedCount == tasks.count }
+    /// Whether some task replied with an error.
     public private(set) var isFailed = false
 
+    /// Pending until a task starts, running until all are done, then done or failed.
     public var state: State {
         if isReady { return isFailed ? .failed : .done }
         if tasks.contains(where: { $0.isDone || $0.isRunning || !$0.stdout.isEmpty || !$0.stderr.isEmpty }) {

@@ -30,12 +30,15 @@ public final class Cluster {
     /// A descriptor that, when readable, cuts blocking waits short with ``ClusterError/interrupted``
     /// (the REPL's Ctrl-C self-pipe).
     public var interruptDescriptor: FileDescriptor?
-    /// The engines other than the home engine, by id.
-    public private(set) var engines: [Int32: EngineRow] = [:]
+    /// The engines by id, as the controller's welcome and events last described them (the home
+    /// engine too). ``engines()`` asks the controller afresh.
+    public private(set) var knownEngines: [Int32: EngineStatus] = [:]
+    /// The named cluster's name; nil for a private cluster.
     public let name: String?
     /// The cluster's directory: its socket, logs and (for a named cluster) description.
     public var directory: String { layout.directory }
     let layout: ClusterLayout
+    /// The python executable the engines run.
     public let pythonExecutable: String
 
     let socket: FrameSocket
@@ -57,7 +60,7 @@ public final class Cluster {
         self.layout = layout
         self.pythonExecutable = welcome.segments.count > 2 ? welcome.segments[2].text : ""
         for segment in welcome.segments.dropFirst(3) {
-            if let row = EngineRow(line: segment.text) { engines[row.id] = row }
+            if let row = EngineStatus(line: segment.text) { knownEngines[row.id] = row }
         }
     }
 
@@ -254,16 +257,16 @@ public final class Cluster {
     // MARK: - Engines
 
     /// The engines (not the home engine) in id order.
-    public var engineList: [EngineRow] { engines.values.filter { $0.id >= 0 }.sorted { $0.id < $1.id } }
+    public var engineList: [EngineStatus] { knownEngines.values.filter { $0.id >= 0 }.sorted { $0.id < $1.id } }
 
     /// The ids of the live engines, which `all` means.
     public var liveEngineIDs: [Int32] { engineList.filter { $0.state != .dead }.map(\.id) }
 
-    var homeEngine: EngineRow? { engines[EngineNumber.home] }
+    var homeEngine: EngineStatus? { knownEngines[EngineNumber.home] }
 
     /// The id of the first task of `result`, reading until the controller has given it (it answers
     /// submissions in order, at once). nil only if the result has no tasks.
-    public func taskIDs(of result: AsyncResult) throws -> UInt64? {
+    package func taskIDs(of result: AsyncResult) throws -> UInt64? {
         while result.firstTaskID == nil && !result.tasks.isEmpty {
             try pump(timeoutMilliseconds: 1_000)
         }
@@ -295,7 +298,7 @@ public final class Cluster {
     /// Stops and removes engines; they leave ``engines`` at once.
     public func removeEngines(_ ids: [Int32]) throws {
         _ = try control(.remove, engines: ids)
-        for id in ids { engines.removeValue(forKey: id) }
+        for id in ids { knownEngines.removeValue(forKey: id) }
     }
 
     // MARK: - Shutting down
@@ -329,7 +332,7 @@ public final class Cluster {
     // MARK: - Requests
 
     /// Submits a request and returns its result at once; the result fills in as frames arrive.
-    public func submit(_ submission: Submission, label: String, name: String? = nil) throws -> AsyncResult {
+    package func submit(_ submission: Submission, label: String, name: String? = nil) throws -> AsyncResult {
         try ensureOpen()
         resultNumber += 1
         let targets: [Int32?] =
@@ -348,7 +351,7 @@ public final class Cluster {
     }
 
     /// Sends a control request and waits for its answer.
-    public func control(
+    package func control(
         _ op: ControlOp,
         engines ids: [Int32] = [],
         tasks: [UInt64] = [],
@@ -391,7 +394,7 @@ public final class Cluster {
 
     /// Reads and dispatches whatever frames arrive within `timeoutMilliseconds` (at least one if any).
     @discardableResult
-    public func pump(timeoutMilliseconds: Int32, interrupt: FileDescriptor? = nil) throws -> FrameSocket.Received {
+    package func pump(timeoutMilliseconds: Int32, interrupt: FileDescriptor? = nil) throws -> FrameSocket.Received {
         try ensureOpen()
         let received: FrameSocket.Received
         do {
@@ -450,10 +453,10 @@ public final class Cluster {
     private func apply(_ event: ClusterEvent) {
         switch event {
         case .engineStarted(let row):
-            engines[row.id] = row
+            knownEngines[row.id] = row
         case .engineDied(let engine, _, _, let isRestarting, _):
             // A restarting engine stays among `all`: the controller holds its tasks until it is back.
-            engines[engine]?.state = isRestarting ? .starting : .dead
+            knownEngines[engine]?.state = isRestarting ? .starting : .dead
         case .taskRetried(let task, let engine):
             if let (result, index) = taskIndex[task] {
                 result.tasks[index].isRunning = false

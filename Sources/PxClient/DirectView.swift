@@ -5,7 +5,9 @@ import PxWire
 /// Data moves between the home engine (the local namespace) and the targets; the pickled bytes pass
 /// through the controller and this client without being decoded.
 public struct DirectView {
+    /// The cluster the engines belong to.
     public let cluster: Cluster
+    /// The engines addressed, by id.
     public let targets: [Int32]
 
     public init(cluster: Cluster, targets: [Int32]) {
@@ -140,7 +142,7 @@ extension Cluster {
     /// Runs an op on the home engine and waits; returns the reply's segments, `"ok"` first.
     ///
     /// - Throws: the ``RemoteError`` the local code raised.
-    public func runLocally(_ op: EngineOp, _ arguments: [Bytes]) throws -> [Bytes] {
+    package func runLocally(_ op: EngineOp, _ arguments: [Bytes]) throws -> [Bytes] {
         let result = try submit(Submission(op: op, targets: [EngineNumber.home], shared: arguments), label: "local")
         try finish(result)
         return result.tasks[0].reply ?? []

@@ -4,6 +4,7 @@ public struct RemoteError: Error, Equatable, Sendable, CustomStringConvertible {
     public var engine: Int32
     /// The exception's class name, e.g. "ZeroDivisionError".
     public var name: String
+    /// The exception's message, `str(exception)`.
     public var value: String
     /// The remote traceback, showing the user's frames only.
     public var traceback: String
@@ -29,6 +30,7 @@ public struct RemoteError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// Several remote errors from one request, as ipyparallel's CompositeError.
 public struct CompositeError: Error, Sendable, CustomStringConvertible {
+    /// The errors, in task order.
     public var errors: [RemoteError]
 
     public init(_ errors: [RemoteError]) { self.errors = errors }

@@ -2,6 +2,7 @@ import PxWire
 
 /// Work for whichever engine is free: `map` over a sequence, or single `apply` calls.
 public struct LoadBalancedView {
+    /// The cluster whose engines share the work.
     public let cluster: Cluster
 
     public init(cluster: Cluster) { self.cluster = cluster }
@@ -93,6 +94,39 @@ public struct LoadBalancedView {
         return reply.count > 1 ? reply[1].text : ""
     }
 
+    /// A value on its way into local variables (``storeValue(_:into:)``).
+    public struct PendingStore {
+        /// The `apply` whose value is stored.
+        public let call: AsyncResult
+        /// The home engine's task that stores it.
+        public let store: AsyncResult
+    }
+
+    /// Starts storing the value of a finished `apply` in local variables, without waiting for it: the
+    /// home engine runs requests in order, so whatever runs there next sees the names set. Settle it
+    /// with ``finishStoring(_:)`` once its result is ready (or to wait for it).
+    public func storeValue(_ result: AsyncResult, into names: [String]) throws -> PendingStore {
+        _ = try result.get()
+        guard let reply = result.tasks.first?.reply, let (blob, _) = Blob.read(reply, at: 2) else {
+            throw ClusterError.invalidRequest("apply: a task sent a malformed reply")
+        }
+        let store = try cluster.submit(
+            Submission(
+                op: .collect,
+                targets: [EngineNumber.home],
+                shared: [Bytes(text: "value"), Bytes(text: names.joined(separator: ",")), Bytes(text: "1")] + blob
+            ),
+            label: "local"
+        )
+        return PendingStore(call: result, store: store)
+    }
+
+    /// Waits for a store to finish, releases what it read, and throws its error, if any.
+    public func finishStoring(_ pending: PendingStore) throws {
+        defer { SharedMemoryFiles.release(pending.call) }
+        try cluster.finish(pending.store)
+    }
+
     /// Stores the value of a finished `apply` locally. Returns its repr.
     public func collectValue(_ result: AsyncResult, into names: [String]) throws -> String {
         _ = try result.get()
@@ -109,5 +143,6 @@ public struct LoadBalancedView {
 }
 
 extension Cluster {
+    /// A view that sends each task to whichever engine is free.
     public func loadBalanced() -> LoadBalancedView { LoadBalancedView(cluster: self) }
 }

@@ -9,7 +9,9 @@ public struct PythonInstallation: Equatable, Sendable {
     /// The interpreter's own path (`sys.executable`), which engines pass to Python as the program name:
     /// that is how a venv's python finds the venv.
     public var executable: String
+    /// The shared libpython the engines load.
     public var libraryPath: String
+    /// Its version, e.g. "3.12".
     public var version: String
 
     /// Why a Python cannot be used.

@@ -1,3 +1,5 @@
+import PxModel
+
 extension LoadBalancer {
     /// Something the controller must do in response to an event.
     ///

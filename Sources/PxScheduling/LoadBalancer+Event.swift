@@ -1,3 +1,5 @@
+import PxModel
+
 extension LoadBalancer {
     /// Something the controller saw that matters to scheduling.
     ///

@@ -1,3 +1,5 @@
+import PxModel
+
 // Read-only views of the load balancer for `%engines`, `%jobs` and tests. None of them changes
 // the state, so the controller may call them at any time.
 

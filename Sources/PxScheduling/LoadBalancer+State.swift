@@ -1,3 +1,5 @@
+import PxModel
+
 // The load balancer's private bookkeeping: what it knows about each engine and each task, and
 // the buffer that collects the actions of one event.
 

@@ -1,3 +1,5 @@
+@_exported import PxModel
+
 /// The controller's scheduler for load-balanced tasks, as a pure state machine.
 ///
 /// The controller owns one value, feeds it every event that matters to scheduling with

@@ -1,3 +1,5 @@
+import PxModel
+
 /// The load balancer's queue of tasks waiting for an engine: a ring buffer with O(1) operations
 /// at both ends.
 ///

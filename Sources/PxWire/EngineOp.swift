@@ -1,3 +1,5 @@
+import PxModel
+
 /// The operations an engine's Python runtime performs.
 ///
 /// The argument and reply segments of each are documented in `PxEngine/Runtime/pxsh_runtime.py`,
@@ -35,7 +37,7 @@ public enum EngineOp: UInt8, Sendable, CaseIterable {
 
 /// Requests to the controller about the cluster itself.
 public enum ControlOp: UInt8, Sendable {
-    /// Lists the engines: -> one ``EngineRow`` per segment.
+    /// Lists the engines: -> one ``EngineStatus`` per segment.
     case engines = 1
     /// Sends SIGINT to the given engines (`segments[0]`: engine ids).
     case interrupt = 2

@@ -1,3 +1,5 @@
+@_exported import PxModel
+
 /// The bytes of one payload segment. Python values travel as opaque pickles that Swift never decodes.
 public typealias Bytes = [UInt8]
 
@@ -104,10 +106,4 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case controlReply = 21
     /// Controller to client: something happened that nobody asked about. See ``ClusterEvent``.
     case event = 22
-}
-
-/// The two output streams of an engine.
-public enum OutputStream: UInt8, Sendable {
-    case stdout = 1
-    case stderr = 2
 }

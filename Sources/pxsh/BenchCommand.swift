@@ -3,37 +3,45 @@ import PxBench
 import PxClient
 import PxPlatform
 
-/// `pxsh bench`: pxsh's speed, and with `--compare` ipyparallel's and multiprocessing's beside it.
+/// `pxsh bench`: pxsh's speed, and with `--compare` its peers' beside it.
 ///
 /// Exit codes: 0 when every measurement was made, 1 when one failed (the table says which and why),
 /// 2 for a usage error, an unusable python or a failed `--install-peers`.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure pxsh's speed, optionally beside ipyparallel and multiprocessing.",
+        abstract:
+            "Measure pxsh's speed, optionally beside ipyparallel, multiprocessing, concurrent.futures, loky and dask.",
         discussion: """
             Measures, each as the median, min and max of repeated runs (and the p90 of latencies): \
-            cold start of 2, 4 and 8 engines to a first %px result; the %px pass round trip on 1, 2 and 4 \
+            cold start of 2, 4 and 8 engines to a first %px result; `pxsh -n 4 -c '%px pass'` as a whole \
+            process; one `%apply abs 1` and one plain local line `x = 1`, each per line of a session file run \
+            as `pxsh run` runs it; the %px pass round trip on 1, 2 and 4 \
             engines; load-balanced map of a trivial function with chunksize 1 and with auto chunks; push and \
             pull of 1, 10 and 100 MB numpy arrays (GB/s over all engines); scatter and gather of \
             range(10**6) and of a list of 10**6 ints; the memory of an idle engine and of the cluster. \
-            Issue 5's targets are marked ✓ (met) or ✗ (missed).
+            Targets are marked ✓ (met) or ✗ (missed); some are relative to a peer measured in the same run \
+            (one call: half of concurrent.futures' submit().result(); the whole `pxsh -c`: 8 times \
+            multiprocessing's cold start).
 
-            --compare runs the same work with ipyparallel and multiprocessing.Pool in --peer-python \
-            (default: the engines' python) and shows how many times faster pxsh is. A peer that python \
-            cannot import is reported and skipped: nothing is installed unless you ask. To install \
-            ipyparallel into a scratch venv (made with --system-site-packages, so that it shares the \
-            engines' numpy) and compare in one go:
+            --compare runs the same work, where it applies, with ipyparallel, multiprocessing.Pool, \
+            concurrent.futures.ProcessPoolExecutor, loky and dask.distributed (LocalCluster with processes, \
+            one thread each) in --peer-python (default: the engines' python) and shows how many times faster \
+            pxsh is; the exact call each peer made is printed under the table. Broadcast (%px pass) is \
+            dask's client.run; 100 MB to every engine (push) is dask's scatter(broadcast=True). A peer that \
+            python cannot import is reported and skipped: nothing is installed unless you ask. To install \
+            ipyparallel, loky and dask.distributed into a scratch venv (made with --system-site-packages, so \
+            that it shares the engines' numpy) and compare in one go:
 
               pxsh bench --install-peers /tmp/pxsh-peers --compare --quick
 
             which does what these do:
 
               python3 -m venv --system-site-packages /tmp/pxsh-peers
-              /tmp/pxsh-peers/bin/python -m pip install ipyparallel
+              /tmp/pxsh-peers/bin/python -m pip install ipyparallel loky distributed
               pxsh bench --compare --quick --peer-python /tmp/pxsh-peers/bin/python
 
-            ipyparallel listens on loopback ports only. Progress goes to stderr, the table (or --json's \
+            ipyparallel and dask listen on loopback ports only. Progress goes to stderr, the table (or --json's \
             object) to stdout. Exit status: 0, 1 if a measurement failed, 2 for a usage error. Compare \
             medians from a quiet machine.
             """
@@ -41,7 +49,8 @@ struct BenchCommand: ParsableCommand {
 
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Flag(help: "Fewer repetitions: pxsh's part takes well under a minute.") var quick = false
-    @Flag(help: "Also measure ipyparallel and multiprocessing, and show the ratios.") var compare = false
+    @Flag(help: "Also measure ipyparallel, multiprocessing, concurrent.futures, loky and dask, with the ratios.")
+    var compare = false
     @Option(
         name: .short,
         parsing: .unconditional,
@@ -58,7 +67,7 @@ struct BenchCommand: ParsableCommand {
     var only: String?
     @Option(
         help: ArgumentHelp(
-            "Create a venv at DIR and pip install ipyparallel into it, then use it for --compare.",
+            "Create a venv at DIR and pip install ipyparallel, loky and distributed, then use it for --compare.",
             valueName: "DIR"
         )
     )

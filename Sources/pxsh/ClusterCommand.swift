@@ -2,7 +2,6 @@ import ArgumentParser
 import PxClient
 import PxPlatform
 import PxRepl
-import PxWire
 
 #if canImport(Glibc)
 import Glibc
@@ -124,8 +123,7 @@ struct ClusterCommand: ParsableCommand {
             do {
                 let cluster = try Cluster.attach(name: name)
                 defer { cluster.shutdown() }
-                let rows = try cluster.control(.engines).compactMap { EngineRow(line: $0.text) }
-                Terminal.write(Renderer().engines(rows, now: Clock.realtimeNanoseconds))
+                Terminal.write(Renderer().engines(try cluster.engines(), now: Clock.realtimeNanoseconds))
             } catch {
                 try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
                 throw ExitCode(1)

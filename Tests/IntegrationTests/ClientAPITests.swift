@@ -1,21 +1,14 @@
 import PxClient
 import PxPlatform
-import PxWire
 import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The text of a reply segment.
-private func text(_ bytes: [UInt8]?) -> String? {
-    bytes.map { String(decoding: $0, as: UTF8.self) }
-}
-
-/// The repr an execute task returned (`["ok", count, has_result, repr]`), if any.
+/// The repr an execute task returned, if any.
 private func resultRepr(_ task: AsyncResult.Task) -> String? {
-    guard let reply = task.reply, reply.count >= 4, text(reply[2]) == "1" else { return nil }
-    return text(reply[3])
+    task.executeReply?.resultRepr
 }
 
 /// Collects the cluster events a client receives.

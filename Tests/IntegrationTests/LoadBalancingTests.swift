@@ -78,6 +78,32 @@ extension EndToEnd {
             #expect(run.lines.contains("CHECKED"), "\(run.transcript)")
         }
 
+        /// `%apply` stores its value as `_` (and `-o NAME`) without waiting for the home engine: the very next
+        /// lines see it, its repr is shown, and a value that cannot be loaded at home is a failure that says so.
+        @Test func applyStoresItsValueBeforeTheNextLineRuns() throws {
+            let cluster = try NamedCluster.current()
+            let run = try cluster.script(
+                """
+                %apply -o seven divmod 17 5
+                assert _ == seven == (3, 2), (_, seven)
+                %apply pow 2, 10
+                %apply abs _
+                assert _ == 1024, _
+                %px import sys, types; only_here = types.ModuleType("only_here"); sys.modules["only_here"] = only_here
+                %px exec("class Kept:\\n    pass", only_here.__dict__); Kept = only_here.Kept
+                %apply lambda: __import__("sys").modules["only_here"].Kept()
+                print("session goes on")
+                """
+            )
+            expectStatus(run, .exited(1))
+            #expect(run.lines.contains("Out[1]: (3, 2)"), "\(run.transcript)")
+            #expect(run.lines.contains("Out[4]: 1024"), "\(run.transcript)")
+            #expect(run.output.contains("was not stored locally"), "\(run.transcript)")
+            #expect(run.output.contains("ModuleNotFoundError"), "\(run.transcript)")
+            #expect(run.lines.contains("session goes on"), "\(run.transcript)")
+            #expect(!run.output.contains("AssertionError"), "\(run.transcript)")
+        }
+
         @Test func aValueThatCannotBeSerializedIsAClearErrorNamingIt() throws {
             let cluster = try NamedCluster.current()
             let run = try cluster.script(

@@ -46,7 +46,7 @@ import Glibc
         let script = String(decoding: PackageResources.peer_bench_py, as: UTF8.self)
         let suite = PeerSuite(system: .multiprocessing, plan: .quick, python: "python3")
         let options = suite.arguments.filter { $0.hasPrefix("--") }
-        #expect(options.count == 14)
+        #expect(options.count == 16)
         for option in options { #expect(script.contains("parser.add_argument(\"\(option)\""), "\(option)") }
     }
 
@@ -63,6 +63,8 @@ import Glibc
     static var tinyPlan: BenchPlan {
         var plan = BenchPlan(
             coldStartRuns: 2,
+            callCount: 3,
+            scriptRuns: 1,
             roundTripCalls: 3,
             roundTripWarmupCalls: 1,
             chunkOneTasks: 20,
@@ -97,7 +99,10 @@ import Glibc
         #expect(outcome.version?.contains("start method") == true)
         let measured = Set(outcome.measurements.map(\.measureID))
         #expect(
-            measured == ["cold_start.n1", "cold_start.n2", "map.chunk1", "map.auto", "rss.engine", "pss.cluster"]
+            measured == [
+                "cold_start.n1", "cold_start.n2", "cli.n4", "call", "map.chunk1", "map.auto", "rss.engine",
+                "pss.cluster",
+            ]
         )
         #expect(progress.count == measured.count)
         // Every row is either measured or skipped with a reason.

@@ -177,3 +177,57 @@ func directoryEntries(_ path: String) throws -> [String] {
     }
     return names
 }
+
+@Suite struct PythonLineTests {
+    static let certain = [
+        "x = 1", "print(x)", "f(1, 2)[0]", "d = {'a': 1, \"b\": [1, 2]}", "x[1:2] = y", "s = 'a # b'",
+        "t = 'it\\'s'", "x = 1  # a comment with ( and :", "y = lambda_ + 1", "import os, sys",
+        "g = (lambda v: v)(2)", "m = (a @ b) if False else c", "b = b'x'", "r = r'\\d'", "u = 'ü: (' ",
+        "1/0", "x = 1;", "del x", "pass", "return", "x = [i for i in range(3) if i]",
+    ]
+    static let uncertain = [
+        "def f():", "if x: pass", "for i in range(3):", "x = (1,", "x = [1,", "s = '''abc", "s = \"\"\"abc\"\"\"",
+        "x = 1 + \\", "@decorator", "x: int = 1", "f\"{x}\"", "rf'{x}'", "    x = 1", "x = (1))", "s = 'open",
+        "a\nb", "", "lambda: 0", "y := 1", "class A: pass", "try:", "else:", "x = {", "F'{\"a\"}'", "m = a @ b",
+    ]
+
+    @Test func linesWithoutOpenBracketsStringsOrBlocksAreCertain() {
+        for line in Self.certain { #expect(PythonLine.isCertainlyComplete(line), "\(line)") }
+        for line in Self.uncertain { #expect(!PythonLine.isCertainlyComplete(line), "\(line)") }
+    }
+
+    /// Every line this says is complete, the home engine's own check (the runtime's `_check_complete`) does
+    /// not call incomplete.
+    @Test func agreesWithTheEngineRuntime() throws {
+        let source = URLPath.repositoryRoot(from: #filePath) + "/Sources/PxEngine/Runtime/pxsh_runtime.py"
+        let searchPath: String = getenv("PATH").map { String(cString: $0) } ?? ""
+        let candidates = searchPath.split(separator: ":").map { "\($0)/python3" }
+        let executable = try #require(candidates.first { access($0, X_OK) == 0 }, "no python3 on PATH")
+        let lines = (Self.certain + Self.uncertain).filter(PythonLine.isCertainlyComplete)
+        let script = """
+            import importlib.util, sys
+            spec = importlib.util.spec_from_file_location("_pxsh", sys.argv[1])
+            runtime = importlib.util.module_from_spec(spec); spec.loader.exec_module(runtime)
+            for line in sys.stdin.read().split("\\0"):
+                print(runtime._check_complete(line)[0])
+            """
+        let answersPath = "/tmp/pxsh-python-line-\(getpid())"
+        defer { unlink(answersPath) }
+        let answersFile = try FileDescriptor.open(answersPath, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        let input = try FileDescriptor.pipe()
+        let pid = try ProcessSpawner.spawn(
+            executable,
+            arguments: ["-c", script, source],
+            output: answersFile,
+            standardInput: input.read
+        )
+        input.read.close()
+        answersFile.close()
+        try input.write.writeAll(lines.joined(separator: "\0"))
+        input.write.close()
+        #expect(ProcessSpawner.wait(pid) == .exited(0))
+        let answers = String(decoding: try FileDescriptor.readAll(answersPath), as: UTF8.self).split(separator: "\n")
+        #expect(answers.count == lines.count)
+        for (line, answer) in zip(lines, answers) { #expect(answer != "incomplete", "\(line)") }
+    }
+}

@@ -168,7 +168,7 @@ import Testing
     }
 
     @Test func eventsRoundTrip() {
-        let row = EngineRow(id: 2, rank: 2, pid: 99, state: .busy, since: 123, queued: 4, residentBytes: 25_000_000)
+        let row = EngineStatus(id: 2, rank: 2, pid: 99, state: .busy, since: 123, queued: 4, residentBytes: 25_000_000)
         for event in [
             ClusterEvent.engineDied(engine: 2, rank: 2, cause: "signal 9 (SIGKILL)", isRestarting: true),
             .engineDied(engine: 1, rank: 1, cause: "exit status 1", isRestarting: false), .engineStarted(row),

@@ -590,7 +590,8 @@ class CollectTests(RuntimeTestCase):
         self.assertEqual(ns["l"], [1, 2, 3])
         self.assertEqual(ns["t"], (1, 2, 3))
         self.assertEqual(ns["s"], "abc")
-        self.assertEqual(ns["r"], [0, 1, 2])
+        self.assertIs(type(ns["r"]), range)
+        self.assertEqual(ns["r"], range(0, 3))
         self.assertEqual(ns["o"], [1, 2])
         self.assertEqual(ns["m"], [0, 1])
         self.assertEqual(reply[:2], [b"l", b"[1, 2, 3]"])
@@ -668,8 +669,27 @@ class ScatterGatherTests(RuntimeTestCase):
         return self.home.ns["x"]
 
     def test_round_trip_range(self):
-        self.assertEqual(self.round_trip("range(100)"), list(range(100)))
+        # Contiguous ranges gather back into a range, in O(1).
+        gathered = self.round_trip("range(100)")
+        self.assertIs(type(gathered), range)
+        self.assertEqual(gathered, range(100))
         self.assertEqual(self.engines[1].ns["x"], range(50, 100))
+        for expr in ("range(10**12)", "range(5, 100, 7)", "range(10, -10, -3)", "range(1)", "range(0)",
+                     "range(3, 5)"):
+            gathered = self.round_trip(expr)
+            self.assertIs(type(gathered), range, expr)
+            self.assertEqual(gathered, eval(expr), expr)
+
+    def test_ranges_that_do_not_continue_each_other_gather_as_a_list(self):
+        for parts, expected in (([range(0, 2), range(5, 7)], [0, 1, 5, 6]),
+                                ([range(0, 4, 2), range(5, 7)], [0, 2, 5, 6]),
+                                ([range(3), range(0)], range(3)),
+                                ([range(0), range(0)], range(0)),
+                                ([range(1, 2), range(3, 4), range(5, 6)], range(1, 7, 2)),
+                                ([range(1, 2), range(1, 2)], [1, 1])):
+            CollectTests.collect(self, "concat", "", [{"r": part} for part in parts])
+            self.assertEqual(self.home.ns["r"], expected, parts)
+            self.assertIs(type(self.home.ns["r"]), type(expected), parts)
 
     def test_round_trip_list(self):
         self.assertEqual(self.round_trip("[str(i) for i in range(7)]"), [str(i) for i in range(7)])

@@ -1,11 +1,11 @@
 /// Installs the peers into a scratch virtual environment, only when the user asks (`--install-peers DIR`).
 ///
 /// The venv is made with `--system-site-packages`, so that the peers use the same numpy (and the same
-/// interpreter) as the engines, and only ipyparallel and its dependencies are added. Nothing outside `DIR` is
-/// touched. `multiprocessing` is in the standard library and needs nothing.
+/// interpreter) as the engines, and only the peers and their dependencies are added. Nothing outside `DIR` is
+/// touched. `multiprocessing` and `concurrent.futures` are in the standard library and need nothing.
 public enum PeerInstaller {
     /// The packages installed into the venv.
-    public static let packages = ["ipyparallel"]
+    public static let packages = ["ipyparallel", "loky", "distributed"]
 
     /// Creates (or reuses) the venv at `directory` with `python`, and installs ``packages`` with pip.
     ///

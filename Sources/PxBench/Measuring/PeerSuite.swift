@@ -80,6 +80,8 @@ struct PeerSuite {
             "--round-trip-warmup", String(plan.roundTripWarmupCalls),
             "--engines", String(plan.engines),
             "--chunk-one-tasks", String(chunkOneTasks),
+            "--chunk-one-tasks-ipyparallel", String(plan.chunkOneTasksForIpyparallel),
+            "--call-count", String(plan.callCount),
             "--auto-items", String(plan.autoChunkItems),
             "--map-runs", String(plan.mapRuns),
             "--transfer-sizes", list(plan.transferSizes),

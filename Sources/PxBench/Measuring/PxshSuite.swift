@@ -1,6 +1,6 @@
 import PxClient
 import PxPlatform
-import PxWire
+import PxRepl
 
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +31,7 @@ final class PxshSuite {
     func run() -> SuiteOutcome {
         outcome = SuiteOutcome()
         attempt(plan.coldStartEngineCounts.map(MeasureCatalog.coldStart(engines:))) { try measureColdStarts() }
+        attempt([MeasureCatalog.commandLine]) { try measureCommandLine() }
         attempt(plan.roundTripEngineCounts.map(MeasureCatalog.roundTrip(engines:))) { try measureRoundTrips() }
         attempt([MeasureCatalog.roundTripOverTCP(engines: MeasureCatalog.roundTripOverTCPEngines)]) {
             try measureRoundTripOverTCP()
@@ -66,6 +67,34 @@ final class PxshSuite {
             throw BenchError.wrongResult("\(result.tasks.count) of \(count) engines answered")
         }
         return seconds
+    }
+
+    /// `pxsh -n 4 -c '%px pass'`: the whole process, from exec to exit, as a user at a shell waits for it.
+    private func measureCommandLine() throws {
+        let arguments = ["-n", "4", "--python", python, "--no-color", "-c", "%px pass"]
+        let executable = ProcessSpawner.currentExecutable
+        func once() throws -> Double {
+            let devNull = try FileDescriptor.open("/dev/null", flags: O_RDWR)
+            defer { devNull.close() }
+            let stopwatch = Stopwatch()
+            let pid = try ProcessSpawner.spawn(
+                executable,
+                arguments: arguments,
+                output: devNull,
+                standardInput: devNull
+            )
+            let termination = ProcessSpawner.wait(pid)
+            let seconds = stopwatch.seconds
+            guard termination == .exited(0) else {
+                throw BenchError.wrongResult(
+                    "pxsh \(arguments.joined(separator: " ")) ended with \(termination.map { "\($0)" } ?? "?")"
+                )
+            }
+            return seconds
+        }
+        _ = try once()
+        let runs = try (0..<plan.coldStartRuns).map { _ in try once() }
+        record(MeasureCatalog.commandLine, "pxsh -n 4 -c '%px pass' (the whole process)", runs)
     }
 
     // MARK: - Round trip
@@ -150,7 +179,10 @@ final class PxshSuite {
     // MARK: - Memory, maps and data, on one cluster
 
     private var dataMeasureIDs: [String] {
-        [MeasureCatalog.engineMemory, MeasureCatalog.clusterMemory, MeasureCatalog.mapChunkOne, MeasureCatalog.mapAuto]
+        [
+            MeasureCatalog.engineMemory, MeasureCatalog.clusterMemory, MeasureCatalog.call, MeasureCatalog.localLine,
+            MeasureCatalog.mapChunkOne, MeasureCatalog.mapAuto,
+        ]
             + plan.transferSizes.flatMap { [MeasureCatalog.push(bytes: $0), MeasureCatalog.pull(bytes: $0)] }
             + [
                 MeasureCatalog.scatterRange, MeasureCatalog.gatherRange, MeasureCatalog.scatterList,
@@ -162,6 +194,12 @@ final class PxshSuite {
         try cluster.finish(try cluster.view().execute("pass"))
         // Memory first, while the engines are as idle as a fresh session's.
         attempt([MeasureCatalog.engineMemory, MeasureCatalog.clusterMemory]) { try measureMemory(cluster) }
+        attempt([MeasureCatalog.call]) {
+            try measureScript(cluster, MeasureCatalog.call, line: "%apply abs 1", check: "assert _ == 1, 'call'")
+        }
+        attempt([MeasureCatalog.localLine]) {
+            try measureScript(cluster, MeasureCatalog.localLine, line: "x = 1", check: "assert x == 1, 'line'")
+        }
         attempt([MeasureCatalog.mapChunkOne, MeasureCatalog.mapAuto]) { try measureMaps(cluster) }
         for size in plan.transferSizes {
             attempt([MeasureCatalog.push(bytes: size), MeasureCatalog.pull(bytes: size)]) {
@@ -186,7 +224,7 @@ final class PxshSuite {
     /// namespace, which a peer's client process plays), read from `/proc`. The sum uses PSS because engines
     /// share libpython's pages, as a peer's forked processes share theirs.
     private func measureMemory(_ cluster: Cluster) throws {
-        let rows = try cluster.control(.engines).compactMap { EngineRow(line: $0.text) }
+        let rows = try cluster.engines()
         let engines = rows.filter { $0.id != EngineNumber.home && $0.state != .dead }
         let engineBytes = engines.map { Double(ProcessTable.residentBytes(of: $0.pid) ?? $0.residentBytes) }
         guard !engineBytes.isEmpty, engineBytes.allSatisfy({ $0 > 0 }) else {
@@ -201,6 +239,23 @@ final class PxshSuite {
             "PSS of the controller and engines (not the home engine)",
             [Double(clusterBytes)]
         )
+    }
+
+    /// A session file of `line` repeated, run as `pxsh run` runs one (a ``ScriptRunner`` over a ``Session``):
+    /// each sample is the time of a run divided by its lines. `check` runs locally afterwards.
+    private func measureScript(_ cluster: Cluster, _ measureID: String, line: String, check: String) throws {
+        let session = Session(cluster: cluster, renderer: Renderer(), write: { _ in })
+        let runner = ScriptRunner(session: session, stopsAtFirstFailure: true)
+        let lines = Array(repeating: line, count: plan.callCount)
+        func once() throws -> Double {
+            let seconds = Stopwatch.time { runner.run(lines: lines) }.seconds
+            if session.hasFailed { throw BenchError.wrongResult("'\(line)' failed in a session") }
+            return seconds / Double(lines.count)
+        }
+        _ = try once()
+        let runs = try (0..<plan.scriptRuns).map { _ in try once() }
+        try local(cluster, check)
+        record(measureID, "\(plan.callCount) lines '\(line)' through ScriptRunner (pxsh run), per line", runs)
     }
 
     /// `map` of a lambda over a range, collected into a local list, with chunksize 1 and auto.
@@ -290,7 +345,7 @@ final class PxshSuite {
 
     /// Runs setup or checking code in the local namespace (the home engine).
     private func local(_ cluster: Cluster, _ code: String) throws {
-        _ = try cluster.runLocally(.execute, [Bytes(text: code)])
+        try cluster.finish(try cluster.executeLocally(code))
     }
 
     private func record(_ measureID: String, _ setting: String, _ samples: [Double]) {

@@ -9,6 +9,11 @@ public struct BenchPlan: Equatable, Sendable {
     public var coldStartEngineCounts = [2, 4, 8]
     /// Timed cold starts per engine count (after one untimed warm-up start, which fills the OS caches).
     public var coldStartRuns: Int
+    /// Single load-balanced calls timed one by one (the peers), or lines of the session file that pxsh runs
+    /// with `%run` per timed run (pxsh's `call` and `local_line`: the time of a run divided by its lines).
+    public var callCount: Int
+    /// Timed `%run`s of those session files.
+    public var scriptRuns: Int
     /// Engine counts for the `%px pass` round trip, all on one cluster of the largest count.
     public var roundTripEngineCounts = [1, 2, 4]
     public var roundTripCalls: Int
@@ -17,7 +22,7 @@ public struct BenchPlan: Equatable, Sendable {
     public var engines = 2
     /// Tasks of the chunksize-1 map.
     public var chunkOneTasks: Int
-    /// Tasks of ipyparallel's chunksize-1 map (see the type's discussion).
+    /// Tasks of ipyparallel's and dask's chunksize-1 map (see the type's discussion).
     public var chunkOneTasksForIpyparallel: Int
     /// Items of the auto-chunked map.
     public var autoChunkItems = 1_000_000
@@ -34,6 +39,8 @@ public struct BenchPlan: Equatable, Sendable {
     /// The full suite: enough repetitions for stable medians and a meaningful p90.
     public static let full = BenchPlan(
         coldStartRuns: 10,
+        callCount: 1_000,
+        scriptRuns: 5,
         roundTripCalls: 2_000,
         roundTripWarmupCalls: 200,
         chunkOneTasks: 100_000,
@@ -46,6 +53,8 @@ public struct BenchPlan: Equatable, Sendable {
     /// `--quick`: fewer repetitions, so that pxsh's part takes seconds, not minutes.
     public static let quick = BenchPlan(
         coldStartRuns: 3,
+        callCount: 300,
+        scriptRuns: 3,
         roundTripCalls: 300,
         roundTripWarmupCalls: 50,
         chunkOneTasks: 20_000,
@@ -57,6 +66,8 @@ public struct BenchPlan: Equatable, Sendable {
 
     public init(
         coldStartRuns: Int,
+        callCount: Int,
+        scriptRuns: Int,
         roundTripCalls: Int,
         roundTripWarmupCalls: Int,
         chunkOneTasks: Int,
@@ -66,6 +77,8 @@ public struct BenchPlan: Equatable, Sendable {
         scatterRuns: Int
     ) {
         self.coldStartRuns = coldStartRuns
+        self.callCount = callCount
+        self.scriptRuns = scriptRuns
         self.roundTripCalls = roundTripCalls
         self.roundTripWarmupCalls = roundTripWarmupCalls
         self.chunkOneTasks = chunkOneTasks

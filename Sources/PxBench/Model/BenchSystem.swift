@@ -3,9 +3,12 @@ public enum BenchSystem: String, CaseIterable, Sendable {
     case pxsh
     case ipyparallel
     case multiprocessing
+    case concurrentFutures = "concurrent.futures"
+    case loky
+    case dask
 
     /// The peers, in the order their columns appear.
-    public static let peers: [BenchSystem] = [.ipyparallel, .multiprocessing]
+    public static let peers: [BenchSystem] = [.ipyparallel, .multiprocessing, .concurrentFutures, .loky, .dask]
 
     /// The column heading.
     public var displayName: String {
@@ -13,6 +16,9 @@ public enum BenchSystem: String, CaseIterable, Sendable {
         case .pxsh: "pxsh"
         case .ipyparallel: "ipyparallel"
         case .multiprocessing: "multiprocessing"
+        case .concurrentFutures: "concurrent.futures"
+        case .loky: "loky"
+        case .dask: "dask.distributed"
         }
     }
 }

@@ -28,19 +28,47 @@ public struct Measure: Hashable, Sendable {
     public var unit: Unit
     /// Whether the p90 matters as much as the median (latencies).
     public var reportsP90: Bool
-    /// The figure issue 5 asks pxsh's median to reach, in `unit`; nil when it sets none.
+    /// The figure pxsh's median should reach, in `unit`; nil when none is set.
     public var target: Double?
+    /// A target set against a peer: at most (or at least) `factor` times its median on `measureID`.
+    public var relativeTarget: RelativeTarget?
 
-    public init(id: String, title: String, unit: Unit, reportsP90: Bool = false, target: Double? = nil) {
+    /// A target that depends on what a peer measured in the same run.
+    public struct RelativeTarget: Hashable, Sendable {
+        public var system: BenchSystem
+        public var measureID: String
+        public var factor: Double
+
+        public init(system: BenchSystem, measureID: String, factor: Double) {
+            self.system = system
+            self.measureID = measureID
+            self.factor = factor
+        }
+    }
+
+    public init(
+        id: String,
+        title: String,
+        unit: Unit,
+        reportsP90: Bool = false,
+        target: Double? = nil,
+        relativeTarget: RelativeTarget? = nil
+    ) {
         self.id = id
         self.title = title
         self.unit = unit
         self.reportsP90 = reportsP90
         self.target = target
+        self.relativeTarget = relativeTarget
     }
 
     /// Whether `median` reaches the target; nil when there is no target.
     public func meetsTarget(_ median: Double) -> Bool? {
+        meets(median, target)
+    }
+
+    /// Whether `median` reaches `target`; nil when there is no target.
+    public func meets(_ median: Double, _ target: Double?) -> Bool? {
         guard let target else { return nil }
         return unit.isHigherBetter ? median >= target : median <= target
     }

@@ -1,8 +1,14 @@
-/// The benchmark's rows, in the order they are measured and shown, with the targets of issue 5.
+/// The benchmark's rows, in the order they are measured and shown, with the targets of issues 5 and 12.
 public enum MeasureCatalog {
     // MARK: - Identifiers shared with the peers' script
 
     public static func coldStart(engines: Int) -> String { "cold_start.n\(engines)" }
+    /// `pxsh -n 4 -c '%px pass'`, the whole process.
+    public static let commandLine = "cli.n4"
+    /// One `%apply abs 1`, per line of a session file; the peers' one submit and its result.
+    public static let call = "call"
+    /// One plain local line, per line of a session file.
+    public static let localLine = "local_line"
     public static func roundTrip(engines: Int) -> String { "px_pass.n\(engines)" }
     /// The round trip to engines that joined over TCP on the loopback address (pxsh only).
     public static func roundTripOverTCP(engines: Int) -> String { "px_pass_tcp.n\(engines)" }
@@ -18,10 +24,17 @@ public enum MeasureCatalog {
     public static let engineMemory = "rss.engine"
     public static let clusterMemory = "pss.cluster"
 
-    // MARK: - Targets (issue 5; the auto-chunked map's is issue 4's)
+    // MARK: - Targets (issue 12 for cold start, calls, lines and %px; issue 5 for the others)
 
-    static let coldStartTarget = (engines: 4, seconds: 0.15)
-    static let roundTripTarget = (engines: 4, seconds: 200e-6)
+    static let coldStartTarget = (engines: 4, seconds: 0.04)
+    static let roundTripTarget = (engines: 4, seconds: 100e-6)
+    static let localLineTarget = 100e-6
+    static let callTarget = Measure.RelativeTarget(system: .concurrentFutures, measureID: call, factor: 0.5)
+    static let commandLineTarget = Measure.RelativeTarget(
+        system: .multiprocessing,
+        measureID: coldStart(engines: 4),
+        factor: 8
+    )
     static let chunkOneTarget = 50_000.0
     static let autoChunkTarget = 1_000_000.0
     static let transferTarget = (bytes: 100_000_000, gigabytesPerSecond: 2.0)
@@ -44,6 +57,20 @@ public enum MeasureCatalog {
                 )
             )
         }
+        measures.append(
+            Measure(
+                id: commandLine,
+                title: "pxsh -n 4 -c '%px pass', whole",
+                unit: .seconds,
+                relativeTarget: commandLineTarget
+            )
+        )
+        measures.append(
+            Measure(id: call, title: "one call (%apply abs 1)", unit: .seconds, relativeTarget: callTarget)
+        )
+        measures.append(
+            Measure(id: localLine, title: "local line (x = 1)", unit: .seconds, target: localLineTarget)
+        )
         for count in plan.roundTripEngineCounts {
             measures.append(
                 Measure(

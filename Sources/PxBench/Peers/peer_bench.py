@@ -1,8 +1,9 @@
-"""The peers' half of `pxsh bench --compare`: ipyparallel and multiprocessing doing pxsh's work.
+"""The peers' half of `pxsh bench --compare`: ipyparallel, multiprocessing, concurrent.futures, loky and
+dask.distributed doing pxsh's work.
 
 pxsh writes this file next to its sockets and runs it with the peer python:
 
-    python peer_bench.py ipyparallel|multiprocessing --cold-start-engines 2,4,8 ...
+    python peer_bench.py ipyparallel|multiprocessing|concurrent.futures|loky|dask --cold-start-engines 2,4,8 ...
 
 The options carry pxsh's plan, so every system does the same work. The script
 prints tab-separated lines on stdout:
@@ -13,8 +14,8 @@ prints tab-separated lines on stdout:
     fail      MEASURE  REASON       (the measurement raised; the others go on)
     unavailable        REASON       (the peer cannot run at all)
 
-MEASURE names a row of pxsh's table (cold_start.n4, px_pass.n1, map.chunk1,
-push.100MB, rss.engine, ...). A sample line holds every timed run of that row,
+MEASURE names a row of pxsh's table (cold_start.n4, call, px_pass.n1,
+map.chunk1, push.100MB, rss.engine, ...). A sample line holds every timed run of that row,
 in the row's unit: seconds, tasks/s, items/s, GB/s (10**9 bytes/s) or bytes.
 Anything else on stdout or stderr is a log line; pxsh shows the last ones if
 the script fails.
@@ -201,6 +202,32 @@ def noop(_):
     return None
 
 
+def nothing():
+    return None
+
+
+def call_runs(plan, call):
+    """Seconds per call of call() (one submit and its result), after the warm-up calls."""
+    for _ in range(plan.round_trip_warmup):
+        call()
+    return [timed(call)[0] for _ in range(plan.call_count)]
+
+
+def whole_program(command):
+    """Seconds that a program takes from start to exit."""
+    import subprocess
+    start_time = perf_counter()
+    subprocess.run(command, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    return perf_counter() - start_time
+
+
+def skip_pxsh_only(plan, *others):
+    """Rows that only pxsh has: a peer runs a local line in its own process, with no round trip."""
+    skip("local_line", "a plain line runs in the peer's own process")
+    for measure in others:
+        skip(measure, "measured for multiprocessing only")
+
+
 def check(condition, what):
     if not condition:
         raise AssertionError(f"wrong result: {what}")
@@ -217,6 +244,7 @@ def run_ipyparallel(plan):
         return
     import logging
     emit("info", "version", ipp.__version__)
+    skip_pxsh_only(plan, "cli.n4")
 
     def start(n):
         cluster = ipp.Cluster(n=n, log_level=logging.ERROR)
@@ -273,6 +301,11 @@ def run_ipyparallel(plan):
             with section("rss.engine", "pss.cluster") as part:
                 if part.wanted:
                     ipyparallel_memory(view)
+            with section("call") as part:
+                if part.wanted:
+                    balanced = client.load_balanced_view()
+                    sample("call", "LoadBalancedView.apply_sync(abs, 1)",
+                           call_runs(plan, lambda: balanced.apply_sync(abs, 1)))
             with section("map.chunk1", "map.auto") as part:
                 if part.wanted:
                     ipyparallel_maps(plan, client.load_balanced_view())
@@ -366,7 +399,7 @@ def ipyparallel_scatter_gather(plan, view, kind):
 
 
 def data_measures(plan):
-    return (["rss.engine", "pss.cluster", "map.chunk1", "map.auto"]
+    return (["rss.engine", "pss.cluster", "call", "map.chunk1", "map.auto"]
             + [f"{name}.{size // 10**6}MB" for size in plan.transfer_sizes for name in ("push", "pull")]
             + ["scatter.range", "gather.range", "scatter.list", "gather.list"])
 
@@ -403,14 +436,27 @@ def run_multiprocessing(plan):
 
     for n in plan.round_trip_engines:
         skip(f"px_pass.n{n}", "a Pool cannot address its workers: no %px")
+    skip_pxsh_only(plan)
 
-    with section("rss.engine", "pss.cluster", "map.chunk1", "map.auto") as part:
+    # The whole program, as `pxsh -n 4 -c '%px pass'` is measured: a python that forks Pool(4) and maps.
+    with section("cli.n4") as part:
+        if part.wanted:
+            code = "import multiprocessing as m; m.get_context('fork').Pool(4).map(abs, range(4), chunksize=1)"
+            command = [sys.executable, "-c", code]
+            whole_program(command)
+            sample("cli.n4", f"python -c \"{code}\" (the whole process)",
+                   [whole_program(command) for _ in range(plan.cold_start_runs)])
+
+    with section("rss.engine", "pss.cluster", "call", "map.chunk1", "map.auto") as part:
         if part.wanted:
             with multiprocessing.Pool(plan.engines) as pool:
                 pool.map(noop, range(plan.engines), chunksize=1)
                 with section("rss.engine", "pss.cluster") as part:
                     if part.wanted:
                         multiprocessing_memory(pool)
+                with section("call") as part:
+                    if part.wanted:
+                        sample("call", "Pool.apply(abs, (1,))", call_runs(plan, lambda: pool.apply(abs, (1,))))
                 with section("map.chunk1", "map.auto") as part:
                     if part.wanted:
                         multiprocessing_maps(plan, pool)
@@ -442,6 +488,220 @@ def multiprocessing_maps(plan, pool):
 
 
 # --------------------------------------------------------------------------
+# concurrent.futures and loky: executors of worker processes
+
+def run_executor(plan, system):
+    """concurrent.futures.ProcessPoolExecutor (the standard library) or loky's reusable executor."""
+    if system == "loky":
+        try:
+            import loky
+        except ImportError as error:
+            emit("unavailable", f"cannot import loky ({error}); see `pxsh bench --help` for --install-peers")
+            return
+        emit("info", "version", loky.__version__)
+
+        def make(n):
+            return loky.ProcessPoolExecutor(max_workers=n)
+
+        name = "loky.ProcessPoolExecutor(n)"
+    else:
+        import concurrent.futures
+        import multiprocessing
+        method = multiprocessing.get_start_method()
+        emit("info", "version", f"Python {sys.version.split()[0]}, start method {method}")
+
+        def make(n):
+            return concurrent.futures.ProcessPoolExecutor(max_workers=n)
+
+        name = "ProcessPoolExecutor(n)"
+    skip_pxsh_only(plan, "cli.n4")
+    for n in plan.round_trip_engines:
+        skip(f"px_pass.n{n}", "an executor cannot address its workers: no broadcast")
+    for size in plan.transfer_sizes:
+        for kind in ("push", "pull"):
+            skip(f"{kind}.{size // 10**6}MB", "an executor's workers keep no namespace to push to")
+    for kind in ("scatter.range", "gather.range", "scatter.list", "gather.list"):
+        skip(kind, "an executor's workers keep no namespace to scatter to")
+
+    # Cold start: the executor to a first result of a map with one task per worker (an executor
+    # may start its workers on demand; the map makes it start them).
+    with section(*(f"cold_start.n{n}" for n in plan.cold_start_engines)) as part:
+        if part.wanted:
+            with make(plan.cold_start_engines[0]) as executor:
+                list(executor.map(noop, range(plan.cold_start_engines[0])))
+        for n in plan.cold_start_engines:
+            if not wanted(f"cold_start.n{n}"):
+                continue
+            runs = []
+            for _ in range(plan.cold_start_runs):
+                start_time = perf_counter()
+                executor = make(n)
+                try:
+                    list(executor.map(noop, range(n)))
+                    runs.append(perf_counter() - start_time)
+                finally:
+                    executor.shutdown(wait=True)
+            sample(f"cold_start.n{n}", f"{name} + list(map(noop, range(n)))", runs)
+
+    with section("rss.engine", "pss.cluster", "call", "map.chunk1", "map.auto") as part:
+        if not part.wanted:
+            return
+        with make(plan.engines) as executor:
+            list(executor.map(noop, range(plan.engines)))
+            with section("rss.engine", "pss.cluster") as part:
+                if part.wanted:
+                    pids = [process.pid for process in getattr(executor, "_processes", {}).values()]
+                    pids = pids or descendants(os.getpid())
+                    sample("rss.engine", "a worker after start and one task", [resident_bytes(pid) for pid in pids])
+                    sample("pss.cluster", "PSS of the workers and helpers",
+                           [sum(proportional_bytes(pid) or 0 for pid in descendants(os.getpid()))])
+            with section("call") as part:
+                if part.wanted:
+                    sample("call", "executor.submit(abs, 1).result()",
+                           call_runs(plan, lambda: executor.submit(abs, 1).result()))
+            with section("map.chunk1", "map.auto") as part:
+                if part.wanted:
+                    executor.map(identity, range(100))
+                    measure_maps(
+                        plan,
+                        (("map.chunk1", plan.chunk_one_tasks, 1, "chunksize=1, its default"),
+                         ("map.auto", plan.auto_items, plan.auto_chunk, f"chunksize={plan.auto_chunk}, tuned")),
+                        lambda n, chunk: list(executor.map(identity, range(n), chunksize=chunk)),
+                        lambda n, chunk, setting: f"list(executor.map(f, range({n}), {setting}))",
+                    )
+
+
+# --------------------------------------------------------------------------
+# dask.distributed
+
+def run_dask(plan):
+    try:
+        import dask
+        import distributed
+    except ImportError as error:
+        emit("unavailable",
+             f"cannot import dask.distributed ({error}); see `pxsh bench --help` for --install-peers")
+        return
+    import logging
+    emit("info", "version", f"dask {dask.__version__}, distributed {distributed.__version__}")
+    skip_pxsh_only(plan, "cli.n4")
+    skip("map.auto", "Client.map has no chunk size")
+    for kind in ("scatter.range", "gather.range", "scatter.list", "gather.list"):
+        skip(kind, "dask scatters whole values, not blocks of a sequence")
+    for size in plan.transfer_sizes:
+        skip(f"pull.{size // 10**6}MB", "measured as push only (scatter with broadcast=True)")
+
+    def start(n):
+        # Processes with one thread each, as pxsh's engines; no dashboard, quiet logs.
+        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=logging.ERROR)
+        return cluster, distributed.Client(cluster)
+
+    def stop(cluster, client):
+        client.close()
+        cluster.close()
+
+    with section(*(f"cold_start.n{n}" for n in plan.cold_start_engines)) as part:
+        if part.wanted:
+            stop(*start(plan.cold_start_engines[0]))
+        for n in plan.cold_start_engines:
+            if not wanted(f"cold_start.n{n}"):
+                continue
+            runs = []
+            for _ in range(plan.cold_start_runs):
+                start_time = perf_counter()
+                cluster, client = start(n)
+                try:
+                    answers = client.run(nothing)
+                    runs.append(perf_counter() - start_time)
+                    check(len(answers) == n, f"{len(answers)} workers, not {n}")
+                finally:
+                    stop(cluster, client)
+            sample(f"cold_start.n{n}",
+                   "LocalCluster(n_workers=n, threads_per_worker=1, processes=True) + Client + client.run(f)", runs)
+
+    with section(*(f"px_pass.n{n}" for n in plan.round_trip_engines)) as part:
+        if part.wanted:
+            cluster, client = start(max(plan.round_trip_engines))
+            try:
+                addresses = sorted(client.scheduler_info()["workers"])
+                for n in plan.round_trip_engines:
+                    if not wanted(f"px_pass.n{n}"):
+                        continue
+                    workers = addresses[:n]
+                    for _ in range(plan.round_trip_warmup):
+                        client.run(nothing, workers=workers)
+                    runs = [timed(lambda: client.run(nothing, workers=workers))[0]
+                            for _ in range(plan.round_trip_calls)]
+                    sample(f"px_pass.n{n}", "client.run(f, workers=[...n])", runs)
+            finally:
+                stop(cluster, client)
+
+    measures = (["rss.engine", "pss.cluster", "call", "map.chunk1"]
+                + [f"push.{size // 10**6}MB" for size in plan.transfer_sizes])
+    with section(*measures) as part:
+        if not part.wanted:
+            return
+        cluster, client = start(plan.engines)
+        try:
+            client.run(nothing)
+            with section("rss.engine", "pss.cluster") as part:
+                if part.wanted:
+                    pids = list(client.run(os.getpid).values())
+                    sample("rss.engine", "a worker process after start and one run",
+                           [resident_bytes(pid) for pid in pids])
+                    sample("pss.cluster", "PSS of the scheduler's helpers, nannies and workers",
+                           [sum(proportional_bytes(pid) or 0 for pid in descendants(os.getpid()))])
+            with section("call") as part:
+                if part.wanted:
+                    sample("call", "client.submit(abs, 1, pure=False).result()",
+                           call_runs(plan, lambda: client.submit(abs, 1, pure=False).result()))
+            with section("map.chunk1") as part:
+                if part.wanted:
+                    client.gather(client.map(identity, range(100), pure=False))
+                    measure_maps(
+                        plan,
+                        (("map.chunk1", plan.chunk_one_tasks_ipyparallel, 1, ""),),
+                        lambda n, chunk: client.gather(client.map(identity, range(n), pure=False)),
+                        lambda n, chunk, setting: f"client.gather(client.map(f, range({n}), pure=False))",
+                    )
+            for size in plan.transfer_sizes:
+                with section(f"push.{size // 10**6}MB") as part:
+                    if part.wanted:
+                        dask_broadcast(plan, client, size)
+        finally:
+            stop(cluster, client)
+
+
+def dask_broadcast(plan, client, size):
+    """A numpy array to every worker: scatter(broadcast=True), bytes held by all workers per second."""
+    try:
+        import numpy
+    except ImportError:
+        skip(f"push.{size // 10**6}MB", "numpy is not importable")
+        return
+    import distributed
+    array = numpy.ones(size // 8)
+    workers = len(client.scheduler_info()["workers"])
+    moved = array.nbytes * workers
+
+    def push():
+        future = client.scatter(array, broadcast=True, hash=False)
+        distributed.wait(future)
+        return future
+
+    future = push()
+    check(len(client.who_has(future)[future.key]) == workers, "scatter broadcast")
+    del future
+    runs = []
+    for _ in range(plan.transfer_runs):
+        seconds, future = timed(push)
+        runs.append(moved / seconds / 1e9)
+        del future
+    sample(f"push.{size // 10**6}MB", "client.scatter(array, broadcast=True, hash=False) + wait", runs)
+
+
+# --------------------------------------------------------------------------
 # Command line
 
 def integers(text):
@@ -450,7 +710,7 @@ def integers(text):
 
 def parse(arguments):
     parser = argparse.ArgumentParser(description="pxsh bench's peer measurements")
-    parser.add_argument("system", choices=["ipyparallel", "multiprocessing"])
+    parser.add_argument("system", choices=["ipyparallel", "multiprocessing", "concurrent.futures", "loky", "dask"])
     parser.add_argument("--cold-start-engines", type=integers, required=True)
     parser.add_argument("--cold-start-runs", type=int, required=True)
     parser.add_argument("--round-trip-engines", type=integers, required=True)
@@ -458,6 +718,8 @@ def parse(arguments):
     parser.add_argument("--round-trip-warmup", type=int, required=True)
     parser.add_argument("--engines", type=int, required=True)
     parser.add_argument("--chunk-one-tasks", type=int, required=True)
+    parser.add_argument("--chunk-one-tasks-ipyparallel", type=int, required=True)
+    parser.add_argument("--call-count", type=int, required=True)
     parser.add_argument("--auto-items", type=int, required=True)
     parser.add_argument("--map-runs", type=int, required=True)
     parser.add_argument("--transfer-sizes", type=integers, required=True)
@@ -478,6 +740,10 @@ def main():
     try:
         if plan.system == "ipyparallel":
             run_ipyparallel(plan)
+        elif plan.system == "dask":
+            run_dask(plan)
+        elif plan.system in ("concurrent.futures", "loky"):
+            run_executor(plan, plan.system)
         else:
             run_multiprocessing(plan)
     finally:

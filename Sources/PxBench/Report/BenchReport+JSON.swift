@@ -73,17 +73,18 @@ extension BenchReport {
             ("transfer_runs", .integer(plan.transferRuns)),
             ("scatter_items", .integer(plan.scatterItems)),
             ("scatter_runs", .integer(plan.scatterRuns)),
+            ("call_count", .integer(plan.callCount)),
+            ("script_runs", .integer(plan.scriptRuns)),
         ])
     }
 
     private func measureJSON(_ measure: Measure) -> JSONValue {
-        let pxshMedian = measurement(measure.id, .pxsh)?.summary.median
         var members: [(String, JSONValue)] = [
             ("title", .string(measure.title)),
             ("unit", .string(measure.unit.rawValue)),
             ("better", .string(measure.unit.isHigherBetter ? "higher" : "lower")),
-            ("target", .finite(measure.target)),
-            ("meets_target", pxshMedian.flatMap(measure.meetsTarget).map(JSONValue.bool) ?? .null),
+            ("target", .finite(target(of: measure))),
+            ("meets_target", meetsTarget(measure).map(JSONValue.bool) ?? .null),
         ]
         members += BenchSystem.allCases.map { ($0.rawValue, cellJSON(measure, $0)) }
         members.append(

@@ -82,12 +82,22 @@ extension BenchReport {
     }
 
     private func targetCell(_ measure: Measure) -> String {
-        guard let target = measure.target else { return "" }
-        let bound = (measure.unit.isHigherBetter ? "≥ " : "≤ ") + NumberFormat.value(target, unit: measure.unit)
-        guard let median = measurement(measure.id, .pxsh)?.summary.median, let met = measure.meetsTarget(median) else {
-            return bound
+        let comparison = measure.unit.isHigherBetter ? "≥ " : "≤ "
+        guard let target = target(of: measure) else {
+            guard let relative = measure.relativeTarget else { return "" }
+            return comparison + "\(Self.factor(relative.factor))× \(relative.system.displayName)"
         }
+        var bound = comparison + NumberFormat.value(target, unit: measure.unit)
+        if let relative = measure.relativeTarget {
+            bound += " (\(Self.factor(relative.factor))× \(relative.system.displayName))"
+        }
+        guard let met = meetsTarget(measure) else { return bound }
         return bound + (met ? " ✓" : " ✗")
+    }
+
+    /// A factor as people write it: 8, 0.5.
+    private static func factor(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
     }
 
     private func cellNote(_ measureID: String, _ system: BenchSystem) -> String {

@@ -68,6 +68,22 @@ public struct BenchReport: Sendable {
         return measure.advantage(pxsh: pxsh.summary.median, peer: other.summary.median)
     }
 
+    /// The figure pxsh should reach on `measure`: its fixed target, or its relative one resolved against the
+    /// peer's median in this run (nil while that peer did not measure it).
+    public func target(of measure: Measure) -> Double? {
+        if let target = measure.target { return target }
+        guard let relative = measure.relativeTarget,
+            let peer = measurement(relative.measureID, relative.system)
+        else { return nil }
+        return peer.summary.median * relative.factor
+    }
+
+    /// Whether pxsh's median reaches ``target(of:)``; nil without a target or a pxsh figure.
+    public func meetsTarget(_ measure: Measure) -> Bool? {
+        guard let median = measurement(measure.id, .pxsh)?.summary.median else { return nil }
+        return measure.meets(median, target(of: measure))
+    }
+
     /// Whether any measurement failed (as opposed to a peer lacking an operation or not being installed).
     public var hasFailures: Bool {
         outcomes.values.contains { $0.omissions.contains(where: \.isFailure) }

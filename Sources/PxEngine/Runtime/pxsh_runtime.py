@@ -71,7 +71,8 @@ Details the Swift side relies on:
   ``… [N more characters]``.
 - EXPORT: one repr per (name, expr) pair, so the blob starts at index m + 1.
 - COLLECT: list and concat take dicts from EXPORT (in target order) and
-  assign namespace[key] = the list of values / their concatenation (gather).
+  assign namespace[key] = the list of values / their concatenation (gather;
+  ranges that continue each other join into one range).
   chain concatenates lists; value takes the single blob as is; both assign
   the value to every name in the comma-separated ``assign_names``.
 - SCATTER: contiguous blocks, the first len % n one item longer (like
@@ -828,12 +829,34 @@ def _concat(parts):
         return sys.modules["pandas"].concat(parts)
     if all(isinstance(p, tuple) for p in parts):
         return tuple(x for p in parts for x in p)
+    if all(type(p) is range for p in parts):
+        joined = _join_ranges(parts)
+        if joined is not None:
+            return joined
     if all(isinstance(p, (list, tuple, range)) for p in parts):
         joined = []
         for p in parts:
             joined.extend(p)
         return joined
     return list(parts)
+
+
+def _join_ranges(parts):
+    """The one range that the ranges in parts make end to end (a scattered range gathered back), in
+    O(1) per part; None when they do not continue each other."""
+    filled = [p for p in parts if len(p)]
+    if not filled:
+        return parts[0]
+    step = next((p.step for p in filled if len(p) > 1), None)
+    if step is None:  # every part holds one item
+        step = filled[1][0] - filled[0][0] if len(filled) > 1 else 1
+        if step == 0:
+            return None
+    if any(len(p) > 1 and p.step != step for p in filled):
+        return None
+    if any(part[0] != previous[-1] + step for previous, part in zip(filled, filled[1:])):
+        return None
+    return range(filled[0][0], filled[-1][-1] + (1 if step > 0 else -1), step)
 
 
 def _split(value, n):

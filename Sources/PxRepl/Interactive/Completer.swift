@@ -1,5 +1,4 @@
 import PxClient
-import PxWire
 
 /// Tab completion: magics and their flags, and names from the local namespace or, after `%px`
 /// (and under `%autopx`), from the engines.
@@ -43,16 +42,9 @@ struct Completer {
     }
 
     private func ask(_ engine: Int32, _ text: String, offset: Int) -> (start: Int, candidates: [String]) {
-        guard
-            let result = try? session.cluster.submit(
-                Submission(op: .complete, targets: [engine], shared: [Bytes(text: text)]),
-                label: "complete"
-            ),
-            // A busy engine answers only after its current task: do not freeze the prompt for it.
-            (try? session.cluster.wait(for: result, timeout: 0.5)) == true,
-            let reply = result.tasks.first?.reply, reply.count >= 2, reply[0] == Bytes(text: "ok"),
-            let start = Int(reply[1].text)
-        else { return (0, []) }
-        return (offset + start, reply.dropFirst(2).map(\.text))
+        // A busy engine answers only after its current task: do not freeze the prompt for it.
+        let completion = session.cluster.complete(text, on: engine, timeout: 0.5)
+        guard completion != .none else { return (0, []) }
+        return (offset + completion.start, completion.matches)
     }
 }

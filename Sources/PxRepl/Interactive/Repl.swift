@@ -1,7 +1,6 @@
 import PxClient
 import PxLineEditor
 import PxPlatform
-import PxWire
 
 /// The interactive REPL: libedit input, multi-line cells, completion and Ctrl-C, over a ``Session``.
 public final class Repl {
@@ -67,9 +66,9 @@ public final class Repl {
                     indent = body.isEmpty ? "" : session.completeness(of: body).indent
                     continue
                 }
-                let (status, nextIndent) = session.completeness(of: lines.joined(separator: "\n"))
-                if status != "incomplete" { return lines.joined(separator: "\n") }
-                indent = nextIndent
+                let completeness = session.completeness(of: lines.joined(separator: "\n"))
+                if completeness.status != .incomplete { return lines.joined(separator: "\n") }
+                indent = completeness.indent
             }
         }
     }

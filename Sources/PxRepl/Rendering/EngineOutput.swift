@@ -1,5 +1,4 @@
 import PxClient
-import PxWire
 
 /// What one engine produced for one request: the renderer's input, a plain value.
 public struct EngineOutput: Equatable, Sendable {
@@ -56,15 +55,15 @@ public struct EngineOutput: Equatable, Sendable {
                 error: task.error(operation: result.operation),
                 isTruncated: task.isOutputTruncated
             )
-            if let reply = task.reply, !task.isFailed {
-                switch result.op {
-                case .execute where reply.count >= 4 && reply[2] == Bytes(text: "1"):
-                    output.result = Result(count: Int(reply[1].text) ?? 0, repr: reply[3].text)
-                case .apply where reply.count >= 2:
-                    output.result = Result(count: 0, repr: reply[1].text)
-                default:
-                    break
+            switch result.kind {
+            case .execute:
+                if let reply = task.executeReply, let repr = reply.resultRepr {
+                    output.result = Result(count: reply.count, repr: repr)
                 }
+            case .apply:
+                output.result = task.returnValueRepr.map { Result(count: 0, repr: $0) }
+            case .map, .other:
+                break
             }
             return output
         }

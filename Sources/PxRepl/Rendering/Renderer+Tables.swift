@@ -1,5 +1,4 @@
 import PxClient
-import PxWire
 
 // MARK: - Tables: %jobs, %engines, %who, %pull
 
@@ -29,7 +28,7 @@ extension Renderer {
             self.init(
                 id: result.name ?? "#\(result.number)",
                 kind: result.label,
-                targets: result.op == .mapChunk || engines.isEmpty ? "balanced" : EngineRanges.format(engines),
+                targets: result.kind == .map || engines.isEmpty ? "balanced" : EngineRanges.format(engines),
                 state: result.state.rawValue,
                 done: result.completedCount,
                 total: result.tasks.count,
@@ -52,7 +51,7 @@ extension Renderer {
         )
     }
 
-    public func engines(_ rows: [EngineRow], now: UInt64) -> String {
+    public func engines(_ rows: [EngineStatus], now: UInt64) -> String {
         table(
             header: ["id", "rank", "pid", "state", "queued", "memory", "host"],
             rows: rows.map { row in

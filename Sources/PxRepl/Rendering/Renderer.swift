@@ -1,5 +1,4 @@
 import PxClient
-import PxWire
 
 /// Turns outputs into text: a pure function of its input, the width and the style.
 ///

@@ -1,5 +1,4 @@
 import PxClient
-import PxWire
 
 /// Live display of a long blocking command on a terminal.
 ///
@@ -57,7 +56,7 @@ final class LiveOutput {
         partial = [:]
     }
 
-    private func received(_ bytes: Bytes, from engine: Int32, stream: OutputStream) {
+    private func received(_ bytes: [UInt8], from engine: Int32, stream: OutputStream) {
         guard didStream, !isFinished else { return }
         var text = (partial[engine]?[stream] ?? "") + bytes.displayText
         clearStatus()
@@ -79,9 +78,9 @@ final class LiveOutput {
         let done = result.completedCount
         let total = result.tasks.count
         var status =
-            "[\(done)/\(Renderer.count(total, result.op == .mapChunk ? "task" : "engine")) done, "
+            "[\(done)/\(Renderer.count(total, result.kind == .map ? "task" : "engine")) done, "
             + Renderer.seconds(result.elapsed)
-        if result.op == .mapChunk && done > 0 {
+        if result.kind == .map && done > 0 {
             let rate = Double(done) / max(result.elapsed, 1e-9)
             status +=
                 ", \(Renderer.fixed(rate, places: 1)) tasks/s, ETA \(Renderer.seconds(Double(total - done) / rate))"

@@ -11,7 +11,8 @@ public struct ScriptRunner {
 
     /// Runs lines as they come; returns when input ends, `exit` is run, or a failure stops it.
     public func run<Lines: Sequence>(lines: Lines) where Lines.Element == String {
-        var reader = CellReader(isComplete: { [session] in session.completeness(of: $0).status != "incomplete" })
+        defer { session.settleStores(waiting: true) }
+        var reader = CellReader(isComplete: { [session] in session.completeness(of: $0).status != .incomplete })
         for line in lines {
             for cell in reader.add(line) where !runCell(cell) { return }
         }
@@ -20,6 +21,7 @@ public struct ScriptRunner {
 
     /// Runs cells given whole (a transcript's inputs).
     public func runCells(_ cells: [String]) {
+        defer { session.settleStores(waiting: true) }
         for cell in cells where !runCell(cell) { return }
     }
 

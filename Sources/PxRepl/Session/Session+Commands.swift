@@ -1,6 +1,5 @@
 import PxClient
 import PxPlatform
-import PxWire
 
 #if canImport(Glibc)
 import Glibc
@@ -82,14 +81,12 @@ extension Session {
             return result.isFailed ? show(result) : true
         case .abort(let name):
             let result = try self.result(named: name)
-            guard let first = try cluster.taskIDs(of: result) else { return true }
-            let open = result.tasks.indices.filter { !result.tasks[$0].isDone }.map { first + UInt64($0) }
-            let reply = try cluster.control(.abort, tasks: open)
-            let running = reply.first.flatMap { Int($0.text) } ?? 0
+            guard !result.tasks.isEmpty else { return true }
+            let outcome = try cluster.abort(result)
             emit(
                 renderer.notice(
-                    "aborted \(Renderer.count(open.count - running, "task"))"
-                        + (running > 0 ? "; \(running) already running" : "")
+                    "aborted \(Renderer.count(outcome.aborted, "task"))"
+                        + (outcome.running > 0 ? "; \(outcome.running) already running" : "")
                 )
             )
             return true
@@ -114,12 +111,10 @@ extension Session {
             emit(renderer.timeline(Renderer.TimelineTask.of(result), title: "\(result.summary)"))
             return true
         case .engines:
-            let rows = try cluster.control(.engines).compactMap { EngineRow(line: $0.text) }
-            emit(renderer.engines(rows, now: Clock.realtimeNanoseconds))
+            emit(renderer.engines(try cluster.engines(), now: Clock.realtimeNanoseconds))
             return true
         case .interrupt(let spec):
-            let reply = try cluster.control(.interrupt, engines: try targets(spec ?? .all))
-            let interrupted = reply.first.map { IDList.decode($0, as: Int32.self) } ?? []
+            let interrupted = try cluster.interrupt(try targets(spec ?? .all))
             emit(
                 renderer.notice(
                     interrupted.isEmpty
@@ -131,10 +126,7 @@ extension Session {
             let targets = try (spec ?? .all).resolve(among: cluster.engineList.map(\.id))
             return try restart(targets, replay: replay)
         case .add(let count):
-            let before = Set(cluster.engineList.map(\.id))
-            _ = try cluster.control(.add, argument: String(count))
-            try cluster.poll()
-            let added = cluster.engineList.map(\.id).filter { !before.contains($0) }
+            let added = try cluster.addEngines(count)
             emit(renderer.notice("added engines \(EngineRanges.format(added))"))
             return true
         case .remove(let spec):
@@ -168,14 +160,7 @@ extension Session {
     // MARK: - Local code
 
     private func runLocally(_ code: String, number: Int) throws -> Bool {
-        let result = try cluster.submit(
-            Submission(
-                op: .execute,
-                targets: [EngineNumber.home],
-                shared: [Bytes(text: code), Bytes(text: String(number))]
-            ),
-            label: "local"
-        )
+        let result = try cluster.executeLocally(code, cell: number)
         // Local output appears as it is printed, as in a Python REPL.
         result.onOutput = { [weak self] _, _, bytes in self?.emit(bytes.displayText) }
         guard try waitInterruptibly(result, timeout: nil, isLocal: true) else { return false }
@@ -184,8 +169,8 @@ extension Session {
             emit(renderer.localError(error))
             return false
         }
-        if let reply = task.reply, reply.count >= 4, reply[2] == Bytes(text: "1") {
-            emit(renderer.localResult(reply[3].text, count: number))
+        if let repr = task.executeReply?.resultRepr {
+            emit(renderer.localResult(repr, count: number))
         }
         return true
     }
@@ -232,7 +217,7 @@ extension Session {
                 outputs[index].stderr = ""
             }
         }
-        if result.op == .mapChunk {
+        if result.kind == .map {
             emit(
                 result.errors.isEmpty
                     ? renderer.notice("\(result.summary)") : renderer.render(outputs.filter { $0.error != nil })
@@ -274,12 +259,18 @@ extension Session {
     private func finishApply(_ result: AsyncResult, number: Int) throws -> Bool {
         for notice in result.notices { emit(renderer.notice(notice)) }
         guard !result.isFailed else { return show(result) }
-        // The call's own output, with its engine's prefix; the value goes home, as `_`.
+        // The call's own output, with its engine's prefix; the value goes home, as `_`, without
+        // waiting: the home engine runs it before anything after it (see ``settleStores(waiting:)``).
         var output = EngineOutput.of(result)
+        let repr = output[0].result?.repr
         output[0].result = nil
         emit(renderer.render(output))
-        let repr = try values(of: result, into: ["_"] + (result.name.map { [$0] } ?? []))
-        if repr != "None" { emitValue(renderer.localResult(repr, count: number)) }
+        let names = ["_"] + (result.name.map { [$0] } ?? [])
+        pendingApplyStores.append(try cluster.loadBalanced().storeValue(result, into: names))
+        if let repr {
+            collectedValues[result.number] = repr
+            if repr != "None" { emitValue(renderer.localResult(repr, count: number)) }
+        }
         return true
     }
 
@@ -287,7 +278,7 @@ extension Session {
 
     /// Whether a result's values come home: a %map's, or a %apply's.
     func hasValues(_ result: AsyncResult) -> Bool {
-        result.op == .mapChunk || (result.op == .apply && result.tasks.count == 1)
+        result.kind == .map || (result.kind == .apply && result.tasks.count == 1)
     }
 
     /// Stores a finished %map's or %apply's values in local variables; returns their repr.
@@ -297,7 +288,7 @@ extension Session {
     func values(of result: AsyncResult, into names: [String], unordered: Bool = false) throws -> String {
         if let repr = collectedValues[result.number] { return repr }
         let repr =
-            result.op == .mapChunk
+            result.kind == .map
             ? try cluster.loadBalanced().collect(result, into: names, unordered: unordered)
             : try cluster.loadBalanced().collectValue(result, into: names)
         collectedValues[result.number] = repr
@@ -329,7 +320,7 @@ extension Session {
         guard hasValues(result), !result.isFailed else { return show(result) }
         for notice in result.notices { emit(renderer.notice(notice)) }
         let cell = resultCells[result.number] ?? inputNumber - 1
-        if result.op == .apply {
+        if result.kind == .apply {
             var output = EngineOutput.of(result)
             output[0].result = nil
             emit(renderer.render(output))
@@ -343,10 +334,9 @@ extension Session {
 
     private func restart(_ targets: [Int32], replay: Bool) throws -> Bool {
         // Engines that joined from other hosts cannot be restarted from here: the controller says why.
-        let remote = Set(targets.filter { (cluster.engines[$0]?.host ?? "local") != "local" })
+        let remote = Set(targets.filter { (cluster.knownEngines[$0]?.host ?? "local") != "local" })
+        try cluster.restart(targets)
         let targets = targets.filter { !remote.contains($0) }
-        _ = try cluster.control(.restart, engines: targets + remote)
-        try cluster.poll()
         guard !targets.isEmpty else { return false }
         emit(renderer.notice("restarted engines \(EngineRanges.format(targets))"))
         guard replay, !setupCommands.isEmpty else { return remote.isEmpty }
@@ -370,7 +360,7 @@ extension Session {
 
     private func runFile(_ path: String) throws -> Bool {
         let text = try SessionFile.read(path)
-        for cell in SessionFile.cells(of: text, isComplete: { self.completeness(of: $0).status != "incomplete" }) {
+        for cell in SessionFile.cells(of: text, isComplete: { self.completeness(of: $0).status != .incomplete }) {
             if !run(cell: cell) { return false }
             if shouldQuit { break }
         }

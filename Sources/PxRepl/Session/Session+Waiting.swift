@@ -1,6 +1,5 @@
 import PxClient
 import PxPlatform
-import PxWire
 
 // MARK: - Waiting, Ctrl-C and escalation
 
@@ -46,11 +45,8 @@ extension Session {
                 "^C: interrupting \(isLocal ? "the local namespace" : "engines \(EngineRanges.format(busy))")"
             )
         )
-        _ = try cluster.control(.interrupt, engines: isLocal ? [EngineNumber.home] : busy)
-        if result.op == .mapChunk || result.op == .apply, let first = try cluster.taskIDs(of: result) {
-            let open = result.tasks.indices.filter { !result.tasks[$0].isDone }.map { first + UInt64($0) }
-            _ = try cluster.control(.abort, tasks: open)
-        }
+        try cluster.interrupt(isLocal ? [EngineNumber.home] : busy)
+        if result.kind == .map || result.kind == .apply { try cluster.abort(result) }
         var isReady = false
         do {
             isReady = try cluster.wait(for: result, timeout: 0.8, interrupt: interrupts?.descriptor)
@@ -102,7 +98,7 @@ extension Session {
             ? "the local namespace (the local variables are lost)"
             : "engines \(EngineRanges.format(engines)) (their variables are lost)"
         emit(renderer.failure("killing and restarting \(what)"))
-        _ = try cluster.control(.restart, engines: engines)
+        try cluster.restart(engines)
     }
 
     private func unfinishedEngines(of result: AsyncResult) -> [Int32] {

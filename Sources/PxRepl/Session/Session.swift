@@ -1,6 +1,5 @@
 import PxClient
 import PxPlatform
-import PxWire
 
 /// Runs commands against a cluster and writes what the user sees.
 ///
@@ -42,6 +41,8 @@ public final class Session {
     var transcript: TranscriptWriter?
     /// Commands that set the engines up (imports, definitions, pushes to all), for `%restart --replay`.
     var setupCommands: [Command] = []
+    /// `%apply` values on their way into the local namespace, oldest first (see ``settleStores(waiting:)``).
+    var pendingApplyStores: [LoadBalancedView.PendingStore] = []
     /// Engines that did not stop after a Ctrl-C: a second Ctrl-C within 2 s restarts them.
     var escalation: (engines: [Int32], deadline: UInt64)?
 
@@ -113,18 +114,33 @@ public final class Session {
             emit(renderer.failure("\(error)"))
             ok = false
         }
+        settleStores()
         if !ok { hasFailed = true }
         return ok
     }
 
-    /// Whether a plain-Python cell is complete, asking the home engine (as Jupyter's is_complete).
-    ///
-    /// - Returns: "complete", "incomplete" or "invalid", and the indent for a continuation line.
-    public func completeness(of code: String) -> (status: String, indent: String) {
-        guard let reply = try? cluster.runLocally(.isComplete, [Bytes(text: code)]), reply.count >= 3 else {
-            return ("complete", "")
+    /// Reports the stores of `%apply` values into the local namespace that have finished, or waits for
+    /// all of them. A store that failed is shown and makes the session's status a failure.
+    public func settleStores(waiting: Bool = false) {
+        guard !pendingApplyStores.isEmpty else { return }
+        if !waiting { try? cluster.poll() }
+        while let pending = pendingApplyStores.first, waiting || pending.store.isReady {
+            pendingApplyStores.removeFirst()
+            do {
+                try cluster.loadBalanced().finishStoring(pending)
+            } catch {
+                emit(renderer.failure("the value of \(pending.call.summary) was not stored locally"))
+                if let error = error as? RemoteError { emit(renderer.localError(error)) } else { emit("\(error)\n") }
+                hasFailed = true
+            }
         }
-        return (reply[1].text, reply[2].text)
+    }
+
+    /// Whether a plain-Python cell is complete, asking the home engine (as Jupyter's is_complete)
+    /// unless the line alone says so (``PythonLine/isCertainlyComplete(_:)``); complete when it cannot tell.
+    public func completeness(of code: String) -> Completeness {
+        if PythonLine.isCertainlyComplete(code) { return Completeness(status: .complete) }
+        return (try? cluster.isComplete(code)) ?? Completeness(status: .complete)
     }
 
     /// Records the rest of the session as a transcript in `path`.

@@ -1,0 +1,85 @@
+import PxWire
+
+// MARK: - The engines' life cycle, completion and inspection, as typed calls
+
+extension Cluster {
+    /// The engines as the controller sees them now (the home engine included, with id
+    /// ``EngineNumber/home``), in id order.
+    public func engines() throws -> [EngineStatus] {
+        try control(.engines).compactMap { EngineStatus(line: $0.text) }
+    }
+
+    /// Sends Ctrl-C (a `KeyboardInterrupt`) to those of `engines` that are running a task.
+    ///
+    /// - Returns: the engines that were busy and were interrupted.
+    @discardableResult
+    public func interrupt(_ engines: [Int32]) throws -> [Int32] {
+        let reply = try control(.interrupt, engines: engines)
+        return reply.first.map { IDList.decode($0, as: Int32.self) } ?? []
+    }
+
+    /// Takes back the tasks of `result` that have not started; they fail with ``TaskAborted``.
+    /// Tasks already running go on.
+    @discardableResult
+    public func abort(_ result: AsyncResult) throws -> AbortOutcome {
+        guard let first = try taskIDs(of: result) else { return AbortOutcome(aborted: 0, running: 0) }
+        let open = result.tasks.indices.filter { !result.tasks[$0].isDone }.map { first + UInt64($0) }
+        guard !open.isEmpty else { return AbortOutcome(aborted: 0, running: 0) }
+        let reply = try control(.abort, tasks: open)
+        let running = min(open.count, reply.first.flatMap { Int($0.text) } ?? 0)
+        return AbortOutcome(aborted: open.count - running, running: running)
+    }
+
+    /// Kills and restarts `engines` with the same ids and ranks and empty namespaces, and returns
+    /// once they are up; then `replay` can set them up again (it gets a view of them).
+    public func restart(_ engines: [Int32], replay: ((DirectView) throws -> Void)? = nil) throws {
+        _ = try control(.restart, engines: engines)
+        try poll()
+        try replay?(view(engines))
+    }
+
+    /// Starts `count` more engines and returns their ids once they are up.
+    @discardableResult
+    public func addEngines(_ count: Int) throws -> [Int32] {
+        let before = Set(engineList.map(\.id))
+        _ = try control(.add, argument: String(count))
+        try poll()
+        return engineList.map(\.id).filter { !before.contains($0) }
+    }
+
+    /// Completions of `text` (the line up to the cursor) in the namespace of `engine`.
+    ///
+    /// A busy engine answers only after its current task; past `timeout` seconds this gives up and
+    /// returns ``Completion/none``, so that a prompt never freezes.
+    public func complete(_ text: String, on engine: Int32 = EngineNumber.home, timeout: Double = 0.5) -> Completion {
+        guard
+            let result = try? submit(
+                Submission(op: .complete, targets: [engine], shared: [Bytes(text: text)]),
+                label: "complete"
+            ),
+            (try? wait(for: result, timeout: timeout)) == true,
+            let reply = result.tasks.first?.reply, reply.count >= 2, reply[0] == Bytes(text: "ok"),
+            let start = Int(reply[1].text)
+        else { return .none }
+        return Completion(start: start, matches: reply.dropFirst(2).map(\.text))
+    }
+
+    /// Whether `code` is a complete cell of Python, as the home engine's parser says.
+    public func isComplete(_ code: String) throws -> Completeness {
+        let reply = try runLocally(.isComplete, [Bytes(text: code)])
+        guard reply.count >= 3, let status = Completeness.Status(rawValue: reply[1].text) else {
+            return Completeness(status: .complete)
+        }
+        return Completeness(status: status, indent: reply[2].text)
+    }
+
+    /// Runs `code` in the local namespace (the home engine). Output arrives through the result's
+    /// ``AsyncResult/onOutput``.
+    ///
+    /// - Parameter cell: the prompt number, which names the cell in tracebacks (`<In [7]>`) and
+    ///   numbers its `Out[7]`; by default the home engine's own execution count.
+    public func executeLocally(_ code: String, cell: Int? = nil) throws -> AsyncResult {
+        let shared = [Bytes(text: code)] + (cell.map { [Bytes(text: String($0))] } ?? [])
+        return try submit(Submission(op: .execute, targets: [EngineNumber.home], shared: shared), label: "local")
+    }
+}
