@@ -291,7 +291,11 @@ public final class Controller {
         clientsAwaitingWelcome.removeAll { $0 === peer }
         switch peer.role {
         case .engine(let id):
-            engineLost(id, reason: reason == "closed" ? "its connection closed" : reason)
+            // A killed engine's connection can close after its successor was launched (its exit was
+            // reaped first): it is not the successor's.
+            if engines[id]?.connection === peer {
+                engineLost(id, reason: reason == "closed" ? "its connection closed" : reason)
+            }
         case .client:
             // A private cluster lives exactly as long as the client that started it (the home
             // engine's `px` is a client too, and may come and go).

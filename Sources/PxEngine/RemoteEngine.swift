@@ -228,6 +228,9 @@ final class Link: Sendable {
                     try socket.send(Frame(kind: .heartbeat, engine: engine))
                     lastSent = now
                 }
+            } catch let error as SystemError where error.code == ECONNRESET {
+                // A controller killed with frames unread resets the connection instead of closing it.
+                RemoteEngine.leave("engine \(engine): the controller closed the connection (reset)", status: 0)
             } catch {
                 RemoteEngine.leave("engine \(engine): the connection to the controller failed: \(error)", status: 1)
             }

@@ -6,6 +6,10 @@ import Testing
 
 @testable import PxController
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The controller's handling of remote engines and their clients, over in-memory connections:
 /// no processes, no sockets. Time is moved by setting when a peer was last heard from.
 @Suite struct RemoteEngineControllerTests {
@@ -216,5 +220,40 @@ import Testing
         #expect(controller.engines[first]?.rank == 3)
         #expect(controller.engines[second]?.rank == 4)
         #expect(first != second)
+    }
+}
+
+/// The controller's own children, where a test can stand in for their processes.
+@Suite struct ChildEngineControllerTests {
+    let controller = Controller(
+        options: ControllerOptions(
+            directory: "/nonexistent/pxsh-unit",
+            engineCount: 0,
+            pythonExecutable: "python3",
+            libraryPath: "",
+            name: "unit"
+        )
+    )
+
+    /// A restarted engine's old connection may close after its exit was reaped and its successor
+    /// launched; that close must not count against the successor (which was then killed as "lost"
+    /// once it took more than a second to start).
+    @Test func anOldConnectionClosingLateDoesNotTouchTheSuccessor() throws {
+        // A process that stands in for the successor: alive, never connecting.
+        let stand = try ProcessSpawner.spawn("/bin/sleep", arguments: ["60"])
+        defer {
+            kill(stand, SIGKILL)
+            _ = ProcessSpawner.wait(stand)
+        }
+        let old = InMemoryConnection()
+        let oldPeer = controller.adopt(old, pid: 12_345)
+        oldPeer.role = .engine(0)
+        // The successor, launched after the old process was reaped.
+        controller.engines[0] = EngineSlot(id: 0, rank: 0, pid: stand, since: 0)
+        old.close()
+        controller.receive(from: oldPeer)
+        #expect(oldPeer.isClosed)
+        #expect(controller.engines[0]?.lostAt == nil)
+        #expect(controller.engines[0]?.life.state == .launching)
     }
 }
