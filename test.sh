@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: the engine runtime's Python tests, the Swift tests (unit, end-to-end
 # with real engines, and the terminal under tmux), the `pxsh` Python package's tests, the example
-# transcripts, and the format lint.
+# notebook (run by nbclient on an ipykernel), the example transcripts, and the format lint.
 # The launcher tests' hosts are set up first: a single-node Slurm (started here, stopped on exit),
 # MPICH + mpi4py and network namespaces serving ssh (checked here, made by the tests).
 set -euo pipefail
@@ -27,6 +27,9 @@ swift test --skip-build
 
 echo "== Python package (python/tests, against clusters of .build/debug/pxsh)"
 PXSH=.build/debug/pxsh "$python" -m unittest discover -s python/tests -t python
+
+echo "== Jupyter: examples/python-api.ipynb run by nbclient + ipykernel (scratch venv .build/jupyter-venv)"
+scripts/check-notebook.sh "$python" .build/debug/pxsh
 
 echo "== example transcripts"
 scripts/check-examples.sh .build/debug/pxsh

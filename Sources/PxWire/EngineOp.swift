@@ -33,6 +33,9 @@ public enum EngineOp: UInt8, Sendable, CaseIterable {
     case call = 13
     /// Calls a function on each argument tuple of a chunk (the Python client's map): `[*fn, *items]` -> `[ok, *blob]`.
     case starmap = 14
+    /// Inspects AsyncResults made from Python in the home engine, for `%jobs`, `%timeline`, `%wait`,
+    /// `%pxresult` and `%abort`: `[action, name, argument]`.
+    case results = 15
 }
 
 /// Requests to the controller about the cluster itself.

@@ -308,6 +308,30 @@ struct ReplTerminalTests {
         #expect(pxsh.output(after: "In [4]: %px print('ok')") == ["[stdout:0-3] ok"])
     }
 
+    @Test func ctrlCWhilePythonWaitsOnAResultInterruptsTheWaitAndItsEngines() throws {
+        let pxsh = try PxshTerminal(engines: 2)
+        defer { pxsh.close() }
+
+        pxsh.enter("lv = px.load_balanced_view()")
+        try pxsh.waitForPrompt(2)
+        // Four naps: two run (one per engine), two wait; the line then waits on them.
+        let wait = "naps = lv.map_async(__import__('time').sleep, [30] * 4); print('waiting', flush=True); naps.get()"
+        pxsh.enter(wait)
+        try pxsh.waitForScreen { $0.output(after: "In [2]: \(wait)").contains("waiting") }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(3)
+        #expect(pxsh.output(after: "In [2]: \(wait)").contains { $0.contains("KeyboardInterrupt") })
+
+        // The running naps were interrupted and the waiting ones aborted: nothing of it runs on.
+        let outcome = "sorted({e[0] for e in naps.exception().elist})"
+        pxsh.enter(outcome)
+        try pxsh.waitForPrompt(4)
+        #expect(pxsh.output(after: "In [3]: \(outcome)") == ["Out[3]: ['KeyboardInterrupt', 'TaskAborted']"])
+        pxsh.enter("lv.apply_sync(abs, -5)")
+        try pxsh.waitForPrompt(5)
+        #expect(pxsh.output(after: "In [4]: lv.apply_sync(abs, -5)") == ["Out[4]: 5"])
+    }
+
     @Test func secondCtrlCRestartsEnginesThatIgnoreTheFirst() throws {
         let pxsh = try PxshTerminal(engines: 4, width: 160)
         defer { pxsh.close() }

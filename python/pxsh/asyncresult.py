@@ -9,7 +9,6 @@ and ``add_done_callback`` work as with any Future, and ipyparallel's
 
 import concurrent.futures
 import sys
-import threading
 import time
 from typing import Any, Callable, Iterator, List, Optional, Sequence
 
@@ -54,10 +53,8 @@ class AsyncResult(concurrent.futures.Future):
         self._replied = 0
         self._replied_tasks = 0
         self._first_id: Optional[int] = None
-        self._accepted = threading.Event()
         self.submitted = time.time()
         self.notices: List[str] = []
-        self._shared_files: List[str] = []
         if not engines:
             self._finish()
 
@@ -265,8 +262,7 @@ class AsyncResult(concurrent.futures.Future):
             raise
 
     def _accept(self, first_id: int) -> None:
-        self._first_id = first_id
-        self._accepted.set()
+        self._first_id = first_id  # under the client's lock, which notifies its task condition
 
     def _record_output(self, index: int, stream: int, data: bytes) -> None:
         task = self._tasks[index]

@@ -17,6 +17,7 @@ import stat
 import struct
 import threading
 import time
+import weakref
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 from . import errors, protocol
@@ -26,6 +27,9 @@ _CONNECT_TIMEOUT = 120.0
 
 # In the home engine of a pxsh session: its cluster's controller socket, which Client() attaches to.
 SESSION_SOCKET: Optional[str] = None
+
+# Every client of this process: %jobs at the pxsh prompt lists the results they made.
+CLIENTS: "weakref.WeakSet[Client]" = weakref.WeakSet()
 
 
 def runtime_root() -> str:
@@ -135,6 +139,7 @@ class Client:
         self.history: List[AsyncResult] = []
         self.python = ""
         self.notices: List[str] = []
+        CLIENTS.add(self)
         if not _lazy:
             self._connect()
 
@@ -436,7 +441,10 @@ class Client:
         return future.result()
 
     def _unfinished_ids(self, result: AsyncResult) -> List[int]:
-        if not result._accepted.wait(10):
+        with self._task_condition:
+            # The controller answers submissions at once; only a lost connection leaves this unset.
+            self._task_condition.wait_for(lambda: result._first_id is not None or self._closed is not None, 10)
+        if result._first_id is None:
             return []
         return [result._first_id + i for i, task in enumerate(result._tasks) if task.reply is None]
 
@@ -449,20 +457,29 @@ class Client:
         return int(reply[0]) if reply and reply[0].isdigit() else 0
 
     def _interrupt(self, result: AsyncResult) -> None:
-        """Ctrl-C while waiting: abort what has not started and interrupt the engines running the rest."""
+        """Ctrl-C while waiting: abort what has not started and interrupt the engines running the rest.
+
+        Tasks already sent to a busy engine cannot be taken back; each becomes the one running there
+        after the one before it is interrupted, so this goes on until none is left (for up to 10 s).
+        """
         try:
             if self._closed or self._sock is None:
                 return
-            ids = self._unfinished_ids(result)
-            if not ids:
-                return
-            self._control(protocol.CTL_ABORT, tasks=ids)
-            states = self._control(protocol.CTL_STATUS, tasks=ids)
-            if not any(state.startswith(b"running") for state in states):
-                return
-            direct = {task.engine for task in result._tasks if task.reply is None and task.engine is not None}
-            engines = sorted(direct) if direct else self.ids
-            self._control(protocol.CTL_INTERRUPT, engines=engines)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                ids = self._unfinished_ids(result)
+                if not ids:
+                    return
+                self._control(protocol.CTL_ABORT, tasks=ids)
+                states = self._control(protocol.CTL_STATUS, tasks=ids)
+                if any(state.startswith(b"running") for state in states):
+                    direct = {task.engine for task in result._tasks
+                              if task.reply is None and task.engine is not None}
+                    self._control(protocol.CTL_INTERRUPT, engines=sorted(direct) if direct else self.ids)
+                replied = result._replied_tasks
+                with self._task_condition:
+                    self._task_condition.wait_for(
+                        lambda: result._replied_tasks > replied or result.done() or self._closed, 0.5)
         except (errors.PxshError, KeyboardInterrupt):
             pass
 

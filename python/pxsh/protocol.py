@@ -96,9 +96,11 @@ def encode(frame: Frame) -> bytes:
     """The wire form of a frame."""
     parts = [b""]
     size = HEADER_SIZE - 4
+    pack = _U32.pack
     for segment in frame.segments:
-        n = len(segment) if type(segment) is bytes else memoryview(segment).nbytes
-        parts.append(_U32.pack(n))
+        # bytes, bytearray, or the flat unsigned-byte memoryview of a pickle buffer: len() is its size
+        n = len(segment)
+        parts.append(pack(n))
         parts.append(segment)
         size += 4 + n
     parts[0] = _HEADER.pack(size, frame.kind, frame.op, frame.flags, frame.engine,

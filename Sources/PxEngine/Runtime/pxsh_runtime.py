@@ -57,6 +57,12 @@ Ops (op number, name: args -> ok reply)
  9 MAP_CHUNK    [*fn_blob, *items_blob] -> [ok, *blob([f(x) for x in items])]
 13 CALL         [*fn_blob, *blob((args, kwargs))] -> [ok, *blob(f(*args, **kwargs))]
 14 STARMAP      [*fn_blob, *items_blob] -> [ok, *blob([f(*x) for x in items])]
+15 RESULTS      [action, name, argument]: AsyncResults made from Python (px), for magics
+                jobs -> [ok, found, row...] (tab-separated: id, kind, targets, state, done, total, elapsed)
+                otherwise -> [ok, b"none"] when the variable name holds no AsyncResult, else
+                timeline -> [ok, found, title, "engine started completed failed"...]
+                wait (argument: timeout or empty) -> [ok, found, ready 0|1, failure text, title]
+                show -> [ok, found, text, failed 0|1]; abort -> [ok, found, text]
 10 COMPLETE     [text before the cursor] -> [ok, start, candidate_1, ...]
 11 IS_COMPLETE  [code] -> [ok, b"complete"|b"incomplete"|b"invalid", indent]
 12 WHO          [] -> [ok, name_1, type_1, summary_1, name_2, ...]
@@ -496,6 +502,90 @@ def _op_starmap(args):
     return blob
 
 
+def _op_results(args):
+    """%jobs, %timeline, %wait, %pxresult and %abort on AsyncResults made from Python (px)."""
+    action = args[0].decode()
+    name = args[1].decode() if len(args) > 1 else ""
+    argument = args[2].decode() if len(args) > 2 else ""
+    if action == "jobs":
+        return [b"ok", b"found", *(_utf8("\t".join(row)) for row in _python_job_rows())]
+    result = _ns.get(name, _MISSING)
+    asyncresult = sys.modules.get("pxsh.asyncresult")
+    if asyncresult is None or not isinstance(result, asyncresult.AsyncResult):
+        return [b"ok", b"none"]
+    if action == "timeline":
+        rows = [f"{-2 if e is None else e} {s} {c} {int(f)}" for (e, s, c), f in
+                zip(result.timings, (t.error is not None for t in result._tasks)) if s]
+        result.name = result.name or name
+        return [b"ok", b"found", _utf8(repr(result)), *map(_utf8, rows)]
+    if action == "wait":
+        ready = result.wait(None if not argument else float(argument))
+        failed = ready and result.exception() is not None
+        return [b"ok", b"found", b"1" if ready else b"0", _utf8(_describe_failure(result) if failed else ""),
+                _utf8(repr(result))]
+    if action == "show":
+        result.wait()
+        return [b"ok", b"found", _utf8(_describe_result(result, name)), b"1" if result.exception() else b"0"]
+    if action == "abort":
+        if result.done():
+            return [b"ok", b"found", _utf8(f"{name} is ready: nothing to abort")]
+        running = result._client._abort(result)
+        return [b"ok", b"found", _utf8(f"aborted the tasks of {name} that had not started"
+                                       + (f"; {running} already running" if running else ""))]
+    raise ValueError(f"unknown RESULTS action {action!r}")
+
+
+def _python_job_rows():
+    client_module = sys.modules.get("pxsh.client")
+    if client_module is None:
+        return []
+    names = {}
+    for key, value in list(_ns.items()):
+        if isinstance(key, str) and not key.startswith("_") and hasattr(value, "_client"):
+            names.setdefault(id(value), key)
+    rows = []
+    for client in list(client_module.CLIENTS):
+        for result in client.history[-1000:]:
+            engines = sorted({t.engine for t in result._tasks if t.engine is not None})
+            balanced = any(t.engine is None for t in result._tasks) or result.method == "map"
+            if balanced and result._tasks and all(t.reply is None for t in result._tasks):
+                targets = "balanced"
+            elif balanced:
+                targets = "balanced"
+            else:
+                targets = ",".join(map(str, engines))
+            state = ("failed" if result.done() and result.exception() else "done" if result.done()
+                     else "running" if result.progress else "pending")
+            rows.append((names.get(id(result), f"px#{result.number}"), f"px {result.label}", targets, state,
+                         str(result._replied_tasks), str(len(result._tasks)), f"{result.elapsed:.6f}"))
+    return rows
+
+
+def _describe_failure(result):
+    error = result.exception()
+    lines = []
+    for _, _, tb, info in getattr(error, "elist", None) or [(None, None, error.traceback, error.engine_info)]:
+        engine = info.get("engine_id")
+        lines.append(f"[{'-' if engine is None else engine}:{info.get('method', 'apply')}] "
+                     + (tb or f"{error.ename}: {error.evalue}"))
+    return "\n".join(lines)
+
+
+def _describe_result(result, name):
+    lines = []
+    for task in result._tasks:
+        engine = "-" if task.engine is None else task.engine
+        for stream in ("stdout", "stderr"):
+            text = getattr(task, stream)
+            if text:
+                lines.append(f"[{stream}:{engine}] " + text.rstrip("\n"))
+    if result.exception() is not None:
+        lines.append(_describe_failure(result))
+    else:
+        lines.append(f"{name} = {_repr_cut(result.get())}")
+    return "\n".join(lines)
+
+
 def _op_complete(args):
     text = args[0].decode()
     start = len(text)
@@ -536,6 +626,7 @@ _OPS = {
     12: _op_who,
     13: _op_call,
     14: _op_starmap,
+    15: _op_results,
 }
 
 

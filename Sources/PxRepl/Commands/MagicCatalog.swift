@@ -42,6 +42,10 @@ public enum MagicCatalog {
         + "at once when the command blocks; with --noblock, from the first command after they are in "
         + "(or when %wait, %result or %pxresult NAME sees them). %px values stay on the engines "
         + "(%pull them), so %px -o only names the result."
+    /// How the inspection magics reach AsyncResults made from Python (`px`), in their help.
+    static let pythonResultsRule =
+        "NAME may also be a local variable that holds an AsyncResult made from Python (px), "
+        + "when no magic result has that name: waiting on it, Ctrl-C interrupts its engines."
 
     public static let all: [Magic] = [
         Magic(
@@ -76,7 +80,8 @@ public enum MagicCatalog {
             "%pxresult",
             "%pxresult [NAME]",
             "Show the outputs of the last (or the named) AsyncResult, waiting if needed: a %px's outputs, "
-                + "a %map's or %apply's values as Out[n] of the command that started it."
+                + "a %map's or %apply's values as Out[n] of the command that started it.",
+            details: pythonResultsRule
         ),
         Magic(
             "%push",
@@ -123,14 +128,26 @@ public enum MagicCatalog {
             flags: [("-o NAME", "name the AsyncResult; the local NAME holds the value")],
             details: nameRule
         ),
-        Magic("%jobs", "%jobs", "List the AsyncResults: name, kind, targets, state, progress, elapsed."),
+        Magic(
+            "%jobs",
+            "%jobs",
+            "List the AsyncResults: name, kind, targets, state, progress, elapsed.",
+            details: "Results made from Python at the prompt (px) are listed too, under the name of the local "
+                + "variable that holds one (else px#N), with kinds like px map."
+        ),
         Magic(
             "%wait",
             "%wait [NAME] [--timeout S]",
             "Wait for the last (or the named) AsyncResult.",
-            flags: [("--timeout S", "give up after S seconds")]
+            flags: [("--timeout S", "give up after S seconds")],
+            details: pythonResultsRule
         ),
-        Magic("%abort", "%abort [NAME]", "Cancel the tasks of an AsyncResult that have not started."),
+        Magic(
+            "%abort",
+            "%abort [NAME]",
+            "Cancel the tasks of an AsyncResult that have not started.",
+            details: pythonResultsRule
+        ),
         Magic(
             "%result",
             "%result NAME [-o VAR]",
@@ -140,7 +157,8 @@ public enum MagicCatalog {
         Magic(
             "%timeline",
             "%timeline [NAME]",
-            "Draw a per-engine Gantt chart of an AsyncResult's tasks, with wall time, serial time and speed-up."
+            "Draw a per-engine Gantt chart of an AsyncResult's tasks, with wall time, serial time and speed-up.",
+            details: pythonResultsRule
         ),
         Magic("%engines", "%engines", "The engine table: id, rank, pid, state, queued tasks, memory."),
         Magic("%interrupt", "%interrupt [SPEC]", "Send Ctrl-C (KeyboardInterrupt) to the busy target engines."),

@@ -38,6 +38,10 @@ extension Session {
             }
             return true
         case .pxresult(let name):
+            if let answer = try pythonResult(.show, name) {
+                if answer.count >= 2 { emit(answer[0] + "\n") }
+                return answer.count >= 2 && answer[1] != "1"
+            }
             let result = try self.result(named: name)
             guard try waitInterruptibly(result, timeout: nil) else { return false }
             storeFinishedValues()
@@ -68,9 +72,15 @@ extension Session {
         case .jobs:
             try cluster.poll()
             try cluster.refreshStates(of: results)
-            emit(renderer.jobs(results.map(Renderer.JobRow.init)))
+            emit(renderer.jobs(results.map(Renderer.JobRow.init) + pythonJobRows()))
             return true
         case .wait(let name, let timeout):
+            if let answer = try pythonResult(.wait, name, argument: timeout.map { String($0) } ?? "") {
+                guard answer.count >= 3 else { return false }
+                if answer[0] != "1" { emit(renderer.failure("\(answer[2]) is still running")) }
+                if !answer[1].isEmpty { emit(renderer.failure(answer[1])) }
+                return answer[0] == "1" && answer[1].isEmpty
+            }
             let result = try self.result(named: name)
             guard try waitInterruptibly(result, timeout: timeout) else {
                 emit(renderer.failure("\(result.summary) is still running"))
@@ -80,6 +90,10 @@ extension Session {
             storeFinishedValues()
             return result.isFailed ? show(result) : true
         case .abort(let name):
+            if let answer = try pythonResult(.abort, name) {
+                if let text = answer.first { emit(renderer.notice(text)) }
+                return !answer.isEmpty
+            }
             let result = try self.result(named: name)
             guard !result.tasks.isEmpty else { return true }
             let outcome = try cluster.abort(result)
@@ -106,6 +120,10 @@ extension Session {
             }
             return try showOutcome(result)
         case .timeline(let name):
+            if let chart = try pythonTimeline(name) {
+                emit(chart)
+                return !chart.isEmpty
+            }
             let result = try self.result(named: name)
             try cluster.poll()
             emit(renderer.timeline(Renderer.TimelineTask.of(result), title: "\(result.summary)"))
