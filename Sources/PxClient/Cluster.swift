@@ -61,15 +61,19 @@ public final class Cluster {
     ///   when the cluster does not come up.
     public static func start(engines count: Int, python: String = "python3") throws -> Cluster {
         let installation = try PythonInstallation.locate(python)
-        let layout = try ClusterLayout.makePrivate()
+        let layout = try ClusterError.withContext("making a private cluster's directory") {
+            try ClusterLayout.makePrivate()
+        }
         do {
-            let (pid, socket) = try spawnController(
-                layout: layout,
-                engines: count,
-                installation: installation,
-                name: nil
-            )
-            return try handshake(socket: socket, controllerPID: pid, name: nil, layout: layout)
+            return try ClusterError.withContext("starting a cluster in \(layout.directory)") {
+                let (pid, socket) = try spawnController(
+                    layout: layout,
+                    engines: count,
+                    installation: installation,
+                    name: nil
+                )
+                return try handshake(socket: socket, controllerPID: pid, name: nil, layout: layout)
+            }
         } catch {
             layout.remove()
             throw error
@@ -86,13 +90,15 @@ public final class Cluster {
         }) == true {
             throw ClusterError.invalidRequest("a cluster named '\(name)' is already running")
         }
-        let (pid, socket) = try spawnController(
-            layout: layout,
-            engines: count,
-            installation: installation,
-            name: name
-        )
-        return try handshake(socket: socket, controllerPID: pid, name: name, layout: layout)
+        return try ClusterError.withContext("starting the cluster '\(name)' in \(layout.directory)") {
+            let (pid, socket) = try spawnController(
+                layout: layout,
+                engines: count,
+                installation: installation,
+                name: name
+            )
+            return try handshake(socket: socket, controllerPID: pid, name: name, layout: layout)
+        }
     }
 
     /// Attaches to the named cluster `name`.
@@ -101,7 +107,9 @@ public final class Cluster {
         guard let socket = try? FrameSocket.connect(to: layout.socketPath) else {
             throw ClusterError.noSuchCluster(name)
         }
-        return try handshake(socket: socket, controllerPID: nil, name: name, layout: layout)
+        return try ClusterError.withContext("attaching to the cluster '\(name)' in \(layout.directory)") {
+            try handshake(socket: socket, controllerPID: nil, name: name, layout: layout)
+        }
     }
 
     /// The pxsh executable whose hidden roles run the controller and engines: `$PXSH_EXECUTABLE`, else
@@ -129,7 +137,9 @@ public final class Cluster {
 
     private static func namedLayout(_ name: String, create: Bool = true) throws -> ClusterLayout {
         do {
-            return try ClusterLayout.named(name, create: create)
+            return try ClusterError.withContext("making the directory of the cluster '\(name)'") {
+                try ClusterLayout.named(name, create: create)
+            }
         } catch let error as ClusterLayout.InvalidName {
             throw ClusterError.invalidRequest(error.description)
         }
@@ -273,6 +283,7 @@ public final class Cluster {
     public func shutdown() {
         guard !isClosed else { return }
         isClosed = true
+        failPending(.disconnected(closeReason ?? "the cluster was shut down"))
         socket.shutdown()
         if let controllerPID, name == nil {
             if ProcessSpawner.wait(controllerPID, milliseconds: 5_000) == nil {
@@ -288,8 +299,8 @@ public final class Cluster {
         let pid = try? layout.readDescription().pid
         _ = try control(.shutdown)
         if let pid {
-            let deadline = Clock.monotonicNanoseconds + 5_000_000_000
-            while kill(pid, 0) == 0 && Clock.monotonicNanoseconds < deadline { usleep(5_000) }
+            let deadline = Deadline(seconds: 5)
+            while kill(pid, 0) == 0 && !deadline.hasPassed { usleep(5_000) }
         }
         shutdown()
         if name != nil { layout.remove() }
@@ -343,15 +354,11 @@ public final class Cluster {
     /// - Throws: ``ClusterError/interrupted`` when `interrupt` became readable; ``ClusterError/disconnected(_:)``.
     @discardableResult
     public func wait(for result: AsyncResult, timeout: Double? = nil, interrupt: FileDescriptor? = nil) throws -> Bool {
-        let deadline = timeout.map { Clock.monotonicNanoseconds + UInt64(max(0, $0) * 1e9) }
+        let deadline = timeout.map { Deadline(seconds: $0) }
         while !result.isReady {
-            var remaining: Int32 = -1
-            if let deadline {
-                let now = Clock.monotonicNanoseconds
-                if now >= deadline { return false }
-                remaining = Int32(min((deadline - now) / 1_000_000 + 1, 1_000_000))
-            }
-            if case .woken = try pump(timeoutMilliseconds: remaining, interrupt: interrupt) {
+            if deadline?.hasPassed == true { return false }
+            if case .woken = try pump(timeoutMilliseconds: Deadline.pollTimeout(until: deadline), interrupt: interrupt)
+            {
                 throw ClusterError.interrupted
             }
         }
@@ -441,6 +448,20 @@ public final class Cluster {
     private func connectionLost(_ why: String) -> ClusterError {
         closeReason = why
         isClosed = true
-        return .disconnected(why)
+        let error = ClusterError.disconnected(why)
+        failPending(error)
+        return error
+    }
+
+    /// Fails every result still waiting for replies at once: none will come (see
+    /// ``AsyncResult/Task/error(operation:)``, whose kind is ``RemoteError/Kind/disconnected``).
+    private func failPending(_ error: ClusterError) {
+        let waiting = Array(awaitingAcceptance.values) + taskIndex.values.map(\.result)
+        awaitingAcceptance = [:]
+        taskIndex = [:]
+        var seen = Set<ObjectIdentifier>()
+        for result in waiting where seen.insert(ObjectIdentifier(result)).inserted {
+            result.failUnfinished(error)
+        }
     }
 }

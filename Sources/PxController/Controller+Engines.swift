@@ -100,7 +100,7 @@ extension Controller {
             }
         }
         for task in queued where records[task]?.isBalanced == false {
-            failTask(task, name: "EngineError", message: message)
+            failTask(task, .engineError(message))
         }
         if !slot.isHome { apply(balancer.handle(.engineLeft(EngineID(id)))) }
         guard !isShuttingDown else { return }

@@ -50,7 +50,7 @@ extension Controller {
     private func route(_ task: UInt64, to target: Int32) {
         guard var slot = engines[target], slot.state != .dead || slot.exitPlan == .restart else {
             let reason = engines[target].map { "\($0.label) is dead" } ?? "there is no engine \(target)"
-            return failTask(task, name: "EngineError", message: reason)
+            return failTask(task, .engineError(reason))
         }
         slot.queue.append(task)
         if slot.state == .idle {
@@ -98,10 +98,10 @@ extension Controller {
             case .failed(let task, let reason):
                 switch reason {
                 case .aborted:
-                    failTask(task.rawValue, name: "TaskAborted", message: "the task was aborted before it started")
+                    failTask(task.rawValue, .aborted("the task was aborted before it started"))
                 case .engineDied(let engine):
                     let label = engines[engine.rawValue]?.label ?? "engine \(engine)"
-                    failTask(task.rawValue, name: "EngineError", message: "\(label) died while running the task")
+                    failTask(task.rawValue, .engineError("\(label) died while running the task"))
                 }
             case .notAborted:
                 break  // The abort request reports these itself.
@@ -177,20 +177,9 @@ extension Controller {
         }
     }
 
-    /// Ends a task with an error that Python did not raise: its engine died, or it was aborted.
-    func failTask(_ task: UInt64, name: String, message: String) {
+    /// Ends a task with a failure that Python did not raise: its engine died, or it was aborted.
+    func failTask(_ task: UInt64, _ failure: TaskFailureReply) {
         guard let record = records[task] else { return }
-        let reply = Frame(
-            kind: .reply,
-            op: record.op,
-            flags: [.failed, .notRun],
-            engine: record.engine ?? EngineNumber.none,
-            id: task,
-            segments: [
-                TaskTiming(started: 0, completed: 0).segment, Bytes(text: "error"), Bytes(text: name),
-                Bytes(text: message), [],
-            ]
-        )
-        deliver(reply, of: task)
+        deliver(.failedReply(op: record.op, engine: record.engine ?? EngineNumber.none, task: task, failure), of: task)
     }
 }

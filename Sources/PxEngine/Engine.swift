@@ -134,17 +134,12 @@ public enum Engine {
 
     private static func interruptedReply(to task: Frame) -> Frame {
         let now = Clock.realtimeNanoseconds
-        return Frame(
-            kind: .reply,
+        return .failedReply(
             op: task.op,
-            flags: .failed,
             engine: task.engine,
-            id: task.id,
-            segments: [
-                TaskTiming(started: now, completed: now).segment, Bytes(text: "error"),
-                Bytes(text: "KeyboardInterrupt"),
-                Bytes(text: "interrupted before it started"), [],
-            ]
+            task: task.id,
+            timing: TaskTiming(started: now, completed: now),
+            .exception(name: "KeyboardInterrupt", message: "interrupted before it started", traceback: "")
         )
     }
 
@@ -161,10 +156,10 @@ public enum Engine {
         let started = Clock.realtimeNanoseconds
         let result =
             handle.call(op: Int(task.op), segments: task.segments)
-            ?? [Bytes(text: "error"), Bytes(text: "InternalError"), Bytes(text: "the engine runtime failed"), []]
+            ?? TaskFailureReply.engineError("the engine runtime failed").segments
         let completed = Clock.realtimeNanoseconds
         python.discardPendingSignals()
-        let failed = result.first.map { $0 != Bytes(text: "ok") } ?? true
+        let failed = result.first.map { $0 != ReplyStatus.ok.segment } ?? true
         var reply = Frame(
             kind: .reply,
             op: task.op,

@@ -49,10 +49,8 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    /// A reply whose task raised an exception (its segments describe it).
+    /// A reply whose task ended without a value: its ``ReplyStatus`` says why.
     public static let failed = FrameFlags(rawValue: 1 << 0)
-    /// A reply whose task never ran because its engine died or it was aborted.
-    public static let notRun = FrameFlags(rawValue: 1 << 1)
     /// A submission whose tasks go to whichever engine is free (load-balanced).
     public static let balanced = FrameFlags(rawValue: 1 << 2)
     /// An engine-death event whose engine is being restarted.

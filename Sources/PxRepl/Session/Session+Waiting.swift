@@ -13,15 +13,13 @@ extension Session {
         isLocal: Bool = false,
         tick: (() -> Void)? = nil
     ) throws -> Bool {
-        let deadline = timeout.map { Clock.monotonicNanoseconds + UInt64($0 * 1e9) }
+        let deadline = timeout.map { Deadline(seconds: $0) }
         do {
             while !result.isReady {
                 var slice: Double? = tick == nil ? nil : 0.1
                 if let deadline {
-                    let now = Clock.monotonicNanoseconds
-                    if now >= deadline { return false }
-                    let remaining = Double(deadline - now) / 1e9
-                    slice = min(slice ?? remaining, remaining)
+                    if deadline.hasPassed { return false }
+                    slice = min(slice ?? deadline.secondsLeft, deadline.secondsLeft)
                 }
                 try cluster.wait(for: result, timeout: slice, interrupt: interrupts?.descriptor)
                 tick?()
