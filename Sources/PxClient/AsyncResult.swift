@@ -42,6 +42,11 @@ public final class AsyncResult {
         public var isDone: Bool { reply != nil || failure != nil }
         /// Whether it ended without a value.
         public var isFailed: Bool { failure != nil }
+        /// Whether Ctrl-C stopped it before it started.
+        public var wasCancelled: Bool {
+            failure.map { $0.kind == .exception("KeyboardInterrupt") && $0.message == AsyncResult.cancelledMessage }
+                ?? false
+        }
 
         /// Why this task failed, if it did.
         ///
@@ -123,8 +128,12 @@ public final class AsyncResult {
     /// The operation, as shown in error prefixes (`[0:execute]`).
     public let operation: String
     package let op: EngineOp
+    /// Whether its tasks go to whichever engine is free (`%map`, `%apply`).
+    public let isBalanced: Bool
     /// One task per target engine, or per chunk of a map, in submission order.
     public internal(set) var tasks: [Task]
+    /// The error value of a task that Ctrl-C stopped before it started.
+    public static let cancelledMessage = "interrupted before it started"
     /// Real-time nanoseconds when it was submitted.
     public let submitted: UInt64
     /// Set once the controller has given the tasks their ids.
@@ -147,6 +156,7 @@ public final class AsyncResult {
         self.op = op
         self.operation = AsyncResult.operationName(of: op, label: label)
         self.tasks = targets.map { Task(engine: $0) }
+        self.isBalanced = !targets.isEmpty && targets.allSatisfy { $0 == nil }
         self.submitted = Clock.realtimeNanoseconds
     }
 

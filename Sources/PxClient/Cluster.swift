@@ -17,6 +17,9 @@ public final class Cluster {
     /// A descriptor that, when readable, cuts blocking waits short with ``ClusterError/interrupted``
     /// (the REPL's Ctrl-C self-pipe).
     public var interruptDescriptor: FileDescriptor?
+    /// Called when ``interruptDescriptor`` cuts a wait of ``finish(_:)`` short: it should interrupt the
+    /// result (see ``interrupt(_:)``) and wait for its tasks to end. Without it, the wait just ends.
+    public var onInterrupt: ((AsyncResult) throws -> Void)?
     /// The engines by id, as the controller's welcome and events last described them (the home
     /// engine too). ``engines()`` asks the controller afresh.
     public private(set) var knownEngines: [Int32: EngineStatus] = [:]

@@ -13,6 +13,15 @@ extension Controller {
         let now = Clock.realtimeNanoseconds
         let op = submission.op.rawValue
 
+        if submission.isBalanced && !hasBalancedCapacity {
+            // Waiting would be forever: say so now.
+            for index in 0..<count {
+                let id = first + UInt64(index)
+                records[id] = TaskRecord(owner: peer, op: op, isBalanced: true, submitted: now)
+                failTask(id, .engineError(Controller.noEngineMessage))
+            }
+            return
+        }
         if submission.isBalanced {
             if balancer.unfinishedCount == 0 { prefetchPolicy.jobStarted() }
             apply(balancer.handle(.prefetchChanged(prefetchPolicy.prefetch)))
@@ -109,6 +118,88 @@ extension Controller {
         }
     }
 
+    /// Whether an engine runs, or will once it has (re)started, to take load-balanced work.
+    var hasBalancedCapacity: Bool {
+        engines.values.contains { slot in
+            !slot.isHome && slot.exitPlan != .remove && (slot.state != .dead || slot.exitPlan == .restart)
+        }
+    }
+
+    static let noEngineMessage = "no engine to run it (%add N starts engines)"
+
+    /// Fails the load-balanced tasks that wait for an engine when none is left to run them.
+    func failBalancedTasksIfNoEngine() {
+        guard !hasBalancedCapacity else { return }
+        let waiting = records.compactMap { $0.value.isBalanced && $0.value.reply == nil ? $0.key : nil }.sorted()
+        guard !waiting.isEmpty else { return }
+        for action in balancer.handle(.abortRequested(waiting.map(TaskID.init))) {
+            if case .failed(let task, .aborted) = action {
+                failTask(task.rawValue, .engineError(Controller.noEngineMessage))
+            } else {
+                apply([action])
+            }
+        }
+    }
+
+    /// Ctrl-C or `%abort` of tasks: those not started never run and end with `failure`; the running
+    /// ones go on, or are interrupted if `interruptingRunning`.
+    ///
+    /// - Returns: the running tasks, with their engines.
+    func cancel(
+        _ tasks: [UInt64],
+        interruptingRunning: Bool,
+        failure: TaskFailureReply
+    ) -> [(task: UInt64, engine: Int32)] {
+        // Pending load-balanced tasks first, so that the room freed below goes to no task of these.
+        let balanced = tasks.filter { records[$0]?.isBalanced == true }
+        if !balanced.isEmpty {
+            for action in balancer.handle(.abortRequested(balanced.map(TaskID.init))) {
+                if case .failed(let task, .aborted) = action {
+                    failTask(task.rawValue, failure)
+                } else {
+                    apply([action])
+                }
+            }
+        }
+        var running: [(task: UInt64, engine: Int32)] = []
+        for task in tasks {
+            guard let record = records[task], record.reply == nil, let engine = record.engine,
+                var slot = engines[engine], let position = slot.queue.firstIndex(of: task)
+            else { continue }
+            if position == 0 && slot.connection != nil {
+                running.append((task, engine))
+                if interruptingRunning { interruptRunningTask(task, on: engine) }
+                continue
+            }
+            // Queued behind another task, or waiting for its engine to start: it never runs. The
+            // engine, which may have it already, skips it.
+            slot.queue.remove(at: position)
+            if slot.queue.isEmpty && slot.connection != nil {
+                slot.state = .idle
+                slot.since = Clock.realtimeNanoseconds
+            }
+            engines[engine] = slot
+            slot.connection?.connection.enqueue(Frame(kind: .interrupt, engine: engine, id: task))
+            if record.isBalanced {
+                apply(balancer.handle(.finished([TaskID(task)], on: EngineID(engine))))
+            } else if !slot.isHome {
+                apply(balancer.handle(.directFinished(EngineID(engine))))
+            }
+            failTask(task, failure)
+        }
+        return running
+    }
+
+    /// SIGINT for `task`, which runs on engine `id`. The frame goes first: if the engine has yet to
+    /// start the task, the frame stops it; the signal carries the task id, and the engine drops it
+    /// if that task is not the one it runs.
+    func interruptRunningTask(_ task: UInt64, on id: Int32) {
+        guard let slot = engines[id], slot.pid > 0, let peer = slot.connection else { return }
+        peer.connection.enqueue(Frame(kind: .interrupt, engine: id, id: task))
+        peer.connection.flush()
+        Signals.interrupt(task: task, of: slot.pid)
+    }
+
     func engineReplied(_ frame: Frame, engine: Int32) {
         if frame.flags.contains(.outputPending) {
             // All of this task's output is in the pipes (written before the reply): read it now,
@@ -118,8 +209,9 @@ extension Controller {
             }
             engines[engine]?.connection?.connection.enqueue(Frame(kind: .outputRead, engine: engine, id: frame.id))
         }
-        guard var slot = engines[engine] else { return }
-        if let index = slot.queue.firstIndex(of: frame.id) { slot.queue.remove(at: index) }
+        // A task cancelled while queued was failed already; the engine only confirms it skipped it.
+        guard var slot = engines[engine], let index = slot.queue.firstIndex(of: frame.id) else { return }
+        slot.queue.remove(at: index)
         slot.lastTask = frame.id
         if slot.queue.isEmpty {
             slot.state = .idle

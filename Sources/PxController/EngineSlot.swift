@@ -29,6 +29,8 @@ struct EngineSlot {
     var lostAt: UInt64?
     var isReaped = false
     var exitPlan: ExitPlan?
+    /// When an engine asked to exit is killed if it has not (monotonic nanoseconds).
+    var killDeadline: UInt64?
 
     init(id: Int32, rank: Int, pid: pid_t, since: UInt64) {
         self.id = id
@@ -38,7 +40,7 @@ struct EngineSlot {
     }
 
     /// Whether the poll loop should look for the process's exit: it is gone or has yet to connect.
-    var needsReaping: Bool { !isReaped && (lostAt != nil || !hasEverConnected) }
+    var needsReaping: Bool { !isReaped && (lostAt != nil || !hasEverConnected || killDeadline != nil) }
 
     var isHome: Bool { id == EngineNumber.home }
 

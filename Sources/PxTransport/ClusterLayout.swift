@@ -17,6 +17,7 @@ import Glibc
 /// engine-ID.log       each engine's messages
 /// cluster.json        a named cluster's description (``ClusterDescription``)
 /// cluster.key         the key that authenticates peers of a cluster reached over TCP
+/// controller.pid      a private cluster's controller, so that a later pxsh can tell it is gone
 /// ```
 public struct ClusterLayout: Sendable, Hashable {
     /// The cluster's directory.
@@ -39,6 +40,18 @@ public struct ClusterLayout: Sendable, Hashable {
 
     /// The cluster's secret key, for transports that cross machines.
     public var keyPath: String { directory + "/cluster.key" }
+
+    /// A private cluster's controller pid (see ``removeStalePrivateClusters()``).
+    public var controllerPIDPath: String { directory + "/controller.pid" }
+
+    /// Records the calling process, a private cluster's controller, in ``controllerPIDPath``.
+    public func writeControllerPID() {
+        guard let file = try? FileDescriptor.open(controllerPIDPath, flags: O_WRONLY | O_CREAT | O_TRUNC) else {
+            return
+        }
+        try? file.writeAll("\(getpid())\n")
+        file.close()
+    }
 
     /// The log of engine `id` (``EngineNumber/home`` for the home engine).
     public func engineLogPath(_ id: Int32) -> String {
@@ -82,12 +95,28 @@ public struct ClusterLayout: Sendable, Hashable {
         (DirectoryListing.names(in: try namedClustersRoot()) ?? []).filter { !$0.hasPrefix(".") }.sorted()
     }
 
-    /// A new directory for a private cluster of this process.
+    /// A new directory for a private cluster of this process. Directories of private clusters whose
+    /// controller is gone are removed first.
     public static func makePrivate() throws -> ClusterLayout {
         let root = try RuntimeDirectory.root()
+        removeStalePrivateClusters(in: root)
         let layout = ClusterLayout(directory: root + "/private-\(getpid())-\(Clock.monotonicNanoseconds % 1_000_000)")
         try RuntimeDirectory.makePrivateDirectory(layout.directory)
         return layout
+    }
+
+    /// Removes the private cluster directories in `root` whose controller is gone: killed with
+    /// SIGKILL, say, so that it could not remove its own. A directory whose controller has yet to
+    /// write its pid belongs to the pxsh named in it (`private-PID-N`) and is kept while that runs.
+    static func removeStalePrivateClusters(in root: String) {
+        for name in DirectoryListing.names(in: root) ?? [] where name.hasPrefix("private-") {
+            let layout = ClusterLayout(directory: root + "/" + name)
+            let recorded = FileDescriptor.lastLines(ofFile: layout.controllerPIDPath, count: 1)
+            let owner = pid_t(recorded.filter(\.isNumber)) ?? pid_t(name.split(separator: "-").dropFirst().first ?? "")
+            guard let owner, owner > 0, !ProcessTable.isAlive(owner) else { continue }
+            // Only a real directory of ours: never follow a link someone else planted.
+            if DirectoryListing.isOwnDirectory(layout.directory) { layout.remove() }
+        }
     }
 
     /// Removes the directory and everything in it.

@@ -85,6 +85,9 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     /// Controller to engine: the output of the task just replied to (flag ``FrameFlags/outputPending``)
     /// has been read, so the next task's output cannot be taken for it.
     case outputRead = 16
+    /// Controller to engine: finish Python as its own exit would (atexit handlers, buffered files
+    /// flushed) and exit. An engine that does not exit within a grace period is killed.
+    case shutdown = 17
 
     /// Client to controller: a ``ControlOp`` request; answered by `controlReply` with the same id.
     case control = 20
