@@ -381,8 +381,13 @@ public final class Cluster {
         switch received {
         case .frame(let frame):
             dispatch(frame)
-            // Drain what is already buffered without blocking again.
-            while case .frame(let next) = try socket.receive(timeoutMilliseconds: 0) { dispatch(next) }
+            // Take in what has arrived without blocking again; bounded, so that an engine that
+            // prints without end cannot keep the caller from its own checks (Ctrl-C, a deadline).
+            var drained = 0
+            while drained < 1_024, case .frame(let next) = try socket.receive(timeoutMilliseconds: 0) {
+                dispatch(next)
+                drained += 1
+            }
         case .closed:
             throw connectionLost("the controller closed the connection")
         case .timedOut, .woken:

@@ -57,7 +57,7 @@ public final class Controller {
         }
         do {
             try RuntimeDirectory.makePrivateDirectory(options.directory)
-            // The next pxsh tells a directory whose controller was killed by this pid (see RuntimeDirectory).
+            // By this pid a later pxsh tells that a killed controller left this directory (ClusterLayout.makePrivate).
             if options.isPrivate { options.layout.writeControllerPID() }
             sharedMemoryDirectory = SharedMemory.makeDirectory()
             // A crashing engine should show Python's fault report, not the Swift runtime's.
