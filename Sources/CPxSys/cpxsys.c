@@ -89,6 +89,38 @@ int pxsys_unread_bytes(int fd) {
 
 void pxsys_release_free_memory(void) { malloc_trim(0); }
 
+// The task the engine runs (0 between tasks) and the SIGINT handler Python installed.
+static uint64_t current_task;
+static struct sigaction python_sigint;
+
+static void sigint_filter(int sig, siginfo_t *info, void *context) {
+    // A queued signal names its task: one that arrives after that task ended is dropped. Other
+    // senders (kill -INT, os.kill in user code) interrupt whatever runs, as in any Python.
+    if (info != NULL && info->si_code == SI_QUEUE &&
+        (uint64_t)(uintptr_t)info->si_value.sival_ptr != __atomic_load_n(&current_task, __ATOMIC_SEQ_CST))
+        return;
+    if (python_sigint.sa_flags & SA_SIGINFO) python_sigint.sa_sigaction(sig, info, context);
+    else python_sigint.sa_handler(sig);
+}
+
+int pxsys_filter_interrupts(void) {
+    struct sigaction current;
+    if (sigaction(SIGINT, NULL, &current) != 0) return -1;
+    if (!(current.sa_flags & SA_SIGINFO) && (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN)) return 0;
+    python_sigint = current;
+    struct sigaction filter = current;
+    filter.sa_sigaction = sigint_filter;
+    filter.sa_flags = current.sa_flags | SA_SIGINFO;
+    return sigaction(SIGINT, &filter, NULL);
+}
+
+void pxsys_set_current_task(uint64_t task) { __atomic_store_n(&current_task, task, __ATOMIC_SEQ_CST); }
+
+int pxsys_interrupt_task(pid_t pid, uint64_t task) {
+    union sigval value;
+    value.sival_ptr = (void *)(uintptr_t)task;
+    return sigqueue(pid, SIGINT, value);
+
 // MARK: - TCP
 
 int pxsys_tcp_listen(const char *address, int port, int *bound_port) {

@@ -21,40 +21,74 @@ public final class AsyncResult {
         public var started: UInt64?
         /// Real-time nanoseconds when it finished, as reported by the engine; nil until it replied.
         public var completed: UInt64?
-        /// The reply's segments after the timing: `["ok", ...]` or `["error", name, value, traceback]`.
-        /// The typed accessors below read it; only the views decode the rest.
+        /// A successful reply's segments after the timing, `"ok"` first. The typed accessors below
+        /// read it; only the views decode the rest.
         package var reply: [Bytes]?
+        /// Why it failed, once it has.
+        var failure: Failure?
         /// Whether an engine has started it (output arrived, or the controller said so).
         public var isRunning = false
 
         /// What an `execute` task gave back; nil until it replied, or when it failed.
-        public var executeReply: ExecuteReply? { isFailed ? nil : reply.flatMap(ExecuteReply.init) }
+        public var executeReply: ExecuteReply? { reply.flatMap(ExecuteReply.init) }
 
         /// The repr of the value an `apply` task returned; nil until it replied, or when it failed.
         public var returnValueRepr: String? {
-            guard let reply, !isFailed, reply.count >= 2 else { return nil }
+            guard let reply, reply.count >= 2 else { return nil }
             return reply[1].text
         }
 
-        /// Whether it replied, successfully or not.
-        public var isDone: Bool { reply != nil }
-        /// Whether it replied with an error.
-        public var isFailed: Bool { reply.map { $0.first != Bytes(text: "ok") } ?? false }
+        /// Whether it ended, successfully or not.
+        public var isDone: Bool { reply != nil || failure != nil }
+        /// Whether it ended without a value.
+        public var isFailed: Bool { failure != nil }
+        /// Whether Ctrl-C stopped it before it started.
+        public var wasCancelled: Bool {
+            failure.map { $0.kind == .exception("KeyboardInterrupt") && $0.message == AsyncResult.cancelledMessage }
+                ?? false
+        }
 
-        /// The Python exception this task raised, if any.
+        /// Why this task failed, if it did.
         ///
         /// A map task's error names the item that raised it (`map item 7`) when the engine says which.
         public func error(operation: String) -> RemoteError? {
-            guard let reply, isFailed else { return nil }
-            func text(_ index: Int) -> String { index < reply.count ? reply[index].text : "" }
-            let item = operation == "map" && reply.count > 4 ? Int(text(4)) : nil
+            guard let failure else { return nil }
             return RemoteError(
                 engine: engine ?? EngineNumber.none,
-                name: text(1),
-                value: text(2),
-                traceback: text(3),
-                operation: item.map { "map item \($0)" } ?? operation
+                kind: failure.kind,
+                value: failure.message,
+                traceback: failure.traceback,
+                operation: operation == "map" ? failure.item.map { "map item \($0)" } ?? operation : operation
             )
+        }
+
+        /// Why a task failed, as its reply (or the client, for a lost connection) said.
+        struct Failure {
+            var kind: RemoteError.Kind
+            var message: String
+            var traceback = ""
+            /// The failing item of a map chunk, when the engine says which.
+            var item: Int?
+
+            /// Reads a failed reply's segments after the timing (see ``ReplyStatus``).
+            init(reply: [Bytes]) {
+                func text(_ index: Int) -> String { index < reply.count ? reply[index].text : "" }
+                switch ReplyStatus(rawValue: text(0)) {
+                case .error:
+                    self.init(kind: .exception(text(1)), message: text(2), traceback: text(3), item: Int(text(4)))
+                case .aborted:
+                    self.init(kind: .taskAborted, message: text(1))
+                case .engineError, .ok, nil:
+                    self.init(kind: .engineError, message: text(1).isEmpty ? "a malformed reply" : text(1))
+                }
+            }
+
+            init(kind: RemoteError.Kind, message: String, traceback: String = "", item: Int? = nil) {
+                self.kind = kind
+                self.message = message
+                self.traceback = traceback
+                self.item = item
+            }
         }
     }
 
@@ -94,8 +128,12 @@ public final class AsyncResult {
     /// The operation, as shown in error prefixes (`[0:execute]`).
     public let operation: String
     package let op: EngineOp
+    /// Whether its tasks go to whichever engine is free (`%map`, `%apply`).
+    public let isBalanced: Bool
     /// One task per target engine, or per chunk of a map, in submission order.
     public internal(set) var tasks: [Task]
+    /// The error value of a task that Ctrl-C stopped before it started.
+    public static let cancelledMessage = "interrupted before it started"
     /// Real-time nanoseconds when it was submitted.
     public let submitted: UInt64
     /// Set once the controller has given the tasks their ids.
@@ -118,6 +156,7 @@ public final class AsyncResult {
         self.op = op
         self.operation = AsyncResult.operationName(of: op, label: label)
         self.tasks = targets.map { Task(engine: $0) }
+        self.isBalanced = !targets.isEmpty && targets.allSatisfy { $0 == nil }
         self.submitted = Clock.realtimeNanoseconds
     }
 
@@ -176,7 +215,7 @@ public final class AsyncResult {
     }
 
     /// The replies of all tasks; throws the remote errors if any task failed.
-    public func get() throws -> [[Bytes]] {
+    package func get() throws -> [[Bytes]] {
         let errors = errors
         if errors.count == 1 { throw errors[0] }
         if !errors.isEmpty { throw CompositeError(errors) }
@@ -206,11 +245,28 @@ public final class AsyncResult {
     }
 
     func record(reply frame: Frame, task index: Int) {
-        guard tasks[index].reply == nil, let timing = frame.segments.first.flatMap(TaskTiming.init) else { return }
+        guard !tasks[index].isDone, let timing = frame.segments.first.flatMap(TaskTiming.init) else { return }
         if tasks[index].engine == nil || frame.engine != EngineNumber.none { tasks[index].engine = frame.engine }
         tasks[index].started = timing.started
         tasks[index].completed = timing.completed
-        tasks[index].reply = Array(frame.segments.dropFirst())
+        let segments = Array(frame.segments.dropFirst())
+        if segments.first == ReplyStatus.ok.segment {
+            tasks[index].reply = segments
+        } else {
+            tasks[index].failure = Task.Failure(reply: segments)
+        }
+        finish(task: index)
+    }
+
+    /// Fails every task that has not ended: the connection that would bring their replies is gone.
+    func failUnfinished(_ error: ClusterError) {
+        for index in tasks.indices where !tasks[index].isDone {
+            tasks[index].failure = Task.Failure(kind: .disconnected, message: "\(error)")
+            finish(task: index)
+        }
+    }
+
+    private func finish(task index: Int) {
         tasks[index].isRunning = false
         completedCount += 1
         if tasks[index].isFailed { isFailed = true }

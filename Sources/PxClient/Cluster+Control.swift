@@ -18,6 +18,28 @@ extension Cluster {
         return reply.first.map { IDList.decode($0, as: Int32.self) } ?? []
     }
 
+    /// Ctrl-C of a result: its running tasks get KeyboardInterrupt, the others never start (they
+    /// end with a KeyboardInterrupt "interrupted before it started"). Another client's tasks on the
+    /// same engines are not touched.
+    ///
+    /// - Returns: the engines of the tasks that were running, now marked as the tasks' engines.
+    @discardableResult
+    public func interrupt(_ result: AsyncResult) throws -> [Int32] {
+        guard let first = try taskIDs(of: result) else { return [] }
+        let open = result.tasks.indices.filter { !result.tasks[$0].isDone }.map { first + UInt64($0) }
+        guard !open.isEmpty else { return [] }
+        let reply = try control(.interruptTasks, tasks: open)
+        guard reply.count == 2 else { return [] }
+        let engines = IDList.decode(reply[0], as: Int32.self)
+        let tasks = IDList.decode(reply[1], as: UInt64.self)
+        for (engine, task) in zip(engines, tasks) where task >= first && task - first < UInt64(result.tasks.count) {
+            let index = Int(task - first)
+            result.tasks[index].engine = engine
+            result.tasks[index].isRunning = true
+        }
+        return Array(Set(engines)).sorted()
+    }
+
     /// Takes back the tasks of `result` that have not started; they fail with ``TaskAborted``.
     /// Tasks already running go on.
     @discardableResult
@@ -27,13 +49,21 @@ extension Cluster {
         guard !open.isEmpty else { return AbortOutcome(aborted: 0, running: 0) }
         let reply = try control(.abort, tasks: open)
         let running = min(open.count, reply.first.flatMap { Int($0.text) } ?? 0)
-        return AbortOutcome(aborted: open.count - running, running: running)
+        // The controller counts what it cancelled: a task may have ended meanwhile.
+        let aborted = reply.count > 1 ? Int(reply[1].text) ?? 0 : open.count - running
+        return AbortOutcome(aborted: aborted, running: running)
     }
 
-    /// Kills and restarts `engines` with the same ids and ranks and empty namespaces, and returns
-    /// once they are up; then `replay` can set them up again (it gets a view of them).
-    public func restart(_ engines: [Int32], replay: ((DirectView) throws -> Void)? = nil) throws {
-        _ = try control(.restart, engines: engines)
+    /// Restarts `engines` with the same ids and ranks and empty namespaces, and returns once they
+    /// are up; then `replay` can set them up again (it gets a view of them). Each engine is asked to
+    /// end as Python ends (atexit handlers, open files flushed) and killed if it has not after 2 s;
+    /// `immediately` kills it at once (for engines that ignored a Ctrl-C).
+    public func restart(
+        _ engines: [Int32],
+        immediately: Bool = false,
+        replay: ((DirectView) throws -> Void)? = nil
+    ) throws {
+        _ = try control(.restart, engines: engines, argument: immediately ? "kill" : nil)
         try poll()
         try replay?(view(engines))
     }

@@ -30,6 +30,9 @@ public final class Cluster {
     /// A descriptor that, when readable, cuts blocking waits short with ``ClusterError/interrupted``
     /// (the REPL's Ctrl-C self-pipe).
     public var interruptDescriptor: FileDescriptor?
+    /// Called when ``interruptDescriptor`` cuts a wait of ``finish(_:)`` short: it should interrupt the
+    /// result (see ``interrupt(_:)``) and wait for its tasks to end. Without it, the wait just ends.
+    public var onInterrupt: ((AsyncResult) throws -> Void)?
     /// The engines by id, as the controller's welcome and events last described them (the home
     /// engine too). ``engines()`` asks the controller afresh.
     public private(set) var knownEngines: [Int32: EngineStatus] = [:]
@@ -77,16 +80,20 @@ public final class Cluster {
     public static func start(engines count: Int, python: String = "python3", tcp: TCPEndpoint? = nil) throws -> Cluster
     {
         let installation = try PythonInstallation.locate(python)
-        let layout = try ClusterLayout.makePrivate()
+        let layout = try ClusterError.withContext("making a private cluster's directory") {
+            try ClusterLayout.makePrivate()
+        }
         do {
-            let (pid, socket) = try spawnController(
-                layout: layout,
-                engines: count,
-                installation: installation,
-                name: nil,
-                tcp: tcp
-            )
-            return try handshake(socket: socket, controllerPID: pid, name: nil, layout: layout)
+            return try ClusterError.withContext("starting a cluster in \(layout.directory)") {
+                let (pid, socket) = try spawnController(
+                    layout: layout,
+                    engines: count,
+                    installation: installation,
+                    name: nil,
+                    tcp: tcp
+                )
+                return try handshake(socket: socket, controllerPID: pid, name: nil, layout: layout)
+            }
         } catch {
             layout.remove()
             throw error
@@ -110,14 +117,16 @@ public final class Cluster {
         }) == true {
             throw ClusterError.invalidRequest("a cluster named '\(name)' is already running")
         }
-        let (pid, socket) = try spawnController(
-            layout: layout,
-            engines: count,
-            installation: installation,
-            name: name,
-            tcp: tcp
-        )
-        return try handshake(socket: socket, controllerPID: pid, name: name, layout: layout)
+        return try ClusterError.withContext("starting the cluster '\(name)' in \(layout.directory)") {
+            let (pid, socket) = try spawnController(
+                layout: layout,
+                engines: count,
+                installation: installation,
+                name: name,
+                tcp: tcp
+            )
+            return try handshake(socket: socket, controllerPID: pid, name: name, layout: layout)
+        }
     }
 
     /// Attaches to the named cluster `name`.
@@ -126,7 +135,9 @@ public final class Cluster {
         guard let socket = try? FrameSocket.connect(to: layout.socketPath) else {
             throw ClusterError.noSuchCluster(name)
         }
-        return try handshake(socket: socket, controllerPID: nil, name: name, layout: layout)
+        return try ClusterError.withContext("attaching to the cluster '\(name)' in \(layout.directory)") {
+            try handshake(socket: socket, controllerPID: nil, name: name, layout: layout)
+        }
     }
 
     /// The pxsh executable whose hidden roles run the controller and engines: `$PXSH_EXECUTABLE`, else
@@ -154,7 +165,9 @@ public final class Cluster {
 
     private static func namedLayout(_ name: String, create: Bool = true) throws -> ClusterLayout {
         do {
-            return try ClusterLayout.named(name, create: create)
+            return try ClusterError.withContext("making the directory of the cluster '\(name)'") {
+                try ClusterLayout.named(name, create: create)
+            }
         } catch let error as ClusterLayout.InvalidName {
             throw ClusterError.invalidRequest(error.description)
         }
@@ -307,6 +320,7 @@ public final class Cluster {
     public func shutdown() {
         guard !isClosed else { return }
         isClosed = true
+        failPending(.disconnected(closeReason ?? "the cluster was shut down"))
         socket.shutdown()
         if let controllerPID, name == nil {
             if ProcessSpawner.wait(controllerPID, milliseconds: 5_000) == nil {
@@ -322,8 +336,8 @@ public final class Cluster {
         let pid = try? layout.readDescription().pid
         _ = try control(.shutdown)
         if let pid {
-            let deadline = Clock.monotonicNanoseconds + 5_000_000_000
-            while kill(pid, 0) == 0 && Clock.monotonicNanoseconds < deadline { usleep(5_000) }
+            let deadline = Deadline(seconds: 5)
+            while kill(pid, 0) == 0 && !deadline.hasPassed { usleep(5_000) }
         }
         shutdown()
         if name != nil { layout.remove() }
@@ -377,15 +391,11 @@ public final class Cluster {
     /// - Throws: ``ClusterError/interrupted`` when `interrupt` became readable; ``ClusterError/disconnected(_:)``.
     @discardableResult
     public func wait(for result: AsyncResult, timeout: Double? = nil, interrupt: FileDescriptor? = nil) throws -> Bool {
-        let deadline = timeout.map { Clock.monotonicNanoseconds + UInt64(max(0, $0) * 1e9) }
+        let deadline = timeout.map { Deadline(seconds: $0) }
         while !result.isReady {
-            var remaining: Int32 = -1
-            if let deadline {
-                let now = Clock.monotonicNanoseconds
-                if now >= deadline { return false }
-                remaining = Int32(min((deadline - now) / 1_000_000 + 1, 1_000_000))
-            }
-            if case .woken = try pump(timeoutMilliseconds: remaining, interrupt: interrupt) {
+            if deadline?.hasPassed == true { return false }
+            if case .woken = try pump(timeoutMilliseconds: Deadline.pollTimeout(until: deadline), interrupt: interrupt)
+            {
                 throw ClusterError.interrupted
             }
         }
@@ -405,8 +415,13 @@ public final class Cluster {
         switch received {
         case .frame(let frame):
             dispatch(frame)
-            // Drain what is already buffered without blocking again.
-            while case .frame(let next) = try socket.receive(timeoutMilliseconds: 0) { dispatch(next) }
+            // Take in what has arrived without blocking again; bounded, so that an engine that
+            // prints without end cannot keep the caller from its own checks (Ctrl-C, a deadline).
+            var drained = 0
+            while drained < 1_024, case .frame(let next) = try socket.receive(timeoutMilliseconds: 0) {
+                dispatch(next)
+                drained += 1
+            }
         case .closed:
             throw connectionLost("the controller closed the connection")
         case .timedOut, .woken:
@@ -475,6 +490,20 @@ public final class Cluster {
     private func connectionLost(_ why: String) -> ClusterError {
         closeReason = why
         isClosed = true
-        return .disconnected(why)
+        let error = ClusterError.disconnected(why)
+        failPending(error)
+        return error
+    }
+
+    /// Fails every result still waiting for replies at once: none will come (see
+    /// ``AsyncResult/Task/error(operation:)``, whose kind is ``RemoteError/Kind/disconnected``).
+    private func failPending(_ error: ClusterError) {
+        let waiting = Array(awaitingAcceptance.values) + taskIndex.values.map(\.result)
+        awaitingAcceptance = [:]
+        taskIndex = [:]
+        var seen = Set<ObjectIdentifier>()
+        for result in waiting where seen.insert(ObjectIdentifier(result)).inserted {
+            result.failUnfinished(error)
+        }
     }
 }

@@ -34,11 +34,12 @@ public struct DirectView {
     /// Copies local values to the targets: each `(name, expression)` sends the local `expression`
     /// (the variable `name` when it is empty) as `name`. Blocks until done.
     public func push(_ assignments: [(name: String, expression: String)]) throws {
+        // Nothing is shown, so no repr is made: a value's repr may be slow, or never end.
         let reply = try cluster.runLocally(
-            .export,
+            .exportValues,
             assignments.flatMap { [Bytes(text: $0.name), Bytes(text: $0.expression)] }
         )
-        guard let (blob, _) = Blob.read(reply, at: 1 + assignments.count) else { throw malformed("push") }
+        guard let (blob, _) = Blob.read(reply, at: 1) else { throw malformed("push") }
         defer { SharedMemoryFiles.release(blob) }
         try cluster.finish(try cluster.submit(Submission(op: .import, targets: targets, shared: blob), label: "%push"))
     }
@@ -85,14 +86,14 @@ public struct DirectView {
     /// - Returns: the repr of the gathered value.
     public func gather(_ name: String) throws -> String {
         let result = try cluster.submit(
-            Submission(op: .export, targets: targets, shared: [Bytes(text: name), []]),
+            Submission(op: .exportValues, targets: targets, shared: [Bytes(text: name), []]),
             label: "%gather"
         )
         try cluster.finish(result)
         defer { SharedMemoryFiles.release(result) }
         var blobs: [Bytes] = []
         for task in result.tasks {
-            guard let reply = task.reply, let (blob, _) = Blob.read(reply, at: 2) else { throw malformed("gather") }
+            guard let reply = task.reply, let (blob, _) = Blob.read(reply, at: 1) else { throw malformed("gather") }
             blobs += blob
         }
         let reply = try cluster.runLocally(
@@ -148,9 +149,17 @@ extension Cluster {
         return result.tasks[0].reply ?? []
     }
 
-    /// Waits for a result and throws its errors, if any.
+    /// Waits for a result and throws its errors, if any. Ctrl-C (``interruptDescriptor``) goes to
+    /// ``onInterrupt``; the result then usually ends with KeyboardInterrupt errors, thrown here.
+    ///
+    /// - Throws: the remote errors; ``ClusterError/interrupted`` if the result did not end.
     public func finish(_ result: AsyncResult) throws {
-        try wait(for: result, interrupt: interruptDescriptor)
+        do {
+            try wait(for: result, interrupt: interruptDescriptor)
+        } catch ClusterError.interrupted {
+            try onInterrupt?(result)
+            guard result.isReady else { throw ClusterError.interrupted }
+        }
         _ = try result.get()
     }
 }

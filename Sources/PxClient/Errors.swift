@@ -1,26 +1,59 @@
-/// An exception raised by Python on an engine, carried as data.
+import PxPlatform
+
+// MARK: - A task's failure
+
+/// Why a task ended without a value, carried as data: a Python exception, or one of pxsh's own
+/// failures (``Kind/engineError``, ``Kind/taskAborted``, ``Kind/disconnected``).
 public struct RemoteError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The engine that raised it (``PxWire/EngineID/home`` for the local namespace).
+    /// What ended the task.
+    public enum Kind: Equatable, Sendable {
+        /// Python raised an exception of this class, e.g. "ZeroDivisionError".
+        case exception(String)
+        /// pxsh's EngineError: the task's engine died, was restarted or removed, was not there, or
+        /// its runtime failed, so the task never ran or was cut off.
+        case engineError
+        /// pxsh's TaskAborted: a load-balanced task taken back (`%abort`, Ctrl-C) before it started.
+        case taskAborted
+        /// The connection to the controller closed before the task's reply came.
+        case disconnected
+
+        /// The name shown before the message: the exception's class, or pxsh's name for the failure.
+        public var name: String {
+            switch self {
+            case .exception(let name): name
+            case .engineError: "EngineError"
+            case .taskAborted: "TaskAborted"
+            case .disconnected: "Disconnected"
+            }
+        }
+    }
+
+    /// The engine that raised it (``EngineNumber/home`` for the local namespace).
     public var engine: Int32
-    /// The exception's class name, e.g. "ZeroDivisionError".
-    public var name: String
-    /// The exception's message, `str(exception)`.
+    /// What ended the task.
+    public var kind: Kind
+    /// The exception's message (`str(exception)`), or why pxsh ended the task.
     public var value: String
-    /// The remote traceback, showing the user's frames only.
+    /// The remote traceback, showing the user's frames only; empty for pxsh's own failures.
     public var traceback: String
     /// The operation, as in `[2:execute]`.
     public var operation: String
 
-    public init(engine: Int32, name: String, value: String, traceback: String, operation: String) {
+    public init(engine: Int32, kind: Kind, value: String, traceback: String = "", operation: String) {
         self.engine = engine
-        self.name = name
+        self.kind = kind
         self.value = value
         self.traceback = traceback
         self.operation = operation
     }
 
-    /// Whether the task never ran or was cut off because its engine died, was restarted or removed.
-    public var isEngineError: Bool { name == "EngineError" }
+    /// A Python exception of class `name`.
+    public init(engine: Int32, name: String, value: String, traceback: String, operation: String) {
+        self.init(engine: engine, kind: .exception(name), value: value, traceback: traceback, operation: operation)
+    }
+
+    /// The exception's class name, or pxsh's name for the failure ("EngineError").
+    public var name: String { kind.name }
 
     /// "ZeroDivisionError: division by zero"
     public var summary: String { value.isEmpty ? name : "\(name): \(value)" }
@@ -41,22 +74,25 @@ public struct CompositeError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Failures of the cluster itself, rather than of Python code.
+// MARK: - The cluster's own failures
+
+/// Failures of the cluster itself, rather than of Python code. Each says what was being done.
 public enum ClusterError: Error, CustomStringConvertible, Equatable {
-    /// The controller closed the connection or could not be reached.
+    /// The controller closed the connection or could not be reached; why.
     case disconnected(String)
-    /// The cluster did not start.
+    /// The cluster did not start; why (often the last lines of the controller's or an engine's log).
     case startFailed(String)
-    /// The controller refused the handshake.
+    /// The controller refused the handshake; its reason.
     case refused(String)
     /// No cluster of that name runs.
     case noSuchCluster(String)
-    /// A wait ran out of time.
-    case timedOut
     /// The user pressed Ctrl-C while waiting.
     case interrupted
     /// A request that makes no sense (bad targets, unknown result name, ...).
     case invalidRequest(String)
+    /// A system call failed (its name, path and errno are in the ``SystemError``) while doing what
+    /// the second value says, e.g. "starting a cluster in /run/user/1000/pxsh/private-12-3".
+    case system(SystemError, while: String)
 
     public var description: String {
         switch self {
@@ -64,9 +100,18 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
         case .startFailed(let why): "the cluster did not start: \(why)"
         case .refused(let why): "the controller refused the connection: \(why)"
         case .noSuchCluster(let name): "no cluster named '\(name)' is running (see `pxsh cluster list`)"
-        case .timedOut: "timed out"
         case .interrupted: "interrupted"
         case .invalidRequest(let why): why
+        case .system(let error, let doing): "\(doing): \(error)"
+        }
+    }
+
+    /// Runs `body`, turning a ``SystemError`` it throws into ``system(_:while:)`` with `doing`.
+    static func withContext<T>(_ doing: @autoclosure () -> String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SystemError {
+            throw ClusterError.system(error, while: doing())
         }
     }
 }

@@ -74,11 +74,20 @@ public struct LoadBalancedView {
 
     /// Stores a finished map's values in local variables, in item order or in completion order.
     ///
+    /// - Parameter onlyFinished: keep the values of the tasks that succeeded, of a map that was
+    ///   interrupted, rather than throw its errors.
     /// - Returns: the repr of the list of values.
-    public func collect(_ result: AsyncResult, into names: [String], unordered: Bool = false) throws -> String {
-        _ = try result.get()
+    public func collect(
+        _ result: AsyncResult,
+        into names: [String],
+        unordered: Bool = false,
+        onlyFinished: Bool = false
+    ) throws -> String {
+        if !onlyFinished { _ = try result.get() }
         defer { SharedMemoryFiles.release(result) }
-        var order = Array(result.tasks.indices)
+        var order = result.tasks.indices.filter {
+            !onlyFinished || (result.tasks[$0].isDone && !result.tasks[$0].isFailed)
+        }
         if unordered { order.sort { (result.tasks[$0].completed ?? 0) < (result.tasks[$1].completed ?? 0) } }
         var blobs: [Bytes] = []
         for index in order {

@@ -22,15 +22,22 @@ extension Controller {
                 guard let slot = engines[id], slot.life.state == .busy, slot.pid > 0, let task = slot.queue.first else {
                     continue
                 }
-                // The frame must be in the engine's socket before the signal lands: an engine that
-                // discards a signal that came while it was idle then still sees the frame.
-                slot.connection?.connection.enqueue(Frame(kind: .interrupt, engine: id, id: task))
-                slot.connection?.connection.flush()
-                // A remote engine signals itself when the frame arrives.
-                if slot.isChild { launcher.signal(slot.pid, SIGINT) }
+                interruptRunningTask(task, on: id)
                 interrupted.append(id)
             }
             reply(to: peer, request: frame.id, [IDList.encode(interrupted)])
+        case .interruptTasks:
+            let tasks = frame.segments.first.map { IDList.decode($0, as: UInt64.self) } ?? []
+            let running = cancel(
+                tasks,
+                interruptingRunning: true,
+                failure: .exception(name: "KeyboardInterrupt", message: "interrupted before it started", traceback: "")
+            )
+            reply(
+                to: peer,
+                request: frame.id,
+                [IDList.encode(running.map(\.engine)), IDList.encode(running.map(\.task))]
+            )
         case .restart:
             var restarting: Set<Int32> = []
             for id in targets {
@@ -47,8 +54,9 @@ extension Controller {
                 }
                 if slot.life.isDead {
                     launchEngine(id: id, rank: slot.rank)
-                } else {
-                    slot.handle(.restartRequested)
+                } else if slot.life.state != .restarting {
+                    stopEngine(id, plan: .restart, immediately: argument(of: frame) == "kill")
+                } else if argument(of: frame) == "kill" {
                     engines[id] = slot
                     launcher.signal(slot.pid, SIGKILL)
                 }
@@ -56,7 +64,7 @@ extension Controller {
             }
             awaitEngines(restarting, peer: peer, request: frame.id)
         case .add:
-            let count = frame.segments.count > 1 ? Int(frame.segments[1].text) ?? 0 : 0
+            let count = Int(argument(of: frame) ?? "") ?? 0
             let nextID = (engines.keys.max() ?? -1) + 1
             let nextRank = (engines.values.filter { !$0.isHome }.map(\.rank).max() ?? -1) + 1
             var added: Set<Int32> = []
@@ -72,28 +80,31 @@ extension Controller {
                 guard var slot = engines[id] else { continue }
                 if slot.life.isDead {
                     engines.removeValue(forKey: id)
-                } else if slot.isChild {
-                    slot.handle(.removeRequested)
-                    engines[id] = slot
-                    launcher.signal(slot.pid, SIGKILL)
-                } else {
+                } else if !slot.isChild {
                     // A remote engine exits when its connection closes.
                     slot.handle(.removeRequested)
                     engines[id] = slot
                     if let connection = slot.connection { close(connection, reason: "removed") }
+                } else if !slot.life.isBeingRemoved {
+                    stopEngine(id, plan: .remove)
                 }
                 removed.append(id)
             }
+            failBalancedTasksIfNoEngine()
             reply(to: peer, request: frame.id, [IDList.encode(removed)])
         case .abort:
             let tasks = frame.segments.first.map { IDList.decode($0, as: UInt64.self) } ?? []
-            let actions = balancer.handle(.abortRequested(tasks.map(TaskID.init)))
-            var running: [UInt64] = []
-            for case .notAborted(let ids) in actions { running += ids.map(\.rawValue) }
-            apply(actions)
-            // Direct tasks cannot be taken back from an engine's queue; they count as running.
-            running += tasks.filter { records[$0]?.isBalanced == false }
-            reply(to: peer, request: frame.id, [Bytes(text: String(running.count))])
+            let open = tasks.filter { records[$0].map { $0.reply == nil } ?? false }
+            let running = cancel(
+                open,
+                interruptingRunning: false,
+                failure: .aborted("aborted before it started")
+            )
+            reply(
+                to: peer,
+                request: frame.id,
+                [Bytes(text: String(running.count)), Bytes(text: String(open.count - running.count))]
+            )
         case .status:
             let tasks = frame.segments.first.map { IDList.decode($0, as: UInt64.self) } ?? []
             reply(to: peer, request: frame.id, tasks.map { Bytes(text: status(of: $0)) })
@@ -102,6 +113,11 @@ extension Controller {
             peer.connection.flush()
             isShuttingDown = true
         }
+    }
+
+    /// The text argument of a control request, after its ids.
+    private func argument(of frame: Frame) -> String? {
+        frame.segments.count > 1 ? frame.segments[1].text : nil
     }
 
     /// "pending", "running SINCE_NS" or "done" (unknown ids are done: their records were delivered).

@@ -66,14 +66,39 @@ extension Controller {
         }
     }
 
+    /// How long an engine asked to exit may take to finish Python before it is killed.
+    static let exitGraceNanoseconds: UInt64 = 2_000_000_000
+
+    /// Ends engine `id` for `plan`: asks it to exit as Python exits (atexit handlers, files flushed)
+    /// and kills it if it has not within the grace period; kills it at once if `immediately`, or if
+    /// it is not connected.
+    func stopEngine(_ id: Int32, plan: EngineSlot.ExitPlan, immediately: Bool = false) {
+        guard var slot = engines[id], slot.isChild else { return }
+        slot.handle(plan == .restart ? .restartRequested : .removeRequested)
+        if !immediately, let peer = slot.connection {
+            peer.connection.enqueue(Frame(kind: .shutdown, engine: id))
+            peer.connection.flush()
+            slot.killDeadline = Clock.monotonicNanoseconds + Controller.exitGraceNanoseconds
+        } else {
+            launcher.signal(slot.pid, SIGKILL)
+        }
+        engines[id] = slot
+    }
+
     /// Looks for engines that have exited, so that deaths are reported with their signal or status.
     func reapEngines() {
+        let now = Clock.monotonicNanoseconds
         for (id, slot) in engines where slot.needsReaping && slot.pid > 0 {
             if let termination = ProcessSpawner.reap(slot.pid) {
+                // What an engine that exited left running in its process group goes with it.
+                if slot.life.isBeingRemoved || slot.life.state == .restarting { kill(-slot.pid, SIGKILL) }
                 engineEnded(id, cause: termination.description)
-            } else if slot.connection == nil, let lostAt = slot.lostAt,
-                Clock.monotonicNanoseconds - lostAt > 1_000_000_000
-            {
+            } else if let deadline = slot.killDeadline {
+                if now > deadline {
+                    launcher.signal(slot.pid, SIGKILL)
+                    engines[id]?.killDeadline = nil
+                }
+            } else if slot.connection == nil, let lostAt = slot.lostAt, now - lostAt > 1_000_000_000 {
                 // Closed its socket but did not exit: it is of no use; make sure it is gone.
                 launcher.signal(slot.pid, SIGKILL)
                 _ = ProcessSpawner.wait(slot.pid, milliseconds: 500)
@@ -109,10 +134,11 @@ extension Controller {
             }
         }
         for task in queued where records[task]?.isBalanced == false {
-            failTask(task, name: "EngineError", message: message)
+            failTask(task, .engineError(message))
         }
         if !slot.isHome { apply(balancer.handle(.engineLeft(EngineID(id)))) }
         guard !isShuttingDown else { return }
+        defer { failBalancedTasksIfNoEngine() }
 
         if slot.life.isBeingRemoved {
             engines.removeValue(forKey: id)

@@ -13,6 +13,15 @@ extension Controller {
         let now = Clock.realtimeNanoseconds
         let op = submission.op.rawValue
 
+        if submission.isBalanced && !hasBalancedCapacity {
+            // Waiting would be forever: say so now.
+            for index in 0..<count {
+                let id = first + UInt64(index)
+                records[id] = TaskRecord(owner: peer, op: op, isBalanced: true, submitted: now)
+                failTask(id, .engineError(Controller.noEngineMessage))
+            }
+            return
+        }
         if submission.isBalanced {
             if balancer.unfinishedCount == 0 { prefetchPolicy.jobStarted() }
             apply(balancer.handle(.prefetchChanged(prefetchPolicy.prefetch)))
@@ -50,7 +59,7 @@ extension Controller {
     private func route(_ task: UInt64, to target: Int32) {
         guard var slot = engines[target], slot.life.acceptsWork else {
             let reason = engines[target].map { "\($0.label) is dead" } ?? "there is no engine \(target)"
-            return failTask(task, name: "EngineError", message: reason)
+            return failTask(task, .engineError(reason))
         }
         slot.queue.append(task)
         slot.handle(.workQueued)
@@ -93,15 +102,95 @@ extension Controller {
             case .failed(let task, let reason):
                 switch reason {
                 case .aborted:
-                    failTask(task.rawValue, name: "TaskAborted", message: "the task was aborted before it started")
+                    failTask(task.rawValue, .aborted("the task was aborted before it started"))
                 case .engineDied(let engine):
                     let label = engines[engine.rawValue]?.label ?? "engine \(engine)"
-                    failTask(task.rawValue, name: "EngineError", message: "\(label) died while running the task")
+                    failTask(task.rawValue, .engineError("\(label) died while running the task"))
                 }
             case .notAborted:
                 break  // The abort request reports these itself.
             }
         }
+    }
+
+    /// Whether an engine runs, or will once it has (re)started, to take load-balanced work.
+    var hasBalancedCapacity: Bool {
+        engines.values.contains { slot in
+            !slot.isHome && slot.life.acceptsWork
+        }
+    }
+
+    static let noEngineMessage = "no engine to run it (%add N starts engines)"
+
+    /// Fails the load-balanced tasks that wait for an engine when none is left to run them.
+    func failBalancedTasksIfNoEngine() {
+        guard !hasBalancedCapacity else { return }
+        let waiting = records.compactMap { $0.value.isBalanced && $0.value.reply == nil ? $0.key : nil }.sorted()
+        guard !waiting.isEmpty else { return }
+        for action in balancer.handle(.abortRequested(waiting.map(TaskID.init))) {
+            if case .failed(let task, .aborted) = action {
+                failTask(task.rawValue, .engineError(Controller.noEngineMessage))
+            } else {
+                apply([action])
+            }
+        }
+    }
+
+    /// Ctrl-C or `%abort` of tasks: those not started never run and end with `failure`; the running
+    /// ones go on, or are interrupted if `interruptingRunning`.
+    ///
+    /// - Returns: the running tasks, with their engines.
+    func cancel(
+        _ tasks: [UInt64],
+        interruptingRunning: Bool,
+        failure: TaskFailureReply
+    ) -> [(task: UInt64, engine: Int32)] {
+        // Pending load-balanced tasks first, so that the room freed below goes to no task of these.
+        let balanced = tasks.filter { records[$0]?.isBalanced == true }
+        if !balanced.isEmpty {
+            for action in balancer.handle(.abortRequested(balanced.map(TaskID.init))) {
+                if case .failed(let task, .aborted) = action {
+                    failTask(task.rawValue, failure)
+                } else {
+                    apply([action])
+                }
+            }
+        }
+        var running: [(task: UInt64, engine: Int32)] = []
+        for task in tasks {
+            guard let record = records[task], record.reply == nil, let engine = record.engine,
+                var slot = engines[engine], let position = slot.queue.firstIndex(of: task)
+            else { continue }
+            if position == 0 && slot.connection != nil {
+                running.append((task, engine))
+                if interruptingRunning { interruptRunningTask(task, on: engine) }
+                continue
+            }
+            // Queued behind another task, or waiting for its engine to start: it never runs. The
+            // engine, which may have it already, skips it.
+            slot.queue.remove(at: position)
+            if slot.queue.isEmpty && slot.connection != nil { slot.handle(.workDrained) }
+            engines[engine] = slot
+            slot.connection?.connection.enqueue(Frame(kind: .interrupt, engine: engine, id: task))
+            if record.isBalanced {
+                apply(balancer.handle(.finished([TaskID(task)], on: EngineID(engine))))
+            } else if !slot.isHome {
+                apply(balancer.handle(.directFinished(EngineID(engine))))
+            }
+            failTask(task, failure)
+        }
+        return running
+    }
+
+    /// SIGINT for `task`, which runs on engine `id`. The frame goes first: if the engine has yet to
+    /// start the task, the frame stops it; the signal carries the task id, and the engine drops it
+    /// if that task is not the one it runs.
+    func interruptRunningTask(_ task: UInt64, on id: Int32) {
+        guard let slot = engines[id], slot.pid > 0, let peer = slot.connection else { return }
+        peer.connection.enqueue(Frame(kind: .interrupt, engine: id, id: task))
+        peer.connection.flush()
+        // A remote engine signals itself when the frame arrives.
+        if slot.isChild { Signals.interrupt(task: task, of: slot.pid) }
     }
 
     func engineReplied(_ frame: Frame, engine: Int32) {
@@ -113,8 +202,9 @@ extension Controller {
             }
             engines[engine]?.connection?.connection.enqueue(Frame(kind: .outputRead, engine: engine, id: frame.id))
         }
-        guard var slot = engines[engine] else { return }
-        if let index = slot.queue.firstIndex(of: frame.id) { slot.queue.remove(at: index) }
+        // A task cancelled while queued was failed already; the engine only confirms it skipped it.
+        guard var slot = engines[engine], let index = slot.queue.firstIndex(of: frame.id) else { return }
+        slot.queue.remove(at: index)
         slot.lastTask = frame.id
         if slot.queue.isEmpty { slot.handle(.workDrained) }
         engines[engine] = slot
@@ -169,20 +259,9 @@ extension Controller {
         }
     }
 
-    /// Ends a task with an error that Python did not raise: its engine died, or it was aborted.
-    func failTask(_ task: UInt64, name: String, message: String) {
+    /// Ends a task with a failure that Python did not raise: its engine died, or it was aborted.
+    func failTask(_ task: UInt64, _ failure: TaskFailureReply) {
         guard let record = records[task] else { return }
-        let reply = Frame(
-            kind: .reply,
-            op: record.op,
-            flags: [.failed, .notRun],
-            engine: record.engine ?? EngineNumber.none,
-            id: task,
-            segments: [
-                TaskTiming(started: 0, completed: 0).segment, Bytes(text: "error"), Bytes(text: name),
-                Bytes(text: message), [],
-            ]
-        )
-        deliver(reply, of: task)
+        deliver(.failedReply(op: record.op, engine: record.engine ?? EngineNumber.none, task: task, failure), of: task)
     }
 }

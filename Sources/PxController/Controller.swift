@@ -65,6 +65,8 @@ public final class Controller {
         }
         do {
             try RuntimeDirectory.makePrivateDirectory(options.directory)
+            // By this pid a later pxsh tells that a killed controller left this directory (ClusterLayout.makePrivate).
+            if options.isPrivate { options.layout.writeControllerPID() }
             sharedMemoryDirectory = SharedMemory.makeDirectory()
             // A crashing engine should show Python's fault report, not the Swift runtime's.
             setenv("SWIFT_BACKTRACE", "enable=no", 1)
@@ -310,9 +312,29 @@ public final class Controller {
     func shutDown(status: Int32) -> Never {
         isShuttingDown = true
         for peer in peers where peer.role.isClient { peer.connection.flush() }
-        let pids = engines.values.compactMap { $0.isChild && !$0.life.isDead ? $0.pid : nil }
-        for pid in pids { launcher.signal(pid, SIGKILL) }
-        for pid in pids { _ = ProcessSpawner.wait(pid, milliseconds: 2_000) }
+        // Engines end as Python ends (atexit handlers run, open files are flushed): asked first,
+        // killed only if they have not exited after the grace period.
+        // Remote engines leave when their connections close, as this process exits.
+        let running = engines.values.filter { $0.isChild && !$0.life.isDead }
+        for slot in running {
+            if let peer = slot.connection, !peer.isClosed {
+                peer.connection.enqueue(Frame(kind: .shutdown, engine: slot.id))
+                peer.connection.flush()
+            } else {
+                launcher.signal(slot.pid, SIGKILL)
+            }
+        }
+        let deadline = Clock.monotonicNanoseconds + Controller.exitGraceNanoseconds
+        for slot in running {
+            let now = Clock.monotonicNanoseconds
+            let left = deadline > now ? Int((deadline - now) / 1_000_000) : 0
+            if ProcessSpawner.wait(slot.pid, milliseconds: left) == nil {
+                launcher.signal(slot.pid, SIGKILL)
+                _ = ProcessSpawner.wait(slot.pid, milliseconds: 2_000)
+            }
+            // What it left running in its process group goes with it.
+            kill(-slot.pid, SIGKILL)
+        }
         if let listener { listener.close() }
         if let tcpListener { tcpListener.close() }
         if let sharedMemoryDirectory { RuntimeDirectory.remove(sharedMemoryDirectory) }

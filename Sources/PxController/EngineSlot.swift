@@ -9,6 +9,11 @@ import Glibc
 /// What the controller knows of one engine: its life (``EngineLife``), its process, its connection
 /// and its queue of tasks.
 struct EngineSlot {
+    /// Why the controller itself ends an engine.
+    enum ExitPlan {
+        case restart, remove
+    }
+
     let id: Int32
     let rank: Int
     /// The engine's pid: on this host for a child, on its own host for a remote engine (shown, never signalled).
@@ -25,6 +30,8 @@ struct EngineSlot {
     var lastTask: UInt64?
     /// When a child's connection closed (monotonic), while its exit is awaited.
     var lostAt: UInt64?
+    /// When an engine asked to exit is killed if it has not (monotonic nanoseconds).
+    var killDeadline: UInt64?
 
     init(id: Int32, rank: Int, pid: pid_t, since: UInt64, origin: EngineLife.Origin = .child) {
         self.id = id
@@ -45,7 +52,7 @@ struct EngineSlot {
     var isChild: Bool { life.origin == .child && pid > 0 }
 
     /// Whether the poll loop should look for the process's exit: it is gone or has yet to connect.
-    var needsReaping: Bool { isChild && life.needsReaping }
+    var needsReaping: Bool { isChild && (life.needsReaping || killDeadline != nil) }
 
     var isHome: Bool { id == EngineNumber.home }
 

@@ -23,7 +23,7 @@ enum SharedMemory {
         let prefix = "pxsh-\(getuid())-"
         for name in DirectoryListing.names(in: "/dev/shm") ?? [] {
             guard name.hasPrefix(prefix), let pid = pid_t(name.dropFirst(prefix.count)),
-                !Signals.processExists(pid)
+                !ProcessTable.isAlive(pid)
             else { continue }
             let path = "/dev/shm/" + name
             // Only a real directory of ours: never follow a link someone else planted.

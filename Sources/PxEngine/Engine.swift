@@ -20,6 +20,7 @@ public enum Engine {
         if let connection = options.connection { RemoteEngine.run(options, connection: connection) }
         // An engine must not outlive its controller, even one killed with SIGKILL.
         guard Signals.dieWithParent(signal: SIGKILL) else { exit(0) }
+        enginePID = getpid()
         do {
             try serve(options)
             exit(0)
@@ -31,6 +32,8 @@ public enum Engine {
 
     // The engine's own messages go to the log (its original stderr), not to the captured fd 2.
     nonisolated(unsafe) static var logDescriptor = FileDescriptor.standardError
+    /// The engine's own pid: a forked child of user code has another.
+    nonisolated(unsafe) private static var enginePID = getpid()
 
     static func log(_ message: String) {
         try? logDescriptor.writeAll(message + "\n")
@@ -70,24 +73,34 @@ public enum Engine {
         // Starting Python leaves freed heap behind; give it back before the engine idles.
         HeapMemory.releaseFreePages()
 
+        // A SIGINT the controller sends names its task: one that comes after that task ended is
+        // dropped, so an interrupt never hits the next task (another client's, say).
+        Signals.filterInterruptsByTask()
+
         let hello = Hello(role: .engine, fields: [String(options.id), String(options.rank), String(getpid())])
         try socket.send(hello.frame)
 
+        // However the loop ends (the controller asks, or goes away), Python ends as its own exit would:
+        // atexit handlers run and open files are flushed and closed.
+        defer { python.finalize() }
         var engine = TaskQueue()
-        while true {
+        while !engine.isShuttingDown {
             if engine.isEmpty {
                 guard let frame = try python.withoutGIL({ try socket.receive() }) else { return }
                 guard engine.accept(frame) else { return log("engine \(options.id): unexpected \(frame.kind) frame") }
+                continue
             }
             // A signal that came while idle was meant for a task that has ended or not started;
-            // drop it first, then take in what has arrived, so an interrupt frame (which the
-            // controller writes before it signals) for the next task is seen.
+            // drop it first. From now on a signal for the next task is let through, and the
+            // interrupt frame that the controller writes before it signals is read below.
             python.discardPendingSignals()
+            if let upcoming = engine.upcomingID { Signals.setCurrentTask(upcoming) }
             while case .frame(let frame) = try socket.receive(timeoutMilliseconds: 0) {
                 guard engine.accept(frame) else { return log("engine \(options.id): unexpected \(frame.kind) frame") }
             }
-            guard let (task, isInterrupted) = engine.next() else { continue }
+            guard !engine.isShuttingDown, let (task, isInterrupted) = engine.next() else { continue }
             if isInterrupted {
+                Signals.setCurrentTask(0)
                 send(interruptedReply(to: task))
             } else if run(task, handle: handle, python: python, send: send) {
                 // Wait for the controller to have read this task's output; frames that come
@@ -98,6 +111,7 @@ public enum Engine {
                     guard engine.accept(frame) else {
                         return log("engine \(options.id): unexpected \(frame.kind) frame")
                     }
+                    if engine.isShuttingDown { break }
                 }
             }
         }
@@ -107,8 +121,13 @@ public enum Engine {
     struct TaskQueue {
         private var tasks: [Frame] = []
         private var interrupted: Set<UInt64> = []
+        /// The controller asked the engine to exit.
+        private(set) var isShuttingDown = false
 
         var isEmpty: Bool { tasks.isEmpty }
+
+        /// The id of the task that runs next.
+        var upcomingID: UInt64? { tasks.first?.id }
 
         /// Takes a frame from the controller; false for one an engine never gets.
         mutating func accept(_ frame: Frame) -> Bool {
@@ -120,6 +139,8 @@ public enum Engine {
                 if tasks.contains(where: { $0.id == frame.id }) { interrupted.insert(frame.id) }
             case .welcome, .outputRead:
                 break
+            case .shutdown:
+                isShuttingDown = true
             default:
                 return false
             }
@@ -135,17 +156,12 @@ public enum Engine {
 
     static func interruptedReply(to task: Frame) -> Frame {
         let now = Clock.realtimeNanoseconds
-        return Frame(
-            kind: .reply,
+        return .failedReply(
             op: task.op,
-            flags: .failed,
             engine: task.engine,
-            id: task.id,
-            segments: [
-                TaskTiming(started: now, completed: now).segment, Bytes(text: "error"),
-                Bytes(text: "KeyboardInterrupt"),
-                Bytes(text: "interrupted before it started"), [],
-            ]
+            task: task.id,
+            timing: TaskTiming(started: now, completed: now),
+            .exception(name: "KeyboardInterrupt", message: "interrupted before it started", traceback: "")
         )
     }
 
@@ -160,12 +176,17 @@ public enum Engine {
         -> Bool
     {
         let started = Clock.realtimeNanoseconds
+        Signals.setCurrentTask(task.id)
         let result =
             handle.call(op: Int(task.op), segments: task.segments)
-            ?? [Bytes(text: "error"), Bytes(text: "InternalError"), Bytes(text: "the engine runtime failed"), []]
+            ?? TaskFailureReply.engineError("the engine runtime failed").segments
+        Signals.setCurrentTask(0)
+        // A child that user code forked (os.fork) and that did not exit comes back here: it must never
+        // speak on the engine's connection or read its frames. Python flushed its output already.
+        if getpid() != enginePID { _exit(0) }
         let completed = Clock.realtimeNanoseconds
         python.discardPendingSignals()
-        let failed = result.first.map { $0 != Bytes(text: "ok") } ?? true
+        let failed = result.first.map { $0 != ReplyStatus.ok.segment } ?? true
         var reply = Frame(
             kind: .reply,
             op: task.op,

@@ -88,10 +88,10 @@ public enum ProcessSpawner {
 
     /// Waits up to `milliseconds` for `pid` to end; nil if it has not.
     public static func wait(_ pid: pid_t, milliseconds: Int) -> Termination? {
-        let deadline = Clock.monotonicNanoseconds + UInt64(milliseconds) * 1_000_000
+        let deadline = Deadline(milliseconds: milliseconds)
         while true {
             if let termination = reap(pid) { return termination }
-            if Clock.monotonicNanoseconds >= deadline { return nil }
+            if deadline.hasPassed { return nil }
             usleep(2_000)
         }
     }

@@ -29,6 +29,27 @@ public enum Signals {
         kill(pid, 0) == 0 || errno != ESRCH
     }
 
+    // MARK: - Interrupts that name their task
+
+    /// Sends SIGINT to `pid` for `task`: the signal carries the task id (`sigqueue`), and an engine
+    /// that filters interrupts (``filterInterruptsByTask()``) drops it unless that task runs.
+    public static func interrupt(task: UInt64, of pid: pid_t) {
+        _ = pxsys_interrupt_task(pid, task)
+    }
+
+    /// Puts a filter in front of the SIGINT handler Python installed: a SIGINT sent with
+    /// ``interrupt(task:of:)`` for a task other than ``setCurrentTask(_:)``'s is dropped, so an
+    /// interrupt that comes after its task ended never hits the next one. Any other SIGINT (`kill
+    /// -INT`, `os.kill` in user code) goes to Python as before. Call it after Python has started.
+    public static func filterInterruptsByTask() {
+        _ = pxsys_filter_interrupts()
+    }
+
+    /// The task this process runs now, or 0 between tasks. Async-signal-safe.
+    public static func setCurrentTask(_ task: UInt64) {
+        pxsys_set_current_task(task)
+    }
+
     /// A signal's conventional name ("SIGKILL"), for the signals that end processes; nil for others.
     public static func name(of signal: Int32) -> String? {
         switch signal {

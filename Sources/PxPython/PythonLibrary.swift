@@ -135,6 +135,14 @@ public final class PythonLibrary: @unchecked Sendable {
         return address
     }
 
+    /// Ends the interpreter as Python's own exit does: waits for non-daemon threads, runs `atexit`
+    /// handlers, flushes and closes open files. The corresponding C function is `Py_FinalizeEx`.
+    public func finalize() {
+        typealias FinalizeEx = @convention(c) () -> Int32
+        guard let address = dlsym(handle, "Py_FinalizeEx") else { return }
+        _ = unsafeBitCast(address, to: FinalizeEx.self)()
+    }
+
     // MARK: - The GIL
 
     /// Releases the GIL while `body` runs, so Python threads progress while Swift blocks on I/O.

@@ -18,6 +18,7 @@ import Glibc
 /// cluster.json        a named cluster's description (``ClusterDescription``)
 /// cluster.key         the key that authenticates peers of a cluster reached over TCP (mode 0600)
 /// connection.json     what engines need to join over TCP: address, port, key (mode 0600)
+/// controller.pid      a private cluster's controller, so that a later pxsh can tell it is gone
 /// ```
 public struct ClusterLayout: Sendable, Hashable {
     /// The cluster's directory.
@@ -44,6 +45,18 @@ public struct ClusterLayout: Sendable, Hashable {
     /// The connection file: the controller's TCP address and port and the cluster's key
     /// (see `PxSecurity.ConnectionFile`); there only while the cluster takes engines over TCP.
     public var connectionFilePath: String { directory + "/connection.json" }
+
+    /// A private cluster's controller pid (see ``removeStalePrivateClusters()``).
+    public var controllerPIDPath: String { directory + "/controller.pid" }
+
+    /// Records the calling process, a private cluster's controller, in ``controllerPIDPath``.
+    public func writeControllerPID() {
+        guard let file = try? FileDescriptor.open(controllerPIDPath, flags: O_WRONLY | O_CREAT | O_TRUNC) else {
+            return
+        }
+        try? file.writeAll("\(getpid())\n")
+        file.close()
+    }
 
     /// The log of engine `id` (``EngineNumber/home`` for the home engine).
     public func engineLogPath(_ id: Int32) -> String {
@@ -87,12 +100,28 @@ public struct ClusterLayout: Sendable, Hashable {
         (DirectoryListing.names(in: try namedClustersRoot()) ?? []).filter { !$0.hasPrefix(".") }.sorted()
     }
 
-    /// A new directory for a private cluster of this process.
+    /// A new directory for a private cluster of this process. Directories of private clusters whose
+    /// controller is gone are removed first.
     public static func makePrivate() throws -> ClusterLayout {
         let root = try RuntimeDirectory.root()
+        removeStalePrivateClusters(in: root)
         let layout = ClusterLayout(directory: root + "/private-\(getpid())-\(Clock.monotonicNanoseconds % 1_000_000)")
         try RuntimeDirectory.makePrivateDirectory(layout.directory)
         return layout
+    }
+
+    /// Removes the private cluster directories in `root` whose controller is gone: killed with
+    /// SIGKILL, say, so that it could not remove its own. A directory whose controller has yet to
+    /// write its pid belongs to the pxsh named in it (`private-PID-N`) and is kept while that runs.
+    static func removeStalePrivateClusters(in root: String) {
+        for name in DirectoryListing.names(in: root) ?? [] where name.hasPrefix("private-") {
+            let layout = ClusterLayout(directory: root + "/" + name)
+            let recorded = FileDescriptor.lastLines(ofFile: layout.controllerPIDPath, count: 1)
+            let owner = pid_t(recorded.filter(\.isNumber)) ?? pid_t(name.split(separator: "-").dropFirst().first ?? "")
+            guard let owner, owner > 0, !ProcessTable.isAlive(owner) else { continue }
+            // Only a real directory of ours: never follow a link someone else planted.
+            if DirectoryListing.isOwnDirectory(layout.directory) { layout.remove() }
+        }
     }
 
     /// Removes the directory and everything in it.

@@ -89,22 +89,21 @@ public final class FrameSocket: @unchecked Sendable {
     }
 
     /// Waits for a frame for at most `timeoutMilliseconds` (-1: no limit), or until `wake` becomes readable.
+    ///
+    /// With 0 it takes what has already arrived, and does not wait.
     public func receive(timeoutMilliseconds: Int32, wakingOn wake: FileDescriptor? = nil) throws -> Received {
-        let deadline =
-            timeoutMilliseconds < 0 ? nil : Clock.monotonicNanoseconds + UInt64(timeoutMilliseconds) * 1_000_000
+        let deadline = timeoutMilliseconds < 0 ? nil : Deadline(milliseconds: Int(timeoutMilliseconds))
         while true {
             if let frame = try decoder.nextFrame() { return .frame(frame) }
-            var remaining: Int32 = -1
-            if let deadline {
-                let now = Clock.monotonicNanoseconds
-                if now >= deadline { return .timedOut }
-                remaining = Int32(min((deadline - now + 999_999) / 1_000_000, UInt64(Int32.max)))
-            }
             var watched: [(FileDescriptor, Poll.Events)] = [(descriptor, .readable)]
             if let wake { watched.append((wake, .readable)) }
-            let ready = try Poll.wait(watched, timeoutMilliseconds: remaining)
+            // Poll at least once, even once the time is up, so that what has arrived is read.
+            let ready = try Poll.wait(watched, timeoutMilliseconds: Deadline.pollTimeout(until: deadline))
             if ready.count > 1 && !ready[1].isEmpty { return .woken }
-            guard !ready[0].isEmpty else { continue }
+            guard !ready[0].isEmpty else {
+                if deadline?.hasPassed == true { return .timedOut }
+                continue
+            }
             let count = try descriptor.read(into: readBuffer)
             if count == 0 { return .closed }
             decoder.feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))

@@ -36,24 +36,32 @@ public enum EngineOp: UInt8, Sendable, CaseIterable {
     /// Inspects AsyncResults made from Python in the home engine, for `%jobs`, `%timeline`, `%wait`,
     /// `%pxresult` and `%abort`: `[action, name, argument]`.
     case results = 15
+    /// Pickles named values or expressions without their reprs (push): `[name, expr, ...]` -> `[ok, blob]`.
+    case exportValues = 16
 }
 
 /// Requests to the controller about the cluster itself.
 public enum ControlOp: UInt8, Sendable {
     /// Lists the engines: -> one ``EngineStatus`` per segment.
     case engines = 1
-    /// Sends SIGINT to the given engines (`segments[0]`: engine ids).
+    /// Sends SIGINT to the given engines (`segments[0]`: engine ids), for the task each runs.
     case interrupt = 2
-    /// Kills and restarts the given engines with the same rank.
+    /// Restarts the given engines with the same rank: asks them to exit, kills those that do not
+    /// within a grace period (at once with the argument `kill`).
     case restart = 3
     /// Starts `segments[0]` (decimal) more engines.
     case add = 4
     /// Stops the given engines.
     case remove = 5
-    /// Cancels the not yet started tasks of the given ids.
+    /// Cancels the not yet started tasks of the given ids, queued on an engine or not: -> the number
+    /// of those that are running and go on, and the number cancelled.
     case abort = 6
     /// States of tasks by id: -> one ``TaskStatus`` per segment.
     case status = 7
     /// Shuts the whole cluster down.
     case shutdown = 8
+    /// Ctrl-C of the given tasks (`segments[0]`: no engines, then task ids): the running ones get
+    /// SIGINT, the others are cancelled with KeyboardInterrupt. -> `[engine ids, task ids]`, the
+    /// running tasks signalled and their engines, pairwise.
+    case interruptTasks = 9
 }

@@ -49,10 +49,8 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    /// A reply whose task raised an exception (its segments describe it).
+    /// A reply whose task ended without a value: its ``ReplyStatus`` says why.
     public static let failed = FrameFlags(rawValue: 1 << 0)
-    /// A reply whose task never ran because its engine died or it was aborted.
-    public static let notRun = FrameFlags(rawValue: 1 << 1)
     /// A submission whose tasks go to whichever engine is free (load-balanced).
     public static let balanced = FrameFlags(rawValue: 1 << 2)
     /// An engine-death event whose engine is being restarted.
@@ -98,8 +96,11 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     /// Controller to engine: the output of the task just replied to (flag ``FrameFlags/outputPending``)
     /// has been read, so the next task's output cannot be taken for it.
     case outputRead = 16
+    /// Controller to engine: finish Python as its own exit would (atexit handlers, buffered files
+    /// flushed) and exit. An engine that does not exit within a grace period is killed.
+    case shutdown = 17
     /// Both ways between the controller and a remote engine, once a second: "I am alive".
-    case heartbeat = 17
+    case heartbeat = 18
 
     /// Client to controller: a ``ControlOp`` request; answered by `controlReply` with the same id.
     case control = 20

@@ -16,13 +16,14 @@ struct BenchCommand: ParsableCommand {
             Measures, each as the median, min and max of repeated runs (and the p90 of latencies): \
             cold start of 2, 4 and 8 engines to a first %px result; `pxsh -n 4 -c '%px pass'` as a whole \
             process; one `%apply abs 1` and one plain local line `x = 1`, each per line of a session file run \
-            as `pxsh run` runs it; the %px pass round trip on 1, 2 and 4 \
-            engines; load-balanced map of a trivial function with chunksize 1 and with auto chunks; push and \
+            as `pxsh run` runs it; from Python at the prompt (px): one lv.apply_async(abs, 1).get(), 10 \
+            times as many apply_async then their gets, and px[:].execute('pass', block=True) on 4 engines; \
+            the %px pass round trip on 1, 2 and 4 engines; load-balanced map of a trivial function with chunksize 1 and with auto chunks; push and \
             pull of 1, 10 and 100 MB numpy arrays (GB/s over all engines); scatter and gather of \
             range(10**6) and of a list of 10**6 ints; the memory of an idle engine and of the cluster. \
             Targets are marked ✓ (met) or ✗ (missed); some are relative to a peer measured in the same run \
-            (one call: half of concurrent.futures' submit().result(); the whole `pxsh -c`: 8 times \
-            multiprocessing's cold start).
+            (one call, and one call from Python: half of concurrent.futures' submit().result(); the whole \
+            `pxsh -c`: 8 times multiprocessing's cold start; Python's execute: 1.2 times %px pass).
 
             --compare runs the same work, where it applies, with ipyparallel, multiprocessing.Pool, \
             concurrent.futures.ProcessPoolExecutor, loky and dask.distributed (LocalCluster with processes, \

@@ -80,7 +80,7 @@ extension EndToEnd {
                 #expect(error.name == "ZeroDivisionError")
                 #expect(error.value == "division by zero")
                 #expect(error.operation == "execute")
-                #expect(!error.isEngineError)
+                #expect(error.kind == .exception("ZeroDivisionError"))
                 #expect(error.traceback.contains("1/0"))
                 #expect(!error.traceback.contains("pxsh_runtime") && !error.traceback.contains("<pxsh-runtime>"))
             }
@@ -175,7 +175,7 @@ extension EndToEnd {
 
             #expect(try cluster.wait(for: result, timeout: 60))
             let error = try #require(result.errors.first)
-            #expect(error.isEngineError)
+            #expect(error.kind == .engineError)
             #expect(error.engine == 1)
             #expect(error.value.contains("signal 9"), "\(error)")
             #expect(

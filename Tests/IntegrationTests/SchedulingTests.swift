@@ -1,3 +1,4 @@
+import PxPlatform
 import Testing
 
 extension EndToEnd {

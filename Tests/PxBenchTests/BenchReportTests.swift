@@ -134,7 +134,7 @@ import Testing
 
     @Test func selectionTakesIdentifiersAndPrefixes() {
         var plan = BenchPlan.quick
-        #expect(MeasureCatalog.measures(for: plan).count == 24)
+        #expect(MeasureCatalog.measures(for: plan).count == 27)
         plan.selection = ["px_pass", "map.auto", "rss"]
         #expect(
             MeasureCatalog.measures(for: plan).map(\.id) == [
@@ -178,7 +178,7 @@ import Testing
         #expect(targets["px_pass.n4"] == 100e-6)
         #expect(targets["local_line"] == 100e-6)
         let relative = MeasureCatalog.measures(for: .full).filter { $0.relativeTarget != nil }
-        #expect(relative.map(\.id) == ["cli.n4", "call"])
+        #expect(relative.map(\.id) == ["cli.n4", "call", "py_call", "py_execute.n4"])
         #expect(targets["map.chunk1"] == 50_000)
         #expect(targets["push.100MB"] == 2)
         #expect(targets["pull.100MB"] == 2)

@@ -41,6 +41,7 @@ needs_cloudpickle = unittest.skipIf(cloudpickle is None, "cloudpickle is not ins
 
 EXECUTE, EXPORT, IMPORT, COLLECT, SCATTER, APPLY = 1, 2, 3, 4, 5, 6
 PACK_CALL, PREPARE_MAP, MAP_CHUNK, COMPLETE, IS_COMPLETE, WHO = 7, 8, 9, 10, 11, 12
+EXPORT_VALUES = 16
 
 
 def load_runtime(embedded=False):
@@ -419,6 +420,24 @@ class ExportImportTests(RuntimeTestCase):
         value, end = decode_blob(reply, 2)
         self.assertEqual(value, {"a": 1, "b": 2})
         self.assertEqual(end, len(reply))
+
+    def test_export_values_makes_no_repr(self):
+        # A push shows nothing, so a repr that never ends must not stop it (issue 13).
+        self.run_cell(self.home, "class H:\n    def __repr__(self):\n        while True: pass\nh = H()")
+        reply = self.ok(self.home, EXPORT_VALUES, "hh", "h", "n", "2")
+        value, end = decode_blob(reply, 0)
+        self.assertEqual(sorted(value), ["hh", "n"])
+        self.assertEqual(value["n"], 2)
+        self.assertEqual(end, len(reply))
+
+    def test_a_repr_that_takes_too_long_is_replaced_by_a_note(self):
+        self.run_cell(self.engine, "class H:\n    def __repr__(self):\n        while True: pass\nh = H()")
+        self.engine.runtime.REPR_SECONDS = 0.2
+        reply = self.ok(self.engine, EXPORT, "h", "")
+        self.assertEqual(reply[0], b"<repr of H object took more than 0.2 s>")
+        # Python's own SIGALRM handling is back as it was.
+        import signal
+        self.assertEqual(signal.getsignal(signal.SIGALRM), signal.SIG_DFL)
 
     def test_pull_stores_one_value_per_engine(self):
         for engine in self.engines:

@@ -353,6 +353,180 @@ struct ReplTerminalTests {
         #expect(pxsh.output(after: "In [2]: %px print(rank)") == (0..<4).map { "[stdout:\($0)] \($0)" })
     }
 
+    // MARK: - Stopping work (issue 13)
+
+    @Test func ctrlCStopsAMapAndKeepsTheValuesThatArrived() throws {
+        let pxsh = try PxshTerminal(engines: 2, width: 160, height: 50)
+        defer { pxsh.close() }
+
+        pxsh.enter("import time")
+        try pxsh.waitForPrompt(2)
+        pxsh.enter("def nap(s): time.sleep(s); return s")
+        try pxsh.waitForPrompt(3)
+        let map = "%map --chunksize 1 nap [0, 0, 30, 30, 30, 30]"
+        pxsh.enter(map)
+        try pxsh.waitForScreen { $0.lastRow.contains("2/6 tasks done") }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(4)
+        let rows = pxsh.output(after: "In [3]: \(map)")
+        #expect(rows.first == "^C: interrupting engines 0,1", "\(rows)")
+        // Each running task's error names its engine and item: "[0:map item 3] KeyboardInterrupt".
+        let interrupted = rows.filter { $0.hasSuffix("] KeyboardInterrupt") && $0.contains(":map item ") }
+        #expect(Set(interrupted.compactMap { Int($0.dropFirst().prefix { $0 != ":" }) }) == [0, 1], "\(rows)")
+        #expect(
+            rows.contains("KeyboardInterrupt: %map stopped with 2 of 6 task(s) done, 2 interrupted, 2 never started"),
+            "\(rows)"
+        )
+        #expect(!rows.contains { $0.contains("TaskAborted") }, "\(rows)")
+
+        // The values that arrived are kept; the engines are free at once.
+        pxsh.enter("_")
+        try pxsh.waitForPrompt(5)
+        #expect(pxsh.output(after: "In [4]: _") == ["Out[4]: [0, 0]"])
+        pxsh.enter("%engines")
+        try pxsh.waitForPrompt(6)
+        let engines = pxsh.output(after: "In [5]: %engines")
+        #expect(!engines.contains { $0.contains("busy") }, "\(engines)")
+    }
+
+    @Test func ctrlCStopsAnApplyAndASecondCtrlCRestartsAStubbornEngine() throws {
+        let pxsh = try PxshTerminal(engines: 2, width: 160, height: 50)
+        defer { pxsh.close() }
+        let started = pxsh.home + "/started"
+
+        pxsh.enter("import os, signal, time")
+        try pxsh.waitForPrompt(2)
+        pxsh.enter("def nap(s): open('\(started)', 'w').close(); time.sleep(s); return s")
+        try pxsh.waitForPrompt(3)
+        pxsh.enter("%apply nap 30")
+        try waitForFile(started)
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(4)
+        let rows = pxsh.output(after: "In [3]: %apply nap 30")
+        #expect(rows.first?.hasPrefix("^C: interrupting engines ") == true, "\(rows)")
+        #expect(rows.contains { $0.hasSuffix(":apply] KeyboardInterrupt") }, "\(rows)")
+        #expect(rows.contains("KeyboardInterrupt: %apply stopped with 0 of 1 task(s) done, 1 interrupted"), "\(rows)")
+
+        unlink(started)
+        let stubborn = "def stubborn(s): signal.signal(signal.SIGINT, signal.SIG_IGN); nap(s)"
+        pxsh.enter(stubborn)
+        try pxsh.waitForPrompt(5)
+        pxsh.enter("%apply stubborn 30")
+        try waitForFile(started)
+        pxsh.keys("C-c")
+        try pxsh.waitForScreen { $0.rows.contains { $0.contains("press Ctrl-C again within 2 s to restart them") } }
+        try pxsh.waitForPrompt(6)
+        pxsh.keys("C-c")
+        try pxsh.waitForScreen { $0.rows.contains { $0.hasPrefix("killing and restarting engines ") } }
+        try pxsh.waitForPrompt(6)
+        pxsh.enter("%px --no-stream print('ok')")
+        try pxsh.waitForPrompt(7, timeout: .seconds(30))
+        #expect(pxsh.output(after: "In [6]: %px --no-stream print('ok')") == ["[stdout:0,1] ok"])
+    }
+
+    @Test func ctrlCReachesDataMovesAndPushMakesNoRepr() throws {
+        let pxsh = try PxshTerminal(engines: 2, width: 160, height: 60)
+        defer { pxsh.close() }
+
+        // A value whose repr never ends: a push shows no repr, so it does not need one.
+        pxsh.enter(#"H = type("H", (), {"__repr__": lambda self: exec("while True: pass")})"#)
+        try pxsh.waitForPrompt(2)
+        pxsh.enter("%push hh=H()")
+        try pxsh.waitForPrompt(3)
+        pxsh.enter("%px print(type(hh).__name__)")
+        try pxsh.waitForPrompt(4)
+        #expect(pxsh.output(after: "In [3]: %px print(type(hh).__name__)") == ["[stdout:0,1] H"])
+
+        // Pull shows reprs: one that takes too long is cut short.
+        pxsh.enter("%pull hh")
+        try pxsh.waitForPrompt(5)
+        #expect(
+            pxsh.output(after: "In [4]: %pull hh").contains { $0.contains("<repr of H object took more than 2 s>") }
+        )
+
+        // A slow expression of a push is interrupted at home, and the prompt starts its own line.
+        let push = "%push x=__import__('time').sleep(60)"
+        pxsh.enter(push)
+        try pxsh.waitForScreen { $0.lastRow == "In [5]: \(push)" }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(6)
+        var rows = pxsh.output(after: "In [5]: \(push)")
+        #expect(rows.first == "^C: interrupting the local namespace", "\(rows)")
+        #expect(rows.contains("KeyboardInterrupt"), "\(rows)")
+
+        // A value whose pickling never ends, on the engines: gather is interrupted there.
+        pxsh.enter(#"%px G = type("G", (), {"__reduce__": lambda self: exec("while True: pass")}); g = [G()]"#)
+        try pxsh.waitForPrompt(7)
+        pxsh.enter("%gather g")
+        try pxsh.waitForScreen { $0.lastRow == "In [7]: %gather g" }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(8)
+        rows = pxsh.output(after: "In [7]: %gather g")
+        #expect(enginesReporting("KeyboardInterrupt", in: rows, operation: "gather") == [0, 1], "\(rows)")
+
+        // A sequence that never yields: scatter is interrupted at home.
+        pxsh.enter(#"%scatter s type("Endless", (), {"__iter__": lambda self: exec("while True: pass")})()"#)
+        try pxsh.waitForScreen { $0.lastRow.hasPrefix("In [8]: %scatter s") }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(9)
+        pxsh.enter("%px print('still here')")
+        try pxsh.waitForPrompt(10)
+        #expect(pxsh.output(after: "In [9]: %px print('still here')") == ["[stdout:0,1] still here"])
+    }
+
+    @Test func ctrlCOfOneClientLeavesAnotherClientsWorkAlone() throws {
+        let name = "term-stop-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let binary = try PxshTerminal.pxshBinary()
+        #expect(system("'\(binary)' cluster start --name \(name) -n 2 >/dev/null 2>&1") == 0)
+        defer { _ = system("'\(binary)' cluster stop --name \(name) >/dev/null 2>&1") }
+        let first = try PxshTerminal(engines: 0, width: 220, arguments: ["--cluster", name])
+        defer { first.close() }
+        let second = try PxshTerminal(engines: 0, arguments: ["--cluster", name])
+        defer { second.close() }
+        let go = first.home + "/go"
+
+        let long =
+            #"%px import os, time; [time.sleep(0.01) for _ in iter(lambda: os.path.exists(""#
+            + go + #""), True)]; print("c1 finished normally")"#
+        first.enter(long)
+        try first.waitForScreen { $0.lastRow.contains("0/2 engines done") }
+        // Queued behind the first client's command on both engines; Ctrl-C cancels it, and only it.
+        second.enter(#"%px print("c2")"#)
+        try second.waitForScreen { $0.lastRow.contains("0/2 engines done") }
+        second.keys("C-c")
+        try second.waitForPrompt(2)
+        let rows = second.output(after: #"In [1]: %px print("c2")"#)
+        #expect(rows.contains("[0,1:execute] KeyboardInterrupt: interrupted before it started"), "\(rows)")
+
+        close(open(go, O_WRONLY | O_CREAT, 0o644))
+        try first.waitForPrompt(2)
+        let firstRows = first.output(after: "In [1]: \(long)")
+        #expect(firstRows.contains("[stdout:0] c1 finished normally"), "\(firstRows)")
+        #expect(firstRows.contains("[stdout:1] c1 finished normally"), "\(firstRows)")
+        #expect(!firstRows.contains { $0.contains("KeyboardInterrupt") }, "\(firstRows)")
+    }
+
+    @Test func ctrlCOfAStreamedPxShowsEachLineOnce() throws {
+        let pxsh = try PxshTerminal(engines: 2, width: 150, height: 60)
+        defer { pxsh.close() }
+
+        pxsh.enter("%px import time")
+        try pxsh.waitForPrompt(2)
+        let command = #"%px for i in range(100): print("line", i, flush=True); time.sleep(0.2)"#
+        pxsh.enter(command)
+        try pxsh.waitForScreen { $0.rows.contains("[stdout:0] line 5") && $0.rows.contains("[stdout:1] line 5") }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(3)
+        let rows = pxsh.output(after: "In [2]: \(command)")
+        for engine in 0..<2 {
+            #expect(rows.filter { $0 == "[stdout:\(engine)] line 3" }.count == 1, "\(rows)")
+        }
+        // Not again as a block of bare lines, and no status line left with output glued to it.
+        #expect(!rows.contains("line 3"), "\(rows)")
+        #expect(!rows.contains { $0.contains("engines done") }, "\(rows)")
+        #expect(enginesReporting("KeyboardInterrupt", in: rows) == [0, 1], "\(rows)")
+    }
+
     // MARK: - Leaving, and input that is wrong
 
     @Test func ctrlDQuitsAndLeavesNoProcessBehind() throws {
@@ -407,9 +581,9 @@ struct ReplTerminalTests {
 // MARK: - Checking engine reports
 
 /// The engines named by rows such as `[0-3:execute] KeyboardInterrupt` or `[2:execute] KeyboardInterrupt`.
-private func enginesReporting(_ error: String, in rows: [String]) -> Set<Int> {
+private func enginesReporting(_ error: String, in rows: [String], operation: String = "execute") -> Set<Int> {
     var engines: Set<Int> = []
-    for row in rows where row.hasPrefix("[") && row.hasSuffix(":execute] \(error)") {
+    for row in rows where row.hasPrefix("[") && row.hasSuffix(":\(operation)] \(error)") {
         let ranges = row.dropFirst().prefix { $0 != ":" }
         for part in ranges.split(separator: ",") {
             let bounds = part.split(separator: "-").compactMap { Int($0) }
@@ -419,6 +593,21 @@ private func enginesReporting(_ error: String, in rows: [String]) -> Set<Int> {
         }
     }
     return engines
+}
+
+/// Waits until a file exists (user code made it, to say it runs).
+private func waitForFile(_ path: String, timeout: Duration = .seconds(30)) throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now.advanced(by: timeout)
+    while access(path, F_OK) != 0 {
+        guard clock.now < deadline else { throw FileNeverAppeared(path: path) }
+        usleep(20_000)
+    }
+}
+
+private struct FileNeverAppeared: Error, CustomStringConvertible {
+    var path: String
+    var description: String { "\(path) did not appear" }
 }
 
 // MARK: - pxsh in tmux
@@ -439,7 +628,8 @@ private final class PxshTerminal {
     ///
     /// - Parameter home: A HOME shared with other sessions (to share the history); by default a new one, removed by
     ///   `close()`.
-    init(engines: Int, home: String? = nil, width: Int = 150, height: Int = 40) throws {
+    /// - Parameter arguments: pxsh's arguments instead of `-n ENGINES` (`--cluster NAME`, say).
+    init(engines: Int, home: String? = nil, width: Int = 150, height: Int = 40, arguments: [String]? = nil) throws {
         if let home {
             self.home = home
             ownedHome = nil
@@ -452,8 +642,8 @@ private final class PxshTerminal {
         tmux = try TmuxSession(
             command: [
                 "/bin/sh", "-c", "trap : INT QUIT; \"$@\"; echo \"\(Self.exitMarker)$?]\"; read line",
-                "pxsh-under-test", binary, "-n", "\(engines)",
-            ],
+                "pxsh-under-test", binary,
+            ] + (arguments ?? ["-n", "\(engines)"]),
             environment: ["HOME": self.home, "LANG": "C.UTF-8"],
             width: width,
             height: height

@@ -290,10 +290,15 @@ class AsyncResult(concurrent.futures.Future):
                     type(exc).__name__, f"cannot load the result here: {exc}", "",
                     {"engine_id": task.engine, "method": self.method})
         else:
+            info = {"engine_id": task.engine, "method": self.method}
             text = [segment.decode("utf-8", "backslashreplace") for segment in reply[1:4]]
             text += [""] * (3 - len(text))
-            task.error = errors.remote_error(
-                text[0], text[1], text[2], {"engine_id": task.engine, "method": self.method})
+            status = reply[0] if reply else b""
+            if status in errors.PXSH_FAILURES:
+                # pxsh's own failures carry only a reason: the kind is the status, not a name.
+                task.error = errors.PXSH_FAILURES[status](errors.PXSH_FAILURES[status].__name__, text[0], "", info)
+            else:
+                task.error = errors.remote_error(text[0], text[1], text[2], info)
         self._replied += self._count_of(index)
         self._replied_tasks += 1
         return self._replied_tasks == len(self._tasks)

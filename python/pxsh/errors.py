@@ -117,10 +117,13 @@ def _engine_prefix(info: dict) -> str:
     return f"[{'-' if engine is None else engine}:{info.get('method', 'apply')}]: "
 
 
+# The reply statuses of the failures pxsh reports itself (see docs/PROTOCOL.md), and their classes.
+PXSH_FAILURES = {b"engine-error": EngineError, b"aborted": TaskAborted}
+
+
 def remote_error(ename: str, evalue: str, traceback: str, engine_info: dict) -> RemoteError:
-    """The RemoteError (or its subclass for errors pxsh itself reports) for a failed task."""
-    kind = {"TaskAborted": TaskAborted, "EngineError": EngineError}.get(ename, RemoteError)
-    return kind(ename, evalue, traceback, engine_info)
+    """The RemoteError for a task whose Python code raised."""
+    return RemoteError(ename, evalue, traceback, engine_info)
 
 
 def collect(errors: List[RemoteError], method: str) -> CompositeError:

@@ -36,6 +36,17 @@ int pxsys_unread_bytes(int fd);
 /// Returns freed heap memory to the system. Wraps glibc's `malloc_trim(0)`.
 void pxsys_release_free_memory(void);
 
+/// Puts a filter in front of the SIGINT handler that Python installed: a SIGINT sent with
+/// `pxsys_interrupt_task` for a task other than the current one (see `pxsys_set_current_task`) is
+/// dropped; any other SIGINT goes to Python. Does nothing where Python installed no handler.
+int pxsys_filter_interrupts(void);
+
+/// The task this engine runs now, or 0 between tasks. Async-signal-safe.
+void pxsys_set_current_task(uint64_t task);
+
+/// Sends SIGINT to `pid` for task `task` (its filter drops it if that task is not running). Wraps `sigqueue`.
+int pxsys_interrupt_task(pid_t pid, uint64_t task);
+
 /// The environment of this process (`environ`).
 char **pxsys_environment(void);
 

@@ -32,7 +32,9 @@ final class PxshSuite {
         outcome = SuiteOutcome()
         attempt(plan.coldStartEngineCounts.map(MeasureCatalog.coldStart(engines:))) { try measureColdStarts() }
         attempt([MeasureCatalog.commandLine]) { try measureCommandLine() }
-        attempt(plan.roundTripEngineCounts.map(MeasureCatalog.roundTrip(engines:))) { try measureRoundTrips() }
+        attempt(plan.roundTripEngineCounts.map(MeasureCatalog.roundTrip(engines:)) + [MeasureCatalog.pythonExecute]) {
+            try measureRoundTrips()
+        }
         attempt([MeasureCatalog.roundTripOverTCP(engines: MeasureCatalog.roundTripOverTCPEngines)]) {
             try measureRoundTripOverTCP()
         }
@@ -119,6 +121,27 @@ final class PxshSuite {
                 }
                 record(MeasureCatalog.roundTrip(engines: count), "DirectView.execute(\"pass\") + Cluster.finish", runs)
             }
+            if largest == 4 && plan.includes(MeasureCatalog.pythonExecute) {
+                let samples = try pythonSamples(
+                    cluster,
+                    """
+                    import time as _bench_time
+                    def _bench_execute(warmup, calls):
+                        view = px[:]
+                        assert len(view) == 4
+                        for _ in range(warmup):
+                            view.execute("pass", block=True)
+                        samples = []
+                        for _ in range(calls):
+                            start = _bench_time.perf_counter()
+                            view.execute("pass", block=True)
+                            samples.append(_bench_time.perf_counter() - start)
+                        return samples
+                    _bench_execute(\(plan.roundTripWarmupCalls), \(plan.roundTripCalls))
+                    """
+                )
+                record(MeasureCatalog.pythonExecute, "px[:].execute(\"pass\", block=True) at the prompt", samples)
+            }
         }
     }
 
@@ -180,7 +203,8 @@ final class PxshSuite {
 
     private var dataMeasureIDs: [String] {
         [
-            MeasureCatalog.engineMemory, MeasureCatalog.clusterMemory, MeasureCatalog.call, MeasureCatalog.localLine,
+            MeasureCatalog.engineMemory, MeasureCatalog.clusterMemory, MeasureCatalog.call, MeasureCatalog.pythonCall,
+            MeasureCatalog.pythonSubmissions, MeasureCatalog.localLine,
             MeasureCatalog.mapChunkOne, MeasureCatalog.mapAuto,
         ]
             + plan.transferSizes.flatMap { [MeasureCatalog.push(bytes: $0), MeasureCatalog.pull(bytes: $0)] }
@@ -197,6 +221,7 @@ final class PxshSuite {
         attempt([MeasureCatalog.call]) {
             try measureScript(cluster, MeasureCatalog.call, line: "%apply abs 1", check: "assert _ == 1, 'call'")
         }
+        attempt([MeasureCatalog.pythonCall, MeasureCatalog.pythonSubmissions]) { try measurePython(cluster) }
         attempt([MeasureCatalog.localLine]) {
             try measureScript(cluster, MeasureCatalog.localLine, line: "x = 1", check: "assert x == 1, 'line'")
         }
@@ -239,6 +264,71 @@ final class PxshSuite {
             "PSS of the controller and engines (not the home engine)",
             [Double(clusterBytes)]
         )
+    }
+
+    /// Calls from Python at the prompt (`px`, in the home engine), timed there with `time.perf_counter`.
+    private func measurePython(_ cluster: Cluster) throws {
+        if plan.includes(MeasureCatalog.pythonCall) {
+            let samples = try pythonSamples(
+                cluster,
+                """
+                import time as _bench_time
+                def _bench_calls(calls, runs):
+                    view = px.load_balanced_view()
+                    for _ in range(50):
+                        view.apply_async(abs, 1).get()
+                    samples = []
+                    for _ in range(runs):
+                        start = _bench_time.perf_counter()
+                        for _ in range(calls):
+                            view.apply_async(abs, 1).get()
+                        samples.append((_bench_time.perf_counter() - start) / calls)
+                    assert view.apply_async(abs, -1).get() == 1
+                    return samples
+                _bench_calls(\(plan.callCount), \(plan.scriptRuns))
+                """
+            )
+            record(MeasureCatalog.pythonCall, "lv.apply_async(abs, 1).get() at the prompt", samples)
+        }
+        if plan.includes(MeasureCatalog.pythonSubmissions) {
+            let count = plan.pythonSubmissionCount
+            let samples = try pythonSamples(
+                cluster,
+                """
+                import time as _bench_time
+                def _bench_submissions(count, runs):
+                    view = px.load_balanced_view()
+                    samples = []
+                    for _ in range(runs + 1):
+                        start = _bench_time.perf_counter()
+                        results = [view.apply_async(abs, -i) for i in range(count)]
+                        values = [result.get() for result in results]
+                        samples.append(count / (_bench_time.perf_counter() - start))
+                        assert values == list(range(count))
+                    return samples[1:]
+                _bench_submissions(\(count), \(plan.mapRuns))
+                """
+            )
+            record(
+                MeasureCatalog.pythonSubmissions,
+                "[lv.apply_async(abs, -i) for i in range(\(count))], then each get()",
+                samples
+            )
+        }
+    }
+
+    /// Runs `code` at the prompt (the home engine); its last expression is a list of samples.
+    private func pythonSamples(_ cluster: Cluster, _ code: String) throws -> [Double] {
+        let result = try cluster.executeLocally(code)
+        try cluster.finish(result)
+        guard let repr = result.tasks.first?.executeReply?.resultRepr, repr.hasPrefix("[") else {
+            throw BenchError.wrongResult("the Python measurement gave no samples")
+        }
+        let samples = repr.dropFirst().dropLast().split(separator: ",").compactMap {
+            Double(String($0.filter { !$0.isWhitespace }))
+        }
+        guard !samples.isEmpty else { throw BenchError.wrongResult("the Python measurement gave no samples") }
+        return samples
     }
 
     /// A session file of `line` repeated, run as `pxsh run` runs one (a ``ScriptRunner`` over a ``Session``):

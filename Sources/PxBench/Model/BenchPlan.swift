@@ -12,6 +12,8 @@ public struct BenchPlan: Equatable, Sendable {
     /// Single load-balanced calls timed one by one (the peers), or lines of the session file that pxsh runs
     /// with `%run` per timed run (pxsh's `call` and `local_line`: the time of a run divided by its lines).
     public var callCount: Int
+    /// `apply_async` calls in one sample of the Python submissions row.
+    public var pythonSubmissionCount: Int { callCount * 10 }
     /// Timed `%run`s of those session files.
     public var scriptRuns: Int
     /// Engine counts for the `%px pass` round trip, all on one cluster of the largest count.

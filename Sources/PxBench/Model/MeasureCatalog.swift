@@ -9,6 +9,12 @@ public enum MeasureCatalog {
     public static let call = "call"
     /// One plain local line, per line of a session file.
     public static let localLine = "local_line"
+    /// From Python at the prompt (`px`): one `lv.apply_async(abs, 1).get()`.
+    public static let pythonCall = "py_call"
+    /// From Python at the prompt: many `lv.apply_async(abs, i)`, then every `get()`.
+    public static let pythonSubmissions = "py_apply_async"
+    /// From Python at the prompt: `px[:].execute('pass', block=True)` on 4 engines.
+    public static let pythonExecute = "py_execute.n4"
     public static func roundTrip(engines: Int) -> String { "px_pass.n\(engines)" }
     /// The round trip to engines that joined over TCP on the loopback address (pxsh only).
     public static func roundTripOverTCP(engines: Int) -> String { "px_pass_tcp.n\(engines)" }
@@ -29,6 +35,19 @@ public enum MeasureCatalog {
     static let coldStartTarget = (engines: 4, seconds: 0.04)
     static let roundTripTarget = (engines: 4, seconds: 100e-6)
     static let localLineTarget = 100e-6
+    // Issue 11: Python's calls against concurrent.futures, submissions per second, execute against %px.
+    static let pythonCallTarget = 150e-6
+    static let pythonCallRelativeTarget = Measure.RelativeTarget(
+        system: .concurrentFutures,
+        measureID: call,
+        factor: 0.5
+    )
+    static let pythonSubmissionsTarget = 30_000.0
+    static let pythonExecuteTarget = Measure.RelativeTarget(
+        system: .pxsh,
+        measureID: roundTrip(engines: 4),
+        factor: 1.2
+    )
     static let callTarget = Measure.RelativeTarget(system: .concurrentFutures, measureID: call, factor: 0.5)
     static let commandLineTarget = Measure.RelativeTarget(
         system: .multiprocessing,
@@ -70,6 +89,32 @@ public enum MeasureCatalog {
         )
         measures.append(
             Measure(id: localLine, title: "local line (x = 1)", unit: .seconds, target: localLineTarget)
+        )
+        measures.append(
+            Measure(
+                id: pythonCall,
+                title: "Python: lv.apply_async(abs, 1).get()",
+                unit: .seconds,
+                reportsP90: true,
+                target: pythonCallTarget,
+                relativeTarget: pythonCallRelativeTarget
+            )
+        )
+        measures.append(
+            Measure(
+                id: pythonSubmissions,
+                title: "Python: \(plan.pythonSubmissionCount) apply_async, then get, \(plan.engines) engines",
+                unit: .tasksPerSecond,
+                target: pythonSubmissionsTarget
+            )
+        )
+        measures.append(
+            Measure(
+                id: pythonExecute,
+                title: "Python: px[:].execute('pass', block=True), 4 engines",
+                unit: .seconds,
+                relativeTarget: pythonExecuteTarget
+            )
         )
         for count in plan.roundTripEngineCounts {
             measures.append(

@@ -66,6 +66,8 @@ Ops (op number, name: args -> ok reply)
 10 COMPLETE     [text before the cursor] -> [ok, start, candidate_1, ...]
 11 IS_COMPLETE  [code] -> [ok, b"complete"|b"incomplete"|b"invalid", indent]
 12 WHO          [] -> [ok, name_1, type_1, summary_1, name_2, ...]
+16 EXPORT_VALUES [name_1, expr_1, ..., name_m, expr_m] -> [ok, *blob({name_i: value_i})]
+                (EXPORT without the reprs: for push and gather, which show none)
 
 Details the Swift side relies on:
 
@@ -74,7 +76,8 @@ Details the Swift side relies on:
   If the last statement is an expression whose value is not None (and the
   cell does not end with ``;``), the value is stored in ``_`` and its repr
   returned. Reprs are cut at REPR_LIMIT characters plus
-  ``… [N more characters]``.
+  ``… [N more characters]``. A repr that takes longer than REPR_SECONDS
+  (a __repr__ that never ends, say) is replaced by a note saying so.
 - EXPORT: one repr per (name, expr) pair, so the blob starts at index m + 1.
 - COLLECT: list and concat take dicts from EXPORT (in target order) and
   assign namespace[key] = the list of values / their concatenation (gather;
@@ -117,6 +120,7 @@ PROTOCOL_VERSION = "1"
 USE_CLOUDPICKLE = True
 
 REPR_LIMIT = 4096
+REPR_SECONDS = 2.0
 WHO_SUMMARY_LIMIT = 60
 PICKLE_PROTOCOL = 5
 
@@ -325,6 +329,17 @@ def _op_export(args):
         values[name] = value
         reprs.append(_utf8(_repr_cut(value)))
     return [b"ok", *reprs, *_dump_dict(values)]
+
+
+def _op_export_values(args):
+    if len(args) % 2:
+        raise ValueError("EXPORT_VALUES takes name/expression pairs")
+    values = {}
+    for i in range(0, len(args), 2):
+        name = _identifier(args[i])
+        expr = args[i + 1].decode()
+        values[name] = _evaluate(expr) if expr else _lookup(name)
+    return [b"ok", *_dump_dict(values)]
 
 
 def _op_import(args):
@@ -627,6 +642,7 @@ _OPS = {
     13: _op_call,
     14: _op_starmap,
     15: _op_results,
+    16: _op_export_values,
 }
 
 
@@ -1355,12 +1371,44 @@ def _head_repr(value):
     return _safe_repr(value)
 
 
+class _ReprTimeout(BaseException):
+    """A repr ran out of time (BaseException: a __repr__ catching Exception cannot keep it)."""
+
+
+def _raise_repr_timeout(signum, frame):
+    raise _ReprTimeout()
+
+
+def _timed_repr(value):
+    """repr(value), or _ReprTimeout after REPR_SECONDS (on the main thread; elsewhere no limit)."""
+    if type(value) in _PLAIN_TYPES:
+        return repr(value)
+    import signal
+    import threading
+    import time
+    if threading.current_thread() is not threading.main_thread():
+        return repr(value)
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, _raise_repr_timeout)
+    outer = signal.setitimer(signal.ITIMER_REAL, REPR_SECONDS)
+    try:
+        return repr(value)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer[0]:  # the user's own timer goes on
+            left = outer[0] - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(0.001, left), outer[1])
+
+
 def _safe_repr(value):
     try:
-        text = repr(value)
+        text = _timed_repr(value)
         if isinstance(text, str):
             return text
         raise TypeError(f"__repr__ returned {type(text).__name__}")
+    except _ReprTimeout:
+        return f"<repr of {type(value).__name__} object took more than {REPR_SECONDS:g} s>"
     except Exception as exc:
         return (f"<repr of {type(value).__name__} object failed: "
                 f"{type(exc).__name__}: {_safe_str(exc)}>")

@@ -145,7 +145,7 @@ public enum MagicCatalog {
         Magic(
             "%abort",
             "%abort [NAME]",
-            "Cancel the tasks of an AsyncResult that have not started.",
+            "Cancel the tasks of an AsyncResult that have not started, queued on an engine or not; running ones go on.",
             details: pythonResultsRule
         ),
         Magic(
@@ -165,11 +165,15 @@ public enum MagicCatalog {
         Magic(
             "%restart",
             "%restart [SPEC] [--replay]",
-            "Restart engines with the same rank.",
+            "Restart engines with the same rank. Each ends as Python ends (atexit handlers, open files flushed); one that has not exited after 2 s is killed.",
             flags: [("--replay", "re-run the session's setup commands (imports, definitions, pushes)")]
         ),
         Magic("%add", "%add N", "Start N more engines."),
-        Magic("%remove", "%remove SPEC", "Stop and remove engines."),
+        Magic(
+            "%remove",
+            "%remove SPEC",
+            "Stop and remove engines. Each ends as Python ends; one that has not exited after 2 s is killed."
+        ),
         Magic("%who", "%who [SPEC]", "The variables of each engine, side by side."),
         Magic("%record", "%record FILE | %record --stop", "Record this session as a transcript (.pxt) in FILE."),
         Magic("%run", "%run FILE", "Run a session file (.px) or the inputs of a transcript (.pxt)."),

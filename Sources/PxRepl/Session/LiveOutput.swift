@@ -14,6 +14,8 @@ final class LiveOutput {
     private var partial: [Int32: [OutputStream: String]] = [:]
     private var hasStatusLine = false
     private var isFinished = false
+    /// Ctrl-C: lines still stream, without the status line, until ``finish()``.
+    private var isStatusSuspended = false
     static let delay = 1.0
 
     /// - Parameter showsLines: stream output lines (for `%px`); else only the status line (for `%map`).
@@ -45,6 +47,13 @@ final class LiveOutput {
         drawStatus()
     }
 
+    /// Clears the status line and draws it no more, so that messages about an interrupt start on a
+    /// clean line; output lines still stream.
+    func suspendStatus() {
+        isStatusSuspended = true
+        clearStatus()
+    }
+
     func finish() {
         guard !isFinished else { return }
         isFinished = true
@@ -74,7 +83,7 @@ final class LiveOutput {
     }
 
     private func drawStatus() {
-        guard isEnabled, !isFinished, session.isInteractiveTerminal else { return }
+        guard isEnabled, !isFinished, !isStatusSuspended, session.isInteractiveTerminal else { return }
         let done = result.completedCount
         let total = result.tasks.count
         var status =

@@ -83,7 +83,7 @@ extension Session {
             }
             let result = try self.result(named: name)
             guard try waitInterruptibly(result, timeout: timeout) else {
-                emit(renderer.failure("\(result.summary) is still running"))
+                if !result.isReady { emit(renderer.failure("\(result.summary) is still running")) }
                 return false
             }
             // A failed result shows its errors; a good one needs no output.
@@ -206,7 +206,7 @@ extension Session {
         }
         let live = LiveOutput(session: self, result: result, enabled: options.stream ?? isInteractiveTerminal)
         defer { live.finish() }
-        guard try waitInterruptibly(result, timeout: options.timeout, tick: live.tick) else {
+        guard try waitInterruptibly(result, timeout: options.timeout, live: live) else {
             if !result.isReady, options.timeout != nil {
                 emit(
                     renderer.failure(
@@ -265,7 +265,7 @@ extension Session {
         }
         let progress = LiveOutput(session: self, result: result, enabled: isInteractiveTerminal, showsLines: false)
         defer { progress.finish() }
-        guard try waitInterruptibly(result, timeout: nil, tick: progress.tick) else { return false }
+        guard try waitInterruptibly(result, timeout: nil, live: progress) else { return false }
         progress.finish()
         for notice in result.notices { emit(renderer.notice(notice)) }
         guard !result.isFailed else { return show(result) }

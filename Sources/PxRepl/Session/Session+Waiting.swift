@@ -4,49 +4,59 @@ import PxPlatform
 // MARK: - Waiting, Ctrl-C and escalation
 
 extension Session {
-    /// Waits for a result; Ctrl-C interrupts its engines instead of abandoning them.
+    /// Waits for a result; Ctrl-C interrupts its tasks instead of abandoning them.
     ///
+    /// - Parameter live: the command's live display, if it streams: it stops drawing its status line
+    ///   at Ctrl-C, and what it streamed is not shown again.
     /// - Returns: whether the result is ready (false after a timeout or an interrupt).
     func waitInterruptibly(
         _ result: AsyncResult,
         timeout: Double?,
         isLocal: Bool = false,
-        tick: (() -> Void)? = nil
+        live: LiveOutput? = nil
     ) throws -> Bool {
-        let deadline = timeout.map { Clock.monotonicNanoseconds + UInt64($0 * 1e9) }
+        let deadline = timeout.map { Deadline(seconds: $0) }
         do {
             while !result.isReady {
-                var slice: Double? = tick == nil ? nil : 0.1
+                var slice: Double? = live == nil ? nil : 0.1
                 if let deadline {
-                    let now = Clock.monotonicNanoseconds
-                    if now >= deadline { return false }
-                    let remaining = Double(deadline - now) / 1e9
-                    slice = min(slice ?? remaining, remaining)
+                    if deadline.hasPassed { return false }
+                    slice = min(slice ?? deadline.secondsLeft, deadline.secondsLeft)
                 }
                 try cluster.wait(for: result, timeout: slice, interrupt: interrupts?.descriptor)
-                tick?()
+                live?.tick()
             }
             return true
         } catch ClusterError.interrupted {
-            try interrupt(result, isLocal: isLocal)
+            if try interrupt(result, isLocal: isLocal, live: live) {
+                showInterrupted(result, isLocal: isLocal, live: live)
+            }
             return false
         }
     }
 
-    /// Ctrl-C during a command: interrupt its engines, show what they report within about a second,
-    /// and remember the engines that are still stuck, so that a second Ctrl-C restarts them.
-    private func interrupt(_ result: AsyncResult, isLocal: Bool) throws {
+    /// Ctrl-C during a data move (push, pull, scatter, gather), called by the cluster while it waits:
+    /// interrupts the tasks; the errors they end with are thrown by the data move itself.
+    func interruptDataMove(_ result: AsyncResult) throws {
+        _ = try interrupt(result, isLocal: result.tasks.allSatisfy { $0.engine == EngineNumber.home })
+    }
+
+    /// Ctrl-C during a command: the running tasks of `result` get KeyboardInterrupt and the others
+    /// never start. Waits about a second for the running ones to end; those that do not are
+    /// remembered, so that a second Ctrl-C restarts their engines.
+    ///
+    /// - Returns: whether the result is ready.
+    private func interrupt(_ result: AsyncResult, isLocal: Bool, live: LiveOutput? = nil) throws -> Bool {
         _ = interrupts?.takePending()
-        let busy = unfinishedEngines(of: result)
-        // Wipe the status line (and the terminal's "^C" echo) so the notice starts a clean line.
+        live?.suspendStatus()
+        // Wipe the terminal's "^C" echo so the notice starts a clean line.
         if isInteractiveTerminal { write("\r\u{1B}[K") }
-        emit(
-            renderer.notice(
-                "^C: interrupting \(isLocal ? "the local namespace" : "engines \(EngineRanges.format(busy))")"
-            )
-        )
-        try cluster.interrupt(isLocal ? [EngineNumber.home] : busy)
-        if result.kind == .map || result.kind == .apply { try cluster.abort(result) }
+        let running = try cluster.interrupt(result)
+        let what =
+            isLocal
+            ? "the local namespace"
+            : running.isEmpty ? "\(result.label) (no task had started)" : "engines \(EngineRanges.format(running))"
+        emit(renderer.notice("^C: interrupting \(what)"))
         var isReady = false
         do {
             isReady = try cluster.wait(for: result, timeout: 0.8, interrupt: interrupts?.descriptor)
@@ -55,14 +65,7 @@ extension Session {
             try restartStuck(unfinishedEngines(of: result), isLocal: isLocal)
             isReady = try cluster.wait(for: result, timeout: 5)
         }
-        if isReady {
-            if isLocal, let error = result.tasks.first?.error(operation: "execute") {
-                emit(renderer.localError(error))
-            } else if !isLocal {
-                show(result)
-            }
-            return
-        }
+        if isReady { return true }
         let stuck = isLocal ? [EngineNumber.home] : unfinishedEngines(of: result)
         escalation = (stuck, Clock.monotonicNanoseconds + 2_000_000_000)
         emit(
@@ -71,6 +74,43 @@ extension Session {
                     + "press Ctrl-C again within 2 s to restart \(isLocal ? "it" : "them")"
             )
         )
+        return false
+    }
+
+    /// What an interrupted command shows once its tasks have ended.
+    private func showInterrupted(_ result: AsyncResult, isLocal: Bool, live: LiveOutput?) {
+        live?.finish()
+        if isLocal {
+            if let error = result.tasks.first?.error(operation: "execute") { emit(renderer.localError(error)) }
+            return
+        }
+        guard result.isBalanced else {
+            show(result, skippingStreams: live?.didStream ?? false)
+            return
+        }
+        // Load-balanced: the tasks that were running show their KeyboardInterrupt; a line says what
+        // became of the rest, and the values that arrived are kept.
+        let notStarted = result.tasks.filter(\.wasCancelled).count
+        let ran = EngineOutput.of(result).filter { output in
+            output.error.map { $0.value != AsyncResult.cancelledMessage } ?? false
+        }
+        emit(renderer.render(ran))
+        let done = result.tasks.filter { $0.isDone && !$0.isFailed }.count
+        var summary = "KeyboardInterrupt: \(result.label) stopped with \(done) of \(result.tasks.count) task(s) done"
+        let interrupted = result.tasks.filter { $0.isFailed && !$0.wasCancelled }.count
+        if interrupted > 0 { summary += ", \(interrupted) interrupted" }
+        if notStarted > 0 { summary += ", \(notStarted) never started" }
+        emit(renderer.failure(summary))
+        guard done > 0, result.kind == .map else { return }
+        let names = ["_"] + (result.name.map { [$0] } ?? [])
+        if (try? cluster.loadBalanced().collect(result, into: names, onlyFinished: true)) != nil {
+            emit(
+                renderer.notice(
+                    "the values of the \(done) finished task(s) are in "
+                        + names.map { "`\($0)`" }.joined(separator: " and ")
+                )
+            )
+        }
     }
 
     /// Ctrl-C at the prompt: if engines are stuck from an interrupt less than 2 s ago, restart them.
@@ -98,7 +138,7 @@ extension Session {
             ? "the local namespace (the local variables are lost)"
             : "engines \(EngineRanges.format(engines)) (their variables are lost)"
         emit(renderer.failure("killing and restarting \(what)"))
-        try cluster.restart(engines)
+        try cluster.restart(engines, immediately: true)
     }
 
     private func unfinishedEngines(of result: AsyncResult) -> [Int32] {

@@ -22,7 +22,14 @@ public final class Session {
     /// The number of the next input, as in `In [3]:`.
     public internal(set) var inputNumber = 1
     /// A readable descriptor means Ctrl-C: waits stop and the engines are interrupted.
-    public var interrupts: InterruptSource?
+    public var interrupts: InterruptSource? {
+        didSet {
+            // Data moves wait inside the client library: Ctrl-C reaches them through the cluster.
+            cluster.interruptDescriptor = interrupts?.descriptor
+            cluster.onInterrupt =
+                interrupts == nil ? nil : { [weak self] result in try self?.interruptDataMove(result) }
+        }
+    }
     /// Whether output may stream live with a status line (a terminal).
     public var isInteractiveTerminal = false
 

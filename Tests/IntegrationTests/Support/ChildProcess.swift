@@ -1,3 +1,5 @@
+import PxPlatform
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -260,24 +262,6 @@ final class ChildProcess {
             throw Failure(description: "socketpair: \(String(cString: strerror(errno)))")
         }
         return (fds[0], fds[1])
-    }
-}
-
-/// A point in time, on the monotonic clock, after which waiting stops.
-struct Deadline {
-    private let end: UInt64
-
-    init(seconds: Double) {
-        end = Deadline.now + UInt64(seconds * 1e9)
-    }
-
-    var hasPassed: Bool { Deadline.now >= end }
-    var secondsLeft: Double { hasPassed ? 0 : Double(end - Deadline.now) / 1e9 }
-
-    static var now: UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 }
 

@@ -1,3 +1,5 @@
+import PxPlatform
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,0 +1,213 @@
+import PxPlatform
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension EndToEnd {
+    /// Stopping work and leaving (issue 13): aborting queued work, engines that end as Python ends,
+    /// load-balanced work with no engine, forks inside an engine, and what killed controllers leave.
+    @Suite struct Stopping {
+        // MARK: - Leaving loses no data
+
+        /// A file left open on the engines and at home is flushed when pxsh ends, as Python's exit
+        /// flushes it, and atexit handlers run.
+        @Test func leavingFlushesOpenFilesAndRunsAtexitHandlers() throws {
+            let directory = try TemporaryDirectory(prefix: "pxsh-it-exit")
+            let path = directory.path
+            let run = try Pxsh.script(
+                """
+                %px f = open(f"\(path)/buf-{rank}.txt", "w"); f.write("important data\\n")
+                g = open("\(path)/buf-home.txt", "w"); g.write("home data\\n")
+                %px import atexit; atexit.register(lambda: open(f"\(path)/atexit-{rank}.txt", "w").write("atexit ran"))
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(0))
+            #expect(directory.contents(of: "buf-0.txt") == "important data\n", "\(run.transcript)")
+            #expect(directory.contents(of: "buf-1.txt") == "important data\n", "\(run.transcript)")
+            #expect(directory.contents(of: "buf-home.txt") == "home data\n", "\(run.transcript)")
+            #expect(directory.contents(of: "atexit-0.txt") == "atexit ran", "\(run.transcript)")
+            #expect(directory.contents(of: "atexit-1.txt") == "atexit ran", "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
+        /// `%restart` and `%remove` ask the engine to finish Python before they end it.
+        @Test func restartAndRemoveLetPythonFinish() throws {
+            let directory = try TemporaryDirectory(prefix: "pxsh-it-restart")
+            let path = directory.path
+            let run = try Pxsh.script(
+                """
+                %px import atexit; atexit.register(lambda: open(f"\(path)/atexit-{rank}.txt", "w").write("atexit ran"))
+                %restart 0
+                %remove 1
+                %px print("after", rank)
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(0))
+            #expect(directory.contents(of: "atexit-0.txt") == "atexit ran", "restart: \(run.transcript)")
+            #expect(directory.contents(of: "atexit-1.txt") == "atexit ran", "remove: \(run.transcript)")
+            #expect(run.lines.contains("[stdout:0] after 0"), "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
+        /// An engine that does not finish (here it ignores everything in a busy loop) is killed after the
+        /// grace period, and nothing is left behind.
+        @Test func anEngineThatDoesNotExitIsKilledAfterTheGracePeriod() throws {
+            let directory = try TemporaryDirectory(prefix: "pxsh-it-stuck")
+            let started = directory.path + "/started"
+            let run = try Pxsh.script(
+                """
+                %px --noblock import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); open("\(started)", "w").close(); exec("while True: pass")
+                import os, time; [time.sleep(0.01) for _ in iter(lambda: os.path.exists("\(started)"), True)]
+                """,
+                engines: 1
+            )
+            expectStatus(run, .exited(0))
+            expectNoLeftovers(run)
+        }
+
+        // MARK: - %abort
+
+        /// A `%px` queued behind another one is cancelled by `%abort` and never runs.
+        @Test func abortCancelsAQueuedPx() throws {
+            let directory = try TemporaryDirectory(prefix: "pxsh-it-abort")
+            let go = directory.path + "/go"
+            let ran = directory.path + "/second-ran"
+            let run = try Pxsh.script(
+                """
+                %px --noblock -o first import os, time; [time.sleep(0.01) for _ in iter(lambda: os.path.exists("\(go)"), True)]
+                %px --noblock -o second open("\(ran)", "w").close(); print("second ran")
+                %abort second
+                open("\(go)", "w").close()
+                %wait first
+                %pxresult second
+                %px print("after")
+                """,
+                engines: 1
+            )
+            #expect(run.stdout.contains("aborted 1 task\n"), "\(run.transcript)")
+            #expect(!run.stdout.contains("already running"), "\(run.transcript)")
+            #expect(!run.stdout.contains("second ran"), "\(run.transcript)")
+            #expect(run.stdout.contains("[0:execute] TaskAborted"), "\(run.transcript)")
+            #expect(directory.contents(of: "second-ran") == nil, "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
+        // MARK: - No engine, no wait
+
+        @Test(arguments: [
+            "%map lambda x: x range(3)",
+            "%apply abs -1",
+        ])
+        func loadBalancedWorkWithNoEngineFailsAtOnce(command: String) throws {
+            let run = try Pxsh.script(command, engines: 0, timeout: 60)
+            expectStatus(run, .exited(1))
+            #expect(run.stdout.contains("EngineError: no engine to run it"), "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
+        @Test func loadBalancedWorkAfterRemovingEveryEngineFailsAtOnce() throws {
+            let run = try Pxsh.script(
+                """
+                %remove all
+                %map lambda x: x range(3)
+                """,
+                engines: 2,
+                timeout: 60
+            )
+            expectStatus(run, .exited(1))
+            #expect(run.stdout.contains("EngineError: no engine to run it"), "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
+        /// Tasks still waiting for an engine when the last one goes fail then.
+        @Test func queuedLoadBalancedWorkFailsWhenTheLastEngineGoes() throws {
+            let run = try Pxsh.script(
+                """
+                import time
+                def nap(s): time.sleep(s); return s
+                %map --noblock -o m --chunksize 1 nap [5]*20
+                %remove 0
+                %wait m
+                """,
+                engines: 1,
+                timeout: 60
+            )
+            expectStatus(run, .exited(1))
+            #expect(run.stdout.contains("EngineError: no engine to run it"), "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
+        // MARK: - Forks
+
+        /// A child forked by user code and left running never speaks on the engine's connection.
+        @Test func aForkedChildDoesNotTakeOverTheEngine() throws {
+            let run = try Pxsh.script(
+                """
+                %px -t 0 import os; pid = os.fork()
+                %px -t 0 print("one")
+                %px -t 0 print("two")
+                %px -t 0 print("three")
+                %px -t 0 import multiprocessing as mp; print(mp.get_context("fork").Pool(2).map(abs, [-1, -2]))
+                """,
+                engines: 1,
+                timeout: 60
+            )
+            expectStatus(run, .exited(0))
+            for word in ["one", "two", "three", "[1, 2]"] {
+                #expect(run.lines.contains("[stdout:0] \(word)"), "\(run.transcript)")
+            }
+            expectNoLeftovers(run)
+        }
+
+        // MARK: - Stale directories
+
+        /// The private directory of a controller killed with SIGKILL (and a client that could not clean
+        /// up either) is removed by the next pxsh.
+        @Test func theNextPxshSweepsTheDirectoryOfAKilledController() throws {
+            let (pxsh, token) = try Pxsh.start(["-n", "1"])
+            pxsh.write("%px print('up')\n")
+            _ = try pxsh.waitForOutput(timeout: 60) { $0.contains("[stdout:0] up") }
+            let root = try #require(Self.runtimeRoot())
+            let directory = root + "/" + (try #require(Self.privateDirectory(of: pxsh.pid, in: root)))
+            let controller = try #require(
+                ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(token)").first {
+                    $0.commandLine.contains(" controller ") && $0.commandLine.contains(directory)
+                }
+            )
+            // Neither may clean up: the client is stopped while its controller is killed.
+            pxsh.signal(SIGSTOP)
+            kill(controller.pid, SIGKILL)
+            pxsh.signal(SIGKILL)
+            _ = pxsh.waitForExit(timeout: 30)
+            #expect(Pxsh.leftoverProcesses(token: token, pxshPID: pxsh.pid).isEmpty)
+            #expect(access(directory, F_OK) == 0, "the test needs the stale directory \(directory)")
+
+            let next = try Pxsh.script("print('next')", engines: 0)
+            expectStatus(next, .exited(0))
+            #expect(access(directory, F_OK) != 0, "\(directory) is still there")
+        }
+
+        static func runtimeRoot() -> String? {
+            if let xdg = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !xdg.isEmpty, access(xdg, W_OK) == 0 {
+                return xdg + "/pxsh"
+            }
+            return "/tmp/pxsh-\(getuid())"
+        }
+
+        static func privateDirectory(of pid: pid_t, in root: String) -> String? {
+            guard let directory = opendir(root) else { return nil }
+            defer { closedir(directory) }
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                }
+                if name.hasPrefix("private-\(pid)-") { return name }
+            }
+            return nil
+        }
+    }
+}
