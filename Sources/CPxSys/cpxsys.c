@@ -120,6 +120,7 @@ int pxsys_interrupt_task(pid_t pid, uint64_t task) {
     union sigval value;
     value.sival_ptr = (void *)(uintptr_t)task;
     return sigqueue(pid, SIGINT, value);
+}
 
 // MARK: - TCP
 
