@@ -142,13 +142,10 @@ enum RemoteEngine {
                 let started = Clock.realtimeNanoseconds
                 let result =
                     handle.call(op: Int(task.op), segments: task.segments)
-                    ?? [
-                        Bytes(text: "error"), Bytes(text: "InternalError"), Bytes(text: "the engine runtime failed"),
-                        [],
-                    ]
+                    ?? TaskFailureReply.engineError("the engine runtime failed").segments
                 let completed = Clock.realtimeNanoseconds
                 python.discardPendingSignals()
-                let failed = result.first.map { $0 != Bytes(text: "ok") } ?? true
+                let failed = result.first.map { $0 != ReplyStatus.ok.segment } ?? true
                 reply = Frame(
                     kind: .reply,
                     op: task.op,

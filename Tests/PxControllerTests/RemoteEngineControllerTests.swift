@@ -134,8 +134,8 @@ import Glibc
         #expect(controller.engines[id]?.life.isDead == true)
         let frames = client.takeSent()
         let reply = try #require(frames.first { $0.kind == .reply })
-        #expect(reply.flags.contains(.failed) && reply.segments[2].text == "EngineError")
-        #expect(reply.segments[3].text.contains("engine \(id) (rank 0, host 10.1.0.3) lost: no heartbeat for 6 s"))
+        #expect(reply.flags.contains(.failed) && reply.segments[1] == ReplyStatus.engineError.segment)
+        #expect(reply.segments[2].text.contains("engine \(id) (rank 0, host 10.1.0.3) lost: no heartbeat for 6 s"))
         let events = frames.compactMap(ClusterEvent.init)
         #expect(
             events.contains(
