@@ -13,7 +13,8 @@ struct EngineSlot {
     }
 
     let id: Int32
-    let rank: Int
+    /// 0..size-1 over the engines; renumbered when engines come or go (see ``Controller/renumberRanks()``).
+    var rank: Int
     var pid: pid_t
     var connection: Peer?
     var state: EngineRow.State = .starting
