@@ -72,6 +72,8 @@ extension EndToEnd {
                 %pxresult mm
                 %apply -o aa divmod 17 5
                 %result aa
+                %result mm -o again
+                print("again", again)
                 """,
                 engines: 2
             )
@@ -80,6 +82,9 @@ extension EndToEnd {
             #expect(run.lines.filter { $0 == "Out[1]: [3, 2, 1]" }.count == 3, "\(run.transcript)")
             #expect(run.lines.filter { $0 == "Out[4]: (3, 2)" }.count == 2, "\(run.transcript)")
             #expect(!run.output.contains("<AsyncResult"), "\(run.transcript)")
+            // -o of a result whose values came home already stores them again.
+            #expect(run.lines.contains("again = [3, 2, 1]"), "\(run.transcript)")
+            #expect(run.lines.contains("again [3, 2, 1]"), "\(run.transcript)")
             #expect(!run.output.contains("Out[0:"), "\(run.transcript)")
         }
 

@@ -318,14 +318,23 @@ extension Session {
 
     /// Stores a finished %map's or %apply's values in local variables; returns their repr.
     ///
-    /// The values are collected once; asking again (`%result`) gives the repr from then, and `names`
-    /// are then bound to the first variable they went to.
+    /// The values come home once (large ones travel as files that go once read): a hidden local
+    /// variable keeps them, and asking again (`%result NAME -o VAR`) binds the names to it.
     func values(of result: AsyncResult, into names: [String], unordered: Bool = false) throws -> String {
-        if let repr = collectedValues[result.number] { return repr }
+        let kept = "_pxsh_values_\(result.number)"
+        if let repr = collectedValues[result.number] {
+            if !names.isEmpty {
+                // Cell 0: no prompt has that number, so no cell's source is shadowed in tracebacks.
+                let binding = try cluster.executeLocally((names + [kept]).joined(separator: " = "), cell: 0)
+                try cluster.wait(for: binding)
+                if let error = binding.errors.first { throw error }
+            }
+            return repr
+        }
         let repr =
             result.kind == .map
-            ? try cluster.loadBalanced().collect(result, into: names, unordered: unordered)
-            : try cluster.loadBalanced().collectValue(result, into: names)
+            ? try cluster.loadBalanced().collect(result, into: names + [kept], unordered: unordered)
+            : try cluster.loadBalanced().collectValue(result, into: names + [kept])
         collectedValues[result.number] = repr
         return repr
     }
@@ -442,7 +451,8 @@ extension Session {
         var updates: [AsyncResult] = []
         for row in rows where row.state != .dead {
             let code = "rank, size = \(row.rank), \(rows.count)"
-            updates.append(try cluster.view([row.id]).execute(code, label: "%engines (ranks)"))
+            // Cell 0: no prompt has that number, so no cell's source is shadowed in tracebacks.
+            updates.append(try cluster.view([row.id]).execute(code, label: "%engines (ranks)", cell: 0))
         }
         for update in updates { try cluster.wait(for: update) }
         let moved = rows.filter { row in before[row.id].map { $0 != row.rank } ?? false }
