@@ -74,6 +74,8 @@ extension EndToEnd {
                 %result aa
                 %result mm -o again
                 print("again", again)
+                %result aa -o pair
+                print("pair", pair)
                 """,
                 engines: 2
             )
@@ -85,6 +87,7 @@ extension EndToEnd {
             // -o of a result whose values came home already stores them again.
             #expect(run.lines.contains("again = [3, 2, 1]"), "\(run.transcript)")
             #expect(run.lines.contains("again [3, 2, 1]"), "\(run.transcript)")
+            #expect(run.lines.contains("pair (3, 2)"), "\(run.transcript)")
             #expect(!run.output.contains("Out[0:"), "\(run.transcript)")
         }
 
@@ -263,10 +266,13 @@ extension EndToEnd {
                 %restart --list
                 %restart --replay
                 %px print("after", twice(3), square(3), base, offset, "time" in dir(), "data" in dir())
+                %px -t 0 twice(None)
                 """,
                 engines: 2
             )
-            expectStatus(run, .exited(0))
+            expectStatus(run, .exited(1))
+            // A replayed definition's traceback names the cell where it was typed.
+            #expect(run.output.contains("File \"<In [2]>\", line 1, in twice"), "\(run.transcript)")
             // Each engine appended once: the write was not replayed.
             #expect(directory.contents(of: "appended.txt") == "xx", "\(run.transcript)")
             #expect(run.lines.contains("[stdout:0,1] after 6 9 100 5 True False"), "\(run.transcript)")

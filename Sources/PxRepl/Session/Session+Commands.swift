@@ -236,7 +236,10 @@ extension Session {
         if ok && targets == cluster.liveEngineIDs && options.targets.map({ $0 == .all }) ?? true {
             // Only what sets the engines up is replayed: its imports and definitions, or all of a --setup cell.
             let setup = options.setup ? code : try setupPart(of: code)
-            if !setup.trimmingSpaces.isEmpty { setupCommands.append(.px(PxOptions(setup: true), code: setup)) }
+            if !setup.trimmingSpaces.isEmpty {
+                setupCells[setupCommands.count] = number
+                setupCommands.append(.px(PxOptions(setup: true), code: setup))
+            }
         }
         return ok
     }
@@ -300,7 +303,7 @@ extension Session {
         let repr = output[0].result?.repr
         output[0].result = nil
         emit(renderer.render(output))
-        let names = ["_"] + (result.name.map { [$0] } ?? [])
+        let names = ["_"] + (result.name.map { [$0] } ?? []) + [Session.keptValues(of: result)]
         pendingApplyStores.append(try cluster.loadBalanced().storeValue(result, into: names))
         if let repr {
             collectedValues[result.number] = repr
@@ -321,7 +324,7 @@ extension Session {
     /// The values come home once (large ones travel as files that go once read): a hidden local
     /// variable keeps them, and asking again (`%result NAME -o VAR`) binds the names to it.
     func values(of result: AsyncResult, into names: [String], unordered: Bool = false) throws -> String {
-        let kept = "_pxsh_values_\(result.number)"
+        let kept = Session.keptValues(of: result)
         if let repr = collectedValues[result.number] {
             if !names.isEmpty {
                 // Cell 0: no prompt has that number, so no cell's source is shadowed in tracebacks.
@@ -338,6 +341,9 @@ extension Session {
         collectedValues[result.number] = repr
         return repr
     }
+
+    /// The hidden local variable that keeps a result's values once they came home.
+    static func keptValues(of result: AsyncResult) -> String { "_pxsh_values_\(result.number)" }
 
     /// `-o NAME` of a non-blocking %map: stores the values of those that are done in their local NAME.
     /// Runs before every command, so NAME holds the values from the first command after they are in.
@@ -387,10 +393,10 @@ extension Session {
             return true
         }
         emit(renderer.notice("replaying \(setupListing)"))
-        for command in setupCommands {
+        for (index, command) in setupCommands.enumerated() {
             switch command {
             case .px(_, let code):
-                let result = try cluster.view(targets).execute(code, label: "%px (replay)")
+                let result = try cluster.view(targets).execute(code, label: "%px (replay)", cell: setupCells[index])
                 try cluster.wait(for: result, interrupt: interrupts?.descriptor)
                 if result.isFailed { return show(result) }
             case .push(let assignments, _):
