@@ -194,6 +194,7 @@ extension EndToEnd {
             expectStatus(first, .exited(0))
             #expect(first.stderr.contains("local namespace"), "\(first.transcript)")
             #expect(first.stderr.contains("shared with every other client"), "\(first.transcript)")
+            #expect(first.stderr.contains("one home engine"), "why it is shared: \(first.transcript)")
             let second = try cluster.script("print(shared_value)")
             expectStatus(second, .exited(0))
             #expect(second.lines.contains("42"), "what the note says is what happens: \(second.transcript)")
