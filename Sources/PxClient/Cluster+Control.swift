@@ -103,6 +103,13 @@ extension Cluster {
         return Completeness(status: status, indent: reply[2].text)
     }
 
+    /// The statements of a cell that set engines up (imports, `def` and `class`, assignments of
+    /// functions and modules), as the home engine's parser picks them; `%restart --replay` replays them.
+    public func setupPart(of code: String) throws -> String {
+        let reply = try runLocally(.setupPart, [Bytes(text: code)])
+        return reply.count > 1 ? reply[1].text : ""
+    }
+
     /// Runs `code` in the local namespace (the home engine). Output arrives through the result's
     /// ``AsyncResult/onOutput``.
     ///

@@ -64,14 +64,15 @@ extension Controller {
             }
             awaitEngines(restarting, peer: peer, request: frame.id)
         case .add:
-            let count = Int(argument(of: frame) ?? "") ?? 0
+            let count = max(0, min(Int(argument(of: frame) ?? "") ?? 0, 256))
             let nextID = (engines.keys.max() ?? -1) + 1
-            let nextRank = (engines.values.filter { !$0.isHome }.map(\.rank).max() ?? -1) + 1
+            // The engines there keep ranks 0..<staying; the new ones take the ranks after them.
+            renumberRanks()
+            let staying = rankedEngines.count
             var added: Set<Int32> = []
-            let size = engines.values.filter { !$0.isHome && !$0.life.isBeingRemoved }.count + max(0, min(count, 256))
-            for offset in 0..<max(0, min(count, 256)) {
+            for offset in 0..<count {
                 let id = nextID + Int32(offset)
-                if launchEngine(id: id, rank: nextRank + offset, size: size) { added.insert(id) }
+                if launchEngine(id: id, rank: staying + offset, size: staying + count) { added.insert(id) }
             }
             awaitEngines(added, peer: peer, request: frame.id)
         case .remove:
@@ -90,6 +91,7 @@ extension Controller {
                 }
                 removed.append(id)
             }
+            renumberRanks()
             failBalancedTasksIfNoEngine()
             reply(to: peer, request: frame.id, [IDList.encode(removed)])
         case .abort:

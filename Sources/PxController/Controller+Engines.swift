@@ -11,17 +11,19 @@ import Glibc
 extension Controller {
     func launchInitialEngines() {
         launchEngine(id: EngineNumber.home, rank: 0)
-        for index in 0..<options.engineCount { launchEngine(id: Int32(index), rank: index) }
+        for index in 0..<options.engineCount {
+            launchEngine(id: Int32(index), rank: index, size: options.engineCount)
+        }
     }
 
     /// Starts (or restarts) engine `id`; a failure to spawn is reported like a death.
-    /// - Parameter size: the `size` its namespace gets; by default the number of engines the cluster
-    ///   started with, so a restarted engine sees what its peers saw.
+    /// - Parameter size: the `size` its namespace gets; by default the number of engines now, so a
+    ///   restarted engine sees what its peers see.
     @discardableResult
     func launchEngine(id: Int32, rank: Int, size: Int? = nil) -> Bool {
         let now = Clock.realtimeNanoseconds
         do {
-            let launched = try launcher.launch(id: id, rank: rank, size: size ?? options.engineCount)
+            let launched = try launcher.launch(id: id, rank: rank, size: size ?? rankedEngines.count)
             var slot = EngineSlot(id: id, rank: rank, pid: launched.pid, since: now)
             slot.queue = engines[id]?.queue ?? []
             slot.outputs = launched.outputs

@@ -2,6 +2,10 @@ import PxPlatform
 import PxScheduling
 import PxWire
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // MARK: - Tasks: submission, routing, replies
 
 extension Controller {
@@ -185,12 +189,17 @@ extension Controller {
     /// SIGINT for `task`, which runs on engine `id`. The frame goes first: if the engine has yet to
     /// start the task, the frame stops it; the signal carries the task id, and the engine drops it
     /// if that task is not the one it runs.
+    ///
+    /// What the task started (`os.system`, a shell pipeline) gets a plain SIGINT too, as a
+    /// terminal's Ctrl-C would reach it.
     func interruptRunningTask(_ task: UInt64, on id: Int32) {
         guard let slot = engines[id], slot.pid > 0, let peer = slot.connection else { return }
         peer.connection.enqueue(Frame(kind: .interrupt, engine: id, id: task))
         peer.connection.flush()
         // A remote engine signals itself when the frame arrives.
-        if slot.isChild { Signals.interrupt(task: task, of: slot.pid) }
+        guard slot.isChild else { return }
+        Signals.interrupt(task: task, of: slot.pid)
+        for child in ProcessTable.descendants(of: slot.pid) { kill(child, SIGINT) }
     }
 
     func engineReplied(_ frame: Frame, engine: Int32) {

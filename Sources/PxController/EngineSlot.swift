@@ -15,7 +15,8 @@ struct EngineSlot {
     }
 
     let id: Int32
-    let rank: Int
+    /// 0..size-1 over the engines; renumbered when engines come or go (see ``Controller/renumberRanks()``).
+    var rank: Int
     /// The engine's pid: on this host for a child, on its own host for a remote engine (shown, never signalled).
     var pid: pid_t
     var life: EngineLife

@@ -38,6 +38,8 @@ public enum EngineOp: UInt8, Sendable, CaseIterable {
     case results = 15
     /// Pickles named values or expressions without their reprs (push): `[name, expr, ...]` -> `[ok, blob]`.
     case exportValues = 16
+    /// The setup statements of a cell (imports, definitions), for `%restart --replay`: `[code]` -> `[ok, code]`.
+    case setupPart = 20
 }
 
 /// Requests to the controller about the cluster itself.

@@ -136,8 +136,8 @@ struct ClusterOptions: ParsableArguments {
     }
 
     static func sharedNote(_ name: String) -> String {
-        "attached to cluster '\(name)': its engines and its local namespace (the home engine, where plain lines "
-            + "run) are shared with every other client of the cluster"
+        "attached to cluster '\(name)': its engines and its local namespace are shared with every other client "
+            + "of the cluster, since the cluster has one home engine, where every client's plain lines run"
     }
 }
 

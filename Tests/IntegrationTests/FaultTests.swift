@@ -283,7 +283,7 @@ extension EndToEnd {
                 %px import json, os
                 payload = {"k": [1, 2, 3]}
                 %push payload
-                %px defined_here = 7
+                %px --setup defined_here = 7
                 %px first_pid = os.getpid()
                 %pull first_pid
                 %restart

@@ -72,6 +72,10 @@ extension EndToEnd {
                 %pxresult mm
                 %apply -o aa divmod 17 5
                 %result aa
+                %result mm -o again
+                print("again", again)
+                %result aa -o pair
+                print("pair", pair)
                 """,
                 engines: 2
             )
@@ -80,6 +84,10 @@ extension EndToEnd {
             #expect(run.lines.filter { $0 == "Out[1]: [3, 2, 1]" }.count == 3, "\(run.transcript)")
             #expect(run.lines.filter { $0 == "Out[4]: (3, 2)" }.count == 2, "\(run.transcript)")
             #expect(!run.output.contains("<AsyncResult"), "\(run.transcript)")
+            // -o of a result whose values came home already stores them again.
+            #expect(run.lines.contains("again = [3, 2, 1]"), "\(run.transcript)")
+            #expect(run.lines.contains("again [3, 2, 1]"), "\(run.transcript)")
+            #expect(run.lines.contains("pair (3, 2)"), "\(run.transcript)")
             #expect(!run.output.contains("Out[0:"), "\(run.transcript)")
         }
 
@@ -186,9 +194,102 @@ extension EndToEnd {
             expectStatus(first, .exited(0))
             #expect(first.stderr.contains("local namespace"), "\(first.transcript)")
             #expect(first.stderr.contains("shared with every other client"), "\(first.transcript)")
+            #expect(first.stderr.contains("one home engine"), "why it is shared: \(first.transcript)")
             let second = try cluster.script("print(shared_value)")
             expectStatus(second, .exited(0))
             #expect(second.lines.contains("42"), "what the note says is what happens: \(second.transcript)")
+        }
+
+        // MARK: - rank and size
+
+        /// `range(rank, N, size)` splits work exactly once over the engines, whatever came or went.
+        @Test func rankAndSizeStayConsistentAfterAddRemoveAndRestart() throws {
+            let run = try Pxsh.script(
+                """
+                %px print("A", rank, size)
+                %add 2
+                %px print("B", rank, size)
+                %remove 1
+                %px print("C", rank, size)
+                %restart
+                %px print("D", rank, size)
+                %engines
+                """,
+                engines: 4
+            )
+            expectStatus(run, .exited(0))
+            func seen(_ tag: String) -> [(engine: String, rank: Int, size: Int)] {
+                run.lines.compactMap { line in
+                    let fields = line.split(separator: " ")
+                    guard fields.count == 4, fields[1] == tag, let rank = Int(fields[2]), let size = Int(fields[3])
+                    else { return nil }
+                    return (String(fields[0]), rank, size)
+                }
+            }
+            for (tag, count) in [("A", 4), ("B", 6), ("C", 5), ("D", 5)] {
+                let engines = seen(tag)
+                #expect(engines.count == count, "\(tag): \(run.transcript)")
+                #expect(engines.allSatisfy { $0.size == count }, "\(tag): every size is \(count): \(run.transcript)")
+                #expect(engines.map(\.rank).sorted() == Array(0..<count), "\(tag): ranks: \(run.transcript)")
+            }
+            // Engine 5 took the rank that engine 1 left; the others kept theirs, and a line says so.
+            #expect(seen("C").contains { $0.engine == "[stdout:5]" && $0.rank == 1 }, "\(run.transcript)")
+            #expect(seen("C").contains { $0.engine == "[stdout:4]" && $0.rank == 4 }, "\(run.transcript)")
+            #expect(
+                run.lines.filter { $0.hasPrefix("ranks changed:") } == [
+                    "ranks changed: engine 5 is now rank 1 (was 5)"
+                ],
+                "\(run.transcript)"
+            )
+            // %engines maps ids to ranks: "5  1  PID idle ...".
+            #expect(
+                run.lines.contains { $0.split(separator: " ").prefix(2) == ["5", "1"] },
+                "\(run.transcript)"
+            )
+            expectNoLeftovers(run)
+        }
+
+        // MARK: - %restart --replay
+
+        @Test func restartReplaysSetupOnlyAndSaysWhat() throws {
+            let directory = try TemporaryDirectory()
+            let log = directory.path + "/appended.txt"
+            let run = try Pxsh.script(
+                """
+                %px import time; time.sleep(0.1)
+                %px def twice(x): return 2 * x
+                %px square = lambda x: x * x
+                %px with open(\(pythonString(log)), "a") as fh: fh.write("x")
+                %px data = [rank] * 3
+                %px --setup base = 100
+                offset = 5
+                %push offset
+                %restart --list
+                %restart --replay
+                %px print("after", twice(3), square(3), base, offset, "time" in dir(), "data" in dir())
+                %px -t 0 twice(None)
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(1))
+            // A replayed definition's traceback names the cell where it was typed.
+            #expect(run.output.contains("File \"<In [2]>\", line 1, in twice"), "\(run.transcript)")
+            // Each engine appended once: the write was not replayed.
+            #expect(directory.contents(of: "appended.txt") == "xx", "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:0,1] after 6 9 100 5 True False"), "\(run.transcript)")
+            // What is replayed is listed, by --list and by the replay itself; data and side effects are not.
+            let listing = [
+                "  %px import time", "  %px def twice(x): return 2 * x", "  %px square = lambda x: x * x",
+                "  %px base = 100", "  %push offset",
+            ]
+            #expect(run.lines.contains("%restart --replay would replay 5 setup commands:"), "\(run.transcript)")
+            #expect(run.lines.contains("replaying 5 setup commands:"), "\(run.transcript)")
+            for line in listing {
+                #expect(run.lines.filter { $0 == line }.count == 2, "\(line): \(run.transcript)")
+            }
+            #expect(!run.output.contains("%px time.sleep"), "\(run.transcript)")
+            #expect(!run.output.contains("fh.write"), "\(run.transcript)")
+            expectNoLeftovers(run)
         }
 
         // MARK: - --help

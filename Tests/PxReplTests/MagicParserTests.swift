@@ -36,6 +36,8 @@ import Testing
             ("%wait ar --timeout 2.5", .wait(name: "ar", timeout: 2.5)),
             ("%result ar -o v", .result(name: "ar", storeAs: "v")),
             ("%restart 1 --replay", .restart(.ids([1]), replay: true)),
+            ("%restart --list", .listSetup),
+            ("%px --setup x = 1", .px(PxOptions(setup: true), code: "x = 1")),
             ("%help px", .help("px")),
             ("%jobs", .jobs),
             // The form output labels use: [stdout:0-3].
@@ -54,7 +56,7 @@ import Testing
         ("%px -o 9lives x", "not a valid name"), ("%wait a b", "unexpected"),
         ("%push x=", "x= needs an expression"), ("%push a y=", "y= needs an expression"),
         ("%%", "unknown magic %%"), ("%%%px", "unknown magic %%%px"), ("%%foo", "unknown magic %%foo"),
-        ("%px -t 3-1 x", "bad targets"), ("%px -t 0- x", "bad targets"),
+        ("%px -t 3-1 x", "bad targets"), ("%px -t 0- x", "bad targets"), ("%restart --list 1", "--list goes alone"),
     ])
     func rejectsWithAClearMessage(_ line: String, _ fragment: String) {
         #expect {

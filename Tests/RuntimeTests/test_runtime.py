@@ -42,6 +42,7 @@ needs_cloudpickle = unittest.skipIf(cloudpickle is None, "cloudpickle is not ins
 EXECUTE, EXPORT, IMPORT, COLLECT, SCATTER, APPLY = 1, 2, 3, 4, 5, 6
 PACK_CALL, PREPARE_MAP, MAP_CHUNK, COMPLETE, IS_COMPLETE, WHO = 7, 8, 9, 10, 11, 12
 EXPORT_VALUES = 16
+SETUP_PART = 20
 
 
 def load_runtime(embedded=False):
@@ -952,6 +953,40 @@ class MapTests(RuntimeTestCase):
         ename, evalue, _ = self.error(self.home, PREPARE_MAP, "g", "[1]", "1", "2")
         self.assertEqual(ename, "SerializationError")
         self.assertTrue(evalue.startswith("cannot serialize 'g': "), evalue)
+
+
+class SetupPartTests(RuntimeTestCase):
+
+    def setup_part(self, code):
+        return self.ok(self.home, SETUP_PART, code)[0].decode()
+
+    def test_keeps_imports_definitions_and_code_bindings_only(self):
+        code = (
+            "import time; time.sleep(2)\n"
+            "from os import path as p\n"
+            "@staticmethod\n"
+            "def f(x):\n"
+            "    return x\n"
+            "class C:\n"
+            "    pass\n"
+            "g = lambda x: x\n"
+            "h = functools.partial(f, 1)\n"
+            "j = p.join\n"
+            "data = [1, 2]\n"
+            "with open('log', 'a') as fh: fh.write('x')\n"
+            "for i in range(3): print(i)\n"
+        )
+        self.assertEqual(
+            self.setup_part(code),
+            "import time\nfrom os import path as p\n@staticmethod\ndef f(x):\n    return x\n"
+            "class C:\n    pass\ng = lambda x: x\nh = functools.partial(f, 1)\nj = p.join",
+        )
+
+    def test_names_bound_by_earlier_setup_count(self):
+        self.assertEqual(self.setup_part("import numpy"), "import numpy")
+        self.assertEqual(self.setup_part("np = numpy\nx = np.zeros(3)"), "np = numpy")
+        self.assertEqual(self.setup_part("y = unknown.attr"), "")
+        self.assertEqual(self.setup_part("print(("), "")
 
 
 class CompleteTests(RuntimeTestCase):

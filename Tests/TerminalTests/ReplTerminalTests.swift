@@ -506,6 +506,23 @@ struct ReplTerminalTests {
         #expect(!firstRows.contains { $0.contains("KeyboardInterrupt") }, "\(firstRows)")
     }
 
+    @Test func ctrlCReachesWhatATaskStarted() throws {
+        let pxsh = try PxshTerminal(engines: 2, width: 160)
+        defer { pxsh.close() }
+        let started = pxsh.home + "/started"
+
+        // os.system ignores SIGINT while it waits: only its child can be stopped.
+        let command = "%px import os; os.system('touch \(started)-' + str(rank) + '; sleep 60')"
+        pxsh.enter(command)
+        try waitForFile(started + "-0")
+        try waitForFile(started + "-1")
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(2)
+        let rows = pxsh.output(after: "In [1]: \(command)")
+        #expect(rows.first == "^C: interrupting engines 0,1", "\(rows)")
+        #expect(!rows.contains { $0.contains("did not stop") }, "\(rows)")
+    }
+
     @Test func ctrlCOfAStreamedPxShowsEachLineOnce() throws {
         let pxsh = try PxshTerminal(engines: 2, width: 150, height: 60)
         defer { pxsh.close() }

@@ -615,6 +615,53 @@ def _op_is_complete(args):
     return [b"ok", status.encode(), indent.encode()]
 
 
+_setup_names = set()  # modules, functions and classes bound by setup statements so far
+
+
+def _op_setup_part(args):
+    """The setup statements of a %px cell, for %restart --replay: imports, def and class, and
+    assignments of functions and modules (lambdas, partials, aliases of names bound by setup).
+
+    Everything else (data, calls, loops, prints) is left out: replaying it would redo the work
+    or its side effects. Names bound by setup are remembered across cells (`np = numpy` after
+    an earlier `import numpy`)."""
+    source = args[0].decode()
+    try:
+        tree = compile(source, "<setup>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError:
+        return [b"ok", b""]
+    lines = source.splitlines()
+    parts = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            _setup_names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            parts.append(ast.get_source_segment(source, node))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            _setup_names.add(node.name)
+            # A compound statement starts its line; its decorators come first.
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            parts.append("\n".join(lines[first - 1:node.end_lineno]))
+        elif isinstance(node, ast.Assign) and _binds_code(node.value):
+            _setup_names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            parts.append(ast.get_source_segment(source, node))
+    return [b"ok", _utf8("\n".join(part for part in parts if part))]
+
+
+def _binds_code(value):
+    """Whether an assigned value is a function or module: a lambda, a partial, or a name (or
+    attribute) reached from a module, function or class bound by setup."""
+    if isinstance(value, ast.Lambda):
+        return True
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return name == "partial"
+    root = value
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    return isinstance(root, ast.Name) and root.id in _setup_names
+
+
 def _op_who(args):
     reply = [b"ok"]
     names = sorted(name for name in _ns if isinstance(name, str)
@@ -643,6 +690,7 @@ _OPS = {
     14: _op_starmap,
     15: _op_results,
     16: _op_export_values,
+    20: _op_setup_part,
 }
 
 

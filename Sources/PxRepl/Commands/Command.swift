@@ -23,6 +23,8 @@ public enum Command: Equatable, Sendable {
     case engines
     case interrupt(TargetSpec?)
     case restart(TargetSpec?, replay: Bool)
+    /// `%restart --list`: what `%restart --replay` would replay.
+    case listSetup
     case add(Int)
     case remove(TargetSpec)
     case who(TargetSpec?)
@@ -55,6 +57,8 @@ public struct PxOptions: Equatable, Sendable {
     public var block: Bool?
     /// Also run the code locally.
     public var local = false
+    /// `--setup`: `%restart --replay` replays the whole cell, not only its imports and definitions.
+    public var setup = false
     public var stream: Bool?
     public var groupOutputs: GroupOutputs?
     /// The name of the AsyncResult (`-o NAME`).
@@ -68,8 +72,10 @@ public struct PxOptions: Equatable, Sendable {
         stream: Bool? = nil,
         groupOutputs: GroupOutputs? = nil,
         name: String? = nil,
-        timeout: Double? = nil
+        timeout: Double? = nil,
+        setup: Bool = false
     ) {
+        self.setup = setup
         self.targets = targets
         self.block = block
         self.local = local
@@ -88,7 +94,8 @@ public struct PxOptions: Equatable, Sendable {
             stream: stream ?? defaults.stream,
             groupOutputs: groupOutputs ?? defaults.groupOutputs,
             name: name,
-            timeout: timeout ?? defaults.timeout
+            timeout: timeout ?? defaults.timeout,
+            setup: setup
         )
     }
 }

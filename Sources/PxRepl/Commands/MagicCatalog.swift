@@ -35,6 +35,10 @@ public struct Magic: Sendable {
 
 public enum MagicCatalog {
     static let targetsHelp = "engines: all, 0,2, 0-3, 1:3, ::2, -1"
+    /// What %add, %remove and %restart do to `rank` and `size`.
+    static let rankRule =
+        "Afterwards every engine's size is the number of engines and the ranks are 0..size-1: engines keep "
+        + "their rank where they can, and a line names those whose rank changed. %engines shows ids and ranks."
     /// The one rule of `-o NAME`, in the help of every magic that takes it.
     static let nameRule =
         "-o NAME names the AsyncResult (for %wait, %result, %pxresult, %timeline and %abort NAME). "
@@ -59,6 +63,7 @@ public enum MagicCatalog {
                 ("--group-outputs=engine|order|type", "how outputs are grouped"),
                 ("-o NAME", "name the AsyncResult (its values stay on the engines)"),
                 ("--timeout S", "stop waiting after S seconds"),
+                ("--setup", "%restart --replay replays the whole cell (see %restart)"),
             ],
             details:
                 "Output is grouped by engine; identical output from several engines is merged, as [stdout:0-3].\n\n"
@@ -164,15 +169,29 @@ public enum MagicCatalog {
         Magic("%interrupt", "%interrupt [SPEC]", "Send Ctrl-C (KeyboardInterrupt) to the busy target engines."),
         Magic(
             "%restart",
-            "%restart [SPEC] [--replay]",
-            "Restart engines with the same rank. Each ends as Python ends (atexit handlers, open files flushed); one that has not exited after 2 s is killed.",
-            flags: [("--replay", "re-run the session's setup commands (imports, definitions, pushes)")]
+            "%restart [SPEC] [--replay] | %restart --list",
+            "Restart engines with the same rank; their variables are lost. Each ends as Python ends (atexit "
+                + "handlers, open files flushed); one that has not exited after 2 s is killed.",
+            flags: [
+                ("--replay", "then replay the session's setup on them, saying what it replays"),
+                ("--list", "show what --replay would replay, and restart nothing"),
+            ],
+            details: "The setup is what %px and %%px sent to all engines that set them up: imports, def and class, "
+                + "assignments of functions and modules (lambdas, partials, aliases such as np = numpy), and whole "
+                + "cells run with --setup; and %push and %scatter to all engines. Other statements (data, loops, "
+                + "prints, sleeps, writes to files) are not replayed: replaying them would redo their work."
         ),
-        Magic("%add", "%add N", "Start N more engines."),
+        Magic(
+            "%add",
+            "%add N",
+            "Start N more engines.",
+            details: rankRule
+        ),
         Magic(
             "%remove",
             "%remove SPEC",
-            "Stop and remove engines. Each ends as Python ends; one that has not exited after 2 s is killed."
+            "Stop and remove engines. Each ends as Python ends; one that has not exited after 2 s is killed.",
+            details: rankRule
         ),
         Magic("%who", "%who [SPEC]", "The variables of each engine, side by side."),
         Magic("%record", "%record FILE | %record --stop", "Record this session as a transcript (.pxt) in FILE."),

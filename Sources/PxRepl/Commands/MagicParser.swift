@@ -150,9 +150,20 @@ public enum MagicParser {
             return .interrupt(try optionalTargets(words.rest, usageError))
         case "%restart":
             var replay = false
+            var list = false
             var spec: [String] = []
             for word in words.remainingWords {
-                if word == "--replay" { replay = true } else { spec.append(word) }
+                if word == "--replay" {
+                    replay = true
+                } else if word == "--list" {
+                    list = true
+                } else {
+                    spec.append(word)
+                }
+            }
+            if list {
+                guard !replay && spec.isEmpty else { throw usageError("--list goes alone") }
+                return .listSetup
             }
             return .restart(try optionalTargets(spec.joined(), usageError), replay: replay)
         case "%add":
@@ -210,6 +221,7 @@ public enum MagicParser {
             case "--block": options.block = true
             case "--noblock": options.block = false
             case "--local": options.local = true
+            case "--setup": options.setup = true
             case "--stream": options.stream = true
             case "--no-stream": options.stream = false
             case "--group-outputs":

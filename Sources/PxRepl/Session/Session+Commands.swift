@@ -27,6 +27,7 @@ extension Session {
         case .pxconfig(let flags):
             pxDefaults = flags.merged(over: pxDefaults)
             pxDefaults.name = nil
+            pxDefaults.setup = false
             if flags == PxOptions() {
                 let d = pxDefaults
                 emit(
@@ -57,6 +58,7 @@ extension Session {
             return true
         case .scatter(let name, let expression, let spec):
             try cluster.view(try targets(spec)).scatter(name, expression: expression)
+            if spec == nil || spec == .all { setupCommands.append(command) }
             return true
         case .gather(let name, let spec):
             let repr = try cluster.view(try targets(spec)).gather(name)
@@ -143,14 +145,27 @@ extension Session {
         case .restart(let spec, let replay):
             let targets = try (spec ?? .all).resolve(among: cluster.engineList.map(\.id))
             return try restart(targets, replay: replay)
+        case .listSetup:
+            emit(
+                setupCommands.isEmpty
+                    ? renderer.notice(
+                        "no setup to replay yet (imports, definitions, pushes and scatters to all engines)"
+                    )
+                    : renderer.notice("%restart --replay would replay \(setupListing)")
+            )
+            return true
         case .add(let count):
+            let ranks = try currentRanks()
             let added = try cluster.addEngines(count)
             emit(renderer.notice("added engines \(EngineRanges.format(added))"))
+            try settleRanks(before: ranks)
             return true
         case .remove(let spec):
             let targets = try spec.resolve(among: cluster.liveEngineIDs)
+            let ranks = try currentRanks()
             try cluster.removeEngines(targets)
             emit(renderer.notice("removed engines \(EngineRanges.format(targets))"))
+            try settleRanks(before: ranks)
             return true
         case .who(let spec):
             emit(renderer.who(try cluster.view(try targets(spec)).who()))
@@ -219,7 +234,12 @@ extension Session {
         live.finish()
         let ok = show(result, grouping: options.groupOutputs ?? .engine, skippingStreams: live.didStream)
         if ok && targets == cluster.liveEngineIDs && options.targets.map({ $0 == .all }) ?? true {
-            setupCommands.append(.px(PxOptions(), code: code))
+            // Only what sets the engines up is replayed: its imports and definitions, or all of a --setup cell.
+            let setup = options.setup ? code : try setupPart(of: code)
+            if !setup.trimmingSpaces.isEmpty {
+                setupCells[setupCommands.count] = number
+                setupCommands.append(.px(PxOptions(setup: true), code: setup))
+            }
         }
         return ok
     }
@@ -283,7 +303,7 @@ extension Session {
         let repr = output[0].result?.repr
         output[0].result = nil
         emit(renderer.render(output))
-        let names = ["_"] + (result.name.map { [$0] } ?? [])
+        let names = ["_"] + (result.name.map { [$0] } ?? []) + [Session.keptValues(of: result)]
         pendingApplyStores.append(try cluster.loadBalanced().storeValue(result, into: names))
         if let repr {
             collectedValues[result.number] = repr
@@ -301,17 +321,29 @@ extension Session {
 
     /// Stores a finished %map's or %apply's values in local variables; returns their repr.
     ///
-    /// The values are collected once; asking again (`%result`) gives the repr from then, and `names`
-    /// are then bound to the first variable they went to.
+    /// The values come home once (large ones travel as files that go once read): a hidden local
+    /// variable keeps them, and asking again (`%result NAME -o VAR`) binds the names to it.
     func values(of result: AsyncResult, into names: [String], unordered: Bool = false) throws -> String {
-        if let repr = collectedValues[result.number] { return repr }
+        let kept = Session.keptValues(of: result)
+        if let repr = collectedValues[result.number] {
+            if !names.isEmpty {
+                // Cell 0: no prompt has that number, so no cell's source is shadowed in tracebacks.
+                let binding = try cluster.executeLocally((names + [kept]).joined(separator: " = "), cell: 0)
+                try cluster.wait(for: binding)
+                if let error = binding.errors.first { throw error }
+            }
+            return repr
+        }
         let repr =
             result.kind == .map
-            ? try cluster.loadBalanced().collect(result, into: names, unordered: unordered)
-            : try cluster.loadBalanced().collectValue(result, into: names)
+            ? try cluster.loadBalanced().collect(result, into: names + [kept], unordered: unordered)
+            : try cluster.loadBalanced().collectValue(result, into: names + [kept])
         collectedValues[result.number] = repr
         return repr
     }
+
+    /// The hidden local variable that keeps a result's values once they came home.
+    static func keptValues(of result: AsyncResult) -> String { "_pxsh_values_\(result.number)" }
 
     /// `-o NAME` of a non-blocking %map: stores the values of those that are done in their local NAME.
     /// Runs before every command, so NAME holds the values from the first command after they are in.
@@ -353,25 +385,96 @@ extension Session {
     private func restart(_ targets: [Int32], replay: Bool) throws -> Bool {
         // Engines that joined from other hosts cannot be restarted from here: the controller says why.
         let remote = Set(targets.filter { (cluster.knownEngines[$0]?.host ?? "local") != "local" })
+        let ranks = try currentRanks()
         try cluster.restart(targets)
         let targets = targets.filter { !remote.contains($0) }
         guard !targets.isEmpty else { return false }
-        emit(renderer.notice("restarted engines \(EngineRanges.format(targets))"))
-        guard replay, !setupCommands.isEmpty else { return remote.isEmpty }
-        emit(renderer.notice("replaying \(Renderer.count(setupCommands.count, "setup command"))"))
-        for command in setupCommands {
+        emit(renderer.notice("restarted engines \(EngineRanges.format(targets)) (their variables are lost)"))
+        try settleRanks(before: ranks)
+        guard replay else { return remote.isEmpty }
+        guard !setupCommands.isEmpty else {
+            emit(renderer.notice("no setup to replay (imports, definitions, pushes and scatters to all engines)"))
+            return remote.isEmpty
+        }
+        emit(renderer.notice("replaying \(setupListing)"))
+        for (index, command) in setupCommands.enumerated() {
             switch command {
             case .px(_, let code):
-                let result = try cluster.view(targets).execute(code, label: "%px (replay)")
+                let result = try cluster.view(targets).execute(code, label: "%px (replay)", cell: setupCells[index])
                 try cluster.wait(for: result, interrupt: interrupts?.descriptor)
                 if result.isFailed { return show(result) }
             case .push(let assignments, _):
                 try cluster.view(targets).push(assignments.map { ($0.name, $0.expression) })
+            case .scatter(let name, let expression, _):
+                // The blocks depend on every engine: scatter again over all of them.
+                try cluster.view(cluster.liveEngineIDs).scatter(name, expression: expression)
             default:
                 break
             }
         }
         return true
+    }
+
+    /// The setup commands, one per line after a count: `3 setup commands:\n  %px import time ...`.
+    var setupListing: String {
+        var text = Renderer.count(setupCommands.count, "setup command") + ":"
+        for command in setupCommands {
+            switch command {
+            case .px(_, let code):
+                let lines = code.split(separator: "\n", omittingEmptySubsequences: false)
+                text += "\n  %px " + lines.joined(separator: "\n      ")
+            case .push(let assignments, _):
+                text +=
+                    "\n  %push "
+                    + assignments.map { $0.expression.isEmpty ? $0.name : "\($0.name)=\($0.expression)" }.joined(
+                        separator: " "
+                    )
+            case .scatter(let name, let expression, _):
+                text += "\n  %scatter \(name)" + (expression.isEmpty ? "" : " \(expression)")
+            default:
+                break
+            }
+        }
+        return text
+    }
+
+    /// The statements of a %px cell that set the engines up (see ``MagicCatalog`` on `%restart`).
+    private func setupPart(of code: String) throws -> String {
+        try cluster.setupPart(of: code)
+    }
+
+    // MARK: - Ranks
+
+    /// Each engine's rank, by id, as the controller numbers them.
+    func currentRanks() throws -> [Int32: Int] {
+        var ranks: [Int32: Int] = [:]
+        for row in try cluster.engines() where row.id >= 0 {
+            ranks[row.id] = row.rank
+        }
+        return ranks
+    }
+
+    /// After engines came or went: every engine's `rank` and `size` as the controller now numbers
+    /// them (ranks 0..size-1), and one line naming the engines whose rank changed.
+    func settleRanks(before: [Int32: Int]) throws {
+        let rows = try cluster.engines().filter { $0.id >= 0 }
+        var updates: [AsyncResult] = []
+        for row in rows where row.state != .dead {
+            let code = "rank, size = \(row.rank), \(rows.count)"
+            // Cell 0: no prompt has that number, so no cell's source is shadowed in tracebacks.
+            updates.append(try cluster.view([row.id]).execute(code, label: "%engines (ranks)", cell: 0))
+        }
+        for update in updates { try cluster.wait(for: update) }
+        let moved = rows.filter { row in before[row.id].map { $0 != row.rank } ?? false }
+        guard !moved.isEmpty else { return }
+        emit(
+            renderer.notice(
+                "ranks changed: "
+                    + moved.map { "engine \($0.id) is now rank \($0.rank) (was \(before[$0.id] ?? -1))" }.joined(
+                        separator: ", "
+                    )
+            )
+        )
     }
 
     // MARK: - Files

@@ -48,6 +48,9 @@ public final class Session {
     var transcript: TranscriptWriter?
     /// Commands that set the engines up (imports, definitions, pushes to all), for `%restart --replay`.
     var setupCommands: [Command] = []
+    /// The prompt number of each %px setup command (by its index), so that a replayed definition's
+    /// tracebacks name the cell where it was typed.
+    var setupCells: [Int: Int] = [:]
     /// `%apply` values on their way into the local namespace, oldest first (see ``settleStores(waiting:)``).
     var pendingApplyStores: [LoadBalancedView.PendingStore] = []
     /// Engines that did not stop after a Ctrl-C: a second Ctrl-C within 2 s restarts them.
