@@ -43,10 +43,8 @@ extension Controller {
     /// An engine said hello: send it what waited for it and tell the clients.
     func engineConnected(_ id: Int32) {
         guard let slot = engines[id], let peer = slot.connection else { return }
-        for task in slot.queue {
-            guard let record = records[task], let arguments = record.arguments else { continue }
-            peer.connection.enqueue(Frame(kind: .task, op: record.op, engine: id, id: task, segments: arguments))
-            if !record.isBalanced { records[task]?.arguments = nil }
+        for task in slot.queue where send(task, to: id, over: peer) {
+            if records[task]?.isBalanced == false { records[task]?.arguments = nil }
         }
         if !slot.isHome { apply(balancer.handle(.engineJoined(EngineID(id)))) }
         broadcast(.engineStarted(row(of: slot)))

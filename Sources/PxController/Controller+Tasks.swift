@@ -26,36 +26,25 @@ extension Controller {
             }
             return
         }
+        // A balanced task's engine is the balancer's choice, made later.
+        let engines: [Int32?] = submission.isBalanced ? Array(repeating: nil, count: count) : submission.targets
+        for (index, engine) in engines.enumerated() {
+            records[first + UInt64(index)] = TaskRecord(
+                owner: peer,
+                op: op,
+                isBalanced: submission.isBalanced,
+                submitted: now,
+                engine: engine,
+                arguments: submission.arguments(ofTask: index)
+            )
+        }
         if submission.isBalanced {
             if balancer.unfinishedCount == 0 { prefetchPolicy.jobStarted() }
             apply(balancer.handle(.prefetchChanged(prefetchPolicy.prefetch)))
-            var ids: [TaskID] = []
-            ids.reserveCapacity(count)
-            for index in 0..<count {
-                let id = first + UInt64(index)
-                records[id] = TaskRecord(
-                    owner: peer,
-                    op: op,
-                    isBalanced: true,
-                    submitted: now,
-                    arguments: submission.arguments(ofTask: index)
-                )
-                ids.append(TaskID(id))
-            }
+            let ids = (0..<count).map { TaskID(first + UInt64($0)) }
             apply(balancer.handle(.submitted(ids, retries: submission.retries)))
-            return
-        }
-        for (index, target) in submission.targets.enumerated() {
-            let id = first + UInt64(index)
-            records[id] = TaskRecord(
-                owner: peer,
-                op: op,
-                isBalanced: false,
-                submitted: now,
-                engine: target,
-                arguments: submission.arguments(ofTask: index)
-            )
-            route(id, to: target)
+        } else {
+            for (index, target) in submission.targets.enumerated() { route(first + UInt64(index), to: target) }
         }
     }
 
@@ -72,10 +61,18 @@ extension Controller {
         }
         engines[target] = slot
         if !slot.isHome { apply(balancer.handle(.directQueued(EngineID(target)))) }
-        if let peer = slot.connection, let record = records[task], let arguments = record.arguments {
-            peer.connection.enqueue(Frame(kind: .task, op: record.op, engine: target, id: task, segments: arguments))
-            records[task]?.arguments = nil
-        }
+        if let peer = slot.connection, send(task, to: target, over: peer) { records[task]?.arguments = nil }
+    }
+
+    /// Sends task `task` to engine `engine`: the one place task frames are built. A direct task's
+    /// arguments can go once sent; a balanced task keeps them, in case it must be retried.
+    ///
+    /// - Returns: false when the task has no record or no arguments left to send.
+    @discardableResult
+    func send(_ task: UInt64, to engine: Int32, over peer: Peer) -> Bool {
+        guard let record = records[task], let arguments = record.arguments else { return false }
+        peer.connection.enqueue(Frame(kind: .task, op: record.op, engine: engine, id: task, segments: arguments))
+        return true
     }
 
     /// Applies the load balancer's decisions.
@@ -84,19 +81,9 @@ extension Controller {
             switch action {
             case .dispatch(let tasks, let engine):
                 guard var slot = engines[engine.rawValue], let peer = slot.connection else { continue }
-                for task in tasks {
-                    guard let record = records[task.rawValue], let arguments = record.arguments else { continue }
+                for task in tasks where send(task.rawValue, to: engine.rawValue, over: peer) {
                     records[task.rawValue]?.engine = engine.rawValue
                     slot.queue.append(task.rawValue)
-                    peer.connection.enqueue(
-                        Frame(
-                            kind: .task,
-                            op: record.op,
-                            engine: engine.rawValue,
-                            id: task.rawValue,
-                            segments: arguments
-                        )
-                    )
                 }
                 if slot.state == .idle && !slot.queue.isEmpty {
                     slot.state = .busy
