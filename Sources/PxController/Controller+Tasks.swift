@@ -13,7 +13,13 @@ extension Controller {
         let first = nextTaskID
         let count = submission.taskCount
         nextTaskID += UInt64(count)
-        peer.connection.enqueue(Accepted(first: first, count: count).frame(requestID: requestID))
+        accept(
+            Accepted(first: first, count: count).frame(requestID: requestID),
+            first: first,
+            count: count,
+            isBalanced: submission.isBalanced,
+            from: peer
+        )
         let now = Clock.realtimeNanoseconds
         let op = submission.op.rawValue
 
@@ -21,7 +27,7 @@ extension Controller {
             // Waiting would be forever: say so now.
             for index in 0..<count {
                 let id = first + UInt64(index)
-                records[id] = TaskRecord(owner: peer, op: op, isBalanced: true, submitted: now)
+                records[id] = TaskRecord(owner: peer, request: first, op: op, isBalanced: true, submitted: now)
                 failTask(id, .engineError(Controller.noEngineMessage))
             }
             return
@@ -31,6 +37,7 @@ extension Controller {
         for (index, engine) in engines.enumerated() {
             records[first + UInt64(index)] = TaskRecord(
                 owner: peer,
+                request: first,
                 op: op,
                 isBalanced: submission.isBalanced,
                 submitted: now,
@@ -92,6 +99,7 @@ extension Controller {
                 engines[engine.rawValue] = slot
             case .retrying(let task, let engine):
                 guard let record = records[task.rawValue], !record.owner.isClosed else { continue }
+                releaseAnswer(record.request)  // the client must know the task's id first
                 record.owner.connection.enqueue(
                     ClusterEvent.taskRetried(task: task.rawValue, engine: engine.rawValue).frame
                 )
@@ -241,15 +249,15 @@ extension Controller {
 
     func forwardStream(_ frame: Frame) {
         guard let record = records[frame.id], !record.owner.isClosed else { return }
-        record.owner.connection.enqueue(frame)
+        send(frame, of: record, isReply: false)
     }
 
     /// Sends a reply to the task's client and drops the record; keeps it if the client is gone.
     func deliver(_ reply: Frame, of task: UInt64) {
         guard let record = records[task] else { return }
         if !record.owner.isClosed {
-            record.owner.connection.enqueue(reply)
             records.removeValue(forKey: task)
+            send(reply, of: record, isReply: true)
             return
         }
         records[task]?.reply = reply

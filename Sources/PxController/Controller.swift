@@ -20,6 +20,8 @@ public final class Controller {
     var peers: [Peer] = []
     var engines: [Int32: EngineSlot] = [:]
     var records: [UInt64: TaskRecord] = [:]
+    /// Answers held back so that each reaches its client in one write, by the request's first task.
+    var heldAnswers: [UInt64: HeldAnswer] = [:]
     var balancer = LoadBalancer()
     var prefetchPolicy = PrefetchPolicy()
     /// Load-balanced tasks that finished during this turn of the loop, by engine.
@@ -98,7 +100,8 @@ public final class Controller {
             let needsReaping = engines.values.contains { $0.needsReaping }
             let ready: [Poll.Events]
             do {
-                ready = try Poll.wait(watched, timeoutMilliseconds: needsReaping ? 10 : 1_000)
+                let timeout: Int32 = !heldAnswers.isEmpty ? 1 : needsReaping ? 10 : 1_000
+                ready = try Poll.wait(watched, timeoutMilliseconds: timeout)
             } catch {
                 log("controller: \(error)")
                 return
@@ -115,6 +118,7 @@ public final class Controller {
             }
             finishTurn()
             reapEngines()
+            releaseExpiredAnswers()
             flushAll()
         }
     }
@@ -235,6 +239,7 @@ public final class Controller {
         peer.isClosed = true
         peers.removeAll { $0 === peer }
         clientsAwaitingWelcome.removeAll { $0 === peer }
+        dropAnswers(of: peer)
         switch peer.role {
         case .engine(let id):
             engineLost(id)
