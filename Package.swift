@@ -74,7 +74,7 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .testTarget(name: "PxWireTests", dependencies: ["PxWire", "PxTransport"]),
+        .testTarget(name: "PxWireTests", dependencies: ["PxWire"]),
         .testTarget(name: "PxTransportTests", dependencies: ["PxTransport", "PxPlatform", "PxWire"]),
         .testTarget(name: "PxSchedulingTests", dependencies: ["PxScheduling"]),
         .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxClient", "PxPlatform", "PxText"]),
