@@ -167,6 +167,13 @@ class ClientTests(ClusterTestCase):
         mapped.wait()
         self.assertEqual(mapped.progress, 7)
 
+    def test_maps_of_nothing(self):
+        lv = self.rc.load_balanced_view()
+        self.assertEqual(lv.map_sync(square, []), [])
+        self.assertEqual(self.rc[:].map_sync(square, []), [])
+        self.assertEqual(list(lv.imap(square, [])), [])
+        self.assertEqual(len(lv.map_async(square, [])), 0)
+
     def test_results_are_futures(self):
         lv = self.rc.load_balanced_view()
         futures = [lv.apply_async(sleep_for, t) for t in (0.6, 0.0)]
