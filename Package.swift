@@ -29,6 +29,8 @@ let package = Package(
         // MARK: - Pure logic
         // The vocabulary the client, the scheduler and the wire share: ids, engine status, events.
         .target(name: "PxModel"),
+        // Numbers as text without Foundation, for the REPL's tables and the benchmark's report.
+        .target(name: "PxText"),
         .target(name: "PxWire", dependencies: ["PxModel"]),
         .target(name: "PxScheduling", dependencies: ["PxModel"]),
         // The cluster key, the TCP handshake and MAC'd frames: pure values over PxWire.
@@ -66,10 +68,10 @@ let package = Package(
         .target(name: "PxClient", dependencies: ["PxModel", "PxTransport", "PxPlatform", "PxWire"]),
         .target(name: "PxLineEditor", dependencies: ["CLibEdit"]),
         // The REPL reaches the cluster through PxClient only: never the wire or the transport.
-        .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "PxPlatform"]),
+        .target(name: "PxRepl", dependencies: ["PxClient", "PxLineEditor", "PxPlatform", "PxText"]),
         .target(
             name: "PxBench",
-            dependencies: ["PxClient", "PxPlatform", "PxRepl", "PxWire"],
+            dependencies: ["PxClient", "PxPlatform", "PxRepl", "PxText", "PxWire"],
             resources: [.embedInCode("Peers/peer_bench.py")]
         ),
         .executableTarget(
@@ -81,7 +83,7 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .testTarget(name: "PxWireTests", dependencies: ["PxWire", "PxTransport"]),
+        .testTarget(name: "PxWireTests", dependencies: ["PxWire"]),
         .testTarget(name: "PxTransportTests", dependencies: ["PxTransport", "PxPlatform", "PxWire"]),
         .testTarget(name: "PxSchedulingTests", dependencies: ["PxScheduling"]),
         .testTarget(name: "PxSecurityTests", dependencies: ["PxSecurity", "PxWire"]),
@@ -89,13 +91,13 @@ let package = Package(
             name: "PxControllerTests",
             dependencies: ["PxController", "PxPlatform", "PxTransport", "PxSecurity", "PxWire"]
         ),
-        .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxClient", "PxPlatform"]),
+        .testTarget(name: "PxReplTests", dependencies: ["PxRepl", "PxClient", "PxPlatform", "PxText"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["PxClient", "PxPlatform", "PxTransport", "PxWire", "PxSecurity"]
         ),
         .testTarget(name: "TerminalTests"),
         .testTarget(name: "PxLineEditorTests", dependencies: ["PxLineEditor"]),
-        .testTarget(name: "PxBenchTests", dependencies: ["PxBench"]),
+        .testTarget(name: "PxBenchTests", dependencies: ["PxBench", "PxText"]),
     ]
 )

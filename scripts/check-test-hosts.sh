@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the launcher tests' prerequisites before they run, and fails with the reason, never skips:
 #   - `mpiexec` on PATH is the MPICH that the python's mpi4py loads (a 2-rank allreduce gives 3 on
-#     both ranks; a mismatched mpiexec gives two singletons of size 1);
+#     both ranks, which rank 0 alone reports, so that the ranks' lines cannot interleave; a
+#     mismatched mpiexec gives two singletons of size 1);
 #   - Slurm runs a 2-task MPI step (`srun --mpi=pmi2`) with that mpi4py (SLURM_CONF must be set,
 #     as scripts/slurm.sh start prints it);
 #   - a network namespace serves ssh (scripts/netns-host.sh).
@@ -24,10 +25,11 @@ check() {
     fi
 }
 
-allreduce='from mpi4py import MPI; c = MPI.COMM_WORLD; print(c.size, c.allreduce(c.rank + 1))'
+allreduce='from mpi4py import MPI; c = MPI.COMM_WORLD; s = c.allreduce(c.rank + 1); ok = c.allreduce(int(s == 3))
+if c.rank == 0: print(c.size, s, ok)'
 mpiexec=$(command -v mpiexec || echo "mpiexec (not on PATH)")
-check "MPI ($mpiexec -n 2, mpi4py in $python)" "2 3 2 3 " mpiexec -n 2 "$python" -c "$allreduce"
-check "Slurm (srun --mpi=pmi2 -n 2, SLURM_CONF=${SLURM_CONF:-unset})" "2 3 2 3 " \
+check "MPI ($mpiexec -n 2, mpi4py in $python)" "2 3 2 " mpiexec -n 2 "$python" -c "$allreduce"
+check "Slurm (srun --mpi=pmi2 -n 2, SLURM_CONF=${SLURM_CONF:-unset})" "2 3 2 " \
     srun --mpi=pmi2 -n 2 "$python" -c "$allreduce"
 
 name=pxshcheck$$

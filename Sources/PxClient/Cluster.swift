@@ -84,16 +84,7 @@ public final class Cluster {
             try ClusterLayout.makePrivate()
         }
         do {
-            return try ClusterError.withContext("starting a cluster in \(layout.directory)") {
-                let (pid, socket) = try spawnController(
-                    layout: layout,
-                    engines: count,
-                    installation: installation,
-                    name: nil,
-                    tcp: tcp
-                )
-                return try handshake(socket: socket, controllerPID: pid, name: nil, layout: layout)
-            }
+            return try launch(in: layout, engines: count, installation: installation, name: nil, tcp: tcp)
         } catch {
             layout.remove()
             throw error
@@ -117,7 +108,20 @@ public final class Cluster {
         }) == true {
             throw ClusterError.invalidRequest("a cluster named '\(name)' is already running")
         }
-        return try ClusterError.withContext("starting the cluster '\(name)' in \(layout.directory)") {
+        return try launch(in: layout, engines: count, installation: installation, name: name, tcp: tcp)
+    }
+
+    /// Starts a controller for the cluster in `layout` and waits until its engines are up.
+    private static func launch(
+        in layout: ClusterLayout,
+        engines count: Int,
+        installation: PythonInstallation,
+        name: String?,
+        tcp: TCPEndpoint?
+    ) throws -> Cluster {
+        try ClusterError.withContext(
+            "starting \(name.map { "the cluster '\($0)'" } ?? "a cluster") in \(layout.directory)"
+        ) {
             let (pid, socket) = try spawnController(
                 layout: layout,
                 engines: count,

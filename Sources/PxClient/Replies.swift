@@ -7,15 +7,11 @@ public struct ExecuteReply: Equatable, Sendable {
     /// The repr of the value of the cell's last expression; nil when it has none (or it is `None`).
     public var resultRepr: String?
 
-    public init(count: Int, resultRepr: String?) {
-        self.count = count
-        self.resultRepr = resultRepr
-    }
-
     /// Reads an `execute` reply: `ok`, the count, `1` or `0` for whether a value follows, its repr.
     init?(_ reply: [Bytes]) {
         guard reply.count >= 3, reply[0] == Bytes(text: "ok"), let count = Int(reply[1].text) else { return nil }
-        self.init(count: count, resultRepr: reply[2] == Bytes(text: "1") && reply.count >= 4 ? reply[3].text : nil)
+        self.count = count
+        self.resultRepr = reply[2] == Bytes(text: "1") && reply.count >= 4 ? reply[3].text : nil
     }
 }
 
@@ -25,11 +21,6 @@ public struct Completion: Equatable, Sendable {
     public var start: Int
     /// The candidates, each replacing the text from ``start`` on.
     public var matches: [String]
-
-    public init(start: Int, matches: [String]) {
-        self.start = start
-        self.matches = matches
-    }
 
     /// No candidates.
     public static let none = Completion(start: 0, matches: [])
@@ -64,9 +55,4 @@ public struct AbortOutcome: Equatable, Sendable {
     public var aborted: Int
     /// Tasks that were already running (or queued on an engine directly) and go on.
     public var running: Int
-
-    public init(aborted: Int, running: Int) {
-        self.aborted = aborted
-        self.running = running
-    }
 }

@@ -41,11 +41,9 @@ extension Controller {
 
     /// An engine said hello: send it what waited for it and tell the clients.
     func engineConnected(_ id: Int32) {
-        guard let slot = engines[id], slot.connection != nil else { return }
-        for task in slot.queue {
-            guard let record = records[task], let arguments = record.arguments else { continue }
-            send(Frame(kind: .task, op: record.op, engine: id, id: task, segments: arguments), to: slot)
-            if !record.isBalanced { records[task]?.arguments = nil }
+        guard let slot = engines[id], let peer = slot.connection else { return }
+        for task in slot.queue where send(task, to: id, over: peer) {
+            if records[task]?.isBalanced == false { records[task]?.arguments = nil }
         }
         if !slot.isHome { apply(balancer.handle(.engineJoined(EngineID(id)))) }
         broadcast(.engineStarted(row(of: slot)))

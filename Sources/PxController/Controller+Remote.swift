@@ -149,14 +149,4 @@ extension Controller {
             if isTimeToBeat { peer.connection.enqueue(Frame(kind: .heartbeat)) }
         }
     }
-
-    /// Sends a task to an engine. A remote engine cannot map this host's shared memory: buffers
-    /// that travel as shared-memory files go inline to it.
-    func send(_ task: Frame, to slot: EngineSlot) {
-        guard let peer = slot.connection else { return }
-        guard !slot.isChild else { return peer.connection.enqueue(task) }
-        var inlined = task
-        inlined.segments = task.segments.map(SharedMemory.inlined)
-        peer.connection.enqueue(inlined)
-    }
 }

@@ -13,7 +13,13 @@ extension Controller {
         let first = nextTaskID
         let count = submission.taskCount
         nextTaskID += UInt64(count)
-        peer.connection.enqueue(Accepted(first: first, count: count).frame(requestID: requestID))
+        accept(
+            Accepted(first: first, count: count).frame(requestID: requestID),
+            first: first,
+            count: count,
+            isBalanced: submission.isBalanced,
+            from: peer
+        )
         let now = Clock.realtimeNanoseconds
         let op = submission.op.rawValue
 
@@ -21,41 +27,31 @@ extension Controller {
             // Waiting would be forever: say so now.
             for index in 0..<count {
                 let id = first + UInt64(index)
-                records[id] = TaskRecord(owner: peer, op: op, isBalanced: true, submitted: now)
+                records[id] = TaskRecord(owner: peer, request: first, op: op, isBalanced: true, submitted: now)
                 failTask(id, .engineError(Controller.noEngineMessage))
             }
             return
         }
+        // A balanced task's engine is the balancer's choice, made later.
+        let engines: [Int32?] = submission.isBalanced ? Array(repeating: nil, count: count) : submission.targets
+        for (index, engine) in engines.enumerated() {
+            records[first + UInt64(index)] = TaskRecord(
+                owner: peer,
+                request: first,
+                op: op,
+                isBalanced: submission.isBalanced,
+                submitted: now,
+                engine: engine,
+                arguments: submission.arguments(ofTask: index)
+            )
+        }
         if submission.isBalanced {
             if balancer.unfinishedCount == 0 { prefetchPolicy.jobStarted() }
             apply(balancer.handle(.prefetchChanged(prefetchPolicy.prefetch)))
-            var ids: [TaskID] = []
-            ids.reserveCapacity(count)
-            for index in 0..<count {
-                let id = first + UInt64(index)
-                records[id] = TaskRecord(
-                    owner: peer,
-                    op: op,
-                    isBalanced: true,
-                    submitted: now,
-                    arguments: submission.arguments(ofTask: index)
-                )
-                ids.append(TaskID(id))
-            }
+            let ids = (0..<count).map { TaskID(first + UInt64($0)) }
             apply(balancer.handle(.submitted(ids, retries: submission.retries)))
-            return
-        }
-        for (index, target) in submission.targets.enumerated() {
-            let id = first + UInt64(index)
-            records[id] = TaskRecord(
-                owner: peer,
-                op: op,
-                isBalanced: false,
-                submitted: now,
-                engine: target,
-                arguments: submission.arguments(ofTask: index)
-            )
-            route(id, to: target)
+        } else {
+            for (index, target) in submission.targets.enumerated() { route(first + UInt64(index), to: target) }
         }
     }
 
@@ -69,10 +65,23 @@ extension Controller {
         slot.handle(.workQueued)
         engines[target] = slot
         if !slot.isHome { apply(balancer.handle(.directQueued(EngineID(target)))) }
-        if slot.life.takesTasks, let record = records[task], let arguments = record.arguments {
-            send(Frame(kind: .task, op: record.op, engine: target, id: task, segments: arguments), to: slot)
+        if slot.life.takesTasks, let peer = slot.connection, send(task, to: target, over: peer) {
             records[task]?.arguments = nil
         }
+    }
+
+    /// Sends task `task` to engine `engine`: the one place task frames are built. A direct task's
+    /// arguments can go once sent; a balanced task keeps them, in case it must be retried.
+    ///
+    /// - Returns: false when the task has no record or no arguments left to send.
+    @discardableResult
+    func send(_ task: UInt64, to engine: Int32, over peer: Peer) -> Bool {
+        guard let record = records[task], let arguments = record.arguments else { return false }
+        // A remote engine cannot map this host's shared memory: such buffers go inline to it.
+        let isRemote = engines[engine].map { !$0.isChild } ?? false
+        let segments = isRemote ? arguments.map(SharedMemory.inlined) : arguments
+        peer.connection.enqueue(Frame(kind: .task, op: record.op, engine: engine, id: task, segments: segments))
+        return true
     }
 
     /// Applies the load balancer's decisions.
@@ -80,26 +89,18 @@ extension Controller {
         for action in actions {
             switch action {
             case .dispatch(let tasks, let engine):
-                guard var slot = engines[engine.rawValue], slot.life.takesTasks else { continue }
-                for task in tasks {
-                    guard let record = records[task.rawValue], let arguments = record.arguments else { continue }
+                guard var slot = engines[engine.rawValue], slot.life.takesTasks, let peer = slot.connection else {
+                    continue
+                }
+                for task in tasks where send(task.rawValue, to: engine.rawValue, over: peer) {
                     records[task.rawValue]?.engine = engine.rawValue
                     slot.queue.append(task.rawValue)
-                    send(
-                        Frame(
-                            kind: .task,
-                            op: record.op,
-                            engine: engine.rawValue,
-                            id: task.rawValue,
-                            segments: arguments
-                        ),
-                        to: slot
-                    )
                 }
                 if !slot.queue.isEmpty { slot.handle(.workQueued) }
                 engines[engine.rawValue] = slot
             case .retrying(let task, let engine):
                 guard let record = records[task.rawValue], !record.owner.isClosed else { continue }
+                releaseAnswer(record.request)  // the client must know the task's id first
                 record.owner.connection.enqueue(
                     ClusterEvent.taskRetried(task: task.rawValue, engine: engine.rawValue).frame
                 )
@@ -245,15 +246,15 @@ extension Controller {
 
     func forwardStream(_ frame: Frame) {
         guard let record = records[frame.id], !record.owner.isClosed else { return }
-        record.owner.connection.enqueue(frame)
+        send(frame, of: record, isReply: false)
     }
 
     /// Sends a reply to the task's client and drops the record; keeps it if the client is gone.
     func deliver(_ reply: Frame, of task: UInt64) {
         guard let record = records[task] else { return }
         if !record.owner.isClosed {
-            record.owner.connection.enqueue(reply)
             records.removeValue(forKey: task)
+            send(reply, of: record, isReply: true)
             return
         }
         records[task]?.reply = reply

@@ -28,6 +28,8 @@ public final class Controller {
     var peers: [Peer] = []
     var engines: [Int32: EngineSlot] = [:]
     var records: [UInt64: TaskRecord] = [:]
+    /// Answers held back so that each reaches its client in one write, by the request's first task.
+    var heldAnswers: [UInt64: HeldAnswer] = [:]
     var balancer = LoadBalancer()
     var prefetchPolicy = PrefetchPolicy()
     /// Load-balanced tasks that finished during this turn of the loop, by engine.
@@ -110,7 +112,8 @@ public final class Controller {
             let hasRemotePeers = polled.contains { $0.host != nil }
             let ready: [Poll.Events]
             do {
-                ready = try Poll.wait(watched, timeoutMilliseconds: needsReaping ? 10 : hasRemotePeers ? 250 : 1_000)
+                let timeout: Int32 = !heldAnswers.isEmpty ? 1 : needsReaping ? 10 : hasRemotePeers ? 250 : 1_000
+                ready = try Poll.wait(watched, timeoutMilliseconds: timeout)
             } catch {
                 log("controller: \(error)")
                 return
@@ -129,6 +132,7 @@ public final class Controller {
             finishTurn()
             reapEngines()
             if hasRemotePeers { checkHeartbeats() }
+            releaseExpiredAnswers()
             flushAll()
         }
     }
@@ -291,6 +295,7 @@ public final class Controller {
         peer.isClosed = true
         peers.removeAll { $0 === peer }
         clientsAwaitingWelcome.removeAll { $0 === peer }
+        dropAnswers(of: peer)
         switch peer.role {
         case .engine(let id):
             // A killed engine's connection can close after its successor was launched (its exit was

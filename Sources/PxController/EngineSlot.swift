@@ -78,6 +78,8 @@ struct EngineSlot {
 /// A task from submission until its client has its reply.
 struct TaskRecord {
     let owner: Peer
+    /// The first task of the request it belongs to, which names the request's held answer.
+    let request: UInt64
     let op: UInt8
     let isBalanced: Bool
     let submitted: UInt64

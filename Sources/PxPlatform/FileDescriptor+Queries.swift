@@ -35,9 +35,4 @@ extension FileDescriptor {
 public struct PeerCredentials: Equatable, Sendable {
     public var uid: uid_t
     public var pid: pid_t
-
-    public init(uid: uid_t, pid: pid_t) {
-        self.uid = uid
-        self.pid = pid
-    }
 }

@@ -43,6 +43,31 @@ extension EndToEnd {
             #expect(result.tasks.map(resultRepr) == (0..<4).map { "(\(pids[$0]), \($0), 4)" })
         }
 
+        /// The controller holds a request's answers back to send them in one write, but never until a slow
+        /// task ends: an engine that finished shows its reply and output while another still runs.
+        @Test func aFinishedTaskIsSeenWhileAnotherOfItsRequestStillRuns() throws {
+            let cluster = try attach()
+            defer { cluster.shutdown() }
+            let gate = "/tmp/pxsh-gate-\(getpid())-\(Clock.monotonicNanoseconds)"
+            defer { unlink(gate) }
+            let result = try cluster.view([0, 1]).execute(
+                """
+                import os, time
+                if rank == 1:
+                    while not os.path.exists(\(gate.debugDescription)): time.sleep(0.01)
+                print("done", rank)
+                """
+            )
+            for _ in 0..<120 where !result.tasks[0].isDone { try cluster.pump(timeoutMilliseconds: 1_000) }
+            #expect(result.tasks[0].isDone)
+            #expect(!result.tasks[1].isDone)
+            #expect(result.tasks[0].stdout == Array("done 0\n".utf8))
+            let file = try FileDescriptor.open(gate, flags: O_WRONLY | O_CREAT)
+            file.close()
+            try cluster.finish(result)
+            #expect(result.tasks[1].stdout == Array("done 1\n".utf8))
+        }
+
         @Test func anExecuteResultRecordsOutputValuesStatesAndTimes() throws {
             let cluster = try attach()
             defer { cluster.shutdown() }

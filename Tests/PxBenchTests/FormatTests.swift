@@ -1,3 +1,4 @@
+import PxText
 import Testing
 
 @testable import PxBench

@@ -3,6 +3,15 @@ import Testing
 @testable import PxRepl
 
 @Suite struct MagicParserTests {
+    /// The catalog drives the parser: every magic it lists has its own parser, and there is no other
+    /// parser but the `%exit` spelling of `%quit`.
+    @Test func everyMagicInTheCatalogHasItsOwnParser() {
+        let catalog = Set(MagicCatalog.all.map(\.name))
+        let parsers = Set(MagicParser.parsers.keys)
+        #expect(catalog.subtracting(parsers).isEmpty, "no parser: \(catalog.subtracting(parsers).sorted())")
+        #expect(parsers.subtracting(catalog) == ["%exit"])
+    }
+
     @Test(
         arguments: [
             ("%px print(rank)", Command.px(PxOptions(), code: "print(rank)")),

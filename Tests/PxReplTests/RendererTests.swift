@@ -1,4 +1,5 @@
 import PxClient
+import PxText
 import Testing
 
 @testable import PxRepl
@@ -100,6 +101,6 @@ import Testing
         #expect(Renderer.seconds(0.000_250) == "250 µs")
         #expect(Renderer.seconds(0.0123) == "12.3 ms")
         #expect(Renderer.seconds(1.5) == "1.50 s")
-        #expect(Renderer.fixed(3.14159, places: 2) == "3.14")
+        #expect(NumberFormat.fixed(3.14159, decimals: 2) == "3.14")
     }
 }

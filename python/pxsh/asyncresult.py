@@ -353,11 +353,12 @@ class AsyncMapResult(AsyncResult):
 
     def __init__(self, client, *, label: str, engines: Sequence[Optional[int]], sizes: Sequence[int],
                  ordered: bool = True):
-        super().__init__(client, label=label, method="map", engines=engines,
-                         decode=_load_value, combine=_chain)
+        # Set before AsyncResult.__init__, which finishes a map of nothing at once.
         self._sizes = list(sizes)
         self._ordered = ordered
         self._finish_order: List[int] = []
+        super().__init__(client, label=label, method="map", engines=engines,
+                         decode=_load_value, combine=_chain)
 
     def __len__(self) -> int:
         return sum(self._sizes)

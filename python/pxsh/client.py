@@ -325,6 +325,8 @@ class Client:
             reason = f"the connection to the cluster failed: {exc}"
         except protocol.ProtocolError as exc:
             reason = f"the controller sent an invalid frame: {exc}"
+        except Exception as exc:  # a bug here must not leave results waiting forever
+            reason = f"the client's reader failed: {type(exc).__name__}: {exc}"
         if self.cluster:
             reason = reason.replace("the cluster", f"the cluster {self.cluster!r}")
         self._close(reason)

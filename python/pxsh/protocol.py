@@ -226,14 +226,16 @@ class EngineRow(NamedTuple):
     since: int
     queued: int
     resident_bytes: int
+    host: str = "local"  # "local", or the address of an engine that joined over TCP
 
     @classmethod
     def parse(cls, line: bytes) -> Optional["EngineRow"]:
         fields = line.decode(errors="replace").split(" ")
-        if len(fields) != 7 or fields[3] not in ("starting", "idle", "busy", "dead"):
+        if len(fields) not in (7, 8) or fields[3] not in ("starting", "idle", "busy", "dead"):
             return None
         try:
             return cls(int(fields[0]), int(fields[1]), int(fields[2]), fields[3],
-                       int(fields[4]), int(fields[5]), int(fields[6]))
+                       int(fields[4]), int(fields[5]), int(fields[6]),
+                       fields[7] if len(fields) == 8 else "local")
         except ValueError:
             return None

@@ -1,4 +1,5 @@
 import PxClient
+import PxText
 
 /// Runs the suite: pxsh first, then each peer, one at a time so that they never compete for the CPUs.
 public enum BenchRunner {

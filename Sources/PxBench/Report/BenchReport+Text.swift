@@ -1,3 +1,5 @@
+import PxText
+
 extension BenchReport {
     /// The report as a table for a terminal (`pxsh bench`), ending with a newline.
     ///

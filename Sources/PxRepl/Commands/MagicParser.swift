@@ -13,197 +13,28 @@ public struct MagicError: Error, Equatable, CustomStringConvertible {
 
 /// Turns a line (or a `%%px` cell) that starts with `%` into a ``Command``.
 public enum MagicParser {
+    /// Parses one magic line (or a `%%px` cell): its first word picks the magic's own parser
+    /// from ``parsers``; the magic's synopsis from ``MagicCatalog`` comes with any usage error.
     public static func parse(_ input: String) throws -> Command {
         var words = Words(input)
         guard let head = words.next() else { throw MagicError("empty magic") }
-        let magic = MagicCatalog.named(head.text)
-        func usageError(_ message: String) -> MagicError {
-            MagicError("\(head.text): \(message)", usage: magic?.synopsis)
-        }
-
-        switch head.text {
-        case "%%px":
-            guard let newline = input.firstIndex(of: "\n") else { throw usageError("the cell has no code") }
-            var flagWords = Words(String(input[..<newline]))
-            _ = flagWords.next()
-            let options = try parsePxFlags(&flagWords, allowCode: false, error: usageError)
-            return .px(options, code: String(input[input.index(after: newline)...]))
-        case "%px":
-            let options = try parsePxFlags(&words, allowCode: true, error: usageError)
-            let code = words.rest
-            guard !code.isEmpty else { throw usageError("no code to run") }
-            return .px(options, code: code)
-        case "%pxconfig":
-            let options = try parsePxFlags(&words, allowCode: false, error: usageError)
-            return .pxconfig(options)
-        case "%autopx":
-            try words.expectEnd(usageError)
-            return .autopx
-        case "%pxresult":
-            let name = words.next()?.text
-            try words.expectEnd(usageError)
-            return .pxresult(name: name)
-        case "%push":
-            let targets = try parseTargetsFlag(&words, error: usageError)
-            let assignments = try parseAssignments(words.rest, error: usageError)
-            guard !assignments.isEmpty else { throw usageError("name the values to push") }
-            return .push(assignments, targets: targets)
-        case "%pull":
-            let targets = try parseTargetsFlag(&words, error: usageError)
-            let names = words.remainingWords
-            guard !names.isEmpty else { throw usageError("name the variables to pull") }
-            for name in names where !name.isIdentifier { throw usageError("'\(name)' is not a variable name") }
-            return .pull(names, targets: targets)
-        case "%scatter":
-            let targets = try parseTargetsFlag(&words, error: usageError)
-            guard let name = words.next()?.text, name.isIdentifier else { throw usageError("name the variable") }
-            return .scatter(name: name, expression: words.rest, targets: targets)
-        case "%gather":
-            let targets = try parseTargetsFlag(&words, error: usageError)
-            guard let name = words.next()?.text, name.isIdentifier else { throw usageError("name the variable") }
-            try words.expectEnd(usageError)
-            return .gather(name: name, targets: targets)
-        case "%map":
-            var options = MapOptions()
-            while let flag = words.peekFlag() {
-                _ = words.next()
-                switch flag.name {
-                case "--chunksize":
-                    let value = try flag.value ?? words.value(for: flag.name, usageError)
-                    if value == "auto" {
-                        options.chunkSize = nil
-                    } else {
-                        guard let size = Int(value), size > 0 else {
-                            throw usageError("--chunksize takes a positive number or auto")
-                        }
-                        options.chunkSize = size
-                    }
-                case "--unordered": options.unordered = true
-                case "--ordered": options.unordered = false
-                case "--noblock": options.block = false
-                case "--block": options.block = true
-                case "-o", "--name":
-                    options.name = try identifier(flag.value ?? words.value(for: flag.name, usageError), usageError)
-                case "--retries":
-                    guard let retries = Int(try flag.value ?? words.value(for: flag.name, usageError)), retries >= 0
-                    else {
-                        throw usageError("--retries takes a number")
-                    }
-                    options.retries = retries
-                case "--": break
-                default: throw usageError("unknown flag \(flag.name)")
-                }
-                if flag.name == "--" { break }
-            }
-            guard TopLevel.split(words.rest).count >= 2 else { throw usageError("give a function and a sequence") }
-            return .map(options, call: words.rest)
-        case "%apply":
-            var name: String?
-            while let flag = words.peekFlag() {
-                _ = words.next()
-                guard flag.name == "-o" || flag.name == "--name" else { throw usageError("unknown flag \(flag.name)") }
-                name = try identifier(flag.value ?? words.value(for: flag.name, usageError), usageError)
-            }
-            guard !words.rest.isEmpty else { throw usageError("give a function") }
-            return .apply(call: words.rest, name: name)
-        case "%jobs":
-            try words.expectEnd(usageError)
-            return .jobs
-        case "%wait":
-            var name: String?
-            var timeout: Double?
-            while let word = words.next() {
-                if word.text.hasPrefix("--timeout") {
-                    let value =
-                        word.text.hasPrefix("--timeout=")
-                        ? String(word.text.dropFirst(10)) : try words.value(for: "--timeout", usageError)
-                    guard let seconds = Double(value), seconds >= 0 else { throw usageError("--timeout takes seconds") }
-                    timeout = seconds
-                } else if name == nil {
-                    name = word.text
-                } else {
-                    throw usageError("unexpected '\(word.text)'")
-                }
-            }
-            return .wait(name: name, timeout: timeout)
-        case "%abort":
-            let name = words.next()?.text
-            try words.expectEnd(usageError)
-            return .abort(name: name)
-        case "%result":
-            guard let name = words.next()?.text else { throw usageError("name the result") }
-            var storeAs: String?
-            if let flag = words.next() {
-                guard flag.text == "-o" else { throw usageError("unexpected '\(flag.text)'") }
-                storeAs = try identifier(words.value(for: "-o", usageError), usageError)
-            }
-            try words.expectEnd(usageError)
-            return .result(name: name, storeAs: storeAs)
-        case "%timeline":
-            let name = words.next()?.text
-            try words.expectEnd(usageError)
-            return .timeline(name: name)
-        case "%engines":
-            try words.expectEnd(usageError)
-            return .engines
-        case "%interrupt":
-            return .interrupt(try optionalTargets(words.rest, usageError))
-        case "%restart":
-            var replay = false
-            var list = false
-            var spec: [String] = []
-            for word in words.remainingWords {
-                if word == "--replay" {
-                    replay = true
-                } else if word == "--list" {
-                    list = true
-                } else {
-                    spec.append(word)
-                }
-            }
-            if list {
-                guard !replay && spec.isEmpty else { throw usageError("--list goes alone") }
-                return .listSetup
-            }
-            return .restart(try optionalTargets(spec.joined(), usageError), replay: replay)
-        case "%add":
-            guard let count = words.next().flatMap({ Int($0.text) }), count > 0, count <= 256 else {
-                throw usageError("give a number of engines (1-256)")
-            }
-            try words.expectEnd(usageError)
-            return .add(count)
-        case "%remove":
-            guard let spec = try optionalTargets(words.rest, usageError) else { throw usageError("say which engines") }
-            return .remove(spec)
-        case "%who":
-            return .who(try optionalTargets(words.rest, usageError))
-        case "%record":
-            guard let path = words.next()?.text else { throw usageError("give a file, or --stop") }
-            try words.expectEnd(usageError)
-            return .record(path: path == "--stop" ? nil : path)
-        case "%run":
-            let path = words.rest
-            guard !path.isEmpty else { throw usageError("give a file") }
-            return .run(path: path)
-        case "%help":
-            let name = words.next()?.text
-            try words.expectEnd(usageError)
-            if let name, MagicCatalog.named(name) == nil { throw MagicError("%help: no magic \(name)") }
-            return .help(name)
-        case "%quit", "%exit":
-            return .quit
-        default:
+        guard let parser = parsers[head.text] else {
             let suggestion = MagicCatalog.all.map(\.name).first { $0.hasPrefix(head.text) || head.text.hasPrefix($0) }
             throw MagicError(
                 "unknown magic \(head.text)" + (suggestion.map { " (did you mean \($0)?)" } ?? "")
                     + "; %help lists them"
             )
         }
+        let synopsis = MagicCatalog.named(head.text)?.synopsis
+        var line = MagicLine(input: input, words: words) { message in
+            MagicError("\(head.text): \(message)", usage: synopsis)
+        }
+        return try parser(&line)
     }
 
     // MARK: - Flags
 
-    private static func parsePxFlags(
+    static func parsePxFlags(
         _ words: inout Words,
         allowCode: Bool,
         error: (String) -> MagicError
@@ -246,7 +77,7 @@ public enum MagicParser {
         return options
     }
 
-    private static func parseTargetsFlag(_ words: inout Words, error: (String) -> MagicError) throws -> TargetSpec? {
+    static func parseTargetsFlag(_ words: inout Words, error: (String) -> MagicError) throws -> TargetSpec? {
         guard let flag = words.peekFlag(), flag.name == "-t" || flag.name == "--targets" else { return nil }
         _ = words.next()
         let value = try flag.value ?? words.value(for: flag.name, error)
@@ -254,19 +85,19 @@ public enum MagicParser {
         return spec
     }
 
-    private static func optionalTargets(_ text: String, _ error: (String) -> MagicError) throws -> TargetSpec? {
+    static func optionalTargets(_ text: String, _ error: (String) -> MagicError) throws -> TargetSpec? {
         guard !text.isEmpty else { return nil }
         guard let spec = TargetSpec(text) else { throw error("bad targets '\(text)' (\(MagicCatalog.targetsHelp))") }
         return spec
     }
 
-    private static func identifier(_ text: String, _ error: (String) -> MagicError) throws -> String {
+    static func identifier(_ text: String, _ error: (String) -> MagicError) throws -> String {
         guard text.isIdentifier else { throw error("'\(text)' is not a valid name") }
         return text
     }
 
     /// `a b x=EXPR y=EXPR`: an expression runs until the next `name=` word.
-    private static func parseAssignments(_ text: String, error: (String) -> MagicError) throws -> [Command.Assignment] {
+    static func parseAssignments(_ text: String, error: (String) -> MagicError) throws -> [Command.Assignment] {
         var assignments: [Command.Assignment] = []
         var explicit: [Bool] = []
         var inExpression = false
@@ -298,122 +129,5 @@ public enum MagicParser {
             )
         }
         return assignments
-    }
-}
-
-// MARK: - Words
-
-/// Whitespace-separated words of a magic line, with access to the raw rest of the line.
-struct Words {
-    struct Word {
-        var text: String
-        var start: String.Index
-    }
-
-    struct Flag {
-        var name: String
-        /// The value given as `--flag=value`.
-        var value: String?
-    }
-
-    private let line: String
-    private var position: String.Index
-
-    init(_ line: String) {
-        self.line = line
-        self.position = line.startIndex
-    }
-
-    mutating func next() -> Word? {
-        skipSpaces()
-        guard position < line.endIndex else { return nil }
-        let start = position
-        while position < line.endIndex && !line[position].isWhitespace { position = line.index(after: position) }
-        return Word(text: String(line[start..<position]), start: start)
-    }
-
-    /// The next word if it is a flag (`-x`, `--name`, `--name=value`), without consuming it.
-    mutating func peekFlag() -> Flag? {
-        var copy = self
-        guard let word = copy.next(), word.text.hasPrefix("-"), word.text.count > 1,
-            !(word.text.dropFirst().first?.isNumber ?? false)
-        else { return nil }
-        if let equals = word.text.firstIndex(of: "="), word.text.hasPrefix("--") {
-            return Flag(name: String(word.text[..<equals]), value: String(word.text[word.text.index(after: equals)...]))
-        }
-        return Flag(name: word.text, value: nil)
-    }
-
-    /// The value word after a flag.
-    mutating func value(for flag: String, _ error: (String) -> MagicError) throws -> String {
-        guard let word = next() else { throw error("\(flag) needs a value") }
-        return word.text
-    }
-
-    /// The unparsed rest of the line, trimmed.
-    var rest: String {
-        String(line[position...]).trimmingSpaces
-    }
-
-    var remainingWords: [String] {
-        var copy = self
-        var words: [String] = []
-        while let word = copy.next() { words.append(word.text) }
-        return words
-    }
-
-    mutating func expectEnd(_ error: (String) -> MagicError) throws {
-        if let extra = next() { throw error("unexpected '\(extra.text)'") }
-    }
-
-    private mutating func skipSpaces() {
-        while position < line.endIndex && line[position].isWhitespace { position = line.index(after: position) }
-    }
-}
-
-/// Splits Python-ish text at whitespace outside brackets and quotes: `lambda x: x*x range(10)`
-/// is `["lambda", "x:", "x*x", "range(10)"]`, and `f(a, b)` stays one word.
-enum TopLevel {
-    static func split(_ text: String) -> [String] {
-        var words: [String] = []
-        var current = ""
-        var depth = 0
-        var quote: Character?
-        var escaped = false
-        for character in text {
-            if let open = quote {
-                current.append(character)
-                if escaped {
-                    escaped = false
-                } else if character == "\\" {
-                    escaped = true
-                } else if character == open {
-                    quote = nil
-                }
-                continue
-            }
-            switch character {
-            case "'", "\"": quote = character
-            case "(", "[", "{": depth += 1
-            case ")", "]", "}": depth = max(0, depth - 1)
-            default: break
-            }
-            if character.isWhitespace && depth == 0 {
-                if !current.isEmpty { words.append(current) }
-                current = ""
-            } else {
-                current.append(character)
-            }
-        }
-        if !current.isEmpty { words.append(current) }
-        return words
-    }
-}
-
-extension StringProtocol {
-    /// Whether the text is a Python identifier (ASCII rules, plus any non-ASCII letter).
-    var isIdentifier: Bool {
-        guard let first = first, first == "_" || first.isLetter else { return false }
-        return allSatisfy { $0 == "_" || $0.isLetter || $0.isNumber }
     }
 }

@@ -1,4 +1,5 @@
 import PxClient
+import PxText
 
 // MARK: - Tables: %jobs, %engines, %who, %pull
 
@@ -149,24 +150,13 @@ extension Renderer {
     /// "0.52 s", "12.3 ms", "2 min 05 s"
     public static func seconds(_ value: Double) -> String {
         if value < 0.001 { return "\(Int((value * 1e6).rounded())) µs" }
-        if value < 1 { return fixed(value * 1000, places: value < 0.01 ? 2 : 1) + " ms" }
-        if value < 120 { return fixed(value, places: 2) + " s" }
+        if value < 1 { return NumberFormat.fixed(value * 1000, decimals: value < 0.01 ? 2 : 1) + " ms" }
+        if value < 120 { return NumberFormat.fixed(value, decimals: 2) + " s" }
         let total = Int(value.rounded())
         return "\(total / 60) min \(total % 60 < 10 ? "0" : "")\(total % 60) s"
     }
 
     static func megabytes(_ bytes: Int64) -> String {
-        fixed(Double(bytes) / 1_048_576, places: 1) + " MB"
-    }
-
-    /// A number with a fixed count of decimals (no Foundation formatting here).
-    static func fixed(_ value: Double, places: Int) -> String {
-        var scale = 1.0
-        for _ in 0..<places { scale *= 10 }
-        let scaled = Int64((abs(value) * scale).rounded())
-        let whole = scaled / Int64(scale)
-        var fraction = String(scaled % Int64(scale))
-        while fraction.count < places { fraction = "0" + fraction }
-        return (value < 0 && scaled != 0 ? "-" : "") + String(whole) + (places > 0 ? "." + fraction : "")
+        NumberFormat.fixed(Double(bytes) / 1_048_576, decimals: 1) + " MB"
     }
 }

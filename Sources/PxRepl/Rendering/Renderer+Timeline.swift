@@ -1,4 +1,5 @@
 import PxClient
+import PxText
 
 // MARK: - %timeline
 
@@ -62,7 +63,7 @@ extension Renderer {
             + "\n"
         text +=
             "\(Renderer.count(tasks.count, "task")) on \(Renderer.count(engines.count, "engine")): wall \(Renderer.seconds(wall)), "
-            + "serial \(Renderer.seconds(serial)), speed-up \(Renderer.fixed(serial / wall, places: 2))x\n"
+            + "serial \(Renderer.seconds(serial)), speed-up \(NumberFormat.fixed(serial / wall, decimals: 2))x\n"
         return text
     }
 }

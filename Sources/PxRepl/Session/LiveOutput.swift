@@ -1,4 +1,5 @@
 import PxClient
+import PxText
 
 /// Live display of a long blocking command on a terminal.
 ///
@@ -92,7 +93,7 @@ final class LiveOutput {
         if result.kind == .map && done > 0 {
             let rate = Double(done) / max(result.elapsed, 1e-9)
             status +=
-                ", \(Renderer.fixed(rate, places: 1)) tasks/s, ETA \(Renderer.seconds(Double(total - done) / rate))"
+                ", \(NumberFormat.fixed(rate, decimals: 1)) tasks/s, ETA \(Renderer.seconds(Double(total - done) / rate))"
         }
         status += "]  Ctrl-C interrupts"
         // One row only: a wrapped status line could not be erased with a carriage return.

@@ -17,177 +17,306 @@ extension Session {
         case .px(let flags, let code):
             return try runPx(code, options: flags.merged(over: pxDefaults), number: number)
         case .autopx:
-            isAutopx.toggle()
-            emit(
-                renderer.notice(
-                    isAutopx ? "%autopx on: plain lines run on the engines (%autopx again to stop)" : "%autopx off"
-                )
-            )
-            return true
+            return toggleAutopx()
         case .pxconfig(let flags):
-            pxDefaults = flags.merged(over: pxDefaults)
-            pxDefaults.name = nil
-            pxDefaults.setup = false
-            if flags == PxOptions() {
-                let d = pxDefaults
-                emit(
-                    "targets: \(d.targets ?? .all), block: \(d.block ?? true), local: \(d.local), "
-                        + "stream: \(d.stream.map { "\($0)" } ?? "on a terminal"), "
-                        + "group-outputs: \((d.groupOutputs ?? .engine).rawValue), "
-                        + "timeout: \(d.timeout.map { Renderer.seconds($0) } ?? "none")\n"
-                )
-            }
-            return true
+            return configurePx(flags)
         case .pxresult(let name):
-            if let answer = try pythonResult(.show, name) {
-                if answer.count >= 2 { emit(answer[0] + "\n") }
-                return answer.count >= 2 && answer[1] != "1"
-            }
-            let result = try self.result(named: name)
-            guard try waitInterruptibly(result, timeout: nil) else { return false }
-            storeFinishedValues()
-            return try showOutcome(result)
+            return try showOutcome(ofResultNamed: name)
         case .push(let assignments, let spec):
-            let targets = try targets(spec)
-            try cluster.view(targets).push(assignments.map { ($0.name, $0.expression) })
-            if spec == nil || spec == .all { setupCommands.append(command) }
-            return true
+            return try push(assignments, to: spec)
         case .pull(let names, let spec):
-            let values = try cluster.view(try targets(spec)).pull(names)
-            emitValue(renderer.pulled(values, names: names))
-            return true
+            return try pull(names, from: spec)
         case .scatter(let name, let expression, let spec):
-            try cluster.view(try targets(spec)).scatter(name, expression: expression)
-            if spec == nil || spec == .all { setupCommands.append(command) }
-            return true
+            return try scatter(name, expression: expression, to: spec)
         case .gather(let name, let spec):
-            let repr = try cluster.view(try targets(spec)).gather(name)
-            emitValue(renderer.assignment(name, repr))
-            return true
+            return try gather(name, from: spec)
         case .map(let options, let call):
             return try runMap(options, call: call)
         case .apply(let call, let name):
-            let result = try cluster.loadBalanced().apply(function: call, arguments: "", name: name)
-            register(result)
-            guard try waitInterruptibly(result, timeout: nil) else { return false }
-            return try finishApply(result, number: number)
+            return try runApply(call, name: name, number: number)
         case .jobs:
-            try cluster.poll()
-            try cluster.refreshStates(of: results)
-            emit(renderer.jobs(results.map(Renderer.JobRow.init) + pythonJobRows()))
-            return true
+            return try showJobs()
         case .wait(let name, let timeout):
-            if let answer = try pythonResult(.wait, name, argument: timeout.map { String($0) } ?? "") {
-                guard answer.count >= 3 else { return false }
-                if answer[0] != "1" { emit(renderer.failure("\(answer[2]) is still running")) }
-                if !answer[1].isEmpty { emit(renderer.failure(answer[1])) }
-                return answer[0] == "1" && answer[1].isEmpty
-            }
-            let result = try self.result(named: name)
-            guard try waitInterruptibly(result, timeout: timeout) else {
-                if !result.isReady { emit(renderer.failure("\(result.summary) is still running")) }
-                return false
-            }
-            // A failed result shows its errors; a good one needs no output.
-            storeFinishedValues()
-            return result.isFailed ? show(result) : true
+            return try waitFor(resultNamed: name, timeout: timeout)
         case .abort(let name):
-            if let answer = try pythonResult(.abort, name) {
-                if let text = answer.first { emit(renderer.notice(text)) }
-                return !answer.isEmpty
-            }
-            let result = try self.result(named: name)
-            guard !result.tasks.isEmpty else { return true }
-            let outcome = try cluster.abort(result)
-            emit(
-                renderer.notice(
-                    "aborted \(Renderer.count(outcome.aborted, "task"))"
-                        + (outcome.running > 0 ? "; \(outcome.running) already running" : "")
-                )
-            )
-            return true
+            return try abort(resultNamed: name)
         case .result(let name, let storeAs):
-            let result = try self.result(named: name)
-            guard try waitInterruptibly(result, timeout: nil) else { return false }
-            storeFinishedValues()
-            if let storeAs {
-                guard hasValues(result) else {
-                    throw ClusterError.invalidRequest(
-                        "-o stores the values of a %map or %apply result; %px values stay on the engines (see %pull)"
-                    )
-                }
-                guard !result.isFailed else { return show(result) }
-                emitValue(renderer.assignment(storeAs, try values(of: result, into: [storeAs])))
-                return true
-            }
-            return try showOutcome(result)
+            return try showResult(named: name, storeAs: storeAs)
         case .timeline(let name):
-            if let chart = try pythonTimeline(name) {
-                emit(chart)
-                return !chart.isEmpty
-            }
-            let result = try self.result(named: name)
-            try cluster.poll()
-            emit(renderer.timeline(Renderer.TimelineTask.of(result), title: "\(result.summary)"))
-            return true
+            return try showTimeline(ofResultNamed: name)
         case .engines:
-            emit(renderer.engines(try cluster.engines(), now: Clock.realtimeNanoseconds))
-            return true
+            return try showEngines()
         case .interrupt(let spec):
-            let interrupted = try cluster.interrupt(try targets(spec ?? .all))
-            emit(
-                renderer.notice(
-                    interrupted.isEmpty
-                        ? "no target engine is busy" : "interrupted engines \(EngineRanges.format(interrupted))"
-                )
-            )
-            return true
+            return try interruptEngines(spec)
         case .restart(let spec, let replay):
-            let targets = try (spec ?? .all).resolve(among: cluster.engineList.map(\.id))
-            return try restart(targets, replay: replay)
+            return try restartEngines(spec, replay: replay)
         case .listSetup:
-            emit(
-                setupCommands.isEmpty
-                    ? renderer.notice(
-                        "no setup to replay yet (imports, definitions, pushes and scatters to all engines)"
-                    )
-                    : renderer.notice("%restart --replay would replay \(setupListing)")
-            )
-            return true
+            return showSetup()
         case .add(let count):
-            let ranks = try currentRanks()
-            let added = try cluster.addEngines(count)
-            emit(renderer.notice("added engines \(EngineRanges.format(added))"))
-            try settleRanks(before: ranks)
-            return true
+            return try addEngines(count)
         case .remove(let spec):
-            let targets = try spec.resolve(among: cluster.liveEngineIDs)
-            let ranks = try currentRanks()
-            try cluster.removeEngines(targets)
-            emit(renderer.notice("removed engines \(EngineRanges.format(targets))"))
-            try settleRanks(before: ranks)
-            return true
+            return try removeEngines(spec)
         case .who(let spec):
-            emit(renderer.who(try cluster.view(try targets(spec)).who()))
-            return true
+            return try showVariables(on: spec)
         case .record(let path):
-            if let path {
-                transcript = try TranscriptWriter(path: path, header: transcriptHeader)
-                emit(renderer.notice("recording to \(path)"))
-            } else {
-                emit(renderer.notice(transcript.map { "stopped recording to \($0.path)" } ?? "not recording"))
-                transcript = nil
-            }
-            return true
+            return try record(to: path)
         case .run(let path):
             return try runFile(path)
         case .help(let name):
-            emit((name.flatMap(MagicCatalog.named)?.help ?? MagicCatalog.overview) + "\n")
-            return true
+            return showHelp(name)
         case .quit:
-            shouldQuit = true
+            return quit()
+        }
+    }
+
+    // MARK: - %px settings
+
+    /// Turns `%autopx` on or off.
+    private func toggleAutopx() -> Bool {
+        isAutopx.toggle()
+        emit(
+            renderer.notice(
+                isAutopx ? "%autopx on: plain lines run on the engines (%autopx again to stop)" : "%autopx off"
+            )
+        )
+        return true
+    }
+
+    /// Sets the defaults of `%px`, or shows them when no flag is given.
+    private func configurePx(_ flags: PxOptions) -> Bool {
+        pxDefaults = flags.merged(over: pxDefaults)
+        pxDefaults.name = nil
+        pxDefaults.setup = false
+        if flags == PxOptions() {
+            let d = pxDefaults
+            emit(
+                "targets: \(d.targets ?? .all), block: \(d.block ?? true), local: \(d.local), "
+                    + "stream: \(d.stream.map { "\($0)" } ?? "on a terminal"), "
+                    + "group-outputs: \((d.groupOutputs ?? .engine).rawValue), "
+                    + "timeout: \(d.timeout.map { Renderer.seconds($0) } ?? "none")\n"
+            )
+        }
+        return true
+    }
+
+    // MARK: - Moving data
+
+    /// Copies local values to the targets (`%push`); a push to all is setup that `%restart --replay` repeats.
+    private func push(_ assignments: [Command.Assignment], to spec: TargetSpec?) throws -> Bool {
+        let targets = try targets(spec)
+        try cluster.view(targets).push(assignments.map { ($0.name, $0.expression) })
+        if spec == nil || spec == .all { setupCommands.append(.push(assignments, targets: spec)) }
+        return true
+    }
+
+    /// Shows the targets' values and stores them locally (`%pull`).
+    private func pull(_ names: [String], from spec: TargetSpec?) throws -> Bool {
+        let values = try cluster.view(try targets(spec)).pull(names)
+        emitValue(renderer.pulled(values, names: names))
+        return true
+    }
+
+    /// Splits a local sequence among the targets (`%scatter`).
+    private func scatter(_ name: String, expression: String, to spec: TargetSpec?) throws -> Bool {
+        try cluster.view(try targets(spec)).scatter(name, expression: expression)
+        if spec == nil || spec == .all {
+            setupCommands.append(.scatter(name: name, expression: expression, targets: spec))
+        }
+        return true
+    }
+
+    /// Concatenates the targets' blocks into a local variable (`%gather`).
+    private func gather(_ name: String, from spec: TargetSpec?) throws -> Bool {
+        let repr = try cluster.view(try targets(spec)).gather(name)
+        emitValue(renderer.assignment(name, repr))
+        return true
+    }
+
+    // MARK: - %apply
+
+    /// One load-balanced call (`%apply`).
+    private func runApply(_ call: String, name: String?, number: Int) throws -> Bool {
+        let result = try cluster.loadBalanced().apply(function: call, arguments: "", name: name)
+        register(result)
+        guard try waitInterruptibly(result, timeout: nil) else { return false }
+        return try finishApply(result, number: number)
+    }
+
+    // MARK: - Results
+
+    /// Waits for a result and shows its outcome (`%pxresult`).
+    private func showOutcome(ofResultNamed name: String?) throws -> Bool {
+        if let answer = try pythonResult(.show, name) {
+            if answer.count >= 2 { emit(answer[0] + "\n") }
+            return answer.count >= 2 && answer[1] != "1"
+        }
+        let result = try self.result(named: name)
+        guard try waitInterruptibly(result, timeout: nil) else { return false }
+        storeFinishedValues()
+        return try showOutcome(result)
+    }
+
+    /// The table of results (`%jobs`).
+    private func showJobs() throws -> Bool {
+        try cluster.poll()
+        try cluster.refreshStates(of: results)
+        emit(renderer.jobs(results.map(Renderer.JobRow.init) + pythonJobRows()))
+        return true
+    }
+
+    /// Waits for a result (`%wait`); a failed one shows its errors.
+    private func waitFor(resultNamed name: String?, timeout: Double?) throws -> Bool {
+        if let answer = try pythonResult(.wait, name, argument: timeout.map { String($0) } ?? "") {
+            guard answer.count >= 3 else { return false }
+            if answer[0] != "1" { emit(renderer.failure("\(answer[2]) is still running")) }
+            if !answer[1].isEmpty { emit(renderer.failure(answer[1])) }
+            return answer[0] == "1" && answer[1].isEmpty
+        }
+        let result = try self.result(named: name)
+        guard try waitInterruptibly(result, timeout: timeout) else {
+            if !result.isReady { emit(renderer.failure("\(result.summary) is still running")) }
+            return false
+        }
+        // A failed result shows its errors; a good one needs no output.
+        storeFinishedValues()
+        return result.isFailed ? show(result) : true
+    }
+
+    /// Takes back a result's tasks that have not started (`%abort`).
+    private func abort(resultNamed name: String?) throws -> Bool {
+        if let answer = try pythonResult(.abort, name) {
+            if let text = answer.first { emit(renderer.notice(text)) }
+            return !answer.isEmpty
+        }
+        let result = try self.result(named: name)
+        guard !result.tasks.isEmpty else { return true }
+        let outcome = try cluster.abort(result)
+        emit(
+            renderer.notice(
+                "aborted \(Renderer.count(outcome.aborted, "task"))"
+                    + (outcome.running > 0 ? "; \(outcome.running) already running" : "")
+            )
+        )
+        return true
+    }
+
+    /// Shows a result's values, or stores them locally (`%result NAME [-o VAR]`).
+    private func showResult(named name: String, storeAs: String?) throws -> Bool {
+        let result = try self.result(named: name)
+        guard try waitInterruptibly(result, timeout: nil) else { return false }
+        storeFinishedValues()
+        if let storeAs {
+            guard hasValues(result) else {
+                throw ClusterError.invalidRequest(
+                    "-o stores the values of a %map or %apply result; %px values stay on the engines (see %pull)"
+                )
+            }
+            guard !result.isFailed else { return show(result) }
+            emitValue(renderer.assignment(storeAs, try values(of: result, into: [storeAs])))
             return true
         }
+        return try showOutcome(result)
+    }
+
+    /// A result's tasks as a per-engine chart (`%timeline`).
+    private func showTimeline(ofResultNamed name: String?) throws -> Bool {
+        if let chart = try pythonTimeline(name) {
+            emit(chart)
+            return !chart.isEmpty
+        }
+        let result = try self.result(named: name)
+        try cluster.poll()
+        emit(renderer.timeline(Renderer.TimelineTask.of(result), title: "\(result.summary)"))
+        return true
+    }
+
+    // MARK: - Engines
+
+    /// The engine table (`%engines`).
+    private func showEngines() throws -> Bool {
+        emit(renderer.engines(try cluster.engines(), now: Clock.realtimeNanoseconds))
+        return true
+    }
+
+    /// Sends Ctrl-C to the busy target engines (`%interrupt`).
+    private func interruptEngines(_ spec: TargetSpec?) throws -> Bool {
+        let interrupted = try cluster.interrupt(try targets(spec ?? .all))
+        emit(
+            renderer.notice(
+                interrupted.isEmpty
+                    ? "no target engine is busy" : "interrupted engines \(EngineRanges.format(interrupted))"
+            )
+        )
+        return true
+    }
+
+    /// Restarts engines, replaying the setup if asked (`%restart`).
+    private func restartEngines(_ spec: TargetSpec?, replay: Bool) throws -> Bool {
+        let targets = try (spec ?? .all).resolve(among: cluster.engineList.map(\.id))
+        return try restart(targets, replay: replay)
+    }
+
+    /// Starts more engines (`%add`).
+    private func addEngines(_ count: Int) throws -> Bool {
+        let ranks = try currentRanks()
+        let added = try cluster.addEngines(count)
+        emit(renderer.notice("added engines \(EngineRanges.format(added))"))
+        try settleRanks(before: ranks)
+        return true
+    }
+
+    /// Stops and removes engines (`%remove`).
+    private func removeEngines(_ spec: TargetSpec) throws -> Bool {
+        let targets = try spec.resolve(among: cluster.liveEngineIDs)
+        let ranks = try currentRanks()
+        try cluster.removeEngines(targets)
+        emit(renderer.notice("removed engines \(EngineRanges.format(targets))"))
+        try settleRanks(before: ranks)
+        return true
+    }
+
+    /// The engines' variables side by side (`%who`).
+    private func showVariables(on spec: TargetSpec?) throws -> Bool {
+        emit(renderer.who(try cluster.view(try targets(spec)).who()))
+        return true
+    }
+
+    /// What `%restart --replay` would replay (`%restart --list`).
+    private func showSetup() -> Bool {
+        emit(
+            setupCommands.isEmpty
+                ? renderer.notice(
+                    "no setup to replay yet (imports, definitions, pushes and scatters to all engines)"
+                )
+                : renderer.notice("%restart --replay would replay \(setupListing)")
+        )
+        return true
+    }
+
+    // MARK: - The session
+
+    /// Starts or stops recording a transcript (`%record`).
+    private func record(to path: String?) throws -> Bool {
+        if let path {
+            transcript = try TranscriptWriter(path: path, header: transcriptHeader)
+            emit(renderer.notice("recording to \(path)"))
+        } else {
+            emit(renderer.notice(transcript.map { "stopped recording to \($0.path)" } ?? "not recording"))
+            transcript = nil
+        }
+        return true
+    }
+
+    /// The overview of the magics, or one magic's help (`%help`).
+    private func showHelp(_ name: String?) -> Bool {
+        emit((name.flatMap(MagicCatalog.named)?.help ?? MagicCatalog.overview) + "\n")
+        return true
+    }
+
+    /// Ends the session after this command (`%quit`).
+    private func quit() -> Bool {
+        shouldQuit = true
+        return true
     }
 
     // MARK: - Local code
