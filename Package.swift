@@ -38,6 +38,7 @@ let package = Package(
             name: "PxSecurity",
             dependencies: ["PxWire", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .target(name: "PxLaunch"),
 
         // MARK: - Processes and I/O
         // Every system call that Swift cannot make directly goes through PxPlatform's typed wrappers.
@@ -99,5 +100,6 @@ let package = Package(
         .testTarget(name: "TerminalTests"),
         .testTarget(name: "PxLineEditorTests", dependencies: ["PxLineEditor"]),
         .testTarget(name: "PxBenchTests", dependencies: ["PxBench", "PxText"]),
+        .testTarget(name: "PxLaunchTests", dependencies: ["PxLaunch"]),
     ]
 )
