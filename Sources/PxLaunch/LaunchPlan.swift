@@ -198,8 +198,9 @@ public struct LaunchedRank: Equatable, Sendable {
     /// The variable it came from, for messages: `PMI_RANK`.
     public var source: String
 
-    /// MPI's variables first (MPICH's and Intel's hydra, Open MPI), then Slurm's: inside
-    /// `srun` they agree, and under an `mpiexec` started in an allocation only MPI's are the ranks.
+    /// MPI's variables first (MPICH's and Intel's hydra, Open MPI), then Slurm's in an `srun` step:
+    /// inside `srun` they agree, and under an `mpiexec` started in an allocation only MPI's are the
+    /// ranks.
     public static func from(environment: [String: String]) -> LaunchedRank? {
         let pairs = [
             ("PMI_RANK", "PMI_SIZE"),
@@ -207,6 +208,8 @@ public struct LaunchedRank: Equatable, Sendable {
             ("SLURM_PROCID", "SLURM_NTASKS"),
         ]
         for (rankName, sizeName) in pairs {
+            // A batch script has SLURM_PROCID=0 too; only an srun step's tasks have their own.
+            if rankName == "SLURM_PROCID" && environment["SLURM_STEP_ID"] == nil { continue }
             guard let rankText = environment[rankName], let rank = Int(rankText), rank >= 0 else { continue }
             let size = environment[sizeName].flatMap { Int($0) } ?? (rank + 1)
             return LaunchedRank(rank: rank, size: max(size, rank + 1), source: rankName)

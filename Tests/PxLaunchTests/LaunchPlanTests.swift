@@ -160,9 +160,11 @@ struct LaunchedRankTests {
                 == LaunchedRank(rank: 1, size: 2, source: "OMPI_COMM_WORLD_RANK")
         )
         #expect(
-            LaunchedRank.from(environment: ["SLURM_PROCID": "3", "SLURM_NTASKS": "4"])
+            LaunchedRank.from(environment: ["SLURM_PROCID": "3", "SLURM_NTASKS": "4", "SLURM_STEP_ID": "0"])
                 == LaunchedRank(rank: 3, size: 4, source: "SLURM_PROCID")
         )
         #expect(LaunchedRank.from(environment: ["PMI_RANK": "x", "HOME": "/root"]) == nil)
+        // A batch script (no step) is not one of the engines' ranks.
+        #expect(LaunchedRank.from(environment: ["SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_JOB_ID": "7"]) == nil)
     }
 }
