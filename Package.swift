@@ -64,7 +64,7 @@ let package = Package(
         ),
         .target(
             name: "PxController",
-            dependencies: ["PxTransport", "PxPlatform", "PxWire", "PxScheduling", "PxSecurity"]
+            dependencies: ["PxTransport", "PxPlatform", "PxWire", "PxScheduling", "PxSecurity", "PxLaunch"]
         ),
         .target(name: "PxClient", dependencies: ["PxModel", "PxTransport", "PxPlatform", "PxWire"]),
         .target(name: "PxLineEditor", dependencies: ["CLibEdit"]),
@@ -79,6 +79,7 @@ let package = Package(
             name: "pxsh",
             dependencies: [
                 "PxRepl", "PxEngine", "PxController", "PxBench", "PxClient", "PxPlatform", "PxSecurity",
+                "PxLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -48,6 +48,17 @@ public struct LaunchSettings: Equatable, Sendable {
         self.slurmArguments = slurmArguments
     }
 
+    /// The path of `program`: itself when it has a `/`, else the first executable of that name on PATH.
+    public static func findExecutable(_ program: String) throws -> String {
+        if program.contains("/") { return program }
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") where !directory.isEmpty {
+            let candidate = directory + "/" + program
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        throw LaunchPlan.Problem(description: "\(program) is not on PATH (\(path))")
+    }
+
     /// The mpiexec that matches the engines' python: the one beside it when there is one (a venv's
     /// or pyenv's `mpich` wheel puts it there), else `mpiexec` on PATH.
     public static func mpiexec(besidePython python: String) -> String {
@@ -94,10 +105,15 @@ public struct LaunchJob: Equatable, Sendable {
 public enum LaunchPlan {
     public struct Problem: Error, Equatable, CustomStringConvertible {
         public let description: String
+
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     /// - Parameters:
     ///   - pxsh: this pxsh's path (what the engines run on this machine).
+    ///   - python: the python the engines run (the same path on every host).
     ///   - connectionFile: the cluster's connection file (0600, in its directory). mpiexec and srun
     ///     engines read it by path (the cluster's directory must be visible to them, as with
     ///     ipyparallel's `--file`); ssh engines get its bytes on stdin.
@@ -107,12 +123,13 @@ public enum LaunchPlan {
         _ settings: LaunchSettings,
         engines: Int,
         pxsh: String,
+        python: String,
         connectionFile: String,
         insideAllocation: Bool,
         jobName: String = "pxsh",
         batchOutput: String = "slurm-%j.out"
     ) throws -> [LaunchJob] {
-        let engine = [pxsh, "engine", "--connection-file", connectionFile]
+        let engine = [pxsh, "engine", "--connection-file", connectionFile, "--python", python]
         switch settings.kind {
         case .local:
             throw Problem(description: "the local launcher starts engines itself")
@@ -129,6 +146,7 @@ public enum LaunchPlan {
                 )
             ]
         case .ssh:
+            let engines = settings.engineCount(requested: engines)
             guard !settings.hosts.isEmpty else {
                 throw Problem(description: "the ssh launcher needs --hosts user@host[:port][*N],...")
             }
@@ -137,7 +155,8 @@ public enum LaunchPlan {
             for host in settings.hosts {
                 for _ in 0..<host.engines {
                     let remote = [
-                        settings.remotePxsh ?? pxsh, "engine", "--connection-file", "-", "--rank", String(rank),
+                        settings.remotePxsh ?? pxsh, "engine", "--connection-file", "-", "--python", python, "--rank",
+                        String(rank), "--size", String(engines),
                     ]
                     // The user's options first: for each option, ssh uses the first value it is given.
                     let arguments =
@@ -201,6 +220,18 @@ public struct LaunchedRank: Equatable, Sendable {
     /// MPI's variables first (MPICH's and Intel's hydra, Open MPI), then Slurm's in an `srun` step:
     /// inside `srun` they agree, and under an `mpiexec` started in an allocation only MPI's are the
     /// ranks.
+    /// This process's, from its environment.
+    public static func fromProcessEnvironment() -> LaunchedRank? {
+        var environment: [String: String] = [:]
+        for name in [
+            "PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS",
+            "SLURM_STEP_ID",
+        ] {
+            if let value = getenv(name) { environment[name] = String(cString: value) }
+        }
+        return from(environment: environment)
+    }
+
     public static func from(environment: [String: String]) -> LaunchedRank? {
         let pairs = [
             ("PMI_RANK", "PMI_SIZE"),

@@ -66,6 +66,7 @@ struct LaunchPlanTests {
             settings,
             engines: engines,
             pxsh: "/opt/pxsh",
+            python: "/py/bin/python3",
             connectionFile: "/run/c/connection.json",
             insideAllocation: inside,
             jobName: "pxsh-demo",
@@ -83,7 +84,7 @@ struct LaunchPlanTests {
                     executable: "/venv/bin/mpiexec",
                     arguments: [
                         "-bind-to", "none", "-n", "4", "/opt/pxsh", "engine", "--connection-file",
-                        "/run/c/connection.json",
+                        "/run/c/connection.json", "--python", "/py/bin/python3",
                     ],
                     input: .none,
                     ranks: 0..<4,
@@ -109,14 +110,15 @@ struct LaunchPlanTests {
         #expect(
             jobs[1].arguments == [
                 "-F", "/tmp/my config", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-p", "2222",
-                "root@10.0.0.2", "exec /remote/bin/pxsh engine --connection-file - --rank 1",
+                "root@10.0.0.2",
+                "exec /remote/bin/pxsh engine --connection-file - --python /py/bin/python3 --rank 1 --size 3",
             ]
         )
         // The key never goes on a command line: only "-" names the connection file.
         #expect(!jobs.contains { $0.arguments.joined(separator: " ").contains("connection.json") })
         #expect(
             try self.jobs(LaunchSettings(kind: .ssh, hosts: [SSHHost(host: "b")]))[0].arguments.contains(
-                "exec /opt/pxsh engine --connection-file - --rank 0"
+                "exec /opt/pxsh engine --connection-file - --python /py/bin/python3 --rank 0 --size 1"
             )
         )
     }
@@ -126,7 +128,7 @@ struct LaunchPlanTests {
         let inside = try jobs(settings, inside: true)
         #expect(
             inside.map(\.commandLine) == [
-                "srun --mpi=pmi2 -n 4 /opt/pxsh engine --connection-file /run/c/connection.json"
+                "srun --mpi=pmi2 -n 4 /opt/pxsh engine --connection-file /run/c/connection.json --python /py/bin/python3"
             ]
         )
         let outside = try jobs(settings, inside: false)
@@ -139,7 +141,9 @@ struct LaunchPlanTests {
         )
         #expect(
             outside[0].input
-                == .script("#!/bin/sh\nexec srun /opt/pxsh engine --connection-file /run/c/connection.json\n")
+                == .script(
+                    "#!/bin/sh\nexec srun /opt/pxsh engine --connection-file /run/c/connection.json --python /py/bin/python3\n"
+                )
         )
     }
 
