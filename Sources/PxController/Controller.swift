@@ -354,7 +354,7 @@ public final class Controller {
             kill(-slot.pid, SIGKILL)
         }
         // Remote engines exit when their connection closes; then their launchers end by themselves.
-        for peer in peers where peer.host != nil { peer.connection.descriptor.close() }
+        for peer in peers where peer.host != nil { peer.connection.pollDescriptor?.close() }
         stopLauncherJobs()
         if let listener { listener.close() }
         if let tcpListener { tcpListener.close() }
