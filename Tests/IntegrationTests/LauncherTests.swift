@@ -13,6 +13,8 @@ final class SSHTestHost {
     /// This machine's address on the link: where the controller listens for its engines.
     let peer: String
     let sshConfig: String
+    /// This side's end of the link: `ip link set DEV down` makes the host unreachable.
+    let device: String
     private var isRemoved = false
 
     static let repository: String = {
@@ -55,6 +57,7 @@ final class SSHTestHost {
         self.address = address
         self.peer = peer
         self.sshConfig = fields["ssh_config"] ?? ""
+        self.device = fields["device"] ?? ""
     }
 
     deinit { remove() }
@@ -262,10 +265,13 @@ extension EndToEnd {
             #expect(run.lines.contains("still 0") || run.output.contains("still 0"), "\(run.transcript)")
         }
 
-        @Test func anUnreachableHostIsAClearErrorNamingIt() throws {
-            // A namespace where nothing listens on port 22: connection refused.
+        /// Nothing listens on its port 22 (refused at once), or its link is down (ssh's connect
+        /// timeout, 5 s, which the launcher sets unless --ssh-args sets another).
+        @Test(arguments: ["no sshd", "link down"])
+        func anUnreachableHostIsAClearErrorNamingIt(how: String) throws {
             let host = try SSHTestHost(sshd: false)
             defer { host.remove() }
+            if how == "link down" { try NetworkHost.run(["link", "set", host.device, "down"]) }
             let name = "ssh-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             let run = try Pxsh.run(
                 [
@@ -281,7 +287,10 @@ extension EndToEnd {
             }
             #expect(run.status == .exited(2), "\(run.transcript)")
             #expect(run.stderr.contains("root@\(host.address)"), "\(run.transcript)")
-            #expect(run.stderr.contains("Connection refused") || run.stderr.contains("port 22"), "\(run.transcript)")
+            #expect(
+                run.stderr.contains(how == "no sshd" ? "Connection refused" : "timed out"),
+                "\(run.transcript)"
+            )
             #expect(Pxsh.leftoverProcesses(token: run.token, pxshPID: nil).isEmpty)
         }
 
