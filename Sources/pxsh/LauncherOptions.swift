@@ -123,7 +123,7 @@ struct LauncherOptions: ParsableArguments {
         case .local: return asked
         case .mpi, .slurm: return asked ?? TCPEndpoint()
         case .ssh:
-            guard let asked, asked.address != "127.0.0.1" else {
+            guard let asked else {
                 throw ValidationError("--launcher ssh needs --ip ADDR: an address of this host that the hosts reach")
             }
             return asked
