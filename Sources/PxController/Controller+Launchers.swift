@@ -1,4 +1,5 @@
 import PxLaunch
+import PxPlatform
 import PxTransport
 import PxWire
 

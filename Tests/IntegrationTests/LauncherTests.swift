@@ -1,4 +1,4 @@
-import PxTransport
+import PxPlatform
 import Testing
 
 #if canImport(Glibc)
