@@ -38,6 +38,7 @@ let package = Package(
             name: "PxSecurity",
             dependencies: ["PxWire", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .target(name: "PxLaunch"),
 
         // MARK: - Processes and I/O
         // Every system call that Swift cannot make directly goes through PxPlatform's typed wrappers.
@@ -63,7 +64,7 @@ let package = Package(
         ),
         .target(
             name: "PxController",
-            dependencies: ["PxTransport", "PxPlatform", "PxWire", "PxScheduling", "PxSecurity"]
+            dependencies: ["PxTransport", "PxPlatform", "PxWire", "PxScheduling", "PxSecurity", "PxLaunch"]
         ),
         .target(name: "PxClient", dependencies: ["PxModel", "PxTransport", "PxPlatform", "PxWire"]),
         .target(name: "PxLineEditor", dependencies: ["CLibEdit"]),
@@ -78,6 +79,7 @@ let package = Package(
             name: "pxsh",
             dependencies: [
                 "PxRepl", "PxEngine", "PxController", "PxBench", "PxClient", "PxPlatform", "PxSecurity",
+                "PxLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -99,5 +101,6 @@ let package = Package(
         .testTarget(name: "TerminalTests"),
         .testTarget(name: "PxLineEditorTests", dependencies: ["PxLineEditor"]),
         .testTarget(name: "PxBenchTests", dependencies: ["PxBench", "PxText"]),
+        .testTarget(name: "PxLaunchTests", dependencies: ["PxLaunch"]),
     ]
 )

@@ -6,7 +6,7 @@
 # MPICH + mpi4py and network namespaces serving ssh (checked here, made by the tests).
 set -euo pipefail
 cd "$(dirname "$0")"
-python=$(scripts/install-deps.sh | tail -n 1)
+python=$(scripts/install-deps.sh --tests | tail -n 1)
 # The suite's engines run the python the installer chose, and `mpiexec` is the MPICH that its
 # mpi4py loads (pip put it in the python's scripts directory).
 scripts=$("$python" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')

@@ -4,14 +4,28 @@
 # Needs: the Swift toolchain (not a Debian package; pxsh's machines have it in /opt/swift),
 # libedit-dev and pkg-config (to build), a python3 with a shared libpython (engines embed it),
 # numpy and cloudpickle in that python (numpy for the examples and tests, cloudpickle to send
-# functions by value), and tmux (terminal tests). For the launcher tests: MPICH and mpi4py in that
-# python (PyPI's `mpich` wheel, whose mpiexec lands beside the python, and mpi4py's wheel, which
-# loads that MPICH: 4 s, where building mpi4py against Debian's libmpich-dev takes 3.5 min),
-# openssh-server and iproute2 (test hosts are network namespaces serving ssh), and a single-node
-# Slurm (slurmctld, slurmd, slurm-client, munge; scripts/slurm.sh starts it).
+# functions by value). For the tests only (--tests): tmux (terminal tests), and for the launcher
+# tests MPICH and mpi4py in that python (PyPI's `mpich` wheel, whose mpiexec lands beside the
+# python, and mpi4py's wheel, which loads that MPICH: 4 s, where building mpi4py against Debian's
+# libmpich-dev takes 3.5 min), openssh-server and iproute2 (test hosts are network namespaces
+# serving ssh), and a single-node Slurm (slurmctld, slurmd, slurm-client, munge; scripts/slurm.sh
+# starts it).
 #
-# Usage: scripts/install-deps.sh [--quiet]   -> prints the python executable on its last line.
+# Usage: scripts/install-deps.sh [--tests]   -> prints the python executable on its last line.
+#   With --tests (test.sh) it also installs what only the test suite needs: tmux, the test hosts'
+#   packages (openssh-server, iproute2, Slurm, munge) and MPICH + mpi4py. Without it (quickstart.sh)
+#   it installs only what building and running pxsh needs.
 set -euo pipefail
+
+for_tests=""
+case "${1:-}" in
+    --tests) for_tests=1 ;;
+    "") ;;
+    *)
+        echo "install-deps: unknown argument '$1' (usage: scripts/install-deps.sh [--tests])" >&2
+        exit 2
+        ;;
+esac
 
 log() { [ "${1:-}" = "" ] || echo "install-deps: $*" >&2; }
 
@@ -44,8 +58,11 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 2
 fi
 
-# iproute2: the multi-host tests make network namespaces (`ip netns`, veth pairs) as their hosts.
-apt_install libedit-dev pkg-config tmux openssh-server iproute2 slurmctld slurmd slurm-client munge
+apt_install libedit-dev pkg-config
+if [ -n "$for_tests" ]; then
+    # iproute2: the multi-host tests make network namespaces (`ip netns`, veth pairs) as their hosts.
+    apt_install tmux openssh-server iproute2 slurmctld slurmd slurm-client munge
+fi
 
 # A python whose libpython is shared: the one on PATH if it qualifies, else Debian's.
 has_shared_libpython() {
@@ -72,7 +89,7 @@ fi
 
 # MPICH and mpi4py as wheels, pinned to versions tested together. Debian's python is externally
 # managed: pip installs into /usr/local there.
-if ! "$python" -c 'import mpi4py, mpich' 2>/dev/null; then
+if [ -n "$for_tests" ] && ! "$python" -c 'import mpi4py, mpich' 2>/dev/null; then
     log "installing mpich and mpi4py for $python"
     pip_flags=()
     if [ "$python" = /usr/bin/python3 ]; then

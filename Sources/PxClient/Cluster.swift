@@ -77,14 +77,26 @@ public final class Cluster {
     ///   when the cluster does not come up.
     ///
     /// - Parameter tcp: where the controller also accepts engines over TCP (see ``TCPEndpoint``); nil: none.
-    public static func start(engines count: Int, python: String = "python3", tcp: TCPEndpoint? = nil) throws -> Cluster
-    {
+    /// - Parameter controllerArguments: more options for the controller (the launcher's).
+    public static func start(
+        engines count: Int,
+        python: String = "python3",
+        tcp: TCPEndpoint? = nil,
+        controllerArguments: [String] = []
+    ) throws -> Cluster {
         let installation = try PythonInstallation.locate(python)
         let layout = try ClusterError.withContext("making a private cluster's directory") {
             try ClusterLayout.makePrivate()
         }
         do {
-            return try launch(in: layout, engines: count, installation: installation, name: nil, tcp: tcp)
+            return try launch(
+                in: layout,
+                engines: count,
+                installation: installation,
+                name: nil,
+                tcp: tcp,
+                controllerArguments: controllerArguments
+            )
         } catch {
             layout.remove()
             throw error
@@ -98,7 +110,8 @@ public final class Cluster {
         _ name: String,
         engines count: Int,
         python: String = "python3",
-        tcp: TCPEndpoint = TCPEndpoint()
+        tcp: TCPEndpoint = TCPEndpoint(),
+        controllerArguments: [String] = []
     ) throws -> Cluster {
         let installation = try PythonInstallation.locate(python)
         let layout = try namedLayout(name)
@@ -108,7 +121,14 @@ public final class Cluster {
         }) == true {
             throw ClusterError.invalidRequest("a cluster named '\(name)' is already running")
         }
-        return try launch(in: layout, engines: count, installation: installation, name: name, tcp: tcp)
+        return try launch(
+            in: layout,
+            engines: count,
+            installation: installation,
+            name: name,
+            tcp: tcp,
+            controllerArguments: controllerArguments
+        )
     }
 
     /// Starts a controller for the cluster in `layout` and waits until its engines are up.
@@ -117,7 +137,8 @@ public final class Cluster {
         engines count: Int,
         installation: PythonInstallation,
         name: String?,
-        tcp: TCPEndpoint?
+        tcp: TCPEndpoint?,
+        controllerArguments: [String]
     ) throws -> Cluster {
         try ClusterError.withContext(
             "starting \(name.map { "the cluster '\($0)'" } ?? "a cluster") in \(layout.directory)"
@@ -127,7 +148,8 @@ public final class Cluster {
                 engines: count,
                 installation: installation,
                 name: name,
-                tcp: tcp
+                tcp: tcp,
+                extraArguments: controllerArguments
             )
             return try handshake(socket: socket, controllerPID: pid, name: name, layout: layout)
         }
@@ -183,7 +205,8 @@ public final class Cluster {
         engines: Int,
         installation: PythonInstallation,
         name: String?,
-        tcp: TCPEndpoint?
+        tcp: TCPEndpoint?,
+        extraArguments: [String]
     ) throws -> (pid_t, FrameSocket) {
         let listener = try UnixSocket.listen(at: layout.socketPath)
         defer { listener.close() }
@@ -196,6 +219,7 @@ public final class Cluster {
         ]
         if let name { arguments += ["--name", name] }
         if let tcp { arguments += ["--ip", tcp.address, "--port", String(tcp.port)] }
+        arguments += extraArguments
         let pid = try ProcessSpawner.spawn(
             executable,
             arguments: arguments,
@@ -232,7 +256,9 @@ public final class Cluster {
                     layout: layout,
                     welcome: frame
                 )
-                try cluster.checkStarted()
+                // A cluster this process starts must have engines; one it attaches to may have lost
+                // them all (remote engines are not restarted) and must still be reachable, to stop it.
+                if controllerPID != nil { try cluster.checkStarted() }
                 return cluster
             case .frame(let frame) where frame.kind == .refused:
                 throw ClusterError.refused(frame.segments.first?.text ?? "")

@@ -11,6 +11,7 @@ import Glibc
 extension Controller {
     func launchInitialEngines() {
         launchEngine(id: EngineNumber.home, rank: 0)
+        guard options.launch.kind == .local else { return startLauncherJobs() }
         for index in 0..<options.engineCount {
             launchEngine(id: Int32(index), rank: index, size: options.engineCount)
         }
@@ -165,7 +166,8 @@ extension Controller {
 
     func welcomeWaitingClientsIfReady() {
         guard !clientsAwaitingWelcome.isEmpty,
-            !engines.values.contains(where: { $0.life.isStartingForTheFirstTime && $0.isChild })
+            !engines.values.contains(where: { $0.life.isStartingForTheFirstTime && $0.isChild }),
+            !launchersAwaitingEngines
         else { return }
         for peer in clientsAwaitingWelcome where !peer.isClosed { welcome(peer) }
         clientsAwaitingWelcome = []

@@ -91,7 +91,11 @@ extension Controller {
         let wantedSize = fields.count > 2 ? Int(fields[2]) : nil
         let pid = fields.count > 3 ? pid_t(fields[3]) ?? 0 : 0
         let liveRanks = Set(engines.values.filter { !$0.isHome && !$0.life.isDead }.map(\.rank))
-        let id = max(0, (engines.keys.max() ?? -1) + 1)
+        // An engine that asks for a rank (a launcher's) gets that id too when it is free, so that
+        // `%px -t 2` is rank 2.
+        let id =
+            wantedRank.flatMap { $0 >= 0 && $0 < Int(Int32.max) && engines[Int32($0)] == nil ? Int32($0) : nil }
+            ?? max(0, (engines.keys.max() ?? -1) + 1)
         let rank: Int
         if let wantedRank, wantedRank >= 0, !liveRanks.contains(wantedRank) {
             rank = wantedRank

@@ -1,3 +1,4 @@
+import PxLaunch
 import PxPlatform
 import PxScheduling
 import PxSecurity
@@ -50,6 +51,10 @@ public final class Controller {
         alignment: 16
     )
     let uid = getuid()
+    /// The jobs of the cluster's launcher (mpi, ssh, slurm), which start its engines.
+    var launcherJobs: [LauncherJob] = []
+    /// Why the launcher could not start the engines; the cluster then shuts down.
+    var launcherFailure: String?
     /// Where engines put large buffers (see `pxsh_runtime.py`); nil where there is no /dev/shm.
     var sharedMemoryDirectory: String?
 
@@ -109,7 +114,7 @@ public final class Controller {
             }
             for output in outputs { watched.append((output.2, .readable)) }
             let needsReaping = engines.values.contains { $0.needsReaping }
-            let hasRemotePeers = polled.contains { $0.host != nil }
+            let hasRemotePeers = polled.contains { $0.host != nil } || launcherJobs.contains { $0.ended == nil }
             let ready: [Poll.Events]
             do {
                 let timeout: Int32 = !heldAnswers.isEmpty ? 1 : needsReaping ? 10 : hasRemotePeers ? 250 : 1_000
@@ -131,6 +136,7 @@ public final class Controller {
             }
             finishTurn()
             reapEngines()
+            watchLauncherJobs()
             if hasRemotePeers { checkHeartbeats() }
             releaseExpiredAnswers()
             flushAll()
@@ -247,7 +253,14 @@ public final class Controller {
         case .client:
             peer.role = .client(nextClientID)
             nextClientID += 1
-            if engines.values.contains(where: { $0.life.isStartingForTheFirstTime && $0.isChild }) {
+            if let launcherFailure {
+                peer.connection.enqueue(Frame(kind: .refused, segments: [Bytes(text: launcherFailure)]))
+                peer.connection.flush()
+                return close(peer, reason: "refused")
+            }
+            if engines.values.contains(where: { $0.life.isStartingForTheFirstTime && $0.isChild })
+                || launchersAwaitingEngines
+            {
                 clientsAwaitingWelcome.append(peer)
             } else {
                 welcome(peer)
@@ -340,6 +353,9 @@ public final class Controller {
             // What it left running in its process group goes with it.
             kill(-slot.pid, SIGKILL)
         }
+        // Remote engines exit when their connection closes; then their launchers end by themselves.
+        for peer in peers where peer.host != nil { peer.connection.pollDescriptor?.close() }
+        stopLauncherJobs()
         if let listener { listener.close() }
         if let tcpListener { tcpListener.close() }
         if let sharedMemoryDirectory { RuntimeDirectory.remove(sharedMemoryDirectory) }

@@ -1,3 +1,4 @@
+import PxLaunch
 import PxPlatform
 import PxTransport
 
@@ -17,6 +18,8 @@ public struct ControllerOptions: Sendable {
     public var tcpAddress: String?
     /// The TCP port; 0 picks a free one.
     public var tcpPort: Int = 0
+    /// How the engines start: local children, or `engineCount` engines from a launcher's jobs.
+    public var launch = LaunchSettings()
 
     public init(
         directory: String,

@@ -29,22 +29,23 @@ struct ClusterCommand: ParsableCommand {
         @Option(name: .short, parsing: .unconditional, help: "Number of engines (default: the number of cores).")
         var n: Int?
         @Option(help: "The python the engines run.") var python = "python3"
-        @Option(help: "How engines are started: local.") var launcher = "local"
         @OptionGroup var tcp: TCPOptions
+        @OptionGroup var launch: LauncherOptions
 
         func validate() throws {
-            guard launcher == "local" else { throw ValidationError("only the local launcher is available") }
             if let n { try validateEngineCount(n) }
+            _ = try launch.endpoint(tcp.endpoint)
         }
 
         func run() throws {
-            let count = n ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            let count = launch.engineCount(requested: n ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
             do {
                 let cluster = try Cluster.startNamed(
                     name,
                     engines: count,
                     python: python,
-                    tcp: tcp.endpoint ?? TCPEndpoint()
+                    tcp: try launch.endpoint(tcp.endpoint) ?? TCPEndpoint(),
+                    controllerArguments: launch.controllerArguments
                 )
                 Terminal.write(
                     "cluster '\(name)' started: \(Renderer.count(cluster.engineList.count, "engine")) in \(cluster.directory)\n"

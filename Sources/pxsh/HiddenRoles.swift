@@ -2,6 +2,7 @@ import ArgumentParser
 import PxClient
 import PxController
 import PxEngine
+import PxLaunch
 import PxPlatform
 import PxSecurity
 
@@ -31,7 +32,12 @@ struct EngineCommand: ParsableCommand {
     )
     var connectionFile: String?
     @Option(help: "The python the engine runs (a venv's python works).") var python = "python3"
-    @Option(help: "Ask for this rank (an MPI rank, say); kept if no live engine has it. Default: the next free one.")
+    @Option(
+        help: """
+            Ask for this rank; kept if no live engine has it. Default: the rank mpiexec or srun gave \
+            (PMI_RANK, OMPI_COMM_WORLD_RANK, SLURM_PROCID in a step), else the next free one.
+            """
+    )
     var rank: Int?
     @Option(help: "The `size` the engine's namespace sees. Default: the number of engines once it has joined.")
     var size: Int?
@@ -80,11 +86,13 @@ struct EngineCommand: ParsableCommand {
         do { connection = try ConnectionFile(json: bytes) } catch { fail("\(path): \(error)") }
         let installation: PythonInstallation
         do { installation = try PythonInstallation.locate(python) } catch { fail("\(error)") }
+        // Started by mpiexec or srun: the rank it gave (MPI.COMM_WORLD.rank, SLURM_PROCID).
+        let launched = LaunchedRank.fromProcessEnvironment()
         var options = EngineOptions(
             socketPath: "",
             id: 0,
-            rank: rank ?? -1,
-            size: size ?? 0,
+            rank: rank ?? launched?.rank ?? -1,
+            size: size ?? launched?.size ?? 0,
             libraryPath: installation.libraryPath,
             programName: installation.executable,
             isHome: false,
@@ -112,6 +120,7 @@ struct ControllerCommand: ParsableCommand {
     var listenerOnStdin = false
     @Option(help: "Also accept engines over TCP at this address.") var ip: String?
     @Option(help: "The TCP port (0: a free one).") var port = 0
+    @OptionGroup var launch: LauncherOptions
 
     func run() throws {
         var options = ControllerOptions(
@@ -124,6 +133,7 @@ struct ControllerCommand: ParsableCommand {
         )
         options.tcpAddress = ip
         options.tcpPort = port
+        options.launch = try launch.settings()
         Controller(options: options).run()
     }
 }

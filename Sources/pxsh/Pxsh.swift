@@ -106,14 +106,19 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .customLong("cluster"), help: "Attach to the named cluster instead of starting a private one.")
     var clusterName: String?
     @OptionGroup var tcp: TCPOptions
+    @OptionGroup var launch: LauncherOptions
 
-    var engineCount: Int { n ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    var engineCount: Int { launch.engineCount(requested: n ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))) }
 
     func validate() throws {
         if let n { try validateEngineCount(n) }
         if clusterName != nil && tcp.endpoint != nil {
             throw ValidationError("--ip and --port are for a cluster this command starts; see `pxsh cluster start`")
         }
+        if clusterName != nil && launch.launcher != .local {
+            throw ValidationError("--launcher is for a cluster this command starts; see `pxsh cluster start`")
+        }
+        if clusterName == nil { _ = try launch.endpoint(tcp.endpoint) }
     }
 
     func connect(terminal: Terminal) throws -> Session {
@@ -121,7 +126,12 @@ struct ClusterOptions: ParsableArguments {
         do {
             cluster =
                 try clusterName.map { try Cluster.attach(name: $0) }
-                ?? Cluster.start(engines: engineCount, python: python, tcp: tcp.endpoint)
+                ?? Cluster.start(
+                    engines: engineCount,
+                    python: python,
+                    tcp: try launch.endpoint(tcp.endpoint),
+                    controllerArguments: launch.controllerArguments
+                )
         } catch {
             try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
             throw ExitCode(2)

@@ -52,11 +52,15 @@ struct PeerSuite {
             case .idleTimeout: "the peer script printed nothing for \(idleSeconds) s and was stopped"
             }
         // Rows of pxsh's own features, which the peers' script does not attempt.
-        let overTCP = MeasureCatalog.roundTripOverTCP(engines: MeasureCatalog.roundTripOverTCPEngines)
-        if plan.includes(overTCP) && outcome.unavailableReason == nil {
-            outcome.omissions.append(
-                Omission(measureID: overTCP, system: system, reason: "pxsh's engines over TCP only", isFailure: false)
-            )
+        let pxshOnly = [
+            (
+                MeasureCatalog.roundTripOverTCP(engines: MeasureCatalog.roundTripOverTCPEngines),
+                "pxsh's engines over TCP only"
+            ),
+            (MeasureCatalog.coldStartMPI(engines: MeasureCatalog.coldStartMPIEngines), "pxsh's mpi launcher only"),
+        ]
+        for (measureID, reason) in pxshOnly where plan.includes(measureID) && outcome.unavailableReason == nil {
+            outcome.omissions.append(Omission(measureID: measureID, system: system, reason: reason, isFailure: false))
         }
         if let failure, outcome.unavailableReason == nil {
             let why = ([failure] + parser.logTail.suffix(6)).joined(separator: "\n    ")

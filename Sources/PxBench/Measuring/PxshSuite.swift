@@ -32,6 +32,9 @@ final class PxshSuite {
         outcome = SuiteOutcome()
         attempt(plan.coldStartEngineCounts.map(MeasureCatalog.coldStart(engines:))) { try measureColdStarts() }
         attempt([MeasureCatalog.commandLine]) { try measureCommandLine() }
+        attempt([MeasureCatalog.coldStartMPI(engines: MeasureCatalog.coldStartMPIEngines)]) {
+            try measureColdStartsWithMPI()
+        }
         attempt(plan.roundTripEngineCounts.map(MeasureCatalog.roundTrip(engines:)) + [MeasureCatalog.pythonExecute]) {
             try measureRoundTrips()
         }
@@ -58,9 +61,28 @@ final class PxshSuite {
         }
     }
 
-    private func coldStart(engines count: Int) throws -> Double {
+    /// The same with the engines as one `mpiexec -n N` job that joins over TCP on the loopback
+    /// address (mpiexec beside the python, else on PATH).
+    private func measureColdStartsWithMPI() throws {
+        let count = MeasureCatalog.coldStartMPIEngines
+        let measureID = MeasureCatalog.coldStartMPI(engines: count)
+        guard plan.includes(measureID) else { return }
+        _ = try coldStart(engines: count, launcher: "mpi")
+        let runs = try (0..<plan.coldStartRuns).map { _ in try coldStart(engines: count, launcher: "mpi") }
+        record(measureID, "Cluster.start(engines: n, --launcher mpi) + view().execute(\"pass\")", runs)
+    }
+
+    private func coldStart(engines count: Int, launcher: String? = nil) throws -> Double {
         let stopwatch = Stopwatch()
-        let cluster = try Cluster.start(engines: count, python: python)
+        let cluster =
+            try launcher.map {
+                try Cluster.start(
+                    engines: count,
+                    python: python,
+                    tcp: TCPEndpoint(),
+                    controllerArguments: ["--launcher", $0]
+                )
+            } ?? Cluster.start(engines: count, python: python)
         defer { cluster.shutdown() }
         let result = try cluster.view().execute("pass")
         try cluster.finish(result)

@@ -19,6 +19,9 @@ public enum MeasureCatalog {
     /// The round trip to engines that joined over TCP on the loopback address (pxsh only).
     public static func roundTripOverTCP(engines: Int) -> String { "px_pass_tcp.n\(engines)" }
     static let roundTripOverTCPEngines = 4
+    /// Cold start with the engines as one `mpiexec -n N` job (pxsh only).
+    public static func coldStartMPI(engines: Int) -> String { "cold_start_mpi.n\(engines)" }
+    static let coldStartMPIEngines = 4
     public static let mapChunkOne = "map.chunk1"
     public static let mapAuto = "map.auto"
     public static func push(bytes: Int) -> String { "push.\(bytes / 1_000_000)MB" }
@@ -114,6 +117,13 @@ public enum MeasureCatalog {
                 title: "Python: px[:].execute('pass', block=True), 4 engines",
                 unit: .seconds,
                 relativeTarget: pythonExecuteTarget
+            )
+        )
+        measures.append(
+            Measure(
+                id: coldStartMPI(engines: coldStartMPIEngines),
+                title: "cold start, \(coldStartMPIEngines) engines, --launcher mpi",
+                unit: .seconds
             )
         )
         for count in plan.roundTripEngineCounts {

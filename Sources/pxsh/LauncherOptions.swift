@@ -1,0 +1,132 @@
+import ArgumentParser
+import PxClient
+import PxLaunch
+
+extension LauncherKind: ExpressibleByArgument {}
+
+/// `--launcher local|mpi|ssh|slurm` and its options, for a cluster that this command starts.
+///
+/// The `*-args` options take another program's arguments: a value that starts with `-` must be
+/// joined with `=`, as in `--ssh-args="-F cfg"` (`--ssh-args "-F cfg"` reads `-F cfg` as an option).
+struct LauncherOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "How the engines start: local (children of the controller; the default), mpi (one `mpiexec -n N` "
+                + "job; rank is the MPI rank), ssh (one ssh per engine to --hosts), slurm (srun inside a Slurm "
+                + "allocation, a batch job outside one).",
+            valueName: "local|mpi|ssh|slurm"
+        )
+    )
+    var launcher: LauncherKind = .local
+    @Option(
+        name: .customLong("mpiexec-args"),
+        help: ArgumentHelp(
+            "Arguments for mpiexec, before `-n N`. Write --mpiexec-args=\"-bind-to none\": a value that starts "
+                + "with - needs the =.",
+            valueName: "ARGS"
+        )
+    )
+    var mpiexecArgs: String?
+    @Option(
+        help: ArgumentHelp(
+            "The mpiexec to run (default: the one beside --python, as a venv's `pip install mpich` puts it, "
+                + "else mpiexec on PATH): it must be the MPI that the engines' mpi4py uses.",
+            valueName: "PATH"
+        )
+    )
+    var mpiexec: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --launcher ssh: where to start engines, N per host (default 1). Needs --ip, an address of "
+                + "this host that they reach.",
+            valueName: "user@host[:port][*N],..."
+        )
+    )
+    var hosts: String?
+    @Option(
+        name: .customLong("ssh-args"),
+        help: ArgumentHelp(
+            "Arguments for every ssh call, before the host. Write --ssh-args=\"-F cfg\": a value that starts "
+                + "with - needs the =.",
+            valueName: "ARGS"
+        )
+    )
+    var sshArgs: String?
+    @Option(
+        name: .customLong("remote-pxsh"),
+        help: ArgumentHelp("pxsh on the ssh hosts (default: this pxsh's path).", valueName: "PATH")
+    )
+    var remotePxsh: String?
+    @Option(
+        name: .customLong("slurm-args"),
+        help: ArgumentHelp(
+            "Arguments for srun (in an allocation) or sbatch (outside one), e.g. --slurm-args=\"--mpi=pmi2\" or "
+                + "--slurm-args=\"-p debug -t 60\": a value that starts with - needs the =.",
+            valueName: "ARGS"
+        )
+    )
+    var slurmArgs: String?
+
+    func validate() throws {
+        let given: [(String, Bool, LauncherKind)] = [
+            ("--mpiexec-args", mpiexecArgs != nil, .mpi), ("--mpiexec", mpiexec != nil, .mpi),
+            ("--hosts", hosts != nil, .ssh), ("--ssh-args", sshArgs != nil, .ssh),
+            ("--remote-pxsh", remotePxsh != nil, .ssh), ("--slurm-args", slurmArgs != nil, .slurm),
+        ]
+        for (option, isGiven, kind) in given where isGiven && launcher != kind {
+            throw ValidationError("\(option) is for --launcher \(kind.rawValue)")
+        }
+        if launcher == .ssh && hosts == nil {
+            throw ValidationError("--launcher ssh needs --hosts user@host[:port][*N],...")
+        }
+        _ = try settings()
+    }
+
+    /// The settings, with the option values split as a shell splits words.
+    func settings() throws -> LaunchSettings {
+        do {
+            return LaunchSettings(
+                kind: launcher,
+                mpiexec: mpiexec ?? "mpiexec",
+                mpiexecArguments: try mpiexecArgs.map(ShellWords.split) ?? [],
+                hosts: try hosts.map(SSHHost.parseList) ?? [],
+                sshArguments: try sshArgs.map(ShellWords.split) ?? [],
+                remotePxsh: remotePxsh,
+                slurmArguments: try slurmArgs.map(ShellWords.split) ?? []
+            )
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    /// The same options for the controller's command line.
+    var controllerArguments: [String] {
+        var arguments = ["--launcher", launcher.rawValue]
+        if let mpiexecArgs { arguments.append("--mpiexec-args=" + mpiexecArgs) }
+        if let mpiexec { arguments.append("--mpiexec=" + mpiexec) }
+        if let hosts { arguments.append("--hosts=" + hosts) }
+        if let sshArgs { arguments.append("--ssh-args=" + sshArgs) }
+        if let remotePxsh { arguments.append("--remote-pxsh=" + remotePxsh) }
+        if let slurmArgs { arguments.append("--slurm-args=" + slurmArgs) }
+        return arguments
+    }
+
+    /// The number of engines: from --hosts for ssh, else `requested`.
+    func engineCount(requested: Int) -> Int {
+        (try? settings().engineCount(requested: requested)) ?? requested
+    }
+
+    /// Where the controller takes engines over TCP: what was asked, else the loopback address for
+    /// mpi and slurm (this host); ssh hosts need an address they reach.
+    func endpoint(_ asked: TCPEndpoint?) throws -> TCPEndpoint? {
+        switch launcher {
+        case .local: return asked
+        case .mpi, .slurm: return asked ?? TCPEndpoint()
+        case .ssh:
+            guard let asked else {
+                throw ValidationError("--launcher ssh needs --ip ADDR: an address of this host that the hosts reach")
+            }
+            return asked
+        }
+    }
+}

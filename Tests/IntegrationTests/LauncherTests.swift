@@ -1,0 +1,355 @@
+import PxPlatform
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A test host made by `scripts/netns-host.sh`: a network namespace with its own address, serving
+/// ssh with its own sshd, host key and client config (`ssh -F`).
+final class SSHTestHost {
+    let name: String
+    let address: String
+    /// This machine's address on the link: where the controller listens for its engines.
+    let peer: String
+    let sshConfig: String
+    /// This side's end of the link: `ip link set DEV down` makes the host unreachable.
+    let device: String
+    private var isRemoved = false
+
+    static let repository: String = {
+        var path = #filePath
+        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+        return path
+    }()
+
+    private nonisolated(unsafe) static var counter = 0
+    private static let lock = TestLock()
+
+    /// - Parameter sshd: whether it serves ssh (without, nothing listens on its port 22).
+    init(sshd: Bool = true) throws {
+        let index = SSHTestHost.lock.withLock {
+            SSHTestHost.counter += 1
+            return SSHTestHost.counter
+        }
+        name = "pxl-\(getpid())-\(index)"
+        let child = try ChildProcess(
+            executable: SSHTestHost.repository + "/scripts/netns-host.sh",
+            arguments: ["up", name] + (sshd ? ["--sshd"] : []),
+            input: ""
+        )
+        let status = child.waitForExit(timeout: 60)
+        var fields: [String: String] = [:]
+        for line in child.stdout.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            fields[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        guard status == .exited(0), let address = fields["address"], let peer = fields["peer"] else {
+            _ = try? ChildProcess(
+                executable: SSHTestHost.repository + "/scripts/netns-host.sh",
+                arguments: ["down", name],
+                input: ""
+            ).waitForExit(timeout: 60)
+            throw NamedCluster.Failure(
+                description: "scripts/netns-host.sh up \(name) failed: \(status)\n\(child.stderr)"
+            )
+        }
+        self.address = address
+        self.peer = peer
+        self.sshConfig = fields["ssh_config"] ?? ""
+        self.device = fields["device"] ?? ""
+    }
+
+    deinit { remove() }
+
+    /// Kills what runs in it and deletes it.
+    func remove() {
+        guard !isRemoved else { return }
+        isRemoved = true
+        if let child = try? ChildProcess(
+            executable: SSHTestHost.repository + "/scripts/netns-host.sh",
+            arguments: ["down", name],
+            input: ""
+        ) {
+            _ = child.waitForExit(timeout: 60)
+        }
+    }
+
+    /// The pxsh processes running in the namespace.
+    func pxshProcesses() -> [ProcessTable.Entry] {
+        guard let child = try? ChildProcess(executable: NetworkHost.ip, arguments: ["netns", "pids", name], input: "")
+        else { return [] }
+        _ = child.waitForExit(timeout: 30)
+        return child.stdout.split(separator: "\n").compactMap { pid_t($0) }.compactMap(ProcessTable.entry).filter {
+            $0.isAlive && $0.commandLine.split(separator: " ").first?.hasSuffix("/pxsh") == true
+        }
+    }
+}
+
+/// The processes of a cluster whose command line contains `marker` (mpiexec, ssh, srun).
+func launcherProcesses(of cluster: NamedCluster, _ marker: String) -> [ProcessTable.Entry] {
+    ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(cluster.token)").filter {
+        $0.isAlive && $0.commandLine.split(separator: " ").first?.hasSuffix(marker) == true
+    }
+}
+
+/// The engines' states as `pxsh cluster status` shows them, by id.
+func engineStates(of cluster: NamedCluster) throws -> [Int: String] {
+    let status = try Pxsh.run(["cluster", "status", "--name", cluster.name])
+    var states: [Int: String] = [:]
+    for line in status.stdout.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        if fields.count >= 4, let id = Int(fields[0]) { states[id] = String(fields[3]) }
+    }
+    return states
+}
+
+/// The single-node Slurm that test.sh starts (`scripts/slurm.sh start`): its SLURM_CONF.
+func slurmConfiguration() throws -> String {
+    let conf = getenv("SLURM_CONF").map { String(cString: $0) }
+    return try #require(
+        conf.flatMap { access($0, R_OK) == 0 ? $0 : nil },
+        "the Slurm tests need the test Slurm: run ./test.sh, or export SLURM_CONF=$(scripts/slurm.sh start $$ | tail -n 1)"
+    )
+}
+
+/// Runs a Slurm client (`squeue`, `scancel`, `salloc`) and returns its stdout.
+@discardableResult
+func slurm(_ program: String, _ arguments: [String], timeout: Double = 60) throws -> String {
+    let child = try ChildProcess(executable: "/usr/bin/" + program, arguments: arguments, input: "")
+    let status = child.waitForExit(timeout: timeout)
+    try #require(status == .exited(0), "\(program) \(arguments.joined(separator: " ")): \(status)\n\(child.stderr)")
+    return child.stdout
+}
+
+extension EndToEnd {
+    /// The launchers with the real programs: MPICH's mpiexec, ssh into network namespaces served by
+    /// their own sshd, and a single-node Slurm (scripts/check-test-hosts.sh checks all three first).
+    @Suite(.serialized) struct Launchers {
+        // MARK: - mpi
+
+        @Test func mpiEnginesAreOneMPIJobAndMPI4PyWorksAcrossThem() throws {
+            let cluster = try NamedCluster.start(engines: 4, prefix: "mpi", extra: ["--launcher", "mpi"])
+            defer {
+                let (_, leftovers) = cluster.stop()
+                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            }
+            let mpiexec = launcherProcesses(of: cluster, "mpiexec")
+            #expect(mpiexec.count == 1 && mpiexec[0].commandLine.contains(" -n 4 "), "\(mpiexec)")
+            let run = try cluster.script(
+                """
+                %px from mpi4py import MPI; import numpy as np; comm = MPI.COMM_WORLD
+                %px print(rank == comm.rank, comm.size)
+                %px data = np.arange(4.0) if comm.rank == 0 else np.zeros(4); comm.Bcast(data, root=0); print(data)
+                %px print(comm.allreduce(comm.rank + 1))
+                %map lambda x: x * x range(8)
+                %apply pow 2 10
+                """
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("[stdout:0-3] True 4"), "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:0-3] [0. 1. 2. 3.]"), "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:0-3] 10"), "\(run.transcript)")
+            #expect(run.output.contains("[0, 1, 4, 9, 16, 25, 36, 49]"), "\(run.transcript)")
+            #expect(run.output.contains("1024"), "\(run.transcript)")
+        }
+
+        @Test func anInterruptReachesMPIEngines() throws {
+            let cluster = try NamedCluster.start(engines: 2, prefix: "mpi", extra: ["--launcher", "mpi"])
+            defer {
+                let (_, leftovers) = cluster.stop()
+                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            }
+            let flags = try TemporaryDirectory()
+            let run = try cluster.script(
+                """
+                import os, time
+                flags = \(pythonString(flags.path))
+                %push flags
+                %px from mpi4py import MPI; import os; first = os.getpid()
+                %px --noblock -o sleeper import time; open(flags + "/%d" % rank, "w").close(); time.sleep(60)
+                deadline = time.monotonic() + 60
+                while len(os.listdir(flags)) < 2 and time.monotonic() < deadline: time.sleep(0.01)
+
+                %interrupt
+                %wait sleeper
+                %px same = os.getpid() == first; print(same, MPI.COMM_WORLD.allreduce(1))
+                """
+            )
+            #expect(run.output.contains("[0,1:execute] KeyboardInterrupt"), "\(run.transcript)")
+            // The engines stayed the same processes, and MPI still works between them.
+            #expect(run.lines.contains("[stdout:0,1] True 2"), "\(run.transcript)")
+        }
+
+        @Test func killingMPIExecReportsItsEnginesDead() throws {
+            let cluster = try NamedCluster.start(engines: 2, prefix: "mpi", extra: ["--launcher", "mpi"])
+            defer {
+                let (_, leftovers) = cluster.stop()
+                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            }
+            let mpiexec = try #require(launcherProcesses(of: cluster, "mpiexec").first)
+            kill(mpiexec.pid, SIGKILL)
+            let dead = try eventually(timeout: 30) {
+                let states = try engineStates(of: cluster)
+                return states[0] == "dead" && states[1] == "dead"
+            }
+            let states = try engineStates(of: cluster)
+            #expect(dead, "\(states)\n\(cluster.controllerLog)")
+            let run = try cluster.script("%px print(1)")
+            #expect(run.output.contains("no engine") || run.output.contains("dead"), "\(run.transcript)")
+        }
+
+        // MARK: - ssh
+
+        @Test func sshStartsEnginesOnTheHostsAndStopLeavesNothingThere() throws {
+            let host = try SSHTestHost()
+            defer { host.remove() }
+            let cluster = try NamedCluster.start(
+                engines: 2,
+                prefix: "ssh",
+                extra: [
+                    "--launcher", "ssh", "--hosts", "root@\(host.address)*2", "--ssh-args=-F \(host.sshConfig)",
+                    "--ip", host.peer,
+                ]
+            )
+            var stopped = false
+            defer {
+                if !stopped { cluster.stop() }
+            }
+            let run = try cluster.script(
+                """
+                %px import socket, fcntl, struct, os; print(rank, size)
+                %engines
+                """
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("[stdout:0] 0 2") && run.lines.contains("[stdout:1] 1 2"), "\(run.transcript)")
+            #expect(run.output.contains(host.address), "the engines' host is not shown:\n\(run.transcript)")
+            #expect(host.pxshProcesses().count == 2, "\(host.pxshProcesses())")
+            // The key is on no command line there.
+            let key = try Pxsh.run(["cluster", "connection", "--name", cluster.name]).stdout
+            #expect(!host.pxshProcesses().contains { key.contains($0.commandLine) })
+
+            let (_, leftovers) = cluster.stop()
+            stopped = true
+            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            #expect(eventually(timeout: 10) { host.pxshProcesses().isEmpty }, "\(host.pxshProcesses())")
+        }
+
+        @Test func killingTheSSHReportsItsEngineDeadAndEndsIt() throws {
+            let host = try SSHTestHost()
+            defer { host.remove() }
+            let cluster = try NamedCluster.start(
+                engines: 2,
+                prefix: "ssh",
+                extra: [
+                    "--launcher", "ssh", "--hosts", "root@\(host.address)*2", "--ssh-args=-F \(host.sshConfig)",
+                    "--ip", host.peer,
+                ]
+            )
+            defer {
+                let (_, leftovers) = cluster.stop()
+                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            }
+            let ssh = launcherProcesses(of: cluster, "ssh").filter { $0.commandLine.contains("--rank 1") }
+            try #require(ssh.count == 1, "\(launcherProcesses(of: cluster, "ssh"))")
+            kill(ssh[0].pid, SIGKILL)
+            #expect(
+                try eventually(timeout: 30) { try engineStates(of: cluster)[1] == "dead" },
+                "\(cluster.controllerLog)"
+            )
+            #expect(try engineStates(of: cluster)[0] == "idle")
+            // Its engine on the host ended too; the other one still runs.
+            #expect(eventually(timeout: 20) { host.pxshProcesses().count == 1 }, "\(host.pxshProcesses())")
+            let run = try cluster.script("%px -t 0 print('still', rank)")
+            #expect(run.lines.contains("still 0") || run.output.contains("still 0"), "\(run.transcript)")
+        }
+
+        /// Nothing listens on its port 22 (refused at once), or its link is down (ssh's connect
+        /// timeout, 5 s, which the launcher sets unless --ssh-args sets another).
+        @Test(arguments: ["no sshd", "link down"])
+        func anUnreachableHostIsAClearErrorNamingIt(how: String) throws {
+            let host = try SSHTestHost(sshd: false)
+            defer { host.remove() }
+            if how == "link down" { try NetworkHost.run(["link", "set", host.device, "down"]) }
+            let name = "ssh-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let run = try Pxsh.run(
+                [
+                    "cluster", "start", "--name", name, "--launcher", "ssh", "--hosts", "root@\(host.address)",
+                    "--ssh-args=-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null", "--ip", host.peer,
+                ],
+                timeout: 60
+            )
+            defer {
+                _ = try? Pxsh.run(["cluster", "stop", "--name", name])
+                // The failed cluster's directory keeps its logs; the test's leaves nothing behind.
+                if let root = try? RuntimeDirectory.root() { TemporaryDirectory.removeTree(root + "/clusters/" + name) }
+            }
+            #expect(run.status == .exited(2), "\(run.transcript)")
+            #expect(run.stderr.contains("root@\(host.address)"), "\(run.transcript)")
+            #expect(
+                run.stderr.contains(how == "no sshd" ? "Connection refused" : "timed out"),
+                "\(run.transcript)"
+            )
+            #expect(Pxsh.leftoverProcesses(token: run.token, pxshPID: nil).isEmpty)
+        }
+
+        // MARK: - slurm
+
+        @Test func slurmInsideAnAllocationRunsEnginesWithSrun() throws {
+            _ = try slurmConfiguration()
+            let token = "slurm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            // salloc runs pxsh inside a 2-task allocation; pxsh's engines are one srun step.
+            let child = try ChildProcess(
+                executable: "/usr/bin/salloc",
+                arguments: [
+                    "-n", "2", "-J", token, Pxsh.executable, "--launcher", "slurm", "-n", "2",
+                    "--slurm-args=--mpi=pmi2",
+                    "-c",
+                    "%px import os; from mpi4py import MPI; print(rank == int(os.environ['SLURM_PROCID']) == MPI.COMM_WORLD.rank)",
+                ],
+                environment: Pxsh.environment(token: token),
+                input: ""
+            )
+            let status = child.waitForExit(timeout: 120)
+            #expect(status == .exited(0), "\(child.transcript)")
+            #expect(child.stdout.contains("[stdout:0,1] True"), "\(child.transcript)")
+            #expect(try slurm("squeue", ["-h", "-n", token]).isEmpty)
+        }
+
+        @Test func aBatchClusterRunsAsASlurmJobThatStopCancels() throws {
+            _ = try slurmConfiguration()
+            let cluster = try NamedCluster.start(engines: 2, prefix: "slurm", extra: ["--launcher", "slurm"])
+            var stopped = false
+            defer {
+                if !stopped { cluster.stop() }
+            }
+            let jobs = try slurm("squeue", ["-h", "-n", "pxsh-\(cluster.name)", "-o", "%i %T"])
+            #expect(jobs.contains("RUNNING"), "\(jobs)")
+            let run = try cluster.script("%px import os; print(rank == int(os.environ['SLURM_PROCID']))")
+            #expect(run.lines.contains("[stdout:0,1] True"), "\(run.transcript)")
+            let (_, leftovers) = cluster.stop()
+            stopped = true
+            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            #expect(try slurm("squeue", ["-h", "-n", "pxsh-\(cluster.name)"]).isEmpty)
+        }
+
+        @Test func cancellingTheBatchJobReportsItsEnginesDead() throws {
+            _ = try slurmConfiguration()
+            let cluster = try NamedCluster.start(engines: 2, prefix: "slurm", extra: ["--launcher", "slurm"])
+            defer {
+                let (_, leftovers) = cluster.stop()
+                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            }
+            let job = try slurm("squeue", ["-h", "-n", "pxsh-\(cluster.name)", "-o", "%i"]).trimming("\n ")
+            try #require(!job.isEmpty)
+            try slurm("scancel", [job])
+            let dead = try eventually(timeout: 30) {
+                let states = try engineStates(of: cluster)
+                return states[0] == "dead" && states[1] == "dead"
+            }
+            let states = try engineStates(of: cluster)
+            #expect(dead, "\(states)\n\(cluster.controllerLog)")
+        }
+    }
+}
