@@ -41,7 +41,7 @@ extension Controller {
         case .restart:
             var restarting: Set<Int32> = []
             for id in targets {
-                guard var slot = engines[id], slot.pid > 0 else { continue }
+                guard let slot = engines[id], slot.pid > 0 else { continue }
                 guard slot.isChild else {
                     // Until launchers can start it again, an engine on another host stays as it is.
                     peer.connection.enqueue(

@@ -134,23 +134,26 @@ import Testing
 }
 
 /// Expects `body` to throw exactly `expected` (or, given a type, any error of it).
-func expectError<E: Error & Equatable>(
+func expectError<E: Error & Equatable, Result>(
     _ expected: E,
     sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () throws -> Void
+    _ body: () throws -> Result
 ) {
     do {
-        try body()
+        _ = try body()
         Issue.record("no error; expected \(expected)", sourceLocation: sourceLocation)
     } catch {
         #expect((error as? E) == expected, "\(error)", sourceLocation: sourceLocation)
     }
 }
 
-func expectError<E: Error>(_ type: E.Type, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void)
-{
+func expectError<E: Error, Result>(
+    _ type: E.Type,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> Result
+) {
     do {
-        try body()
+        _ = try body()
         Issue.record("no error; expected a \(type)", sourceLocation: sourceLocation)
     } catch {
         #expect(error is E, "\(error)", sourceLocation: sourceLocation)
