@@ -445,9 +445,12 @@ struct ReplTerminalTests {
         )
 
         // A slow expression of a push is interrupted at home, and the prompt starts its own line.
-        let push = "%push x=__import__('time').sleep(60)"
+        // Each Ctrl-C below waits until the code has started (a file it makes), so that it hits the
+        // running code, not a task still on its way (which ends "interrupted before it started").
+        let pushing = pxsh.home + "/pushing"
+        let push = "%push x=(open('\(pushing)', 'w').close(), __import__('time').sleep(60))"
         pxsh.enter(push)
-        try pxsh.waitForScreen { $0.lastRow == "In [5]: \(push)" }
+        try waitForFile(pushing)
         pxsh.keys("C-c")
         try pxsh.waitForPrompt(6)
         var rows = pxsh.output(after: "In [5]: \(push)")
@@ -455,18 +458,25 @@ struct ReplTerminalTests {
         #expect(rows.contains("KeyboardInterrupt"), "\(rows)")
 
         // A value whose pickling never ends, on the engines: gather is interrupted there.
-        pxsh.enter(#"%px G = type("G", (), {"__reduce__": lambda self: exec("while True: pass")}); g = [G()]"#)
+        let gathering = pxsh.home + "/gathering"
+        pxsh.enter(
+            #"%px G = type("G", (), {"__reduce__": lambda self: (open(f"\#(gathering)-{rank}", "w").close(), exec("while True: pass"))}); g = [G()]"#
+        )
         try pxsh.waitForPrompt(7)
         pxsh.enter("%gather g")
-        try pxsh.waitForScreen { $0.lastRow == "In [7]: %gather g" }
+        try waitForFile(gathering + "-0")
+        try waitForFile(gathering + "-1")
         pxsh.keys("C-c")
         try pxsh.waitForPrompt(8)
         rows = pxsh.output(after: "In [7]: %gather g")
         #expect(enginesReporting("KeyboardInterrupt", in: rows, operation: "gather") == [0, 1], "\(rows)")
 
         // A sequence that never yields: scatter is interrupted at home.
-        pxsh.enter(#"%scatter s type("Endless", (), {"__iter__": lambda self: exec("while True: pass")})()"#)
-        try pxsh.waitForScreen { $0.lastRow.hasPrefix("In [8]: %scatter s") }
+        let scattering = pxsh.home + "/scattering"
+        pxsh.enter(
+            #"%scatter s type("Endless", (), {"__iter__": lambda self: (open("\#(scattering)", "w").close(), exec("while True: pass"))})()"#
+        )
+        try waitForFile(scattering)
         pxsh.keys("C-c")
         try pxsh.waitForPrompt(9)
         pxsh.enter("%px print('still here')")
