@@ -459,10 +459,12 @@ class Client:
         return int(reply[0]) if reply and reply[0].isdigit() else 0
 
     def _interrupt(self, result: AsyncResult) -> None:
-        """Ctrl-C while waiting: abort what has not started and interrupt the engines running the rest.
+        """Ctrl-C while waiting: stop the result's tasks, and only those.
 
-        Tasks already sent to a busy engine cannot be taken back; each becomes the one running there
-        after the one before it is interrupted, so this goes on until none is left (for up to 10 s).
+        Those that have not started are aborted; the controller's interrupt of tasks then SIGINTs
+        only the engines running the others, with the task id, which an engine checks: another
+        client's work on the cluster goes on. This repeats until none is left (for up to 10 s), as
+        a task may start while the one before it stops.
         """
         try:
             if self._closed or self._sock is None:
@@ -473,11 +475,7 @@ class Client:
                 if not ids:
                     return
                 self._control(protocol.CTL_ABORT, tasks=ids)
-                states = self._control(protocol.CTL_STATUS, tasks=ids)
-                if any(state.startswith(b"running") for state in states):
-                    direct = {task.engine for task in result._tasks
-                              if task.reply is None and task.engine is not None}
-                    self._control(protocol.CTL_INTERRUPT, engines=sorted(direct) if direct else self.ids)
+                self._control(protocol.CTL_INTERRUPT_TASKS, tasks=ids)
                 replied = result._replied_tasks
                 with self._task_condition:
                     self._task_condition.wait_for(

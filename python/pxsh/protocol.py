@@ -62,6 +62,7 @@ CTL_REMOVE = 5
 CTL_ABORT = 6
 CTL_STATUS = 7
 CTL_SHUTDOWN = 8
+CTL_INTERRUPT_TASKS = 9
 
 # Output streams (OutputStream).
 STDOUT = 1

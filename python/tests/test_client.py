@@ -7,6 +7,7 @@ directory of its own (XDG_RUNTIME_DIR), so other clusters on the machine are not
 import concurrent.futures
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -282,6 +283,61 @@ class BadInputTests(ClusterTestCase):
         other.close()
         with self.assertRaisesRegex(pxsh.ClusterError, "the client was closed"):
             other[:].apply_async(square, 2)
+
+
+def wait_for_release(started, release):
+    import os
+    import time
+    open(started, "w").close()
+    while not os.path.exists(release):
+        time.sleep(0.01)
+    return "finished normally"
+
+
+def mark_and_sleep(started, seconds):
+    import time
+    open(started, "w").close()
+    time.sleep(seconds)
+    return seconds
+
+
+class InterruptTests(ClusterTestCase):
+    name = "pytest-interrupt"
+
+    def test_ctrl_c_of_a_result_leaves_another_clients_task_alone(self):
+        scratch = tempfile.mkdtemp(prefix="pxsh-pyint-")
+        self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)
+        a_started, b_started, release = (os.path.join(scratch, n) for n in ("a", "b", "release"))
+        self.addCleanup(lambda: open(release, "w").close())
+        a = self.rc[0].apply_async(wait_for_release, a_started, release)
+        other = pxsh.Client(cluster=self.cluster)
+        self.addCleanup(other.close)
+        b = other.load_balanced_view().apply_async(mark_and_sleep, b_started, 60)
+        main = threading.main_thread()
+
+        def press_ctrl_c():
+            # Once both tasks run and the main thread waits on B's result, as a user's Ctrl-C would come.
+            while not (os.path.exists(a_started) and os.path.exists(b_started)):
+                time.sleep(0.01)
+            while True:
+                frame = sys._current_frames().get(main.ident)
+                names = set()
+                while frame is not None:
+                    names.add(frame.f_code.co_name)
+                    frame = frame.f_back
+                if "_interruptible" in names:
+                    break
+                time.sleep(0.01)
+            signal.pthread_kill(main.ident, signal.SIGINT)  # a real signal: it wakes a blocked wait
+
+        threading.Thread(target=press_ctrl_c, daemon=True).start()
+        with self.assertRaises(KeyboardInterrupt):
+            b.get()
+        with self.assertRaises(pxsh.RemoteError) as raised:
+            b.get()
+        self.assertEqual(raised.exception.ename, "KeyboardInterrupt")
+        open(release, "w").close()
+        self.assertEqual(a.get(), "finished normally")
 
 
 class StoppedClusterTests(ClusterTestCase):
