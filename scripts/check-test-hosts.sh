@@ -3,8 +3,9 @@
 #   - `mpiexec` on PATH is the MPICH that the python's mpi4py loads (a 2-rank allreduce gives 3 on
 #     both ranks, which rank 0 alone reports, so that the ranks' lines cannot interleave; a
 #     mismatched mpiexec gives two singletons of size 1);
-#   - Slurm runs a 2-task MPI step (`srun --mpi=pmi2`) with that mpi4py (SLURM_CONF must be set,
-#     as scripts/slurm.sh start prints it);
+#   - Slurm runs a 2-task step, and that MPI inside a 2-task allocation (SLURM_CONF must be set,
+#     as scripts/slurm.sh start prints it). MPI is not run as an srun step: with the PyPI MPICH,
+#     `srun --mpi=pmi2` hangs in MPI_Init now and then (see the README);
 #   - a network namespace serves ssh (scripts/netns-host.sh).
 # Usage: scripts/check-test-hosts.sh PYTHON
 set -uo pipefail
@@ -29,8 +30,10 @@ allreduce='from mpi4py import MPI; c = MPI.COMM_WORLD; s = c.allreduce(c.rank + 
 if c.rank == 0: print(c.size, s, ok)'
 mpiexec=$(command -v mpiexec || echo "mpiexec (not on PATH)")
 check "MPI ($mpiexec -n 2, mpi4py in $python)" "2 3 2 " mpiexec -n 2 "$python" -c "$allreduce"
-check "Slurm (srun --mpi=pmi2 -n 2, SLURM_CONF=${SLURM_CONF:-unset})" "2 3 2 " \
-    srun --mpi=pmi2 -n 2 "$python" -c "$allreduce"
+check "Slurm (srun -n 2, SLURM_CONF=${SLURM_CONF:-unset})" "0 1 " \
+    srun -n 2 sh -c 'echo $SLURM_PROCID'
+check "MPI inside a Slurm allocation (salloc -n 2 mpiexec -n 2)" "2 3 2 " \
+    salloc -Q -n 2 --time=1 mpiexec -n 2 "$python" -c "$allreduce"
 
 name=pxshcheck$$
 if host=$(scripts/netns-host.sh up "$name" --sshd); then

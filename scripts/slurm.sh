@@ -120,7 +120,8 @@ EOF
     if pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; then
         fail "a slurmctld or slurmd that this script did not start is running (pids $(pgrep -d, -x 'slurmctld|slurmd')); stop it first"
     fi
-    slurmctld -f "$conf" -i 9>&- || fail "slurmctld did not start: $(tail -n 5 "$dir/slurmctld.log" 2>/dev/null)"
+    # -c: no holder is left, so no job of an earlier run is worth recovering.
+    slurmctld -f "$conf" -c 9>&- || fail "slurmctld did not start: $(tail -n 5 "$dir/slurmctld.log" 2>/dev/null)"
     slurmd -f "$conf" 9>&- || fail "slurmd did not start: $(tail -n 5 "$dir/slurmd.log" 2>/dev/null)"
 
     # Wait (at most 30 s) until the node takes jobs.

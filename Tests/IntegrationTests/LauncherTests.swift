@@ -122,6 +122,36 @@ func slurm(_ program: String, _ arguments: [String], timeout: Double = 60) throw
     return child.stdout
 }
 
+/// Runs `pxsh ARGUMENTS` as the command of `salloc -n TASKS`. The allocation has a time limit,
+/// and whatever outlives the run (its job, a pxsh or engine with the run's token) is ended and
+/// reported, so a hang fails this test alone and blocks no later job.
+func allocation(tasks: Int, _ arguments: [String]) throws -> (status: ChildProcess.Termination, child: ChildProcess) {
+    _ = try slurmConfiguration()
+    let token = "slurm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let child = try ChildProcess(
+        executable: "/usr/bin/salloc",
+        arguments: ["-n", "\(tasks)", "--time=2", "-J", token, Pxsh.executable] + arguments,
+        environment: Pxsh.environment(token: token),
+        input: ""
+    )
+    let status = child.waitForExit(timeout: 120)
+    // The job ends (completes) just after salloc does.
+    var job = ""
+    let ended = eventually(timeout: 30) {
+        job = (try? slurm("squeue", ["-h", "-n", token, "-o", "%i"]).trimming("\n ")) ?? job
+        return job.isEmpty
+    }
+    if !ended {
+        Issue.record("job \(job) outlived its salloc: \(child.transcript)")
+        try slurm("scancel", ["--signal=KILL", job])
+        try slurm("scancel", [job])
+    }
+    let left = Pxsh.leftoverProcesses(token: token, pxshPID: nil)
+    for process in left { kill(process.pid, SIGKILL) }
+    #expect(left.isEmpty, "left behind: \(left)")
+    return (status, child)
+}
+
 extension EndToEnd {
     /// The launchers with the real programs: MPICH's mpiexec, ssh into network namespaces served by
     /// their own sshd, and a single-node Slurm (scripts/check-test-hosts.sh checks all three first).
@@ -297,24 +327,31 @@ extension EndToEnd {
         // MARK: - slurm
 
         @Test func slurmInsideAnAllocationRunsEnginesWithSrun() throws {
-            _ = try slurmConfiguration()
-            let token = "slurm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            // salloc runs pxsh inside a 2-task allocation; pxsh's engines are one srun step.
-            let child = try ChildProcess(
-                executable: "/usr/bin/salloc",
-                arguments: [
-                    "-n", "2", "-J", token, Pxsh.executable, "--launcher", "slurm", "-n", "2",
-                    "--slurm-args=--mpi=pmi2",
-                    "-c",
-                    "%px import os; from mpi4py import MPI; print(rank == int(os.environ['SLURM_PROCID']) == MPI.COMM_WORLD.rank)",
-                ],
-                environment: Pxsh.environment(token: token),
-                input: ""
+            // pxsh's engines are one srun step of the allocation: task i is engine rank i.
+            let run = try allocation(
+                tasks: 2,
+                [
+                    "--launcher", "slurm", "-n", "2", "-c",
+                    "%px import os; print(rank == int(os.environ['SLURM_PROCID']), os.environ['SLURM_STEP_ID'])",
+                ]
             )
-            let status = child.waitForExit(timeout: 120)
-            #expect(status == .exited(0), "\(child.transcript)")
-            #expect(child.stdout.contains("[stdout:0,1] True"), "\(child.transcript)")
-            #expect(try slurm("squeue", ["-h", "-n", token]).isEmpty)
+            #expect(run.status == .exited(0), "\(run.child.transcript)")
+            #expect(run.child.stdout.contains("[stdout:0,1] True 0"), "\(run.child.transcript)")
+        }
+
+        /// MPI programs inside an allocation use the mpi launcher: MPICH's mpiexec starts the ranks
+        /// through Slurm. (`srun --mpi=pmi2` of the PyPI MPICH hangs in MPI_Init now and then, see
+        /// the README, so pxsh's tests do not rely on it.)
+        @Test func mpiInsideAnAllocationRunsMPIEngines() throws {
+            let run = try allocation(
+                tasks: 2,
+                [
+                    "--launcher", "mpi", "-n", "2", "-c",
+                    "%px import os; from mpi4py import MPI; print(rank == MPI.COMM_WORLD.rank, 'SLURM_JOB_ID' in os.environ)",
+                ]
+            )
+            #expect(run.status == .exited(0), "\(run.child.transcript)")
+            #expect(run.child.stdout.contains("[stdout:0,1] True True"), "\(run.child.transcript)")
         }
 
         @Test func aBatchClusterRunsAsASlurmJobThatStopCancels() throws {
