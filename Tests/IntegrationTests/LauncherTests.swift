@@ -351,7 +351,14 @@ extension EndToEnd {
                 ]
             )
             #expect(run.status == .exited(0), "\(run.child.transcript)")
-            #expect(run.child.stdout.contains("[stdout:0,1] True True"), "\(run.child.transcript)")
+            // Both ranks print True True; UCX may add lines of its own about network devices that
+            // come and go (other tests' namespaces), which splits the ranks' shared block.
+            let lines = run.child.stdout.split(separator: "\n")
+            #expect(
+                lines.contains("[stdout:0,1] True True")
+                    || (lines.contains("[stdout:1]") && lines.filter { $0 == "True True" }.count == 2),
+                "\(run.child.transcript)"
+            )
         }
 
         @Test func aBatchClusterRunsAsASlurmJobThatStopCancels() throws {
