@@ -326,37 +326,30 @@ extension EndToEnd {
 
         // MARK: - slurm
 
-        @Test func slurmInsideAnAllocationRunsEnginesWithSrun() throws {
-            // pxsh's engines are one srun step of the allocation: task i is engine rank i.
-            let run = try allocation(
-                tasks: 2,
-                [
-                    "--launcher", "slurm", "-n", "2", "-c",
-                    "%px import os; print(rank == int(os.environ['SLURM_PROCID']), os.environ['SLURM_STEP_ID'])",
-                ]
-            )
+        /// Inside an allocation, the slurm launcher makes the engines one srun step (task i is engine
+        /// rank i), and MPI programs use the mpi launcher: MPICH's mpiexec starts its ranks through
+        /// Slurm. (`srun --mpi=pmi2` of the PyPI MPICH hangs in MPI_Init now and then, see the
+        /// README, so the tests do not rely on it.)
+        @Test(arguments: [
+            (
+                "slurm", "import os; print(rank == int(os.environ['SLURM_PROCID']), os.environ['SLURM_STEP_ID'])",
+                "True 0"
+            ),
+            (
+                "mpi",
+                "import os; from mpi4py import MPI; print(rank == MPI.COMM_WORLD.rank, 'SLURM_JOB_ID' in os.environ)",
+                "True True"
+            ),
+        ])
+        func enginesStartInsideAnAllocation(launcher: String, code: String, expected: String) throws {
+            let run = try allocation(tasks: 2, ["--launcher", launcher, "-n", "2", "-c", "%px " + code])
             #expect(run.status == .exited(0), "\(run.child.transcript)")
-            #expect(run.child.stdout.contains("[stdout:0,1] True 0"), "\(run.child.transcript)")
-        }
-
-        /// MPI programs inside an allocation use the mpi launcher: MPICH's mpiexec starts the ranks
-        /// through Slurm. (`srun --mpi=pmi2` of the PyPI MPICH hangs in MPI_Init now and then, see
-        /// the README, so pxsh's tests do not rely on it.)
-        @Test func mpiInsideAnAllocationRunsMPIEngines() throws {
-            let run = try allocation(
-                tasks: 2,
-                [
-                    "--launcher", "mpi", "-n", "2", "-c",
-                    "%px import os; from mpi4py import MPI; print(rank == MPI.COMM_WORLD.rank, 'SLURM_JOB_ID' in os.environ)",
-                ]
-            )
-            #expect(run.status == .exited(0), "\(run.child.transcript)")
-            // Both ranks print True True; UCX may add lines of its own about network devices that
-            // come and go (other tests' namespaces), which splits the ranks' shared block.
+            // Both ranks print the same line; UCX may add lines of its own about network devices
+            // that come and go (other tests' namespaces), which splits the ranks' shared block.
             let lines = run.child.stdout.split(separator: "\n")
             #expect(
-                lines.contains("[stdout:0,1] True True")
-                    || (lines.contains("[stdout:1]") && lines.filter { $0 == "True True" }.count == 2),
+                lines.contains("[stdout:0,1] \(expected)")
+                    || (lines.contains("[stdout:1]") && lines.filter { $0 == expected }.count == 2),
                 "\(run.child.transcript)"
             )
         }
