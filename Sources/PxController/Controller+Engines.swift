@@ -219,9 +219,9 @@ extension Controller {
 
     // MARK: - Views
 
-    func row(of slot: EngineSlot) -> EngineRow {
+    func row(of slot: EngineSlot) -> EngineStatus {
         let rss = slot.isChild && !slot.life.isDead ? ProcessTable.residentBytes(of: slot.pid) ?? -1 : -1
-        return EngineRow(
+        return EngineStatus(
             id: slot.id,
             rank: slot.rank,
             pid: slot.pid,
@@ -234,7 +234,7 @@ extension Controller {
     }
 
     /// The engines, without those being removed.
-    func engineRows() -> [EngineRow] {
+    func engineRows() -> [EngineStatus] {
         engines.values.filter { !$0.life.isBeingRemoved }.sorted { $0.id < $1.id }.map(row(of:))
     }
 

@@ -65,7 +65,7 @@ struct EngineSlot {
     }
 
     /// The state as `%engines` shows it.
-    var rowState: EngineRow.State {
+    var rowState: EngineStatus.State {
         switch life.state {
         case .launching, .registering, .restarting: .starting
         case .idle: .idle

@@ -37,6 +37,3 @@ public struct EngineStatus: Equatable, Sendable {
         self.residentBytes = residentBytes
     }
 }
-
-/// The name the controller and the REPL used before ``EngineStatus``.
-public typealias EngineRow = EngineStatus

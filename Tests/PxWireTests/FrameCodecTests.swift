@@ -175,7 +175,7 @@ import Testing
             .taskRetried(task: 77, engine: 1), .notice("hello"),
             .engineDied(engine: 3, rank: 3, cause: "no heartbeat for 6 s", isRestarting: false, host: "10.1.0.2"),
             .engineStarted(
-                EngineRow(
+                EngineStatus(
                     id: 3,
                     rank: 3,
                     pid: 7,

@@ -206,7 +206,7 @@ final class PxshSuite {
                 throw BenchError.wrongResult("\(engines.count) of \(count) TCP engines joined within 120 s")
             }
             usleep(20_000)
-            let rows = try cluster.control(.engines).compactMap { EngineRow(line: $0.text) }
+            let rows = try cluster.control(.engines).compactMap { EngineStatus(line: $0.text) }
             engines = rows.filter { $0.id >= 0 && $0.state == .idle && $0.host != "local" }.map(\.id)
         }
         let view = cluster.view(engines)
