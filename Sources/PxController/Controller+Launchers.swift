@@ -54,6 +54,7 @@ extension Controller {
                 python: options.pythonExecutable,
                 connectionFile: options.connectionFilePath,
                 insideAllocation: getenv("SLURM_JOB_ID") != nil,
+                isRoot: geteuid() == 0,
                 jobName: "pxsh-" + (options.name ?? "private"),
                 batchOutput: options.directory + "/slurm-%j.out"
             )
@@ -96,6 +97,7 @@ extension Controller {
         job.pid = try ProcessSpawner.spawn(
             executable,
             arguments: job.plan.arguments,
+            environment: job.plan.environment.isEmpty ? nil : ProcessSpawner.environment(adding: job.plan.environment),
             output: log,
             errorOutput: log,
             standardInput: input

@@ -96,6 +96,8 @@ public struct LaunchJob: Equatable, Sendable {
     public var host: String?
     /// `sbatch` returns once the job is queued and prints its id; the engines live as long as the job.
     public var isBatchSubmission: Bool
+    /// Variables added to the environment it inherits, unless that already sets them.
+    public var environment: [String: String] = [:]
 
     /// The command as a person would type it, for messages.
     public var commandLine: String { ([executable] + arguments).map(ShellWords.quote).joined(separator: " ") }
@@ -118,6 +120,8 @@ public enum LaunchPlan {
     ///     engines read it by path (the cluster's directory must be visible to them, as with
     ///     ipyparallel's `--file`); ssh engines get its bytes on stdin.
     ///   - insideAllocation: whether this runs inside a Slurm allocation (`SLURM_JOB_ID` is set).
+    ///   - isRoot: whether this runs as root: Open MPI's mpiexec then refuses to start unless
+    ///     `OMPI_ALLOW_RUN_AS_ROOT=1` and `OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1` are set (MPICH ignores them).
     ///   - jobName: the Slurm job's name (`pxsh-NAME`).
     public static func jobs(
         _ settings: LaunchSettings,
@@ -126,6 +130,7 @@ public enum LaunchPlan {
         python: String,
         connectionFile: String,
         insideAllocation: Bool,
+        isRoot: Bool = false,
         jobName: String = "pxsh",
         batchOutput: String = "slurm-%j.out"
     ) throws -> [LaunchJob] {
@@ -142,7 +147,10 @@ public enum LaunchPlan {
                     input: .none,
                     ranks: 0..<engines,
                     host: nil,
-                    isBatchSubmission: false
+                    isBatchSubmission: false,
+                    // Whoever runs pxsh as root already runs its engines as root: the guard would
+                    // only stop Open MPI where MPICH works.
+                    environment: isRoot ? ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"] : [:]
                 )
             ]
         case .ssh:

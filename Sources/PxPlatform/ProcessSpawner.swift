@@ -67,6 +67,23 @@ public enum ProcessSpawner {
         return pid
     }
 
+    /// This process's environment (`NAME=value` entries) with `additions` for the names it does not set.
+    public static func environment(adding additions: [String: String]) -> [String] {
+        var entries: [String] = []
+        var names = Set<String>()
+        var entry = pxsys_environment()
+        while let pointer = entry?.pointee {
+            let text = String(cString: pointer)
+            entries.append(text)
+            names.insert(String(text.prefix { $0 != "=" }))
+            entry = entry?.advanced(by: 1)
+        }
+        for (name, value) in additions.sorted(by: { $0.key < $1.key }) where !names.contains(name) {
+            entries.append(name + "=" + value)
+        }
+        return entries
+    }
+
     /// Reaps `pid` if it has ended, without waiting. The corresponding C function is `waitpid`.
     public static func reap(_ pid: pid_t) -> Termination? {
         var status: Int32 = 0

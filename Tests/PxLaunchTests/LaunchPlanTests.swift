@@ -61,7 +61,12 @@ struct SSHHostTests {
 }
 
 struct LaunchPlanTests {
-    private func jobs(_ settings: LaunchSettings, engines: Int = 4, inside: Bool = false) throws -> [LaunchJob] {
+    private func jobs(
+        _ settings: LaunchSettings,
+        engines: Int = 4,
+        inside: Bool = false,
+        isRoot: Bool = false
+    ) throws -> [LaunchJob] {
         try LaunchPlan.jobs(
             settings,
             engines: engines,
@@ -69,6 +74,7 @@ struct LaunchPlanTests {
             python: "/py/bin/python3",
             connectionFile: "/run/c/connection.json",
             insideAllocation: inside,
+            isRoot: isRoot,
             jobName: "pxsh-demo",
             batchOutput: "/run/c/slurm-%j.out"
         )
@@ -93,6 +99,20 @@ struct LaunchPlanTests {
                 )
             ]
         )
+    }
+
+    @Test func mpiAsRootAllowsOpenMPIToRunAsRoot() throws {
+        let settings = LaunchSettings(kind: .mpi)
+        #expect(try jobs(settings)[0].environment.isEmpty)
+        #expect(
+            try jobs(settings, isRoot: true)[0].environment == [
+                "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+            ]
+        )
+        // Only mpiexec gets them.
+        let ssh = LaunchSettings(kind: .ssh, hosts: [SSHHost(host: "b")])
+        #expect(try jobs(ssh, isRoot: true)[0].environment.isEmpty)
+        #expect(try jobs(LaunchSettings(kind: .slurm), isRoot: true)[0].environment.isEmpty)
     }
 
     @Test func sshIsOneConnectionPerEngineWithTheFileOnStdin() throws {
