@@ -78,11 +78,14 @@ public final class Cluster {
     ///
     /// - Parameter tcp: where the controller also accepts engines over TCP (see ``TCPEndpoint``); nil: none.
     /// - Parameter controllerArguments: more options for the controller (the launcher's).
+    /// - Parameter startTimeout: how long to wait for the engines, in seconds (a launcher's controller
+    ///   gives up sooner, with its reason, at its own `--start-timeout`).
     public static func start(
         engines count: Int,
         python: String = "python3",
         tcp: TCPEndpoint? = nil,
-        controllerArguments: [String] = []
+        controllerArguments: [String] = [],
+        startTimeout: Double = 150
     ) throws -> Cluster {
         let installation = try PythonInstallation.locate(python)
         let layout = try ClusterError.withContext("making a private cluster's directory") {
@@ -95,7 +98,8 @@ public final class Cluster {
                 installation: installation,
                 name: nil,
                 tcp: tcp,
-                controllerArguments: controllerArguments
+                controllerArguments: controllerArguments,
+                startTimeout: startTimeout
             )
         } catch {
             layout.remove()
@@ -111,7 +115,8 @@ public final class Cluster {
         engines count: Int,
         python: String = "python3",
         tcp: TCPEndpoint = TCPEndpoint(),
-        controllerArguments: [String] = []
+        controllerArguments: [String] = [],
+        startTimeout: Double = 150
     ) throws -> Cluster {
         let installation = try PythonInstallation.locate(python)
         let layout = try namedLayout(name)
@@ -127,7 +132,8 @@ public final class Cluster {
             installation: installation,
             name: name,
             tcp: tcp,
-            controllerArguments: controllerArguments
+            controllerArguments: controllerArguments,
+            startTimeout: startTimeout
         )
     }
 
@@ -138,7 +144,8 @@ public final class Cluster {
         installation: PythonInstallation,
         name: String?,
         tcp: TCPEndpoint?,
-        controllerArguments: [String]
+        controllerArguments: [String],
+        startTimeout: Double
     ) throws -> Cluster {
         try ClusterError.withContext(
             "starting \(name.map { "the cluster '\($0)'" } ?? "a cluster") in \(layout.directory)"
@@ -151,7 +158,13 @@ public final class Cluster {
                 tcp: tcp,
                 extraArguments: controllerArguments
             )
-            return try handshake(socket: socket, controllerPID: pid, name: name, layout: layout)
+            return try handshake(
+                socket: socket,
+                controllerPID: pid,
+                name: name,
+                layout: layout,
+                timeoutMilliseconds: Int(startTimeout * 1000)
+            )
         }
     }
 
@@ -240,13 +253,14 @@ public final class Cluster {
         socket: FrameSocket,
         controllerPID: pid_t?,
         name: String?,
-        layout: ClusterLayout
+        layout: ClusterLayout,
+        timeoutMilliseconds: Int = 120_000
     ) throws
         -> Cluster
     {
         try socket.send(Hello(role: .client, fields: [String(getpid())]).frame)
         while true {
-            let received = try socket.receive(timeoutMilliseconds: 120_000)
+            let received = try socket.receive(timeoutMilliseconds: Int32(clamping: timeoutMilliseconds))
             switch received {
             case .frame(let frame) where frame.kind == .welcome:
                 let cluster = Cluster(
@@ -267,7 +281,7 @@ public final class Cluster {
             case .closed, .woken:
                 throw ClusterError.startFailed(controllerLogTail(layout))
             case .timedOut:
-                throw ClusterError.startFailed("the engines did not start within 120 s")
+                throw ClusterError.startFailed("the engines did not start within \(timeoutMilliseconds / 1000) s")
             }
         }
     }

@@ -20,6 +20,10 @@ final class LauncherJob {
     var ended: String?
     /// When its batch job was last looked at (monotonic).
     var lastPolled: UInt64 = 0
+    /// The squeue that looks at its batch job now: it runs beside the controller's loop, which reaps it.
+    var stateQuery: (pid: pid_t, started: UInt64)?
+    /// What squeue last said of its batch job: `PENDING (JobHeldUser)`.
+    var lastState: String?
     /// Whether all its engines have joined (once): from then on, an engine lost is only that.
     var hasAllJoined = false
 
@@ -27,6 +31,9 @@ final class LauncherJob {
         self.plan = plan
         self.logPath = logPath
     }
+
+    /// Where squeue writes what it says of the batch job.
+    var stateQueryPath: String { logPath + ".squeue" }
 
     /// "mpiexec -n 4 ...", "ssh root@10.0.0.2", "Slurm job 17", for messages.
     var label: String {
@@ -61,6 +68,7 @@ extension Controller {
         } catch {
             return launcherFailed("\(error)")
         }
+        launchersStarted = Clock.monotonicNanoseconds
         for (index, job) in plan.enumerated() {
             let launcherJob = LauncherJob(plan: job, logPath: options.directory + "/launcher-\(index).log")
             launcherJobs.append(launcherJob)
@@ -149,25 +157,109 @@ extension Controller {
         }
     }
 
-    /// Looks for launcher jobs that have ended (every turn of the loop; batch jobs every 2 s).
+    /// Looks for launcher jobs that have ended (every turn of the loop; batch jobs every 2 s), and
+    /// fails the start when their engines have not all joined within the start timeout.
     func watchLauncherJobs() {
         // Notes which jobs have seen all their engines join (before any of them can end).
-        _ = launchersAwaitingEngines
+        let isAwaitingEngines = launchersAwaitingEngines
         let now = Clock.monotonicNanoseconds
         for job in launcherJobs where job.ended == nil {
             if job.pid > 0 {
                 if let termination = ProcessSpawner.reap(job.pid) {
                     launcherJobEnded(job, cause: termination.description)
                 }
-            } else if let id = job.batchJobID, now - job.lastPolled >= 2_000_000_000 {
-                job.lastPolled = now
-                if let state = Controller.slurmJobState(id),
-                    !["PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED"].contains(state)
-                {
-                    launcherJobEnded(job, cause: state.isEmpty ? "it is no longer in the queue" : state.lowercased())
-                }
+            } else if let id = job.batchJobID {
+                watchBatchJob(job, id: id, now: now)
             }
         }
+        let timeout = UInt64(options.launch.startTimeout * 1_000_000_000)
+        if isAwaitingEngines, launcherFailure == nil, !isShuttingDown, now - launchersStarted >= timeout {
+            launchersTimedOut()
+        }
+    }
+
+    /// Asks squeue for the state of a batch job every 2 s. squeue runs beside the loop (it can take
+    /// seconds when slurmctld is busy) and is reaped on a later turn.
+    private func watchBatchJob(_ job: LauncherJob, id: String, now: UInt64) {
+        if let query = job.stateQuery {
+            if let termination = ProcessSpawner.reap(query.pid) {
+                stateQueryEnded(job, termination)
+            } else if now - query.started >= 10_000_000_000 {
+                // An answer this late is of no use: ask again later.
+                endStateQuery(of: job)
+            }
+        } else if now - job.lastPolled >= 2_000_000_000 {
+            job.lastPolled = now
+            job.stateQuery = startStateQuery(id: id, path: job.stateQueryPath).map { ($0, now) }
+        }
+    }
+
+    private func stateQueryEnded(_ job: LauncherJob, _ termination: ProcessSpawner.Termination) {
+        job.stateQuery = nil
+        let output = String(decoding: (try? FileDescriptor.readAll(job.stateQueryPath)) ?? [], as: UTF8.self)
+        guard let state = Controller.slurmJobState(termination, output: output) else { return }
+        job.lastState = state.isEmpty ? nil : state
+        let name = String(state.prefix { $0 != " " })
+        if !["PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED"].contains(name) {
+            launcherJobEnded(job, cause: state.isEmpty ? "it is no longer in the queue" : state.lowercased())
+        }
+    }
+
+    private func startStateQuery(id: String, path: String) -> pid_t? {
+        guard let squeue = try? LaunchSettings.findExecutable("squeue"),
+            let output = try? FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
+        else { return nil }
+        defer { output.close() }
+        return try? ProcessSpawner.spawn(
+            squeue,
+            arguments: ["-h", "-j", id, "-o", "%T %r"],
+            output: output,
+            errorOutput: output
+        )
+    }
+
+    private func endStateQuery(of job: LauncherJob) {
+        guard let query = job.stateQuery else { return }
+        job.stateQuery = nil
+        kill(query.pid, SIGKILL)
+        _ = ProcessSpawner.wait(query.pid)
+    }
+
+    /// The engines have not all joined within the start timeout: the start fails, naming the jobs
+    /// that wait (and why, for a batch job still in the queue), and shutting down stops them.
+    private func launchersTimedOut() {
+        // The start fails now, so waiting here is fine: a batch job not yet looked at gets its state.
+        for job in launcherJobs where job.ended == nil && job.lastState == nil {
+            guard let id = job.batchJobID else { continue }
+            if job.stateQuery == nil {
+                job.stateQuery = startStateQuery(id: id, path: job.stateQueryPath).map {
+                    ($0, Clock.monotonicNanoseconds)
+                }
+            }
+            if let query = job.stateQuery, let termination = ProcessSpawner.wait(query.pid, milliseconds: 5_000) {
+                stateQueryEnded(job, termination)
+            }
+        }
+        guard launcherFailure == nil else { return }
+        var waiting: [String] = []
+        for job in launcherJobs where job.ended == nil && !job.hasAllJoined {
+            let joined = engines(of: job).filter { engines[$0]?.life.hasRegistered == true }.count
+            if job.batchJobID != nil, let state = job.lastState, state.hasPrefix("PENDING") {
+                // "PENDING (JobHeldUser)": squeue's reason says why it waits.
+                waiting.append("\(job.label) is still pending" + state.dropFirst("PENDING".count))
+            } else {
+                waiting.append("\(joined) of \(job.plan.ranks.count) engines of \(job.label) joined")
+            }
+        }
+        let seconds = options.launch.startTimeout
+        let limit = seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+        let stopped = launcherJobs.contains { $0.batchJobID != nil } ? "cancelled" : "stopped"
+        // Cancelled before the client hears it, so that the queue no longer has it then.
+        for job in launcherJobs where job.ended == nil && job.batchJobID != nil { cancelBatchJob(job) }
+        launcherFailed(
+            "the engines did not start within \(limit) s (--start-timeout): \(waiting.joined(separator: "; "))"
+                + "; \(waiting.count == 1 ? "it is" : "they are") \(stopped)"
+        )
     }
 
     /// A launcher's job ended: its engines are dead (those still connected are disconnected, which
@@ -199,16 +291,8 @@ extension Controller {
     /// mpiexec, srun and ssh end by themselves; those that do not within 3 s are killed, and a batch
     /// job is cancelled.
     func stopLauncherJobs() {
-        for job in launcherJobs where job.ended == nil {
-            if let id = job.batchJobID {
-                if let scancel = try? LaunchSettings.findExecutable("scancel"),
-                    let pid = try? ProcessSpawner.spawn(scancel, arguments: [id])
-                {
-                    _ = ProcessSpawner.wait(pid, milliseconds: 10_000)
-                }
-                job.ended = "cancelled"
-            }
-        }
+        for job in launcherJobs { endStateQuery(of: job) }
+        for job in launcherJobs where job.ended == nil && job.batchJobID != nil { cancelBatchJob(job) }
         let deadline = Clock.monotonicNanoseconds + 3_000_000_000
         for job in launcherJobs where job.ended == nil && job.pid > 0 {
             let left = Int((deadline - min(deadline, Clock.monotonicNanoseconds)) / 1_000_000)
@@ -223,54 +307,29 @@ extension Controller {
         }
     }
 
-    /// A Slurm job's state from squeue (`RUNNING`, ...), "" when it has left the queue, nil when
-    /// squeue could not tell.
-    static func slurmJobState(_ id: String) -> String? {
-        guard let squeue = try? LaunchSettings.findExecutable("squeue"),
-            let output = try? ProcessSpawner.run(squeue, arguments: ["-h", "-j", id, "-o", "%T"], milliseconds: 5_000)
-        else { return nil }
-        if output.status != .exited(0) {
-            // squeue says "Invalid job id" for a job that has left its memory.
-            return output.text.contains("Invalid job id") ? "" : nil
+    private func cancelBatchJob(_ job: LauncherJob) {
+        guard let id = job.batchJobID else { return }
+        if let scancel = try? LaunchSettings.findExecutable("scancel"),
+            let pid = try? ProcessSpawner.spawn(scancel, arguments: [id])
+        {
+            _ = ProcessSpawner.wait(pid, milliseconds: 10_000)
         }
-        return output.text.split(separator: "\n").first.map { String($0).trimmingCharacters() } ?? ""
+        job.ended = "cancelled"
     }
-}
 
-extension ProcessSpawner {
-    /// Runs `executable` to its end (at most `milliseconds`), and returns how it ended and what it
-    /// wrote to stdout and stderr.
-    fileprivate static func run(
-        _ executable: String,
-        arguments: [String],
-        milliseconds: Int
-    ) throws -> (status: Termination?, text: String) {
-        let pipe = try FileDescriptor.pipe()
-        let pid: pid_t
-        do {
-            pid = try spawn(executable, arguments: arguments, output: pipe.write, errorOutput: pipe.write)
-        } catch {
-            pipe.read.close()
-            pipe.write.close()
-            throw error
+    /// A Slurm job's state from what `squeue -h -j ID -o "%T %r"` wrote: `RUNNING None`, `PENDING
+    /// (JobHeldUser)`; "" when the job has left the queue; nil when squeue could not tell.
+    static func slurmJobState(_ termination: ProcessSpawner.Termination, output: String) -> String? {
+        if termination != .exited(0) {
+            // squeue says "Invalid job id" for a job that has left its memory.
+            return output.contains("Invalid job id") ? "" : nil
         }
-        pipe.write.close()
-        defer { pipe.read.close() }
-        // squeue's answer is small; read it to the end, then reap.
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = Glibc.read(pipe.read.rawValue, &buffer, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            bytes += buffer[0..<count]
+        guard let line = output.split(separator: "\n").first.map({ String($0).trimmingCharacters() }) else {
+            return ""
         }
-        let status = wait(pid, milliseconds: milliseconds)
-        if status == nil {
-            kill(pid, SIGKILL)
-            _ = wait(pid)
-        }
-        return (status, String(decoding: bytes, as: UTF8.self))
+        let fields = line.split(separator: " ", maxSplits: 1).map(String.init)
+        guard fields.count == 2, fields[1] != "None" else { return fields.first ?? "" }
+        return "\(fields[0]) (\(fields[1]))"
     }
 }
 

@@ -55,6 +55,9 @@ public final class Controller {
     var launcherJobs: [LauncherJob] = []
     /// Why the launcher could not start the engines; the cluster then shuts down.
     var launcherFailure: String?
+    /// When the launcher's jobs were started (monotonic): their engines must join within
+    /// `options.launch.startTimeout` of it.
+    var launchersStarted: UInt64 = 0
     /// Where engines put large buffers (see `pxsh_runtime.py`); nil where there is no /dev/shm.
     var sharedMemoryDirectory: String?
 

