@@ -10,7 +10,7 @@
 At the pxsh prompt the same client is already defined as ``px``.
 """
 
-from .asyncresult import AsyncMapResult, AsyncResult
+from .asyncresult import AsyncMapResult, AsyncResult, ExecuteReply
 from .client import Client, list_clusters
 from .errors import (ClusterError, CompositeError, EngineError, NoEnginesRegistered, PxshError, RemoteError,
                      TaskAborted, TimeoutError)
@@ -21,7 +21,7 @@ from .views import DirectView, LoadBalancedView
 __version__ = "0.1.0"
 
 # Shown as pxsh.RemoteError (and so on) in tracebacks, the names users import.
-for _public in (AsyncMapResult, AsyncResult, Client, ClusterError, CompositeError, DirectView, EngineError,
+for _public in (AsyncMapResult, AsyncResult, Client, ClusterError, CompositeError, DirectView, EngineError, ExecuteReply,
                 LoadBalancedView, NoEnginesRegistered, PxshError, RemoteError, SerializationError, TaskAborted,
                 TimeoutError, ViewExecutor):
     _public.__module__ = __name__
@@ -29,6 +29,7 @@ del _public
 
 __all__ = [
     "AsyncMapResult", "AsyncResult", "Client", "ClusterError", "CompositeError", "DirectView", "EngineError",
+    "ExecuteReply",
     "LoadBalancedView", "NoEnginesRegistered", "PxshError", "RemoteError", "SerializationError", "TaskAborted",
     "TimeoutError", "ViewExecutor", "list_clusters",
 ]

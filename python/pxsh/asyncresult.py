@@ -29,6 +29,57 @@ class _Task:
         self.error: Optional[errors.RemoteError] = None
 
 
+class ExecuteReply:
+    """What `execute` gives per engine, as in ipyparallel: the engine's execution count, the
+    repr of the cell's last expression (``execute_result``; None without one) and its output."""
+
+    __slots__ = ("execution_count", "_repr", "_task")
+
+    def __init__(self, execution_count: int, value_repr: Optional[str]):
+        self.execution_count = execution_count
+        self._repr = value_repr
+        self._task: Optional[_Task] = None
+
+    @property
+    def execute_result(self) -> Optional[dict]:
+        return None if self._repr is None else {"data": {"text/plain": self._repr}}
+
+    @property
+    def engine_id(self) -> Optional[int]:
+        return None if self._task is None else self._task.engine
+
+    @property
+    def stdout(self) -> str:
+        return "" if self._task is None else self._task.stdout
+
+    @property
+    def stderr(self) -> str:
+        return "" if self._task is None else self._task.stderr
+
+    @property
+    def metadata(self) -> dict:
+        return {"engine_id": self.engine_id, "stdout": self.stdout, "stderr": self.stderr,
+                "execution_count": self.execution_count}
+
+    def __getitem__(self, key: str):
+        return self.metadata[key]
+
+    def __repr__(self) -> str:
+        shown = "" if self._repr is None else f" {self._repr}"
+        return f"<ExecuteReply[{self.execution_count}]:{shown}>"
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(f"Out[{self.engine_id}:{self.execution_count}]: {self._repr}" if self._repr is not None
+                     else repr(self))
+
+
+def _execute_reply(segments: list) -> ExecuteReply:
+    # The execute op's reply: execution count, "1" when the cell had a value, its repr.
+    count = int(segments[0]) if segments and segments[0].isdigit() else 0
+    has_value = len(segments) > 2 and segments[1] == b"1"
+    return ExecuteReply(count, segments[2].decode("utf-8", "backslashreplace") if has_value else None)
+
+
 class AsyncResult(concurrent.futures.Future):
     """The eventual result of execute, apply, push, pull, scatter, gather or map.
 
@@ -53,8 +104,11 @@ class AsyncResult(concurrent.futures.Future):
         self._replied = 0
         self._replied_tasks = 0
         self._first_id: Optional[int] = None
+        self._finished = False
         self.submitted = time.time()
         self.notices: List[str] = []
+        # concurrent.futures.wait and as_completed register here: the reader thread must then run.
+        self._waiters = _Waiters(client)
         if not engines:
             self._finish()
 
@@ -71,6 +125,21 @@ class AsyncResult(concurrent.futures.Future):
     def ready(self) -> bool:
         """Whether every task has replied."""
         return self.done()
+
+    def done(self) -> bool:
+        """Whether every task has replied (takes in what has arrived first)."""
+        if concurrent.futures.Future.done(self):
+            return True
+        self._client._poll()
+        if self._complete():
+            self._finish()
+        return concurrent.futures.Future.done(self)
+
+    def add_done_callback(self, fn: Callable) -> None:
+        """As for any Future; the callback may wait on other results."""
+        if not concurrent.futures.Future.done(self):
+            self._client._start_reader()  # nobody may wait on this result: it must complete by itself
+        super().add_done_callback(fn)
 
     def wait(self, timeout: Optional[float] = -1) -> bool:
         """Wait until ready or `timeout` seconds (-1 or None: no limit); return ready()."""
@@ -98,15 +167,24 @@ class AsyncResult(concurrent.futures.Future):
         return concurrent.futures.Future.result(self, 0)
 
     def _wait_done(self, timeout: Optional[float]) -> bool:
-        with self._condition:
-            return self._condition.wait_for(self.done, timeout)
+        if not self._client._wait_for(self._complete, timeout):
+            return False
+        self._finish()
+        return True
+
+    def _complete(self) -> bool:
+        """Every task replied, or the Future is settled (cancelled, the connection lost)."""
+        return self._replied_tasks == len(self._tasks) or concurrent.futures.Future.done(self)
 
     def result(self, timeout: Optional[float] = None) -> Any:
         """concurrent.futures' name for get()."""
         return self.get(timeout)
 
     def exception(self, timeout: Optional[float] = None):
-        return self._interruptible(lambda: concurrent.futures.Future.exception(self, timeout))
+        if timeout is not None and timeout < 0:
+            timeout = None
+        self._interruptible(lambda: self._wait_done(timeout))
+        return concurrent.futures.Future.exception(self, 0)
 
     def successful(self) -> bool:
         """Whether every task succeeded; only once ready, as in ipyparallel."""
@@ -133,7 +211,8 @@ class AsyncResult(concurrent.futures.Future):
         running = self._client._abort(self)
         if running == 0:
             with self._client._lock:
-                if not self.done():
+                if not self._finished and not concurrent.futures.Future.done(self):
+                    self._finished = True
                     super().cancel()
                     return True
         return False
@@ -141,6 +220,7 @@ class AsyncResult(concurrent.futures.Future):
     @property
     def progress(self) -> int:
         """Tasks (items, for a map) done so far."""
+        self._client._poll()
         return self._replied
 
     @property
@@ -150,11 +230,13 @@ class AsyncResult(concurrent.futures.Future):
 
     @property
     def stdout(self):
+        self._client._poll()
         values = [task.stdout for task in self._tasks]
         return values[0] if self._single else values
 
     @property
     def stderr(self):
+        self._client._poll()
         values = [task.stderr for task in self._tasks]
         return values[0] if self._single else values
 
@@ -238,17 +320,10 @@ class AsyncResult(concurrent.futures.Future):
 
     def _wait_task(self, index: int) -> None:
         task = self._tasks[index]
-        if task.reply is not None or self.done():
-            if self.cancelled():
-                raise concurrent.futures.CancelledError()
-            return
-        condition = self._client._task_condition
-
-        def wait():
-            with condition:
-                while task.reply is None and not self.done():
-                    condition.wait()
-        self._interruptible(wait)
+        if task.reply is None:
+            self._interruptible(lambda: self._client._wait_for(lambda: task.reply is not None or self._complete()))
+        if self._complete():
+            self._finish()
         if self.cancelled():
             raise concurrent.futures.CancelledError()
 
@@ -285,6 +360,8 @@ class AsyncResult(concurrent.futures.Future):
         if reply and reply[0] == b"ok":
             try:
                 task.value = self._decode(reply[1:])
+                if type(task.value) is ExecuteReply:
+                    task.value._task = task
             except BaseException as exc:
                 task.error = errors.RemoteError(
                     type(exc).__name__, f"cannot load the result here: {exc}", "",
@@ -310,9 +387,11 @@ class AsyncResult(concurrent.futures.Future):
         return self._tasks
 
     def _finish(self) -> None:
-        """Give the Future its value; called once, when the last task has replied."""
-        if self.done():
-            return
+        """Give the Future its value once the last task has replied; whoever sees that first does."""
+        with self._client._lock:
+            if self._finished or concurrent.futures.Future.done(self):
+                return
+            self._finished = True
         failures = [task.error for task in self._tasks if task.error is not None]
         if failures:
             if self._single and len(failures) == 1:
@@ -334,8 +413,10 @@ class AsyncResult(concurrent.futures.Future):
 
     def _fail_all(self, error: errors.PxshError) -> None:
         """The connection is gone: unfinished tasks fail with `error`."""
-        if self.done():
-            return
+        with self._client._lock:
+            if self._finished or concurrent.futures.Future.done(self):
+                return
+            self._finished = True
         for task in self._tasks:
             if task.reply is None:
                 task.reply = []
@@ -386,18 +467,28 @@ class AsyncMapResult(AsyncResult):
         if self._ordered:
             yield from super().__iter__()
             return
-        condition = self._client._task_condition
         for position in range(len(self._tasks)):
-            def wait():
-                with condition:
-                    while len(self._finish_order) <= position and not self.done():
-                        condition.wait()
-            self._interruptible(wait)
+            self._interruptible(lambda: self._client._wait_for(
+                lambda: len(self._finish_order) > position or self._complete()))
+            if self._complete():
+                self._finish()
             if self.cancelled():
                 raise concurrent.futures.CancelledError()
             if position >= len(self._finish_order):
                 return
             yield from self._task_values(self._finish_order[position])
+
+
+class _Waiters(list):
+    """A Future's waiters; the first one starts the client's reader thread."""
+
+    def __init__(self, client):
+        super().__init__()
+        self._client = client
+
+    def append(self, waiter) -> None:
+        self._client._start_reader()
+        super().append(waiter)
 
 
 def _load_value(segments: list) -> Any:

@@ -4,21 +4,25 @@
 --name NAME``); ``Client()`` to the only one running. At the pxsh prompt the
 same class is ``px``, attached to the session's own cluster.
 
-A daemon thread reads the connection and fills in AsyncResults, so they
-complete on their own (``as_completed`` works); calls from any thread are
+The thread that waits on a result reads the connection itself (one thread
+wake-up per reply, not two). A daemon reader thread starts only when results
+must complete on their own: a done-callback, ``concurrent.futures.wait`` or
+``as_completed``; from then on it reads, and waiters wait for it. Either way
+exactly one thread holds the read side at a time; calls from any thread are
 safe. State sits in this object: the engines, the requests awaiting task
 ids, the unfinished tasks and the results made through it.
 """
 
 import concurrent.futures
 import os
+import select
 import socket
 import stat
 import struct
 import threading
 import time
 import weakref
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import errors, protocol
 from .asyncresult import AsyncResult
@@ -135,6 +139,9 @@ class Client:
         self._controls: Dict[int, concurrent.futures.Future] = {}
         self._closed: Optional[str] = None
         self._reader: Optional[threading.Thread] = None
+        self._decoder = protocol.FrameDecoder()
+        self._reading: Optional[int] = None  # the thread that holds the read side
+        self._poller: Optional[select.poll] = None
         self._pid = os.getpid()
         self.history: List[AsyncResult] = []
         self.python = ""
@@ -302,36 +309,126 @@ class Client:
             if row is not None:
                 self._engines[row.id] = row
         self._sock = sock
-        self._reader = threading.Thread(target=self._read, args=(sock, decoder, rest),
-                                        name="pxsh-client-reader", daemon=True)
-        self._reader.start()
+        self._decoder = decoder
+        self._poller = select.poll()
+        self._poller.register(sock, select.POLLIN)
+        if rest:
+            for result in self._dispatch(rest):
+                result._finish()
 
-    def _read(self, sock: socket.socket, decoder: protocol.FrameDecoder, pending: list) -> None:
-        reason = "the controller closed the connection (the cluster was stopped)"
+    # ------------------------------------------------------------------
+    # Reading: whoever waits reads, unless the reader thread does
+
+    def _wait_for(self, predicate: Callable[[], bool], timeout: Optional[float] = None) -> bool:
+        """Wait until predicate() holds (checked under the lock) or `timeout` s; return it.
+
+        The waiting thread reads the connection itself when no other thread does. A done-callback
+        that waits on another result runs with the read side released, so it can read in turn.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        condition = self._task_condition
+        me = threading.get_ident()
+        while True:
+            with condition:
+                while True:
+                    if predicate():
+                        return True
+                    if self._closed or self._sock is None:
+                        return predicate()
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    if self._reading is None:
+                        self._reading = me
+                        break
+                    condition.wait(remaining)
+            finished: list = []
+            try:
+                finished = self._read_some(predicate, deadline)
+            finally:
+                with condition:
+                    self._reading = None
+                    condition.notify_all()
+            for result in finished:
+                result._finish()  # its done-callbacks run here, with the read side free
+
+    def _read_some(self, predicate: Callable[[], bool], deadline: Optional[float]) -> list:
+        """Read frames until one batch finished results or predicate() holds; the results finished.
+
+        The caller holds the read side. Timeouts wait in poll(), so the socket stays blocking.
+        """
+        sock, decoder = self._sock, self._decoder
+        if sock is None:
+            return []
+        reason = None
         try:
-            if pending:
-                self._dispatch(pending)
             while True:
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not self._poller.poll(max(1, int(remaining * 1000) + 1)):
+                        return []
                 data = sock.recv(1 << 18)
                 if not data:
+                    reason = "the controller closed the connection (the cluster was stopped)"
                     break
                 decoder.feed(data)
                 frames = decoder.frames()
-                if frames:
-                    self._dispatch(frames)
+                finished = self._dispatch(frames) if frames else []
+                if finished or predicate():
+                    return finished
         except OSError as exc:
             if self._closed:
-                return
+                return []
             reason = f"the connection to the cluster failed: {exc}"
         except protocol.ProtocolError as exc:
             reason = f"the controller sent an invalid frame: {exc}"
+        except (KeyboardInterrupt, SystemExit):
+            raise
         except Exception as exc:  # a bug here must not leave results waiting forever
             reason = f"the client's reader failed: {type(exc).__name__}: {exc}"
         if self.cluster:
             reason = reason.replace("the cluster", f"the cluster {self.cluster!r}")
         self._close(reason)
+        return []
 
-    def _dispatch(self, frames: List[protocol.Frame]) -> None:
+    def _poll(self) -> None:
+        """Take in what has arrived, without waiting, when no other thread is reading."""
+        if self._reading is not None or self._sock is None or self._closed:
+            return
+        with self._lock:
+            if self._reading is not None or self._sock is None:
+                return
+            self._reading = threading.get_ident()
+        finished: list = []
+        try:
+            while self._poller.poll(0):
+                finished += self._read_some(lambda: True, None)
+                if self._sock is None:
+                    break
+        finally:
+            with self._task_condition:
+                self._reading = None
+                self._task_condition.notify_all()
+        for result in finished:
+            result._finish()
+
+    def _start_reader(self) -> None:
+        """Results must complete with nobody waiting on them (done-callbacks, futures.wait): from
+        now on a daemon thread reads."""
+        if self._reader is not None or self._closed:
+            return
+        with self._lock:
+            if self._reader is not None or self._closed:
+                return
+            self._reader = threading.Thread(target=self._read, name="pxsh-client-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._closed:
+            self._wait_for(lambda: self._closed is not None)
+
+    def _dispatch(self, frames: List[protocol.Frame]) -> list:
+        """Record frames; the results whose last task replied (the caller finishes them)."""
         finished = []
         with self._lock:
             for frame in frames:
@@ -358,8 +455,7 @@ class Client:
                 elif kind == protocol.EVENT:
                     self._event(frame)
             self._task_condition.notify_all()
-        for result in finished:
-            result._finish()
+        return finished
 
     def _event(self, frame: protocol.Frame) -> None:
         if frame.op == protocol.EVENT_ENGINE_STARTED and frame.segments:
@@ -440,12 +536,12 @@ class Client:
             self._next_request += 1
             self._controls[request] = future
         self._send(protocol.control(op, request, engines=engines, tasks=tasks, argument=argument))
+        self._wait_for(future.done)
         return future.result()
 
     def _unfinished_ids(self, result: AsyncResult) -> List[int]:
-        with self._task_condition:
-            # The controller answers submissions at once; only a lost connection leaves this unset.
-            self._task_condition.wait_for(lambda: result._first_id is not None or self._closed is not None, 10)
+        # The controller answers submissions at once; only a lost connection leaves this unset.
+        self._wait_for(lambda: result._first_id is not None, 10)
         if result._first_id is None:
             return []
         return [result._first_id + i for i, task in enumerate(result._tasks) if task.reply is None]
@@ -477,9 +573,7 @@ class Client:
                 self._control(protocol.CTL_ABORT, tasks=ids)
                 self._control(protocol.CTL_INTERRUPT_TASKS, tasks=ids)
                 replied = result._replied_tasks
-                with self._task_condition:
-                    self._task_condition.wait_for(
-                        lambda: result._replied_tasks > replied or result.done() or self._closed, 0.5)
+                self._wait_for(lambda: result._replied_tasks > replied or result._complete(), 0.5)
         except (errors.PxshError, KeyboardInterrupt):
             pass
 

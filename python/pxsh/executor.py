@@ -51,12 +51,4 @@ class ViewExecutor(concurrent.futures.Executor):
 
 def _wait_task(result: AsyncResult, index: int, timeout: float) -> bool:
     task = result._tasks[index]
-    condition = result._client._task_condition
-    deadline = time.monotonic() + max(0.0, timeout)
-    with condition:
-        while task.reply is None and not result.done():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            condition.wait(remaining)
-    return True
+    return result._client._wait_for(lambda: task.reply is not None or result._complete(), max(0.0, timeout))

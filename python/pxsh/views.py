@@ -16,7 +16,7 @@ import sys
 from typing import Any, Callable, Iterable, List, Optional, Sequence
 
 from . import errors, protocol, serialize
-from .asyncresult import AsyncMapResult, AsyncResult, _chain
+from .asyncresult import AsyncMapResult, AsyncResult, _chain, _execute_reply
 
 
 def _callable_name(func) -> str:
@@ -223,13 +223,18 @@ class DirectView(View):
 
     # --- code and data
 
-    def execute(self, code: str, silent: bool = False, targets=None, block: Optional[bool] = None):
-        """Run code on each engine (like %px); the result's value is None per engine."""
+    def execute(self, code: str, silent: bool = False, targets=None, block: Optional[bool] = None) -> AsyncResult:
+        """Run code on each engine (like %px); its AsyncResult, once done if `block` (as in ipyparallel).
+
+        Its value is an ExecuteReply per engine (one for an int view); a remote error raises.
+        """
         if not isinstance(code, str):
             raise TypeError(f"code must be a str, not {type(code).__name__}")
-        result = self._direct(protocol.OP_EXECUTE, "execute", "execute", _none, targets=targets,
+        result = self._direct(protocol.OP_EXECUTE, "execute", "execute", _execute_reply, targets=targets,
                               shared=[code.encode()])
-        return self._result(result, block)
+        if self._blocking(block):
+            result.get()
+        return result
 
     def push(self, ns: dict, targets=None, block: Optional[bool] = None):
         """Copy the names and values of the dict `ns` into each engine's namespace."""

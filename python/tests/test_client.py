@@ -109,7 +109,7 @@ class ClientTests(ClusterTestCase):
         dv = self.rc[:]
         result = dv.execute("z = rank * 10\nprint('z is', z)")
         self.assertIsInstance(result, pxsh.AsyncResult)
-        self.assertEqual(result.get(), [None, None])
+        self.assertEqual([reply.execute_result for reply in result.get()], [None, None])
         self.assertEqual(result.stdout, ["z is 0\n", "z is 10\n"])
         self.assertEqual(dv["z"], [0, 10])
         dv["w"] = {"a": 1}
@@ -189,6 +189,41 @@ class ClientTests(ClusterTestCase):
         self.assertGreater(futures[0].elapsed, 0.5)
         self.assertGreater(futures[0].wall_time, 0.5)
         self.assertAlmostEqual(futures[0].serial_time, futures[0].wall_time, places=3)
+
+    def test_execute_returns_its_async_result_of_execute_replies(self):
+        dv = self.rc[:]
+        result = dv.execute("v = 6 * 7\nv", block=True)
+        self.assertIsInstance(result, pxsh.AsyncResult)
+        self.assertTrue(result.done())
+        replies = result.get()
+        self.assertEqual([type(reply) for reply in replies], [pxsh.ExecuteReply] * 2)
+        self.assertEqual([reply.execute_result for reply in replies], [{"data": {"text/plain": "42"}}] * 2)
+        self.assertEqual([reply.engine_id for reply in replies], [0, 1])
+        self.assertGreater(replies[0].execution_count, 0)
+        single = self.rc[1].execute("print('one', rank)", block=True).get()
+        self.assertIsNone(single.execute_result)
+        self.assertEqual((single.engine_id, single.stdout), (1, "one 1\n"))
+        self.assertIn("ExecuteReply", repr(single))
+
+    def test_a_done_callback_may_wait_on_another_result(self):
+        scratch = tempfile.mkdtemp(prefix="pxsh-pycb-")
+        self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)
+        started, release = os.path.join(scratch, "started"), os.path.join(scratch, "release")
+        self.addCleanup(lambda: open(release, "w").close())
+        lv = self.rc.load_balanced_view()
+        first = lv.apply_async(wait_for_release, started, release)
+        seen, called = [], threading.Event()
+
+        def callback(future):
+            try:
+                seen.append(lv.apply_async(square, 4).get(timeout=60))
+            finally:
+                called.set()
+        first.add_done_callback(callback)  # before the task can end: the callback runs where replies are read
+        open(release, "w").close()
+        self.assertTrue(called.wait(120))
+        self.assertEqual(seen, [16])
+        self.assertEqual(first.get(), "finished normally")
 
     def test_executor(self):
         with self.rc.executor() as executor:
