@@ -9,6 +9,7 @@ and ``add_done_callback`` work as with any Future, and ipyparallel's
 
 import concurrent.futures
 import sys
+from concurrent.futures._base import FINISHED as _FINISHED
 import time
 from typing import Any, Callable, Iterator, List, Optional, Sequence
 
@@ -27,6 +28,13 @@ class _Task:
         self.stderr = ""
         self.value: Any = None
         self.error: Optional[errors.RemoteError] = None
+
+
+_PENDING = "PENDING"
+# The fields concurrent.futures.Future.__init__ sets (CPython 3.8 and later); if a Python sets
+# others, AsyncResult calls it instead of setting them itself.
+_FUTURE_FIELDS_KNOWN = set(vars(concurrent.futures.Future())) == {
+    "_condition", "_state", "_result", "_exception", "_waiters", "_done_callbacks"}
 
 
 class ExecuteReply:
@@ -91,7 +99,16 @@ class AsyncResult(concurrent.futures.Future):
     def __init__(self, client, *, label: str, method: str, engines: Sequence[Optional[int]],
                  decode: Callable[[list], Any], single: bool = False,
                  combine: Optional[Callable[[List[Any]], Any]] = None):
-        super().__init__()
+        if _FUTURE_FIELDS_KNOWN:
+            # Future.__init__'s fields, with the client's condition instead of a new one per result
+            # (a Condition costs more to make than the rest of a call); waits go through the client.
+            self._condition = client._task_condition
+            self._state = _PENDING
+            self._result = None
+            self._exception = None
+            self._done_callbacks = []
+        else:
+            super().__init__()
         self._client = client
         self.label = label
         self.method = method
@@ -145,7 +162,7 @@ class AsyncResult(concurrent.futures.Future):
         """Wait until ready or `timeout` seconds (-1 or None: no limit); return ready()."""
         if timeout is not None and timeout < 0:
             timeout = None
-        return self._interruptible(lambda: self._wait_done(timeout))
+        return self._wait_done(timeout)
 
     def get(self, timeout: Optional[float] = -1) -> Any:
         """The result, waiting up to `timeout` seconds (-1 or None: no limit).
@@ -153,23 +170,33 @@ class AsyncResult(concurrent.futures.Future):
         Raises TimeoutError if it is not ready by then (the tasks go on),
         and RemoteError or CompositeError if tasks failed.
         """
-        if timeout is not None and timeout < 0:
+        if self._state == _FINISHED:
+            if self._exception is None:
+                return self._result
+        elif timeout is not None and timeout < 0:
             timeout = None
-        if not self._interruptible(lambda: self._wait_done(timeout)):
+        if not self._wait_done(timeout):
             raise errors.TimeoutError(
                 f"Result not ready after {timeout} s: {self.progress} of {len(self)} done; "
                 "the tasks go on (wait() or get() again)")
-        if self.cancelled():
+        if self._state != _FINISHED:
             raise concurrent.futures.CancelledError()
-        error = concurrent.futures.Future.exception(self, 0)
+        error = self._exception
         if error is not None:
             raise error.with_traceback(None)  # the remote traceback is in the error; not this module's frames
-        return concurrent.futures.Future.result(self, 0)
+        return self._result
 
     def _wait_done(self, timeout: Optional[float]) -> bool:
-        if not self._client._wait_for(self._complete, timeout):
-            return False
-        self._finish()
+        """Wait until ready or `timeout` s; Ctrl-C during it interrupts this result's tasks too."""
+        if not concurrent.futures.Future.done(self):
+            try:
+                if not self._client._wait_for(self._complete, timeout):
+                    return False
+            except KeyboardInterrupt:
+                if not self._complete():
+                    self._client._interrupt(self)
+                raise
+            self._finish()
         return True
 
     def _complete(self) -> bool:
@@ -183,7 +210,7 @@ class AsyncResult(concurrent.futures.Future):
     def exception(self, timeout: Optional[float] = None):
         if timeout is not None and timeout < 0:
             timeout = None
-        self._interruptible(lambda: self._wait_done(timeout))
+        self._wait_done(timeout)
         return concurrent.futures.Future.exception(self, 0)
 
     def successful(self) -> bool:

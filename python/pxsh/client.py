@@ -28,6 +28,8 @@ from . import errors, protocol
 from .asyncresult import AsyncResult
 
 _CONNECT_TIMEOUT = 120.0
+_BATCH_FRAMES = 64  # submissions held back at most, before they go in one write
+_FLUSH_DELAY = 0.0005  # how long a held-back submission waits when nobody waits on a result
 
 # In the home engine of a pxsh session: its cluster's controller socket, which Client() attaches to.
 SESSION_SOCKET: Optional[str] = None
@@ -140,6 +142,11 @@ class Client:
         self._closed: Optional[str] = None
         self._reader: Optional[threading.Thread] = None
         self._decoder = protocol.FrameDecoder()
+        self._outgoing: List[bytes] = []  # submissions held back, sent in one write
+        self._waited_since_submit = True
+        self._flush_wanted = threading.Event()
+        self._flusher: Optional[threading.Thread] = None
+        self._forked = False
         self._reading: Optional[int] = None  # the thread that holds the read side
         self._poller: Optional[select.poll] = None
         self._pid = os.getpid()
@@ -229,6 +236,7 @@ class Client:
 
     def close(self) -> None:
         """Leave the cluster (it keeps running)."""
+        self._flush()
         self._close("the client was closed")
 
     def shutdown(self) -> None:
@@ -253,7 +261,7 @@ class Client:
     # The connection
 
     def _ensure_connected(self) -> None:
-        if self._sock is None or self._pid != os.getpid():
+        if self._sock is None or self._forked or self._pid != os.getpid():
             with self._lock:
                 if self._pid != os.getpid():
                     raise errors.ClusterError("this client belongs to another process (it forked); make a new one")
@@ -325,6 +333,9 @@ class Client:
         The waiting thread reads the connection itself when no other thread does. A done-callback
         that waits on another result runs with the read side released, so it can read in turn.
         """
+        self._waited_since_submit = True
+        if self._outgoing:
+            self._flush()
         deadline = None if timeout is None else time.monotonic() + timeout
         condition = self._task_condition
         me = threading.get_ident()
@@ -393,6 +404,9 @@ class Client:
 
     def _poll(self) -> None:
         """Take in what has arrived, without waiting, when no other thread is reading."""
+        self._waited_since_submit = True
+        if self._outgoing:
+            self._flush()
         if self._reading is not None or self._sock is None or self._closed:
             return
         with self._lock:
@@ -415,6 +429,9 @@ class Client:
     def _start_reader(self) -> None:
         """Results must complete with nobody waiting on them (done-callbacks, futures.wait): from
         now on a daemon thread reads."""
+        self._waited_since_submit = True
+        if self._outgoing:
+            self._flush()
         if self._reader is not None or self._closed:
             return
         with self._lock:
@@ -499,21 +516,44 @@ class Client:
             if not future.done():
                 future.set_exception(error)
 
-    def _send(self, frame: protocol.Frame) -> None:
-        data = protocol.encode(frame)
+    def _send(self, frame: Optional[protocol.Frame]) -> None:
+        """Send a frame after the submissions held back (None: just those), in order."""
         try:
             with self._send_lock:
+                if frame is not None:
+                    self._outgoing.append(protocol.encode(frame))
+                if not self._outgoing:
+                    return
+                data = b"".join(self._outgoing) if len(self._outgoing) > 1 else self._outgoing[0]
+                self._outgoing.clear()
                 self._sock.sendall(data)
         except (OSError, AttributeError) as exc:
             self._close(self._closed or f"the connection to the cluster failed: {exc}")
             raise errors.ClusterError(self._closed) from None
+
+    def _flush(self) -> None:
+        """Send the submissions held back, if any."""
+        if self._outgoing:
+            try:
+                self._send(None)
+            except errors.ClusterError:
+                pass  # the results waiting on them have failed with the reason
+
+    def _flush_later(self) -> None:
+        # Held-back submissions go within _FLUSH_DELAY even if nobody waits on them.
+        while not self._closed:
+            self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            time.sleep(_FLUSH_DELAY)
+            self._flush()
 
     # ------------------------------------------------------------------
     # Requests (used by the views)
 
     def _submit(self, result: AsyncResult, op: int, *, targets=(), balanced=False, retries=None,
                 shared=(), per_task=()) -> AsyncResult:
-        self._ensure_connected()
+        if self._sock is None or self._forked:
+            self._ensure_connected()
         with self._lock:
             if self._closed:
                 raise errors.ClusterError(self._closed)
@@ -522,9 +562,33 @@ class Client:
             self._awaiting[request] = result
             self.history.append(result)
             result.number = len(self.history)
-        self._send(protocol.submission(op, request, targets=targets, balanced=balanced, retries=retries,
-                                       shared=shared, per_task=per_task))
-        return result
+        data = protocol.encode_submission(op, request, targets, balanced, retries, shared, per_task)
+        # Submissions made one after another with no wait between them (a loop of apply_async) go
+        # out together: one write, and one wake-up of the controller, per batch.
+        with self._send_lock:
+            outgoing = self._outgoing
+            if outgoing or not self._waited_since_submit:
+                outgoing.append(data)
+                if len(outgoing) < _BATCH_FRAMES:
+                    if len(outgoing) == 1:
+                        self._wake_flusher()
+                    return result
+                data = b"".join(outgoing)
+                outgoing.clear()
+            self._waited_since_submit = False
+            try:
+                self._sock.sendall(data)
+                return result
+            except (OSError, AttributeError) as exc:
+                failure = exc
+        self._close(self._closed or f"the connection to the cluster failed: {failure}")
+        raise errors.ClusterError(self._closed)
+
+    def _wake_flusher(self) -> None:
+        if self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_later, name="pxsh-client-flusher", daemon=True)
+            self._flusher.start()
+        self._flush_wanted.set()
 
     def _control(self, op: int, *, engines=(), tasks=(), argument=None) -> list:
         self._ensure_connected()
@@ -576,6 +640,15 @@ class Client:
                 self._wait_for(lambda: result._replied_tasks > replied or result._complete(), 0.5)
         except (errors.PxshError, KeyboardInterrupt):
             pass
+
+
+def _after_fork_in_child() -> None:
+    # The child shares the parent's socket: its clients must not use it (see _ensure_connected).
+    for client in list(CLIENTS):
+        client._forked = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _describe_ids(ids: List[int]) -> str:

@@ -194,6 +194,34 @@ def submission(op: int, request_id: int, *, targets: Sequence[int] = (), balance
     return Frame(SUBMIT, op, BALANCED if balanced else 0, NO_ENGINE, request_id, segments)
 
 
+_SUBMIT_SIMPLE = struct.Struct("<IIII")  # retries, no targets, shared count, task count
+
+
+def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced: bool,
+                      retries: Optional[int], shared: Sequence[bytes], per_task: Sequence[Sequence[bytes]]) -> bytes:
+    """encode(submission(...)), built in one pass: the common call (no targets, one task) is the hot path."""
+    retries = _NO_RETRIES if retries is None else max(0, retries)
+    if targets:
+        return encode(submission(op, request_id, targets=targets, balanced=balanced, retries=retries,
+                                 shared=shared, per_task=per_task))
+    header = _SUBMIT_SIMPLE.pack(retries, 0, len(shared), len(per_task))
+    if per_task:
+        header += struct.pack(f"<{len(per_task)}I", *map(len, per_task))
+    pack = _U32.pack
+    parts = [b"", pack(len(header)), header]
+    size = HEADER_SIZE - 4 + 4 + len(header)
+    count = 1
+    for group in (shared, *per_task):
+        for segment in group:
+            n = len(segment)
+            parts.append(pack(n))
+            parts.append(segment)
+            size += 4 + n
+            count += 1
+    parts[0] = _HEADER.pack(size, SUBMIT, op, BALANCED if balanced else 0, NO_ENGINE, request_id, count)
+    return b"".join(parts)
+
+
 def accepted(frame: Frame) -> Tuple[int, int]:
     """(first task id, count) of an accepted frame."""
     return struct.unpack_from("<QI", frame.segments[0])

@@ -360,7 +360,7 @@ class InterruptTests(ClusterTestCase):
                 while frame is not None:
                     names.add(frame.f_code.co_name)
                     frame = frame.f_back
-                if "_interruptible" in names:
+                if "_wait_for" in names:
                     break
                 time.sleep(0.01)
             signal.pthread_kill(main.ident, signal.SIGINT)  # a real signal: it wakes a blocked wait
