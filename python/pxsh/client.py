@@ -503,6 +503,7 @@ class Client:
             self._tasks.clear()
             self._controls.clear()
             self._task_condition.notify_all()
+        self._flush_wanted.set()  # the flusher thread, if any, sees the close and ends
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
