@@ -13,6 +13,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -221,5 +224,126 @@ int pxsys_peer_address(int fd, char *buffer, size_t length) {
         errno = EINVAL;
         return -1;
     }
+    return 0;
+}
+
+// MARK: - Engines forked from a zygote
+
+int pxsys_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+pid_t pxsys_fork_grandchild(int stdout_fd, int stderr_fd) {
+    int channel[2];
+    if (pipe2(channel, O_CLOEXEC) != 0) return -1;
+    pid_t middle = fork();
+    if (middle < 0) {
+        close(channel[0]);
+        close(channel[1]);
+        return -1;
+    }
+    if (middle == 0) {
+        pid_t self = getpid();
+        pid_t grandchild = fork();
+        if (grandchild == 0) {
+            close(channel[0]);
+            close(channel[1]);
+            // The middle process exits at once; until then the kernel has not yet handed this one
+            // to the subreaper, and a parent-death signal set now would fire at the middle's exit.
+            while (getppid() == self) sched_yield();
+            int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0) _exit(127);
+            close(null_fd);
+            if (stdout_fd > 2) close(stdout_fd);
+            if (stderr_fd > 2 && stderr_fd != stdout_fd) close(stderr_fd);
+            setpgid(0, 0);
+            return 0;
+        }
+        ssize_t ignored = write(channel[1], &grandchild, sizeof grandchild);
+        (void)ignored;
+        _exit(0);
+    }
+    close(channel[1]);
+    pid_t grandchild = -1;
+    ssize_t count;
+    do count = read(channel[0], &grandchild, sizeof grandchild);
+    while (count < 0 && errno == EINTR);
+    close(channel[0]);
+    int status;
+    while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {}
+    if (count != (ssize_t)sizeof grandchild || grandchild < 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return grandchild;
+}
+
+ssize_t pxsys_send_with_fds(int socket_fd, const void *bytes, size_t length, const int *fds, int fd_count) {
+    char control[CMSG_SPACE(sizeof(int) * 4)];
+    if (fd_count < 0 || fd_count > 4) { errno = EINVAL; return -1; }
+    struct iovec vector = {.iov_base = (void *)bytes, .iov_len = length};
+    struct msghdr message = {.msg_iov = &vector, .msg_iovlen = 1};
+    if (fd_count > 0) {
+        memset(control, 0, sizeof control);
+        message.msg_control = control;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
+        memcpy(CMSG_DATA(header), fds, sizeof(int) * fd_count);
+    }
+    ssize_t sent;
+    do sent = sendmsg(socket_fd, &message, MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    return sent;
+}
+
+ssize_t pxsys_receive_with_fds(int socket_fd, void *bytes, size_t length, int *fds, int *fd_count) {
+    char control[CMSG_SPACE(sizeof(int) * 4)];
+    struct iovec vector = {.iov_base = bytes, .iov_len = length};
+    struct msghdr message = {.msg_iov = &vector, .msg_iovlen = 1, .msg_control = control,
+                             .msg_controllen = sizeof control};
+    ssize_t received;
+    do received = recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC);
+    while (received < 0 && errno == EINTR);
+    int count = 0;
+    if (received >= 0) {
+        for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+            int n = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < n; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof fd);
+                if (count < 4) fds[count++] = fd;
+                else close(fd);
+            }
+        }
+    }
+    *fd_count = count;
+    return received;
+}
+
+pid_t pxsys_first_exited_child(void) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
+    return info.si_pid;
+}
+
+int pxsys_set_command_line(char **argv, int argc, const char *const *words, int count) {
+    if (argc < 1 || !argv[0]) return -1;
+    // The original arguments lie end to end; only that span can be rewritten.
+    char *start = argv[0];
+    char *end = argv[0] + strlen(argv[0]) + 1;
+    for (int i = 1; i < argc && argv[i] == end; i++) end = argv[i] + strlen(argv[i]) + 1;
+    size_t room = (size_t)(end - start);
+    size_t used = 0;
+    for (int i = 0; i < count && used < room; i++) {
+        size_t length = strlen(words[i]) + 1;
+        if (used + length > room) length = room - used;
+        memcpy(start + used, words[i], length);
+        used += length;
+    }
+    memset(start + used, 0, room - used);
+    start[room - 1] = 0;
     return 0;
 }

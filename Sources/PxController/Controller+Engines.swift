@@ -88,6 +88,7 @@ extension Controller {
 
     /// Looks for engines that have exited, so that deaths are reported with their signal or status.
     func reapEngines() {
+        if launcher.zygote != nil { reapAdoptedProcesses() }
         let now = Clock.monotonicNanoseconds
         for (id, slot) in engines where slot.needsReaping && slot.pid > 0 {
             if let termination = ProcessSpawner.reap(slot.pid) {
@@ -105,6 +106,15 @@ extension Controller {
                 _ = ProcessSpawner.wait(slot.pid, milliseconds: 500)
                 engineEnded(id, cause: "lost its connection")
             }
+        }
+    }
+
+    /// Reaps processes that ended after this subreaper adopted them (what an engine started and left
+    /// behind), so none stays a zombie; engines and the zygote are left to their own waits.
+    private func reapAdoptedProcesses() {
+        while let pid = ProcessSpawner.firstExitedChild() {
+            if pid == launcher.zygote?.pid || engines.values.contains(where: { $0.pid == pid }) { return }
+            _ = ProcessSpawner.reap(pid)
         }
     }
 

@@ -85,6 +85,8 @@ public final class Controller {
             try listener.setNonBlocking(true)
             self.listener = listener
             try writeKeyAndListenForEngines()
+            // Engines forked by the zygote are handed to this process, to signal and reap as children.
+            if launcher.zygote != nil { try ProcessSpawner.becomeSubreaper() }
             launchInitialEngines()
             if let name = options.name { describe(name: name) }
             loop()
@@ -356,6 +358,7 @@ public final class Controller {
             // What it left running in its process group goes with it.
             kill(-slot.pid, SIGKILL)
         }
+        launcher.zygote?.stop()
         // Remote engines exit when their connection closes; then their launchers end by themselves.
         for peer in peers where peer.host != nil { peer.connection.pollDescriptor?.close() }
         stopLauncherJobs()

@@ -12,6 +12,13 @@ import Glibc
 struct EngineLauncher {
     let options: ControllerOptions
     let executable = ProcessSpawner.currentExecutable
+    /// Forks local engines from a started Python; nil where engines are always spawned.
+    let zygote: EngineZygote?
+
+    init(options: ControllerOptions) {
+        self.options = options
+        zygote = options.launch.kind == .local && getenv("PXSH_NO_ZYGOTE") == nil ? EngineZygote() : nil
+    }
 
     func logPath(of engine: Int32) -> String {
         options.layout.engineLogPath(engine)
@@ -43,19 +50,49 @@ struct EngineLauncher {
             stderr.write.close()
         }
         do {
-            let pid = try ProcessSpawner.spawn(
-                executable,
-                arguments: arguments,
-                output: stdout.write,
-                errorOutput: stderr.write,
-                standardInput: devNull
-            )
+            let request = ForkRequest(id: id, rank: rank, size: size, isHome: id == -1, logPath: logPath(of: id))
+            let forked = zygote?.fork(request, output: stdout.write, errorOutput: stderr.write, start: startZygote)
+            let pid =
+                try forked
+                ?? ProcessSpawner.spawn(
+                    executable,
+                    arguments: arguments,
+                    output: stdout.write,
+                    errorOutput: stderr.write,
+                    standardInput: devNull
+                )
             try stdout.read.setNonBlocking(true)
             try stderr.read.setNonBlocking(true)
             return Launched(pid: pid, outputs: [(.stdout, stdout.read), (.stderr, stderr.read)])
         } catch {
             stdout.read.close()
             stderr.read.close()
+            throw error
+        }
+    }
+
+    /// Starts the zygote, with one end of a socket pair as its fd 0 and its log as fd 2.
+    private func startZygote() throws -> (pid: pid_t, control: FileDescriptor) {
+        let (control, zygoteEnd) = try FileDescriptor.socketPair()
+        defer { zygoteEnd.close() }
+        let logPath = options.layout.zygoteLogPath
+        let log = try FileDescriptor.open(logPath, flags: O_WRONLY | O_CREAT | O_APPEND)
+        defer { log.close() }
+        let arguments = [
+            "engine", "--zygote", "--socket", options.socketPath, "--libpython", options.libraryPath,
+            "--program-name", options.pythonExecutable, "--log", logPath,
+        ]
+        do {
+            let pid = try ProcessSpawner.spawn(
+                executable,
+                arguments: arguments,
+                output: log,
+                errorOutput: log,
+                standardInput: zygoteEnd
+            )
+            return (pid, control)
+        } catch {
+            control.close()
             throw error
         }
     }

@@ -20,9 +20,11 @@ public enum Engine {
         if let connection = options.connection { RemoteEngine.run(options, connection: connection) }
         // An engine must not outlive its controller, even one killed with SIGKILL.
         guard Signals.dieWithParent(signal: SIGKILL) else { exit(0) }
+        if options.isZygote { Zygote.run(options) }
         enginePID = getpid()
         do {
-            try serve(options)
+            if let logPath = options.logPath { try openLog(logPath) }
+            try serve(options, python: startPython(options))
             exit(0)
         } catch {
             log("engine \(options.id): \(error)")
@@ -33,21 +35,23 @@ public enum Engine {
     // The engine's own messages go to the log (its original stderr), not to the captured fd 2.
     nonisolated(unsafe) static var logDescriptor = FileDescriptor.standardError
     /// The engine's own pid: a forked child of user code has another.
-    nonisolated(unsafe) private static var enginePID = getpid()
+    nonisolated(unsafe) static var enginePID = getpid()
 
     static func log(_ message: String) {
         try? logDescriptor.writeAll(message + "\n")
     }
 
-    private static func serve(_ options: EngineOptions) throws {
-        if let logPath = options.logPath {
-            logDescriptor = try FileDescriptor.open(logPath, flags: O_WRONLY | O_CREAT | O_APPEND)
-        }
-        let socket = try FrameSocket.connect(to: options.socketPath)
-        let send: (Frame) -> Void = { frame in
-            do { try socket.send(frame) } catch { exit(0) }  // The controller is gone.
-        }
+    static func openLog(_ path: String) throws {
+        logDescriptor = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_APPEND)
+    }
 
+    /// Python started, with the runtime module loaded but not yet bound to an engine.
+    struct StartedPython {
+        var python: PythonLibrary
+        var runtime: PythonModule
+    }
+
+    static func startPython(_ options: EngineOptions) throws -> StartedPython {
         let python = try PythonLibrary(path: options.libraryPath)
         try python.initialize(programName: options.programName)
         let runtime = try PythonModule(
@@ -56,6 +60,16 @@ public enum Engine {
             source: String(decoding: PackageResources.pxsh_runtime_py, as: UTF8.self),
             filename: "<pxsh-runtime>"
         )
+        return StartedPython(python: python, runtime: runtime)
+    }
+
+    static func serve(_ options: EngineOptions, python started: StartedPython) throws {
+        let socket = try FrameSocket.connect(to: options.socketPath)
+        let send: (Frame) -> Void = { frame in
+            do { try socket.send(frame) } catch { exit(0) }  // The controller is gone.
+        }
+
+        let (python, runtime) = (started.python, started.runtime)
         try runtime.function("init").call(integers: [
             Int(options.id), options.rank, options.size, options.isHome ? 1 : 0,
         ])

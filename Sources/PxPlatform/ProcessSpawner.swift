@@ -139,3 +139,44 @@ public enum ProcessSpawner {
         return .signaled(signal)
     }
 }
+
+// MARK: - Forking from a zygote
+
+extension ProcessSpawner {
+    /// Makes this process the parent of its orphaned descendants, so that processes its children
+    /// fork off (``forkHandedOver(output:errorOutput:)``) are its own to signal and reap.
+    /// The corresponding C call is `prctl(PR_SET_CHILD_SUBREAPER)`.
+    public static func becomeSubreaper() throws {
+        guard pxsys_set_child_subreaper() == 0 else { throw SystemError("prctl(PR_SET_CHILD_SUBREAPER)") }
+    }
+
+    /// Forks a process that the nearest subreaper adopts (a fork through a middle process that
+    /// exits at once), in a process group of its own, with /dev/null, `output` and `errorOutput`
+    /// as its fds 0-2.
+    ///
+    /// - Returns: the new pid in the caller, nil in the new process.
+    public static func forkHandedOver(output: FileDescriptor, errorOutput: FileDescriptor) throws -> pid_t? {
+        let pid = pxsys_fork_grandchild(output.rawValue, errorOutput.rawValue)
+        if pid < 0 { throw SystemError("fork") }
+        return pid == 0 ? nil : pid
+    }
+}
+
+extension ProcessSpawner {
+    /// A child that has ended and awaits reaping (it is not reaped), if any.
+    public static func firstExitedChild() -> pid_t? {
+        let pid = pxsys_first_exited_child()
+        return pid > 0 ? pid : nil
+    }
+}
+
+extension ProcessSpawner {
+    /// Makes `ps` show `words` as this process's command line (within the length of the original
+    /// one), so that a forked process tells what it has become.
+    public static func setCommandLine(_ words: [String]) {
+        let copies = words.map { strdup($0) }
+        defer { for copy in copies { free(copy) } }
+        let pointers = copies.map { UnsafePointer($0) }
+        _ = pxsys_set_command_line(CommandLine.unsafeArgv, CommandLine.argc, pointers, Int32(pointers.count))
+    }
+}

@@ -143,6 +143,31 @@ public final class PythonLibrary: @unchecked Sendable {
         _ = unsafeBitCast(address, to: FinalizeEx.self)()
     }
 
+    // MARK: - Forking
+
+    /// Forks through `fork`, as `os.fork` does: Python's locks are taken before and made valid again
+    /// after, and `os.register_at_fork` hooks run (which reseed `random`, for one).
+    /// The corresponding C functions are `PyOS_BeforeFork` and `PyOS_AfterFork_Parent`/`_Child`.
+    ///
+    /// - Parameter fork: forks, returning the child's pid in the caller and nil in the child.
+    /// - Returns: what `fork` returned.
+    public func forking(_ fork: () throws -> pid_t?) throws -> pid_t? {
+        typealias Hook = @convention(c) () -> Void
+        let hooks = try ["PyOS_BeforeFork", "PyOS_AfterFork_Parent", "PyOS_AfterFork_Child"].map {
+            unsafeBitCast(try requiredSymbol($0), to: Hook.self)
+        }
+        hooks[0]()
+        let pid: pid_t?
+        do {
+            pid = try fork()
+        } catch {
+            hooks[1]()
+            throw error
+        }
+        hooks[pid == nil ? 2 : 1]()
+        return pid
+    }
+
     // MARK: - The GIL
 
     /// Releases the GIL while `body` runs, so Python threads progress while Swift blocks on I/O.

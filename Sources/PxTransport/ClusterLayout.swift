@@ -63,6 +63,9 @@ public struct ClusterLayout: Sendable, Hashable {
         directory + (id == EngineNumber.home ? "/engine-home.log" : "/engine-\(id).log")
     }
 
+    /// The log of the zygote, the process that local engines are forked from.
+    public var zygoteLogPath: String { directory + "/zygote.log" }
+
     // MARK: - Where clusters live
 
     /// A name that is not a valid cluster name.

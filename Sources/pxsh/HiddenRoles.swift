@@ -48,27 +48,31 @@ struct EngineCommand: ParsableCommand {
     @Option(help: .hidden) var libpython: String?
     @Option(name: .customLong("program-name"), help: .hidden) var programName: String?
     @Flag(help: .hidden) var home = false
+    @Flag(help: .hidden) var zygote = false
 
     func validate() throws {
-        if connectionFile == nil && (socket == nil || id == nil || rank == nil || size == nil || libpython == nil) {
+        if zygote && (socket == nil || libpython == nil) { throw ValidationError("missing --socket or --libpython") }
+        if connectionFile == nil && !zygote
+            && (socket == nil || id == nil || rank == nil || size == nil || libpython == nil)
+        {
             throw ValidationError("missing --connection-file FILE")
         }
     }
 
     func run() throws {
         if let connectionFile { try join(connectionFile) }
-        Engine.run(
-            EngineOptions(
-                socketPath: socket ?? "",
-                id: id ?? 0,
-                rank: rank ?? 0,
-                size: size ?? 0,
-                libraryPath: libpython ?? "",
-                programName: programName ?? python,
-                isHome: home,
-                logPath: log
-            )
+        var options = EngineOptions(
+            socketPath: socket ?? "",
+            id: id ?? 0,
+            rank: rank ?? 0,
+            size: size ?? 0,
+            libraryPath: libpython ?? "",
+            programName: programName ?? python,
+            isHome: home,
+            logPath: log
         )
+        options.isZygote = zygote
+        Engine.run(options)
     }
 
     private func join(_ path: String) throws -> Never {

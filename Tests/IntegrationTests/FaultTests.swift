@@ -141,9 +141,11 @@ extension EndToEnd {
                 orCommandLineContaining: "/private-\(pxsh.pid)-"
             )
             .filter { $0.pid != pxsh.pid && $0.isAlive }
-            // The controller, the home engine and two engines: proof that the search below sees them.
+            // The controller, the zygote, the home engine and two engines (forked by the zygote): proof
+            // that the search below sees them.
             #expect(cluster.filter { $0.commandLine.contains(" controller ") }.count == 1, "\(cluster)")
-            #expect(cluster.filter { $0.commandLine.contains(" engine ") }.count == 3, "\(cluster)")
+            #expect(cluster.filter { $0.commandLine.contains(" engine --zygote ") }.count == 1, "\(cluster)")
+            #expect(cluster.filter { $0.commandLine.contains(" engine --id=") }.count == 3, "\(cluster)")
 
             pxsh.signal(SIGKILL)
             #expect(pxsh.waitForExit(timeout: 30) == .signaled(SIGKILL))

@@ -71,4 +71,24 @@ int pxsys_tcp_configure(int fd);
 /// `getpeername` and `getnameinfo`.
 int pxsys_peer_address(int fd, char *buffer, size_t length);
 
+// MARK: - Engines forked from a zygote
+/// Makes this process the reaper of its orphaned descendants. Wraps `prctl(PR_SET_CHILD_SUBREAPER)`.
+int pxsys_set_child_subreaper(void);
+/// Forks twice, so that the new process is handed to the nearest subreaper (the controller) and is
+/// its child, not this one's. In the new process: returns 0 once it has been handed over, with
+/// /dev/null as fd 0, `stdout_fd`/`stderr_fd` as fds 1 and 2 (the originals closed) and a process
+/// group of its own. In the caller: returns the new pid, after the middle process is reaped.
+/// Wraps `fork`.
+pid_t pxsys_fork_grandchild(int stdout_fd, int stderr_fd);
+/// Sends `bytes` with up to 4 fds attached. Wraps `sendmsg(SCM_RIGHTS)`.
+ssize_t pxsys_send_with_fds(int socket_fd, const void *bytes, size_t length, const int *fds, int fd_count);
+/// Receives up to `length` bytes and up to 4 fds (close-on-exec), storing their count in `*fd_count`.
+/// Wraps `recvmsg(SCM_RIGHTS)`.
+ssize_t pxsys_receive_with_fds(int socket_fd, void *bytes, size_t length, int *fds, int *fd_count);
+/// The pid of a child that has ended and is not yet reaped (left unreaped), 0 if none, -1 with no
+/// children. Wraps `waitid(WNOWAIT)`.
+pid_t pxsys_first_exited_child(void);
+/// Rewrites the command line that `ps` and /proc/PID/cmdline show, within the space of the original
+/// arguments (`argv`, as the process got it): `words`, cut where they do not fit.
+int pxsys_set_command_line(char **argv, int argc, const char *const *words, int count);
 #endif

@@ -30,12 +30,17 @@ enum Pxsh {
     ///
     /// The run carries a token in its environment, so that ``PxshRun/leftoverProcesses(timeout:)``
     /// finds whatever it started.
-    static func run(_ arguments: [String], input: String = "", timeout: Double = 90) throws -> PxshRun {
+    static func run(
+        _ arguments: [String],
+        input: String = "",
+        timeout: Double = 90,
+        setting variables: [String: String] = [:]
+    ) throws -> PxshRun {
         let token = newToken()
         let child = try ChildProcess(
             executable: executable,
             arguments: arguments,
-            environment: environment(token: token),
+            environment: environment(token: token).merging(variables) { $1 },
             input: input
         )
         let termination = child.waitForExit(timeout: timeout)

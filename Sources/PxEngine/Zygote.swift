@@ -1,0 +1,94 @@
+import PxPlatform
+import PxWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The zygote: a process that starts Python and loads the runtime once, then forks each local engine
+/// from that state, so an engine is up in about a millisecond instead of starting Python itself,
+/// and the engines share the pages Python's start made.
+///
+/// The controller asks over the socket that is the zygote's fd 0, one ``ForkRequest`` at a time,
+/// with the engine's stdout and stderr pipes attached. Each engine is forked through a middle
+/// process, so the controller (a subreaper) adopts it: the controller signals and reaps its engines
+/// as before, and an engine dies with the controller, not with the zygote. The zygote runs no user
+/// code and exits when the controller closes the socket, or dies with it.
+enum Zygote {
+    static func run(_ options: EngineOptions) -> Never {
+        let control = FileDescriptor.standardInput
+        let controllerPID = getppid()
+        let started: Engine.StartedPython
+        do {
+            if let logPath = options.logPath { try Engine.openLog(logPath) }
+            started = try Engine.startPython(options)
+        } catch {
+            Engine.log("zygote: \(error)")
+            exit(1)
+        }
+        // What Python's start freed is given back once, not in every engine.
+        HeapMemory.releaseFreePages()
+        while true {
+            let message: (bytes: [UInt8], descriptors: [FileDescriptor])
+            do { message = try control.receive(maximumCount: 1 << 12) } catch { exit(0) }
+            if message.bytes.isEmpty { exit(0) }  // The controller is gone.
+            defer { for descriptor in message.descriptors { descriptor.close() } }
+            guard let request = ForkRequest(bytes: message.bytes), message.descriptors.count == 2 else {
+                Engine.log("zygote: a malformed request")
+                exit(1)
+            }
+            let reply: ForkReply
+            do {
+                let forked = try started.python.forking {
+                    try ProcessSpawner.forkHandedOver(
+                        output: message.descriptors[0],
+                        errorOutput: message.descriptors[1]
+                    )
+                }
+                guard let pid = forked else {
+                    becomeEngine(request, options: options, started, controller: controllerPID)
+                }
+                reply = .forked(pid: pid)
+            } catch let error as SystemError {
+                reply = .failed(errno: error.code)
+            } catch {
+                reply = .failed(errno: EIO)
+            }
+            do { try control.send(reply.bytes) } catch { exit(0) }
+        }
+    }
+
+    /// In the forked process: from here on it is engine `request.id`, as if it had been started alone.
+    private static func becomeEngine(
+        _ request: ForkRequest,
+        options: EngineOptions,
+        _ started: Engine.StartedPython,
+        controller: pid_t
+    ) -> Never {
+        // Its parent is now the controller; if that already ended, so does the engine.
+        guard Signals.dieWithParent(signal: SIGKILL), getppid() == controller else { _exit(0) }
+        if Engine.logDescriptor != .standardError { Engine.logDescriptor.close() }
+        Engine.logDescriptor = .standardError
+        Engine.enginePID = getpid()
+        ProcessSpawner.setCommandLine(
+            [CommandLine.arguments[0], "engine", "--id=\(request.id)", "--rank", String(request.rank)]
+                + ["--size", String(request.size)] + (request.isHome ? ["--home"] : [])
+                + ["--socket", options.socketPath]
+        )
+        var engine = options
+        engine.isZygote = false
+        engine.id = request.id
+        engine.rank = request.rank
+        engine.size = request.size
+        engine.isHome = request.isHome
+        engine.logPath = request.logPath
+        do {
+            try Engine.openLog(request.logPath)
+            try Engine.serve(engine, python: started)
+            exit(0)
+        } catch {
+            Engine.log("engine \(engine.id): \(error)")
+            exit(1)
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import PxPlatform
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension EndToEnd {
+    /// Local engines are forked from a zygote that started Python once (issue 12); the controller
+    /// adopts them, so it signals and reaps them as it did engines it spawned itself.
+    @Suite struct Zygote {
+        /// What an engine tells of itself: its command line's first words, and its parent's role.
+        static let lineage = """
+            import os; print("lineage", open(f"/proc/{os.getpid()}/cmdline").read().split("\\0")[1:3], \
+            open(f"/proc/{os.getppid()}/cmdline").read().split("\\0")[1], os.getpgid(0) == os.getpid())
+            """
+
+        @Test func enginesAndARestartedOneAreForkedAndAdoptedByTheController() throws {
+            let run = try Pxsh.script(
+                """
+                %px \(Zygote.lineage)
+                %restart 1
+                %px -t 1 \(Zygote.lineage)
+                %px x = rank * 10
+                %px print("works", x)
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(0))
+            let forked = "lineage ['engine', '--id=1'] controller True"
+            #expect(run.lines.contains("[stdout:0] lineage ['engine', '--id=0'] controller True"), "\(run.transcript)")
+            #expect(run.lines.filter { $0 == "[stdout:1] " + forked }.count == 2, "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:1] works 10"), "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
+        /// With `PXSH_NO_ZYGOTE` set, each engine is spawned and starts Python itself, as before.
+        @Test func withoutTheZygoteEnginesAreSpawned() throws {
+            let run = try Pxsh.run(["-n", "1", "-c", "%px \(Zygote.lineage)"], setting: ["PXSH_NO_ZYGOTE": "1"])
+            expectStatus(run, .exited(0))
+            #expect(
+                run.lines.contains("[stdout:0] lineage ['engine', '--socket'] controller True"),
+                "\(run.transcript)"
+            )
+            expectNoLeftovers(run)
+        }
+
+        /// A process that a restarted engine left running ends with it and, adopted by the controller
+        /// (a subreaper), is reaped rather than left a zombie while the cluster runs.
+        @Test func whatARestartedEngineLeftRunningIsReaped() throws {
+            let (pxsh, token) = try Pxsh.start(["-n", "1"])
+            defer {
+                pxsh.closeInput()
+                _ = pxsh.waitForExit(timeout: 60)
+                for entry in Pxsh.leftoverProcesses(token: token, pxshPID: pxsh.pid, timeout: 10) {
+                    kill(entry.pid, SIGKILL)
+                }
+            }
+            pxsh.write("%px import subprocess; p = subprocess.Popen(['sleep', '600']); print('child', p.pid)\n")
+            let output = try pxsh.waitForOutput(timeout: 60) { $0.contains("[stdout:0] child ") }
+            let line = try #require(output.split(separator: "\n").first { $0.contains("[stdout:0] child ") })
+            let child = try #require(pid_t(line.split(separator: " ").last ?? ""), "\(output)")
+            pxsh.write("%restart 0\n%px print('restarted')\n")
+            try pxsh.waitForOutput(timeout: 60) { $0.contains("[stdout:0] restarted") }
+            // kill(pid, 0) succeeds for a zombie too: only a reaped process is gone.
+            let isGone = eventually(timeout: 10) { kill(child, 0) != 0 && errno == ESRCH }
+            #expect(isGone, "process \(child) is still there: \(ProcessTable.entry(child).map { "\($0)" } ?? "?")")
+        }
+    }
+}
