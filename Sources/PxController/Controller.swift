@@ -336,8 +336,16 @@ public final class Controller {
         isShuttingDown = true
         for peer in peers where peer.role.isClient { peer.connection.flush() }
         // Engines end as Python ends (atexit handlers run, open files are flushed): asked first,
-        // killed only if they have not exited after the grace period.
-        // Remote engines leave when their connections close, as this process exits.
+        // killed only if they have not exited after the grace period. A remote engine is asked the
+        // same; if it has not closed its connection within the grace period, the controller closes it.
+        let remote = peers.filter { peer in
+            guard case .engine = peer.role else { return false }
+            return peer.host != nil && !peer.isClosed
+        }
+        for peer in remote {
+            if case .engine(let id) = peer.role { peer.connection.enqueue(Frame(kind: .shutdown, engine: id)) }
+            peer.connection.flush()
+        }
         let running = engines.values.filter { $0.isChild && !$0.life.isDead }
         for slot in running {
             if let peer = slot.connection, !peer.isClosed {
@@ -359,6 +367,7 @@ public final class Controller {
             kill(-slot.pid, SIGKILL)
         }
         launcher.zygote?.stop()
+        waitForClose(remote.compactMap { $0.connection.pollDescriptor }, until: deadline)
         // Remote engines exit when their connection closes; then their launchers end by themselves.
         for peer in peers where peer.host != nil { peer.connection.pollDescriptor?.close() }
         stopLauncherJobs()
@@ -374,6 +383,25 @@ public final class Controller {
             unlink(options.connectionFilePath)
         }
         exit(status)
+    }
+
+    /// Waits until each of `descriptors` reaches its end (its engine exited) or `deadline`
+    /// (monotonic) passes; what still comes on them is read and dropped.
+    private func waitForClose(_ descriptors: [FileDescriptor], until deadline: UInt64) {
+        var open = descriptors
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while !open.isEmpty {
+            let now = Clock.monotonicNanoseconds
+            guard deadline > now else { return }
+            let timeout = Int32((deadline - now) / 1_000_000)
+            guard let ready = try? Poll.wait(open.map { ($0, .readable) }, timeoutMilliseconds: timeout) else { return }
+            var ended = Set<Int32>()
+            for (descriptor, events) in zip(open, ready) where !events.isEmpty {
+                let count = Glibc.read(descriptor.rawValue, &buffer, buffer.count)
+                if count == 0 || (count < 0 && errno != EINTR && errno != EAGAIN) { ended.insert(descriptor.rawValue) }
+            }
+            open.removeAll { ended.contains($0.rawValue) }
+        }
     }
 
     /// Writes the named cluster's description, for `pxsh cluster list|status` and for clients.

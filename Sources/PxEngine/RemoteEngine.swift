@@ -125,14 +125,14 @@ enum RemoteEngine {
         )
 
         var queue = Engine.TaskQueue()
-        while true {
+        while !queue.isShuttingDown {
             if queue.isEmpty { python.withoutGIL { inbox.wait() } }
             python.discardPendingSignals()
             for frame in inbox.take() where !queue.accept(frame) {
                 Engine.log("engine \(id): unexpected \(frame.kind) frame")
                 _exit(1)
             }
-            guard let (task, isInterrupted) = queue.next() else { continue }
+            guard !queue.isShuttingDown, let (task, isInterrupted) = queue.next() else { continue }
             link.running.store(task.id, ordering: .releasing)
             output.begin(task.id)
             var reply: Frame
@@ -158,6 +158,11 @@ enum RemoteEngine {
             link.running.store(0, ordering: .releasing)
             output.finish(with: reply)
         }
+        // The controller asked the engine to exit: Python ends as its own exit would (atexit
+        // handlers run, open files are flushed and closed), and what it printed meanwhile is sent.
+        python.finalize()
+        output.finish(with: nil)
+        exit(0)
     }
 
     /// Ends the engine with a one-line reason on its stderr (or log) and status 1.
@@ -307,10 +312,11 @@ final class OutputForwarder: @unchecked Sendable {
         attribution.withLock { $0 = task }
     }
 
-    /// Sends what is left in the pipes, then the reply.
-    func finish(with reply: Frame) {
+    /// Sends what is left in the pipes, then the reply if there is one.
+    func finish(with reply: Frame?) {
         attribution.withLock { task in
             for (stream, descriptor) in pipes { forward(stream, descriptor, task: task) }
+            guard let reply else { return }
             do { try socket.send(reply) } catch {
                 RemoteEngine.leave("engine \(engine): cannot send a reply: \(error)", status: 1)
             }

@@ -333,6 +333,38 @@ extension EndToEnd {
             #expect(client.output.contains("controller"), "\(client.transcript)")
         }
 
+        /// `cluster stop` asks a remote engine to exit as Python exits, as it asks a local one: a file
+        /// left open is flushed and atexit handlers run.
+        @Test func clusterStopEndsARemoteEngineAsPythonExits() throws {
+            let host = try NetworkHost()
+            defer { host.remove() }
+            let cluster = try Self.startCluster(facing: host)
+            var isStopped = false
+            defer { if !isStopped { cluster.stop() } }
+            let engine = try host.startPxsh(
+                ["engine", "--connection-file", "-"],
+                token: cluster.token,
+                input: try Self.connectionFile(of: cluster)
+            )
+            let id = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
+            let directory = try TemporaryDirectory(prefix: "pxsh-it-rexit")
+            let path = directory.path
+            let run = try cluster.script(
+                """
+                %px -t \(id) f = open("\(path)/buf.txt", "w"); f.write("important data\\n")
+                %px -t \(id) import atexit; atexit.register(lambda: open("\(path)/atexit.txt", "w").write("atexit ran"))
+                """
+            )
+            expectStatus(run, .exited(0))
+            let (stop, leftovers) = cluster.stop()
+            isStopped = true
+            #expect(stop?.status == .exited(0), "\(stop?.transcript ?? "")")
+            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            #expect(engine.waitForExit(timeout: 20) == .exited(0), "\(engine.transcript)")
+            #expect(directory.contents(of: "buf.txt") == "important data\n", "\(engine.transcript)")
+            #expect(directory.contents(of: "atexit.txt") == "atexit ran", "\(engine.transcript)")
+        }
+
         @Test func clusterStopLeavesNoPxshInAnyNamespace() throws {
             let hosts = [try NetworkHost(), try NetworkHost()]
             defer { for host in hosts { host.remove() } }
