@@ -78,14 +78,11 @@ extension Controller {
         case .remove:
             var removed: [Int32] = []
             for id in targets where id != EngineNumber.home {
-                guard var slot = engines[id] else { continue }
+                guard let slot = engines[id] else { continue }
                 if slot.life.isDead {
                     engines.removeValue(forKey: id)
                 } else if !slot.isChild {
-                    // A remote engine exits when its connection closes.
-                    slot.handle(.removeRequested)
-                    engines[id] = slot
-                    if let connection = slot.connection { close(connection, reason: "removed") }
+                    stopRemoteEngine(id)
                 } else if !slot.life.isBeingRemoved {
                     stopEngine(id, plan: .remove)
                 }

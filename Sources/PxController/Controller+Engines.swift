@@ -86,6 +86,20 @@ extension Controller {
         engines[id] = slot
     }
 
+    /// Removes remote engine `id` as ``stopEngine(_:plan:immediately:)`` does a child: asks it to exit
+    /// as Python exits, and closes its connection (which ends it) if it has not within the grace
+    /// period (see ``Controller/checkHeartbeats()``).
+    func stopRemoteEngine(_ id: Int32) {
+        guard var slot = engines[id], !slot.isChild else { return }
+        slot.handle(.removeRequested)
+        if let peer = slot.connection {
+            peer.connection.enqueue(Frame(kind: .shutdown, engine: id, segments: [ShutdownScope.alone]))
+            peer.connection.flush()
+            slot.killDeadline = Clock.monotonicNanoseconds + Controller.exitGraceNanoseconds
+        }
+        engines[id] = slot
+    }
+
     /// Looks for engines that have exited, so that deaths are reported with their signal or status.
     func reapEngines() {
         if launcher.zygote != nil { reapAdoptedProcesses() }

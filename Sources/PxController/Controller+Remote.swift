@@ -131,6 +131,16 @@ extension Controller {
         engineConnected(id)
     }
 
+    /// A remote engine removed alone is a rank of an MPI job: its Python has ended and it waits in
+    /// MPI_Finalize for the job's other ranks. It is removed now, but its connection stays open
+    /// (beating) until the cluster stops, so that it ends with them, or with this controller.
+    func remoteEngineWaitsForRanks(_ id: Int32, over peer: Peer) {
+        guard let slot = engines[id], slot.connection === peer, slot.life.isBeingRemoved else { return }
+        engines[id]?.killDeadline = nil
+        log("controller: \(slot.label) left; it waits for its MPI job's other ranks to finalize")
+        engineLost(id, reason: "removed")
+    }
+
     /// Sends heartbeats to remote engines, and gives up on those that have gone silent and on TCP
     /// peers that have not finished their key exchange in time.
     func checkHeartbeats() {
@@ -151,6 +161,10 @@ extension Controller {
                 continue
             }
             if isTimeToBeat { peer.connection.enqueue(Frame(kind: .heartbeat)) }
+        }
+        for slot in engines.values where !slot.isChild && slot.killDeadline.map({ now > $0 }) == true {
+            engines[slot.id]?.killDeadline = nil
+            if let peer = slot.connection { close(peer, reason: "it had not exited 2 s after being asked") }
         }
     }
 }

@@ -229,6 +229,8 @@ public final class Controller {
             remoteEngineReady(id)
         case (.engine, .heartbeat) where peer.host != nil:
             break  // Its arrival is what counts (`lastHeard`).
+        case (.engine(let id), .shutdown) where peer.host != nil:
+            remoteEngineWaitsForRanks(id, over: peer)
         default:
             close(peer, reason: "unexpected \(frame.kind) frame")
         }

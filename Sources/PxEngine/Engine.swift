@@ -137,6 +137,8 @@ public enum Engine {
         private var interrupted: Set<UInt64> = []
         /// The controller asked the engine to exit.
         private(set) var isShuttingDown = false
+        /// It asked this engine alone (`%remove`), not the whole cluster.
+        private(set) var isLeavingAlone = false
 
         var isEmpty: Bool { tasks.isEmpty }
 
@@ -155,6 +157,7 @@ public enum Engine {
                 break
             case .shutdown:
                 isShuttingDown = true
+                isLeavingAlone = frame.segments.first == ShutdownScope.alone
             default:
                 return false
             }

@@ -113,6 +113,7 @@ enum RemoteEngine {
         )
         try runtime.function("init").call(integers: [Int(id), rank, size, 0])
         let handle = try runtime.function("handle")
+        let mpiIsActive = try runtime.function("mpi_is_active")
         HeapMemory.releaseFreePages()
 
         let inbox = try Inbox()
@@ -159,11 +160,29 @@ enum RemoteEngine {
             output.finish(with: reply)
         }
         // The controller asked the engine to exit: Python ends as its own exit would (atexit
-        // handlers run, open files are flushed and closed), and what it printed meanwhile is sent.
+        // handlers run, open files are flushed and closed, and mpi4py's MPI_Finalize comes last),
+        // and what it printed meanwhile is sent. MPI_Finalize waits for the job's other ranks: when
+        // the whole cluster stops they reach it too, and the exit is bounded in case one does not.
+        // A rank removed alone must not leave before them (mpiexec would end the whole job): it
+        // tells the controller, which keeps its connection until the cluster stops, and waits.
+        if queue.isLeavingAlone && mpiIsActive.call(op: 0, segments: [])?.first == Bytes(text: "1") {
+            Engine.log("engine \(id): removed; MPI_Finalize waits for the MPI job's other ranks, which end together")
+            output.finish(with: Frame(kind: .shutdown, engine: id))
+        } else {
+            link.beginExit(within: exitBound)
+        }
         python.finalize()
+        fflush(nil)
         output.finish(with: nil)
-        exit(0)
+        // Not exit(): the link and output threads still run, and C-level exit handlers (MPICH's
+        // among them) have nothing left to do for a finalized Python.
+        _exit(0)
     }
+
+    /// How long Python may take to end once the controller asked (atexit handlers, MPI_Finalize).
+    /// The controller closes the connection after its own 2 s grace; this bounds the exit when it
+    /// cannot (a stopped controller).
+    static let exitBound: UInt64 = 5_000_000_000
 
     /// Ends the engine with a one-line reason on its stderr (or log) and status 1.
     static func fail(_ reason: String) -> Never {
@@ -189,12 +208,19 @@ final class Link: Sendable {
     let engine: Int32
     /// The task the Python thread runs; 0 when none.
     let running = Atomic<UInt64>(0)
+    /// When the process leaves whatever Python is doing (monotonic); 0 while it serves tasks.
+    private let exitDeadline = Atomic<UInt64>(0)
 
     init(socket: FrameSocket, inbox: Inbox, pythonThread: pthread_t, engine: Int32) {
         self.socket = socket
         self.inbox = inbox
         self.pythonThread = pythonThread
         self.engine = engine
+    }
+
+    /// Bounds the Python thread's exit: past `nanoseconds`, the process leaves without it.
+    func beginExit(within nanoseconds: UInt64) {
+        exitDeadline.store(Clock.monotonicNanoseconds + nanoseconds, ordering: .releasing)
     }
 
     func run() -> Never {
@@ -220,6 +246,14 @@ final class Link: Sendable {
                     break
                 }
                 let now = Clock.monotonicNanoseconds
+                let deadline = exitDeadline.load(ordering: .acquiring)
+                if deadline != 0 && now > deadline {
+                    RemoteEngine.leave(
+                        "engine \(engine): Python did not end within \(RemoteEngine.exitBound / 1_000_000_000) s of the "
+                            + "controller's request (an atexit handler, or MPI_Finalize waiting for other ranks)",
+                        status: 1
+                    )
+                }
                 if now - lastHeard > RemoteEngine.controllerTimeout {
                     RemoteEngine.leave(
                         "engine \(engine): no heartbeat from the controller for \(RemoteEngine.controllerTimeout / 1_000_000_000) s",

@@ -98,6 +98,9 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case outputRead = 16
     /// Controller to engine: finish Python as its own exit would (atexit handlers, buffered files
     /// flushed) and exit. An engine that does not exit within a grace period is killed.
+    /// `segments[0]` is ``ShutdownScope/alone`` when only this engine goes (`%remove`).
+    /// Engine to controller, answering one that is alone: the engine is a rank of an MPI job and
+    /// waits in MPI_Finalize for the job's other ranks; keep its connection open until they end.
     case shutdown = 17
     /// Both ways between the controller and a remote engine, once a second: "I am alive".
     case heartbeat = 18

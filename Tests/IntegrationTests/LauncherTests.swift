@@ -244,6 +244,89 @@ extension EndToEnd {
             #expect(run.lines.contains("[stdout:0,1] True 2"), "\(run.transcript)")
         }
 
+        /// `cluster stop` ends MPI engines as Python ends: each rank's atexit handlers run before
+        /// mpi4py's MPI_Finalize, which the ranks reach together, and nothing is left running.
+        @Test(arguments: MPIImplementation.allCases)
+        func clusterStopEndsMPIEnginesAsPythonExits(mpi: MPIImplementation) throws {
+            let cluster = try NamedCluster.start(engines: 2, prefix: "mpi", extra: mpi.options(engines: 2))
+            var isStopped = false
+            defer { if !isStopped { cluster.stop() } }
+            let directory = try TemporaryDirectory(prefix: "pxsh-it-mpiexit")
+            let run = try cluster.script(
+                """
+                %px from mpi4py import MPI; import atexit; path = \(pythonString(directory.path)) + "/atexit-%d" % rank
+                %px atexit.register(lambda: open(path, "w").write("%d of %d" % (MPI.COMM_WORLD.rank, MPI.COMM_WORLD.size)))
+                """
+            )
+            expectStatus(run, .exited(0))
+            let (stop, leftovers) = cluster.stop()
+            isStopped = true
+            #expect(stop?.status == .exited(0), "\(stop?.transcript ?? "")")
+            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            #expect(directory.contents(of: "atexit-0") == "0 of 2", "\(cluster.controllerLog)")
+            #expect(directory.contents(of: "atexit-1") == "1 of 2", "\(cluster.controllerLog)")
+        }
+
+        /// A rank that does not finish (a task still running) does not hold the others in
+        /// MPI_Finalize: `cluster stop` still leaves nothing running, and the rank that ended ran its
+        /// atexit handlers first.
+        @Test(arguments: MPIImplementation.allCases)
+        func clusterStopWithAStuckMPIRankLeavesNothingRunning(mpi: MPIImplementation) throws {
+            let cluster = try NamedCluster.start(engines: 2, prefix: "mpi", extra: mpi.options(engines: 2))
+            var isStopped = false
+            defer { if !isStopped { cluster.stop() } }
+            let directory = try TemporaryDirectory(prefix: "pxsh-it-mpistuck")
+            let run = try cluster.script(
+                """
+                import os, time
+                flags = \(pythonString(directory.path))
+                %push flags
+                %px from mpi4py import MPI; import atexit; atexit.register(lambda: open(flags + "/atexit-%d" % rank, "w").close())
+                %px -t 0 --noblock import time; open(flags + "/stuck", "w").close(); time.sleep(600)
+                deadline = time.monotonic() + 60
+                while not os.path.exists(flags + "/stuck") and time.monotonic() < deadline: time.sleep(0.01)
+                """
+            )
+            expectStatus(run, .exited(0))
+            let (stop, leftovers) = cluster.stop()
+            isStopped = true
+            #expect(stop?.status == .exited(0), "\(stop?.transcript ?? "")")
+            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            #expect(directory.contents(of: "atexit-1") == "", "\(cluster.controllerLog)")
+        }
+
+        /// `%remove` of one MPI rank ends its Python (atexit handlers run) without ending the MPI job:
+        /// the rank waits in MPI_Finalize for the others, which go on working, and `cluster stop` then
+        /// ends them all, atexit handlers first, leaving nothing running.
+        @Test(arguments: MPIImplementation.allCases)
+        func removingAnMPIRankLeavesTheOtherRanksWorking(mpi: MPIImplementation) throws {
+            let cluster = try NamedCluster.start(engines: 2, prefix: "mpi", extra: mpi.options(engines: 2))
+            var isStopped = false
+            defer { if !isStopped { cluster.stop() } }
+            let directory = try TemporaryDirectory(prefix: "pxsh-it-mpiremove")
+            let run = try cluster.script(
+                """
+                %px from mpi4py import MPI; import atexit; path = \(pythonString(directory.path)) + "/atexit-%d" % rank
+                %px atexit.register(lambda: open(path, "w").close())
+                %remove 1
+                """
+            )
+            expectStatus(run, .exited(0))
+            var states: [Int: String] = [:]
+            let isRemoved = try eventually(timeout: 30) {
+                states = try engineStates(of: cluster)
+                return directory.contents(of: "atexit-1") != nil && states[1] == nil
+            }
+            #expect(isRemoved, "\(states)\n\(cluster.controllerLog)")
+            let after = try cluster.script("%px print(rank, MPI.COMM_WORLD.rank, MPI.COMM_WORLD.size)")
+            #expect(after.lines.contains("[stdout:0] 0 0 2"), "\(after.transcript)\n\(cluster.controllerLog)")
+            let (stop, leftovers) = cluster.stop()
+            isStopped = true
+            #expect(stop?.status == .exited(0), "\(stop?.transcript ?? "")")
+            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            #expect(directory.contents(of: "atexit-0") == "", "\(cluster.controllerLog)")
+        }
+
         @Test(arguments: MPIImplementation.allCases)
         func killingMPIExecReportsItsEnginesDead(mpi: MPIImplementation) throws {
             let cluster = try NamedCluster.start(engines: 2, prefix: "mpi", extra: mpi.options(engines: 2))

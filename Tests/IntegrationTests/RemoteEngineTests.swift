@@ -365,6 +365,41 @@ extension EndToEnd {
             #expect(directory.contents(of: "atexit.txt") == "atexit ran", "\(engine.transcript)")
         }
 
+        /// `%remove` of a remote engine lets its Python end (atexit handlers run, files are flushed),
+        /// and the engine exits with status 0, as it does when the cluster stops.
+        @Test func removingARemoteEngineEndsItAsPythonExits() throws {
+            let host = try NetworkHost()
+            defer { host.remove() }
+            let cluster = try Self.startCluster(facing: host)
+            defer { cluster.stop() }
+            let engine = try host.startPxsh(
+                ["engine", "--connection-file", "-"],
+                token: cluster.token,
+                input: try Self.connectionFile(of: cluster)
+            )
+            let id = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
+            let directory = try TemporaryDirectory(prefix: "pxsh-it-rremove")
+            let path = directory.path
+            let run = try cluster.script(
+                """
+                %px -t \(id) f = open("\(path)/buf.txt", "w"); f.write("important data\\n")
+                %px -t \(id) import atexit; atexit.register(lambda: open("\(path)/atexit.txt", "w").write("atexit ran"))
+                %remove \(id)
+                """
+            )
+            expectStatus(run, .exited(0))
+            #expect(engine.waitForExit(timeout: 20) == .exited(0), "\(engine.transcript)")
+            #expect(directory.contents(of: "buf.txt") == "important data\n", "\(engine.transcript)")
+            #expect(directory.contents(of: "atexit.txt") == "atexit ran", "\(engine.transcript)")
+            // The controller forgets it once its connection has closed.
+            var states: [Int: String] = [:]
+            let isGone = try eventually(timeout: 30) {
+                states = try engineStates(of: cluster)
+                return states[id] == nil
+            }
+            #expect(isGone, "\(states)")
+        }
+
         @Test func clusterStopLeavesNoPxshInAnyNamespace() throws {
             let hosts = [try NetworkHost(), try NetworkHost()]
             defer { for host in hosts { host.remove() } }

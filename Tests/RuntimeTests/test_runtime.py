@@ -216,6 +216,14 @@ class InitTests(RuntimeTestCase):
     def test_version(self):
         self.assertEqual(self.engine.runtime.version(), "1")
 
+    def test_mpi_is_active_between_mpi4py_init_and_finalize(self):
+        for initialized, finalized, expected in [(True, False, b"1"), (True, True, b"0"), (False, False, b"0")]:
+            fake = types.SimpleNamespace(Is_initialized=lambda: initialized, Is_finalized=lambda: finalized)
+            with swapped_modules(**{"mpi4py.MPI": fake}):
+                self.assertEqual(self.engine.runtime.mpi_is_active(0, []), [expected])
+        with swapped_modules(**{"mpi4py.MPI": None}):
+            self.assertEqual(self.engine.runtime.mpi_is_active(0, []), [b"0"])
+
     def test_user_definitions_live_in_main(self):
         self.run_cell(self.engine, "def f():\n    pass\nclass C:\n    pass\n")
         self.assertEqual(self.engine.ns["f"].__module__, "__main__")

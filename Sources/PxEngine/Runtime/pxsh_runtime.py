@@ -1548,4 +1548,15 @@ def _flush_std():
             pass               # the reply matters more than the flush
 
 
+
+def mpi_is_active(_op, _args):
+    """Whether mpi4py initialized MPI and has not finalized it: the engine is then a rank of an
+    MPI job, whose ranks end together (MPI_Finalize waits for all of them)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    try:
+        active = mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized()
+    except BaseException:
+        active = False
+    return [b"1" if active else b"0"]
+
 _RUNTIME_FILES = frozenset((RUNTIME_FILENAME, handle.__code__.co_filename))
