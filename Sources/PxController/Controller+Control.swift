@@ -110,6 +110,10 @@ extension Controller {
         case .shutdown:
             reply(to: peer, request: frame.id, [])
             peer.connection.flush()
+            if launchersAwaitingEngines && !clientsAwaitingWelcome.isEmpty {
+                // The client that started it still waits for the engines: tell it why they will not come.
+                launcherFailed("the cluster was stopped (pxsh cluster stop) before its engines had all joined")
+            }
             isShuttingDown = true
         }
     }

@@ -189,12 +189,19 @@ extension Controller {
     }
 
     func welcomeWaitingClientsIfReady() {
-        guard !clientsAwaitingWelcome.isEmpty,
-            !engines.values.contains(where: { $0.life.isStartingForTheFirstTime && $0.isChild }),
-            !launchersAwaitingEngines
-        else { return }
-        for peer in clientsAwaitingWelcome where !peer.isClosed { welcome(peer) }
-        clientsAwaitingWelcome = []
+        guard !clientsAwaitingWelcome.isEmpty else { return }
+        let ready = clientsAwaitingWelcome.filter { !mustAwaitStart($0) }
+        clientsAwaitingWelcome.removeAll { peer in ready.contains { $0 === peer } }
+        for peer in ready where !peer.isClosed { welcome(peer) }
+    }
+
+    /// Whether a client must wait before it is welcomed: while child engines start for the first
+    /// time. Only the client that started the cluster (this process's parent) also waits for a
+    /// launcher's engines, which may wait in a batch queue: others (`cluster status`, `cluster
+    /// stop`) go on.
+    func mustAwaitStart(_ peer: Peer) -> Bool {
+        engines.values.contains { $0.life.isStartingForTheFirstTime && $0.isChild }
+            || (launchersAwaitingEngines && peer.pid == getppid())
     }
 
     // MARK: - Output

@@ -265,9 +265,7 @@ public final class Controller {
                 peer.connection.flush()
                 return close(peer, reason: "refused")
             }
-            if engines.values.contains(where: { $0.life.isStartingForTheFirstTime && $0.isChild })
-                || launchersAwaitingEngines
-            {
+            if mustAwaitStart(peer) {
                 clientsAwaitingWelcome.append(peer)
             } else {
                 welcome(peer)

@@ -518,6 +518,46 @@ extension EndToEnd {
             #expect(attach.status != .exited(0), "\(attach.transcript)")
         }
 
+        /// While its job waits in the queue, the cluster answers other clients (`cluster status`), and
+        /// `cluster stop` cancels the job and tells the client that started it.
+        @Test func stoppingAClusterWhoseBatchJobIsPendingCancelsItAndTellsTheStarter() throws {
+            _ = try slurmConfiguration()
+            let name = "slurm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let (starter, token) = try Pxsh.start([
+                "cluster", "start", "--name", name, "--launcher", "slurm", "-n", "2", "--slurm-args=--hold",
+                "--start-timeout", "600",
+            ])
+            defer {
+                starter.signal(SIGKILL)
+                _ = starter.waitForExit(timeout: 10)
+                _ = try? Pxsh.run(["cluster", "stop", "--name", name])
+                if let root = try? RuntimeDirectory.root() { TemporaryDirectory.removeTree(root + "/clusters/" + name) }
+            }
+            let queued = try eventually(timeout: 60) {
+                try slurm("squeue", ["-h", "-n", "pxsh-\(name)", "-o", "%T"]).contains("PENDING")
+            }
+            try #require(queued, "no pending job: \(starter.transcript)")
+
+            let log = {
+                (try? RuntimeDirectory.root()).map { root in
+                    String(
+                        decoding: (try? FileDescriptor.readAll(root + "/clusters/\(name)/controller.log")) ?? [],
+                        as: UTF8.self
+                    )
+                } ?? ""
+            }
+            let status = try Pxsh.run(["cluster", "status", "--name", name], timeout: 60)
+            #expect(status.status == .exited(0) && status.stdout.contains("home"), "\(status.transcript)\n\(log())")
+            let stop = try Pxsh.run(["cluster", "stop", "--name", name], timeout: 60)
+            #expect(stop.status == .exited(0), "\(stop.transcript)")
+            #expect(starter.waitForExit(timeout: 60) == .exited(2), "\(starter.transcript)")
+            #expect(starter.stderr.contains("stopped (pxsh cluster stop) before its engines"), "\(starter.transcript)")
+            let cancelled = try eventually(timeout: 30) { try slurm("squeue", ["-h", "-n", "pxsh-\(name)"]).isEmpty }
+            let queue = try slurm("squeue", ["-h", "-n", "pxsh-\(name)", "-o", "%i %T %r"])
+            #expect(cancelled, "the job is still queued: \(queue)")
+            #expect(Pxsh.leftoverProcesses(token: token, pxshPID: nil).isEmpty)
+        }
+
         @Test func cancellingTheBatchJobReportsItsEnginesDead() throws {
             _ = try slurmConfiguration()
             let cluster = try NamedCluster.start(engines: 2, prefix: "slurm", extra: ["--launcher", "slurm"])
