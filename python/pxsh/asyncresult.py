@@ -419,7 +419,15 @@ class AsyncResult(concurrent.futures.Future):
             if self._finished or concurrent.futures.Future.done(self):
                 return
             self._finished = True
-        failures = [task.error for task in self._tasks if task.error is not None]
+        tasks = self._tasks
+        if len(tasks) == 1 and self._combine is None:  # one call: the common case
+            task = tasks[0]
+            if task.error is None:
+                self.set_result(task.value if self._single else [task.value])
+            else:
+                self.set_exception(task.error if self._single else errors.collect([task.error], self.method))
+            return
+        failures = [task.error for task in tasks if task.error is not None]
         if failures:
             if self._single and len(failures) == 1:
                 error = failures[0]

@@ -129,19 +129,30 @@ class FrameDecoder:
     def frames(self) -> List[Frame]:
         """The whole frames received so far, in order."""
         out = []
-        buffer = self._buffer
         start = self._start
-        end_of_data = len(buffer)
+        end_of_data = len(self._buffer)
+        if end_of_data - start < 4:
+            return out
+        first = _U32.unpack_from(self._buffer, start)[0]
+        if first + 4 <= self.maximum_frame_size and first >= HEADER_SIZE - 4 and end_of_data - start < first + 4:
+            return out  # a large frame still arriving is not copied again for every chunk
+        # One copy of what arrived: slicing bytes gives each segment with one more, where a
+        # bytearray slice would copy twice.
+        buffer = bytes(self._buffer) if start == 0 else bytes(memoryview(self._buffer)[start:])
+        base, start, end_of_data = start, 0, end_of_data - start
         unpack_u32 = _U32.unpack_from
+        unpack_header = _HEADER.unpack_from
+        make = tuple.__new__
+        limit = self.maximum_frame_size
         while end_of_data - start >= 4:
             length = unpack_u32(buffer, start)[0]
-            if length + 4 > self.maximum_frame_size:
-                raise ProtocolError(f"frame of {length + 4} bytes exceeds the limit of {self.maximum_frame_size}")
+            if length + 4 > limit:
+                raise ProtocolError(f"frame of {length + 4} bytes exceeds the limit of {limit}")
             if length < HEADER_SIZE - 4:
                 raise ProtocolError(f"frame of {length} bytes is too short for a header")
             if end_of_data - start < length + 4:
                 break
-            _, kind, op, flags, engine, ident, count = _HEADER.unpack_from(buffer, start)
+            _, kind, op, flags, engine, ident, count = unpack_header(buffer, start)
             if kind not in KINDS:
                 raise ProtocolError(f"unknown message kind {kind}")
             end = start + 4 + length
@@ -156,12 +167,13 @@ class FrameDecoder:
                 position += 4
                 if n > end - position:
                     raise ProtocolError("frame segments do not match the frame length")
-                segments.append(bytes(buffer[position:position + n]))
+                segments.append(buffer[position:position + n])
                 position += n
             if position != end:
                 raise ProtocolError("frame segments do not match the frame length")
-            out.append(Frame(kind, op, flags, engine, ident, segments))
+            out.append(make(Frame, (kind, op, flags, engine, ident, segments)))
             start = end
+        start += base
         self._start = start
         return out
 

@@ -262,6 +262,15 @@ class ClientTests(ClusterTestCase):
 class BadInputTests(ClusterTestCase):
     name = "pytest-bad"
 
+    def test_load_balanced_view_on_every_engine_or_a_clear_refusal(self):
+        for targets in (None, "all", [0, 1], [1, 0], slice(None)):
+            self.assertEqual(self.rc.load_balanced_view(targets=targets).apply_sync(square, 3), 9)
+        with self.assertRaisesRegex(NotImplementedError, r"balances over all engines \(0, 1\); a load-balanced "
+                                    r"view on engines 1 is not supported: use a DirectView"):
+            self.rc.load_balanced_view(targets=[1])
+        with self.assertRaisesRegex(IndexError, "No such engine: 7"):
+            self.rc.load_balanced_view(targets=[0, 7])
+
     def test_no_such_engine(self):
         with self.assertRaisesRegex(IndexError, r"No such engine: 99 \(engines: 0, 1\)"):
             self.rc[99]
