@@ -75,6 +75,11 @@ def square(x):
     return x * x
 
 
+def touch(path):
+    open(path, "w").close()
+    return path
+
+
 def sleep_for(seconds):
     import time
     time.sleep(seconds)
@@ -224,6 +229,31 @@ class ClientTests(ClusterTestCase):
         self.assertTrue(called.wait(120))
         self.assertEqual(seen, [16])
         self.assertEqual(first.get(), "finished normally")
+
+    def test_submissions_held_back_go_out_with_nobody_waiting(self):
+        scratch = tempfile.mkdtemp(prefix="pxsh-pyflush-")
+        self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)
+        paths = [os.path.join(scratch, str(i)) for i in range(20)]
+        lv = self.rc.load_balanced_view()
+        results = [lv.apply_async(touch, path) for path in paths]  # in a row: all but the first held back
+        # Watched through the file system only: any call on the client would send them itself.
+        deadline = time.monotonic() + 120
+        while not all(map(os.path.exists, paths)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertEqual([os.path.exists(path) for path in paths], [True] * len(paths))
+        self.assertEqual([result.get() for result in results], paths)
+
+    def test_ready_alone_sees_results_arrive(self):
+        # A loop that submits, checks ready() and collects: nothing else reads the replies.
+        lv = self.rc.load_balanced_view()
+        pending = {n: lv.apply_async(square, n) for n in range(6)}
+        collected = {}
+        deadline = time.monotonic() + 120
+        while pending and time.monotonic() < deadline:
+            for n, result in list(pending.items()):
+                if result.ready():
+                    collected[n] = pending.pop(n).get()
+        self.assertEqual(collected, {n: n * n for n in range(6)})
 
     def test_executor(self):
         with self.rc.executor() as executor:
