@@ -279,7 +279,8 @@ extension Controller {
         guard !isShuttingDown, launcherFailure == nil else { return }
         if !job.hasAllJoined {
             // It ended before its engines had all joined: the cluster did not start.
-            let tail = FileDescriptor.lastLines(ofFile: job.logPath, count: 4)
+            // Whole, within reason: Open MPI explains a refusal in 30 lines, the reason in the first.
+            let tail = FileDescriptor.lastLines(ofFile: job.logPath, count: 40)
             let which = job.plan.host.map { " on \($0)" } ?? ""
             launcherFailed(
                 "the engines\(which) did not start: \(job.label) ended (\(cause))" + (tail.isEmpty ? "" : ":\n" + tail)

@@ -346,6 +346,18 @@ extension EndToEnd {
             #expect(run.output.contains("no engine") || run.output.contains("dead"), "\(run.transcript)")
         }
 
+        /// Open MPI refuses more processes than cores (unless --oversubscribe) in a long message whose
+        /// reason comes first: the error keeps it.
+        @Test func openMPIsRefusalIsShownWhole() throws {
+            let engines = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) + 1
+            let options = try MPIImplementation.openMPI.options(engines: 2)
+            let run = try Pxsh.run(["-n", String(engines)] + options + ["-c", "%px print(1)"], timeout: 120)
+            #expect(run.status == .exited(2), "\(run.transcript)")
+            #expect(run.stderr.contains("There are not enough slots available"), "\(run.transcript)")
+            #expect(run.stderr.contains("--map-by :OVERSUBSCRIBE"), "\(run.transcript)")
+            #expect(Pxsh.leftoverProcesses(token: run.token, pxshPID: run.pid).isEmpty)
+        }
+
         // MARK: - ssh
 
         @Test func sshStartsEnginesOnTheHostsAndStopLeavesNothingThere() throws {
