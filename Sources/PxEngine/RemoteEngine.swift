@@ -14,10 +14,11 @@ import Glibc
 /// launcher or by hand, on any host that reaches the controller.
 ///
 /// Three threads share its one authenticated connection:
-/// - the Python thread runs tasks, as a local engine does;
-/// - the link thread reads every frame, answers the controller's heartbeats with its own (once a
-///   second, busy or not), turns interrupt frames into SIGINT for the Python thread, and ends the
-///   process when the controller is gone (connection closed, or 10 s without a heartbeat);
+/// - the Python thread runs tasks, as a local engine does, and reads the connection itself while it
+///   waits for one (GIL released), so that a task wakes one thread only;
+/// - the link thread beats once a second, busy or not, ends the process when the controller is gone
+///   (connection closed, or 10 s without a heartbeat), and reads the connection while a task runs
+///   (within 250 ms of its start), turning interrupt frames into SIGINT for the Python thread;
 /// - the output thread forwards what the engine writes to its fds 1 and 2 (pipes) as `stream`
 ///   frames, live. Before each reply the Python thread empties the pipes under the same lock, so a
 ///   task's output always reaches the client before its result.
@@ -116,8 +117,7 @@ enum RemoteEngine {
         let mpiIsActive = try runtime.function("mpi_is_active")
         HeapMemory.releaseFreePages()
 
-        let inbox = try Inbox()
-        let link = Link(socket: socket, inbox: inbox, pythonThread: Signals.currentThread, engine: id)
+        let link = try Link(socket: socket, pythonThread: Signals.currentThread, engine: id)
         BackgroundThread.start { link.run() }
         BackgroundThread.start { output.run() }
         try socket.send(Frame(kind: .ready, engine: id))
@@ -127,14 +127,22 @@ enum RemoteEngine {
 
         var queue = Engine.TaskQueue()
         while !queue.isShuttingDown {
-            if queue.isEmpty { python.withoutGIL { inbox.wait() } }
-            python.discardPendingSignals()
-            for frame in inbox.take() where !queue.accept(frame) {
+            if !link.tryTakeReading() { python.withoutGIL { link.takeReadingBack() } }
+            var frames = link.takeFramesReadForTheLastTask()
+            if queue.isEmpty && frames.isEmpty {
+                frames = [python.withoutGIL { link.receiveWhileIdle() }]
+            } else {
+                // Tasks wait: what has arrived meanwhile (an interrupt for one of them) comes first.
+                frames += link.receiveArrived()
+            }
+            for frame in frames where !queue.accept(frame) {
                 Engine.log("engine \(id): unexpected \(frame.kind) frame")
                 _exit(1)
             }
+            python.discardPendingSignals()
             guard !queue.isShuttingDown, let (task, isInterrupted) = queue.next() else { continue }
             link.running.store(task.id, ordering: .releasing)
+            link.releaseReading()
             output.begin(task.id)
             var reply: Frame
             if isInterrupted {
@@ -171,6 +179,8 @@ enum RemoteEngine {
         } else {
             link.beginExit(within: exitBound)
         }
+        // The link thread reads from now on: it sees the connection close while Python ends.
+        link.releaseReadingForGood()
         python.finalize()
         fflush(nil)
         output.finish(with: nil)
@@ -200,22 +210,46 @@ enum RemoteEngine {
 
 // MARK: - The link thread
 
-/// Reads the connection, beats, and notices when the controller is gone.
+/// Beats, notices when the controller is gone, and reads the connection while a task runs.
+///
+/// One thread at a time reads the connection (its decoder is not shared): the Python thread while
+/// it waits for tasks, the link thread while a task runs or Python ends. The Python thread lets go
+/// when a task starts; the link thread picks the connection up at its next turn (every 250 ms) and
+/// hands it back when asked, so a short task usually ends before any hand-over.
 final class Link: Sendable {
     let socket: FrameSocket
-    let inbox: Inbox
     let pythonThread: pthread_t
     let engine: Int32
     /// The task the Python thread runs; 0 when none.
     let running = Atomic<UInt64>(0)
     /// When the process leaves whatever Python is doing (monotonic); 0 while it serves tasks.
     private let exitDeadline = Atomic<UInt64>(0)
+    /// When a frame last came from the controller (monotonic), whichever thread read it.
+    private let lastHeard = Atomic<UInt64>(Clock.monotonicNanoseconds)
+    /// Who reads the connection: a ``Reader``.
+    private let reader = Atomic<UInt8>(Reader.python.rawValue)
+    /// The Python thread wants the connection back.
+    private let isHandBackRequested = Atomic<Bool>(false)
+    /// Python is ending: the link thread reads for good.
+    private let isEnding = Atomic<Bool>(false)
+    /// Frames the link thread read for the Python thread.
+    private let frames = Mutex<[Frame]>([])
+    /// Wakes the link thread (a hand-back is asked) and the Python thread (it is done).
+    private let wakeLink: (read: FileDescriptor, write: FileDescriptor)
+    private let wakePython: (read: FileDescriptor, write: FileDescriptor)
 
-    init(socket: FrameSocket, inbox: Inbox, pythonThread: pthread_t, engine: Int32) {
+    private enum Reader: UInt8 {
+        case nobody, python, link
+    }
+
+    init(socket: FrameSocket, pythonThread: pthread_t, engine: Int32) throws {
         self.socket = socket
-        self.inbox = inbox
         self.pythonThread = pythonThread
         self.engine = engine
+        wakeLink = try FileDescriptor.pipe()
+        wakePython = try FileDescriptor.pipe()
+        try wakeLink.read.setNonBlocking(true)
+        try wakePython.read.setNonBlocking(true)
     }
 
     /// Bounds the Python thread's exit: past `nanoseconds`, the process leaves without it.
@@ -223,27 +257,102 @@ final class Link: Sendable {
         exitDeadline.store(Clock.monotonicNanoseconds + nanoseconds, ordering: .releasing)
     }
 
+    // MARK: The Python thread's side
+
+    /// Lets the link thread read while the task in ``running`` runs.
+    func releaseReading() {
+        reader.store(Reader.nobody.rawValue, ordering: .releasing)
+    }
+
+    /// Lets the link thread read from now on (Python ends).
+    func releaseReadingForGood() {
+        isEnding.store(true, ordering: .releasing)
+        reader.store(Reader.nobody.rawValue, ordering: .releasing)
+    }
+
+    /// Takes the connection back if nobody reads it; false if the link thread does.
+    func tryTakeReading() -> Bool {
+        if reader.load(ordering: .acquiring) == Reader.python.rawValue { return true }
+        return reader.compareExchange(
+            expected: Reader.nobody.rawValue,
+            desired: Reader.python.rawValue,
+            ordering: .acquiringAndReleasing
+        ).exchanged
+    }
+
+    /// Asks the link thread for the connection and waits until it has let go.
+    func takeReadingBack() {
+        isHandBackRequested.store(true, ordering: .releasing)
+        Link.wake(wakeLink.write)
+        while !tryTakeReading() {
+            _ = try? Poll.wait([(wakePython.read, .readable)], timeoutMilliseconds: -1)
+            Link.drain(wakePython.read)
+        }
+    }
+
+    /// The frames the link thread read while the last task ran.
+    func takeFramesReadForTheLastTask() -> [Frame] {
+        frames.withLock { frames in
+            defer { frames = [] }
+            return frames
+        }
+    }
+
+    /// Reads the next frame that is not a heartbeat, on the Python thread (which holds the connection).
+    func receiveWhileIdle() -> Frame {
+        while true {
+            do {
+                guard let frame = try socket.receive() else {
+                    RemoteEngine.leave("engine \(engine): the controller closed the connection", status: 0)
+                }
+                lastHeard.store(Clock.monotonicNanoseconds, ordering: .releasing)
+                if frame.kind != .heartbeat { return frame }
+            } catch {
+                leave(after: error)
+            }
+        }
+    }
+
+    /// The frames that have arrived, without waiting (the Python thread holds the connection).
+    func receiveArrived() -> [Frame] {
+        var arrived: [Frame] = []
+        do {
+            while case .frame(let frame) = try socket.receive(timeoutMilliseconds: 0) {
+                lastHeard.store(Clock.monotonicNanoseconds, ordering: .releasing)
+                if frame.kind != .heartbeat { arrived.append(frame) }
+            }
+        } catch {
+            leave(after: error)
+        }
+        return arrived
+    }
+
+    // MARK: The link thread's side
+
     func run() -> Never {
-        var lastHeard = Clock.monotonicNanoseconds
         var lastSent: UInt64 = 0
         while true {
             do {
-                switch try socket.receive(timeoutMilliseconds: 250) {
-                case .frame(let frame):
-                    lastHeard = Clock.monotonicNanoseconds
-                    switch frame.kind {
-                    case .heartbeat:
-                        break
-                    case .interrupt:
-                        inbox.post(frame)
-                        if running.load(ordering: .acquiring) == frame.id { Signals.interrupt(thread: pythonThread) }
-                    default:
-                        inbox.post(frame)
+                // It picks the connection up only while a task runs (or Python ends): having handed it
+                // back after a task, it must not take it again before the Python thread does.
+                let mayRead = running.load(ordering: .acquiring) != 0 || isEnding.load(ordering: .acquiring)
+                let isReading =
+                    reader.load(ordering: .acquiring) == Reader.link.rawValue
+                    || mayRead
+                        && reader.compareExchange(
+                            expected: Reader.nobody.rawValue,
+                            desired: Reader.link.rawValue,
+                            ordering: .acquiringAndReleasing
+                        ).exchanged
+                if isReading {
+                    try readForTheRunningTask()
+                    if isHandBackRequested.exchange(false, ordering: .acquiringAndReleasing) {
+                        reader.store(Reader.nobody.rawValue, ordering: .releasing)
+                        Link.wake(wakePython.write)
                     }
-                case .closed:
-                    RemoteEngine.leave("engine \(engine): the controller closed the connection", status: 0)
-                case .timedOut, .woken:
-                    break
+                } else {
+                    _ = try? Poll.wait([(wakeLink.read, .readable)], timeoutMilliseconds: 250)
+                    Link.drain(wakeLink.read)
                 }
                 let now = Clock.monotonicNanoseconds
                 let deadline = exitDeadline.load(ordering: .acquiring)
@@ -254,7 +363,8 @@ final class Link: Sendable {
                         status: 1
                     )
                 }
-                if now - lastHeard > RemoteEngine.controllerTimeout {
+                let heard = lastHeard.load(ordering: .acquiring)
+                if now > heard && now - heard > RemoteEngine.controllerTimeout {
                     RemoteEngine.leave(
                         "engine \(engine): no heartbeat from the controller for \(RemoteEngine.controllerTimeout / 1_000_000_000) s",
                         status: 1
@@ -264,54 +374,58 @@ final class Link: Sendable {
                     try socket.send(Frame(kind: .heartbeat, engine: engine))
                     lastSent = now
                 }
-            } catch let error as SystemError where error.code == ECONNRESET {
-                // A controller killed with frames unread resets the connection instead of closing it.
-                RemoteEngine.leave("engine \(engine): the controller closed the connection (reset)", status: 0)
             } catch {
-                RemoteEngine.leave("engine \(engine): the connection to the controller failed: \(error)", status: 1)
+                leave(after: error)
             }
         }
     }
-}
 
-/// Frames handed from the link thread to the Python thread, with a pipe to wake it.
-final class Inbox: @unchecked Sendable {
-    private let frames = Mutex<[Frame]>([])
-    private let wakeRead: FileDescriptor
-    private let wakeWrite: FileDescriptor
-
-    init() throws {
-        let pipe = try FileDescriptor.pipe()
-        wakeRead = pipe.read
-        wakeWrite = pipe.write
-        try wakeRead.setNonBlocking(true)
+    /// Waits up to 250 ms for a frame (or a hand-back request) and passes it on.
+    private func readForTheRunningTask() throws {
+        switch try socket.receive(timeoutMilliseconds: 250, wakingOn: wakeLink.read) {
+        case .frame(let frame):
+            lastHeard.store(Clock.monotonicNanoseconds, ordering: .releasing)
+            guard frame.kind != .heartbeat else { return }
+            frames.withLock { $0.append(frame) }
+            if frame.kind == .interrupt && running.load(ordering: .acquiring) == frame.id {
+                Signals.interrupt(thread: pythonThread)
+            }
+        case .closed:
+            RemoteEngine.leave("engine \(engine): the controller closed the connection", status: 0)
+        case .woken:
+            Link.drain(wakeLink.read)
+        case .timedOut:
+            break
+        }
     }
 
-    func post(_ frame: Frame) {
-        frames.withLock { $0.append(frame) }
+    private func leave(after error: any Error) -> Never {
+        if let error = error as? SystemError, error.code == ECONNRESET {
+            // A controller killed with frames unread resets the connection instead of closing it.
+            RemoteEngine.leave("engine \(engine): the controller closed the connection (reset)", status: 0)
+        }
+        // A cut link ends in a failed read (TCP_USER_TIMEOUT) about when the heartbeats' own limit
+        // is reached: say both.
+        let silence =
+            (Clock.monotonicNanoseconds - min(lastHeard.load(ordering: .acquiring), Clock.monotonicNanoseconds))
+        if silence >= 5_000_000_000 {
+            RemoteEngine.leave(
+                "engine \(engine): no heartbeat from the controller for \(silence / 1_000_000_000) s, and the connection "
+                    + "failed: \(error)",
+                status: 1
+            )
+        }
+        RemoteEngine.leave("engine \(engine): the connection to the controller failed: \(error)", status: 1)
+    }
+
+    private static func wake(_ descriptor: FileDescriptor) {
         var byte: UInt8 = 1
-        _ = Glibc.write(wakeWrite.rawValue, &byte, 1)
+        _ = Glibc.write(descriptor.rawValue, &byte, 1)
     }
 
-    /// Blocks until a frame has been posted since the last ``take()``.
-    func wait() {
-        while frames.withLock({ $0.isEmpty }) {
-            _ = try? Poll.wait([(wakeRead, .readable)], timeoutMilliseconds: -1)
-            drainWakeups()
-        }
-    }
-
-    func take() -> [Frame] {
-        drainWakeups()
-        return frames.withLock { frames in
-            defer { frames = [] }
-            return frames
-        }
-    }
-
-    private func drainWakeups() {
+    private static func drain(_ descriptor: FileDescriptor) {
         var buffer = [UInt8](repeating: 0, count: 64)
-        while Glibc.read(wakeRead.rawValue, &buffer, buffer.count) > 0 {}
+        while Glibc.read(descriptor.rawValue, &buffer, buffer.count) > 0 {}
     }
 }
 
