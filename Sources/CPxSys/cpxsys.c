@@ -127,11 +127,17 @@ int pxsys_interrupt_task(pid_t pid, uint64_t task) {
 
 // MARK: - TCP
 
-int pxsys_tcp_listen(const char *address, int port, int *bound_port) {
+/// Resolves `address:port` and tries each address in turn: a non-blocking, close-on-exec socket that
+/// `attempt` binds or connects (0 on success, else -1 with errno set). Returns the first socket that
+/// worked, or -1 with the last failure's errno (`none_errno` when there was no address).
+static int pxsys_tcp_first_address(
+    const char *address, int port, int flags, int none_errno,
+    int (*attempt)(int fd, const struct addrinfo *info, void *context), void *context
+) {
     struct addrinfo hints = {0}, *found = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
+    hints.ai_flags = flags;
     char service[16];
     snprintf(service, sizeof service, "%d", port);
     if (getaddrinfo(address, service, &hints, &found) != 0 || found == NULL) {
@@ -139,19 +145,30 @@ int pxsys_tcp_listen(const char *address, int port, int *bound_port) {
         return -1;
     }
     int fd = -1;
-    int saved = EADDRNOTAVAIL;
+    int saved = none_errno;
     for (struct addrinfo *info = found; info != NULL; info = info->ai_next) {
         fd = socket(info->ai_family, info->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, info->ai_protocol);
         if (fd < 0) { saved = errno; continue; }
-        int on = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        if (bind(fd, info->ai_addr, info->ai_addrlen) == 0 && listen(fd, 128) == 0) break;
+        if (attempt(fd, info, context) == 0) break;
         saved = errno;
         close(fd);
         fd = -1;
     }
     freeaddrinfo(found);
-    if (fd < 0) { errno = saved; return -1; }
+    if (fd < 0) errno = saved;
+    return fd;
+}
+
+static int pxsys_tcp_bind_and_listen(int fd, const struct addrinfo *info, void *context) {
+    (void)context;
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    return bind(fd, info->ai_addr, info->ai_addrlen) == 0 && listen(fd, 128) == 0 ? 0 : -1;
+}
+
+int pxsys_tcp_listen(const char *address, int port, int *bound_port) {
+    int fd = pxsys_tcp_first_address(address, port, AI_PASSIVE, EADDRNOTAVAIL, pxsys_tcp_bind_and_listen, NULL);
+    if (fd < 0) return -1;
     struct sockaddr_storage bound;
     socklen_t length = sizeof bound;
     if (getsockname(fd, (struct sockaddr *)&bound, &length) == 0) {
@@ -161,47 +178,31 @@ int pxsys_tcp_listen(const char *address, int port, int *bound_port) {
     return fd;
 }
 
+/// Connects within `*(int *)context` milliseconds, then makes the socket blocking.
+static int pxsys_tcp_connect_within(int fd, const struct addrinfo *info, void *context) {
+    int timeout_ms = *(int *)context;
+    int result = connect(fd, info->ai_addr, info->ai_addrlen);
+    if (result != 0 && errno == EINPROGRESS) {
+        struct pollfd waiting = {.fd = fd, .events = POLLOUT};
+        int ready;
+        do { ready = poll(&waiting, 1, timeout_ms); } while (ready < 0 && errno == EINTR);
+        if (ready == 0) {
+            errno = ETIMEDOUT;
+        } else if (ready > 0) {
+            int error = 0;
+            socklen_t length = sizeof error;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+            if (error == 0) result = 0; else errno = error;
+        }
+    }
+    if (result != 0) return -1;
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return 0;
+}
+
 int pxsys_tcp_connect(const char *address, int port, int timeout_ms) {
-    struct addrinfo hints = {0}, *found = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    char service[16];
-    snprintf(service, sizeof service, "%d", port);
-    if (getaddrinfo(address, service, &hints, &found) != 0 || found == NULL) {
-        errno = EADDRNOTAVAIL;
-        return -1;
-    }
-    int fd = -1;
-    int saved = ECONNREFUSED;
-    for (struct addrinfo *info = found; info != NULL; info = info->ai_next) {
-        fd = socket(info->ai_family, info->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, info->ai_protocol);
-        if (fd < 0) { saved = errno; continue; }
-        int result = connect(fd, info->ai_addr, info->ai_addrlen);
-        if (result != 0 && errno == EINPROGRESS) {
-            struct pollfd waiting = {.fd = fd, .events = POLLOUT};
-            int ready;
-            do { ready = poll(&waiting, 1, timeout_ms); } while (ready < 0 && errno == EINTR);
-            if (ready == 0) {
-                errno = ETIMEDOUT;
-            } else if (ready > 0) {
-                int error = 0;
-                socklen_t length = sizeof error;
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
-                if (error == 0) result = 0; else errno = error;
-            }
-        }
-        if (result == 0) {
-            int flags = fcntl(fd, F_GETFL);
-            fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-            break;
-        }
-        saved = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(found);
-    if (fd < 0) errno = saved;
-    return fd;
+    return pxsys_tcp_first_address(address, port, 0, ECONNREFUSED, pxsys_tcp_connect_within, &timeout_ms);
 }
 
 int pxsys_tcp_configure(int fd) {
