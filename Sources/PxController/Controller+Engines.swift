@@ -10,11 +10,12 @@ import Glibc
 
 extension Controller {
     func launchInitialEngines() {
-        launchEngine(id: EngineNumber.home, rank: 0)
-        guard options.launch.kind == .local else { return startLauncherJobs() }
-        for index in 0..<options.engineCount {
-            launchEngine(id: Int32(index), rank: index, size: options.engineCount)
+        guard options.launch.kind == .local else {
+            launchEngine(id: EngineNumber.home, rank: 0)
+            return startLauncherJobs()
         }
+        let count = options.engineCount
+        launchEngines([(EngineNumber.home, 0, 0)] + (0..<count).map { (Int32($0), $0, count) })
     }
 
     /// Starts (or restarts) engine `id`; a failure to spawn is reported like a death.
@@ -22,21 +23,30 @@ extension Controller {
     ///   restarted engine sees what its peers see.
     @discardableResult
     func launchEngine(id: Int32, rank: Int, size: Int? = nil) -> Bool {
+        launchEngines([(id, rank, size ?? rankedEngines.count)])[0]
+    }
+
+    /// Starts several engines at once; whether each started.
+    @discardableResult
+    func launchEngines(_ list: [(id: Int32, rank: Int, size: Int)]) -> [Bool] {
         let now = Clock.realtimeNanoseconds
-        do {
-            let launched = try launcher.launch(id: id, rank: rank, size: size ?? rankedEngines.count)
-            var slot = EngineSlot(id: id, rank: rank, pid: launched.pid, since: now)
-            slot.queue = engines[id]?.queue ?? []
-            slot.outputs = launched.outputs
-            engines[id] = slot
-            return true
-        } catch {
-            log("controller: cannot start engine \(id): \(error)")
-            var slot = EngineSlot(id: id, rank: rank, pid: -1, since: now)
-            slot.handle(.exited(cause: "\(error)"))
-            engines[id] = slot
-            broadcast(.notice("cannot start engine \(id): \(error)"))
-            return false
+        return zip(list, launcher.launch(list)).map { engine, result in
+            let id = engine.id
+            do {
+                let launched = try result.get()
+                var slot = EngineSlot(id: id, rank: engine.rank, pid: launched.pid, since: now)
+                slot.queue = engines[id]?.queue ?? []
+                slot.outputs = launched.outputs
+                engines[id] = slot
+                return true
+            } catch {
+                log("controller: cannot start engine \(id): \(error)")
+                var slot = EngineSlot(id: id, rank: engine.rank, pid: -1, since: now)
+                slot.handle(.exited(cause: "\(error)"))
+                engines[id] = slot
+                broadcast(.notice("cannot start engine \(id): \(error)"))
+                return false
+            }
         }
     }
 

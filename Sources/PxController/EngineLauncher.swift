@@ -36,39 +36,85 @@ struct EngineLauncher {
     /// (Python, C extensions, child processes, a crash report) reaches the client, even output
     /// written just before the engine dies. The engine's own messages go to its log file.
     func launch(id: Int32, rank: Int, size: Int) throws -> Launched {
+        try launch([(id, rank, size)])[0].get()
+    }
+
+    /// Starts several engines; the zygote gets every request before the first answer is awaited.
+    func launch(_ engines: [(id: Int32, rank: Int, size: Int)]) -> [Result<Launched, any Error>] {
+        var pipes: [Result<(stdout: Pipe, stderr: Pipe), any Error>] = engines.map { _ in
+            Result { (try FileDescriptor.pipe(), try FileDescriptor.pipe()) }
+        }
+        let requests = zip(engines, pipes).compactMap { engine, pipe in
+            (try? pipe.get()).map { pipe in
+                (
+                    ForkRequest(
+                        id: engine.id,
+                        rank: engine.rank,
+                        size: engine.size,
+                        isHome: engine.id == EngineNumber.home,
+                        logPath: logPath(of: engine.id)
+                    ),
+                    pipe.stdout.write,
+                    pipe.stderr.write
+                )
+            }
+        }
+        var forked = zygote?.fork(requests, start: startZygote) ?? []
+        forked.reverse()
+        var results: [Result<Launched, any Error>] = []
+        for (index, engine) in engines.enumerated() {
+            let pipe: (stdout: Pipe, stderr: Pipe)
+            do { pipe = try pipes[index].get() } catch {
+                results.append(.failure(error))
+                continue
+            }
+            let pid = forked.popLast() ?? nil
+            results.append(
+                Result {
+                    defer {
+                        pipe.stdout.write.close()
+                        pipe.stderr.write.close()
+                    }
+                    do {
+                        let pid = try pid ?? spawn(engine, output: pipe.stdout.write, errorOutput: pipe.stderr.write)
+                        try pipe.stdout.read.setNonBlocking(true)
+                        try pipe.stderr.read.setNonBlocking(true)
+                        return Launched(pid: pid, outputs: [(.stdout, pipe.stdout.read), (.stderr, pipe.stderr.read)])
+                    } catch {
+                        pipe.stdout.read.close()
+                        pipe.stderr.read.close()
+                        throw error
+                    }
+                }
+            )
+        }
+        pipes = []
+        return results
+    }
+
+    typealias Pipe = (read: FileDescriptor, write: FileDescriptor)
+
+    /// Spawns an engine that starts Python itself.
+    private func spawn(
+        _ engine: (id: Int32, rank: Int, size: Int),
+        output: FileDescriptor,
+        errorOutput: FileDescriptor
+    ) throws -> pid_t {
         var arguments = [
-            "engine", "--socket", options.socketPath, "--id=\(id)", "--rank", String(rank), "--size", String(size),
-            "--libpython", options.libraryPath, "--program-name", options.pythonExecutable, "--log", logPath(of: id),
+            "engine", "--socket", options.socketPath, "--id=\(engine.id)", "--rank", String(engine.rank),
+            "--size", String(engine.size), "--libpython", options.libraryPath,
+            "--program-name", options.pythonExecutable, "--log", logPath(of: engine.id),
         ]
-        if id == -1 { arguments.append("--home") }
+        if engine.id == EngineNumber.home { arguments.append("--home") }
         let devNull = try FileDescriptor.open("/dev/null", flags: O_RDONLY)
         defer { devNull.close() }
-        let stdout = try FileDescriptor.pipe()
-        let stderr = try FileDescriptor.pipe()
-        defer {
-            stdout.write.close()
-            stderr.write.close()
-        }
-        do {
-            let request = ForkRequest(id: id, rank: rank, size: size, isHome: id == -1, logPath: logPath(of: id))
-            let forked = zygote?.fork(request, output: stdout.write, errorOutput: stderr.write, start: startZygote)
-            let pid =
-                try forked
-                ?? ProcessSpawner.spawn(
-                    executable,
-                    arguments: arguments,
-                    output: stdout.write,
-                    errorOutput: stderr.write,
-                    standardInput: devNull
-                )
-            try stdout.read.setNonBlocking(true)
-            try stderr.read.setNonBlocking(true)
-            return Launched(pid: pid, outputs: [(.stdout, stdout.read), (.stderr, stderr.read)])
-        } catch {
-            stdout.read.close()
-            stderr.read.close()
-            throw error
-        }
+        return try ProcessSpawner.spawn(
+            executable,
+            arguments: arguments,
+            output: output,
+            errorOutput: errorOutput,
+            standardInput: devNull
+        )
     }
 
     /// Starts the zygote, with one end of a socket pair as its fd 0 and its log as fd 2.

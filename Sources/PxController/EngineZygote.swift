@@ -15,37 +15,55 @@ final class EngineZygote {
     private var isRetired = false
     /// How long a fork may take, including the zygote's own start of Python the first time.
     static let answerMilliseconds: Int32 = 30_000
+    static let window = 32
 
     var pid: pid_t? { process?.pid }
 
-    /// Forks engine `request.id` with `output` and `errorOutput` as its fds 1 and 2.
+    /// Forks each request's engine with the two descriptors as its fds 1 and 2; every request is
+    /// sent before the first answer is read.
     ///
-    /// - Returns: the engine's pid (a child of this process once this returns), or nil when there
+    /// - Returns: each engine's pid (a child of this process once this returns), or nil where there
     ///   is no working zygote and the caller should spawn the engine itself.
     func fork(
-        _ request: ForkRequest,
-        output: FileDescriptor,
-        errorOutput: FileDescriptor,
+        _ requests: [(ForkRequest, output: FileDescriptor, errorOutput: FileDescriptor)],
         start: () throws -> (pid: pid_t, control: FileDescriptor)
-    ) -> pid_t? {
-        guard !isRetired else { return nil }
+    ) -> [pid_t?] {
+        let none = [pid_t?](repeating: nil, count: requests.count)
+        guard !isRetired else { return none }
         if process == nil {
-            do { process = try start() } catch { return retire() }
-        }
-        guard let (_, control) = process else { return nil }
-        do {
-            try control.send(request.bytes, passing: [output, errorOutput])
-            let deadline = Deadline(milliseconds: Int(EngineZygote.answerMilliseconds))
-            while try Poll.wait([(control, .readable)], timeoutMilliseconds: 100)[0].isEmpty {
-                if deadline.hasPassed { return retire() }
+            do { process = try start() } catch {
+                retire()
+                return none
             }
-            guard case .forked(let pid)? = ForkReply(bytes: try control.receive(maximumCount: 8).bytes) else {
-                return retire()
-            }
-            return pid
-        } catch {
-            return retire()
         }
+        // Descriptors in flight count against a per-user limit: send at most so many at a time.
+        if requests.count > EngineZygote.window {
+            return stride(from: 0, to: requests.count, by: EngineZygote.window).flatMap {
+                fork(Array(requests[$0..<min($0 + EngineZygote.window, requests.count)]), start: start)
+            }
+        }
+        guard let (_, control) = process else { return none }
+        var sent = 0
+        for (request, output, errorOutput) in requests {
+            guard (try? control.send(request.bytes, passing: [output, errorOutput])) != nil else { break }
+            sent += 1
+        }
+        var pids: [pid_t?] = []
+        let deadline = Deadline(milliseconds: Int(EngineZygote.answerMilliseconds))
+        answers: while pids.count < sent {
+            guard let ready = try? Poll.wait([(control, .readable)], timeoutMilliseconds: 100) else { break }
+            if ready[0].isEmpty {
+                if deadline.hasPassed { break }
+                continue
+            }
+            switch (try? control.receive(maximumCount: 8).bytes).flatMap(ForkReply.init(bytes:)) {
+            case .forked(let pid): pids.append(pid)
+            case .failed: pids.append(nil)  // This one is spawned instead; the zygote goes on.
+            case nil: break answers  // Gone, or out of step.
+            }
+        }
+        if pids.count < requests.count { retire() }
+        return pids + none.dropFirst(pids.count)
     }
 
     /// Ends the zygote: it exits when its socket closes; a stuck one is killed.
@@ -59,9 +77,8 @@ final class EngineZygote {
         }
     }
 
-    private func retire() -> pid_t? {
+    private func retire() {
         isRetired = true
         stop()
-        return nil
     }
 }
