@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -347,4 +348,13 @@ int pxsys_set_command_line(char **argv, int argc, const char *const *words, int 
     memset(start + used, 0, room - used);
     start[room - 1] = 0;
     return 0;
+}
+
+int pxsys_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
 }

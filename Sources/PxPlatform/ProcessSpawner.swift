@@ -106,10 +106,20 @@ public enum ProcessSpawner {
     /// Waits up to `milliseconds` for `pid` to end; nil if it has not.
     public static func wait(_ pid: pid_t, milliseconds: Int) -> Termination? {
         let deadline = Deadline(milliseconds: milliseconds)
+        // Woken by the exit itself where the kernel has pidfds; else by polling every 2 ms.
+        let exit = pxsys_pidfd_open(pid)
+        defer { if exit >= 0 { close(exit) } }
         while true {
             if let termination = reap(pid) { return termination }
             if deadline.hasPassed { return nil }
-            usleep(2_000)
+            if exit >= 0 {
+                _ = try? Poll.wait(
+                    [(FileDescriptor(rawValue: exit), .readable)],
+                    timeoutMilliseconds: max(1, deadline.pollTimeout)
+                )
+            } else {
+                usleep(2_000)
+            }
         }
     }
 

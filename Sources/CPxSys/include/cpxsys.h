@@ -91,4 +91,6 @@ pid_t pxsys_first_exited_child(void);
 /// Rewrites the command line that `ps` and /proc/PID/cmdline show, within the space of the original
 /// arguments (`argv`, as the process got it): `words`, cut where they do not fit.
 int pxsys_set_command_line(char **argv, int argc, const char *const *words, int count);
+/// A descriptor that becomes readable when process `pid` ends, close-on-exec. Wraps `pidfd_open`.
+int pxsys_pidfd_open(pid_t pid);
 #endif
