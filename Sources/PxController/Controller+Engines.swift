@@ -171,7 +171,7 @@ extension Controller {
         for task in queued where records[task]?.isBalanced == false {
             failTask(task, .engineError(message))
         }
-        if !slot.isHome { apply(balancer.handle(.engineLeft(EngineID(id)))) }
+        if !slot.isHome { apply(balancer.handle(.engineLeft(EngineID(id), retrying: !isRestarting))) }
         guard !isShuttingDown else { return }
         defer { failBalancedTasksIfNoEngine() }
 

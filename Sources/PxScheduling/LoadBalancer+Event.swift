@@ -16,8 +16,9 @@ extension LoadBalancer {
         /// An engine is gone: it died or was removed with `%remove`.
         ///
         /// Its balanced tasks are retried on other engines or fail, and the direct requests that
-        /// were queued on it no longer count: the controller fails those itself.
-        case engineLeft(EngineID)
+        /// were queued on it no longer count: the controller fails those itself. With `retrying`
+        /// false (the user restarted it: the tasks are what it was stopped for), they fail.
+        case engineLeft(EngineID, retrying: Bool = true)
 
         /// Load-balanced tasks were submitted, in the order they should start.
         ///
@@ -42,7 +43,7 @@ extension LoadBalancer {
         /// The client asked to abort these tasks, usually the tasks of one AsyncResult.
         ///
         /// Pending tasks fail with ``FailureReason/aborted``. Dispatched tasks keep running and
-        /// are reported with ``Action/notAborted(_:)``. Ids that are not tracked (they already
+        /// are reported with ``Action/notAborted(_:)``; they are not retried if their engine goes. Ids that are not tracked (they already
         /// ended) are ignored.
         case abortRequested([TaskID])
 

@@ -99,8 +99,8 @@ public struct LoadBalancer: Sendable {
         switch event {
         case .engineJoined(let engine):
             self.join(engine)
-        case .engineLeft(let engine):
-            self.leave(engine, actions: &actions)
+        case .engineLeft(let engine, let retrying):
+            self.leave(engine, retrying: retrying, actions: &actions)
         case .submitted(let tasks, let retries):
             self.submit(tasks, retries: retries ?? self.configuration.defaultRetries)
         case .finished(let tasks, let engine):
@@ -131,7 +131,7 @@ extension LoadBalancer {
         self.engines[engine] = EngineState()
     }
 
-    private mutating func leave(_ engine: EngineID, actions: inout ActionBuffer) {
+    private mutating func leave(_ engine: EngineID, retrying: Bool, actions: inout ActionBuffer) {
         guard let state = self.engines.removeValue(forKey: engine) else { return }
 
         var requeued: [PendingQueue.Entry] = []
@@ -140,7 +140,7 @@ extension LoadBalancer {
                 assertionFailure("engine \(engine) holds task \(task), which is not tracked")
                 continue
             }
-            if self.tasks.values[index].retriesLeft > 0 {
+            if retrying, self.tasks.values[index].retriesLeft > 0 {
                 let ticket = self.issueTicket()
                 self.tasks.values[index].retriesLeft -= 1
                 self.tasks.values[index].placement = .pending(ticket: ticket)
@@ -206,6 +206,8 @@ extension LoadBalancer {
                 self.pendingCount -= 1
                 actions.notify(.failed(task, .aborted))
             case .dispatched:
+                // Asked to stop: if its engine is killed for it, it must not run again elsewhere.
+                self.tasks.values[index].retriesLeft = 0
                 running.append(task)
             }
         }

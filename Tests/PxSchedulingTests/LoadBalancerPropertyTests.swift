@@ -109,11 +109,11 @@ private struct ModelRun {
                 self.running[engine] = []
             }
 
-        case .engineLeft(let engine):
+        case .engineLeft(let engine, let retrying):
             guard self.live.remove(engine) != nil else { break }
             var requeued: [TaskID] = []
             for task in self.running.removeValue(forKey: engine) ?? [] {
-                if self.retriesLeft[task, default: 0] > 0 {
+                if retrying, self.retriesLeft[task, default: 0] > 0 {
                     self.retriesLeft[task]! -= 1
                     requeued.append(task)
                     expectedNotices.append(.retrying(task, after: engine))
@@ -161,6 +161,7 @@ private struct ModelRun {
                     self.end(task, as: "aborted")
                     expectedNotices.append(.failed(task, .aborted))
                 } else if self.running.values.contains(where: { $0.contains(task) }) {
+                    self.retriesLeft[task] = 0
                     notAborted.append(task)
                 }
             }
@@ -270,7 +271,7 @@ private struct ModelRun {
         case 60..<68:
             return .engineJoined(anyEngine)
         case 68..<73:
-            return .engineLeft(anyEngine)
+            return .engineLeft(anyEngine, retrying: Bool.random(using: &generator))
         case 73..<80:
             return .directQueued(anyEngine)
         case 80..<87:

@@ -174,6 +174,24 @@ struct LoadBalancerTests {
         #expect(retried == expected)
     }
 
+    @Test func anEngineRestartedByTheUserFailsItsTasksInsteadOfRetryingThem() {
+        var balancer = makeBalancer(engines: [0, 1], prefetch: 1, retries: 1)
+        _ = balancer.handle(.submitted([7, 8]))
+
+        #expect(balancer.handle(.engineLeft(0, retrying: false)) == [.failed(7, .engineDied(0))])
+        #expect(balancer.location(of: 8) == .dispatched(1))
+    }
+
+    @Test func aRunningTaskThatWasAskedToAbortIsNotRetriedWhenItsEngineGoes() {
+        var balancer = makeBalancer(engines: [0, 1], prefetch: 1, retries: 1)
+        _ = balancer.handle(.submitted([7, 8, 9]))
+        #expect(balancer.handle(.abortRequested([7, 9])) == [.failed(9, .aborted), .notAborted([7])])
+
+        // Ctrl-C twice: the engine that ignored the interrupt is killed; task 7 must not run again.
+        #expect(balancer.handle(.engineLeft(0)) == [.failed(7, .engineDied(0))])
+        #expect(balancer.location(of: 8) == .dispatched(1))
+    }
+
     @Test func removedEngineWithoutTasksChangesNothingElse() {
         var balancer = makeBalancer(engines: [0, 1], prefetch: 2)
         _ = balancer.handle(.submitted([1]))

@@ -353,6 +353,34 @@ struct ReplTerminalTests {
         #expect(pxsh.output(after: "In [2]: %px print(rank)") == (0..<4).map { "[stdout:\($0)] \($0)" })
     }
 
+    @Test func tasksOfAMapStoppedByASecondCtrlCDoNotRunAgain() throws {
+        let pxsh = try PxshTerminal(engines: 2, width: 160)
+        defer { pxsh.close() }
+
+        // Each call leaves a file, then ignores Ctrl-C: only the restart stops it.
+        let started = pxsh.home + "/started"
+        pxsh.enter("import os, signal, time; os.mkdir('\(started)')")
+        try pxsh.waitForPrompt(2)
+        pxsh.enter(
+            "def stubborn(x): signal.signal(signal.SIGINT, signal.SIG_IGN); open(f'\(started)/{x}-{os.getpid()}', 'w').close(); time.sleep(60)"
+        )
+        try pxsh.waitForPrompt(3)
+        pxsh.enter("%map --chunksize 1 stubborn range(4)")
+        try pxsh.waitForScreen { _ in fileNames(in: started).count == 2 }
+        pxsh.keys("C-c")
+        try pxsh.waitForScreen { $0.rows.contains { $0.contains("press Ctrl-C again") } }
+        pxsh.keys("C-c")
+        try pxsh.waitForScreen { $0.rows.contains { $0.contains("killing and restarting engines 0,1") } }
+        try pxsh.waitForPrompt(4)
+
+        // The restarted engines are free at once, and nothing started again on them.
+        pxsh.enter("%px print(rank)")
+        try pxsh.waitForPrompt(5, timeout: .seconds(30))
+        #expect(pxsh.output(after: "In [4]: %px print(rank)") == ["[stdout:0] 0", "[stdout:1] 1"])
+        let files = fileNames(in: started)
+        #expect(files.count == 2, "\(files)")
+    }
+
     // MARK: - Stopping work (issue 13)
 
     @Test func ctrlCStopsAMapAndKeepsTheValuesThatArrived() throws {
@@ -977,4 +1005,16 @@ private struct TemporaryHome {
     struct CannotCreate: Error {
         var errno: Int32
     }
+}
+
+/// The names in a directory (none if it cannot be read).
+private func fileNames(in path: String) -> [String] {
+    guard let directory = opendir(path) else { return [] }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
 }
