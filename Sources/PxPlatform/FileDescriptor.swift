@@ -111,14 +111,14 @@ public struct FileDescriptor: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The whole contents of the file at `path`.
-    public static func readAll(_ path: String) throws -> [UInt8] {
+    public static func readAll(_ path: String, limit: Int = .max) throws -> [UInt8] {
         let fd = try open(path, flags: O_RDONLY)
         defer { fd.close() }
-        return try fd.readToEnd()
+        return try fd.readToEnd(limit: limit)
     }
 
-    /// Reads until the end of the file.
-    public func readToEnd() throws -> [UInt8] {
+    /// Reads until the end of the file; past `limit` bytes, stops and throws `EFBIG`.
+    public func readToEnd(limit: Int = .max) throws -> [UInt8] {
         let fd = self
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -126,6 +126,7 @@ public struct FileDescriptor: Hashable, Sendable, CustomStringConvertible {
             let count = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
             if count == 0 { return bytes }
             bytes += chunk[0..<count]
+            if bytes.count > limit { throw SystemError("read", code: EFBIG) }
         }
     }
 

@@ -158,6 +158,22 @@ extension EndToEnd {
             #expect(run.lines.contains("and the one after"), "\(run.transcript)")
         }
 
+        /// A file that runs itself, or a "file" without end, is an error, not a crash or a memory hog.
+        @Test func runRefusesEndlessNestingAndEndlessFiles() throws {
+            let directory = try TemporaryDirectory()
+            let file = directory.path + "/self.px"
+            let fd = open(file, O_WRONLY | O_CREAT, 0o600)
+            _ = "%run \(file)\n".withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+            let nested = try Pxsh.run(["-n", "1", "-c", "%run \(file)"])
+            expectStatus(nested, .exited(1))
+            #expect(nested.output.contains("more than 32 deep (does one run itself?)"), "\(nested.transcript)")
+            let endless = try Pxsh.run(["-n", "1", "-c", "%run /dev/zero\nprint('after')"])
+            expectStatus(endless, .exited(1))
+            #expect(endless.output.contains("/dev/zero is larger than 64 MiB"), "\(endless.transcript)")
+            #expect(endless.lines.contains("after"), "\(endless.transcript)")
+        }
+
         @Test func aTrailingSemicolonHidesTheValueOfAMagic() throws {
             let run = try Pxsh.script(
                 """

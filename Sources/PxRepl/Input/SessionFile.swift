@@ -1,11 +1,29 @@
 import PxPlatform
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Session files (`.px`: what one would type) and transcripts (`.pxt`: inputs after `In [n]:`
 /// prompts, with their expected output), split into the cells they contain.
 public enum SessionFile {
     public static func read(_ path: String) throws -> String {
-        String(decoding: try FileDescriptor.readAll(path), as: UTF8.self)
+        // A session file is typed text; reading /dev/zero or a data file whole would eat memory.
+        do {
+            return String(decoding: try FileDescriptor.readAll(path, limit: maximumSize), as: UTF8.self)
+        } catch let error as SystemError where error.code == EFBIG {
+            throw TooLarge(path: path)
+        }
     }
+
+    /// A file too large to be a session file.
+    public struct TooLarge: Error, CustomStringConvertible {
+        public var path: String
+        public var description: String { "\(path) is larger than 64 MiB: not a session file" }
+    }
+
+    /// The largest session file pxsh reads: 64 MiB.
+    public static let maximumSize = 64 << 20
 
     /// Whether `text` is a transcript: it has `In [n]:` prompts.
     public static func isTranscript(_ text: String) -> Bool {

@@ -609,6 +609,14 @@ extension Session {
     // MARK: - Files
 
     private func runFile(_ path: String) throws -> Bool {
+        // A file that runs itself would recurse until the stack overflows.
+        guard runDepth < Session.maximumRunDepth else {
+            throw ClusterError.invalidRequest(
+                "%run \(path): files run inside each other more than \(Session.maximumRunDepth) deep (does one run itself?)"
+            )
+        }
+        runDepth += 1
+        defer { runDepth -= 1 }
         let text = try SessionFile.read(path)
         for cell in SessionFile.cells(of: text, isComplete: { self.completeness(of: $0).status != .incomplete }) {
             if !run(cell: cell) { return false }

@@ -15,6 +15,9 @@ public final class Session {
     public internal(set) var hasFailed = false
     public internal(set) var isAutopx = false
     public internal(set) var shouldQuit = false
+    /// How many `%run` files are running inside each other now.
+    var runDepth = 0
+    static let maximumRunDepth = 32
     /// True once the controller went away: nothing more can run, and even an interactive session
     /// then exits with status 1.
     public internal(set) var isClusterGone = false
