@@ -169,13 +169,22 @@ public final class Cluster {
     }
 
     /// Attaches to the named cluster `name`.
-    public static func attach(name: String) throws -> Cluster {
+    ///
+    /// - Parameter timeout: how long the controller may take to answer, in seconds (a cluster
+    ///   whose launcher's engines are still joining answers at once).
+    public static func attach(name: String, timeout: Double = 120) throws -> Cluster {
         let layout = try namedLayout(name, create: false)
         guard let socket = try? FrameSocket.connect(to: layout.socketPath) else {
             throw ClusterError.noSuchCluster(name)
         }
         return try ClusterError.withContext("attaching to the cluster '\(name)' in \(layout.directory)") {
-            try handshake(socket: socket, controllerPID: nil, name: name, layout: layout)
+            try handshake(
+                socket: socket,
+                controllerPID: nil,
+                name: name,
+                layout: layout,
+                timeoutMilliseconds: Int(timeout * 1000)
+            )
         }
     }
 

@@ -80,11 +80,18 @@ struct ClusterCommand: ParsableCommand {
         func run() throws {
             var rows: [String] = []
             for name in try Cluster.namedClusterNames() {
-                guard let cluster = try? Cluster.attach(name: name) else { continue }
-                rows.append(
-                    "\(name)  \(Renderer.count(cluster.engineList.count, "engine"))  \(cluster.pythonExecutable)"
-                )
-                cluster.shutdown()
+                // One stuck controller must not hold the whole list.
+                do {
+                    let cluster = try Cluster.attach(name: name, timeout: 5)
+                    rows.append(
+                        "\(name)  \(Renderer.count(cluster.engineList.count, "engine"))  \(cluster.pythonExecutable)"
+                    )
+                    cluster.shutdown()
+                } catch ClusterError.noSuchCluster {
+                    continue  // a directory left behind, no controller
+                } catch {
+                    rows.append("\(name)  not answering: \(error)")
+                }
             }
             Terminal.write(rows.isEmpty ? "no named clusters are running\n" : rows.joined(separator: "\n") + "\n")
         }

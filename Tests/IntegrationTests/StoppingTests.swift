@@ -13,6 +13,24 @@ extension EndToEnd {
 
         /// A file left open on the engines and at home is flushed when pxsh ends, as Python's exit
         /// flushes it, and atexit handlers run.
+        /// `cluster list` names a cluster whose controller does not answer instead of waiting for it.
+        @Test func clusterListDoesNotWaitForAStoppedController() throws {
+            let cluster = try NamedCluster.start(engines: 1)
+            defer {
+                let (_, leftovers) = cluster.stop()
+                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            }
+            let controllers = ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(cluster.token)").filter {
+                $0.isAlive && $0.commandLine.contains(" controller ")
+            }
+            try #require(controllers.count == 1, "\(controllers)")
+            kill(controllers[0].pid, SIGSTOP)
+            defer { kill(controllers[0].pid, SIGCONT) }
+            let listed = try Pxsh.run(["cluster", "list"], timeout: 60)
+            expectStatus(listed, .exited(0))
+            #expect(listed.lines.contains { $0.hasPrefix("\(cluster.name)  not answering") }, "\(listed.transcript)")
+        }
+
         @Test func leavingFlushesOpenFilesAndRunsAtexitHandlers() throws {
             let directory = try TemporaryDirectory(prefix: "pxsh-it-exit")
             let path = directory.path
