@@ -338,6 +338,11 @@ public final class Controller {
         // Engines end as Python ends (atexit handlers run, open files are flushed): asked first,
         // killed only if they have not exited after the grace period. A remote engine is asked the
         // same; if it has not closed its connection within the grace period, the controller closes it.
+        // A running task is interrupted first, as Ctrl-C would: otherwise its engine would still be
+        // busy with it when the grace period ends, and be killed before Python could finish.
+        for slot in engines.values where !slot.life.isDead {
+            if let running = slot.queue.first { interruptRunningTask(running, on: slot.id) }
+        }
         let remote = peers.filter { peer in
             guard case .engine = peer.role else { return false }
             return peer.host != nil && !peer.isClosed

@@ -51,6 +51,29 @@ extension EndToEnd {
             expectNoLeftovers(run)
         }
 
+        /// Leaving while a task still runs interrupts it, as Ctrl-C would, so that its engine can
+        /// still finish Python within the grace period.
+        @Test func leavingWhileATaskRunsInterruptsItAndRunsAtexitHandlers() throws {
+            let directory = try TemporaryDirectory(prefix: "pxsh-it-busy-exit")
+            let path = directory.path
+            let run = try Pxsh.script(
+                """
+                %px f = open(f"\(path)/buf-{rank}.txt", "w"); f.write("important data\\n")
+                %px import atexit; atexit.register(lambda: open(f"\(path)/atexit-{rank}.txt", "w").write("atexit ran"))
+                %px --noblock import time; open(f"\(path)/running-{rank}", "w").close(); time.sleep(60)
+                import os, time
+                while len([n for n in os.listdir("\(path)") if n.startswith("running-")]) < 2: time.sleep(0.01)
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(0))
+            for rank in 0..<2 {
+                #expect(directory.contents(of: "buf-\(rank).txt") == "important data\n", "\(run.transcript)")
+                #expect(directory.contents(of: "atexit-\(rank).txt") == "atexit ran", "\(run.transcript)")
+            }
+            expectNoLeftovers(run)
+        }
+
         /// `%restart` and `%remove` ask the engine to finish Python before they end it.
         @Test func restartAndRemoveLetPythonFinish() throws {
             let directory = try TemporaryDirectory(prefix: "pxsh-it-restart")
