@@ -459,6 +459,9 @@ public final class Cluster {
     @discardableResult
     package func pump(timeoutMilliseconds: Int32, interrupt: FileDescriptor? = nil) throws -> FrameSocket.Received {
         try ensureOpen()
+        // Ctrl-C comes before frames that are already waiting: during a flood of output there
+        // always are some, and showing them all first took a minute.
+        if let interrupt, Cluster.isReadable(interrupt) { return .woken }
         let received: FrameSocket.Received
         do {
             received = try socket.receive(timeoutMilliseconds: timeoutMilliseconds, wakingOn: interrupt)
@@ -468,10 +471,14 @@ public final class Cluster {
         switch received {
         case .frame(let frame):
             dispatch(frame)
-            // Take in what has arrived without blocking again; bounded, so that an engine that
-            // prints without end cannot keep the caller from its own checks (Ctrl-C, a deadline).
+            // Take in what has arrived without blocking again; bounded (in frames and in time:
+            // showing output may block on a slow terminal), so that an engine that prints without
+            // end cannot keep the caller from its own checks (Ctrl-C, a deadline).
             var drained = 0
-            while drained < 1_024, case .frame(let next) = try socket.receive(timeoutMilliseconds: 0) {
+            let drainUntil = Deadline(milliseconds: 10)
+            while drained < 1_024, !drainUntil.hasPassed, !(interrupt.map(Cluster.isReadable) ?? false),
+                case .frame(let next) = try socket.receive(timeoutMilliseconds: 0)
+            {
                 dispatch(next)
                 drained += 1
             }
@@ -481,6 +488,10 @@ public final class Cluster {
             break
         }
         return received
+    }
+
+    private static func isReadable(_ descriptor: FileDescriptor) -> Bool {
+        (try? Poll.wait([(descriptor, .readable)], timeoutMilliseconds: 0))?.first?.isEmpty == false
     }
 
     /// Processes frames that have already arrived, without waiting.

@@ -108,7 +108,9 @@ public final class Controller {
             if ShutdownSignal.isRequested { return }
             // Peers may be added or removed while serving; serve the ones that were polled.
             let polled = peers.filter { $0.connection.pollDescriptor != nil }
-            let outputs = engines.values.flatMap { slot in slot.outputs.map { (slot.id, $0.stream, $0.descriptor) } }
+            let outputs = engines.values.filter { !isOutputHeldBack($0) }.flatMap { slot in
+                slot.outputs.map { (slot.id, $0.stream, $0.descriptor) }
+            }
             var watched: [(FileDescriptor, Poll.Events)] = [(listener!, .readable)]
             // The TCP listener, when there is one, is always watched: the offsets below stay fixed.
             watched.append((tcpListener ?? listener!, .readable))
@@ -147,6 +149,17 @@ public final class Controller {
             flushAll()
         }
     }
+
+    /// Whether an engine's output waits in its pipes until its client has taken in what is already
+    /// on its way: an engine that prints without end then blocks in print instead of filling the
+    /// controller's memory, and a reply (to Ctrl-C, say) never queues behind a flood of output.
+    private func isOutputHeldBack(_ slot: EngineSlot) -> Bool {
+        guard let task = slot.queue.first, let owner = records[task]?.owner, !owner.isClosed else { return false }
+        return owner.connection.pendingOutputCount > Controller.outputBacklogLimit
+    }
+
+    /// How much output may wait to be written to one client before engines' pipes are left unread.
+    static let outputBacklogLimit = 1 << 20
 
     private func acceptPeers() {
         while let fd = try? UnixSocket.accept(listener!) {

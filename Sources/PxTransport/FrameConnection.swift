@@ -11,6 +11,8 @@ public protocol FrameConnection: AnyObject {
     var pollDescriptor: FileDescriptor? { get }
     /// Whether the poll loop should wait for this peer to become writable.
     var wantsWrite: Bool { get }
+    /// Bytes enqueued and not yet written.
+    var pendingOutputCount: Int { get }
     /// Whether frames are sealed (an authenticated TCP connection).
     var isSealed: Bool { get }
     /// Queues a frame for the next ``flush()``.
@@ -47,6 +49,7 @@ public final class InMemoryConnection: FrameConnection {
 
     public var pollDescriptor: FileDescriptor? { nil }
     public var wantsWrite: Bool { !queued.isEmpty }
+    public var pendingOutputCount: Int { queued.reduce(0) { $0 + $1.encodedSize } }
 
     public func enqueue(_ frame: Frame) { queued.append(frame) }
 
