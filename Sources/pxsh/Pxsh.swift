@@ -75,11 +75,13 @@ struct ReplCommand: ParsableCommand {
             // unless it ended because the cluster was gone.
             session.cluster.shutdown()
             if session.isClusterGone { throw ExitCode(1) }
+            if let status = session.exitStatus, status != 0 { throw ExitCode(status) }
             return
         } else {
             ScriptRunner(session: session, stopsAtFirstFailure: false).run(lines: StandardInputLines())
         }
         session.cluster.shutdown()
+        if let status = session.exitStatus { throw ExitCode(status) }
         if session.hasFailed { throw ExitCode(1) }
     }
 

@@ -92,6 +92,7 @@ struct RunCommand: ParsableCommand {
             runner.run(lines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
         }
         session.cluster.shutdown()
+        if let status = session.exitStatus { throw ExitCode(status) }
         if session.hasFailed { throw ExitCode(1) }
     }
 }

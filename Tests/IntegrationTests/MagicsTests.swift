@@ -158,6 +158,20 @@ extension EndToEnd {
             #expect(run.lines.contains("and the one after"), "\(run.transcript)")
         }
 
+        /// `sys.exit(n)` and `exit(n)` in local code end the script as they end `python`: the lines
+        /// after them do not run, and n is the exit status.
+        @Test(arguments: [
+            ("import sys; sys.exit(0)", 0), ("exit(3)", 3), ("exit()", 0), ("raise SystemExit('bad thing')", 1),
+        ])
+        func systemExitEndsTheSessionWithItsStatus(code: String, status: Int32) throws {
+            let run = try Pxsh.run(["-n", "1", "-c", code + "\nprint('after')"])
+            expectStatus(run, .exited(status))
+            #expect(!run.lines.contains("after"), "\(run.transcript)")
+            #expect(!run.output.contains("Traceback"), "\(run.transcript)")
+            if status == 1 { #expect(run.lines.contains("bad thing"), "\(run.transcript)") }
+            expectNoLeftovers(run)
+        }
+
         /// A file that runs itself, or a "file" without end, is an error, not a crash or a memory hog.
         @Test func runRefusesEndlessNestingAndEndlessFiles() throws {
             let directory = try TemporaryDirectory()

@@ -328,6 +328,7 @@ extension Session {
         guard try waitInterruptibly(result, timeout: nil, isLocal: true) else { return false }
         let task = result.tasks[0]
         if let error = task.error(operation: "execute") {
+            if error.name == "SystemExit" { return leave(with: error.value) }
             emit(renderer.localError(error))
             return false
         }
@@ -335,6 +336,23 @@ extension Session {
             emit(renderer.localResult(repr, count: number))
         }
         return true
+    }
+
+    /// Local code raised SystemExit: the session ends as `python` would, with its code as the exit
+    /// status (none: 0; a number: that; anything else is shown, and the status is 1).
+    private func leave(with code: String) -> Bool {
+        shouldQuit = true
+        switch code {
+        case "", "None": exitStatus = 0
+        default:
+            if let status = Int32(code) {
+                exitStatus = status
+            } else {
+                emit(code + "\n")
+                exitStatus = 1
+            }
+        }
+        return exitStatus == 0
     }
 
     // MARK: - %px

@@ -15,6 +15,8 @@ public final class Session {
     public internal(set) var hasFailed = false
     public internal(set) var isAutopx = false
     public internal(set) var shouldQuit = false
+    /// Set when local code raised SystemExit (`sys.exit(n)`, `exit()`): the status pxsh exits with.
+    public internal(set) var exitStatus: Int32?
     /// How many `%run` files are running inside each other now.
     var runDepth = 0
     static let maximumRunDepth = 32
