@@ -473,10 +473,10 @@ public final class Cluster {
             dispatch(frame)
             // Take in what has arrived without blocking again; bounded (in frames and in time:
             // showing output may block on a slow terminal), so that an engine that prints without
-            // end cannot keep the caller from its own checks (Ctrl-C, a deadline).
+            // end cannot keep the caller from its own checks (Ctrl-C, seen at the next pump; a deadline).
             var drained = 0
             let drainUntil = Deadline(milliseconds: 10)
-            while drained < 1_024, !drainUntil.hasPassed, !(interrupt.map(Cluster.isReadable) ?? false),
+            while drained < 1_024, !drainUntil.hasPassed,
                 case .frame(let next) = try socket.receive(timeoutMilliseconds: 0)
             {
                 dispatch(next)

@@ -259,10 +259,8 @@ extension EndToEnd {
                 """
             )
             expectStatus(run, .exited(0))
-            let (stop, leftovers) = cluster.stop()
+            cluster.expectCleanStop()
             isStopped = true
-            #expect(stop?.status == .exited(0), "\(stop?.transcript ?? "")")
-            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
             #expect(directory.contents(of: "atexit-0") == "0 of 2", "\(cluster.controllerLog)")
             #expect(directory.contents(of: "atexit-1") == "1 of 2", "\(cluster.controllerLog)")
         }
@@ -288,10 +286,8 @@ extension EndToEnd {
                 """
             )
             expectStatus(run, .exited(0))
-            let (stop, leftovers) = cluster.stop()
+            cluster.expectCleanStop()
             isStopped = true
-            #expect(stop?.status == .exited(0), "\(stop?.transcript ?? "")")
-            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
             #expect(directory.contents(of: "atexit-1") == "", "\(cluster.controllerLog)")
         }
 
@@ -320,10 +316,8 @@ extension EndToEnd {
             #expect(isRemoved, "\(states)\n\(cluster.controllerLog)")
             let after = try cluster.script("%px print(rank, MPI.COMM_WORLD.rank, MPI.COMM_WORLD.size)")
             #expect(after.lines.contains("[stdout:0] 0 0 2"), "\(after.transcript)\n\(cluster.controllerLog)")
-            let (stop, leftovers) = cluster.stop()
+            cluster.expectCleanStop()
             isStopped = true
-            #expect(stop?.status == .exited(0), "\(stop?.transcript ?? "")")
-            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
             #expect(directory.contents(of: "atexit-0") == "", "\(cluster.controllerLog)")
         }
 

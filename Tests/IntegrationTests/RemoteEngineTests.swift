@@ -333,9 +333,11 @@ extension EndToEnd {
             #expect(client.output.contains("controller"), "\(client.transcript)")
         }
 
-        /// `cluster stop` asks a remote engine to exit as Python exits, as it asks a local one: a file
-        /// left open is flushed and atexit handlers run.
-        @Test func clusterStopEndsARemoteEngineAsPythonExits() throws {
+        /// `cluster stop` and `%remove` ask a remote engine to exit as Python exits, as they ask a
+        /// local one: a file left open is flushed, atexit handlers run, and the engine exits with
+        /// status 0.
+        @Test(arguments: ["cluster stop", "%remove"])
+        func aRemoteEngineEndsAsPythonExits(endedBy how: String) throws {
             let host = try NetworkHost()
             defer { host.remove() }
             let cluster = try Self.startCluster(facing: host)
@@ -353,44 +355,17 @@ extension EndToEnd {
                 """
                 %px -t \(id) f = open("\(path)/buf.txt", "w"); f.write("important data\\n")
                 %px -t \(id) import atexit; atexit.register(lambda: open("\(path)/atexit.txt", "w").write("atexit ran"))
-                """
+                """ + (how == "%remove" ? "\n%remove \(id)" : "")
             )
             expectStatus(run, .exited(0))
-            let (stop, leftovers) = cluster.stop()
-            isStopped = true
-            #expect(stop?.status == .exited(0), "\(stop?.transcript ?? "")")
-            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            if how == "cluster stop" {
+                cluster.expectCleanStop()
+                isStopped = true
+            }
             #expect(engine.waitForExit(timeout: 20) == .exited(0), "\(engine.transcript)")
             #expect(directory.contents(of: "buf.txt") == "important data\n", "\(engine.transcript)")
             #expect(directory.contents(of: "atexit.txt") == "atexit ran", "\(engine.transcript)")
-        }
-
-        /// `%remove` of a remote engine lets its Python end (atexit handlers run, files are flushed),
-        /// and the engine exits with status 0, as it does when the cluster stops.
-        @Test func removingARemoteEngineEndsItAsPythonExits() throws {
-            let host = try NetworkHost()
-            defer { host.remove() }
-            let cluster = try Self.startCluster(facing: host)
-            defer { cluster.stop() }
-            let engine = try host.startPxsh(
-                ["engine", "--connection-file", "-"],
-                token: cluster.token,
-                input: try Self.connectionFile(of: cluster)
-            )
-            let id = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
-            let directory = try TemporaryDirectory(prefix: "pxsh-it-rremove")
-            let path = directory.path
-            let run = try cluster.script(
-                """
-                %px -t \(id) f = open("\(path)/buf.txt", "w"); f.write("important data\\n")
-                %px -t \(id) import atexit; atexit.register(lambda: open("\(path)/atexit.txt", "w").write("atexit ran"))
-                %remove \(id)
-                """
-            )
-            expectStatus(run, .exited(0))
-            #expect(engine.waitForExit(timeout: 20) == .exited(0), "\(engine.transcript)")
-            #expect(directory.contents(of: "buf.txt") == "important data\n", "\(engine.transcript)")
-            #expect(directory.contents(of: "atexit.txt") == "atexit ran", "\(engine.transcript)")
+            guard how == "%remove" else { return }
             // The controller forgets it once its connection has closed.
             var states: [Int: String] = [:]
             let isGone = try eventually(timeout: 30) {

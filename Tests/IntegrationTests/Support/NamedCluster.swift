@@ -56,6 +56,13 @@ final class NamedCluster: Sendable {
         return (run, leftovers)
     }
 
+    /// Stops the cluster and expects the stop to succeed and to leave nothing running.
+    func expectCleanStop(sourceLocation: SourceLocation = #_sourceLocation) {
+        let (stop, leftovers) = self.stop()
+        #expect(stop?.status == .exited(0), "\(stop?.transcript ?? "")", sourceLocation: sourceLocation)
+        #expect(leftovers.isEmpty, "left behind: \(leftovers)", sourceLocation: sourceLocation)
+    }
+
     /// The last lines of its controller's log, for failure messages.
     var controllerLog: String {
         let bytes = (try? FileDescriptor.readAll(ClusterLayout(directory: directory).controllerLogPath)) ?? []
