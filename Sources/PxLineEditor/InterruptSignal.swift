@@ -18,6 +18,11 @@ import Darwin
 /// re-sends SIGINT with `kill(0, SIGINT)` to the whole process group, so this handler still counts it, once.
 /// Anything else in the process group receives that SIGINT too: start child processes that must not see
 /// it in a process group of their own.
+///
+/// A Ctrl-C can also arrive while libedit is busy with earlier keys rather than blocked in `read()`. Nothing
+/// is interrupted then, and the terminal discards the keys typed after it, so libedit's next `read()` would
+/// wait for a key that never comes. While a line is being read (`beginLineRead()` … `endLineRead()`), the
+/// handler therefore also makes standard input non-blocking: that next `read()` fails with `EAGAIN` at once.
 public enum InterruptSignal {
     /// Installs the SIGINT handler and creates the self-pipe.
     ///
@@ -69,6 +74,27 @@ public enum InterruptSignal {
         }
     }
 
+    /// Marks the start of a line read: from now on, a Ctrl-C also makes standard input non-blocking, so that
+    /// the read cannot go on waiting after it. Call `endLineRead()` when the read returns.
+    public static func beginLineRead() {
+        lineRead.isInProgress = true
+    }
+
+    /// Marks the end of a line read, and makes standard input blocking again if a Ctrl-C made it non-blocking.
+    public static func endLineRead() {
+        // In this order: once the flag is down, the handler no longer touches standard input.
+        lineRead.isInProgress = false
+        if lineRead.madeInputNonBlocking {
+            lineRead.madeInputNonBlocking = false
+            _ = fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) & ~O_NONBLOCK)
+        }
+    }
+
+    /// Whether an interrupt is pending: one that `takePending()` would count. This does not take it.
+    public static var isPending: Bool {
+        isReadableNow(fileDescriptor)
+    }
+
     /// The read end of the self-pipe: readable while an interrupt is pending.
     ///
     /// Wait on it with `poll()` or `select()`, then call `takePending()`, which empties it. Do not read or
@@ -77,6 +103,12 @@ public enum InterruptSignal {
         install()
         return selfPipe.readEnd
     }
+}
+
+/// Whether `descriptor` has data to read at once.
+func isReadableNow(_ descriptor: Int32) -> Bool {
+    var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+    return poll(&entry, 1, 0) > 0 && entry.revents & Int16(POLLIN) != 0
 }
 
 // MARK: - The signal handler's state
@@ -88,14 +120,24 @@ public enum InterruptSignal {
 /// safe here.
 nonisolated(unsafe) private var selfPipe: (readEnd: Int32, writeEnd: Int32) = (-1, -1)
 
+/// Whether a line is being read, and whether the handler made standard input non-blocking during it.
+///
+/// Written by the main thread and by the handler, which runs on the main thread too (the REPL process has no
+/// other thread), so the two never run at the same time.
+nonisolated(unsafe) private var lineRead = (isInProgress: false, madeInputNonBlocking: false)
+
 /// Records one SIGINT by writing a byte to the self-pipe.
 ///
-/// Only async-signal-safe calls here. `write` may fail (a full pipe means thousands of untaken
+/// Only async-signal-safe calls here (`write`, `fcntl`). `write` may fail (a full pipe means thousands of untaken
 /// interrupts, which are then counted as the pipe's capacity), and it must not disturb the interrupted
 /// code's `errno`: libedit reads `errno` right after its `read()` returns `EINTR`.
 private func recordInterrupt(_: Int32) {
     let savedErrno = errno
     var byte: UInt8 = 1
     _ = write(selfPipe.writeEnd, &byte, 1)
+    if lineRead.isInProgress && !lineRead.madeInputNonBlocking {
+        lineRead.madeInputNonBlocking = true
+        _ = fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK)
+    }
     errno = savedErrno
 }

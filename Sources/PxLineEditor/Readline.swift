@@ -17,7 +17,8 @@ enum Readline {
     /// What one call of `readline()` produced.
     enum ReadResult: Equatable {
         case line(String)
-        /// `read()` failed with `EINTR`: a signal arrived while waiting for a key. The typed text is gone.
+        /// `read()` failed with `EINTR` (a signal arrived while waiting for a key) or `EAGAIN` (a Ctrl-C arrived while
+        /// keys were being handled). The typed text is gone.
         case interruptedBySignal
         case endOfFile
     }
@@ -107,8 +108,18 @@ enum Readline {
         }
         // Ctrl-D on an empty line leaves errno alone: clear it so that a stale EINTR is not taken for a signal.
         errno = 0
-        guard let line = readline(prompt) else {
-            return errno == EINTR ? .interruptedBySignal : .endOfFile
+        InterruptSignal.beginLineRead()
+        // A Ctrl-C that came before the line read began would not stop it.
+        guard !InterruptSignal.isPending else {
+            InterruptSignal.endLineRead()
+            return .interruptedBySignal
+        }
+        let line = readline(prompt)
+        // EAGAIN: a Ctrl-C made standard input non-blocking (see InterruptSignal).
+        let interrupted = errno == EINTR || errno == EAGAIN
+        InterruptSignal.endLineRead()
+        guard let line else {
+            return interrupted ? .interruptedBySignal : .endOfFile
         }
         // readline() returns a malloc'd copy that the caller owns.
         defer { free(line) }
@@ -120,8 +131,7 @@ enum Readline {
     /// The terminal is in canonical mode between two reads, so only whole lines count; that is what a paste of
     /// several lines leaves behind after its first line.
     private static func isInputPending() -> Bool {
-        var descriptor = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
-        return poll(&descriptor, 1, 0) > 0 && descriptor.revents & Int16(POLLIN) != 0
+        isReadableNow(STDIN_FILENO)
     }
 
     /// Keeps at most `limit` entries in the in-memory history, dropping the oldest first.

@@ -235,6 +235,33 @@ struct ReplTerminalTests {
 
     // MARK: - Ctrl-C
 
+    /// Ctrl-C pressed while the line editor is still busy with keys typed before it (drawing them, not waiting in
+    /// `read()`) is not lost: the terminal discards the keys after it, so nothing else would wake the editor.
+    @Test func ctrlCWhileTheEditorIsBusyWithEarlierKeysIsNotLost() throws {
+        // Tall enough to keep every KeyboardInterrupt row on the screen, whatever part of the keys got drawn.
+        let pxsh = try PxshTerminal(engines: 1, height: 60)
+        defer { pxsh.close() }
+        let repl = try #require(
+            pxshProcesses(home: pxsh.home).first { !$0.contains("/pxsh controller ") && !$0.contains("/pxsh engine") },
+            "\(pxshProcesses(home: pxsh.home))"
+        )
+        let pid = try #require(Int32(repl.prefix { $0 != " " }))
+
+        for interrupts in 1...3 {
+            // Keys typed while pxsh is stopped wait in the terminal; once it continues, drawing them keeps the editor
+            // busy when the Ctrl-C that follows in the same tmux command arrives.
+            kill(pid, SIGSTOP)
+            pxsh.type(String(repeating: "x", count: 2000))
+            pxsh.runShell("kill -CONT \(pid)", thenKeys: "C-c")
+            try pxsh.waitForScreen(timeout: .seconds(5)) { screen in
+                screen.lastRow == "In [1]:" && screen.rows.filter { $0 == "KeyboardInterrupt" }.count == interrupts
+            }
+        }
+        pxsh.enter("1 + 1")
+        try pxsh.waitForPrompt(2)
+        #expect(pxsh.output(after: "In [1]: 1 + 1") == ["Out[1]: 2"])
+    }
+
     @Test func ctrlCClearsAnEditedLineAndPxshCarriesOn() throws {
         let pxsh = try PxshTerminal(engines: 1)
         defer { pxsh.close() }
@@ -788,6 +815,11 @@ private final class PxshTerminal {
 
     func type(_ text: String) {
         tmux.type(text)
+    }
+
+    /// Runs `command` in a shell from tmux and then sends `keys`, in one tmux command.
+    func runShell(_ command: String, thenKeys keys: String...) {
+        tmux.runShell(command, thenKeys: keys)
     }
 
     func keys(_ keys: String...) {

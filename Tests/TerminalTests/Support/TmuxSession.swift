@@ -81,6 +81,12 @@ final class TmuxSession {
         _ = try? run(["send-keys", "-t", Self.sessionName, "-l", "--", text])
     }
 
+    /// Runs `command` with `sh` and, once it has ended, sends `keys`: one tmux command, so the keys follow the
+    /// command's effect within a millisecond or so.
+    func runShell(_ command: String, thenKeys keys: [String]) {
+        _ = try? run(["run-shell", command, ";", "send-keys", "-t", Self.sessionName] + keys)
+    }
+
     // MARK: - Output
 
     /// The visible screen, one line per row, trailing spaces removed.
