@@ -94,6 +94,13 @@ extension Controller {
         case .abort:
             let tasks = frame.segments.first.map { IDList.decode($0, as: UInt64.self) } ?? []
             let open = tasks.filter { records[$0].map { $0.reply == nil } ?? false }
+            if argument(of: frame) == "whole" {
+                // A Future's cancel(): all of the tasks, or none if one of them has started or ended.
+                let started = open.filter { status(of: $0) != "pending" }
+                if open.count < tasks.count || !started.isEmpty {
+                    return reply(to: peer, request: frame.id, [Bytes(text: String(started.count)), Bytes(text: "0")])
+                }
+            }
             let running = cancel(
                 open,
                 interruptingRunning: false,

@@ -56,7 +56,8 @@ public enum ControlOp: UInt8, Sendable {
     /// Stops the given engines.
     case remove = 5
     /// Cancels the not yet started tasks of the given ids, queued on an engine or not: -> the number
-    /// of those that are running and go on, and the number cancelled.
+    /// of those that are running and go on, and the number cancelled. With the argument `whole`,
+    /// all or nothing: none is cancelled if one of them has started or ended.
     case abort = 6
     /// States of tasks by id: -> one ``TaskStatus`` per segment.
     case status = 7

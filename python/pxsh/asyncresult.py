@@ -122,6 +122,7 @@ class AsyncResult(concurrent.futures.Future):
         self._replied_tasks = 0
         self._first_id: Optional[int] = None
         self._finished = False
+        self._cancelling = False  # cancel() asked for all of the tasks to be taken back
         self.submitted = time.time()
         self.notices: List[str] = []
         # concurrent.futures.wait and as_completed register here: the reader thread must then run.
@@ -232,17 +233,26 @@ class AsyncResult(concurrent.futures.Future):
         self._client._abort(self)
 
     def cancel(self) -> bool:
-        """Abort what has not started; True if nothing of it will run."""
+        """Cancel the call if none of its tasks has started, as concurrent.futures does.
+
+        True if it is cancelled (``cancelled()``; ``result()`` raises CancelledError); False if a
+        task of it runs or ended, and then nothing is cancelled (``abort()`` takes back the tasks
+        that have not started, as in ipyparallel).
+        """
         if self.done():
-            return False
-        running = self._client._abort(self)
-        if running == 0:
-            with self._client._lock:
-                if not self._finished and not concurrent.futures.Future.done(self):
-                    self._finished = True
-                    super().cancel()
-                    return True
-        return False
+            return self.cancelled()
+        with self._client._lock:
+            self._cancelling = True
+        cancelled = False
+        try:
+            cancelled = self._replied_tasks == 0 and self._client._cancel(self)
+        finally:
+            if not cancelled:
+                with self._client._lock:
+                    self._cancelling = False
+        if cancelled:
+            self._wait_done(None)  # the tasks' aborted replies came before the answer: this settles it
+        return self.cancelled()
 
     @property
     def progress(self) -> int:
@@ -420,6 +430,10 @@ class AsyncResult(concurrent.futures.Future):
                 return
             self._finished = True
         tasks = self._tasks
+        if self._cancelling and all(type(task.error) is errors.TaskAborted for task in tasks):
+            concurrent.futures.Future.cancel(self)
+            self.set_running_or_notify_cancel()  # wakes concurrent.futures.wait and as_completed
+            return
         if len(tasks) == 1 and self._combine is None:  # one call: the common case
             task = tasks[0]
             if task.error is None:

@@ -630,8 +630,16 @@ class Client:
         reply = self._control(protocol.CTL_ABORT, tasks=ids)
         return int(reply[0]) if reply and reply[0].isdigit() else 0
 
-    def _interrupt(self, result: AsyncResult) -> None:
-        """Ctrl-C while waiting: stop the result's tasks, and only those.
+    def _cancel(self, result: AsyncResult) -> bool:
+        """Take back all of the result's tasks, or none if one has started or ended; whether it did."""
+        ids = self._unfinished_ids(result)
+        if not ids or len(ids) != len(result._tasks):
+            return False
+        reply = self._control(protocol.CTL_ABORT, tasks=ids, argument="whole")
+        return len(reply) > 1 and reply[1] == str(len(ids)).encode()
+
+    def _interrupt(self, *results: AsyncResult) -> None:
+        """Ctrl-C while waiting: stop the results' tasks, and only those.
 
         Those that have not started are aborted; the controller's interrupt of tasks then SIGINTs
         only the engines running the others, with the task id, which an engine checks: another
@@ -643,13 +651,14 @@ class Client:
                 return
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                ids = self._unfinished_ids(result)
+                ids = [task for result in results for task in self._unfinished_ids(result)]
                 if not ids:
                     return
                 self._control(protocol.CTL_ABORT, tasks=ids)
                 self._control(protocol.CTL_INTERRUPT_TASKS, tasks=ids)
-                replied = result._replied_tasks
-                self._wait_for(lambda: result._replied_tasks > replied or result._complete(), 0.5)
+                replied = sum(result._replied_tasks for result in results)
+                self._wait_for(lambda: sum(result._replied_tasks for result in results) > replied
+                               or all(result._complete() for result in results), 0.5)
         except (errors.PxshError, KeyboardInterrupt):
             pass
 

@@ -102,8 +102,12 @@ class CompositeError(RemoteError):
         raise RemoteError(ename, evalue, tb, info)
 
 
-class TaskAborted(RemoteError):
-    """A task was aborted before it started."""
+class TaskAborted(RemoteError, concurrent.futures.CancelledError):
+    """A task was aborted before it started (``abort()``, ``%abort``).
+
+    It is a RemoteError, as in ipyparallel, and a concurrent.futures.CancelledError, so code
+    written for futures catches it too.
+    """
 
 
 class EngineError(RemoteError):

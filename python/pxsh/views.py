@@ -399,26 +399,37 @@ class LoadBalancedView(View):
         return self._result(result, block)
 
     def imap(self, f: Callable, *sequences, ordered: bool = True, max_outstanding: Any = "auto"):
-        """Like map, lazily: the sequences are read as results come back; yields results."""
+        """Like map, lazily: the sequences are read as results come back; yields results.
+
+        Ctrl-C while it waits stops the calls in flight too (as for %map); leaving the loop early
+        cancels those that have not started (as concurrent.futures' map does).
+        """
         import collections
+        import concurrent.futures
         import itertools
         window = 4 * max(1, len(self.client.ids)) if max_outstanding == "auto" else int(max_outstanding)
         items = zip(*sequences)
         outstanding: "collections.deque[AsyncResult]" = collections.deque()
-        for item in itertools.islice(items, window):
-            outstanding.append(self._apply(f, item, {}))
-        while outstanding:
-            if ordered:
-                result = outstanding.popleft()
-                value = result.get()
-            else:
-                import concurrent.futures
-                done = next(concurrent.futures.as_completed(outstanding))
-                outstanding.remove(done)
-                value = done.get()
-            for item in itertools.islice(items, 1):
+        try:
+            for item in itertools.islice(items, window):
                 outstanding.append(self._apply(f, item, {}))
-            yield value
+            while outstanding:
+                if ordered:
+                    result = outstanding.popleft()
+                    value = result.get()
+                else:
+                    done = next(concurrent.futures.as_completed(outstanding))
+                    outstanding.remove(done)
+                    value = done.get()
+                for item in itertools.islice(items, 1):
+                    outstanding.append(self._apply(f, item, {}))
+                yield value
+        except KeyboardInterrupt:
+            self.client._interrupt(*outstanding)
+            raise
+        finally:
+            for result in outstanding:
+                result.cancel()
 
 
 class RemoteFunction:

@@ -414,6 +414,183 @@ class InterruptTests(ClusterTestCase):
         self.assertEqual(a.get(), "finished normally")
 
 
+def started_files(scratch):
+    return [name for name in os.listdir(scratch) if name.startswith("started-")]
+
+
+def mark_and_wait(scratch, item):
+    import os
+    import time
+    open(os.path.join(scratch, f"started-{item}"), "w").close()
+    # Until released, or the test's scratch directory is gone (a failed test does not block the engines).
+    while os.path.isdir(scratch) and not os.path.exists(os.path.join(scratch, "release")):
+        time.sleep(0.01)
+    return item
+
+
+def quick_or_wait(scratch, item):
+    return item if item == 0 else mark_and_wait(scratch, item)
+
+
+class CancelTests(ClusterTestCase):
+    """concurrent.futures semantics: a queued task can be cancelled, a running one cannot."""
+
+    name = "pytest-cancel"
+
+    def setUp(self):
+        self.scratch = tempfile.mkdtemp(prefix="pxsh-pycancel-")
+        self.addCleanup(shutil.rmtree, self.scratch, ignore_errors=True)
+
+    def occupy_both_engines(self, lv):
+        blockers = [lv.apply_async(mark_and_wait, self.scratch, i) for i in range(2)]
+        deadline = time.monotonic() + 120
+        while len(started_files(self.scratch)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return blockers
+
+    def test_cancel_of_a_queued_task_and_not_of_a_running_one(self):
+        lv = self.rc.load_balanced_view()
+        blockers = self.occupy_both_engines(lv)
+        queued = lv.apply_async(square, 3)
+        queued_map = lv.map_async(square, range(4))
+        self.assertTrue(queued.cancel())
+        self.assertTrue(queued_map.cancel())
+        for result in (queued, queued_map):
+            self.assertTrue(result.cancelled() and result.done())
+            with self.assertRaises(concurrent.futures.CancelledError):
+                result.result()
+            with self.assertRaises(concurrent.futures.CancelledError):
+                result.get()
+        self.assertEqual(list(concurrent.futures.as_completed([queued, queued_map], timeout=60)) and "notified",
+                         "notified")
+        self.assertFalse(blockers[0].cancel())
+        self.assertFalse(blockers[0].cancelled())
+        open(os.path.join(self.scratch, "release"), "w").close()
+        self.assertEqual([b.result() for b in blockers], [0, 1])
+        self.assertFalse(blockers[1].cancel())  # done
+
+    def test_shutdown_with_cancel_futures_cancels_what_has_not_started(self):
+        executor = self.rc.executor()
+        running = [executor.submit(mark_and_wait, self.scratch, i) for i in range(2)]
+        deadline = time.monotonic() + 120
+        while len(started_files(self.scratch)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        queued = [executor.submit(square, i) for i in range(3)]
+        executor.shutdown(wait=False, cancel_futures=True)
+        self.assertEqual([f.cancelled() for f in queued], [True] * 3)
+        self.assertEqual([f.cancelled() for f in running], [False] * 2)
+        open(os.path.join(self.scratch, "release"), "w").close()
+        self.assertEqual([f.result() for f in running], [0, 1])
+
+    def test_an_aborted_task_raises_task_aborted_which_is_a_cancelled_error(self):
+        lv = self.rc.load_balanced_view()
+        blockers = self.occupy_both_engines(lv)
+        queued = lv.apply_async(square, 3)
+        queued.abort()
+        with self.assertRaises(pxsh.TaskAborted) as raised:
+            queued.get()
+        self.assertIsInstance(raised.exception, concurrent.futures.CancelledError)
+        self.assertIsInstance(raised.exception, pxsh.RemoteError)
+        self.assertFalse(queued.cancelled())
+        open(os.path.join(self.scratch, "release"), "w").close()
+        self.assertEqual([b.result() for b in blockers], [0, 1])
+
+    def test_leaving_an_imap_early_cancels_its_tasks_that_have_not_started(self):
+        lv = self.rc.load_balanced_view()
+        before = len(self.rc.history)
+        for value in lv.imap(quick_or_wait, [self.scratch] * 9, range(9), max_outstanding=8):
+            self.assertEqual(value, 0)
+            break
+        submitted = self.rc.history[before + 1:]
+        self.assertEqual(len(submitted), 8)
+        cancelled = [r for r in submitted if r.cancelled()]
+        open(os.path.join(self.scratch, "release"), "w").close()
+        ran = [r for r in submitted if not r.cancelled()]
+        self.assertTrue(all(r.result(timeout=60) for r in ran))
+        self.assertGreater(len(cancelled), 0)
+        self.assertEqual(len(cancelled) + len(ran), 8)
+
+
+class MapInterruptTests(ClusterTestCase):
+    """Ctrl-C while code iterates over a map stops all of the map's tasks, as for %map."""
+
+    name = "pytest-mapint"
+
+    def setUp(self):
+        self.scratch = tempfile.mkdtemp(prefix="pxsh-pymapint-")
+        self.addCleanup(shutil.rmtree, self.scratch, ignore_errors=True)
+
+    def ctrl_c_once_both_engines_run_and_the_main_thread_waits(self):
+        main = threading.main_thread()
+
+        def press():
+            while len(started_files(self.scratch)) < 2:
+                time.sleep(0.01)
+            while True:
+                frame = sys._current_frames().get(main.ident)
+                names = set()
+                while frame is not None:
+                    names.add(frame.f_code.co_name)
+                    frame = frame.f_back
+                if "_wait_for" in names:
+                    break
+                time.sleep(0.01)
+            signal.pthread_kill(main.ident, signal.SIGINT)
+        threading.Thread(target=press, daemon=True).start()
+
+    def expect_stopped(self, results):
+        # Nothing of it runs on: every task ended (interrupted, or aborted before it started).
+        self.assertTrue(self.rc.wait(results, timeout=60), [r for r in results if not r.done()])
+        for result in results:
+            with self.assertRaises((pxsh.RemoteError, concurrent.futures.CancelledError)):
+                result.result()
+        self.assertEqual(self.rc.load_balanced_view().apply_sync(square, 3), 9)
+
+    def test_ctrl_c_while_iterating_an_imap_stops_its_tasks(self):
+        lv = self.rc.load_balanced_view()
+        before = len(self.rc.history)
+        self.ctrl_c_once_both_engines_run_and_the_main_thread_waits()
+        with self.assertRaises(KeyboardInterrupt):
+            for _ in lv.imap(mark_and_wait, [self.scratch] * 8, range(8), max_outstanding=8):
+                pass
+        submitted = self.rc.history[before:]
+        self.assertEqual(len(submitted), 8)
+        self.expect_stopped(submitted)
+
+    def test_ctrl_c_while_iterating_a_map_result_stops_its_tasks(self):
+        lv = self.rc.load_balanced_view()
+        mapped = lv.map_async(mark_and_wait, [self.scratch] * 8, range(8))
+        self.ctrl_c_once_both_engines_run_and_the_main_thread_waits()
+        with self.assertRaises(KeyboardInterrupt):
+            for _ in mapped:
+                pass
+        self.expect_stopped([mapped])
+
+
+class OutputTests(ClusterTestCase):
+    name = "pytest-output"
+
+    def test_what_tasks_print_is_kept_for_apply_and_map(self):
+        lv = self.rc.load_balanced_view()
+        printer = interactive("def f(x):\n    import sys\n    print('out', x)\n    print('err', x, file=sys.stderr)\n"
+                              "    print('no newline', end='')\n    return x")
+        applied = lv.apply_async(printer, 7)
+        self.assertEqual(applied.get(), 7)
+        self.assertEqual((applied.stdout, applied.stderr), ("out 7\nno newline", "err 7\n"))
+        mapped = lv.map_async(printer, range(4), chunksize=2)
+        self.assertEqual(mapped.get(), [0, 1, 2, 3])
+        self.assertEqual(mapped.stdout, ["out 0\nno newlineout 1\nno newline", "out 2\nno newlineout 3\nno newline"])
+        direct = self.rc[:].map_async(printer, range(2))
+        direct.get()
+        self.assertEqual(direct.stdout, ["out 0\nno newline", "out 1\nno newline"])
+        shown = subprocess.run([sys.executable, "-c", (
+            "import sys; sys.path.insert(0, sys.argv[1]); import pxsh\n"
+            "rc = pxsh.Client(cluster=sys.argv[2]); ar = rc[:].execute('print(rank)'); ar.wait()\n"
+            "ar.display_outputs()"), os.path.join(HERE, ".."), self.cluster], capture_output=True, text=True,
+            timeout=120)
+        self.assertEqual(shown.stdout, "[stdout:0] 0\n[stdout:1] 1\n", shown.stderr)
+
+
 class StoppedClusterTests(ClusterTestCase):
     name = "pytest-stop"
 
