@@ -91,6 +91,33 @@ extension EndToEnd {
             #expect(!run.output.contains("Out[0:"), "\(run.transcript)")
         }
 
+        @Test func aMapShowsWhatItsTasksPrintedPerEngine() throws {
+            let run = try Pxsh.script(
+                """
+                def f(x):
+                    print("item", x)
+                    return x
+
+                %map f range(4)
+                %map --noblock -o later f range(10, 12)
+                %result later
+                %map lambda x: print("fails", x) or 1 // (x - 3) range(4)
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(1))
+            // Each engine's lines come under its label, one per line or after a `[stdout:N]` line.
+            for item in [0, 1, 2, 3, 10, 11] {
+                #expect(run.lines.contains { $0.hasSuffix("item \(item)") }, "\(run.transcript)")
+            }
+            for item in [0, 1, 2] {
+                #expect(run.lines.contains { $0.hasSuffix("fails \(item)") }, "\(run.transcript)")
+            }
+            #expect(run.lines.contains { $0.hasPrefix("[stdout:") }, "\(run.transcript)")
+            #expect(run.lines.contains("Out[2]: [0, 1, 2, 3]"), "\(run.transcript)")
+            #expect(run.output.contains(":map item 3] ZeroDivisionError"), "\(run.transcript)")
+        }
+
         // MARK: - Smaller ones
 
         @Test func aMapErrorNamesTheFailingItem() throws {

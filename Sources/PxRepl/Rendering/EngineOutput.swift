@@ -70,6 +70,28 @@ public struct EngineOutput: Equatable, Sendable {
     }
 }
 
+extension EngineOutput {
+    /// A map's outputs: what its tasks printed, joined per engine in task order, and its failed
+    /// tasks, each with its own output and error.
+    public static func ofMap(_ result: AsyncResult) -> [EngineOutput] {
+        var printed: [Int32: EngineOutput] = [:]
+        var failed: [EngineOutput] = []
+        for output in of(result) {
+            if output.error != nil {
+                failed.append(output)
+                continue
+            }
+            guard !output.stdout.isEmpty || !output.stderr.isEmpty || output.isTruncated else { continue }
+            var joined = printed[output.engine] ?? EngineOutput(engine: output.engine)
+            joined.stdout += output.stdout
+            joined.stderr += output.stderr
+            joined.isTruncated = joined.isTruncated || output.isTruncated
+            printed[output.engine] = joined
+        }
+        return printed.values.sorted { $0.engine < $1.engine } + failed
+    }
+}
+
 extension Array where Element == UInt8 {
     /// The bytes as text, with invalid UTF-8 shown escaped (`\xff`) instead of replaced.
     public var displayText: String {

@@ -395,7 +395,7 @@ extension Session {
     @discardableResult
     func show(_ result: AsyncResult, grouping: PxOptions.GroupOutputs = .engine, skippingStreams: Bool = false) -> Bool
     {
-        var outputs = EngineOutput.of(result)
+        var outputs = result.kind == .map ? EngineOutput.ofMap(result) : EngineOutput.of(result)
         if skippingStreams {
             for index in outputs.indices {
                 outputs[index].stdout = ""
@@ -403,10 +403,8 @@ extension Session {
             }
         }
         if result.kind == .map {
-            emit(
-                result.errors.isEmpty
-                    ? renderer.notice("\(result.summary)") : renderer.render(outputs.filter { $0.error != nil })
-            )
+            // What the tasks printed, per engine, with the failed items.
+            emit(renderer.render(outputs) + (result.errors.isEmpty ? renderer.notice("\(result.summary)") : ""))
         } else {
             emit(renderer.render(outputs, grouping: grouping))
         }
@@ -436,6 +434,7 @@ extension Session {
         progress.finish()
         for notice in result.notices { emit(renderer.notice(notice)) }
         guard !result.isFailed else { return show(result) }
+        emit(renderer.render(EngineOutput.ofMap(result)))
         let repr = try values(of: result, into: ["_"] + (options.name.map { [$0] } ?? []), unordered: options.unordered)
         emitValue(renderer.localResult(repr, count: inputNumber - 1))
         return true
@@ -521,6 +520,8 @@ extension Session {
             var output = EngineOutput.of(result)
             output[0].result = nil
             emit(renderer.render(output))
+        } else {
+            emit(renderer.render(EngineOutput.ofMap(result)))
         }
         let repr = try values(of: result, into: ["_"])
         emitValue(renderer.localResult(repr, count: cell))
