@@ -841,6 +841,20 @@ class ApplyTests(RuntimeTestCase):
         self.run_cell(self.home, "def f(x):\n    pass")
         self.assertEqual(self.error(self.home, PACK_CALL, "f", "1,,")[0], "SyntaxError")
         self.assertEqual(self.error(self.home, PACK_CALL, "f", "undefined")[0], "NameError")
+        # A text that failed to parse once fails again, with its own error each time.
+        for _ in range(2):
+            ename, _, tb = self.error(self.home, PACK_CALL, "f", "1,,")
+            self.assertEqual(ename, "SyntaxError")
+            self.assertEqual(tb.count("SyntaxError"), 1, tb)
+
+    def test_the_same_call_text_sees_the_namespace_of_its_time(self):
+        # Each text is parsed once, but evaluated at every call.
+        self.run_cell(self.home, "def f(x):\n    return x + 1\ny = 1")
+        self.assertEqual(self.ok(self.engine, APPLY, *self.pack("f y", ""))[0], b"2")
+        self.run_cell(self.home, "def f(x):\n    return x + 10\ny = 5")
+        self.assertEqual(self.ok(self.engine, APPLY, *self.pack("f y", ""))[0], b"15")
+        self.run_cell(self.home, "del y")
+        self.assertEqual(self.error(self.home, PACK_CALL, "f y", "")[0], "NameError")
 
 
 class MapTests(RuntimeTestCase):

@@ -698,11 +698,29 @@ _OPS = {
 # Running user code
 
 def _parses_as_expression(text):
+    return _expression_code(text) is not None and bool(text.strip())
+
+
+_expressions = {}  # expression source -> its code, or None where it does not parse
+_EXPRESSIONS_LIMIT = 256
+
+
+def _expression_code(text):
+    """compile(text, "<pxsh>", "eval"), or None on a SyntaxError; each text compiles once.
+
+    A magic's words are parsed several ways to find where the function ends (`%apply f 1`
+    compiled five small expressions, most of the call's time in the home engine), and a session
+    repeats the same magics: the parser's work is done once per text."""
+    if text in _expressions:
+        return _expressions[text]
     try:
-        compile(text, "<pxsh>", "eval", dont_inherit=True)
-        return bool(text.strip())
+        code = compile(text, "<pxsh>", "eval", dont_inherit=True)
     except SyntaxError:
-        return False
+        code = None
+    if len(_expressions) >= _EXPRESSIONS_LIMIT:
+        del _expressions[next(iter(_expressions))]
+    _expressions[text] = code
+    return code
 
 
 def _parses_as_sequences(text):
@@ -867,7 +885,8 @@ def _ends_with_semicolon(source, node):
 def _evaluate(expr):
     """Evaluate an expression typed at a magic (push x=..., %map F SEQ, ...)."""
     _remember_source("<pxsh>", expr)
-    code = compile(expr, "<pxsh>", "eval", dont_inherit=True)
+    # A text that does not parse compiles again here, to raise its own SyntaxError.
+    code = _expression_code(expr) or compile(expr, "<pxsh>", "eval", dont_inherit=True)
     _remember_code("<pxsh>", code)
     return eval(code, _ns)
 
