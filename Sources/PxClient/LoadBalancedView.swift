@@ -51,6 +51,10 @@ public struct LoadBalancedView {
 
     /// One call of the local function `function` with `arguments` (call syntax) on a free engine.
     /// With empty `arguments`, `function` holds both, as typed after `%apply` (`divmod 17 5`).
+    ///
+    /// The controller has the home engine pack the call and sends it on, in one request. A call
+    /// that cannot be packed (an undefined name, an argument that does not pickle) ends the task
+    /// with the home engine's error (its engine is ``EngineNumber/home``).
     public func apply(
         function: String,
         arguments: String,
@@ -59,17 +63,17 @@ public struct LoadBalancedView {
     ) throws
         -> AsyncResult
     {
-        let reply = try cluster.runLocally(.packCall, [Bytes(text: function), Bytes(text: arguments)])
-        guard let (blob, _) = Blob.read(reply, at: 1) else {
-            throw ClusterError.invalidRequest("apply: the engine runtime sent a malformed reply")
-        }
-        let result = try cluster.submit(
-            Submission(op: .apply, isBalanced: true, retries: retries, perTask: [blob]),
+        try cluster.submit(
+            Submission(
+                op: .apply,
+                isBalanced: true,
+                isPackedAtHome: true,
+                retries: retries,
+                perTask: [[Bytes(text: function), Bytes(text: arguments)]]
+            ),
             label: "%apply",
             name: name
         )
-        result.sharedArguments = blob
-        return result
     }
 
     /// Stores a finished map's values in local variables, in item order or in completion order.

@@ -32,6 +32,7 @@ extension Controller {
             }
             return
         }
+        if submission.isPackedAtHome { return submitPackedAtHome(submission, first: first, from: peer) }
         // A balanced task's engine is the balancer's choice, made later.
         let engines: [Int32?] = submission.isBalanced ? Array(repeating: nil, count: count) : submission.targets
         for (index, engine) in engines.enumerated() {
@@ -46,13 +47,72 @@ extension Controller {
             )
         }
         if submission.isBalanced {
-            if balancer.unfinishedCount == 0 { prefetchPolicy.jobStarted() }
-            apply(balancer.handle(.prefetchChanged(prefetchPolicy.prefetch)))
-            let ids = (0..<count).map { TaskID(first + UInt64($0)) }
-            apply(balancer.handle(.submitted(ids, retries: submission.retries)))
+            balance((0..<count).map { TaskID(first + UInt64($0)) }, retries: submission.retries)
         } else {
             for (index, target) in submission.targets.enumerated() { route(first + UInt64(index), to: target) }
         }
+    }
+
+    /// Hands load-balanced tasks, whose records hold their arguments, to the balancer.
+    private func balance(_ ids: [TaskID], retries: Int?) {
+        if balancer.unfinishedCount == 0 { prefetchPolicy.jobStarted() }
+        apply(balancer.handle(.prefetchChanged(prefetchPolicy.prefetch)))
+        apply(balancer.handle(.submitted(ids, retries: retries)))
+    }
+
+    // MARK: - Calls packed by the home engine
+
+    /// `%apply`: each call's text goes to the home engine to be packed, as a task of its own that
+    /// the client does not see; its reply goes on to a free engine from here (``relayPackedCall``).
+    /// Before, the client waited for the packed call and sent it back: two more wake-ups per call.
+    private func submitPackedAtHome(_ submission: Submission, first: UInt64, from peer: Peer) {
+        let now = Clock.realtimeNanoseconds
+        for index in 0..<submission.taskCount {
+            let call = first + UInt64(index)
+            records[call] = TaskRecord(
+                owner: peer,
+                request: first,
+                op: submission.op.rawValue,
+                isBalanced: true,
+                submitted: now
+            )
+            let pack = nextTaskID
+            nextTaskID += 1
+            records[pack] = TaskRecord(
+                owner: peer,
+                request: first,
+                op: EngineOp.packCall.rawValue,
+                isBalanced: false,
+                submitted: now,
+                engine: EngineNumber.home,
+                arguments: submission.arguments(ofTask: index),
+                packs: call
+            )
+            callsBeingPacked[call] = (pack, submission.retries)
+            route(pack, to: EngineNumber.home)
+        }
+    }
+
+    /// The home engine packed the call of task `call` (or failed to): the packed call becomes the
+    /// task's arguments and the balancer places it; a failure (the function is not defined, an
+    /// argument cannot be pickled, Ctrl-C, the home engine died) ends the task with that reply.
+    func relayPackedCall(_ reply: Frame, from pack: UInt64, to call: UInt64) {
+        records.removeValue(forKey: pack)
+        let retries = callsBeingPacked.removeValue(forKey: call)?.retries
+        guard var record = records[call] else { return }
+        let isPacked =
+            !reply.flags.contains(.failed) && reply.segments.count > 1 && reply.segments[1] == ReplyStatus.ok.segment
+        guard isPacked else {
+            var failure = reply
+            failure.op = record.op
+            failure.id = call
+            return deliver(failure, of: call)
+        }
+        record.arguments = Array(reply.segments.dropFirst(2))
+        record.ownsSharedMemory = true
+        records[call] = record
+        guard hasBalancedCapacity else { return failTask(call, .engineError(Controller.noEngineMessage)) }
+        balance([TaskID(call)], retries: retries)
     }
 
     /// Queues a direct task on its engine, sending it at once if the engine is connected.
@@ -150,6 +210,8 @@ extension Controller {
         interruptingRunning: Bool,
         failure: TaskFailureReply
     ) -> [(task: UInt64, engine: Int32)] {
+        // A call still being packed is cancelled through its packing task on the home engine.
+        let tasks = tasks.map { callsBeingPacked[$0]?.pack ?? $0 }
         // Pending load-balanced tasks first, so that the room freed below goes to no task of these.
         let balanced = tasks.filter { records[$0]?.isBalanced == true }
         if !balanced.isEmpty {
@@ -245,13 +307,16 @@ extension Controller {
     }
 
     func forwardStream(_ frame: Frame) {
-        guard let record = records[frame.id], !record.owner.isClosed else { return }
+        // What packing a call printed is dropped, as the home engine's output of magics is.
+        guard let record = records[frame.id], !record.owner.isClosed, record.packs == nil else { return }
         send(frame, of: record, isReply: false)
     }
 
     /// Sends a reply to the task's client and drops the record; keeps it if the client is gone.
     func deliver(_ reply: Frame, of task: UInt64) {
         guard let record = records[task] else { return }
+        if let call = record.packs { return relayPackedCall(reply, from: task, to: call) }
+        if record.ownsSharedMemory { SharedMemory.release(record.arguments ?? []) }
         if !record.owner.isClosed {
             records.removeValue(forKey: task)
             send(reply, of: record, isReply: true)

@@ -36,6 +36,9 @@ public final class Controller {
     /// Load-balanced tasks that finished during this turn of the loop, by engine.
     var finishedBalancedTasks: [Int32: [TaskID]] = [:]
     var nextTaskID: UInt64 = 1
+    /// Load-balanced `apply` tasks whose calls the home engine packs now: the packing task, and
+    /// the retries asked for (see ``Controller/submitPackedAtHome(_:first:from:)``).
+    var callsBeingPacked: [UInt64: (pack: UInt64, retries: Int?)] = [:]
     var nextClientID = 1
     var isShuttingDown = false
     /// Clients that connected while the first engines were still starting; welcomed once they are up.

@@ -88,4 +88,10 @@ struct TaskRecord {
     var arguments: [Bytes]?
     /// A reply that could not be delivered because the client went away.
     var reply: Frame?
+    /// For a home-engine task that packs the call of a load-balanced `apply`: that task, which
+    /// its reply becomes the arguments of (see ``Controller/relayPackedCall(_:from:to:)``).
+    var packs: UInt64? = nil
+    /// Whether the shared-memory files its arguments name were made for it alone (a call packed
+    /// by the home engine for it): they are removed once it ends.
+    var ownsSharedMemory = false
 }

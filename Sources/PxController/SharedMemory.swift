@@ -40,13 +40,24 @@ extension SharedMemory {
     /// The segment with a shared-memory file's bytes in place of its name, for an engine on
     /// another host; any other segment as it is.
     static func inlined(_ segment: [UInt8]) -> [UInt8] {
-        guard segment.count > marker.count, segment.starts(with: marker) else { return segment }
-        let path = String(decoding: segment[marker.count...], as: UTF8.self)
-        // Only files of this cluster's own directory: a segment is the engines' data, not a path to trust.
-        guard let directory = getenv("PXSH_SHARED_MEMORY_DIR").map({ String(cString: $0) + "/" }),
-            path.hasPrefix(directory), !path.contains("/../"),
-            let bytes = try? FileDescriptor.readAll(path)
-        else { return segment }
+        guard let path = ownPath(in: segment), let bytes = try? FileDescriptor.readAll(path) else { return segment }
         return bytes
+    }
+
+    /// Removes the shared-memory files that `segments` name (those of a call packed for one task,
+    /// once it ended). The engines that read them have mapped them by then.
+    static func release(_ segments: [[UInt8]]) {
+        for segment in segments { if let path = ownPath(in: segment) { unlink(path) } }
+    }
+
+    /// The file a segment names, if it names one in this cluster's own directory: a segment is the
+    /// engines' data, not a path to trust.
+    private static func ownPath(in segment: [UInt8]) -> String? {
+        guard segment.count > marker.count, segment.starts(with: marker) else { return nil }
+        let path = String(decoding: segment[marker.count...], as: UTF8.self)
+        guard let directory = getenv("PXSH_SHARED_MEMORY_DIR").map({ String(cString: $0) + "/" }),
+            path.hasPrefix(directory), !path.contains("/../")
+        else { return nil }
+        return path
     }
 }

@@ -58,6 +58,10 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     /// A reply sent while some of the task's output was still in the engine's pipes: the controller
     /// reads it all before the reply, then answers `outputRead`, and only then does the engine go on.
     public static let outputPending = FrameFlags(rawValue: 1 << 4)
+    /// A load-balanced `apply` submission whose tasks hold `[function text, argument text]`: the
+    /// controller has the home engine pack each call (``EngineOp/packCall``) and sends the packed
+    /// call on to a free engine itself, so the client is not on the way between the two.
+    public static let packedAtHome = FrameFlags(rawValue: 1 << 5)
 }
 
 /// What a frame is.

@@ -7,6 +7,9 @@ public struct Submission: Equatable, Sendable {
     public var op: EngineOp
     public var targets: [Int32]
     public var isBalanced: Bool
+    /// Whether each task's segments are a call's text for the home engine to pack first (see
+    /// ``FrameFlags/packedAtHome``): a load-balanced `apply` then costs the client one request.
+    public var isPackedAtHome: Bool
     /// How often a load-balanced task is retried after its engine died; nil for the default.
     public var retries: Int?
     public var shared: [Bytes]
@@ -16,6 +19,7 @@ public struct Submission: Equatable, Sendable {
         op: EngineOp,
         targets: [Int32] = [],
         isBalanced: Bool = false,
+        isPackedAtHome: Bool = false,
         retries: Int? = nil,
         shared: [Bytes] = [],
         perTask: [[Bytes]] = []
@@ -23,6 +27,7 @@ public struct Submission: Equatable, Sendable {
         self.op = op
         self.targets = targets
         self.isBalanced = isBalanced
+        self.isPackedAtHome = isPackedAtHome
         self.retries = retries
         self.shared = shared
         self.perTask = perTask
@@ -36,9 +41,13 @@ public struct Submission: Equatable, Sendable {
         perTask.isEmpty ? shared : shared + perTask[index]
     }
 
-    /// Whether the shape is consistent: direct submissions with per-task segments need one per target.
+    /// Whether the shape is consistent: direct submissions with per-task segments need one per target;
+    /// calls packed at home are load-balanced `apply` tasks of a function text and an argument text.
     public var isWellFormed: Bool {
-        isBalanced ? targets.isEmpty : (perTask.isEmpty || perTask.count == targets.count)
+        if isPackedAtHome {
+            return isBalanced && op == .apply && shared.isEmpty && perTask.allSatisfy { $0.count == 2 }
+        }
+        return isBalanced ? targets.isEmpty : (perTask.isEmpty || perTask.count == targets.count)
     }
 
     public func frame(requestID: UInt64) -> Frame {
@@ -56,7 +65,7 @@ public struct Submission: Equatable, Sendable {
         return Frame(
             kind: .submit,
             op: op.rawValue,
-            flags: isBalanced ? .balanced : [],
+            flags: FrameFlags(isBalanced ? [.balanced] : []).union(isPackedAtHome ? [.packedAtHome] : []),
             id: requestID,
             segments: segments
         )
@@ -101,6 +110,7 @@ public struct Submission: Equatable, Sendable {
             op: op,
             targets: targets,
             isBalanced: frame.flags.contains(.balanced),
+            isPackedAtHome: frame.flags.contains(.packedAtHome),
             retries: retries == UInt32.max ? nil : Int(retries),
             shared: shared,
             perTask: perTask

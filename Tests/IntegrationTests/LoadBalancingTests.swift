@@ -104,6 +104,35 @@ extension EndToEnd {
             #expect(!run.output.contains("AssertionError"), "\(run.transcript)")
         }
 
+        /// The home engine packs an `%apply` call for the controller, which sends it on: a call it cannot
+        /// pack fails as local code fails, a large argument travels as a shared-memory file that is
+        /// removed once the call ended, and the next call sees `_` of the one before.
+        @Test func applyPackedAtHomeFailsLocallyAndLeavesNoSharedMemory() throws {
+            let cluster = try NamedCluster.current()
+            let run = try cluster.script(
+                """
+                %apply not_defined_anywhere 1
+                %apply abs 1 / 0
+                %apply len bytearray(10**6)
+                %apply abs -_
+                assert _ == 10**6, _
+                %px import os; left = os.listdir(os.environ["PXSH_SHARED_MEMORY_DIR"])
+                %pull left
+                assert left == [[]] * len(left), left
+                print("session goes on")
+                """
+            )
+            expectStatus(run, .exited(1))
+            #expect(run.output.contains("NameError: name 'not_defined_anywhere' is not defined"), "\(run.transcript)")
+            #expect(run.output.contains("ZeroDivisionError"), "\(run.transcript)")
+            // Local errors, shown without an engine's prefix.
+            #expect(!run.output.contains(":apply]"), "\(run.transcript)")
+            #expect(!run.output.contains("[-1"), "\(run.transcript)")
+            #expect(run.lines.contains("Out[3]: 1000000"), "\(run.transcript)")
+            #expect(run.lines.contains("session goes on"), "\(run.transcript)")
+            #expect(!run.output.contains("AssertionError"), "\(run.transcript)")
+        }
+
         @Test func aValueThatCannotBeSerializedIsAClearErrorNamingIt() throws {
             let cluster = try NamedCluster.current()
             let run = try cluster.script(

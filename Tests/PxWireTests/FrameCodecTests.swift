@@ -142,7 +142,13 @@ import Testing
             shared: [Bytes(text: "f")],
             perTask: [[[1]], [[2]], []]
         )
-        for submission in [direct, scattered, balanced] {
+        let packedAtHome = Submission(
+            op: .apply,
+            isBalanced: true,
+            isPackedAtHome: true,
+            perTask: [[Bytes(text: "divmod"), Bytes(text: "17, 5")]]
+        )
+        for submission in [direct, scattered, balanced, packedAtHome] {
             #expect(Submission(submission.frame(requestID: 9)) == submission)
         }
         #expect(balanced.arguments(ofTask: 1) == [Bytes(text: "f"), [2]])
@@ -157,6 +163,14 @@ import Testing
         #expect(Submission(Frame(kind: .submit, op: 200, segments: [])) == nil)
         // A direct submission needs one set of per-task segments per target.
         #expect(Submission(Submission(op: .import, targets: [0, 1], perTask: [[[1]]]).frame(requestID: 1)) == nil)
+        // A call packed at home is a load-balanced apply of a function text and an argument text.
+        for wrong in [
+            Submission(op: .apply, isPackedAtHome: true, perTask: [[[1], [2]]]),
+            Submission(op: .call, isBalanced: true, isPackedAtHome: true, perTask: [[[1], [2]]]),
+            Submission(op: .apply, isBalanced: true, isPackedAtHome: true, perTask: [[[1]]]),
+        ] {
+            #expect(Submission(wrong.frame(requestID: 1)) == nil)
+        }
     }
 
     @Test func helloNamesTheRoleAndVersion() {

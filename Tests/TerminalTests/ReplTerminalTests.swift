@@ -479,6 +479,26 @@ struct ReplTerminalTests {
         #expect(pxsh.output(after: "In [6]: %px --no-stream print('ok')") == ["[stdout:0,1] ok"])
     }
 
+    /// `%apply`'s arguments are evaluated by the home engine, for the controller: Ctrl-C then stops
+    /// them there, and shows the KeyboardInterrupt as local code's.
+    @Test func ctrlCWhileTheArgumentsOfAnApplyAreEvaluatedStopsThemLocally() throws {
+        let pxsh = try PxshTerminal(engines: 2, width: 160, height: 50)
+        defer { pxsh.close() }
+        let evaluating = pxsh.home + "/evaluating"
+        let apply = "%apply abs (open('\(evaluating)', 'w').close(), __import__('time').sleep(60), 1)[2]"
+        pxsh.enter(apply)
+        try waitForFile(evaluating)
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(2)
+        let rows = pxsh.output(after: "In [1]: \(apply)")
+        #expect(rows.first?.hasPrefix("^C: interrupting ") == true, "\(rows)")
+        #expect(rows.contains("KeyboardInterrupt"), "\(rows)")
+        #expect(!rows.contains { $0.contains(":apply]") }, "\(rows)")
+        pxsh.enter("%apply abs -2")
+        try pxsh.waitForPrompt(3)
+        #expect(pxsh.output(after: "In [2]: %apply abs -2") == ["Out[2]: 2"])
+    }
+
     @Test func ctrlCReachesDataMovesAndPushMakesNoRepr() throws {
         let pxsh = try PxshTerminal(engines: 2, width: 160, height: 60)
         defer { pxsh.close() }

@@ -138,7 +138,14 @@ extension Session {
     private func runApply(_ call: String, name: String?, number: Int) throws -> Bool {
         let result = try cluster.loadBalanced().apply(function: call, arguments: "", name: name)
         register(result)
-        guard try waitInterruptibly(result, timeout: nil) else { return false }
+        let isReady = try waitInterruptibly(result, timeout: nil)
+        // A call that the home engine could not pack (or whose arguments Ctrl-C stopped there) never
+        // ran: as local code that failed, it is no job, and its error is shown as local code's.
+        if let error = result.errors.first, error.engine == EngineNumber.home {
+            unregister(result)
+            if isReady { throw error }
+        }
+        guard isReady else { return false }
         return try finishApply(result, number: number)
     }
 

@@ -80,7 +80,9 @@ extension Session {
     /// What an interrupted command shows once its tasks have ended.
     private func showInterrupted(_ result: AsyncResult, isLocal: Bool, live: LiveOutput?) {
         live?.finish()
-        if isLocal {
+        // A task whose engine is the home engine was local code, or an %apply whose arguments the
+        // home engine was evaluating.
+        if isLocal || result.tasks.first?.engine == EngineNumber.home {
             if let error = result.tasks.first?.error(operation: "execute") { emit(renderer.localError(error)) }
             return
         }

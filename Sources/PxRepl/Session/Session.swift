@@ -224,6 +224,14 @@ public final class Session {
         }
     }
 
+    /// Takes back the number of the last result registered: it turned out to be no job.
+    func unregister(_ result: AsyncResult) {
+        guard results.last === result else { return }
+        results.removeLast()
+        resultCells[result.number] = nil
+        nextResultNumber -= 1
+    }
+
     /// The result called `name` (`ar`, `#7` or `7`), or the last one.
     func result(named name: String?) throws -> AsyncResult {
         guard let name else {
