@@ -199,17 +199,39 @@ func directoryEntries(_ path: String) throws -> [String] {
     /// Every line this says is complete, the home engine's own check (the runtime's `_check_complete`) does
     /// not call incomplete.
     @Test func agreesWithTheEngineRuntime() throws {
+        let lines = (Self.certain + Self.uncertain).filter(PythonLine.isCertainlyComplete)
+        let answers = try Self.runtimeAnswers(lines, "print(runtime._check_complete(line)[0])")
+        #expect(answers.count == lines.count)
+        for (line, answer) in zip(lines, answers) { #expect(answer != "incomplete", "\(line)") }
+    }
+
+    static let withoutSetup = ["pass", "print(1)", "x < 1", "f(x)", "for i in range(3): print(i)", "y[0]"]
+    static let withSetup = [
+        "import os", "from math import pi", "def f(): pass", "class A: pass", "f = lambda: 0", "async def g(): pass",
+        "x = 1", "x += 1", "@deco\ndef h(): pass",
+    ]
+
+    /// `%px` cells this says hold no setup, the home engine's parser (`_op_setup_part`) finds none in.
+    @Test func cellsWithoutSetupAgreeWithTheEngineRuntime() throws {
+        for cell in Self.withSetup { #expect(!PythonLine.certainlyHoldsNoSetup(cell), "\(cell)") }
+        let cells = (Self.withoutSetup + Self.withSetup).filter(PythonLine.certainlyHoldsNoSetup)
+        #expect(cells == Self.withoutSetup)
+        let answers = try Self.runtimeAnswers(cells, "print(repr(runtime._op_setup_part([line.encode()])))")
+        #expect(answers == cells.map { _ in "[b'ok', b'']" })
+    }
+
+    /// What `statement` prints about each line, run by the engine runtime in a plain python3.
+    static func runtimeAnswers(_ lines: [String], _ statement: String) throws -> [Substring] {
         let source = URLPath.repositoryRoot(from: #filePath) + "/Sources/PxEngine/Runtime/pxsh_runtime.py"
         let searchPath: String = getenv("PATH").map { String(cString: $0) } ?? ""
         let candidates = searchPath.split(separator: ":").map { "\($0)/python3" }
         let executable = try #require(candidates.first { access($0, X_OK) == 0 }, "no python3 on PATH")
-        let lines = (Self.certain + Self.uncertain).filter(PythonLine.isCertainlyComplete)
         let script = """
             import importlib.util, sys
             spec = importlib.util.spec_from_file_location("_pxsh", sys.argv[1])
             runtime = importlib.util.module_from_spec(spec); spec.loader.exec_module(runtime)
             for line in sys.stdin.read().split("\\0"):
-                print(runtime._check_complete(line)[0])
+                \(statement)
             """
         let answersPath = "/tmp/pxsh-python-line-\(getpid())"
         defer { unlink(answersPath) }
@@ -226,8 +248,6 @@ func directoryEntries(_ path: String) throws -> [String] {
         try input.write.writeAll(lines.joined(separator: "\0"))
         input.write.close()
         #expect(ProcessSpawner.wait(pid) == .exited(0))
-        let answers = String(decoding: try FileDescriptor.readAll(answersPath), as: UTF8.self).split(separator: "\n")
-        #expect(answers.count == lines.count)
-        for (line, answer) in zip(lines, answers) { #expect(answer != "incomplete", "\(line)") }
+        return String(decoding: try FileDescriptor.readAll(answersPath), as: UTF8.self).split(separator: "\n")
     }
 }

@@ -58,6 +58,13 @@ public enum PythonLine {
         return depth == 0 && quote == nil
     }
 
+    /// Whether `code` certainly holds no statement that sets engines up (an import, a `def` or
+    /// `class`, an assignment), so that the home engine need not be asked for its setup part after
+    /// every `%px` (a round trip, and a parse, on the way to the next prompt). False means "ask".
+    public static func certainlyHoldsNoSetup(_ code: String) -> Bool {
+        !code.contains("=") && !code.contains("import") && !code.contains("def") && !code.contains("class")
+    }
+
     /// Whether the letters before a quote make it an f-string (`f"`, `rf'`, `Fr"`).
     private static func isFormatPrefix(_ previous: UInt8, _ beforePrevious: UInt8) -> Bool {
         func isF(_ byte: UInt8) -> Bool { byte == 0x66 || byte == 0x46 }

@@ -389,7 +389,8 @@ extension Session {
         let ok = show(result, grouping: options.groupOutputs ?? .engine, skippingStreams: live.didStream)
         if ok && targets == cluster.liveEngineIDs && options.targets.map({ $0 == .all }) ?? true {
             // Only what sets the engines up is replayed: its imports and definitions, or all of a --setup cell.
-            let setup = options.setup ? code : try setupPart(of: code)
+            let setup =
+                options.setup ? code : PythonLine.certainlyHoldsNoSetup(code) ? "" : try setupPart(of: code)
             if !setup.trimmingSpaces.isEmpty {
                 setupCells[setupCommands.count] = number
                 setupCommands.append(.px(PxOptions(setup: true), code: setup))
