@@ -31,14 +31,29 @@ struct Pxsh: ParsableCommand {
     static func main() {
         // A peer that went away must show up as an error on write, not kill the process.
         signal(SIGPIPE, SIG_IGN)
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        // The roles that pxsh starts itself parse only their own options. Parsing against the whole
+        // command tree took about 23 M instructions (most of such a process's start), and a cluster's
+        // first engine waits for three processes to start one after the other: pxsh, its controller
+        // and the zygote.
+        switch arguments.first {
+        case "controller": run(ControllerCommand.self, Array(arguments.dropFirst()))
+        case "engine" where arguments.contains("--socket"): run(EngineCommand.self, Array(arguments.dropFirst()))
+        default: run(Pxsh.self, nil)
+        }
+    }
+
+    /// Parses `arguments` (nil: the process's own) as `Root`'s and runs the command they name.
+    private static func run<Root: ParsableCommand>(_: Root.Type, _ arguments: [String]?) -> Never {
         do {
-            var command = try parseAsRoot()
+            var command = try Root.parseAsRoot(arguments)
             try command.run()
+            Glibc.exit(0)
         } catch let code as ExitCode {
             Glibc.exit(code.rawValue)
         } catch {
-            if exitCode(for: error) == .success { exit(withError: error) }
-            try? FileDescriptor.standardError.writeAll(fullMessage(for: error) + "\n")
+            if Root.exitCode(for: error) == .success { Root.exit(withError: error) }
+            try? FileDescriptor.standardError.writeAll(Root.fullMessage(for: error) + "\n")
             Glibc.exit(2)
         }
     }
