@@ -58,9 +58,18 @@ public enum Engine {
             python: python,
             name: "_pxsh",
             source: String(decoding: PackageResources.pxsh_runtime_py, as: UTF8.self),
-            filename: "<pxsh-runtime>"
+            filename: "<pxsh-runtime>",
+            cacheDirectory: codeCacheDirectory()
         )
         return StartedPython(python: python, runtime: runtime)
+    }
+
+    /// Where the runtime's compiled code is kept between starts (the user's private runtime
+    /// directory); nil if there is none.
+    static func codeCacheDirectory() -> String? {
+        guard let root = try? RuntimeDirectory.root() else { return nil }
+        let directory = root + "/code-cache"
+        return (try? RuntimeDirectory.makePrivateDirectory(directory)) != nil ? directory : nil
     }
 
     static func serve(_ options: EngineOptions, python started: StartedPython) throws {

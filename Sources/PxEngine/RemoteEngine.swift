@@ -110,7 +110,8 @@ enum RemoteEngine {
             python: python,
             name: "_pxsh",
             source: String(decoding: PackageResources.pxsh_runtime_py, as: UTF8.self),
-            filename: "<pxsh-runtime>"
+            filename: "<pxsh-runtime>",
+            cacheDirectory: Engine.codeCacheDirectory()
         )
         try runtime.function("init").call(integers: [Int(id), rank, size, 0])
         let handle = try runtime.function("handle")

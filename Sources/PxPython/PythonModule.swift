@@ -10,9 +10,21 @@ public final class PythonModule: @unchecked Sendable {
     static let fileInput: Int32 = 257
 
     /// Compiles `source` and imports it as the module `name`.
-    public init(python: PythonLibrary, name: String, source: String, filename: String) throws {
+    ///
+    /// - Parameter cacheDirectory: a private directory where the compiled code is kept for the next
+    ///   start, by the source's hash and the Python's bytecode version; nil to compile every time.
+    public init(
+        python: PythonLibrary,
+        name: String,
+        source: String,
+        filename: String,
+        cacheDirectory: String? = nil
+    ) throws {
         self.python = python
-        guard let code = python.compileString(source, filename, PythonModule.fileInput) else {
+        let cached = cacheDirectory.flatMap {
+            PythonModule.cachedCode(python, source: source, filename: filename, directory: $0)
+        }
+        guard let code = cached ?? python.compileString(source, filename, PythonModule.fileInput) else {
             throw PythonLoadError("cannot compile \(filename): \(python.fetchErrorText())")
         }
         defer { python.decRef(code) }
@@ -21,6 +33,75 @@ public final class PythonModule: @unchecked Sendable {
         }
         self.module = module
     }
+
+    /// Loads the compiled code of `source` kept in `directory`, or compiles it and keeps it there.
+    /// Compiling pxsh's runtime took 76 M of the 230 M instructions of a zygote's start, on the way
+    /// to every cluster's first engine. Nil (no Python error left set) if that failed.
+    private static func cachedCode(
+        _ python: PythonLibrary,
+        source: String,
+        filename: String,
+        directory: String
+    ) -> PyObjectPointer? {
+        guard let code = python.compileString(loader, "<pxsh-loader>", fileInput) else {
+            python.errClear()
+            return nil
+        }
+        defer { python.decRef(code) }
+        guard let module = python.execCodeModule("_pxsh_loader", code) else {
+            python.errClear()
+            return nil
+        }
+        defer { python.decRef(module) }
+        guard let load = python.objectGetAttrString(module, "load") else {
+            python.errClear()
+            return nil
+        }
+        defer { python.decRef(load) }
+        // FNV-1a: the file is named after the source, so that each pxsh version has its own.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in source.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let path = directory + "/" + String(hash, radix: 16) + ".code"
+        let arguments = python.tupleNew(3)
+        defer { python.decRef(arguments) }
+        for (index, text) in [source, filename, path].enumerated() {
+            var text = text
+            let bytes = text.withUTF8 { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { python.bytesFromStringAndSize($0.baseAddress, $0.count) }
+            }
+            _ = python.tupleSetItem(arguments, index, bytes)  // Steals the reference.
+        }
+        guard let loaded = python.objectCallObject(load, arguments) else {
+            python.errClear()
+            return nil
+        }
+        return loaded
+    }
+
+    /// `load(source, filename, path)`: the code kept at `path` if this Python wrote it (its bytecode's
+    /// magic number comes first, as in a `.pyc`), else `source` compiled and written there (atomically,
+    /// as another engine may be doing the same). Any failure to read or write only costs a compile.
+    static let loader = """
+        import marshal, os, _frozen_importlib_external
+        def load(source, filename, path):
+            magic = _frozen_importlib_external.MAGIC_NUMBER
+            try:
+                with open(path, "rb") as file:
+                    data = file.read()
+                if data.startswith(magic):
+                    return marshal.loads(data[len(magic):])
+            except Exception:
+                pass
+            code = compile(source, filename.decode(), "exec", dont_inherit=True)
+            try:
+                temporary = path + b".%d" % os.getpid()
+                with open(temporary, "wb") as file:
+                    file.write(magic + marshal.dumps(code))
+                os.replace(temporary, path)
+            except OSError:
+                pass
+            return code
+        """
 
     /// Looks up a function of the module.
     public func function(_ name: String) throws -> PythonFunction {

@@ -34,6 +34,41 @@ extension EndToEnd {
             expectNoLeftovers(run)
         }
 
+        /// The runtime's compiled code is kept in the user's runtime directory: a start loads it rather
+        /// than compile the runtime again, and a damaged copy only costs a compile.
+        @Test func theRuntimeIsCompiledOnceAndADamagedCopyIsReplaced() throws {
+            let root = "/tmp/pxsh-code-cache-test-\(getpid())"
+            try RuntimeDirectory.makePrivateDirectory(root)
+            defer {
+                _ = try? ChildProcess(executable: "/bin/rm", arguments: ["-rf", root], input: "").waitForExit(
+                    timeout: 30
+                )
+            }
+            func run() throws {
+                let run = try Pxsh.run(["-n", "1", "-c", "%px print('ran', rank)"], setting: ["XDG_RUNTIME_DIR": root])
+                expectStatus(run, .exited(0))
+                #expect(run.lines.contains("[stdout:0] ran 0"), "\(run.transcript)")
+            }
+            func inode(_ path: String) -> UInt64 {
+                var info = stat()
+                return lstat(path, &info) == 0 ? UInt64(info.st_ino) : 0
+            }
+            try run()
+            let directory = root + "/pxsh/code-cache"
+            let names = DirectoryListing.names(in: directory) ?? []
+            try #require(names.count == 1, "\(names)")
+            let path = directory + "/" + names[0]
+            let damaged = try FileDescriptor.open(path, flags: O_WRONLY | O_TRUNC)
+            try damaged.writeAll("not marshalled code")
+            damaged.close()
+            try run()
+            #expect(try FileDescriptor.readAll(path).count > 10_000)
+            let rewritten = inode(path)
+            try run()
+            #expect(inode(path) == rewritten, "an intact copy is loaded, not written again")
+            #expect(DirectoryListing.names(in: directory) == names)
+        }
+
         /// With `PXSH_NO_ZYGOTE` set, each engine is spawned and starts Python itself, as before.
         @Test func withoutTheZygoteEnginesAreSpawned() throws {
             let run = try Pxsh.run(["-n", "1", "-c", "%px \(Zygote.lineage)"], setting: ["PXSH_NO_ZYGOTE": "1"])
