@@ -486,11 +486,7 @@ struct ReplTerminalTests {
         defer { pxsh.close() }
         let evaluating = pxsh.home + "/evaluating"
         let apply = "%apply abs (open('\(evaluating)', 'w').close(), __import__('time').sleep(60), 1)[2]"
-        pxsh.enter(apply)
-        try waitForFile(evaluating)
-        pxsh.keys("C-c")
-        try pxsh.waitForPrompt(2)
-        let rows = pxsh.output(after: "In [1]: \(apply)")
+        let rows = try interruptOnceStarted(pxsh, apply, number: 1, marker: evaluating)
         #expect(rows.first?.hasPrefix("^C: interrupting ") == true, "\(rows)")
         #expect(rows.contains("KeyboardInterrupt"), "\(rows)")
         #expect(!rows.contains { $0.contains(":apply]") }, "\(rows)")
@@ -524,11 +520,7 @@ struct ReplTerminalTests {
         // running code, not a task still on its way (which ends "interrupted before it started").
         let pushing = pxsh.home + "/pushing"
         let push = "%push x=(open('\(pushing)', 'w').close(), __import__('time').sleep(60))"
-        pxsh.enter(push)
-        try waitForFile(pushing)
-        pxsh.keys("C-c")
-        try pxsh.waitForPrompt(6)
-        var rows = pxsh.output(after: "In [5]: \(push)")
+        var rows = try interruptOnceStarted(pxsh, push, number: 5, marker: pushing)
         #expect(rows.first == "^C: interrupting the local namespace", "\(rows)")
         #expect(rows.contains("KeyboardInterrupt"), "\(rows)")
 
@@ -765,6 +757,23 @@ private func engineList(_ ranges: Substring) -> Set<Int> {
 }
 
 /// Waits until a file exists (user code made it, to say it runs).
+/// Enters `command` as input `number`, presses Ctrl-C once it made the file `marker` (so that the
+/// Ctrl-C hits running code, not a task on its way), and returns what it showed.
+private func interruptOnceStarted(
+    _ pxsh: PxshTerminal,
+    _ command: String,
+    number: Int,
+    marker: String
+) throws
+    -> [String]
+{
+    pxsh.enter(command)
+    try waitForFile(marker)
+    pxsh.keys("C-c")
+    try pxsh.waitForPrompt(number + 1)
+    return pxsh.output(after: "In [\(number)]: \(command)")
+}
+
 private func waitForFile(_ path: String, timeout: Duration = .seconds(30)) throws {
     let clock = ContinuousClock()
     let deadline = clock.now.advanced(by: timeout)
