@@ -87,6 +87,13 @@ extension EndToEnd {
                 expression: "np.arange(30, dtype=np.float32).reshape(10, 3)",
                 check: "same(g, orig)"
             ),
+            // Large enough that each block's pickle travels as a shared-memory file.
+            Sequence(
+                name: "list_200k_mixed",
+                expression: "[(i, str(i)) if i % 3 else i for i in range(200_003)]",
+                check: "type(g) is list and g == orig"
+            ),
+            Sequence(name: "list_1m_ints", expression: "list(range(10**6))", check: "type(g) is list and g == orig"),
         ]
 
         @Test(arguments: sequences)
@@ -110,6 +117,9 @@ extension EndToEnd {
                 %gather \(name)
                 g = \(name)
                 assert \(sequence.check), repr(g)
+                import os
+                left = os.listdir(os.environ["PXSH_SHARED_MEMORY_DIR"])
+                assert not left, f"shared-memory files left behind: {left}"
                 print("CHECKED")
                 """
             )

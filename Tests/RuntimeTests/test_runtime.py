@@ -18,7 +18,9 @@ import io
 import linecache
 import os
 import pickle
+import shutil
 import sys
+import tempfile
 import types
 import unittest
 
@@ -624,6 +626,11 @@ class CollectTests(RuntimeTestCase):
         self.assertEqual(ns["m"], [0, 1])
         self.assertEqual(reply[:2], [b"l", b"[1, 2, 3]"])
 
+    def test_concat_of_blocks_that_one_engine_holds_under_two_names(self):
+        shared = [1, 2]
+        self.collect("concat", "", [{"a": shared, "b": shared}, {"a": [3], "b": [4]}])
+        self.assertEqual((self.home.ns["a"], self.home.ns["b"]), ([1, 2, 3], [1, 2, 4]))
+
     def test_chain_mode(self):
         reply = self.collect("chain", "r, s", [[1, 2], [], [3]])
         self.assertEqual(reply, [b"[1, 2, 3]"])
@@ -758,6 +765,122 @@ class ScatterGatherTests(RuntimeTestCase):
             self.run_cell(engine, "import numpy as np\ns = np.float64(rank)")
         self.gather("s")
         self.assertEqual(self.home.ns["s"], [0.0, 1.0])
+
+
+class SharedMemoryTests(RuntimeTestCase):
+    """Pickles of SHARED_MEMORY_THRESHOLD bytes and more travel as files in the shared-memory
+    directory, as large out-of-band buffers do; the client removes them after the transfer."""
+
+    MAGIC = b"\x00pxsh-shared-memory\x00"
+
+    def setUp(self):
+        super().setUp()
+        self.directory = tempfile.mkdtemp(prefix="pxsh-shm-test-")
+        self.addCleanup(shutil.rmtree, self.directory)
+        for i, engine in enumerate([self.home, *self.engines]):
+            engine.runtime._shared_memory_dir = self.directory
+            # Files are named pid-count: these engines share a pid.
+            engine.runtime._shared_memory_count = 1000 * i
+
+    def files(self):
+        return sorted(os.listdir(self.directory))
+
+    def release(self, segments):
+        """What the Swift client does once a transfer is done."""
+        for segment in segments:
+            if segment.startswith(self.MAGIC):
+                os.unlink(segment[len(self.MAGIC):].decode())
+
+    def test_a_large_scatter_and_gather_move_file_names(self):
+        self.run_cell(self.home, "x = list(range(100_000))")
+        reply = self.ok(self.home, SCATTER, "x", "", 2)
+        blobs = split_blobs(reply)
+        self.assertEqual([blob[0] for blob in blobs], [b"1", b"1"])
+        self.assertTrue(all(blob[1].startswith(self.MAGIC) for blob in blobs))
+        self.assertLess(sum(len(segment) for segment in reply), 400)
+        self.assertEqual(len(self.files()), 2)
+        for engine, blob in zip(self.engines, blobs):
+            self.ok(engine, IMPORT, *blob)
+        self.release(reply)
+        self.assertEqual(self.engines[1].ns["x"], list(range(50_000, 100_000)))
+
+        self.run_cell(self.home, "x = None")
+        blobs = [self.ok(engine, EXPORT_VALUES, "x", "") for engine in self.engines]
+        self.assertTrue(all(blob[1].startswith(self.MAGIC) for blob in blobs))
+        segments = [segment for blob in blobs for segment in blob]
+        self.ok(self.home, COLLECT, "concat", "", 2, *segments)
+        self.release(segments)
+        self.assertEqual(self.home.ns["x"], list(range(100_000)))
+        self.assertEqual(self.files(), [])
+
+    def test_mixed_objects_uneven_and_empty_parts(self):
+        self.run_cell(self.home, "x = [(i, str(i), None, i / 2, [i]) for i in range(20_001)]")
+        reply = self.ok(self.home, SCATTER, "x", "", 3)
+        parts = [decode_shared(blob) for blob in split_blobs(reply)]
+        self.release(reply)
+        expected = [(i, str(i), None, i / 2, [i]) for i in range(20_001)]
+        self.assertEqual([len(part["x"]) for part in parts], [6667, 6667, 6667])
+        self.assertEqual(sum((part["x"] for part in parts), []), expected)
+        self.run_cell(self.home, "x = []")
+        reply = self.ok(self.home, SCATTER, "x", "", 2)
+        self.assertFalse(any(segment.startswith(self.MAGIC) for segment in reply))
+        self.assertEqual(self.files(), [])
+
+    def test_small_values_stay_inline(self):
+        reply = self.ok(self.home, EXPORT_VALUES, "v", "list(range(100))")
+        self.assertEqual(reply[0], b"1")
+        self.assertFalse(reply[1].startswith(self.MAGIC))
+        self.assertEqual(self.files(), [])
+
+    def test_large_str_and_bytes_travel_as_files(self):
+        for expr in ("'é' * 100_000", "b'x' * 100_000"):
+            reply = self.ok(self.home, EXPORT_VALUES, "v", expr)
+            self.assertTrue(reply[1].startswith(self.MAGIC), expr)
+            self.ok(self.engine, IMPORT, *reply)
+            self.release(reply)
+            self.assertEqual(self.engine.ns["v"], eval(expr))
+        self.assertEqual(self.files(), [])
+
+    def test_without_cloudpickle_too(self):
+        home = FakeEngine(is_home=True, cloudpickle=False)
+        home.runtime._shared_memory_dir = self.directory
+        home.runtime._shared_memory_count = 5000
+        reply = self.ok(home, EXPORT_VALUES, "v", "list(range(50_000))")
+        self.assertTrue(reply[1].startswith(self.MAGIC))
+        self.ok(self.engine, IMPORT, *reply)
+        self.release(reply)
+        self.assertEqual(self.engine.ns["v"], list(range(50_000)))
+
+    def test_an_unpicklable_item_is_named_and_leaves_no_file(self):
+        self.run_cell(self.home, "import threading\nx = list(range(100_000)) + [threading.Lock()]")
+        ename, evalue, _ = self.error(self.home, SCATTER, "x", "", 2)
+        self.assertEqual(ename, "SerializationError")
+        self.assertIn("part 1 of 'x'", evalue)
+        self.assertIn("lock", evalue)
+        self.assertEqual(self.files(), [])
+
+    @needs_numpy
+    def test_a_large_pickle_with_large_arrays(self):
+        self.run_cell(self.home, "import numpy as np\nv = {'a': np.arange(20_000.0), 'l': list(range(40_000))}")
+        reply = self.ok(self.home, EXPORT_VALUES, "v", "")
+        self.assertEqual(reply[0], b"2")
+        self.assertTrue(reply[1].startswith(self.MAGIC) and reply[2].startswith(self.MAGIC))
+        self.assertEqual(len(self.files()), 2)
+        self.ok(self.engine, IMPORT, *reply)
+        self.release(reply)
+        value = self.engine.ns["v"]
+        numpy.testing.assert_array_equal(value["a"], numpy.arange(20_000.0))
+        self.assertEqual(value["l"], list(range(40_000)))
+        value["a"][0] = 7.0  # writable: mapped copy-on-write
+
+
+def decode_shared(blob):
+    """decode_blob for a blob whose pickle may be a shared-memory file."""
+    magic = SharedMemoryTests.MAGIC
+    if blob[1].startswith(magic):
+        with open(blob[1][len(magic):].decode(), "rb") as f:
+            blob = [blob[0], f.read(), *blob[2:]]
+    return decode_blob(blob)[0]
 
 
 class ApplyTests(RuntimeTestCase):

@@ -2,14 +2,16 @@
 
 A blob is ``[count, pickle, buf_1, ..., buf_k]`` where ``count`` is k + 1
 (ASCII decimal), ``pickle`` is pickle protocol 5 and ``buf_i`` its
-out-of-band buffers (numpy arrays). A buffer segment that starts with the
-shared-memory marker names a file in the cluster's private ``/dev/shm``
-directory instead of holding the bytes; the receiver maps it and removes it.
+out-of-band buffers (numpy arrays). A pickle or buffer segment that starts
+with the shared-memory marker names a file in the cluster's private
+``/dev/shm`` directory instead of holding the bytes (engines do that from
+64 KiB); the receiver maps it and removes it.
 
 Functions travel by value with cloudpickle when it is installed; without it,
 only what the standard pickler handles travels (functions by reference).
 """
 
+import mmap
 import os
 import pickle
 from typing import Any, List, Sequence, Tuple
@@ -92,10 +94,13 @@ def load(segments: Sequence[bytes], position: int = 0) -> Tuple[Any, int]:
     end = position + 1 + count
     if count < 1 or end > len(segments):
         raise ValueError(f"malformed value blob at segment {position}")
-    if count == 1:
-        return pickle.loads(segments[position + 1]), end
-    buffers = [_import_buffer(segment) for segment in segments[position + 2:end]]
-    return pickle.loads(segments[position + 1], buffers=buffers), end
+    buffers = [_import_buffer(segment) for segment in segments[position + 2:end]] if count > 1 else None
+    data = segments[position + 1]
+    if data[:len(SHARED_MEMORY_MAGIC)] != SHARED_MEMORY_MAGIC:
+        return pickle.loads(data, buffers=buffers), end
+    # A large pickle: the engine wrote it to a shared-memory file.
+    with _map_shared(data, access=mmap.ACCESS_READ) as mapped:
+        return pickle.loads(mapped, buffers=buffers), end
 
 
 def shared_memory_files(segments: Sequence[bytes]) -> List[str]:
@@ -107,16 +112,21 @@ def shared_memory_files(segments: Sequence[bytes]) -> List[str]:
 def _import_buffer(segment):
     if segment[:len(SHARED_MEMORY_MAGIC)] != SHARED_MEMORY_MAGIC:
         return bytearray(segment)  # arrays arrive writable
-    import mmap
+    # Copy-on-write: the array is writable, and pages are copied only if written.
+    return memoryview(_map_shared(segment, access=mmap.ACCESS_COPY))
+
+
+def _map_shared(segment, access):
+    """Maps the shared-memory file a segment names, and removes the file: the mapping keeps the
+    data, and this client was its only reader."""
     path = bytes(segment[len(SHARED_MEMORY_MAGIC):]).decode()
     fd = os.open(path, os.O_RDONLY)
     try:
-        # Copy-on-write: the array is writable, and pages are copied only if written.
-        mapped = memoryview(mmap.mmap(fd, 0, access=mmap.ACCESS_COPY))
+        mapped = mmap.mmap(fd, 0, access=access)
     finally:
         os.close(fd)
     try:
-        os.unlink(path)  # the mapping keeps the data; this client was its only reader
+        os.unlink(path)
     except OSError:
         pass
     return mapped

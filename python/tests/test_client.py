@@ -137,6 +137,19 @@ class ClientTests(ClusterTestCase):
         gathered = dv.gather("array").get()
         self.assertEqual(gathered.tolist(), list(range(10)))
 
+    def test_large_values_come_back_through_shared_memory_and_leave_no_file(self):
+        # The engines' pickles of these blocks are large: they travel as shared-memory files,
+        # which this client maps, reads and removes.
+        dv = self.rc[:]
+        items = [(i, str(i), None) for i in range(100_000)]
+        dv.scatter("big", items, block=True)
+        self.assertEqual(dv.gather("big", block=True), items)
+        self.assertEqual(self.rc[1]["big"], items[50_000:])
+        dv.execute("import os; shared = os.environ.get('PXSH_SHARED_MEMORY_DIR')", block=True)
+        directory = self.rc[0]["shared"]
+        self.assertTrue(directory and os.path.isdir(directory), directory)
+        self.assertEqual(os.listdir(directory), [])
+
     def test_direct_map_and_decorators(self):
         dv = self.rc[:]
         self.assertEqual(dv.map_sync(square, range(6)), [0, 1, 4, 9, 16, 25])

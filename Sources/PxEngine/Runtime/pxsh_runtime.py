@@ -102,11 +102,15 @@ Details the Swift side relies on:
 - Loading a blob copies each out-of-band buffer into a bytearray, so that
   arrays arrive writable, unless Swift passes it as a bytearray or a writable
   memoryview already.
+- Shared memory: with PXSH_SHARED_MEMORY_DIR set (local engines), a pickle or
+  an out-of-band buffer of SHARED_MEMORY_THRESHOLD bytes or more is written to
+  a file there, and its segment is _SHARED_MEMORY_MAGIC + the file's path;
+  loading maps the file. The client removes the files of a transfer once it is
+  done; a failed request removes those it made itself.
 """
 
 import ast
 import builtins
-import io
 import linecache
 import marshal
 import os
@@ -291,8 +295,10 @@ def handle(op, args):
             handler = _OPS.get(op)
             if handler is None:
                 raise ValueError(f"unknown pxsh runtime op {op!r}")
+            _request_files.clear()
             reply = handler(args)
         except BaseException as exc:
+            _remove_request_files()
             reply = _error_reply(exc)
         _flush_std()
         return reply
@@ -356,11 +362,9 @@ def _op_collect(args):
     n = int(args[2])
     parts = _load_many(args, 3, n)
     if mode in ("list", "concat"):
-        return _collect_by_key(parts, list if mode == "list" else _concat)
+        return _collect_by_key(parts, (lambda values, _: values) if mode == "list" else _concat)
     if mode == "chain":
-        value = []
-        for part in parts:
-            value.extend(part)
+        value = _chain(parts, fresh=True)
     elif mode == "value":
         if n != 1:
             raise ValueError(f"COLLECT value takes one blob, got {n}")
@@ -980,15 +984,17 @@ def _collect_by_key(dicts, combine):
         if type(part) is not dict:
             raise TypeError(f"COLLECT expects dicts, got {type(part).__name__}")
     reply = [b"ok"]
-    for key in (dicts[0] if dicts else ()):
-        value = combine([part[key] for part in dicts])
+    keys = dicts[0] if dicts else ()
+    for key in keys:
+        # With one key, each block is held by its dict alone: concat may extend the first.
+        value = combine([part[key] for part in dicts], len(keys) == 1)
         _ns[key] = value
         reply += [_utf8(key), _utf8(_repr_cut(value))]
     return reply
 
 
-def _concat(parts):
-    """Join gathered blocks back into one value of the blocks' kind."""
+def _concat(parts, fresh=False):
+    """Join gathered blocks back into one value of the blocks' kind (fresh: see _chain)."""
     if not parts:
         return []
     if all(isinstance(p, str) for p in parts):
@@ -1008,11 +1014,21 @@ def _concat(parts):
         if joined is not None:
             return joined
     if all(isinstance(p, (list, tuple, range)) for p in parts):
-        joined = []
-        for p in parts:
-            joined.extend(p)
-        return joined
+        return _chain(parts, fresh)
     return list(parts)
+
+
+def _chain(parts, fresh):
+    """One list of the items of parts, in order. When the first part is a list that nothing else
+    holds (fresh: just loaded), it is extended in place, which copies half the references of a
+    gather from two engines."""
+    if fresh and parts and type(parts[0]) is list:
+        joined, rest = parts[0], parts[1:]
+    else:
+        joined, rest = [], parts
+    for part in rest:
+        joined.extend(part)
+    return joined
 
 
 def _join_ranges(parts):
@@ -1082,44 +1098,81 @@ def _dump(obj):
             *[_export_buffer(buffer) for buffer in buffers]]
 
 
-# Large out-of-band buffers (numpy arrays) travel as files in the cluster's private
-# shared-memory directory: the segment names the file, so the sockets carry a few bytes
-# instead of the data, and receivers map the file copy-on-write instead of copying it.
-# The client removes the files once the transfer is done; the controller removes the
-# directory when the cluster stops.
+# Large pickles and large out-of-band buffers (numpy arrays) travel as files in the
+# cluster's private shared-memory directory: the segment names the file, so the sockets
+# (engine, controller, client, controller, engine) carry a few bytes instead of the data,
+# and receivers map the file instead of copying it. The client removes the files once
+# the transfer is done; the controller removes the directory when the cluster stops.
 SHARED_MEMORY_THRESHOLD = 1 << 16
 _SHARED_MEMORY_MAGIC = b"\x00pxsh-shared-memory\x00"
 _shared_memory_dir = os.environ.get("PXSH_SHARED_MEMORY_DIR") or None
 _shared_memory_count = 0
 
 
-def _export_buffer(buffer):
+_request_files = []  # the files made for the current request's reply
+
+
+def _create_shared():
+    """A new file in the shared-memory directory: (path, fd open for writing)."""
     global _shared_memory_count
-    raw = buffer.raw()
-    if _shared_memory_dir is None or raw.nbytes < SHARED_MEMORY_THRESHOLD:
-        return bytes(raw)
     _shared_memory_count += 1
     path = os.path.join(_shared_memory_dir, "%d-%d" % (os.getpid(), _shared_memory_count))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    _request_files.append(path)
+    return path, fd
+
+
+def _remove_request_files():
+    """A request failed: no one will read or remove the files made for its reply (the blocks
+    of a scatter that were written before one failed to pickle, say)."""
+    for path in _request_files:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    _request_files.clear()
+
+
+def _write_all(fd, data):
+    # write(2) fills tmpfs pages inside the kernel: 2-3x faster than mmap + copy,
+    # which takes a page fault for every 4 KiB of the file.
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _shared_segment(path):
+    return _SHARED_MEMORY_MAGIC + path.encode()
+
+
+def _shared_path(segment):
+    """The file a segment names, or None for a segment that holds its bytes."""
+    if segment[:len(_SHARED_MEMORY_MAGIC)] != _SHARED_MEMORY_MAGIC:
+        return None
+    return bytes(segment[len(_SHARED_MEMORY_MAGIC):]).decode()
+
+
+def _export_buffer(buffer):
+    raw = buffer.raw()
+    if _shared_memory_dir is None or raw.nbytes < SHARED_MEMORY_THRESHOLD:
+        return bytes(raw)
+    path, fd = _create_shared()
     try:
-        # write(2) fills tmpfs pages inside the kernel: 2-3x faster than mmap + copy,
-        # which takes a page fault for every 4 KiB of the file.
-        view = raw.cast("B")
-        while view:
-            view = view[os.write(fd, view):]
+        _write_all(fd, raw)
     except BaseException:
         os.unlink(path)
         raise
     finally:
         os.close(fd)
-    return _SHARED_MEMORY_MAGIC + path.encode()
+    return _shared_segment(path)
 
 
 def _import_buffer(segment):
-    if segment[:len(_SHARED_MEMORY_MAGIC)] != _SHARED_MEMORY_MAGIC:
+    path = _shared_path(segment)
+    if path is None:
         return _writable(segment)
     import mmap
-    fd = os.open(bytes(segment[len(_SHARED_MEMORY_MAGIC):]).decode(), os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY)
     try:
         # Copy-on-write: the array is writable, and pages are copied only if written.
         return memoryview(mmap.mmap(fd, 0, access=mmap.ACCESS_COPY))
@@ -1127,15 +1180,65 @@ def _import_buffer(segment):
         os.close(fd)
 
 
+class _PickleOutput:
+    """Where a pickler writes (frames of about 64 KiB): memory while the pickle is small, a
+    shared-memory file once it reaches SHARED_MEMORY_THRESHOLD. A large pickle is then written
+    once, into the file, and never held whole in this process's memory."""
+
+    __slots__ = ("_chunks", "_size", "_path", "_fd")
+
+    def __init__(self):
+        self._chunks = []
+        self._size = 0
+        self._path = None
+        self._fd = -1
+
+    def write(self, data):
+        if self._fd >= 0:
+            _write_all(self._fd, data)
+            return len(data)
+        self._chunks.append(bytes(data))
+        self._size += len(self._chunks[-1])
+        if self._size >= SHARED_MEMORY_THRESHOLD and _shared_memory_dir is not None:
+            self._path, self._fd = _create_shared()
+            chunks, self._chunks = self._chunks, []
+            for chunk in chunks:
+                _write_all(self._fd, chunk)
+        return len(data)
+
+    def segment(self):
+        """The pickle, or the segment that names its file."""
+        if self._fd < 0:
+            return b"".join(self._chunks)
+        os.close(self._fd)
+        self._fd = -1
+        return _shared_segment(self._path)
+
+    def discard(self):
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            os.unlink(self._path)
+
+
 def _dumps(obj, buffer_callback):
+    """The pickle of obj: its bytes, or a segment naming the shared-memory file that holds it."""
     if _is_plain(obj):
-        return pickle.dumps(obj, PICKLE_PROTOCOL, buffer_callback=buffer_callback)
-    cloudpickle = _cloudpickle_module() if USE_CLOUDPICKLE else None
-    if cloudpickle:
-        return cloudpickle.dumps(obj, PICKLE_PROTOCOL, buffer_callback=buffer_callback)
-    out = io.BytesIO()
-    _FallbackPickler(out, PICKLE_PROTOCOL, buffer_callback=buffer_callback).dump(obj)
-    return out.getvalue()
+        data = pickle.dumps(obj, PICKLE_PROTOCOL, buffer_callback=buffer_callback)
+        if len(data) < SHARED_MEMORY_THRESHOLD or _shared_memory_dir is None:
+            return data
+        write = lambda out: out.write(data)  # a large str or bytes
+    else:
+        cloudpickle = _cloudpickle_module() if USE_CLOUDPICKLE else None
+        pickler = cloudpickle.Pickler if cloudpickle else _FallbackPickler
+        write = lambda out: pickler(out, PICKLE_PROTOCOL, buffer_callback=buffer_callback).dump(obj)
+    out = _PickleOutput()
+    try:
+        write(out)
+    except BaseException:
+        out.discard()
+        raise
+    return out.segment()
 
 
 def _is_plain(obj):
@@ -1168,10 +1271,18 @@ def _load(args, pos):
     end = pos + 1 + count
     if count < 1 or end > len(args):
         raise ValueError(f"malformed value blob at segment {pos}")
-    if count == 1:
-        return pickle.loads(args[pos + 1]), end
-    buffers = [_import_buffer(buffer) for buffer in args[pos + 2:end]]
-    return pickle.loads(args[pos + 1], buffers=buffers), end
+    buffers = [_import_buffer(buffer) for buffer in args[pos + 2:end]] if count > 1 else None
+    path = _shared_path(args[pos + 1])
+    if path is None:
+        return pickle.loads(args[pos + 1], buffers=buffers), end
+    import mmap
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+    with data:
+        return pickle.loads(data, buffers=buffers), end
 
 
 def _load_many(args, pos, n):
