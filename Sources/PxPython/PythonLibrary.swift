@@ -87,7 +87,8 @@ public final class PythonLibrary: @unchecked Sendable {
 
     // MARK: - Starting the interpreter
 
-    /// Starts the interpreter, with Python's own SIGINT handler (so SIGINT raises KeyboardInterrupt).
+    /// Starts the interpreter, with Python's own SIGINT handler (so SIGINT raises KeyboardInterrupt),
+    /// and with ``ArenaCache`` as its arena allocator.
     ///
     /// `programName` must be the path of the python executable the user chose: it is how a venv's
     /// python finds its prefix and site-packages. Python 3.14's PEP 741 API is used where present,
@@ -116,6 +117,7 @@ public final class PythonLibrary: @unchecked Sendable {
                     "Python failed to start: \(message.map { String(cString: $0) } ?? "unknown error")"
                 )
             }
+            ArenaCache.install(in: handle)
             return
         }
         typealias DecodeLocale =
@@ -128,6 +130,7 @@ public final class PythonLibrary: @unchecked Sendable {
         // Python keeps the pointer for its lifetime, so the decoded name is never freed.
         setProgramName(decode(programName, nil))
         initializeEx(1)
+        ArenaCache.install(in: handle)
     }
 
     private func requiredSymbol(_ name: String) throws -> UnsafeMutableRawPointer {
