@@ -533,9 +533,14 @@ public final class Cluster {
         switch event {
         case .engineStarted(let row):
             knownEngines[row.id] = row
-        case .engineDied(let engine, _, _, let isRestarting, _):
-            // A restarting engine stays among `all`: the controller holds its tasks until it is back.
-            knownEngines[engine]?.state = isRestarting ? .starting : .dead
+        case .engineDied(let engine, _, _, let isRestarting, let host):
+            if host != nil {
+                // A lost remote engine leaves the cluster (nothing can start it again).
+                knownEngines.removeValue(forKey: engine)
+            } else {
+                // A restarting engine stays among `all`: the controller holds its tasks until it is back.
+                knownEngines[engine]?.state = isRestarting ? .starting : .dead
+            }
         case .taskRetried(let task, let engine):
             if let (result, index) = taskIndex[task] {
                 result.tasks[index].isRunning = false

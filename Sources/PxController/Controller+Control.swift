@@ -43,13 +43,7 @@ extension Controller {
             for id in targets {
                 guard let slot = engines[id], slot.pid > 0 else { continue }
                 guard slot.isChild else {
-                    // Until launchers can start it again, an engine on another host stays as it is.
-                    peer.connection.enqueue(
-                        ClusterEvent.notice(
-                            "cannot restart \(slot.label): it joined from another host, and pxsh has no launcher "
-                                + "there to start it again; start a new engine there with `pxsh engine --connection-file`"
-                        ).frame
-                    )
+                    peer.connection.enqueue(ClusterEvent.notice(cannotRestartMessage(slot)).frame)
                     continue
                 }
                 if slot.life.isDead {
@@ -123,6 +117,18 @@ extension Controller {
             }
             isShuttingDown = true
         }
+    }
+
+    /// Why a remote engine is not restarted: it stays as it is. A launcher starts its engines as one
+    /// job (one mpiexec, one srun) whose ranks cannot be started again one by one.
+    private func cannotRestartMessage(_ slot: EngineSlot) -> String {
+        if let rank = slot.launcherRank, let job = launcherJobs.first(where: { $0.plan.ranks.contains(rank) }) {
+            return "cannot restart \(slot.label): its launcher's job (\(job.label)) started it, and pxsh cannot "
+                + "start one engine of a launcher's job again; `%remove \(slot.id)` removes it, and `pxsh cluster "
+                + "stop` then `start` makes the whole set again"
+        }
+        return "cannot restart \(slot.label): it joined from another host, and pxsh has no launcher there to "
+            + "start it again; start a new engine there with `pxsh engine --connection-file`"
     }
 
     /// The text argument of a control request, after its ids.

@@ -180,8 +180,12 @@ extension Controller {
         } else if isRestarting {
             launchEngine(id: id, rank: slot.rank)
         } else if let host = slot.life.host {
-            // Nothing here can start it again: its launcher (or its user) may add a new one.
+            // Nothing here can start it again (its launcher, or its user, may add a new one): it
+            // leaves the cluster, and the others learn their rank and size at the end of this turn.
             broadcast(.engineDied(engine: id, rank: slot.rank, cause: cause, isRestarting: false, host: host))
+            engines.removeValue(forKey: id)
+            hasLostEnginesSinceSettled = true
+            ranksNeedSettling = true
         } else {
             // Restart an engine that had worked; one that could not start would only fail again.
             let restarts = slot.life.hasRegistered && launchEngine(id: id, rank: slot.rank)

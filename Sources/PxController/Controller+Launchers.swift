@@ -143,7 +143,7 @@ extension Controller {
     /// The remote engines a launcher's job started: those of its ranks that are alive.
     func engines(of job: LauncherJob) -> [Int32] {
         engines.values.filter { slot in
-            !slot.isHome && slot.life.host != nil && !slot.life.isDead && job.plan.ranks.contains(slot.rank)
+            !slot.isHome && !slot.life.isDead && slot.launcherRank.map(job.plan.ranks.contains) == true
         }.map(\.id)
     }
 

@@ -83,8 +83,9 @@ extension Controller {
 
     /// An authenticated engine said hello: give it an id, a rank and the cluster's size.
     ///
-    /// Hello fields: `["remote", rank or "", size or "", pid, hostname]`. A rank that is asked for
-    /// (an MPI rank, say) is kept when no live engine has it.
+    /// Hello fields: `["remote", rank or "", size or "", pid, hostname, "launcher" or ""]`. A rank
+    /// that is asked for (an MPI rank, say) is kept when no live engine has it; "launcher" says that
+    /// mpiexec or srun gave it (it is `MPI.COMM_WORLD.rank`), so it never changes.
     func registerRemoteEngine(_ peer: Peer, hello: Hello) {
         let fields = hello.fields
         let wantedRank = fields.count > 1 ? Int(fields[1]) : nil
@@ -111,8 +112,12 @@ extension Controller {
             origin: .remote(host: peer.host ?? "?")
         )
         slot.connection = peer
+        slot.launcherRank = wantedRank
+        slot.keepsRank = fields.count > 5 && fields[5] == "launcher" && rank == wantedRank
         engines[id] = slot
         peer.role = .engine(id)
+        // One that joins by itself changes the others' size (a launcher's engines know theirs).
+        if wantedSize == nil { ranksNeedSettling = true }
         log("controller: \(slot.label) joined (pid \(pid) on \(fields.count > 4 ? fields[4] : "?"))")
         peer.connection.enqueue(
             Frame(

@@ -41,6 +41,10 @@ public final class Controller {
     var callsBeingPacked: [UInt64: (pack: UInt64, retries: Int?)] = [:]
     var nextClientID = 1
     var isShuttingDown = false
+    /// Remote engines joined or were lost since the engines last learned their rank and size.
+    var ranksNeedSettling = false
+    /// Some of them were lost: the clients are told.
+    var hasLostEnginesSinceSettled = false
     /// Clients that connected while the first engines were still starting; welcomed once they are up.
     var clientsAwaitingWelcome: [Peer] = []
     /// Control requests answered when the engines they started (restart, add) are up.
@@ -148,6 +152,7 @@ public final class Controller {
             reapEngines()
             watchLauncherJobs()
             if hasRemotePeers { checkHeartbeats() }
+            settleRanksIfNeeded()
             releaseExpiredAnswers()
             flushAll()
         }

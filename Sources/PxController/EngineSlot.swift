@@ -33,6 +33,11 @@ struct EngineSlot {
     var lostAt: UInt64?
     /// When an engine asked to exit is killed if it has not (monotonic nanoseconds).
     var killDeadline: UInt64?
+    /// The rank a remote engine asked for when it joined, which names the launcher job that started
+    /// it (`rank` may change since).
+    var launcherRank: Int?
+    /// Whether its rank is the one mpiexec or srun gave it (`MPI.COMM_WORLD.rank`): it never changes.
+    var keepsRank = false
 
     init(id: Int32, rank: Int, pid: pid_t, since: UInt64, origin: EngineLife.Origin = .child) {
         self.id = id

@@ -17,6 +17,9 @@ public struct EngineOptions: Sendable {
     /// Set for an engine that joins over TCP (`pxsh engine --connection-file`): then the
     /// controller gives it its id, and its rank and size unless it asks for some (0 and -1 mean "any").
     public var connection: ConnectionFile?
+    /// Whether `rank` is the one mpiexec or srun gave this process (`MPI.COMM_WORLD.rank`), which
+    /// the controller must never change.
+    public var isRankFromLauncher = false
     /// Set for the zygote: it starts Python once and forks the engines that the controller asks
     /// for on its standard input (see ``Zygote``).
     public var isZygote = false

@@ -71,7 +71,7 @@ enum RemoteEngine {
             role: .engine,
             fields: [
                 "remote", options.rank >= 0 ? String(options.rank) : "", options.size > 0 ? String(options.size) : "",
-                String(getpid()), hostname,
+                String(getpid()), hostname, options.isRankFromLauncher ? "launcher" : "",
             ]
         )
         try socket.send(hello.frame)

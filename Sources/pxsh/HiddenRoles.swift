@@ -103,6 +103,7 @@ struct EngineCommand: ParsableCommand {
             logPath: log
         )
         options.connection = connection
+        options.isRankFromLauncher = rank == nil && launched != nil
         Engine.run(options)
     }
 }

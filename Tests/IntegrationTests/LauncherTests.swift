@@ -304,21 +304,22 @@ extension EndToEnd {
                 """
                 %px from mpi4py import MPI; import atexit; path = \(pythonString(directory.path)) + "/atexit-%d" % rank
                 %px atexit.register(lambda: open(path, "w").close())
-                %remove 1
+                %remove 0
                 """
             )
             expectStatus(run, .exited(0))
             var states: [Int: String] = [:]
             let isRemoved = try eventually(timeout: 30) {
                 states = try engineStates(of: cluster)
-                return directory.contents(of: "atexit-1") != nil && states[1] == nil
+                return directory.contents(of: "atexit-0") != nil && states[0] == nil
             }
             #expect(isRemoved, "\(states)\n\(cluster.controllerLog)")
-            let after = try cluster.script("%px print(rank, MPI.COMM_WORLD.rank, MPI.COMM_WORLD.size)")
-            #expect(after.lines.contains("[stdout:0] 0 0 2"), "\(after.transcript)\n\(cluster.controllerLog)")
+            // The rank that stays keeps its rank: it is its MPI rank, which cannot change.
+            let after = try cluster.script("%px print(rank, size, MPI.COMM_WORLD.rank, MPI.COMM_WORLD.size)")
+            #expect(after.lines.contains("[stdout:1] 1 1 1 2"), "\(after.transcript)\n\(cluster.controllerLog)")
             cluster.expectCleanStop()
             isStopped = true
-            #expect(directory.contents(of: "atexit-0") == "", "\(cluster.controllerLog)")
+            #expect(directory.contents(of: "atexit-1") == "", "\(cluster.controllerLog)")
         }
 
         @Test(arguments: MPIImplementation.allCases)
@@ -330,12 +331,13 @@ extension EndToEnd {
             }
             let mpiexec = try #require(launcherProcesses(of: cluster, mpi.launcherProgram).first)
             kill(mpiexec.pid, SIGKILL)
-            let dead = try eventually(timeout: 30) {
+            // Reported lost, they leave the cluster.
+            let gone = try eventually(timeout: 30) {
                 let states = try engineStates(of: cluster)
-                return states[0] == "dead" && states[1] == "dead"
+                return states[0] == nil && states[1] == nil
             }
             let states = try engineStates(of: cluster)
-            #expect(dead, "\(states)\n\(cluster.controllerLog)")
+            #expect(gone, "\(states)\n\(cluster.controllerLog)")
             let run = try cluster.script("%px print(1)")
             #expect(run.output.contains("no engine") || run.output.contains("dead"), "\(run.transcript)")
         }
@@ -574,12 +576,13 @@ extension EndToEnd {
             let job = try slurm("squeue", ["-h", "-n", "pxsh-\(cluster.name)", "-o", "%i"]).trimming("\n ")
             try #require(!job.isEmpty)
             try slurm("scancel", [job])
-            let dead = try eventually(timeout: 30) {
+            // Reported lost, they leave the cluster.
+            let gone = try eventually(timeout: 30) {
                 let states = try engineStates(of: cluster)
-                return states[0] == "dead" && states[1] == "dead"
+                return states[0] == nil && states[1] == nil
             }
             let states = try engineStates(of: cluster)
-            #expect(dead, "\(states)\n\(cluster.controllerLog)")
+            #expect(gone, "\(states)\n\(cluster.controllerLog)")
         }
     }
 }

@@ -102,6 +102,18 @@ extension EndToEnd {
             let rows = lines.map { $0.split(separator: " ").map(String.init) }
             #expect(rows.contains { $0.first == "\(id)" && $0.last == host.address }, "\(run.transcript)")
             #expect(rows.contains { $0.first == "0" && $0.last == "local" }, "\(run.transcript)")
+
+            // %restart of all restarts the local engine, and says why it cannot restart the remote one.
+            let restart = try cluster.script("%restart")
+            expectStatus(restart, .exited(1))
+            #expect(restart.output.contains("restarted engines 0 (their variables are lost)"), "\(restart.transcript)")
+            #expect(
+                restart.output.contains(
+                    "cannot restart engine \(id) (rank \(id), host \(host.address)): it joined from"
+                ),
+                "\(restart.transcript)"
+            )
+            #expect(!engine.hasExited, "\(engine.transcript)")
         }
 
         @Test func aWrongKeyIsRefusedLoggedAndChangesNothing() throws {
@@ -258,33 +270,62 @@ extension EndToEnd {
             case sigkill, cutLink, sigstop
         }
 
+        /// A lost remote engine is reported once and leaves the cluster: it no longer counts in `size`
+        /// or the ranks, `%engines` no longer lists it, and the engines that stay get their new rank and
+        /// size, with one line naming those whose rank changed (as after `%remove`).
         @Test(arguments: Fault.allCases)
-        func aLostRemoteEngineIsReportedWithItsHostAndItsTaskFails(_ fault: Fault) throws {
-            let host = try NetworkHost()
-            defer { host.remove() }
-            let cluster = try Self.startCluster(facing: host)
+        func aLostRemoteEngineIsReportedWithItsHostAndItsTaskFailsAndItLeavesTheCluster(_ fault: Fault) throws {
+            // Two hosts: the link of the one whose engine is lost may be cut.
+            let hosts = [try NetworkHost(), try NetworkHost()]
+            defer { for host in hosts { host.remove() } }
+            let cluster = try NamedCluster.start(engines: 1, prefix: "tcp", extra: ["--ip", "0.0.0.0"])
             defer {
                 let (_, leftovers) = cluster.stop()
                 #expect(leftovers.isEmpty, "left behind: \(leftovers)")
             }
-            let engine = try host.startPxsh(
-                ["engine", "--connection-file", "-"],
-                token: cluster.token,
-                input: try Self.connectionFile(of: cluster)
-            )
-            let id = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
+            var file = try ConnectionFile(json: Array(try Self.connectionFile(of: cluster).utf8))
+            var engines: [(process: ChildProcess, id: Int)] = []
+            for host in hosts {
+                file.address = host.localAddress
+                let engine = try host.startPxsh(
+                    ["engine", "--connection-file", "-"],
+                    token: cluster.token,
+                    input: file.json
+                )
+                engines.append((engine, try Self.waitForEngine(from: host.address, in: cluster, engine: engine)))
+            }
+            let (engine, id) = engines[0]
+            let (survivor, survivorID) = engines[1]
+            #expect(id < survivorID, "the lost engine comes first, so that the other one's rank changes")
             let directory = try TemporaryDirectory()
+            // Another client, busy on the local engine, sees what happens as it happens.
+            let release = directory.path + "/release"
+            let (observer, _) = try Pxsh.start([
+                "--cluster", cluster.name, "-c",
+                "%px -t 0 import os, time; _ = [time.sleep(0.05) for _ in iter(lambda: os.path.exists('\(release)'), True)]",
+            ])
             let client = try Self.startLongTask(on: id, cluster: cluster, directory: directory)
             switch fault {
             case .sigkill: engine.signal(SIGKILL)
-            case .cutLink: try host.cutLink()
+            case .cutLink: try hosts[0].cutLink()
             case .sigstop: engine.signal(SIGSTOP)
             }
-            let lost = "engine \(id) (rank \(id), host \(host.address)) lost: "
+            let lost = "engine \(id) (rank \(id), host \(hosts[0].address)) lost: "
             #expect(client.waitForExit(timeout: 60) == .exited(1), "\(client.transcript)")
             #expect(client.stdout.contains(lost), "\(client.transcript)")
             #expect(client.stdout.contains("EngineError"), "\(client.transcript)")
             if fault != .sigkill { #expect(client.stdout.contains(lost + "no heartbeat for"), "\(client.transcript)") }
+            // The one-line notice of the rank that changed, after the loss.
+            let notice = "ranks changed: engine \(survivorID) is now rank \(survivorID - 1) (was \(survivorID))"
+            _ = try? observer.waitForOutput(timeout: 30) { $0.contains(notice) }
+            close(open(release, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600))
+            #expect(observer.waitForExit(timeout: 30) == .exited(0), "\(observer.transcript)")
+            let observed = observer.stdout
+            #expect(observed.components(separatedBy: lost).count == 2, "reported once:\n\(observer.transcript)")
+            #expect(
+                observed.range(of: lost).map { observed[$0.upperBound...].contains(notice) } == true,
+                "\(observer.transcript)\n\(cluster.controllerLog)"
+            )
             switch fault {
             case .sigkill:
                 #expect(engine.waitForExit(timeout: 10) == .signaled(SIGKILL))
@@ -297,17 +338,24 @@ extension EndToEnd {
                 engine.signal(SIGCONT)
                 #expect(engine.waitForExit(timeout: 30) != .timedOut, "\(engine.transcript)")
             }
-            // The engine table says so, and the cluster goes on with its local engine.
-            let run = try cluster.script("%px -t 0 print('still here')\n%engines")
-            #expect(run.lines.contains("[stdout:0] still here"), "\(run.transcript)")
+            // The engine table no longer lists it; the others are ranks 0..size-1 and know it.
+            let run = try cluster.script("%engines\n%px print('rank', rank, 'size', size)")
+            expectStatus(run, .exited(0))
+            let rows = run.lines.map { $0.split(separator: " ").map(String.init) }
+            #expect(!rows.contains { $0.first == "\(id)" }, "\(run.transcript)")
             #expect(
-                run.lines.contains { line in
-                    let fields = line.split(separator: " ")
-                    return fields.first == "\(id)" && fields.contains("dead")
-                        && fields.last.map(String.init) == host.address
+                rows.contains { $0.count >= 7 && $0.first == "0" && $0[1] == "0" && $0.last == "local" },
+                "\(run.transcript)"
+            )
+            #expect(
+                rows.contains {
+                    $0.count >= 7 && $0.first == "\(survivorID)" && $0[1] == "1" && $0.last == hosts[1].address
                 },
                 "\(run.transcript)"
             )
+            #expect(run.lines.contains("[stdout:0] rank 0 size 2"), "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:\(survivorID)] rank 1 size 2"), "\(run.transcript)")
+            #expect(!survivor.hasExited, "\(survivor.transcript)")
         }
 
         @Test func remoteEnginesLeaveWhenTheControllerIsKilledAndTheClientSaysSo() throws {

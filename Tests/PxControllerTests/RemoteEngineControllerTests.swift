@@ -55,12 +55,24 @@ import Glibc
     }
 
     /// An authenticated engine from `host` that has registered and is ready; its id.
-    func joinEngine(host: String, rank: Int? = nil) throws -> (InMemoryConnection, Peer, Int32) {
+    /// - Parameter fromLauncher: the rank is one mpiexec or srun gave it (`MPI.COMM_WORLD.rank`).
+    func joinEngine(
+        host: String,
+        rank: Int? = nil,
+        size: Int? = nil,
+        fromLauncher: Bool = false
+    ) throws -> (InMemoryConnection, Peer, Int32) {
         let (connection, peer, verdict) = try exchangeKeys(host: host)
         #expect(verdict.map(\.kind) == [.authAccepted])
         #expect(connection.isSealed)
         connection.deliver(
-            Hello(role: .engine, fields: ["remote", rank.map(String.init) ?? "", "", "4242", "h"]).frame
+            Hello(
+                role: .engine,
+                fields: [
+                    "remote", rank.map(String.init) ?? "", size.map(String.init) ?? "", "4242", "h",
+                    fromLauncher ? "launcher" : "",
+                ]
+            ).frame
         )
         controller.receive(from: peer)
         let welcome = try #require(connection.takeSent().first)
@@ -131,7 +143,7 @@ import Glibc
         enginePeer.lastHeard = Clock.monotonicNanoseconds - 6_000_000_000
         controller.checkHeartbeats()
         #expect(enginePeer.isClosed)
-        #expect(controller.engines[id]?.life.isDead == true)
+        #expect(controller.engines[id] == nil, "a lost remote engine leaves the cluster")
         let frames = client.takeSent()
         let reply = try #require(frames.first { $0.kind == .reply })
         #expect(reply.flags.contains(.failed) && reply.segments[1] == ReplyStatus.engineError.segment)
@@ -154,12 +166,100 @@ import Glibc
         _ = client.takeSent()
         engine.close()
         controller.receive(from: enginePeer)
-        #expect(controller.engines[id]?.life.isDead == true)
+        #expect(controller.engines[id] == nil, "a lost remote engine leaves the cluster")
         #expect(
             client.takeSent().compactMap(ClusterEvent.init).contains {
                 if case .engineDied(id, _, "its connection closed", false, "10.1.0.4") = $0 { return true }
                 return false
             }
+        )
+    }
+
+    /// The tasks that set `rank` and `size` in each engine, by engine: "rank, size = R, S".
+    func rankUpdates(_ engines: [(connection: InMemoryConnection, id: Int32)]) -> [Int32: String] {
+        var updates: [Int32: String] = [:]
+        for (connection, id) in engines {
+            for frame in connection.takeSent() where frame.kind == .task && frame.op == EngineOp.execute.rawValue {
+                updates[id] = frame.segments.first?.text
+            }
+        }
+        return updates
+    }
+
+    @Test func aLostRemoteEngineLeavesAndTheOthersGetTheirRankAndSizeWithOneNotice() throws {
+        let (client, _) = try connectClient()
+        let (first, firstPeer, firstID) = try joinEngine(host: "10.1.0.11")
+        let (second, _, secondID) = try joinEngine(host: "10.1.0.12")
+        let (third, _, thirdID) = try joinEngine(host: "10.1.0.13")
+        // Each one that joins by itself changes the others' size.
+        controller.settleRanksIfNeeded()
+        #expect(
+            rankUpdates([(first, firstID), (second, secondID), (third, thirdID)])
+                == [firstID: "rank, size = 0, 3", secondID: "rank, size = 1, 3", thirdID: "rank, size = 2, 3"]
+        )
+        _ = client.takeSent()
+
+        first.close()
+        controller.receive(from: firstPeer)
+        controller.settleRanksIfNeeded()
+        #expect(controller.engines[firstID] == nil)
+        #expect(controller.engines[thirdID]?.rank == 0 && controller.engines[secondID]?.rank == 1)
+        #expect(
+            rankUpdates([(second, secondID), (third, thirdID)])
+                == [secondID: "rank, size = 1, 2", thirdID: "rank, size = 0, 2"]
+        )
+        let events = client.takeSent().compactMap(ClusterEvent.init)
+        #expect(
+            events.filter {
+                if case .engineDied = $0 { true } else { false }
+            }.count == 1,
+            "\(events)"
+        )
+        #expect(
+            events.contains(.notice("ranks changed: engine \(thirdID) is now rank 0 (was 2); size is now 2")),
+            "\(events)"
+        )
+        #expect(controller.engineRows().map(\.id) == [secondID, thirdID])
+
+        // The update runs as a task of the engine, which is busy until it replies; its reply goes nowhere.
+        #expect(controller.engines[secondID]?.life.state == .busy)
+        let updates = try #require(controller.engines[secondID]?.queue)
+        #expect(updates.count == 2, "after the join and after the loss")
+        for update in updates {
+            second.deliver(
+                Frame(
+                    kind: .reply,
+                    engine: secondID,
+                    id: update,
+                    segments: [TaskTiming(started: 1, completed: 2).segment]
+                )
+            )
+        }
+        controller.receive(from: try #require(controller.engines[secondID]?.connection))
+        #expect(controller.engines[secondID]?.life.state == .idle)
+        #expect(client.takeSent().isEmpty)
+    }
+
+    @Test func ranksThatMPIGaveStayWhenAnotherRankIsLost() throws {
+        let (client, _) = try connectClient()
+        let (first, firstPeer, firstID) = try joinEngine(host: "10.1.0.14", rank: 0, size: 2, fromLauncher: true)
+        let (second, _, secondID) = try joinEngine(host: "10.1.0.15", rank: 1, size: 2, fromLauncher: true)
+        // Engines whose launcher gave them their size wait for no update when they join.
+        controller.settleRanksIfNeeded()
+        #expect(rankUpdates([(first, firstID), (second, secondID)]).isEmpty)
+        _ = client.takeSent()
+
+        first.close()
+        controller.receive(from: firstPeer)
+        controller.settleRanksIfNeeded()
+        #expect(controller.engines[secondID]?.rank == 1)
+        #expect(rankUpdates([(second, secondID)]) == [secondID: "rank, size = 1, 1"])
+        let notices = client.takeSent().compactMap(ClusterEvent.init).compactMap {
+            if case .notice(let text) = $0 { text } else { nil }
+        }
+        #expect(
+            notices.count == 1 && notices[0].hasPrefix("size is now 1; engines \(secondID) keep their MPI rank"),
+            "\(notices)"
         )
     }
 

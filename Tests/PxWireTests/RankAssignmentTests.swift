@@ -14,4 +14,13 @@ import Testing
         #expect(RankAssignment.compact([(0, 1), (1, 1), (2, 7), (3, -1)]) == [0: 1, 1: 0, 2: 2, 3: 3])
         #expect(RankAssignment.compact([]) == [:])
     }
+
+    @Test func ranksOfMPIJobsStayWhereTheyAre() {
+        // MPI rank 0 of 0..3 is gone: the others keep their ranks (MPI.COMM_WORLD.rank cannot change),
+        // even where that leaves a hole.
+        #expect(RankAssignment.compact([(1, 1), (2, 2), (3, 3)], keeping: [1, 2, 3]) == [1: 1, 2: 2, 3: 3])
+        // Engines that may move fill the ranks the kept ones leave free.
+        #expect(RankAssignment.compact([(0, 0), (4, 5), (7, 1)], keeping: [4]) == [0: 0, 4: 5, 7: 1])
+        #expect(RankAssignment.compact([(0, 2), (4, 2), (7, 1)], keeping: [4]) == [0: 0, 4: 2, 7: 1])
+    }
 }

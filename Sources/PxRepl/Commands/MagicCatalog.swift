@@ -38,7 +38,12 @@ public enum MagicCatalog {
     /// What %add, %remove and %restart do to `rank` and `size`.
     static let rankRule =
         "Afterwards every engine's size is the number of engines and the ranks are 0..size-1: engines keep "
-        + "their rank where they can, and a line names those whose rank changed. %engines shows ids and ranks."
+        + "their rank where they can, and a line names those whose rank changed. %engines shows ids and ranks. "
+        + mpiRankRule
+    /// Why ranks of an MPI job never change.
+    static let mpiRankRule =
+        "Engines that mpiexec or srun started keep the rank it gave them, which is MPI.COMM_WORLD.rank and "
+        + "cannot change."
     /// The one rule of `-o NAME`, in the help of every magic that takes it.
     static let nameRule =
         "-o NAME names the AsyncResult (for %wait, %result, %pxresult, %timeline and %abort NAME). "
@@ -166,7 +171,15 @@ public enum MagicCatalog {
             "Draw a per-engine Gantt chart of an AsyncResult's tasks, with wall time, serial time and speed-up.",
             details: pythonResultsRule
         ),
-        Magic("%engines", "%engines", "The engine table: id, rank, pid, state, queued tasks, memory."),
+        Magic(
+            "%engines",
+            "%engines",
+            "The engine table: id, rank, pid, state, queued tasks, memory, host.",
+            details: "An engine on another host that is lost (killed, its link cut, silent for 5 s, or its "
+                + "launcher's job ended) is reported once and leaves the cluster: the table no longer lists it, "
+                + "and the other engines get their rank (0..size-1) and size anew, with one line naming those "
+                + "whose rank changed. " + mpiRankRule + " A local engine that dies is restarted instead."
+        ),
         Magic("%interrupt", "%interrupt [SPEC]", "Send Ctrl-C (KeyboardInterrupt) to the busy target engines."),
         Magic(
             "%restart",
