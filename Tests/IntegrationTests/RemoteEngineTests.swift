@@ -299,11 +299,14 @@ extension EndToEnd {
             #expect(id < survivorID, "the lost engine comes first, so that the other one's rank changes")
             let directory = try TemporaryDirectory()
             // Another client, busy on the local engine, sees what happens as it happens.
-            let release = directory.path + "/release"
+            let (watching, release) = (directory.path + "/watching", directory.path + "/release")
             let (observer, _) = try Pxsh.start([
                 "--cluster", cluster.name, "-c",
-                "%px -t 0 import os, time; _ = [time.sleep(0.05) for _ in iter(lambda: os.path.exists('\(release)'), True)]",
+                "%px -t 0 import os, time; open('\(watching)', 'w').close(); "
+                    + "_ = [time.sleep(0.05) for _ in iter(lambda: os.path.exists('\(release)'), True)]",
             ])
+            _ = eventually(timeout: 60) { access(watching, F_OK) == 0 }
+            try #require(access(watching, F_OK) == 0, "the observer did not start:\n\(observer.transcript)")
             let client = try Self.startLongTask(on: id, cluster: cluster, directory: directory)
             switch fault {
             case .sigkill: engine.signal(SIGKILL)
