@@ -23,12 +23,13 @@ extension Controller {
         let now = Clock.realtimeNanoseconds
         let op = submission.op.rawValue
 
-        if submission.isBalanced && !hasBalancedCapacity {
+        let allowed = submission.allowedEngines
+        if submission.isBalanced && !hasBalancedCapacity(among: allowed) {
             // Waiting would be forever: say so now.
             for index in 0..<count {
                 let id = first + UInt64(index)
                 records[id] = TaskRecord(owner: peer, request: first, op: op, isBalanced: true, submitted: now)
-                failTask(id, .engineError(Controller.noEngineMessage))
+                failTask(id, .engineError(Controller.noEngineMessage(among: allowed)))
             }
             return
         }
@@ -43,21 +44,24 @@ extension Controller {
                 isBalanced: submission.isBalanced,
                 submitted: now,
                 engine: engine,
-                arguments: submission.arguments(ofTask: index)
+                arguments: submission.arguments(ofTask: index),
+                allowed: allowed
             )
         }
         if submission.isBalanced {
-            balance((0..<count).map { TaskID(first + UInt64($0)) }, retries: submission.retries)
+            balance((0..<count).map { TaskID(first + UInt64($0)) }, retries: submission.retries, allowed: allowed)
         } else {
             for (index, target) in submission.targets.enumerated() { route(first + UInt64(index), to: target) }
         }
     }
 
-    /// Hands load-balanced tasks, whose records hold their arguments, to the balancer.
-    private func balance(_ ids: [TaskID], retries: Int?) {
+    /// Hands load-balanced tasks, whose records hold their arguments, to the balancer; `allowed`
+    /// names the engines that may run them (nil: any).
+    private func balance(_ ids: [TaskID], retries: Int?, allowed: Set<Int32>? = nil) {
         if balancer.unfinishedCount == 0 { prefetchPolicy.jobStarted() }
         apply(balancer.handle(.prefetchChanged(prefetchPolicy.prefetch)))
-        apply(balancer.handle(.submitted(ids, retries: retries)))
+        let engines = allowed.map { Set($0.map(EngineID.init)) }
+        apply(balancer.handle(.submitted(ids, retries: retries, allowed: engines)))
     }
 
     // MARK: - Calls packed by the home engine
@@ -179,22 +183,41 @@ extension Controller {
     }
 
     /// Whether an engine runs, or will once it has (re)started, to take load-balanced work.
-    var hasBalancedCapacity: Bool {
+    var hasBalancedCapacity: Bool { hasBalancedCapacity(among: nil) }
+
+    /// Whether one of `allowed` (nil: any engine) runs, or will once it has (re)started, to take
+    /// load-balanced work.
+    func hasBalancedCapacity(among allowed: Set<Int32>?) -> Bool {
         engines.values.contains { slot in
-            !slot.isHome && slot.life.acceptsWork
+            !slot.isHome && slot.life.acceptsWork && (allowed?.contains(slot.id) ?? true)
         }
     }
 
     static let noEngineMessage = "no engine to run it (%add N starts engines)"
 
-    /// Fails the load-balanced tasks that wait for an engine when none is left to run them.
+    /// Why a load-balanced task on `allowed` engines (nil: any) cannot run.
+    static func noEngineMessage(among allowed: Set<Int32>?) -> String {
+        guard let allowed else { return noEngineMessage }
+        return "none of engines \(allowed.sorted().map(String.init).joined(separator: ", ")) is there to run it"
+    }
+
+    /// Fails the load-balanced tasks that wait for an engine when none they may run on is left.
     func failBalancedTasksIfNoEngine() {
-        guard !hasBalancedCapacity else { return }
-        let waiting = records.compactMap { $0.value.isBalanced && $0.value.reply == nil ? $0.key : nil }.sorted()
+        let hasAnyEngine = hasBalancedCapacity
+        guard !hasAnyEngine || balancer.restrictedPendingCount > 0 else { return }
+        let waiting = records.compactMap { entry -> UInt64? in
+            let record = entry.value
+            guard record.isBalanced, record.reply == nil else { return nil }
+            let canRun = hasAnyEngine && (record.allowed.map { hasBalancedCapacity(among: $0) } ?? true)
+            return canRun ? nil : entry.key
+        }.sorted()
         guard !waiting.isEmpty else { return }
         for action in balancer.handle(.abortRequested(waiting.map(TaskID.init))) {
             if case .failed(let task, .aborted) = action {
-                failTask(task.rawValue, .engineError(Controller.noEngineMessage))
+                failTask(
+                    task.rawValue,
+                    .engineError(Controller.noEngineMessage(among: records[task.rawValue]?.allowed))
+                )
             } else {
                 apply([action])
             }

@@ -99,4 +99,6 @@ struct TaskRecord {
     /// Whether the shared-memory files its arguments name were made for it alone (a call packed
     /// by the home engine for it): they are removed once it ends.
     var ownsSharedMemory = false
+    /// The engines that may run a load-balanced task; nil for any.
+    var allowed: Set<Int32>? = nil
 }

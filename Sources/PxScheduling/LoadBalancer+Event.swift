@@ -24,8 +24,9 @@ extension LoadBalancer {
         ///
         /// A `%map` submits all its tasks in one event. `retries` overrides
         /// ``Configuration/defaultRetries`` for these tasks (`%map --retries R`); a negative
-        /// value means no retry.
-        case submitted([TaskID], retries: Int? = nil)
+        /// value means no retry. `allowed` names the engines that may run them (a load-balanced
+        /// view on some engines); nil means any.
+        case submitted([TaskID], retries: Int? = nil, allowed: Set<EngineID>? = nil)
 
         /// Balanced tasks finished on an engine, successfully or with a Python exception.
         ///

@@ -83,7 +83,8 @@ extension LoadBalancer {
     public var pendingTasks: [TaskID] {
         var result: [TaskID] = []
         result.reserveCapacity(self.pendingCount)
-        for entry in self.queue where self.tasks[entry.task]?.placement == .pending(ticket: entry.ticket) {
+        for entry in [self.restrictedQueue, self.queue].joined()
+        where self.tasks[entry.task]?.placement == .pending(ticket: entry.ticket) {
             result.append(entry.task)
         }
         return result

@@ -60,6 +60,10 @@ extension LoadBalancer {
 
         /// How many more times the task may be re-queued after losing its engine.
         var retriesLeft: Int
+
+        /// The engines that may run the task; nil for any. Such a task waits in the queue of
+        /// restricted tasks.
+        var allowed: Set<EngineID>? = nil
     }
 
     // MARK: - Actions

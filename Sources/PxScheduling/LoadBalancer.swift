@@ -24,18 +24,22 @@
 ///   ``Configuration/prefetch``, so it never holds more than that many balanced tasks.
 /// - Tasks are dispatched in the order they were submitted. With no capacity, or no live engine at
 ///   all, tasks wait; they never fail for want of an engine.
+/// - A task may be restricted to some engines (a load-balanced view on a subset). It goes to the
+///   least-loaded of those with room, and waits in a queue of its own meanwhile, so that it holds
+///   back no task that another engine could run. Restricted tasks are dispatched before the others.
 /// - When an engine leaves, its outstanding tasks go back to the front of the queue, in their
 ///   order, if they have retries left; otherwise they fail with
 ///   ``FailureReason/engineDied(_:)``.
 /// - Aborting fails the pending tasks and leaves dispatched ones running.
 ///
 /// After every event the load balancer is *work-conserving*: if a task is pending, every live
-/// engine is at its prefetch limit.
+/// engine that may run it is at its prefetch limit.
 ///
 /// ## Cost
 ///
 /// Submitting, finishing and aborting a task cost O(1) amortized, plus O(engines) for each task
-/// dispatched, to find the least-loaded engine. No event scans the pending queue. A task that
+/// dispatched, to find the least-loaded engine. No event scans the pending queue, except that of
+/// restricted tasks, while one of them waits and an engine has room. A task that
 /// ended is forgotten, so memory is proportional to the tasks still pending or dispatched.
 public struct LoadBalancer: Sendable {
     /// How the load balancer spreads and retries tasks.
@@ -52,6 +56,12 @@ public struct LoadBalancer: Sendable {
 
     /// The pending tasks in dispatch order, mixed with tombstones of aborted ones.
     private(set) var queue = PendingQueue()
+
+    /// The pending tasks that only some engines may run, in dispatch order, with tombstones.
+    private(set) var restrictedQueue = PendingQueue()
+
+    /// The number of pending tasks that only some engines may run (part of ``pendingCount``).
+    public private(set) var restrictedPendingCount = 0
 
     /// The last ticket issued to a queue entry.
     private var lastTicket: UInt64 = 0
@@ -101,8 +111,8 @@ public struct LoadBalancer: Sendable {
             self.join(engine)
         case .engineLeft(let engine, let retrying):
             self.leave(engine, retrying: retrying, actions: &actions)
-        case .submitted(let tasks, let retries):
-            self.submit(tasks, retries: retries ?? self.configuration.defaultRetries)
+        case .submitted(let tasks, let retries, let allowed):
+            self.submit(tasks, retries: retries ?? self.configuration.defaultRetries, allowed: allowed)
         case .finished(let tasks, let engine):
             self.finish(tasks, on: engine)
         case .directQueued(let engine):
@@ -135,6 +145,7 @@ extension LoadBalancer {
         guard let state = self.engines.removeValue(forKey: engine) else { return }
 
         var requeued: [PendingQueue.Entry] = []
+        var requeuedRestricted: [PendingQueue.Entry] = []
         for task in state.outstanding {
             guard let index = self.tasks.index(forKey: task) else {
                 assertionFailure("engine \(engine) holds task \(task), which is not tracked")
@@ -144,7 +155,11 @@ extension LoadBalancer {
                 let ticket = self.issueTicket()
                 self.tasks.values[index].retriesLeft -= 1
                 self.tasks.values[index].placement = .pending(ticket: ticket)
-                requeued.append(PendingQueue.Entry(task: task, ticket: ticket))
+                if self.tasks.values[index].allowed == nil {
+                    requeued.append(PendingQueue.Entry(task: task, ticket: ticket))
+                } else {
+                    requeuedRestricted.append(PendingQueue.Entry(task: task, ticket: ticket))
+                }
                 actions.notify(.retrying(task, after: engine))
             } else {
                 self.tasks.remove(at: index)
@@ -155,7 +170,9 @@ extension LoadBalancer {
         // At the front: these tasks were the next to run, and a client waiting on them has
         // waited longest.
         self.queue.prepend(contentsOf: requeued)
-        self.pendingCount += requeued.count
+        self.restrictedQueue.prepend(contentsOf: requeuedRestricted)
+        self.pendingCount += requeued.count + requeuedRestricted.count
+        self.restrictedPendingCount += requeuedRestricted.count
     }
 
     private mutating func finishDirect(on engine: EngineID) {
@@ -169,16 +186,23 @@ extension LoadBalancer {
 // MARK: - Tasks
 
 extension LoadBalancer {
-    private mutating func submit(_ newTasks: [TaskID], retries: Int) {
+    private mutating func submit(_ newTasks: [TaskID], retries: Int, allowed: Set<EngineID>?) {
         let retries = Swift.max(0, retries)
         // A `%map` submits thousands of tasks at once: grow the tables once, not log(n) times.
         self.tasks.reserveCapacity(self.tasks.count + newTasks.count)
-        self.queue.reserveCapacity(self.queue.count + newTasks.count)
+        if allowed == nil {
+            self.queue.reserveCapacity(self.queue.count + newTasks.count)
+        }
 
         for task in newTasks where self.tasks[task] == nil {
             let ticket = self.issueTicket()
-            self.tasks[task] = TaskRecord(placement: .pending(ticket: ticket), retriesLeft: retries)
-            self.queue.append(PendingQueue.Entry(task: task, ticket: ticket))
+            self.tasks[task] = TaskRecord(placement: .pending(ticket: ticket), retriesLeft: retries, allowed: allowed)
+            if allowed == nil {
+                self.queue.append(PendingQueue.Entry(task: task, ticket: ticket))
+            } else {
+                self.restrictedQueue.append(PendingQueue.Entry(task: task, ticket: ticket))
+                self.restrictedPendingCount += 1
+            }
             self.pendingCount += 1
         }
     }
@@ -202,6 +226,9 @@ extension LoadBalancer {
             switch self.tasks.values[index].placement {
             case .pending:
                 // The queue entry stays behind as a tombstone: finding it would cost O(pending).
+                if self.tasks.values[index].allowed != nil {
+                    self.restrictedPendingCount -= 1
+                }
                 self.tasks.remove(at: index)
                 self.pendingCount -= 1
                 actions.notify(.failed(task, .aborted))
@@ -215,7 +242,8 @@ extension LoadBalancer {
             actions.notify(.notAborted(running))
         }
 
-        if self.queue.count - self.pendingCount > self.pendingCount + Self.tombstoneSlack {
+        let unrestricted = self.pendingCount - self.restrictedPendingCount
+        if self.queue.count - unrestricted > unrestricted + Self.tombstoneSlack {
             self.sweepTombstones()
         }
     }
@@ -225,27 +253,59 @@ extension LoadBalancer {
 
 extension LoadBalancer {
     /// Sends pending tasks, in queue order, to the least-loaded engines until the queue is empty
-    /// or every engine is at its prefetch limit.
+    /// or every engine is at its prefetch limit; restricted tasks first, each to one of its engines.
     private mutating func dispatchPending(into actions: inout ActionBuffer) {
-        while self.pendingCount > 0, let engineIndex = self.leastLoadedEngine() {
+        if self.restrictedPendingCount > 0 {
+            self.dispatchRestricted(into: &actions)
+        }
+        while self.pendingCount > self.restrictedPendingCount, let engineIndex = self.leastLoadedEngine() {
             let engine = self.engines.keys[engineIndex]
             guard let task = self.popPending(dispatchingTo: engine) else { break }
-
-            self.dispatchClock += 1
-            self.engines.values[engineIndex].outstanding.append(task)
-            self.engines.values[engineIndex].lastDispatch = self.dispatchClock
-            actions.dispatch(task, to: engine)
+            self.recordDispatch(of: task, to: engineIndex, into: &actions)
         }
+    }
+
+    /// Sends the restricted tasks that can go, in queue order, each to the least-loaded of its
+    /// engines with room; the others keep their place. Tombstones are dropped on the way.
+    private mutating func dispatchRestricted(into actions: inout ActionBuffer) {
+        guard self.leastLoadedEngine() != nil else { return }  // No room anywhere: nothing can go.
+        var waiting = PendingQueue()
+        while let entry = self.restrictedQueue.popFirst() {
+            guard let index = self.tasks.index(forKey: entry.task),
+                self.tasks.values[index].placement == .pending(ticket: entry.ticket)
+            else { continue }
+            guard let engineIndex = self.leastLoadedEngine(among: self.tasks.values[index].allowed) else {
+                waiting.append(entry)
+                continue
+            }
+            self.tasks.values[index].placement = .dispatched(self.engines.keys[engineIndex])
+            self.pendingCount -= 1
+            self.restrictedPendingCount -= 1
+            self.recordDispatch(of: entry.task, to: engineIndex, into: &actions)
+        }
+        self.restrictedQueue = waiting
+    }
+
+    private mutating func recordDispatch(
+        of task: TaskID,
+        to engineIndex: Dictionary<EngineID, EngineState>.Index,
+        into actions: inout ActionBuffer
+    ) {
+        self.dispatchClock += 1
+        self.engines.values[engineIndex].outstanding.append(task)
+        self.engines.values[engineIndex].lastDispatch = self.dispatchClock
+        actions.dispatch(task, to: self.engines.keys[engineIndex])
     }
 
     /// The engine that should receive the next task, or `nil` if every engine is at its limit.
     ///
     /// A linear scan: clusters have tens of engines, and a heap would have to be updated on every
     /// finish and direct report for no gain at that size.
-    private func leastLoadedEngine() -> Dictionary<EngineID, EngineState>.Index? {
+    private func leastLoadedEngine(among allowed: Set<EngineID>? = nil) -> Dictionary<EngineID, EngineState>.Index? {
         var best: (index: Dictionary<EngineID, EngineState>.Index, load: Int, lastDispatch: UInt64, id: EngineID)?
         for index in self.engines.indices {
             let (id, state) = self.engines[index]
+            if let allowed, !allowed.contains(id) { continue }
             let load = state.load
             guard load < self.configuration.prefetch else { continue }
             if let current = best, (current.load, current.lastDispatch, current.id) < (load, state.lastDispatch, id) {
@@ -266,8 +326,8 @@ extension LoadBalancer {
             self.pendingCount -= 1
             return entry.task
         }
-        assertionFailure("pendingCount is \(self.pendingCount) but the queue holds no live task")
-        self.pendingCount = 0
+        assertionFailure("\(self.pendingCount - self.restrictedPendingCount) tasks pend but the queue holds none")
+        self.pendingCount = self.restrictedPendingCount
         return nil
     }
 }
@@ -293,9 +353,14 @@ extension LoadBalancer {
     /// Dictionaries and the queue never shrink by themselves, so after a `%map` of a million tasks
     /// they would keep tens of megabytes for the life of the cluster.
     private mutating func releaseMemoryIfDrained() {
-        if self.pendingCount == 0, !self.queue.isEmpty || self.queue.capacity > Self.retainedCapacity {
+        if self.pendingCount == self.restrictedPendingCount,
+            !self.queue.isEmpty || self.queue.capacity > Self.retainedCapacity
+        {
             // Only tombstones are left, if anything.
             self.queue.removeAll()
+        }
+        if self.restrictedPendingCount == 0, !self.restrictedQueue.isEmpty {
+            self.restrictedQueue.removeAll()
         }
         if self.tasks.isEmpty, self.tasks.capacity > Self.retainedCapacity {
             self.tasks = [:]

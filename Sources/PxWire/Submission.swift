@@ -1,8 +1,9 @@
 /// A client's request to run an ``EngineOp``: on explicit targets, or load-balanced over the engines.
 ///
 /// Every task gets the `shared` segments followed by its own. Without per-task segments, each
-/// target gets one task with the shared segments only. Load-balanced submissions have no targets
-/// and one task per entry of `perTask`, so a map's function travels once per submission.
+/// target gets one task with the shared segments only. Load-balanced submissions have one task per
+/// entry of `perTask`, so a map's function travels once per submission; their targets, if any, are
+/// the engines that may run them (a load-balanced view on some engines).
 public struct Submission: Equatable, Sendable {
     public var op: EngineOp
     public var targets: [Int32]
@@ -45,9 +46,15 @@ public struct Submission: Equatable, Sendable {
     /// calls packed at home are load-balanced `apply` tasks of a function text and an argument text.
     public var isWellFormed: Bool {
         if isPackedAtHome {
-            return isBalanced && op == .apply && shared.isEmpty && perTask.allSatisfy { $0.count == 2 }
+            return isBalanced && op == .apply && shared.isEmpty && targets.isEmpty
+                && perTask.allSatisfy { $0.count == 2 }
         }
-        return isBalanced ? targets.isEmpty : (perTask.isEmpty || perTask.count == targets.count)
+        return isBalanced || perTask.isEmpty || perTask.count == targets.count
+    }
+
+    /// The engines that may run a load-balanced submission's tasks; nil for any.
+    public var allowedEngines: Set<Int32>? {
+        isBalanced && !targets.isEmpty ? Set(targets) : nil
     }
 
     public func frame(requestID: UInt64) -> Frame {

@@ -125,7 +125,8 @@ private struct ModelRun {
             self.queue = requeued + self.queue
             self.direct[engine] = nil
 
-        case .submitted(let tasks, let retries):
+        case .submitted(let tasks, let retries, let allowed):
+            precondition(allowed == nil, "the model places tasks that any engine may run")
             for task in tasks where self.retriesLeft[task] == nil && self.endings[task] == nil {
                 self.retriesLeft[task] = max(0, retries ?? self.defaultRetries)
                 self.queue.append(task)

@@ -105,6 +105,52 @@ struct LoadBalancerTests {
         #expect(balancer.handle(.directFinished(0)) == [.dispatch([4], to: 0)])
     }
 
+    // MARK: - Tasks restricted to some engines
+
+    @Test func aRestrictedTaskRunsOnlyOnItsEnginesAndHoldsBackNoOtherTask() {
+        var balancer = makeBalancer(engines: [0, 1, 2], prefetch: 1)
+        #expect(balancer.handle(.submitted(taskIDs(1...2), allowed: [2])) == [.dispatch([1], to: 2)])
+        #expect(balancer.pendingTasks == [2])
+        #expect(balancer.restrictedPendingCount == 1)
+
+        // Task 2 waits for engine 2; later tasks that any engine may run go past it.
+        #expect(balancer.handle(.submitted(taskIDs(3...5))) == [.dispatch([3], to: 0), .dispatch([4], to: 1)])
+        #expect(balancer.handle(.finished([3], on: 0)) == [.dispatch([5], to: 0)])
+        #expect(balancer.handle(.finished([1], on: 2)) == [.dispatch([2], to: 2)])
+        #expect(balancer.pendingCount == 0 && balancer.restrictedPendingCount == 0)
+    }
+
+    @Test func restrictedTasksGoToTheLeastLoadedOfTheirEnginesBeforeOtherWaitingTasks() {
+        var balancer = makeBalancer(engines: [0, 1, 2], prefetch: 1)
+        #expect(
+            balancer.handle(.submitted(taskIDs(1...5)))
+                == [.dispatch([1], to: 0), .dispatch([2], to: 1), .dispatch([3], to: 2)]
+        )
+        #expect(balancer.handle(.submitted(taskIDs(6...7), allowed: [0, 1])).isEmpty)
+        // Engine 2 frees up: it may not run 6 or 7, so it takes 4. Engine 1 then takes 6, first.
+        #expect(balancer.handle(.finished([3], on: 2)) == [.dispatch([4], to: 2)])
+        #expect(balancer.handle(.finished([2], on: 1)) == [.dispatch([6], to: 1)])
+        #expect(balancer.handle(.finished([1], on: 0)) == [.dispatch([7], to: 0)])
+        #expect(balancer.pendingTasks == [5])
+    }
+
+    @Test func aRestrictedTaskIsRetriedOnlyOnItsEnginesAndCanBeAborted() {
+        var balancer = makeBalancer(engines: [0, 1, 2], prefetch: 1)
+        #expect(balancer.handle(.submitted([1], allowed: [0, 1])) == [.dispatch([1], to: 0)])
+        #expect(balancer.handle(.submitted([2])) == [.dispatch([2], to: 1)])
+
+        // Engine 0 dies: engine 2 is free but not allowed; the task waits for engine 1.
+        #expect(balancer.handle(.engineLeft(0)) == [.retrying(1, after: 0)])
+        #expect(balancer.pendingTasks == [1])
+        #expect(balancer.handle(.finished([2], on: 1)) == [.dispatch([1], to: 1)])
+
+        #expect(balancer.handle(.submitted([3], allowed: [1])).isEmpty)
+        #expect(balancer.handle(.abortRequested([3])) == [.failed(3, .aborted)])
+        #expect(balancer.pendingCount == 0 && balancer.restrictedPendingCount == 0)
+        #expect(balancer.handle(.finished([1], on: 1)).isEmpty)
+        #expect(balancer.unfinishedCount == 0)
+    }
+
     // MARK: - Completion
 
     @Test func completionRefillsTheEngineThatFreedUp() {

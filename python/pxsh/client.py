@@ -202,20 +202,14 @@ class Client:
     def load_balanced_view(self, targets: Union[None, str, int, slice, List[int]] = None):
         """A LoadBalancedView: each task goes to whichever engine is free.
 
-        `targets` may name every engine (None, 'all', or all the ids): pxsh's balancer places
-        tasks over all engines, so a subset is refused (NotImplementedError) rather than ignored.
+        `targets` (an engine id, a slice or a list of ids) keeps its tasks on those engines; None
+        or 'all' balances over every engine, as they come and go.
         """
         from .views import LoadBalancedView
-        if targets is not None and targets != "all":
-            chosen = self._targets_from_key(targets)
-            chosen = sorted({chosen} if isinstance(chosen, int) else set(chosen))
-            ids = self.ids
-            if chosen != ids:
-                raise NotImplementedError(
-                    f"pxsh balances over all engines ({_describe_ids(ids)}); a load-balanced view on "
-                    f"engines {_describe_ids(chosen)} is not supported: use a DirectView, px[{chosen!r}], "
-                    "or load_balanced_view() over all")
-        return LoadBalancedView(self)
+        if targets is None or targets == "all":
+            return LoadBalancedView(self)
+        chosen = self._targets_from_key(targets)
+        return LoadBalancedView(self, sorted({chosen} if isinstance(chosen, int) else set(chosen)))
 
     def executor(self, targets=None):
         """A concurrent.futures.Executor over the engines, load-balanced."""

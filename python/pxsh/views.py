@@ -355,14 +355,16 @@ class DirectView(View):
 
 
 class LoadBalancedView(View):
-    """Each task goes to whichever engine is free (never the home engine)."""
+    """Each task goes to whichever engine is free (never the home engine); with `targets`, to
+    whichever of those engines is free."""
 
-    def __init__(self, client):
+    def __init__(self, client, targets: Optional[List[int]] = None):
         super().__init__(client)
         self.retries = 0
+        self.targets = targets
 
     def __repr__(self) -> str:
-        return "<LoadBalancedView None>"
+        return f"<LoadBalancedView {self.targets}>"
 
     def set_flags(self, **kwargs) -> None:
         for key, value in kwargs.items():
@@ -374,8 +376,8 @@ class LoadBalancedView(View):
         shared = _pack_call(f, args, kwargs)
         result = AsyncResult(self.client, label="apply", method="apply", engines=[None], decode=_load_value,
                              single=True)
-        return self.client._submit(result, protocol.OP_CALL, balanced=True, retries=self.retries,
-                                   per_task=[shared])
+        return self.client._submit(result, protocol.OP_CALL, targets=self.targets or (), balanced=True,
+                                   retries=self.retries, per_task=[shared])
 
     def map(self, f: Callable, *sequences, block: Optional[bool] = None, chunksize: Optional[int] = None,
             ordered: bool = True, retries: Optional[int] = None, **unused):
@@ -393,7 +395,7 @@ class LoadBalancedView(View):
             sizes.append(len(chunk))
         result = AsyncMapResult(self.client, label="map", engines=[None] * len(per_task), sizes=sizes,
                                 ordered=ordered)
-        self.client._submit(result, protocol.OP_STARMAP, balanced=True,
+        self.client._submit(result, protocol.OP_STARMAP, targets=self.targets or (), balanced=True,
                             retries=self.retries if retries is None else retries,
                             shared=fn_blob, per_task=per_task)
         return self._result(result, block)
@@ -407,7 +409,8 @@ class LoadBalancedView(View):
         import collections
         import concurrent.futures
         import itertools
-        window = 4 * max(1, len(self.client.ids)) if max_outstanding == "auto" else int(max_outstanding)
+        engines = len(self.targets or self.client.ids)
+        window = 4 * max(1, engines) if max_outstanding == "auto" else int(max_outstanding)
         items = zip(*sequences)
         outstanding: "collections.deque[AsyncResult]" = collections.deque()
         try:

@@ -305,12 +305,17 @@ class ClientTests(ClusterTestCase):
 class BadInputTests(ClusterTestCase):
     name = "pytest-bad"
 
-    def test_load_balanced_view_on_every_engine_or_a_clear_refusal(self):
+    def test_load_balanced_view_on_some_engines_keeps_its_tasks_there(self):
         for targets in (None, "all", [0, 1], [1, 0], slice(None)):
             self.assertEqual(self.rc.load_balanced_view(targets=targets).apply_sync(square, 3), 9)
-        with self.assertRaisesRegex(NotImplementedError, r"balances over all engines \(0, 1\); a load-balanced "
-                                    r"view on engines 1 is not supported: use a DirectView"):
-            self.rc.load_balanced_view(targets=[1])
+        where = interactive("f = lambda _: rank")
+        for targets, engines in (([1], {1}), (1, {1}), ([0], {0}), (slice(1, 2), {1})):
+            lv = self.rc.load_balanced_view(targets=targets)
+            self.assertEqual(set(lv.map_sync(where, range(8))), engines, targets)
+            self.assertEqual({lv.apply_async(where, 0).get() for _ in range(4)}, engines, targets)
+            self.assertEqual(set(lv.imap(where, range(6))), engines, targets)
+            self.assertEqual({f.result() for f in [lv.executor.submit(where, 0) for _ in range(4)]}, engines)
+        self.assertEqual(repr(self.rc.load_balanced_view(targets=[1])), "<LoadBalancedView [1]>")
         with self.assertRaisesRegex(IndexError, "No such engine: 7"):
             self.rc.load_balanced_view(targets=[0, 7])
 
@@ -602,6 +607,26 @@ class OutputTests(ClusterTestCase):
             "ar.display_outputs()"), os.path.join(HERE, ".."), self.cluster], capture_output=True, text=True,
             timeout=120)
         self.assertEqual(shown.stdout, "[stdout:0] 0\n[stdout:1] 1\n", shown.stderr)
+
+
+class SubsetViewTests(ClusterTestCase):
+    name = "pytest-subset"
+
+    def test_tasks_kept_for_engines_that_are_gone_fail_instead_of_waiting(self):
+        scratch = tempfile.mkdtemp(prefix="pxsh-pysubset-")
+        self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)
+        lv = self.rc.load_balanced_view(targets=[1])
+        lv.apply_async(mark_and_wait, scratch, 0)
+        deadline = time.monotonic() + 120
+        while not started_files(scratch) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        queued = lv.apply_async(square, 2)
+        self.rc._control(pxsh.protocol.CTL_REMOVE, engines=[1])
+        with self.assertRaisesRegex(pxsh.EngineError, "none of engines 1 is there to run it"):
+            queued.get(timeout=60)
+        with self.assertRaisesRegex(pxsh.EngineError, "none of engines 1 is there to run it"):
+            lv.apply_sync(square, 2)
+        self.assertEqual(self.rc.load_balanced_view().apply_sync(square, 3), 9)
 
 
 class StoppedClusterTests(ClusterTestCase):
