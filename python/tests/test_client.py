@@ -393,6 +393,26 @@ def mark_and_sleep(started, seconds):
     return seconds
 
 
+def press_ctrl_c_once(ready):
+    """Once ready() holds and the main thread waits on a result, SIGINT it, as a user's Ctrl-C would."""
+    main = threading.main_thread()
+
+    def press():
+        while not ready():
+            time.sleep(0.01)
+        while True:
+            frame = sys._current_frames().get(main.ident)
+            names = set()
+            while frame is not None:
+                names.add(frame.f_code.co_name)
+                frame = frame.f_back
+            if "_wait_for" in names:
+                break
+            time.sleep(0.01)
+        signal.pthread_kill(main.ident, signal.SIGINT)  # a real signal: it wakes a blocked wait
+    threading.Thread(target=press, daemon=True).start()
+
+
 class InterruptTests(ClusterTestCase):
     name = "pytest-interrupt"
 
@@ -405,24 +425,8 @@ class InterruptTests(ClusterTestCase):
         other = pxsh.Client(cluster=self.cluster)
         self.addCleanup(other.close)
         b = other.load_balanced_view().apply_async(mark_and_sleep, b_started, 60)
-        main = threading.main_thread()
-
-        def press_ctrl_c():
-            # Once both tasks run and the main thread waits on B's result, as a user's Ctrl-C would come.
-            while not (os.path.exists(a_started) and os.path.exists(b_started)):
-                time.sleep(0.01)
-            while True:
-                frame = sys._current_frames().get(main.ident)
-                names = set()
-                while frame is not None:
-                    names.add(frame.f_code.co_name)
-                    frame = frame.f_back
-                if "_wait_for" in names:
-                    break
-                time.sleep(0.01)
-            signal.pthread_kill(main.ident, signal.SIGINT)  # a real signal: it wakes a blocked wait
-
-        threading.Thread(target=press_ctrl_c, daemon=True).start()
+        # Once both tasks run and the main thread waits on B's result, as a user's Ctrl-C would come.
+        press_ctrl_c_once(lambda: os.path.exists(a_started) and os.path.exists(b_started))
         with self.assertRaises(KeyboardInterrupt):
             b.get()
         with self.assertRaises(pxsh.RemoteError) as raised:
@@ -539,22 +543,7 @@ class MapInterruptTests(ClusterTestCase):
         self.addCleanup(shutil.rmtree, self.scratch, ignore_errors=True)
 
     def ctrl_c_once_both_engines_run_and_the_main_thread_waits(self):
-        main = threading.main_thread()
-
-        def press():
-            while len(started_files(self.scratch)) < 2:
-                time.sleep(0.01)
-            while True:
-                frame = sys._current_frames().get(main.ident)
-                names = set()
-                while frame is not None:
-                    names.add(frame.f_code.co_name)
-                    frame = frame.f_back
-                if "_wait_for" in names:
-                    break
-                time.sleep(0.01)
-            signal.pthread_kill(main.ident, signal.SIGINT)
-        threading.Thread(target=press, daemon=True).start()
+        press_ctrl_c_once(lambda: len(started_files(self.scratch)) >= 2)
 
     def expect_stopped(self, results):
         # Nothing of it runs on: every task ended (interrupted, or aborted before it started).
