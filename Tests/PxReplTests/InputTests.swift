@@ -233,7 +233,8 @@ func directoryEntries(_ path: String) throws -> [String] {
             for line in sys.stdin.read().split("\\0"):
                 \(statement)
             """
-        let answersPath = "/tmp/pxsh-python-line-\(getpid())"
+        // One file per statement: the suite's tests run at the same time in this process.
+        let answersPath = "/tmp/pxsh-python-line-\(getpid())-\(UInt(bitPattern: statement.hashValue))"
         defer { unlink(answersPath) }
         let answersFile = try FileDescriptor.open(answersPath, flags: O_WRONLY | O_CREAT | O_TRUNC)
         let input = try FileDescriptor.pipe()
