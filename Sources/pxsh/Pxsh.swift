@@ -39,14 +39,31 @@ struct Pxsh: ParsableCommand {
         switch arguments.first {
         case "controller": run(ControllerCommand.self, Array(arguments.dropFirst()))
         case "engine" where arguments.contains("--socket"): run(EngineCommand.self, Array(arguments.dropFirst()))
+        case let first where isReplCommandLine(arguments, first: first):
+            // A usage error is reported by the whole tree, as before.
+            run(Pxsh.self, nil, parsed: try? ReplCommand.parseAsRoot(arguments))
         default: run(Pxsh.self, nil)
         }
     }
 
-    /// Parses `arguments` (nil: the process's own) as `Root`'s and runs the command they name.
-    private static func run<Root: ParsableCommand>(_: Root.Type, _ arguments: [String]?) -> Never {
+    /// Whether `arguments` are the default command's (`pxsh`, `pxsh -n 4 -c CODE`), which then parses
+    /// alone: the whole tree is needed for another command's name and for help.
+    private static func isReplCommandLine(_ arguments: [String], first: String?) -> Bool {
+        let names = configuration.subcommands.map { $0.configuration.commandName ?? "" } + ["help"]
+        let special: Set = ["-h", "--help", "-help", "--version", "--experimental-dump-help"]
+        return !names.contains(first ?? "")
+            && !arguments.contains { special.contains($0) || $0.hasPrefix("--generate-completion") }
+    }
+
+    /// Parses `arguments` (nil: the process's own) as `Root`'s, unless `parsed` is given, and runs the
+    /// command they name.
+    private static func run<Root: ParsableCommand>(
+        _: Root.Type,
+        _ arguments: [String]?,
+        parsed: (any ParsableCommand)? = nil
+    ) -> Never {
         do {
-            var command = try Root.parseAsRoot(arguments)
+            var command = try parsed ?? Root.parseAsRoot(arguments)
             try command.run()
             Glibc.exit(0)
         } catch let code as ExitCode {
