@@ -104,6 +104,11 @@ enum RemoteEngine {
         let output = try OutputForwarder(socket: socket, engine: id)
         // Its large buffers travel inline: the controller's shared memory may be on another host.
         unsetenv("PXSH_SHARED_MEMORY_DIR")
+        // Python can take longer to start than the controller waits for a heartbeat (a slow file
+        // system, a loaded host): the link thread reads and beats meanwhile.
+        let link = try Link(socket: socket, pythonThread: Signals.currentThread, engine: id)
+        link.releaseReadingWhilePythonStarts()
+        BackgroundThread.start { link.run() }
         let python = try PythonLibrary(path: options.libraryPath)
         try python.initialize(programName: options.programName)
         let runtime = try PythonModule(
@@ -118,8 +123,7 @@ enum RemoteEngine {
         let mpiIsActive = try runtime.function("mpi_is_active")
         HeapMemory.releaseFreePages()
 
-        let link = try Link(socket: socket, pythonThread: Signals.currentThread, engine: id)
-        BackgroundThread.start { link.run() }
+        link.pythonHasStarted()
         BackgroundThread.start { output.run() }
         try socket.send(Frame(kind: .ready, engine: id))
         Engine.log(
@@ -233,6 +237,8 @@ final class Link: Sendable {
     private let isHandBackRequested = Atomic<Bool>(false)
     /// Python is ending: the link thread reads for good.
     private let isEnding = Atomic<Bool>(false)
+    /// Python is starting: the link thread reads until the Python thread first waits for tasks.
+    private let isStarting = Atomic<Bool>(false)
     /// Frames the link thread read for the Python thread.
     private let frames = Mutex<[Frame]>([])
     /// Wakes the link thread (a hand-back is asked) and the Python thread (it is done).
@@ -263,6 +269,17 @@ final class Link: Sendable {
     /// Lets the link thread read while the task in ``running`` runs.
     func releaseReading() {
         reader.store(Reader.nobody.rawValue, ordering: .releasing)
+    }
+
+    /// Lets the link thread read while Python starts (see ``pythonHasStarted()``).
+    func releaseReadingWhilePythonStarts() {
+        isStarting.store(true, ordering: .releasing)
+        reader.store(Reader.nobody.rawValue, ordering: .releasing)
+    }
+
+    /// Python is up: the Python thread takes the connection back when it first waits for tasks.
+    func pythonHasStarted() {
+        isStarting.store(false, ordering: .releasing)
     }
 
     /// Lets the link thread read from now on (Python ends).
@@ -334,9 +351,11 @@ final class Link: Sendable {
         var lastSent: UInt64 = 0
         while true {
             do {
-                // It picks the connection up only while a task runs (or Python ends): having handed it
+                // It picks the connection up only while a task runs (or Python starts or ends): having handed it
                 // back after a task, it must not take it again before the Python thread does.
-                let mayRead = running.load(ordering: .acquiring) != 0 || isEnding.load(ordering: .acquiring)
+                let mayRead =
+                    running.load(ordering: .acquiring) != 0 || isEnding.load(ordering: .acquiring)
+                    || isStarting.load(ordering: .acquiring)
                 let isReading =
                     reader.load(ordering: .acquiring) == Reader.link.rawValue
                     || mayRead

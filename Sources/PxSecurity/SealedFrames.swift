@@ -40,11 +40,13 @@ public enum SealedRecord {
 
 /// Seals the frames one side sends. One per connection; not to be shared between threads.
 public struct FrameSealer: Sendable {
-    private let key: SymmetricKey
+    /// HMAC-SHA256 with the session key taken in: each record copies it instead of deriving the
+    /// key's pads again.
+    private let authenticator: HMAC<SHA256>
     /// The sequence number of the next frame.
     public private(set) var sequence: UInt64 = 0
 
-    init(key: SymmetricKey) { self.key = key }
+    init(key: SymmetricKey) { self.authenticator = HMAC(key: key) }
 
     /// Appends the sealed form of `frame` to `buffer`.
     public mutating func seal(_ frame: Frame, into buffer: inout Bytes) {
@@ -52,7 +54,7 @@ public struct FrameSealer: Sendable {
         buffer.appendLittleEndian(UInt32(0))
         buffer.appendLittleEndian(sequence)
         FrameEncoder.encode(frame, into: &buffer)
-        let mac = HMAC<SHA256>.authenticationCode(for: buffer[(start + 4)...], using: key)
+        let mac = SealedRecord.mac(of: buffer, (start + 4)..<buffer.count, with: authenticator)
         buffer.append(contentsOf: mac)
         let length = UInt32(truncatingIfNeeded: buffer.count - start - 4)
         withUnsafeBytes(of: length.littleEndian) { raw in
@@ -72,76 +74,69 @@ public struct FrameSealer: Sendable {
 /// Opens the sealed frames one side receives, fed in chunks of any size.
 ///
 /// A record's length is checked before it is buffered, its MAC before anything in it is read, and
-/// its sequence number after that.
+/// its sequence number after that. Frames are read in place, where they were received.
 public struct FrameOpener: Sendable {
-    private let key: SymmetricKey
+    private let authenticator: HMAC<SHA256>
     /// The largest record accepted, length prefix included.
     public var maximumFrameSize: Int
     /// The sequence number the next record must carry.
     public private(set) var sequence: UInt64 = 0
-    private var buffer: Bytes = []
-    private var readIndex = 0
+    private var records = RecordBuffer()
 
     init(key: SymmetricKey, maximumFrameSize: Int) {
-        self.key = key
+        self.authenticator = HMAC(key: key)
         self.maximumFrameSize = maximumFrameSize
     }
 
     /// Bytes received but not yet part of a whole record.
-    public var bufferedByteCount: Int { buffer.count - readIndex }
+    public var bufferedByteCount: Int { records.count }
 
-    public mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        compactIfNeeded()
-        buffer.append(contentsOf: bytes)
-    }
+    public mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 { records.feed(bytes) }
 
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
-        compactIfNeeded()
-        buffer.append(contentsOf: bytes)
-    }
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) { records.feed(bytes) }
 
     /// The next whole frame, or nil when more bytes are needed.
     ///
     /// - Throws: ``SealError``; the opener must not be used after that.
     public mutating func nextFrame() throws(SealError) -> Frame? {
-        let available = buffer.count - readIndex
-        guard available >= 4 else { return nil }
-        let length = Int(buffer.readLittleEndian(UInt32.self, at: readIndex))
+        guard let length = records.nextLength else { return nil }
         guard length + 4 <= maximumFrameSize else { throw .oversized(length: length + 4, limit: maximumFrameSize) }
         guard length >= 8 + Frame.headerSize + SealedRecord.macCount else { throw .truncated(length: length) }
-        guard available >= length + 4 else { return nil }
+        guard records.hasWholeRecord(ofLength: length) else { return nil }
 
-        let start = readIndex + 4
+        let bytes = records.bytes
+        let start = records.nextRecordStart
         let macStart = start + length - SealedRecord.macCount
-        let recordSequence = buffer.readLittleEndian(UInt64.self, at: start)
-        let isAuthentic = HMAC<SHA256>.isValidAuthenticationCode(
-            buffer[macStart..<(macStart + SealedRecord.macCount)],
-            authenticating: buffer[start..<macStart],
-            using: key
-        )
-        guard isAuthentic else { throw .badMAC(sequence: recordSequence) }
+        let recordSequence = bytes.readLittleEndian(UInt64.self, at: start)
+        let mac = SealedRecord.mac(of: bytes, start..<macStart, with: authenticator)
+        // Constant time (swift-crypto's safeCompare).
+        guard mac == bytes[macStart..<(macStart + SealedRecord.macCount)] else {
+            throw .badMAC(sequence: recordSequence)
+        }
         guard recordSequence == sequence else { throw .outOfSequence(expected: sequence, got: recordSequence) }
 
-        var decoder = FrameDecoder(maximumFrameSize: Int.max)
-        decoder.feed(buffer[(start + 8)..<macStart])
+        // The frame inside has its own length prefix, which must fill the record.
+        let frameStart = start + 8
+        guard Int(bytes.readLittleEndian(UInt32.self, at: frameStart)) == macStart - frameStart - 4 else {
+            throw .malformedFrame(.malformedSegments)
+        }
         let frame: Frame
         do throws(FrameError) {
-            guard let decoded = try decoder.nextFrame(), decoder.bufferedByteCount == 0 else {
-                throw FrameError.malformedSegments
-            }
-            frame = decoded
+            frame = try FrameDecoder.frame(in: bytes, from: frameStart + 4, to: macStart)
         } catch {
             throw .malformedFrame(error)
         }
-        readIndex = start + length
+        records.consumeRecord(ofLength: length)
         sequence &+= 1
         return frame
     }
+}
 
-    private mutating func compactIfNeeded() {
-        if readIndex > 0 && (readIndex == buffer.count || readIndex >= 1 << 16) {
-            buffer.removeFirst(readIndex)
-            readIndex = 0
-        }
+extension SealedRecord {
+    /// HMAC-SHA256 of `buffer[range]`, from a copy of `authenticator` (the session key taken in).
+    static func mac(of buffer: Bytes, _ range: Range<Int>, with authenticator: HMAC<SHA256>) -> HMAC<SHA256>.MAC {
+        var authenticator = authenticator
+        buffer.withUnsafeBytes { raw in authenticator.update(data: UnsafeRawBufferPointer(rebasing: raw[range])) }
+        return authenticator.finalize()
     }
 }

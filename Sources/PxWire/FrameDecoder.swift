@@ -27,50 +27,46 @@ public struct FrameDecoder: Sendable {
     /// The largest frame accepted, header included.
     /// A server lowers it until a peer has said who it is (see ``PeerConnection``).
     public var maximumFrameSize: Int
-    private var buffer: Bytes = []
-    private var readIndex = 0
+    private var records = RecordBuffer()
 
     public init(maximumFrameSize: Int = 1 << 31) {
         self.maximumFrameSize = maximumFrameSize
     }
 
     /// Bytes received but not yet part of a whole frame.
-    public var bufferedByteCount: Int { buffer.count - readIndex }
+    public var bufferedByteCount: Int { records.count }
 
     /// Removes and returns the bytes received but not yet part of a frame, so that another decoder
     /// can take over the stream (after a TCP handshake, sealed frames follow in the same reads).
-    public mutating func takeBufferedBytes() -> Bytes {
-        let rest = Bytes(buffer[readIndex...])
-        buffer = []
-        readIndex = 0
-        return rest
-    }
+    public mutating func takeBufferedBytes() -> Bytes { records.takeRest() }
 
     /// Adds received bytes.
-    public mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        compactIfNeeded()
-        buffer.append(contentsOf: bytes)
-    }
+    public mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 { records.feed(bytes) }
 
     /// Adds received bytes from raw memory.
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
-        compactIfNeeded()
-        buffer.append(contentsOf: bytes)
-    }
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) { records.feed(bytes) }
 
     /// The next whole frame, or nil when more bytes are needed.
     ///
     /// - Throws: ``FrameError`` when the stream is not valid; the decoder must not be used after that.
     public mutating func nextFrame() throws(FrameError) -> Frame? {
-        let available = buffer.count - readIndex
-        guard available >= 4 else { return nil }
-        let length = Int(buffer.readLittleEndian(UInt32.self, at: readIndex))
+        guard let length = records.nextLength else { return nil }
         guard length + 4 <= maximumFrameSize else { throw .oversized(length: length + 4, limit: maximumFrameSize) }
         guard length >= Frame.headerSize - 4 else { throw .truncatedHeader(length: length) }
-        guard available >= length + 4 else { return nil }
+        guard records.hasWholeRecord(ofLength: length) else { return nil }
+        let start = records.nextRecordStart
+        let frame = try FrameDecoder.frame(in: records.bytes, from: start, to: start + length)
+        records.consumeRecord(ofLength: length)
+        return frame
+    }
 
-        let start = readIndex + 4
-        let end = start + length
+    /// The frame whose header starts at `start` in `buffer` and whose segments end at `end` (the
+    /// bytes after its length prefix), read in place.
+    ///
+    /// - Throws: ``FrameError`` when they are not one valid frame.
+    public static func frame(in buffer: Bytes, from start: Int, to end: Int) throws(FrameError) -> Frame {
+        let length = end - start
+        guard length >= Frame.headerSize - 4 else { throw .truncatedHeader(length: length) }
         guard let kind = MessageKind(rawValue: buffer[start]) else { throw .unknownKind(buffer[start]) }
         let op = buffer[start + 1]
         let flags = FrameFlags(rawValue: buffer.readLittleEndian(UInt16.self, at: start + 2))
@@ -92,15 +88,6 @@ public struct FrameDecoder: Sendable {
             position += segmentLength
         }
         guard position == end else { throw .malformedSegments }
-        readIndex = end
         return Frame(kind: kind, op: op, flags: flags, engine: engine, id: id, segments: segments)
-    }
-
-    private mutating func compactIfNeeded() {
-        // Drop consumed bytes once they dominate, so the buffer does not grow without bound.
-        if readIndex > 0 && (readIndex == buffer.count || readIndex >= 1 << 16) {
-            buffer.removeFirst(readIndex)
-            readIndex = 0
-        }
     }
 }

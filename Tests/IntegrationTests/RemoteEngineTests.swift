@@ -16,12 +16,45 @@ extension EndToEnd {
             try NamedCluster.start(engines: 1, prefix: "tcp", extra: ["--ip", host.localAddress])
         }
 
+        /// A "host" and a named cluster that takes engines at its link, with one local engine, for
+        /// `body`; then the cluster stops, leaving nothing running anywhere, and the host goes.
+        static func withClusterFacingAHost(_ body: (NetworkHost, NamedCluster) throws -> Void) throws {
+            let host = try NetworkHost()
+            defer { host.remove() }
+            let cluster = try startCluster(facing: host)
+            defer {
+                let (_, leftovers) = cluster.stop()
+                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            }
+            try body(host, cluster)
+        }
+
         /// `pxsh cluster connection --name NAME`, checked and returned.
         static func connectionFile(of cluster: NamedCluster) throws -> String {
             let run = try Pxsh.run(["cluster", "connection", "--name", cluster.name])
             try #require(run.status == .exited(0), "\(run.transcript)")
             _ = try ConnectionFile(json: Array(run.stdout.utf8))
             return run.stdout
+        }
+
+        /// One engine on each of `hosts`, joined to `cluster` (which listens on every address), in
+        /// order; each with its id.
+        static func startEngines(
+            on hosts: [NetworkHost],
+            in cluster: NamedCluster
+        ) throws -> [(process: ChildProcess, id: Int)] {
+            var file = try ConnectionFile(json: Array(try connectionFile(of: cluster).utf8))
+            var engines: [(process: ChildProcess, id: Int)] = []
+            for host in hosts {
+                file.address = host.localAddress
+                let engine = try host.startPxsh(
+                    ["engine", "--connection-file", "-"],
+                    token: cluster.token,
+                    input: file.json
+                )
+                engines.append((engine, try waitForEngine(from: host.address, in: cluster, engine: engine)))
+            }
+            return engines
         }
 
         /// Writes `text` to a new mode-0600 file in `directory`.
@@ -59,61 +92,88 @@ extension EndToEnd {
         // MARK: - Joining
 
         @Test func anEngineJoinsFromAnotherHostAndItsOutputComesInOrderWithResults() throws {
-            let host = try NetworkHost()
-            defer { host.remove() }
-            let cluster = try Self.startCluster(facing: host)
-            defer {
-                let (_, leftovers) = cluster.stop()
-                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            try Self.withClusterFacingAHost { host, cluster in
+                #expect(Self.fileMode(cluster.directory + "/cluster.key") == 0o600)
+                #expect(Self.fileMode(cluster.directory + "/connection.json") == 0o600)
+                let file = try Self.connectionFile(of: cluster)
+                #expect(file.contains("\"address\": \"\(host.localAddress)\""), "\(file)")
+                // Over standard input: the key is on no command line.
+                let engine = try host.startPxsh(
+                    ["engine", "--connection-file", "-"],
+                    token: cluster.token,
+                    input: file
+                )
+                let id = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
+                let key = try ConnectionFile(json: Array(file.utf8)).key.hex
+                let commandLines = ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(cluster.token)").map(
+                    \.commandLine
+                )
+                #expect(!commandLines.isEmpty && !commandLines.contains { $0.contains(key) }, "\(commandLines)")
+                #expect(!ProcessTable.environment(of: engine.pid).contains { $0.contains(key) })
+
+                let run = try cluster.script(
+                    """
+                    %px -t \(id) import os, sys; print("python", rank); sys.stdout.flush(); os.system("echo fd-level"); print("err", file=sys.stderr)
+                    %px -t \(id) rank * 10
+                    %push big=bytearray(200000)
+                    %px -t \(id) print("got", len(big))
+                    %engines
+                    """
+                )
+                expectStatus(run, .exited(0))
+                let lines = run.lines
+                // One engine's lines: "[stdout:1]" and then each line on its own.
+                let python = lines.firstIndex(of: "python \(id)")
+                let fdLevel = lines.firstIndex { $0.contains("fd-level") }
+                let err = lines.firstIndex(of: "[stderr:\(id)] err")
+                let result = lines.firstIndex(of: "Out[\(id):2]: \(id * 10)")
+                try #require(python != nil && fdLevel != nil && err != nil && result != nil, "\(run.transcript)")
+                #expect(lines[python! - 1] == "[stdout:\(id)]", "\(run.transcript)")
+                #expect(python! < fdLevel! && fdLevel! < result! && err! < result!, "\(run.transcript)")
+                // 200 kB travel in shared memory between local processes, inline to another host.
+                #expect(lines.contains("[stdout:\(id)] got 200000"), "\(run.transcript)")
+                let rows = lines.map { $0.split(separator: " ").map(String.init) }
+                #expect(rows.contains { $0.first == "\(id)" && $0.last == host.address }, "\(run.transcript)")
+                #expect(rows.contains { $0.first == "0" && $0.last == "local" }, "\(run.transcript)")
+
+                // %restart of all restarts the local engine, and says why it cannot restart the remote one.
+                let restart = try cluster.script("%restart")
+                expectStatus(restart, .exited(1))
+                #expect(
+                    restart.output.contains("restarted engines 0 (their variables are lost)"),
+                    "\(restart.transcript)"
+                )
+                #expect(
+                    restart.output.contains(
+                        "cannot restart engine \(id) (rank \(id), host \(host.address)): it joined from"
+                    ),
+                    "\(restart.transcript)"
+                )
+                #expect(!engine.hasExited, "\(engine.transcript)")
             }
-            #expect(Self.fileMode(cluster.directory + "/cluster.key") == 0o600)
-            #expect(Self.fileMode(cluster.directory + "/connection.json") == 0o600)
-            let file = try Self.connectionFile(of: cluster)
-            #expect(file.contains("\"address\": \"\(host.localAddress)\""), "\(file)")
-            // Over standard input: the key is on no command line.
-            let engine = try host.startPxsh(["engine", "--connection-file", "-"], token: cluster.token, input: file)
-            let id = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
-            let key = try ConnectionFile(json: Array(file.utf8)).key.hex
-            let commandLines = ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(cluster.token)").map(\.commandLine)
-            #expect(!commandLines.isEmpty && !commandLines.contains { $0.contains(key) }, "\(commandLines)")
-            #expect(!ProcessTable.environment(of: engine.pid).contains { $0.contains(key) })
+        }
 
-            let run = try cluster.script(
-                """
-                %px -t \(id) import os, sys; print("python", rank); sys.stdout.flush(); os.system("echo fd-level"); print("err", file=sys.stderr)
-                %px -t \(id) rank * 10
-                %push big=bytearray(200000)
-                %px -t \(id) print("got", len(big))
-                %engines
-                """
-            )
-            expectStatus(run, .exited(0))
-            let lines = run.lines
-            // One engine's lines: "[stdout:1]" and then each line on its own.
-            let python = lines.firstIndex(of: "python \(id)")
-            let fdLevel = lines.firstIndex { $0.contains("fd-level") }
-            let err = lines.firstIndex(of: "[stderr:\(id)] err")
-            let result = lines.firstIndex(of: "Out[\(id):2]: \(id * 10)")
-            try #require(python != nil && fdLevel != nil && err != nil && result != nil, "\(run.transcript)")
-            #expect(lines[python! - 1] == "[stdout:\(id)]", "\(run.transcript)")
-            #expect(python! < fdLevel! && fdLevel! < result! && err! < result!, "\(run.transcript)")
-            // 200 kB travel in shared memory between local processes, inline to another host.
-            #expect(lines.contains("[stdout:\(id)] got 200000"), "\(run.transcript)")
-            let rows = lines.map { $0.split(separator: " ").map(String.init) }
-            #expect(rows.contains { $0.first == "\(id)" && $0.last == host.address }, "\(run.transcript)")
-            #expect(rows.contains { $0.first == "0" && $0.last == "local" }, "\(run.transcript)")
-
-            // %restart of all restarts the local engine, and says why it cannot restart the remote one.
-            let restart = try cluster.script("%restart")
-            expectStatus(restart, .exited(1))
-            #expect(restart.output.contains("restarted engines 0 (their variables are lost)"), "\(restart.transcript)")
-            #expect(
-                restart.output.contains(
-                    "cannot restart engine \(id) (rank \(id), host \(host.address)): it joined from"
-                ),
-                "\(restart.transcript)"
-            )
-            #expect(!engine.hasExited, "\(engine.transcript)")
+        /// Python may take longer to start than the controller waits for a heartbeat (a slow file
+        /// system, a loaded host: under valgrind it took over 5 s): the engine beats meanwhile, and
+        /// joins instead of being lost.
+        @Test func anEngineWhosePythonStartsSlowlyIsNotLost() throws {
+            try Self.withClusterFacingAHost { host, cluster in
+                // sitecustomize runs while Python initializes: 8 s, over the 5 s without a heartbeat
+                // after which the controller gives an engine up.
+                let directory = try TemporaryDirectory(prefix: "pxsh-it-slow")
+                _ = try Self.privateFile("import time\ntime.sleep(8)\n", in: directory, named: "sitecustomize.py")
+                let engine = try host.startPxsh(
+                    ["engine", "--connection-file", "-"],
+                    token: cluster.token,
+                    input: try Self.connectionFile(of: cluster),
+                    environment: ["PYTHONPATH": directory.path]
+                )
+                let id = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
+                let run = try cluster.script("%px -t \(id) print('up')")
+                #expect(run.lines.contains("[stdout:\(id)] up"), "\(run.transcript)\n\(engine.transcript)")
+                #expect(!cluster.controllerLog.contains("no heartbeat"), "\(cluster.controllerLog)")
+                #expect(!engine.hasExited, "\(engine.transcript)")
+            }
         }
 
         @Test func aWrongKeyIsRefusedLoggedAndChangesNothing() throws {
@@ -283,17 +343,7 @@ extension EndToEnd {
                 let (_, leftovers) = cluster.stop()
                 #expect(leftovers.isEmpty, "left behind: \(leftovers)")
             }
-            var file = try ConnectionFile(json: Array(try Self.connectionFile(of: cluster).utf8))
-            var engines: [(process: ChildProcess, id: Int)] = []
-            for host in hosts {
-                file.address = host.localAddress
-                let engine = try host.startPxsh(
-                    ["engine", "--connection-file", "-"],
-                    token: cluster.token,
-                    input: file.json
-                )
-                engines.append((engine, try Self.waitForEngine(from: host.address, in: cluster, engine: engine)))
-            }
+            let engines = try Self.startEngines(on: hosts, in: cluster)
             let (engine, id) = engines[0]
             let (survivor, survivorID) = engines[1]
             #expect(id < survivorID, "the lost engine comes first, so that the other one's rank changes")
@@ -431,18 +481,7 @@ extension EndToEnd {
             defer { for host in hosts { host.remove() } }
             // Listening on every address reaches both namespaces.
             let cluster = try NamedCluster.start(engines: 1, prefix: "tcp", extra: ["--ip", "0.0.0.0"])
-            var file = try ConnectionFile(json: Array(try Self.connectionFile(of: cluster).utf8))
-            var engines: [ChildProcess] = []
-            for host in hosts {
-                file.address = host.localAddress
-                let engine = try host.startPxsh(
-                    ["engine", "--connection-file", "-"],
-                    token: cluster.token,
-                    input: file.json
-                )
-                _ = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
-                engines.append(engine)
-            }
+            let engines = try Self.startEngines(on: hosts, in: cluster).map(\.process)
             let (run, leftovers) = cluster.stop()
             #expect(run?.status == .exited(0), "\(run?.transcript ?? "")")
             #expect(leftovers.isEmpty, "left behind: \(leftovers)")

@@ -82,12 +82,17 @@ final class NetworkHost {
         try NetworkHost.run(["link", "set", localDevice, "down"])
     }
 
-    /// `pxsh ARGUMENTS` inside the namespace, with the test environment of `token`.
-    func startPxsh(_ arguments: [String], token: String, input: String? = nil) throws -> ChildProcess {
+    /// `pxsh ARGUMENTS` inside the namespace, with the test environment of `token` and `environment`.
+    func startPxsh(
+        _ arguments: [String],
+        token: String,
+        input: String? = nil,
+        environment: [String: String] = [:]
+    ) throws -> ChildProcess {
         try ChildProcess(
             executable: NetworkHost.ip,
             arguments: ["netns", "exec", namespace, Pxsh.executable] + arguments,
-            environment: Pxsh.environment(token: token),
+            environment: Pxsh.environment(token: token).merging(environment) { $1 },
             input: input
         )
     }

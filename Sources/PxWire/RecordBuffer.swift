@@ -1,0 +1,54 @@
+/// The bytes of a stream of length-prefixed records (`u32 length`, then that many bytes), fed in
+/// chunks of any size: what the plain ``FrameDecoder`` and the sealed-frame opener of `PxSecurity`
+/// share. Whole records are read in place, where they were received.
+public struct RecordBuffer: Sendable {
+    /// The bytes received; the next record's prefix is at ``readIndex``.
+    public private(set) var bytes: Bytes = []
+    public private(set) var readIndex = 0
+
+    public init() {}
+
+    /// Bytes received but not yet part of a whole record.
+    public var count: Int { bytes.count - readIndex }
+
+    public mutating func feed<C: Collection>(_ more: C) where C.Element == UInt8 {
+        compactIfNeeded()
+        bytes.append(contentsOf: more)
+    }
+
+    public mutating func feed(_ more: UnsafeRawBufferPointer) {
+        compactIfNeeded()
+        bytes.append(contentsOf: more)
+    }
+
+    /// The length the next record's prefix announces; nil until its 4 bytes are in.
+    public var nextLength: Int? {
+        count >= 4 ? Int(bytes.readLittleEndian(UInt32.self, at: readIndex)) : nil
+    }
+
+    /// Where the next record's content starts, after its prefix.
+    public var nextRecordStart: Int { readIndex + 4 }
+
+    /// Whether the next record, of content `length`, is whole.
+    public func hasWholeRecord(ofLength length: Int) -> Bool { count >= length + 4 }
+
+    /// Moves past the next record, of content `length`.
+    public mutating func consumeRecord(ofLength length: Int) { readIndex += 4 + length }
+
+    /// Removes and returns the bytes not yet part of a record, so that another reader can take over
+    /// the stream (after a TCP handshake, sealed frames follow in the same reads).
+    public mutating func takeRest() -> Bytes {
+        let rest = Bytes(bytes[readIndex...])
+        bytes = []
+        readIndex = 0
+        return rest
+    }
+
+    private mutating func compactIfNeeded() {
+        // Drop consumed bytes once they dominate, so the buffer does not grow without bound.
+        if readIndex > 0 && (readIndex == bytes.count || readIndex >= 1 << 16) {
+            bytes.removeFirst(readIndex)
+            readIndex = 0
+        }
+    }
+}
