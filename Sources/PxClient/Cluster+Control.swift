@@ -1,3 +1,4 @@
+import PxPlatform
 import PxWire
 
 // MARK: - The engines' life cycle, completion and inspection, as typed calls
@@ -22,13 +23,15 @@ extension Cluster {
     /// end with a KeyboardInterrupt "interrupted before it started"). Another client's tasks on the
     /// same engines are not touched.
     ///
+    /// - Parameter interrupt: readable when the user gives up waiting for the controller's answer (a stopped
+    ///   controller never answers); ``ClusterError/interrupted`` is then thrown.
     /// - Returns: the engines of the tasks that were running, now marked as the tasks' engines.
     @discardableResult
-    public func interrupt(_ result: AsyncResult) throws -> [Int32] {
-        guard let first = try taskIDs(of: result) else { return [] }
+    public func interrupt(_ result: AsyncResult, wakingOn interrupt: FileDescriptor? = nil) throws -> [Int32] {
+        guard let first = try taskIDs(of: result, wakingOn: interrupt) else { return [] }
         let open = result.tasks.indices.filter { !result.tasks[$0].isDone }.map { first + UInt64($0) }
         guard !open.isEmpty else { return [] }
-        let reply = try control(.interruptTasks, tasks: open)
+        let reply = try control(.interruptTasks, tasks: open, interrupt: interrupt)
         guard reply.count == 2 else { return [] }
         let engines = IDList.decode(reply[0], as: Int32.self)
         let tasks = IDList.decode(reply[1], as: UInt64.self)

@@ -53,6 +53,8 @@ public final class Cluster {
     /// Unfinished tasks by id.
     private var taskIndex: [UInt64: (result: AsyncResult, index: Int)] = [:]
     private var controlReplies: [UInt64: [Bytes]] = [:]
+    /// Control requests whose caller stopped waiting (interrupted): their replies are dropped when they come.
+    private var abandonedControlRequests: Set<UInt64> = []
     private var isClosed = false
     private var closeReason: String?
 
@@ -110,15 +112,25 @@ public final class Cluster {
     /// Starts a named cluster that outlives this process, and returns once its engines are up.
     ///
     /// Named clusters take engines over TCP: at `tcp`, by default on the loopback address.
+    ///
+    /// - Parameter interrupt: readable when the user interrupts the start (a Ctrl-C self-pipe). The
+    ///   controller, and whatever it had started, is then stopped, and ``ClusterError/interrupted`` thrown.
     public static func startNamed(
         _ name: String,
         engines count: Int,
         python: String = "python3",
         tcp: TCPEndpoint = TCPEndpoint(),
         controllerArguments: [String] = [],
-        startTimeout: Double = 150
+        startTimeout: Double = 150,
+        interruptedBy interrupt: FileDescriptor? = nil
     ) throws -> Cluster {
-        let installation = try PythonInstallation.locate(python)
+        let installation: PythonInstallation
+        do {
+            installation = try PythonInstallation.locate(python)
+        } catch  where isReadable(interrupt) {
+            // The terminal's Ctrl-C also ended the probe of the python.
+            throw ClusterError.interrupted
+        }
         let layout = try namedLayout(name)
         if (try? UnixSocket.connect(to: layout.socketPath)).map({
             $0.close()
@@ -133,7 +145,8 @@ public final class Cluster {
             name: name,
             tcp: tcp,
             controllerArguments: controllerArguments,
-            startTimeout: startTimeout
+            startTimeout: startTimeout,
+            interruptedBy: interrupt
         )
     }
 
@@ -145,9 +158,11 @@ public final class Cluster {
         name: String?,
         tcp: TCPEndpoint?,
         controllerArguments: [String],
-        startTimeout: Double
+        startTimeout: Double,
+        interruptedBy interrupt: FileDescriptor? = nil
     ) throws -> Cluster {
-        try ClusterError.withContext(
+        if isReadable(interrupt) { throw ClusterError.interrupted }
+        return try ClusterError.withContext(
             "starting \(name.map { "the cluster '\($0)'" } ?? "a cluster") in \(layout.directory)"
         ) {
             let (pid, socket) = try spawnController(
@@ -158,14 +173,32 @@ public final class Cluster {
                 tcp: tcp,
                 extraArguments: controllerArguments
             )
-            return try handshake(
-                socket: socket,
-                controllerPID: pid,
-                name: name,
-                layout: layout,
-                timeoutMilliseconds: Int(startTimeout * 1000)
-            )
+            do {
+                return try handshake(
+                    socket: socket,
+                    controllerPID: pid,
+                    name: name,
+                    layout: layout,
+                    timeoutMilliseconds: Int(startTimeout * 1000),
+                    wakingOn: interrupt
+                )
+            } catch ClusterError.interrupted {
+                // A controller asked to stop stops its engines and launcher jobs first; one that does not
+                // answer within its grace periods is killed.
+                kill(pid, SIGTERM)
+                if ProcessSpawner.wait(pid, milliseconds: 15_000) == nil {
+                    kill(pid, SIGKILL)
+                    _ = ProcessSpawner.wait(pid, milliseconds: 2_000)
+                }
+                throw ClusterError.interrupted
+            }
         }
+    }
+
+    /// Whether `descriptor` is there and readable now.
+    private static func isReadable(_ descriptor: FileDescriptor?) -> Bool {
+        guard let descriptor else { return false }
+        return (try? Poll.wait([(descriptor, .readable)], timeoutMilliseconds: 0))?.first?.isEmpty == false
     }
 
     /// Attaches to the named cluster `name`.
@@ -263,13 +296,17 @@ public final class Cluster {
         controllerPID: pid_t?,
         name: String?,
         layout: ClusterLayout,
-        timeoutMilliseconds: Int = 120_000
+        timeoutMilliseconds: Int = 120_000,
+        wakingOn interrupt: FileDescriptor? = nil
     ) throws
         -> Cluster
     {
         try socket.send(Hello(role: .client, fields: [String(getpid())]).frame)
         while true {
-            let received = try socket.receive(timeoutMilliseconds: Int32(clamping: timeoutMilliseconds))
+            let received = try socket.receive(
+                timeoutMilliseconds: Int32(clamping: timeoutMilliseconds),
+                wakingOn: interrupt
+            )
             switch received {
             case .frame(let frame) where frame.kind == .welcome:
                 let cluster = Cluster(
@@ -287,8 +324,10 @@ public final class Cluster {
                 throw ClusterError.refused(frame.segments.first?.text ?? "")
             case .frame:
                 continue
-            case .closed, .woken:
+            case .closed:
                 throw ClusterError.startFailed(controllerLogTail(layout))
+            case .woken:
+                throw ClusterError.interrupted
             case .timedOut:
                 throw ClusterError.startFailed("the engines did not start within \(timeoutMilliseconds / 1000) s")
             }
@@ -332,9 +371,11 @@ public final class Cluster {
 
     /// The id of the first task of `result`, reading until the controller has given it (it answers
     /// submissions in order, at once). nil only if the result has no tasks.
-    package func taskIDs(of result: AsyncResult) throws -> UInt64? {
+    package func taskIDs(of result: AsyncResult, wakingOn interrupt: FileDescriptor? = nil) throws -> UInt64? {
         while result.firstTaskID == nil && !result.tasks.isEmpty {
-            try pump(timeoutMilliseconds: 1_000)
+            if case .woken = try pump(timeoutMilliseconds: 1_000, interrupt: interrupt) {
+                throw ClusterError.interrupted
+            }
         }
         return result.firstTaskID
     }
@@ -422,7 +463,8 @@ public final class Cluster {
         _ op: ControlOp,
         engines ids: [Int32] = [],
         tasks: [UInt64] = [],
-        argument: String? = nil
+        argument: String? = nil,
+        interrupt: FileDescriptor? = nil
     )
         throws -> [Bytes]
     {
@@ -433,7 +475,10 @@ public final class Cluster {
         if let argument { segments.append(Bytes(text: argument)) }
         try socket.send(Frame(kind: .control, op: op.rawValue, id: requestID, segments: segments))
         while controlReplies[requestID] == nil {
-            try pump(timeoutMilliseconds: -1)
+            if case .woken = try pump(timeoutMilliseconds: -1, interrupt: interrupt) {
+                abandonedControlRequests.insert(requestID)
+                throw ClusterError.interrupted
+            }
         }
         return controlReplies.removeValue(forKey: requestID) ?? []
     }
@@ -520,7 +565,7 @@ public final class Cluster {
             else { return }
             result.record(output: bytes, stream: stream, task: index)
         case .controlReply:
-            controlReplies[frame.id] = frame.segments
+            if abandonedControlRequests.remove(frame.id) == nil { controlReplies[frame.id] = frame.segments }
         case .event:
             guard let event = ClusterEvent(frame) else { return }
             apply(event)

@@ -69,6 +69,11 @@ struct EngineLauncher {
                 continue
             }
             let pid = forked.popLast() ?? nil
+            if pid == nil && ShutdownSignal.isRequested {
+                for end in [pipe.stdout.write, pipe.stdout.read, pipe.stderr.write, pipe.stderr.read] { end.close() }
+                results.append(.failure(ShuttingDown()))
+                continue
+            }
             results.append(
                 Result {
                     defer {
@@ -152,4 +157,9 @@ struct EngineLauncher {
     func logTail(of engine: Int32, lines: Int = 3) -> String {
         FileDescriptor.lastLines(ofFile: logPath(of: engine), count: lines)
     }
+}
+
+/// An engine not started because the controller is shutting down.
+struct ShuttingDown: Error, CustomStringConvertible {
+    var description: String { "not started: the controller is shutting down" }
 }

@@ -53,7 +53,8 @@ final class EngineZygote {
         answers: while pids.count < sent {
             guard let ready = try? Poll.wait([(control, .readable)], timeoutMilliseconds: 100) else { break }
             if ready[0].isEmpty {
-                if deadline.hasPassed { break }
+                // A controller asked to stop (Ctrl-C of `pxsh cluster start`) stops waiting for a slow zygote.
+                if deadline.hasPassed || ShutdownSignal.isRequested { break }
                 continue
             }
             switch (try? control.receive(maximumCount: 8).bytes).flatMap(ForkReply.init(bytes:)) {

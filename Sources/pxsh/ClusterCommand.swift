@@ -39,6 +39,8 @@ struct ClusterCommand: ParsableCommand {
 
         func run() throws {
             let count = launch.engineCount(requested: n ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+            // Ctrl-C while the engines start stops what had started, instead of leaving it running unseen.
+            let interrupts = SignalInterrupts()
             do {
                 let cluster = try Cluster.startNamed(
                     name,
@@ -46,12 +48,18 @@ struct ClusterCommand: ParsableCommand {
                     python: python,
                     tcp: try launch.endpoint(tcp.endpoint) ?? TCPEndpoint(),
                     controllerArguments: launch.controllerArguments,
-                    startTimeout: launch.clientStartTimeout
+                    startTimeout: launch.clientStartTimeout,
+                    interruptedBy: interrupts.descriptor
                 )
                 Terminal.write(
                     "cluster '\(name)' started: \(Renderer.count(cluster.engineList.count, "engine")) in \(cluster.directory)\n"
                 )
                 cluster.shutdown()
+            } catch ClusterError.interrupted {
+                try? FileDescriptor.standardError.writeAll(
+                    "pxsh: interrupted: the cluster '\(name)' was stopped before it had started\n"
+                )
+                throw ExitCode(130)
             } catch {
                 try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
                 throw ExitCode(2)

@@ -38,6 +38,56 @@ extension EndToEnd {
             )
         }
 
+        /// `%record` in the middle of a session writes the session from its start and leaves out the `%record`
+        /// cells, so that `--check` of the file, in a new session, passes.
+        @Test func aTranscriptRecordedMidSessionChecksAsItIs() throws {
+            let directory = try TemporaryDirectory()
+            let transcript = directory.path + "/mid.pxt"
+            let run = try Pxsh.script(
+                """
+                x = 5
+                %px print("engine", rank)
+                %record \(transcript)
+                x * 2
+                %px y = rank * 3
+                %px y
+                %record --stop
+                x + 1
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(0))
+            let text = try #require(directory.contents(of: "mid.pxt"), "\(run.transcript)")
+            #expect(text.contains("In [1]: x = 5\nIn [2]: %px print(\"engine\", rank)\n"), "\(text)")
+            #expect(text.contains("In [4]: x * 2\nOut[4]: 10\n"), "\(text)")
+            #expect(!text.contains("%record") && !text.contains("recording"), "\(text)")
+            #expect(!text.contains("x + 1"), "\(text)")
+
+            let check = try Pxsh.run(["run", "--check", transcript])
+            expectStatus(check, .exited(0))
+            #expect(check.stdout.contains("5 passed, 0 failed"), "\(check.transcript)")
+        }
+
+        // MARK: - Help and defaults
+
+        /// `%name?` shows the magic's help, as in IPython; `%pxconfig -t` refuses engines that do not exist,
+        /// when it is given, rather than at every `%px` after it.
+        @Test func aQuestionMarkShowsHelpAndPxconfigRefusesMissingEngines() throws {
+            let run = try Pxsh.script(
+                """
+                %px?
+                %pxconfig -t 99
+                %px print("ran on", rank)
+                """,
+                engines: 2
+            )
+            #expect(run.lines.contains("%px [flags] CODE"), "\(run.transcript)")
+            #expect(!run.transcript.contains("unknown magic"), "\(run.transcript)")
+            #expect(run.transcript.contains("no engine 99 (the engines are 0,1)"), "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:0] ran on 0"), "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:1] ran on 1"), "\(run.transcript)")
+        }
+
         // MARK: - -o, %result and %pxresult
 
         @Test func dashOStoresTheValuesUnderNameBlockingOrNot() throws {

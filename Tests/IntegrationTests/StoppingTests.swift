@@ -11,8 +11,6 @@ extension EndToEnd {
     @Suite struct Stopping {
         // MARK: - Leaving loses no data
 
-        /// A file left open on the engines and at home is flushed when pxsh ends, as Python's exit
-        /// flushes it, and atexit handlers run.
         /// `cluster list` names a cluster whose controller does not answer instead of waiting for it.
         @Test func clusterListDoesNotWaitForAStoppedController() throws {
             let cluster = try NamedCluster.start(engines: 1)
@@ -31,6 +29,40 @@ extension EndToEnd {
             #expect(listed.lines.contains { $0.hasPrefix("\(cluster.name)  not answering") }, "\(listed.transcript)")
         }
 
+        /// Ctrl-C while `pxsh cluster start` waits for its engines stops what had started: no cluster is left
+        /// running (or half-started) behind a command the user interrupted.
+        @Test func ctrlCDuringClusterStartLeavesNoCluster() throws {
+            // Engines that take a minute to start: their Python imports this sitecustomize (pxsh's own probe of the
+            // python runs it with -I, which ignores PYTHONPATH).
+            let site = try TemporaryDirectory(prefix: "pxsh-it-slow-site")
+            try site.write("import time\ntime.sleep(60)\n", to: "sitecustomize.py")
+            let name = "it-\(getpid())-interrupted-\(UInt32.random(in: 0...UInt32.max))"
+            let (start, token) = try Pxsh.start(
+                ["cluster", "start", "--name", name, "-n", "1"],
+                setting: ["PYTHONPATH": site.path]
+            )
+            defer {
+                for entry in Pxsh.leftoverProcesses(token: token, pxshPID: nil, timeout: 0) { kill(entry.pid, SIGKILL) }
+                _ = try? Pxsh.run(["cluster", "stop", "--name", name], timeout: 20)
+            }
+            let engineStarted = eventually(timeout: 60) {
+                ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(token)").contains {
+                    $0.isAlive && $0.commandLine.contains(" engine ")
+                }
+            }
+            try #require(engineStarted, "no engine process appeared")
+
+            start.signal(SIGINT)
+            #expect(start.waitForExit(timeout: 30) == .exited(130), "\(start.transcript)")
+            #expect(start.stderr.contains("interrupted"), "\(start.transcript)")
+            let leftovers = Pxsh.leftoverProcesses(token: token, pxshPID: nil)
+            #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            let listed = try Pxsh.run(["cluster", "list"], timeout: 60)
+            #expect(!listed.stdout.contains(name), "\(listed.transcript)")
+        }
+
+        /// A file left open on the engines and at home is flushed when pxsh ends, as Python's exit
+        /// flushes it, and atexit handlers run.
         @Test func leavingFlushesOpenFilesAndRunsAtexitHandlers() throws {
             let directory = try TemporaryDirectory(prefix: "pxsh-it-exit")
             let path = directory.path

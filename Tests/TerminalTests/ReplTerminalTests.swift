@@ -262,6 +262,41 @@ struct ReplTerminalTests {
         #expect(pxsh.output(after: "In [1]: 1 + 1") == ["Out[1]: 2"])
     }
 
+    /// A controller that does not answer (here: stopped) does not freeze the prompt: a second Ctrl-C gives up on it.
+    @Test func aSecondCtrlCGivesUpOnAControllerThatDoesNotAnswer() throws {
+        let pxsh = try PxshTerminal(engines: 1)
+        defer { pxsh.close() }
+        let controller = try #require(
+            pxshProcesses(home: pxsh.home).first { $0.contains("/pxsh controller ") },
+            "\(pxshProcesses(home: pxsh.home))"
+        )
+        let pid = try #require(Int32(controller.prefix { $0 != " " }))
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGCONT) }
+
+        pxsh.enter("%px 40 + 2")
+        // The first Ctrl-C asks the controller to interrupt; the second, once pxsh waits for its answer, gives up.
+        usleep(300_000)
+        pxsh.keys("C-c")
+        usleep(700_000)
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(2)
+        #expect(
+            pxsh.output(after: "In [1]: %px 40 + 2").contains {
+                $0.hasPrefix("the cluster's controller does not answer; %px was left as it is")
+            },
+            "\(pxsh.output(after: "In [1]: %px 40 + 2"))"
+        )
+
+        kill(pid, SIGCONT)
+        pxsh.enter("%px 1 + 1")
+        try pxsh.waitForPrompt(3)
+        #expect(
+            pxsh.output(after: "In [2]: %px 1 + 1").contains("Out[0:2]: 2"),
+            "\(pxsh.output(after: "In [2]: %px 1 + 1"))"
+        )
+    }
+
     @Test func ctrlCClearsAnEditedLineAndPxshCarriesOn() throws {
         let pxsh = try PxshTerminal(engines: 1)
         defer { pxsh.close() }
@@ -458,7 +493,7 @@ struct ReplTerminalTests {
         pxsh.keys("C-c")
         try pxsh.waitForPrompt(4)
         let rows = pxsh.output(after: "In [3]: %apply nap 30")
-        #expect(rows.first?.hasPrefix("^C: interrupting engines ") == true, "\(rows)")
+        #expect(rows.first?.hasPrefix("^C: interrupting engine ") == true, "\(rows)")
         #expect(rows.contains { $0.hasSuffix(":apply] KeyboardInterrupt") }, "\(rows)")
         #expect(rows.contains("KeyboardInterrupt: %apply stopped with 0 of 1 task(s) done, 1 interrupted"), "\(rows)")
 
@@ -469,10 +504,10 @@ struct ReplTerminalTests {
         pxsh.enter("%apply stubborn 30")
         try waitForFile(started)
         pxsh.keys("C-c")
-        try pxsh.waitForScreen { $0.rows.contains { $0.contains("press Ctrl-C again within 2 s to restart them") } }
+        try pxsh.waitForScreen { $0.rows.contains { $0.contains("press Ctrl-C again within 2 s to restart it") } }
         try pxsh.waitForPrompt(6)
         pxsh.keys("C-c")
-        try pxsh.waitForScreen { $0.rows.contains { $0.hasPrefix("killing and restarting engines ") } }
+        try pxsh.waitForScreen { $0.rows.contains { $0.hasPrefix("killing and restarting engine ") } }
         try pxsh.waitForPrompt(6)
         pxsh.enter("%px --no-stream print('ok')")
         try pxsh.waitForPrompt(7, timeout: .seconds(30))
@@ -844,6 +879,7 @@ private final class PxshTerminal {
 
     func type(_ text: String) {
         tmux.type(text)
+        lastEntered = nil
     }
 
     /// Runs `command` in a shell from tmux and then sends `keys`, in one tmux command.
@@ -852,6 +888,7 @@ private final class PxshTerminal {
     }
 
     func keys(_ keys: String...) {
+        lastEntered = nil
         for key in keys {
             tmux.sendKeys(key)
         }
@@ -861,7 +898,12 @@ private final class PxshTerminal {
     func enter(_ line: String) {
         tmux.type(line)
         tmux.sendKeys("Enter")
+        lastEntered = line
     }
+
+    /// The line `enter` typed last, until other keys are sent: a continuation prompt counts only below it, so that
+    /// the prompt the line was typed at is not taken for the next one.
+    private var lastEntered: String?
 
     // MARK: Screen
 
@@ -878,8 +920,10 @@ private final class PxshTerminal {
     /// Waits until the last row is an empty continuation prompt with the cursor at `cursorColumn`: 4 columns past
     /// the prompt for each level of indentation the line starts with.
     func waitForContinuation(prompt: String = "   ...:", cursorColumn: Int) throws {
+        let entered = lastEntered
         try waitForScreen { screen in
-            screen.lastRow == prompt && (try? self.tmux.cursorPosition().column) == cursorColumn
+            screen.lastRow == prompt && (entered.map { screen.rowAboveLastRow?.hasSuffix($0) == true } ?? true)
+                && (try? self.tmux.cursorPosition().column) == cursorColumn
         }
     }
 
@@ -962,6 +1006,13 @@ private struct Screen {
     /// The last row that is not empty.
     var lastRow: String {
         rows.last { !$0.isEmpty } ?? ""
+    }
+
+    /// The row just above ``lastRow``.
+    var rowAboveLastRow: String? {
+        let rows = self.rows
+        guard let last = rows.lastIndex(where: { !$0.isEmpty }), last > 0 else { return nil }
+        return rows[last - 1]
     }
 
     /// The rows after the first row equal to `marker`, up to the next prompt, or up to the last non-empty row.

@@ -208,9 +208,17 @@ public enum MagicCatalog {
             details: rankRule
         ),
         Magic("%who", "%who [SPEC]", "The variables of each engine, side by side."),
-        Magic("%record", "%record FILE | %record --stop", "Record this session as a transcript (.pxt) in FILE."),
+        Magic(
+            "%record",
+            "%record FILE | %record --stop",
+            "Record this session as a transcript (.pxt) in FILE.",
+            details: "The transcript starts with the session so far, from In [1], as IPython's %logstart does, and "
+                + "leaves out the %record cells: `pxsh run --check FILE` replays it in a new session and compares "
+                + "the output. (After more than 4 MiB of output, the earlier session is not kept, and the "
+                + "transcript starts at the %record.)"
+        ),
         Magic("%run", "%run FILE", "Run a session file (.px) or the inputs of a transcript (.pxt)."),
-        Magic("%help", "%help [MAGIC]", "List the magics, or show one's help."),
+        Magic("%help", "%help [MAGIC]", "List the magics, or show one's help (also %MAGIC?, as in IPython)."),
         Magic("%quit", "%quit", "Leave pxsh (also exit, quit, or Ctrl-D). A private cluster shuts down."),
     ]
 

@@ -18,6 +18,12 @@ public enum MagicParser {
     public static func parse(_ input: String) throws -> Command {
         var words = Words(input)
         guard let head = words.next() else { throw MagicError("empty magic") }
+        // `%px?` and `%px??` ask for help, as in IPython.
+        var asked = Substring(head.text)
+        while asked.hasSuffix("?") { asked = asked.dropLast() }
+        if asked.count < head.text.count, let magic = MagicCatalog.named(String(asked)) {
+            return .help(magic.name)
+        }
         guard let parser = parsers[head.text] else {
             let suggestion = MagicCatalog.all.map(\.name).first { $0.hasPrefix(head.text) || head.text.hasPrefix($0) }
             throw MagicError(

@@ -119,6 +119,11 @@ public enum TargetError: Error, Equatable, CustomStringConvertible {
 
 /// Compact engine lists: `0-3`, `0,2`, `0-2,5`.
 public enum EngineRanges {
+    /// "engine 3" or "engines 0-2,5": the word agrees with the count.
+    public static func named(_ engines: [Int32]) -> String {
+        (Set(engines).count == 1 ? "engine " : "engines ") + format(engines)
+    }
+
     public static func format(_ engines: [Int32]) -> String {
         let sorted = Array(Set(engines)).sorted()
         guard !sorted.isEmpty else { return "none" }

@@ -47,17 +47,22 @@ public enum SessionFile {
 public enum Prompt {
     /// The input text after the prompt, if `line` starts with one.
     public static func parse(_ line: String) -> String? {
+        parseNumbered(line)?.input
+    }
+
+    /// The prompt's number and the input text after it, if `line` starts with a prompt.
+    public static func parseNumbered(_ line: String) -> (number: Int, input: String)? {
         var rest = Substring(line)
         if rest.hasPrefix("[px "), let close = rest.firstIndex(of: "]") {
             rest = rest[rest.index(after: close)...].drop { $0 == " " }
         }
         guard rest.hasPrefix("In ["), let close = rest.firstIndex(of: "]") else { return nil }
         let number = rest[rest.index(rest.startIndex, offsetBy: 4)..<close]
-        guard !number.isEmpty, number.allSatisfy(\.isNumber) else { return nil }
+        guard let value = Int(number), value >= 0 else { return nil }
         var after = rest[rest.index(after: close)...]
         guard after.hasPrefix(":") else { return nil }
         after = after.dropFirst()
-        return String(after.hasPrefix(" ") ? after.dropFirst() : after)
+        return (value, String(after.hasPrefix(" ") ? after.dropFirst() : after))
     }
 }
 

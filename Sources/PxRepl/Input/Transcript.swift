@@ -7,6 +7,8 @@ public struct Transcript: Equatable, Sendable {
     public struct Entry: Equatable, Sendable {
         public var input: String
         public var expected: [String]
+        /// The number of its prompt, `In [number]:`.
+        public var number: Int?
     }
 
     public var entries: [Entry]
@@ -15,8 +17,8 @@ public struct Transcript: Equatable, Sendable {
         var entries: [Entry] = []
         var inInput = false
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
-            if let input = Prompt.parse(line) {
-                entries.append(Entry(input: input, expected: []))
+            if let (number, input) = Prompt.parseNumbered(line) {
+                entries.append(Entry(input: input, expected: [], number: number))
                 inInput = true
             } else if inInput && line.hasPrefix(TranscriptFormat.continuation) {
                 entries[entries.count - 1].input += "\n" + line.dropFirst(TranscriptFormat.continuation.count)

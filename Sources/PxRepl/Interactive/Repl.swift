@@ -83,8 +83,10 @@ public final class Repl {
     }
 }
 
-/// The session's view of SIGINT: the line editor's self-pipe.
-final class SignalInterrupts: InterruptSource {
-    var descriptor: FileDescriptor { FileDescriptor(rawValue: InterruptSignal.fileDescriptor) }
-    func takePending() -> Int { InterruptSignal.takePending() }
+/// The session's view of SIGINT: the line editor's self-pipe. Making one installs the handler, after which
+/// Ctrl-C no longer ends the process: it makes `descriptor` readable.
+public final class SignalInterrupts: InterruptSource {
+    public init() { InterruptSignal.install() }
+    public var descriptor: FileDescriptor { FileDescriptor(rawValue: InterruptSignal.fileDescriptor) }
+    public func takePending() -> Int { InterruptSignal.takePending() }
 }

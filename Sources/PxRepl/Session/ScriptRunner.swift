@@ -43,6 +43,8 @@ public struct ScriptRunner {
     ) -> [String?] {
         var mismatches: [String?] = []
         for entry in transcript {
+            // Numbers skipped in the transcript (its %record cell, say) are skipped here too, so that `Out[n]` agrees.
+            if let number = entry.number, number > session.inputNumber { session.inputNumber = number }
             _ = capture()
             session.run(cell: entry.input)
             let actual = capture()

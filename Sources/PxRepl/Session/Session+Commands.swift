@@ -19,7 +19,7 @@ extension Session {
         case .autopx:
             return toggleAutopx()
         case .pxconfig(let flags):
-            return configurePx(flags)
+            return try configurePx(flags)
         case .pxresult(let name):
             return try showOutcome(ofResultNamed: name)
         case .push(let assignments, let spec):
@@ -83,7 +83,9 @@ extension Session {
     }
 
     /// Sets the defaults of `%px`, or shows them when no flag is given.
-    private func configurePx(_ flags: PxOptions) -> Bool {
+    private func configurePx(_ flags: PxOptions) throws -> Bool {
+        // Refused now rather than at every %px after it.
+        if flags.targets != nil { _ = try targets(flags.targets) }
         pxDefaults = flags.merged(over: pxDefaults)
         pxDefaults.name = nil
         pxDefaults.setup = false
@@ -251,7 +253,7 @@ extension Session {
         emit(
             renderer.notice(
                 interrupted.isEmpty
-                    ? "no target engine is busy" : "interrupted engines \(EngineRanges.format(interrupted))"
+                    ? "no target engine is busy" : "interrupted \(EngineRanges.named(interrupted))"
             )
         )
         return true
@@ -267,7 +269,7 @@ extension Session {
     private func addEngines(_ count: Int) throws -> Bool {
         let ranks = try currentRanks()
         let added = try cluster.addEngines(count)
-        emit(renderer.notice("added engines \(EngineRanges.format(added))"))
+        emit(renderer.notice("added \(EngineRanges.named(added))"))
         try settleRanks(before: ranks)
         return true
     }
@@ -277,7 +279,7 @@ extension Session {
         let targets = try spec.resolve(among: cluster.liveEngineIDs)
         let ranks = try currentRanks()
         try cluster.removeEngines(targets)
-        emit(renderer.notice("removed engines \(EngineRanges.format(targets))"))
+        emit(renderer.notice("removed \(EngineRanges.named(targets))"))
         try settleRanks(before: ranks)
         return true
     }
@@ -303,12 +305,29 @@ extension Session {
     // MARK: - The session
 
     /// Starts or stops recording a transcript (`%record`).
+    ///
+    /// The transcript starts with the session so far, and leaves out the `%record` cells and what they print: `pxsh run
+    /// --check` replays it in a new session, where only the whole session gives the same output, and where
+    /// a `%record` would overwrite the file being checked.
     private func record(to path: String?) throws -> Bool {
+        history.dropCurrentCell()
+        transcript?.dropPendingInput()
         if let path {
-            transcript = try TranscriptWriter(path: path, header: transcriptHeader)
-            emit(renderer.notice("recording to \(path)"))
+            let writer = try TranscriptWriter(path: path, header: transcriptHeader)
+            if let earlier = history.text {
+                writer.writeVerbatim(earlier)
+                write(renderer.notice("recording to \(path), from In [1]"))
+            } else {
+                write(
+                    renderer.notice(
+                        "recording to \(path) from here: the session before it printed over "
+                            + "\(TranscriptHistory.limit >> 20) MiB, so `--check` of it may number engines' outputs differently"
+                    )
+                )
+            }
+            transcript = writer
         } else {
-            emit(renderer.notice(transcript.map { "stopped recording to \($0.path)" } ?? "not recording"))
+            write(renderer.notice(transcript.map { "stopped recording to \($0.path)" } ?? "not recording"))
             transcript = nil
         }
         return true
@@ -545,7 +564,7 @@ extension Session {
         try cluster.restart(targets)
         let targets = targets.filter { !remote.contains($0) }
         guard !targets.isEmpty else { return false }
-        emit(renderer.notice("restarted engines \(EngineRanges.format(targets)) (their variables are lost)"))
+        emit(renderer.notice("restarted \(EngineRanges.named(targets)) (their variables are lost)"))
         try settleRanks(before: ranks)
         guard replay else { return remote.isEmpty }
         guard !setupCommands.isEmpty else {

@@ -51,11 +51,27 @@ extension Session {
         live?.suspendStatus()
         // Wipe the terminal's "^C" echo so the notice starts a clean line.
         if isInteractiveTerminal { write("\r\u{1B}[K") }
-        let running = try cluster.interrupt(result)
+        let running: [Int32]
+        do {
+            // A second Ctrl-C gives up on a controller that does not answer (stopped, or stuck).
+            running = try cluster.interrupt(result, wakingOn: interrupts?.descriptor)
+        } catch ClusterError.interrupted {
+            _ = interrupts?.takePending()
+            if isInteractiveTerminal { write("\r\u{1B}[K") }
+            emit(
+                renderer.failure(
+                    "the cluster's controller does not answer; \(result.label) was left as it is "
+                        + "(%jobs shows it once the controller answers again)"
+                )
+            )
+            return false
+        }
         let what =
             isLocal
             ? "the local namespace"
-            : running.isEmpty ? "\(result.label) (no task had started)" : "engines \(EngineRanges.format(running))"
+            : running.isEmpty
+                ? "\(result.label) (no task had started)"
+                : EngineRanges.named(running)
         emit(renderer.notice("^C: interrupting \(what)"))
         var isReady = false
         do {
@@ -70,8 +86,8 @@ extension Session {
         escalation = (stuck, Clock.monotonicNanoseconds + 2_000_000_000)
         emit(
             renderer.failure(
-                "\(isLocal ? "the local namespace" : "engines \(EngineRanges.format(stuck))") did not stop; "
-                    + "press Ctrl-C again within 2 s to restart \(isLocal ? "it" : "them")"
+                "\(isLocal ? "the local namespace" : EngineRanges.named(stuck)) did not stop; "
+                    + "press Ctrl-C again within 2 s to restart \(isLocal || Set(stuck).count == 1 ? "it" : "them")"
             )
         )
         return false
@@ -138,7 +154,7 @@ extension Session {
         let what =
             isLocal
             ? "the local namespace (the local variables are lost)"
-            : "engines \(EngineRanges.format(engines)) (their variables are lost)"
+            : "\(EngineRanges.named(engines)) (their variables are lost)"
         emit(renderer.failure("killing and restarting \(what)"))
         try cluster.restart(engines, immediately: true)
     }

@@ -51,6 +51,8 @@ public final class Session {
     var hidesResult = false
     private var nextResultNumber = 0
     var transcript: TranscriptWriter?
+    /// The session so far, for `%record` to start with.
+    let history = TranscriptHistory()
     /// Commands that set the engines up (imports, definitions, pushes to all), for `%restart --replay`.
     var setupCommands: [Command] = []
     /// The prompt number of each %px setup command (by its index), so that a replayed definition's
@@ -92,6 +94,7 @@ public final class Session {
     public func run(cell: String) -> Bool {
         let number = inputNumber
         transcript?.input(cell, number: number, prefix: isAutopx ? prompt : nil)
+        history.input(cell, number: number, prefix: isAutopx ? prompt : nil)
         inputNumber += 1
         let ok: Bool
         var cell = cell
@@ -178,6 +181,7 @@ public final class Session {
         guard !text.isEmpty else { return }
         write(text)
         transcript?.output(text)
+        history.output(text)
     }
 
     /// Shows a value (`Out[n]: ...`, `x = ...`) unless the command ended with `;`.

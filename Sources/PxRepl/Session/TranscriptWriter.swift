@@ -7,10 +7,12 @@ import Glibc
 /// Writes a session as a transcript (`.pxt`): each input after its `In [n]:` prompt, then its output.
 ///
 /// Continuation lines of an input start with `...: `. Colour escapes are removed, so transcripts
-/// compare equal whatever the terminal.
+/// compare equal whatever the terminal. An input is written with the first output after it (or the next input),
+/// so that the cell that stops the recording can leave itself out.
 final class TranscriptWriter {
     private let descriptor: FileDescriptor
     let path: String
+    private var pendingInput: String?
 
     /// - Parameter header: what the output depends on, written first, so `--check` can reproduce it.
     init(path: String, header: TranscriptHeader) throws {
@@ -19,27 +21,86 @@ final class TranscriptWriter {
         try? descriptor.writeAll(header.line + "\n")
     }
 
-    deinit { descriptor.close() }
+    deinit {
+        flushInput()
+        descriptor.close()
+    }
 
     func input(_ cell: String, number: Int, prefix: String? = nil) {
-        let prompt = prefix ?? "In [\(number)]: "
-        let lines = cell.split(separator: "\n", omittingEmptySubsequences: false)
-        var text = ""
-        for (index, line) in lines.enumerated() {
-            text += (index == 0 ? prompt : TranscriptFormat.continuation) + line + "\n"
-        }
-        try? descriptor.writeAll(text)
+        flushInput()
+        pendingInput = TranscriptFormat.input(cell, number: number, prefix: prefix)
     }
 
     func output(_ text: String) {
+        flushInput()
         try? descriptor.writeAll(TranscriptFormat.stripEscapes(text))
     }
 
+    /// Writes transcript text as it is: the session before the recording began.
+    func writeVerbatim(_ text: String) {
+        try? descriptor.writeAll(text)
+    }
+
+    /// Leaves the latest input out, if no output has followed it yet.
+    func dropPendingInput() {
+        pendingInput = nil
+    }
+
+    private func flushInput() {
+        guard let text = pendingInput else { return }
+        pendingInput = nil
+        try? descriptor.writeAll(text)
+    }
+}
+
+/// The session so far as transcript text, so that `%record` starts its file with it, as IPython's `%logstart` does:
+/// `--check` replays the file from a fresh session, and only the whole session gives the same output.
+final class TranscriptHistory {
+    /// Beyond this, the history is dropped (a flood of output), and a recording starts where it is begun.
+    static let limit = 4 << 20
+
+    /// The transcript text so far; nil once it outgrew ``limit``.
+    private(set) var text: String? = ""
+    private var currentCellStart = 0
+
+    func input(_ cell: String, number: Int, prefix: String? = nil) {
+        currentCellStart = text?.utf8.count ?? 0
+        append(TranscriptFormat.input(cell, number: number, prefix: prefix))
+    }
+
+    func output(_ output: String) {
+        append(TranscriptFormat.stripEscapes(output))
+    }
+
+    /// Leaves the current cell out of the history (a `%record` cell is no part of the session it records).
+    func dropCurrentCell() {
+        guard let current = text else { return }
+        text = String(decoding: current.utf8.prefix(currentCellStart), as: UTF8.self)
+    }
+
+    private func append(_ addition: String) {
+        guard let count = text?.utf8.count else { return }
+        if count + addition.utf8.count > Self.limit {
+            text = nil
+        } else {
+            text?.append(addition)
+        }
+    }
 }
 
 /// The shape of transcripts, shared by the writer and the checker.
 public enum TranscriptFormat {
     public static let continuation = "   ...: "
+
+    /// An input as a transcript shows it: after its prompt, continuation lines after `...: `.
+    static func input(_ cell: String, number: Int, prefix: String? = nil) -> String {
+        let prompt = prefix ?? "In [\(number)]: "
+        var text = ""
+        for (index, line) in cell.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            text += (index == 0 ? prompt : continuation) + line + "\n"
+        }
+        return text
+    }
 
     /// Removes ANSI colour escapes.
     public static func stripEscapes(_ text: String) -> String {

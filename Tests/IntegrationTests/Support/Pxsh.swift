@@ -67,12 +67,15 @@ enum Pxsh {
     }
 
     /// Starts `pxsh ARGUMENTS` and leaves it running, its standard input open for ``ChildProcess/write(_:)``.
-    static func start(_ arguments: [String]) throws -> (process: ChildProcess, token: String) {
+    static func start(
+        _ arguments: [String],
+        setting variables: [String: String] = [:]
+    ) throws -> (process: ChildProcess, token: String) {
         let token = newToken()
         let child = try ChildProcess(
             executable: executable,
             arguments: arguments,
-            environment: environment(token: token)
+            environment: environment(token: token).merging(variables) { $1 }
         )
         return (child, token)
     }
