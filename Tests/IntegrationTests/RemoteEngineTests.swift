@@ -140,7 +140,7 @@ extension EndToEnd {
                 let restart = try cluster.script("%restart")
                 expectStatus(restart, .exited(1))
                 #expect(
-                    restart.output.contains("restarted engines 0 (their variables are lost)"),
+                    restart.output.contains("restarted engine 0 (its variables are lost)"),
                     "\(restart.transcript)"
                 )
                 #expect(

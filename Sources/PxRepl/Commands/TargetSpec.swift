@@ -124,6 +124,11 @@ public enum EngineRanges {
         (Set(engines).count == 1 ? "engine " : "engines ") + format(engines)
     }
 
+    /// "its" or "their", for the engines ``named(_:)`` names.
+    public static func possessive(_ engines: [Int32]) -> String {
+        Set(engines).count == 1 ? "its" : "their"
+    }
+
     public static func format(_ engines: [Int32]) -> String {
         let sorted = Array(Set(engines)).sorted()
         guard !sorted.isEmpty else { return "none" }

@@ -564,7 +564,11 @@ extension Session {
         try cluster.restart(targets)
         let targets = targets.filter { !remote.contains($0) }
         guard !targets.isEmpty else { return false }
-        emit(renderer.notice("restarted \(EngineRanges.named(targets)) (their variables are lost)"))
+        emit(
+            renderer.notice(
+                "restarted \(EngineRanges.named(targets)) (\(EngineRanges.possessive(targets)) variables are lost)"
+            )
+        )
         try settleRanks(before: ranks)
         guard replay else { return remote.isEmpty }
         guard !setupCommands.isEmpty else {

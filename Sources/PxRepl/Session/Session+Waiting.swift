@@ -154,7 +154,7 @@ extension Session {
         let what =
             isLocal
             ? "the local namespace (the local variables are lost)"
-            : "\(EngineRanges.named(engines)) (their variables are lost)"
+            : "\(EngineRanges.named(engines)) (\(EngineRanges.possessive(engines)) variables are lost)"
         emit(renderer.failure("killing and restarting \(what)"))
         try cluster.restart(engines, immediately: true)
     }
