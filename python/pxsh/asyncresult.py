@@ -426,9 +426,16 @@ class AsyncResult(concurrent.futures.Future):
     def _finish(self) -> None:
         """Give the Future its value once the last task has replied; whoever sees that first does."""
         with self._client._lock:
-            if self._finished or concurrent.futures.Future.done(self):
+            if concurrent.futures.Future.done(self):
                 return
+            settling_elsewhere = self._finished
             self._finished = True
+        if settling_elsewhere:
+            # Another thread saw the last reply first and is combining the values (a large gather takes a
+            # while): wait for the value it sets, or get() would find no value yet.
+            with self._condition:
+                self._condition.wait_for(lambda: concurrent.futures.Future.done(self))
+            return
         tasks = self._tasks
         if self._cancelling and all(type(task.error) is errors.TaskAborted for task in tasks):
             concurrent.futures.Future.cancel(self)
