@@ -42,7 +42,7 @@ extension Session {
     }
 
     /// Ctrl-C during a command: the running tasks of `result` get KeyboardInterrupt and the others
-    /// never start. Waits about a second for the running ones to end; those that do not are
+    /// never start. Waits up to 1.5 s for the running ones to end (most stop at once); those that do not are
     /// remembered, so that a second Ctrl-C restarts their engines.
     ///
     /// - Returns: whether the result is ready.
@@ -75,7 +75,7 @@ extension Session {
         emit(renderer.notice("^C: interrupting \(what)"))
         var isReady = false
         do {
-            isReady = try cluster.wait(for: result, timeout: 0.8, interrupt: interrupts?.descriptor)
+            isReady = try cluster.wait(for: result, timeout: 1.5, interrupt: interrupts?.descriptor)
         } catch ClusterError.interrupted {
             _ = interrupts?.takePending()
             try restartStuck(unfinishedEngines(of: result), isLocal: isLocal)
