@@ -1,4 +1,5 @@
 import PxPlatform
+import PxTransport
 import Testing
 
 #if canImport(Glibc)
@@ -44,6 +45,10 @@ extension EndToEnd {
             defer {
                 for entry in Pxsh.leftoverProcesses(token: token, pxshPID: nil, timeout: 0) { kill(entry.pid, SIGKILL) }
                 _ = try? Pxsh.run(["cluster", "stop", "--name", name], timeout: 20)
+                // The stopped cluster's directory keeps its logs; a test's cluster leaves nothing behind.
+                if let layout = try? ClusterLayout.named(name, create: false) {
+                    TemporaryDirectory.removeTree(layout.directory)
+                }
             }
             let engineStarted = eventually(timeout: 60) {
                 ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(token)").contains {
@@ -241,10 +246,13 @@ extension EndToEnd {
         /// The private directory of a controller killed with SIGKILL (and a client that could not clean
         /// up either) is removed by the next pxsh.
         @Test func theNextPxshSweepsTheDirectoryOfAKilledController() throws {
-            let (pxsh, token) = try Pxsh.start(["-n", "1"])
+            // A runtime directory of its own: any other test's pxsh would sweep the stale directory too.
+            let runtime = try TemporaryDirectory(prefix: "pxsh-it-runtime")
+            let isolated = ["XDG_RUNTIME_DIR": runtime.path]
+            let (pxsh, token) = try Pxsh.start(["-n", "1"], setting: isolated)
             pxsh.write("%px print('up')\n")
             _ = try pxsh.waitForOutput(timeout: 60) { $0.contains("[stdout:0] up") }
-            let root = try #require(Self.runtimeRoot())
+            let root = runtime.path + "/pxsh"
             let directory = root + "/" + (try #require(Self.privateDirectory(of: pxsh.pid, in: root)))
             let controller = try #require(
                 ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(token)").first {
@@ -259,16 +267,9 @@ extension EndToEnd {
             #expect(Pxsh.leftoverProcesses(token: token, pxshPID: pxsh.pid).isEmpty)
             #expect(access(directory, F_OK) == 0, "the test needs the stale directory \(directory)")
 
-            let next = try Pxsh.script("print('next')", engines: 0)
+            let next = try Pxsh.run(["-n", "0", "-c", "print('next')"], setting: isolated)
             expectStatus(next, .exited(0))
             #expect(access(directory, F_OK) != 0, "\(directory) is still there")
-        }
-
-        static func runtimeRoot() -> String? {
-            if let xdg = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !xdg.isEmpty, access(xdg, W_OK) == 0 {
-                return xdg + "/pxsh"
-            }
-            return "/tmp/pxsh-\(getuid())"
         }
 
         static func privateDirectory(of pid: pid_t, in root: String) -> String? {

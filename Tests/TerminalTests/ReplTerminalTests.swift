@@ -241,11 +241,7 @@ struct ReplTerminalTests {
         // Tall enough to keep every KeyboardInterrupt row on the screen, whatever part of the keys got drawn.
         let pxsh = try PxshTerminal(engines: 1, height: 60)
         defer { pxsh.close() }
-        let repl = try #require(
-            pxshProcesses(home: pxsh.home).first { !$0.contains("/pxsh controller ") && !$0.contains("/pxsh engine") },
-            "\(pxshProcesses(home: pxsh.home))"
-        )
-        let pid = try #require(Int32(repl.prefix { $0 != " " }))
+        let pid = try pxsh.pid { !$0.contains("/pxsh controller ") && !$0.contains("/pxsh engine") }
 
         for interrupts in 1...3 {
             // Keys typed while pxsh is stopped wait in the terminal; once it continues, drawing them keeps the editor
@@ -266,11 +262,7 @@ struct ReplTerminalTests {
     @Test func aSecondCtrlCGivesUpOnAControllerThatDoesNotAnswer() throws {
         let pxsh = try PxshTerminal(engines: 1)
         defer { pxsh.close() }
-        let controller = try #require(
-            pxshProcesses(home: pxsh.home).first { $0.contains("/pxsh controller ") },
-            "\(pxshProcesses(home: pxsh.home))"
-        )
-        let pid = try #require(Int32(controller.prefix { $0 != " " }))
+        let pid = try pxsh.pid { $0.contains("/pxsh controller ") }
         kill(pid, SIGSTOP)
         defer { kill(pid, SIGCONT) }
 
@@ -673,11 +665,7 @@ struct ReplTerminalTests {
         let pxsh = try PxshTerminal(engines: 1)
         defer { pxsh.close() }
 
-        let controller = try #require(
-            pxshProcesses(home: pxsh.home).first { $0.contains("/pxsh controller ") },
-            "\(pxshProcesses(home: pxsh.home))"
-        )
-        let pid = try #require(Int32(controller.prefix { $0 != " " }))
+        let pid = try pxsh.pid { $0.contains("/pxsh controller ") }
         kill(pid, SIGKILL)
         pxsh.enter("1 + 1")
         let screen = try pxsh.waitForScreen { $0.rows.contains { $0.hasPrefix(PxshTerminal.exitMarker) } }
@@ -930,6 +918,14 @@ private final class PxshTerminal {
     /// What the screen shows between the row equal to `marker` and the next prompt (or the end).
     func output(after marker: String) -> [String] {
         Screen(text: tmux.screen()).output(after: marker)
+    }
+
+    /// The pid of its one process (pxsh itself, its controller, an engine) whose `pxshProcesses` line matches.
+    func pid(of matches: (String) -> Bool) throws -> pid_t {
+        let processes = pxshProcesses(home: home)
+        let found = processes.first(where: matches)
+        let line = try #require(found, "\(processes)")
+        return try #require(Int32(line.prefix { $0 != " " }))
     }
 
     // MARK: Leaving
