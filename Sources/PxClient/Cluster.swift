@@ -506,7 +506,7 @@ public final class Cluster {
         try ensureOpen()
         // Ctrl-C comes before frames that are already waiting: during a flood of output there
         // always are some, and showing them all first took a minute.
-        if let interrupt, Cluster.isReadable(interrupt) { return .woken }
+        if Cluster.isReadable(interrupt) { return .woken }
         let received: FrameSocket.Received
         do {
             received = try socket.receive(timeoutMilliseconds: timeoutMilliseconds, wakingOn: interrupt)
@@ -533,10 +533,6 @@ public final class Cluster {
             break
         }
         return received
-    }
-
-    private static func isReadable(_ descriptor: FileDescriptor) -> Bool {
-        (try? Poll.wait([(descriptor, .readable)], timeoutMilliseconds: 0))?.first?.isEmpty == false
     }
 
     /// Processes frames that have already arrived, without waiting.
