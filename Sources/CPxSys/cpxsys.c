@@ -233,7 +233,7 @@ int pxsys_peer_address(int fd, char *buffer, size_t length) {
 
 int pxsys_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
-pid_t pxsys_fork_grandchild(int stdout_fd, int stderr_fd) {
+pid_t pxsys_fork_grandchild(int stdout_fd, int stderr_fd, int new_session) {
     int channel[2];
     if (pipe2(channel, O_CLOEXEC) != 0) return -1;
     pid_t middle = fork();
@@ -256,7 +256,8 @@ pid_t pxsys_fork_grandchild(int stdout_fd, int stderr_fd) {
             close(null_fd);
             if (stdout_fd > 2) close(stdout_fd);
             if (stderr_fd > 2 && stderr_fd != stdout_fd) close(stderr_fd);
-            setpgid(0, 0);
+            if (new_session) setsid();
+            else setpgid(0, 0);
             return 0;
         }
         ssize_t ignored = write(channel[1], &grandchild, sizeof grandchild);

@@ -116,10 +116,14 @@ extension Cluster {
     /// Runs `code` in the local namespace (the home engine). Output arrives through the result's
     /// ``AsyncResult/onOutput``.
     ///
-    /// - Parameter cell: the prompt number, which names the cell in tracebacks (`<In [7]>`) and
-    ///   numbers its `Out[7]`; by default the home engine's own execution count.
-    public func executeLocally(_ code: String, cell: Int? = nil) throws -> AsyncResult {
-        let shared = [Bytes(text: code)] + (cell.map { [Bytes(text: String($0))] } ?? [])
+    /// - Parameters:
+    ///   - cell: the prompt number, which names the cell in tracebacks (`<In [7]>`) and numbers its
+    ///     `Out[7]`; by default the home engine's own execution count.
+    ///   - terminal: the path of the user's terminal, which `input()` and `sys.stdin` read while the
+    ///     cell runs; without it they are at end of file, as on the engines.
+    public func executeLocally(_ code: String, cell: Int? = nil, terminal: String? = nil) throws -> AsyncResult {
+        var shared = [Bytes(text: code), Bytes(text: cell.map(String.init) ?? "")]
+        if let terminal { shared.append(Bytes(text: terminal)) }
         return try submit(Submission(op: .execute, targets: [EngineNumber.home], shared: shared), label: "local")
     }
 }

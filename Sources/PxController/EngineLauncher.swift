@@ -118,7 +118,8 @@ struct EngineLauncher {
             arguments: arguments,
             output: output,
             errorOutput: errorOutput,
-            standardInput: devNull
+            standardInput: devNull,
+            newSession: engine.id == EngineNumber.home  // so that input() may read the terminal (see Zygote)
         )
     }
 

@@ -42,7 +42,11 @@ enum Zygote {
                 let forked = try started.python.forking {
                     try ProcessSpawner.forkHandedOver(
                         output: message.descriptors[0],
-                        errorOutput: message.descriptors[1]
+                        errorOutput: message.descriptors[1],
+                        // In a session of its own, the user's terminal is not the home engine's
+                        // controlling terminal, so `input()` may read it (see pxsh_runtime's
+                        // _TerminalInput) without being stopped as a background reader.
+                        newSession: request.isHome
                     )
                 }
                 guard let pid = forked else {

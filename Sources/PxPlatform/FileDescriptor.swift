@@ -103,6 +103,13 @@ public struct FileDescriptor: Hashable, Sendable, CustomStringConvertible {
     /// Whether the descriptor is a terminal. The corresponding C function is `isatty`.
     public var isTerminal: Bool { isatty(rawValue) == 1 }
 
+    /// The path of the terminal this descriptor is open on (`/dev/pts/3`), if it is one.
+    public var terminalPath: String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard ttyname_r(rawValue, &buffer, buffer.count) == 0 else { return nil }
+        return String(cString: buffer)
+    }
+
     /// Opens a file. The corresponding C function is `open`; the descriptor is close-on-exec.
     public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws -> FileDescriptor {
         let fd = Glibc.open(path, flags | O_CLOEXEC, mode)

@@ -154,19 +154,23 @@ public enum ProcessSpawner {
 
 extension ProcessSpawner {
     /// Makes this process the parent of its orphaned descendants, so that processes its children
-    /// fork off (``forkHandedOver(output:errorOutput:)``) are its own to signal and reap.
+    /// fork off (``forkHandedOver(output:errorOutput:newSession:)``) are its own to signal and reap.
     /// The corresponding C call is `prctl(PR_SET_CHILD_SUBREAPER)`.
     public static func becomeSubreaper() throws {
         guard pxsys_set_child_subreaper() == 0 else { throw SystemError("prctl(PR_SET_CHILD_SUBREAPER)") }
     }
 
     /// Forks a process that the nearest subreaper adopts (a fork through a middle process that
-    /// exits at once), in a process group of its own, with /dev/null, `output` and `errorOutput`
-    /// as its fds 0-2.
+    /// exits at once), in a process group of its own (with `newSession`, a session of its own), with
+    /// /dev/null, `output` and `errorOutput` as its fds 0-2.
     ///
     /// - Returns: the new pid in the caller, nil in the new process.
-    public static func forkHandedOver(output: FileDescriptor, errorOutput: FileDescriptor) throws -> pid_t? {
-        let pid = pxsys_fork_grandchild(output.rawValue, errorOutput.rawValue)
+    public static func forkHandedOver(
+        output: FileDescriptor,
+        errorOutput: FileDescriptor,
+        newSession: Bool = false
+    ) throws -> pid_t? {
+        let pid = pxsys_fork_grandchild(output.rawValue, errorOutput.rawValue, newSession ? 1 : 0)
         if pid < 0 { throw SystemError("fork") }
         return pid == 0 ? nil : pid
     }

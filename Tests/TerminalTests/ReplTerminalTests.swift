@@ -22,6 +22,35 @@ struct ReplTerminalTests {
         #expect(pxsh.output(after: "In [1]: %px print(rank)") == (0..<4).map { "[stdout:\($0)] \($0)" })
     }
 
+    @Test func inputAtThePromptReadsTheTerminal() throws {
+        let pxsh = try PxshTerminal(engines: 1)
+        defer { pxsh.close() }
+
+        let cell = "print('first'); name = input('name? '); print('got', repr(name))"
+        pxsh.enter(cell)
+        try pxsh.waitForScreen { $0.lastRow == "name?" }
+        pxsh.enter("Ada")
+        try pxsh.waitForPrompt(2)
+        #expect(pxsh.output(after: "In [1]: " + cell) == ["first", "name? Ada", "got 'Ada'"])
+
+        // Ctrl-C interrupts the read as in Python; Ctrl-D is the end of input.
+        pxsh.enter("again = input('again? ')")
+        try pxsh.waitForScreen { $0.lastRow == "again?" }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(3)
+        #expect(pxsh.output(after: "In [2]: again = input('again? ')").last == "KeyboardInterrupt")
+        pxsh.enter("input('eof? ')")
+        try pxsh.waitForScreen { $0.lastRow == "eof?" }
+        pxsh.keys("C-d")
+        try pxsh.waitForPrompt(4)
+        #expect(pxsh.output(after: "In [3]: input('eof? ')").last == "EOFError: EOF when reading a line")
+
+        // Engines have no terminal: their input() is at end of file at once.
+        pxsh.enter("%px input()")
+        try pxsh.waitForPrompt(5)
+        #expect(pxsh.output(after: "In [4]: %px input()").first == "[0:execute] EOFError: EOF when reading a line")
+    }
+
     @Test func incompleteStatementContinuesWithTheSuggestedIndent() throws {
         let pxsh = try PxshTerminal(engines: 1)
         defer { pxsh.close() }

@@ -77,9 +77,9 @@ int pxsys_set_child_subreaper(void);
 /// Forks twice, so that the new process is handed to the nearest subreaper (the controller) and is
 /// its child, not this one's. In the new process: returns 0 once it has been handed over, with
 /// /dev/null as fd 0, `stdout_fd`/`stderr_fd` as fds 1 and 2 (the originals closed) and a process
-/// group of its own. In the caller: returns the new pid, after the middle process is reaped.
-/// Wraps `fork`.
-pid_t pxsys_fork_grandchild(int stdout_fd, int stderr_fd);
+/// group (with `new_session`, a session) of its own. In the caller: returns the new pid, after the
+/// middle process is reaped. Wraps `fork`.
+pid_t pxsys_fork_grandchild(int stdout_fd, int stderr_fd, int new_session);
 /// Sends `bytes` with up to 4 fds attached. Wraps `sendmsg(SCM_RIGHTS)`.
 ssize_t pxsys_send_with_fds(int socket_fd, const void *bytes, size_t length, const int *fds, int fd_count);
 /// Receives up to `length` bytes and up to 4 fds (close-on-exec), storing their count in `*fd_count`.

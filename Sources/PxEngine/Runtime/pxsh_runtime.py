@@ -316,11 +316,39 @@ def _op_execute(args):
     # The client may name the cell after its prompt number, so tracebacks match the
     # screen and identical errors from engines with different counts still merge.
     cell = args[1].decode() if len(args) > 1 and args[1] else str(_exec_count)
-    value = _run_cell(args[0].decode(), f"<In [{cell}]>")
+    terminal = _terminal_input(args[2].decode()) if len(args) > 2 else None
+    if terminal is None:
+        value = _run_cell(args[0].decode(), f"<In [{cell}]>")
+    else:
+        stdin, sys.stdin = sys.stdin, terminal
+        try:
+            value = _run_cell(args[0].decode(), f"<In [{cell}]>")
+        finally:
+            sys.stdin = stdin
     if value is None:
         return [b"ok", count, b"0", b""]
     _ns["_"] = value
     return [b"ok", count, b"1", _utf8(_repr_cut(value))]
+
+
+_terminals = {}
+
+
+def _terminal_input(path):
+    """sys.stdin for a local cell typed at a terminal: that terminal, so input() reads it.
+
+    The home engine has a session of its own, so the terminal is not its controlling
+    terminal and reading it is not a background read. The prompt itself goes out on
+    stdout, in order with the cell's other output. None if it cannot be opened.
+    """
+    stream = _terminals.get(path)
+    if stream is None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        stream = _terminals[path] = open(fd, encoding=sys.stdout.encoding, errors="replace")
+    return stream
 
 
 def _op_export(args):

@@ -20,6 +20,7 @@ public final class Repl {
         InterruptSignal.install()
         session.interrupts = SignalInterrupts()
         session.isInteractiveTerminal = true
+        session.inputTerminalPath = FileDescriptor.standardInput.terminalPath
         while !session.shouldQuit {
             guard let cell = readCell() else { break }
             guard !cell.trimmingSpaces.isEmpty else { continue }

@@ -348,7 +348,7 @@ extension Session {
     // MARK: - Local code
 
     private func runLocally(_ code: String, number: Int) throws -> Bool {
-        let result = try cluster.executeLocally(code, cell: number)
+        let result = try cluster.executeLocally(code, cell: number, terminal: inputTerminalPath)
         // Local output appears as it is printed, as in a Python REPL.
         result.onOutput = { [weak self] _, _, bytes in self?.emit(bytes.displayText) }
         guard try waitInterruptibly(result, timeout: nil, isLocal: true) else { return false }

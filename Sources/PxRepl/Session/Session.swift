@@ -37,6 +37,8 @@ public final class Session {
     }
     /// Whether output may stream live with a status line (a terminal).
     public var isInteractiveTerminal = false
+    /// The user's terminal, which local code's `input()` reads (set by the interactive REPL).
+    public var inputTerminalPath: String?
 
     var results: [AsyncResult] = []
     /// The input number each result (by its number) was started at: `%result` labels its values
