@@ -22,6 +22,12 @@ import Testing
         #expect(renderer.render([output]) == "[stdout:1]\na\nb\n[stderr:1] warn\n")
     }
 
+    @Test func carriageReturnsCannotOverwriteTheEngineLabel() {
+        // A progress bar rewrites its line with \r: what is shown is the line as it was left.
+        let output = EngineOutput(engine: 0, stdout: "\r 10%\r 50%\r100%\n", stderr: "a\r\nb\r\n")
+        #expect(renderer.render([output]) == "[stdout:0] 100%\n[stderr:0]\na\nb\n")
+    }
+
     @Test func resultsShowTheExecutionCount() {
         let outputs = [
             EngineOutput(engine: 0, result: .init(count: 3, repr: "0")),

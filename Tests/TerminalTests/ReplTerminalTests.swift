@@ -166,6 +166,21 @@ struct ReplTerminalTests {
         #expect(!rows.contains { $0.contains("engines done") })
     }
 
+    @Test func anEngineDeathDuringALongCommandIsToldOnALineOfItsOwn() throws {
+        let pxsh = try PxshTerminal(engines: 2)
+        defer { pxsh.close() }
+
+        pxsh.enter("%px import time; time.sleep(30)")
+        try pxsh.waitForScreen { $0.lastRow.contains("0/2 engines done") }
+        kill(try pxsh.pid { $0.contains(" --id=1 ") }, SIGKILL)
+        // The status line is cleared for the message and drawn again below it.
+        let screen = try pxsh.waitForScreen { $0.lastRow.contains("engines done") && $0.contains("died") }
+        let rows = screen.output(after: "In [1]: %px import time; time.sleep(30)")
+        #expect(rows.first?.hasPrefix("engine 1 (rank 1) died: ") == true, "\(rows)")
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(2)
+    }
+
     // MARK: - History
 
     @Test func upArrowRecallsInputAlsoInANewProcess() throws {

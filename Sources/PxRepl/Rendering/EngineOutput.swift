@@ -117,3 +117,16 @@ extension Array where Element == UInt8 {
         }
     }
 }
+
+extension String {
+    /// Each line as a terminal leaves it after the carriage returns that rewrite it (a progress bar):
+    /// the text after its last `\r`, which then cannot overwrite the `[stdout:N]` label before it.
+    var resolvingCarriageReturns: String {
+        let (newline, carriageReturn) = (UInt8(ascii: "\n"), UInt8(ascii: "\r"))
+        guard utf8.contains(carriageReturn) else { return self }
+        let lines = utf8.split(separator: newline, omittingEmptySubsequences: false).map { line in
+            line.split(separator: carriageReturn).last.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
+        return lines.joined(separator: "\n")
+    }
+}

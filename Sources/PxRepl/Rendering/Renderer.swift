@@ -54,6 +54,7 @@ public struct Renderer: Sendable {
     private func stream(_ name: String, _ text: String, _ engines: [Int32]) -> String {
         guard !text.isEmpty else { return "" }
         let prefix = style.engine(engines[0], "[\(name):\(EngineRanges.format(engines))]")
+        let text = text.resolvingCarriageReturns
         let body = text.hasSuffix("\n") ? text : text + "\n"
         let isMultiline = body.dropLast().contains("\n")
         return prefix + (isMultiline ? "\n" : " ") + body

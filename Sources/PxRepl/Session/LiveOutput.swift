@@ -26,6 +26,7 @@ final class LiveOutput {
         self.isEnabled = enabled
         self.showsLines = showsLines
         guard enabled else { return }
+        session.liveOutput = self
         let previous = result.onOutput
         result.onOutput = { [weak self] engine, stream, bytes in
             previous?(engine, stream, bytes)
@@ -58,6 +59,7 @@ final class LiveOutput {
     func finish() {
         guard !isFinished else { return }
         isFinished = true
+        if session.liveOutput === self { session.liveOutput = nil }
         clearStatus()
         guard didStream else { return }
         for (engine, streams) in partial.sorted(by: { $0.key < $1.key }) {
@@ -70,9 +72,10 @@ final class LiveOutput {
         guard didStream, !isFinished else { return }
         var text = (partial[engine]?[stream] ?? "") + bytes.displayText
         clearStatus()
-        while let newline = text.firstIndex(of: "\n") {
-            emitLine(String(text[..<newline]), engine: engine, stream: stream)
-            text = String(text[text.index(after: newline)...])
+        // By scalars: "\r\n" is one Character, which a search for "\n" would not find.
+        while let newline = text.unicodeScalars.firstIndex(of: "\n") {
+            emitLine(String(text.unicodeScalars[..<newline]), engine: engine, stream: stream)
+            text = String(text.unicodeScalars[text.unicodeScalars.index(after: newline)...])
         }
         partial[engine, default: [:]][stream] = text
         drawStatus()
@@ -80,7 +83,17 @@ final class LiveOutput {
 
     private func emitLine(_ line: String, engine: Int32, stream: OutputStream) {
         let name = stream == .stdout ? "stdout" : "stderr"
-        session.emit(session.renderer.style.engine(engine, "[\(name):\(engine)]") + " " + line + "\n")
+        session.emit(
+            session.renderer.style.engine(engine, "[\(name):\(engine)]") + " " + line.resolvingCarriageReturns + "\n"
+        )
+    }
+
+    /// Writes a message (an engine died, a notice) on a line of its own: the status line is cleared
+    /// first and drawn again below it.
+    func interject(_ write: () -> Void) {
+        clearStatus()
+        write()
+        drawStatus()
     }
 
     private func drawStatus() {

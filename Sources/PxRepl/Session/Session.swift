@@ -39,6 +39,8 @@ public final class Session {
     public var isInteractiveTerminal = false
     /// The user's terminal, which local code's `input()` reads (set by the interactive REPL).
     public var inputTerminalPath: String?
+    /// The live display of the command that is running, if it has one.
+    weak var liveOutput: LiveOutput?
 
     var results: [AsyncResult] = []
     /// The input number each result (by its number) was started at: `%result` labels its values
@@ -192,6 +194,11 @@ public final class Session {
     }
 
     private func show(_ event: ClusterEvent) {
+        guard let liveOutput else { return showMessage(for: event) }
+        liveOutput.interject { showMessage(for: event) }
+    }
+
+    private func showMessage(for event: ClusterEvent) {
         switch event {
         case .engineDied(let engine, let rank, let cause, let isRestarting, let host):
             if let host {
