@@ -666,8 +666,9 @@ struct ReplTerminalTests {
         try waitForFile(started + "-1")
         pxsh.keys("C-c")
         try pxsh.waitForPrompt(2)
-        let rows = pxsh.output(after: "In [1]: \(command)")
-        #expect(rows.first == "^C: interrupting engines 0,1", "\(rows)")
+        let screen = try pxsh.waitForScreen { _ in true }
+        let rows = screen.output(after: "In [1]: \(command)")
+        #expect(rows.first == "^C: interrupting engines 0,1", "\(screen.text)")
         #expect(!rows.contains { $0.contains("did not stop") }, "\(rows)")
     }
 

@@ -91,9 +91,10 @@ final class LiveOutput {
     /// Writes a message (an engine died, a notice) on a line of its own: the status line is cleared
     /// first and drawn again below it.
     func interject(_ write: () -> Void) {
+        let hadStatusLine = hasStatusLine
         clearStatus()
         write()
-        drawStatus()
+        if hadStatusLine { drawStatus() }
     }
 
     private func drawStatus() {
