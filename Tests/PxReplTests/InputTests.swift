@@ -56,6 +56,18 @@ import Glibc
         #expect(cells("x = (1,\n     2)\ny = 3") == ["x = (1,\n     2)", "y = 3"])
     }
 
+    /// Each question is a round trip to the home engine: a continuation line is not asked about on its own
+    /// (the cell ends at a blank line or at the next statement, which is asked about instead).
+    @Test func continuationLinesCostNoQuestion() {
+        var asked: [String] = []
+        let cells = SessionFile.cells(of: "x = (1,\n     2,\n     3)\ny = 3") {
+            asked.append($0)
+            return Self.isComplete($0)
+        }
+        #expect(cells == ["x = (1,\n     2,\n     3)", "y = 3"])
+        #expect(asked == ["x = (1,", "x = (1,\n     2,\n     3)\n\n", "y = 3"])
+    }
+
     /// Only `%%px` opens a cell: another `%%` line is a (bad) magic of its own, and the lines after it run.
     @Test(arguments: ["%%", "%%%px", "%%foo", "%%pxx"])
     func anUnknownCellMagicIsALineOfItsOwn(magic: String) {
@@ -184,11 +196,17 @@ func directoryEntries(_ path: String) throws -> [String] {
         "t = 'it\\'s'", "x = 1  # a comment with ( and :", "y = lambda_ + 1", "import os, sys",
         "g = (lambda v: v)(2)", "m = (a @ b) if False else c", "b = b'x'", "r = r'\\d'", "u = 'ü: (' ",
         "1/0", "x = 1;", "del x", "pass", "return", "x = [i for i in range(3) if i]",
+        // A `:` or `@` that cannot open a block, and f-strings whose braces balance.
+        "x: int = 1", "f\"{x}\"", "rf'{x}'", "lambda: 0", "F'{\"a\"}'", "m = a @ b", "f = lambda v: v + 1",
+        "print(f'{x:>10} {y!r}')", "s = f'{{}}'", "for_each = 1", "iffy: str = 'a'", "y := 1", "über = {1: 2}",
     ]
     static let uncertain = [
         "def f():", "if x: pass", "for i in range(3):", "x = (1,", "x = [1,", "s = '''abc", "s = \"\"\"abc\"\"\"",
-        "x = 1 + \\", "@decorator", "x: int = 1", "f\"{x}\"", "rf'{x}'", "    x = 1", "x = (1))", "s = 'open",
-        "a\nb", "", "lambda: 0", "y := 1", "class A: pass", "try:", "else:", "x = {", "F'{\"a\"}'", "m = a @ b",
+        "x = 1 + \\", "@decorator", "    x = 1", "x = (1))", "s = 'open", "a\nb", "", "class A: pass", "try:",
+        "else:", "x = {",
+        // Compound statements, however they are spelled, and f-strings that may not have closed.
+        "while(True): pass", "if(x): y", "elif x:", "except E as e:", "finally:", "with open(p) as f: pass",
+        "async def g(): pass", "match x:", "case [a, b]:", "f'{'", "f'{(1,'", "f\"{d[\"k\"]}\"", "f'{{'",
     ]
 
     @Test func linesWithoutOpenBracketsStringsOrBlocksAreCertain() {

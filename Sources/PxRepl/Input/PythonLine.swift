@@ -4,20 +4,26 @@
 /// the answer is certain from the characters alone, and the engine is then asked nothing.
 public enum PythonLine {
     /// Whether `code` is one line that the home engine would certainly not call incomplete: its
-    /// brackets close, no string or line continuation stays open, and nothing at the top level
-    /// can open a block (`:`) or start a decorator (`@`). False means "ask the engine", not
-    /// "incomplete".
+    /// brackets close, no string or line continuation stays open, and it cannot be the header of
+    /// a block: it starts neither with a decorator (`@`) nor with a keyword of a compound
+    /// statement (`if`, `def`, `match`...). A `:` elsewhere (`f = lambda v: v`, `x: int = 1`)
+    /// opens nothing. False means "ask the engine", not "incomplete".
     ///
-    /// Strings are skipped with their escapes; triple quotes and f-strings (whose braces may hold
-    /// quotes) are left to the engine.
+    /// Strings are skipped with their escapes. An f-string counts as closed when the braces
+    /// between its quotes balance: a replacement field that holds the string's own quote
+    /// (Python 3.12) leaves them unbalanced, and the engine is asked. Triple quotes are left to
+    /// the engine.
     public static func isCertainlyComplete(_ code: String) -> Bool {
         var depth = 0
         var quote: UInt8?
         var isEscaped = false
+        /// The balance of `{` and `}` in the f-string being read (nil: not an f-string).
+        var fieldDepth: Int?
         var previous: UInt8 = 0
         var beforePrevious: UInt8 = 0
         let bytes = Array(code.utf8)
-        guard let first = bytes.first, first != 0x20, first != 0x09 else { return false }
+        guard let first = bytes.first, first != 0x20, first != 0x09, first != 0x40 else { return false }
+        guard !mayOpenBlock(firstWordOf: bytes) else { return false }
         for (index, byte) in bytes.enumerated() {
             defer {
                 beforePrevious = previous
@@ -29,7 +35,13 @@ public enum PythonLine {
                 } else if byte == 0x5C {  // backslash
                     isEscaped = true
                 } else if byte == open {
+                    if fieldDepth.map({ $0 != 0 }) ?? false { return false }
                     quote = nil
+                    fieldDepth = nil
+                } else if byte == 0x7B {  // {
+                    fieldDepth? += 1
+                } else if byte == 0x7D {  // }
+                    fieldDepth? -= 1
                 }
                 continue
             }
@@ -38,8 +50,9 @@ public enum PythonLine {
                 return false
             case 0x22, 0x27:  // " '
                 let isTriple = index + 2 < bytes.count && bytes[index + 1] == byte && bytes[index + 2] == byte
-                if isTriple || isFormatPrefix(previous, beforePrevious) { return false }
+                if isTriple { return false }
                 quote = byte
+                fieldDepth = isFormatPrefix(previous, beforePrevious) ? 0 : nil
             case 0x23:  // '#': the rest is a comment
                 return depth == 0
             case 0x28, 0x5B, 0x7B:  // ( [ {
@@ -47,8 +60,6 @@ public enum PythonLine {
             case 0x29, 0x5D, 0x7D:  // ) ] }
                 depth -= 1
                 if depth < 0 { return false }
-            case 0x3A, 0x40:  // : @
-                if depth == 0 { return false }
             case 0x5C:  // a line continuation, or a stray backslash
                 return false
             default:
@@ -56,6 +67,22 @@ public enum PythonLine {
             }
         }
         return depth == 0 && quote == nil
+    }
+
+    /// The keywords that start a compound statement, whose line may open a block (`match` and
+    /// `case` are soft keywords: a line that starts with them as a name is asked about too).
+    private static let blockKeywords: Set<String> = [
+        "if", "elif", "else", "for", "while", "try", "except", "finally", "with", "def", "class", "async",
+        "match", "case",
+    ]
+
+    /// Whether the line's first word is a keyword that starts a compound statement.
+    private static func mayOpenBlock(firstWordOf bytes: [UInt8]) -> Bool {
+        let word = bytes.prefix { byte in
+            (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+                || byte == 0x5F || byte >= 0x80
+        }
+        return blockKeywords.contains(String(decoding: word, as: UTF8.self))
     }
 
     /// Whether `code` certainly holds no statement that sets engines up (an import, a `def` or

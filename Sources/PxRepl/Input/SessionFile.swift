@@ -109,8 +109,10 @@ public struct CellReader {
             if startsNewStatement(line) && isComplete(text + "\n\n") {
                 return flush() + add(line)
             }
+            // The cell goes on to a blank line or the next statement (asked about above): asking about
+            // each line would cost a round trip to the home engine and change nothing.
             lines.append(line)
-            return isComplete(text) && !line.hasPrefix(" ") && !line.hasPrefix("\t") && lines.count == 1 ? flush() : []
+            return []
         }
     }
 
