@@ -15,7 +15,8 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             Measures, each as the median, min and max of repeated runs (and the p90 of latencies): \
             cold start of 2, 4 and 8 engines to a first %px result; `pxsh -n 4 -c '%px pass'` as a whole \
-            process; one `%apply abs 1` and one plain local line `x = 1`, each per line of a session file run \
+            process; Python's own start, the floor of any cold start (`python -c pass` with site, as engines \
+            start, and `python -I -S -c pass`); one `%apply abs 1` and one plain local line `x = 1`, each per line of a session file run \
             as `pxsh run` runs it; from Python at the prompt (px): one lv.apply_async(abs, 1).get(), 10 \
             times as many apply_async then their gets, and px[:].execute('pass', block=True) on 4 engines; \
             the %px pass round trip on 1, 2 and 4 engines; load-balanced map of a trivial function with chunksize 1 and with auto chunks; push and \

@@ -134,7 +134,7 @@ import Testing
 
     @Test func selectionTakesIdentifiersAndPrefixes() {
         var plan = BenchPlan.quick
-        #expect(MeasureCatalog.measures(for: plan).count == 28)
+        #expect(MeasureCatalog.measures(for: plan).count == 30)
         plan.selection = ["px_pass", "map.auto", "rss"]
         #expect(
             MeasureCatalog.measures(for: plan).map(\.id) == [

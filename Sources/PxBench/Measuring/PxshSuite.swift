@@ -32,6 +32,7 @@ final class PxshSuite {
         outcome = SuiteOutcome()
         attempt(plan.coldStartEngineCounts.map(MeasureCatalog.coldStart(engines:))) { try measureColdStarts() }
         attempt([MeasureCatalog.commandLine]) { try measureCommandLine() }
+        attempt([MeasureCatalog.pythonStart, MeasureCatalog.barePythonStart]) { try measurePythonStart() }
         attempt([MeasureCatalog.coldStartMPI(engines: MeasureCatalog.coldStartMPIEngines)]) {
             try measureColdStartsWithMPI()
         }
@@ -96,7 +97,26 @@ final class PxshSuite {
     /// `pxsh -n 4 -c '%px pass'`: the whole process, from exec to exit, as a user at a shell waits for it.
     private func measureCommandLine() throws {
         let arguments = ["-n", "4", "--python", python, "--no-color", "-c", "%px pass"]
-        let executable = ProcessSpawner.currentExecutable
+        let runs = try wholeProcessRuns(ProcessSpawner.currentExecutable, arguments, name: "pxsh")
+        record(MeasureCatalog.commandLine, "pxsh -n 4 -c '%px pass' (the whole process)", runs)
+    }
+
+    /// Python's own start with the engines' interpreter (itself, not a launcher such as pyenv's shim),
+    /// which no cold start can beat: `python -c pass` imports `site` (and runs its `.pth` files) as
+    /// an engine's start does, `python -I -S -c pass` is the bare interpreter.
+    private func measurePythonStart() throws {
+        let executable = try PythonInstallation.locate(python).executable
+        for (id, arguments) in [
+            (MeasureCatalog.pythonStart, ["-c", "pass"]), (MeasureCatalog.barePythonStart, ["-I", "-S", "-c", "pass"]),
+        ] where plan.includes(id) {
+            let runs = try wholeProcessRuns(executable, arguments, name: executable)
+            record(id, "\(executable) \(arguments.joined(separator: " ")) (the whole process)", runs)
+        }
+    }
+
+    /// Seconds from spawn to exit of `executable` with `arguments`, once untimed and then per cold-start
+    /// run; a run that does not exit with status 0 is an error.
+    private func wholeProcessRuns(_ executable: String, _ arguments: [String], name: String) throws -> [Double] {
         func once() throws -> Double {
             let devNull = try FileDescriptor.open("/dev/null", flags: O_RDWR)
             defer { devNull.close() }
@@ -111,14 +131,13 @@ final class PxshSuite {
             let seconds = stopwatch.seconds
             guard termination == .exited(0) else {
                 throw BenchError.wrongResult(
-                    "pxsh \(arguments.joined(separator: " ")) ended with \(termination.map { "\($0)" } ?? "?")"
+                    "\(name) \(arguments.joined(separator: " ")) ended with \(termination.map { "\($0)" } ?? "?")"
                 )
             }
             return seconds
         }
         _ = try once()
-        let runs = try (0..<plan.coldStartRuns).map { _ in try once() }
-        record(MeasureCatalog.commandLine, "pxsh -n 4 -c '%px pass' (the whole process)", runs)
+        return try (0..<plan.coldStartRuns).map { _ in try once() }
     }
 
     // MARK: - Round trip

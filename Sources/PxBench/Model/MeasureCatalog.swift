@@ -5,6 +5,11 @@ public enum MeasureCatalog {
     public static func coldStart(engines: Int) -> String { "cold_start.n\(engines)" }
     /// `pxsh -n 4 -c '%px pass'`, the whole process.
     public static let commandLine = "cli.n4"
+    /// `python -c pass`: Python's own start with `site`, as an engine starts it; every cold start
+    /// includes it (pxsh only).
+    public static let pythonStart = "python_start.site"
+    /// `python -I -S -c pass`: the bare interpreter's start (pxsh only).
+    public static let barePythonStart = "python_start.bare"
     /// One `%apply abs 1`, per line of a session file; the peers' one submit and its result.
     public static let call = "call"
     /// One plain local line, per line of a session file.
@@ -87,6 +92,8 @@ public enum MeasureCatalog {
                 relativeTarget: commandLineTarget
             )
         )
+        measures.append(Measure(id: pythonStart, title: "python -c pass (Python's own start)", unit: .seconds))
+        measures.append(Measure(id: barePythonStart, title: "python -I -S -c pass (bare interpreter)", unit: .seconds))
         measures.append(
             Measure(id: call, title: "one call (%apply abs 1)", unit: .seconds, relativeTarget: callTarget)
         )

@@ -224,6 +224,8 @@ def whole_program(command):
 def skip_pxsh_only(plan, *others):
     """Rows that only pxsh has: a peer runs a local line in its own process, with no round trip."""
     skip("local_line", "a plain line runs in the peer's own process")
+    for measure in ("python_start.site", "python_start.bare"):
+        skip(measure, "Python's own start: the same interpreter for every system")
     # The Python API's rows: the peers' own Python calls are the rows "call" and "px_pass".
     for measure in ("py_call", "py_apply_async", "py_execute.n4"):
         skip(measure, "pxsh's Python client (px); the peer's Python calls are the call and %px pass rows")
