@@ -898,6 +898,21 @@ class ApplyTests(RuntimeTestCase):
             self.assertEqual(decode_blob(self.pack("f", ""))[0][1:], ((), {}))
             self.assertEqual(decode_blob(self.pack("f", "1,  # trailing comment"))[0][1], (1,))
 
+    def test_a_repeated_call_text_evaluates_its_values_anew(self):
+        # The split of `F ARGS` is kept per text; the values are not.
+        self.run_cell(self.home, "x = -1")
+        first = self.pack("abs x", "")
+        self.run_cell(self.home, "x = -7\nabs = lambda v: ('mine', v)")
+        second = self.pack("abs x", "")
+        self.assertEqual(decode_blob(first)[0], (abs, (-1,), {}))
+        self.assertEqual(self.ok(self.engine, APPLY, *second)[0], b"('mine', -7)")
+
+    def test_a_builtin_with_plain_arguments_packs_and_runs(self):
+        # Such a call is pickled by the plain pickler (a fast path), keyword arguments by cloudpickle.
+        blob = self.pack("divmod", "17, 5")
+        self.assertEqual(self.ok(self.engine, APPLY, *self.pack("max", "3, 1, key=abs"))[0], b"3")
+        self.assertEqual(self.ok(self.engine, APPLY, *blob)[0], b"(3, 2)")
+
     def test_apply_runs_on_an_engine(self):
         self.run_cell(self.home, "def power(b, e=2):\n    return b ** e")
         blob = self.pack("power", "3, e=3")
