@@ -148,6 +148,17 @@ public final class AsyncResult {
     public var onTaskDone: ((Int) -> Void)?
     /// Arguments that refer to shared-memory files, removed once every task has read them.
     var sharedArguments: [Bytes] = []
+    /// Whether the controller stores the value of this `apply` in local variables once it has it
+    /// (``LoadBalancedView/apply(function:arguments:retries:name:storingValueIn:)``).
+    public internal(set) var storesValueAtHome = false
+    /// How that store ended: nil while it runs (or when there is none), else the failure, if any.
+    var storeOutcome: Task.Failure??
+
+    /// Whether the store of the value in local variables has ended, or none will come: the call
+    /// failed (nothing to store) or there is no store.
+    public var isStoreSettled: Bool {
+        !storesValueAtHome || storeOutcome != nil || (isReady && isFailed)
+    }
 
     init(number: Int, name: String?, label: String, op: EngineOp, targets: [Int32?]) {
         self.number = number
@@ -258,8 +269,29 @@ public final class AsyncResult {
         finish(task: index)
     }
 
+    /// Why the store of the value in local variables failed, once it has.
+    public var storeError: RemoteError? {
+        guard case .some(.some(let failure)) = storeOutcome else { return nil }
+        return RemoteError(
+            engine: EngineNumber.home,
+            kind: failure.kind,
+            value: failure.message,
+            traceback: failure.traceback,
+            operation: "collect"
+        )
+    }
+
+    /// Takes the reply of the home engine's store of the value (``FrameFlags/storedAtHome``).
+    func record(storeReply frame: Frame) {
+        let segments = Array(frame.segments.dropFirst())
+        storeOutcome = segments.first == ReplyStatus.ok.segment ? .some(nil) : Task.Failure(reply: segments)
+    }
+
     /// Fails every task that has not ended: the connection that would bring their replies is gone.
     func failUnfinished(_ error: ClusterError) {
+        if storesValueAtHome && storeOutcome == nil {
+            storeOutcome = Task.Failure(kind: .disconnected, message: "\(error)")
+        }
         for index in tasks.indices where !tasks[index].isDone {
             tasks[index].failure = Task.Failure(kind: .disconnected, message: "\(error)")
             finish(task: index)

@@ -52,6 +52,8 @@ public final class Cluster {
     private var awaitingAcceptance: [UInt64: AsyncResult] = [:]
     /// Unfinished tasks by id.
     private var taskIndex: [UInt64: (result: AsyncResult, index: Int)] = [:]
+    /// Calls whose value the home engine is storing, by the call's task id (``FrameFlags/storedAtHome``).
+    private var awaitingStore: [UInt64: AsyncResult] = [:]
     private var controlReplies: [UInt64: [Bytes]] = [:]
     /// Control requests whose caller stopped waiting (interrupted): their replies are dropped when they come.
     private var abandonedControlRequests: Set<UInt64> = []
@@ -553,8 +555,13 @@ public final class Cluster {
                 taskIndex[accepted.first + UInt64(index)] = (result, index)
             }
         case .reply:
+            if frame.flags.contains(.storedAtHome) {
+                awaitingStore.removeValue(forKey: frame.id)?.record(storeReply: frame)
+                return
+            }
             guard let (result, index) = taskIndex.removeValue(forKey: frame.id) else { return }
             result.record(reply: frame, task: index)
+            if result.storesValueAtHome && !result.isStoreSettled { awaitingStore[frame.id] = result }
         case .stream:
             guard let (result, index) = taskIndex[frame.id], let stream = OutputStream(rawValue: frame.op),
                 let bytes = frame.segments.first
@@ -608,9 +615,10 @@ public final class Cluster {
     /// Fails every result still waiting for replies at once: none will come (see
     /// ``AsyncResult/Task/error(operation:)``, whose kind is ``RemoteError/Kind/disconnected``).
     private func failPending(_ error: ClusterError) {
-        let waiting = Array(awaitingAcceptance.values) + taskIndex.values.map(\.result)
+        let waiting = Array(awaitingAcceptance.values) + taskIndex.values.map(\.result) + awaitingStore.values
         awaitingAcceptance = [:]
         taskIndex = [:]
+        awaitingStore = [:]
         var seen = Set<ObjectIdentifier>()
         for result in waiting where seen.insert(ObjectIdentifier(result)).inserted {
             result.failUnfinished(error)

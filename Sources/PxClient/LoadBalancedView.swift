@@ -55,25 +55,33 @@ public struct LoadBalancedView {
     /// The controller has the home engine pack the call and sends it on, in one request. A call
     /// that cannot be packed (an undefined name, an argument that does not pickle) ends the task
     /// with the home engine's error (its engine is ``EngineNumber/home``).
+    ///
+    /// - Parameter names: local variables for the value: once the call has succeeded, the
+    ///   controller has the home engine store it there before anything sent after the reply runs
+    ///   there. Settle the store with ``finishStoring(_:)``.
     public func apply(
         function: String,
         arguments: String,
         retries: Int? = nil,
-        name: String? = nil
+        name: String? = nil,
+        storingValueIn names: [String] = []
     ) throws
         -> AsyncResult
     {
-        try cluster.submit(
+        let result = try cluster.submit(
             Submission(
                 op: .apply,
                 isBalanced: true,
                 isPackedAtHome: true,
+                storedAtHome: names,
                 retries: retries,
                 perTask: [[Bytes(text: function), Bytes(text: arguments)]]
             ),
             label: "%apply",
             name: name
         )
+        result.storesValueAtHome = !names.isEmpty
+        return result
     }
 
     /// Stores a finished map's values in local variables, in item order or in completion order.
@@ -107,37 +115,13 @@ public struct LoadBalancedView {
         return reply.count > 1 ? reply[1].text : ""
     }
 
-    /// A value on its way into local variables (``storeValue(_:into:)``).
-    public struct PendingStore {
-        /// The `apply` whose value is stored.
-        public let call: AsyncResult
-        /// The home engine's task that stores it.
-        public let store: AsyncResult
-    }
-
-    /// Starts storing the value of a finished `apply` in local variables, without waiting for it: the
-    /// home engine runs requests in order, so whatever runs there next sees the names set. Settle it
-    /// with ``finishStoring(_:)`` once its result is ready (or to wait for it).
-    public func storeValue(_ result: AsyncResult, into names: [String]) throws -> PendingStore {
-        _ = try result.get()
-        guard let reply = result.tasks.first?.reply, let (blob, _) = Blob.read(reply, at: 2) else {
-            throw ClusterError.invalidRequest("apply: a task sent a malformed reply")
-        }
-        let store = try cluster.submit(
-            Submission(
-                op: .collect,
-                targets: [EngineNumber.home],
-                shared: [Bytes(text: "value"), Bytes(text: names.joined(separator: ",")), Bytes(text: "1")] + blob
-            ),
-            label: "local"
-        )
-        return PendingStore(call: result, store: store)
-    }
-
-    /// Waits for a store to finish, releases what it read, and throws its error, if any.
-    public func finishStoring(_ pending: PendingStore) throws {
-        defer { SharedMemoryFiles.release(pending.call) }
-        try cluster.finish(pending.store)
+    /// Waits for the store of a finished `apply`'s value in local variables (see
+    /// ``apply(function:arguments:retries:name:storingValueIn:)``), releases what it read, and
+    /// throws its error, if any.
+    public func finishStoring(_ call: AsyncResult) throws {
+        defer { SharedMemoryFiles.release(call) }
+        while !call.isStoreSettled { try cluster.pump(timeoutMilliseconds: -1) }
+        if let error = call.storeError { throw error }
     }
 
     /// Stores the value of a finished `apply` locally. Returns its repr.

@@ -78,20 +78,13 @@ extension Controller {
                 request: first,
                 op: submission.op.rawValue,
                 isBalanced: true,
-                submitted: now
-            )
-            let pack = nextTaskID
-            nextTaskID += 1
-            records[pack] = TaskRecord(
-                owner: peer,
-                request: first,
-                op: EngineOp.packCall.rawValue,
-                isBalanced: false,
                 submitted: now,
-                engine: EngineNumber.home,
-                arguments: submission.arguments(ofTask: index),
-                packs: call
+                storesInto: submission.storedAtHome.isEmpty
+                    ? nil : Bytes(text: submission.storedAtHome.joined(separator: ","))
             )
+            let pack = recordHomeTask(.packCall, submission.perTask[index], for: peer, request: first) {
+                $0.packs = call
+            }
             callsBeingPacked[call] = (pack, submission.retries)
             route(pack, to: EngineNumber.home)
         }
@@ -342,6 +335,15 @@ extension Controller {
         if record.ownsSharedMemory { SharedMemory.release(record.arguments ?? []) }
         if !record.owner.isClosed {
             records.removeValue(forKey: task)
+            if let call = record.storesValueOf {
+                var stored = reply
+                stored.id = call
+                stored.flags.insert(.storedAtHome)
+                return send(stored, of: record, isReply: true)
+            }
+            // The store goes to the home engine before the client has the reply: whatever the
+            // client sends there next runs after it.
+            if let names = record.storesInto { storeValue(of: task, reply, into: names, for: record.owner) }
             send(reply, of: record, isReply: true)
             return
         }
@@ -355,6 +357,43 @@ extension Controller {
                 "controller: dropped the unfetched result of task \(dropped) (over \(Controller.maximumOrphanedRecords) kept)"
             )
         }
+    }
+
+    /// Has the home engine store the value of `call`, from its successful reply, in local variables:
+    /// the client's `%apply` then needs no request of its own for it. The store's reply goes to the
+    /// client with the call's id (``FrameFlags/storedAtHome``); a failed call stores nothing.
+    private func storeValue(of call: UInt64, _ reply: Frame, into names: Bytes, for owner: Peer) {
+        guard !reply.flags.contains(.failed), reply.segments.count > 1, reply.segments[1] == ReplyStatus.ok.segment
+        else { return }
+        let arguments = [Bytes(text: "value"), names, Bytes(text: "1")] + reply.segments.dropFirst(3)
+        let store = recordHomeTask(.collect, arguments, for: owner, request: nil) { $0.storesValueOf = call }
+        route(store, to: EngineNumber.home)
+    }
+
+    /// Records a home-engine task that the controller runs for a client's call (packing it, storing
+    /// its value), which the client never sees by its own id; returns that id, to route once the
+    /// caller has noted it. `request` names a held answer to join; nil for none.
+    private func recordHomeTask(
+        _ op: EngineOp,
+        _ arguments: [Bytes],
+        for owner: Peer,
+        request: UInt64?,
+        _ configure: (inout TaskRecord) -> Void
+    ) -> UInt64 {
+        let id = nextTaskID
+        nextTaskID += 1
+        var record = TaskRecord(
+            owner: owner,
+            request: request ?? id,
+            op: op.rawValue,
+            isBalanced: false,
+            submitted: Clock.realtimeNanoseconds,
+            engine: EngineNumber.home,
+            arguments: arguments
+        )
+        configure(&record)
+        records[id] = record
+        return id
     }
 
     /// Ends a task with a failure that Python did not raise: its engine died, or it was aborted.

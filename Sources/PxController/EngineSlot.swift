@@ -96,6 +96,11 @@ struct TaskRecord {
     /// For a home-engine task that packs the call of a load-balanced `apply`: that task, which
     /// its reply becomes the arguments of (see ``Controller/relayPackedCall(_:from:to:)``).
     var packs: UInt64? = nil
+    /// For a load-balanced `apply` whose value goes home: the local variables (comma-separated)
+    /// that the home engine stores it in once the call has it (``FrameFlags/storedAtHome``).
+    var storesInto: Bytes? = nil
+    /// For a home-engine task that stores such a value: the call, whose id its reply goes with.
+    var storesValueOf: UInt64? = nil
     /// Whether the shared-memory files its arguments name were made for it alone (a call packed
     /// by the home engine for it): they are removed once it ends.
     var ownsSharedMemory = false

@@ -62,6 +62,11 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     /// controller has the home engine pack each call (``EngineOp/packCall``) and sends the packed
     /// call on to a free engine itself, so the client is not on the way between the two.
     public static let packedAtHome = FrameFlags(rawValue: 1 << 5)
+    /// On a ``packedAtHome`` submission of one call, whose one shared segment names local
+    /// variables (comma-separated): once the call has a value, the controller has the home engine
+    /// store it in them (``EngineOp/collect``) before anything the client sends after the reply.
+    /// On a reply: the outcome of that store, with the call's task id.
+    public static let storedAtHome = FrameFlags(rawValue: 1 << 6)
 }
 
 /// What a frame is.

@@ -11,6 +11,9 @@ public struct Submission: Equatable, Sendable {
     /// Whether each task's segments are a call's text for the home engine to pack first (see
     /// ``FrameFlags/packedAtHome``): a load-balanced `apply` then costs the client one request.
     public var isPackedAtHome: Bool
+    /// The local variables that a call packed at home stores its value in (see
+    /// ``FrameFlags/storedAtHome``); empty for none. They travel as the one shared segment.
+    public var storedAtHome: [String]
     /// How often a load-balanced task is retried after its engine died; nil for the default.
     public var retries: Int?
     public var shared: [Bytes]
@@ -21,6 +24,7 @@ public struct Submission: Equatable, Sendable {
         targets: [Int32] = [],
         isBalanced: Bool = false,
         isPackedAtHome: Bool = false,
+        storedAtHome: [String] = [],
         retries: Int? = nil,
         shared: [Bytes] = [],
         perTask: [[Bytes]] = []
@@ -29,6 +33,7 @@ public struct Submission: Equatable, Sendable {
         self.targets = targets
         self.isBalanced = isBalanced
         self.isPackedAtHome = isPackedAtHome
+        self.storedAtHome = storedAtHome
         self.retries = retries
         self.shared = shared
         self.perTask = perTask
@@ -47,8 +52,9 @@ public struct Submission: Equatable, Sendable {
     public var isWellFormed: Bool {
         if isPackedAtHome {
             return isBalanced && op == .apply && shared.isEmpty && targets.isEmpty
-                && perTask.allSatisfy { $0.count == 2 }
+                && perTask.allSatisfy { $0.count == 2 } && (storedAtHome.isEmpty || perTask.count == 1)
         }
+        if !storedAtHome.isEmpty { return false }
         return isBalanced || perTask.isEmpty || perTask.count == targets.count
     }
 
@@ -58,6 +64,7 @@ public struct Submission: Equatable, Sendable {
     }
 
     public func frame(requestID: UInt64) -> Frame {
+        let shared = storedAtHome.isEmpty ? shared : [Bytes(text: storedAtHome.joined(separator: ","))] + shared
         var header = Bytes()
         header.appendLittleEndian(UInt32(retries.map { max(0, $0) } ?? Int(UInt32.max)))
         header.appendLittleEndian(UInt32(targets.count))
@@ -69,10 +76,12 @@ public struct Submission: Equatable, Sendable {
         segments.reserveCapacity(1 + shared.count + perTask.reduce(0) { $0 + $1.count })
         segments += shared
         for task in perTask { segments += task }
+        var flags = FrameFlags(isBalanced ? [.balanced] : []).union(isPackedAtHome ? [.packedAtHome] : [])
+        if !storedAtHome.isEmpty { flags.insert(.storedAtHome) }
         return Frame(
             kind: .submit,
             op: op.rawValue,
-            flags: FrameFlags(isBalanced ? [.balanced] : []).union(isPackedAtHome ? [.packedAtHome] : []),
+            flags: flags,
             id: requestID,
             segments: segments
         )
@@ -103,8 +112,15 @@ public struct Submission: Equatable, Sendable {
         var position = 1
         let segments = frame.segments
         guard Int(sharedCount) <= segments.count - position else { return nil }
-        let shared = Array(segments[position..<position + Int(sharedCount)])
+        var shared = Array(segments[position..<position + Int(sharedCount)])
         position += Int(sharedCount)
+        var storedAtHome: [String] = []
+        if frame.flags.contains(.storedAtHome) {
+            guard let names = shared.first else { return nil }
+            storedAtHome = names.text.split(separator: ",").map(String.init)
+            guard !storedAtHome.isEmpty else { return nil }
+            shared.removeFirst()
+        }
         var perTask: [[Bytes]] = []
         perTask.reserveCapacity(counts.count)
         for count in counts {
@@ -118,6 +134,7 @@ public struct Submission: Equatable, Sendable {
             targets: targets,
             isBalanced: frame.flags.contains(.balanced),
             isPackedAtHome: frame.flags.contains(.packedAtHome),
+            storedAtHome: storedAtHome,
             retries: retries == UInt32.max ? nil : Int(retries),
             shared: shared,
             perTask: perTask

@@ -105,8 +105,8 @@ extension EndToEnd {
         }
 
         /// The home engine packs an `%apply` call for the controller, which sends it on: a call it cannot
-        /// pack fails as local code fails, a large argument travels as a shared-memory file that is
-        /// removed once the call ended, and the next call sees `_` of the one before.
+        /// pack fails as local code fails, a large argument or value travels as a shared-memory file that
+        /// is removed once the call ended (the value once stored), and the next call sees `_` of the one before.
         @Test func applyPackedAtHomeFailsLocallyAndLeavesNoSharedMemory() throws {
             let cluster = try NamedCluster.current()
             let run = try cluster.script(
@@ -116,6 +116,8 @@ extension EndToEnd {
                 %apply len bytearray(10**6)
                 %apply abs -_
                 assert _ == 10**6, _
+                %apply bytes 10**6
+                assert len(_) == 10**6, len(_)
                 %px import os; left = os.listdir(os.environ["PXSH_SHARED_MEMORY_DIR"])
                 %pull left
                 assert left == [[]] * len(left), left

@@ -148,9 +148,12 @@ import Testing
             isPackedAtHome: true,
             perTask: [[Bytes(text: "divmod"), Bytes(text: "17, 5")]]
         )
-        for submission in [direct, scattered, balanced, packedAtHome] {
+        var storedAtHome = packedAtHome
+        storedAtHome.storedAtHome = ["_", "q", "_pxsh_values_3"]
+        for submission in [direct, scattered, balanced, packedAtHome, storedAtHome] {
             #expect(Submission(submission.frame(requestID: 9)) == submission)
         }
+        #expect(storedAtHome.frame(requestID: 9).flags == [.balanced, .packedAtHome, .storedAtHome])
         #expect(balanced.arguments(ofTask: 1) == [Bytes(text: "f"), [2]])
         #expect(direct.taskCount == 3)
     }
@@ -168,6 +171,15 @@ import Testing
             Submission(op: .apply, isPackedAtHome: true, perTask: [[[1], [2]]]),
             Submission(op: .call, isBalanced: true, isPackedAtHome: true, perTask: [[[1], [2]]]),
             Submission(op: .apply, isBalanced: true, isPackedAtHome: true, perTask: [[[1]]]),
+            // A value stored at home: one call packed there.
+            Submission(op: .apply, isBalanced: true, storedAtHome: ["_"], perTask: [[[1], [2]]]),
+            Submission(
+                op: .apply,
+                isBalanced: true,
+                isPackedAtHome: true,
+                storedAtHome: ["_"],
+                perTask: [[[1], [2]]] + [[[1], [2]]]
+            ),
         ] {
             #expect(Submission(wrong.frame(requestID: 1)) == nil)
         }

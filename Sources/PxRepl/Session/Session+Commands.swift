@@ -138,7 +138,11 @@ extension Session {
 
     /// One load-balanced call (`%apply`).
     private func runApply(_ call: String, name: String?, number: Int) throws -> Bool {
-        let result = try cluster.loadBalanced().apply(function: call, arguments: "", name: name)
+        // The value goes home as `_`, the -o name and the result's kept values: the controller has
+        // the home engine store it as soon as the call succeeds (see ``settleStores(waiting:)``).
+        let kept = Session.keptValues(ofResultNumbered: nextResultNumberToRegister)
+        let names = ["_"] + (name.map { [$0] } ?? []) + [kept]
+        let result = try cluster.loadBalanced().apply(function: call, arguments: "", name: name, storingValueIn: names)
         register(result)
         let isReady = try waitInterruptibly(result, timeout: nil)
         // A call that the home engine could not pack (or whose arguments Ctrl-C stopped there) never
@@ -470,14 +474,13 @@ extension Session {
     private func finishApply(_ result: AsyncResult, number: Int) throws -> Bool {
         for notice in result.notices { emit(renderer.notice(notice)) }
         guard !result.isFailed else { return show(result) }
-        // The call's own output, with its engine's prefix; the value goes home, as `_`, without
-        // waiting: the home engine runs it before anything after it (see ``settleStores(waiting:)``).
+        // The call's own output, with its engine's prefix; the value is on its way home (as `_`):
+        // the home engine stores it before anything after it (see ``settleStores(waiting:)``).
         var output = EngineOutput.of(result)
         let repr = output[0].result?.repr
         output[0].result = nil
         emit(renderer.render(output))
-        let names = ["_"] + (result.name.map { [$0] } ?? []) + [Session.keptValues(of: result)]
-        pendingApplyStores.append(try cluster.loadBalanced().storeValue(result, into: names))
+        pendingApplyStores.append(result)
         if let repr {
             collectedValues[result.number] = repr
             if repr != "None" { emitValue(renderer.localResult(repr, count: number)) }
@@ -516,7 +519,9 @@ extension Session {
     }
 
     /// The hidden local variable that keeps a result's values once they came home.
-    static func keptValues(of result: AsyncResult) -> String { "_pxsh_values_\(result.number)" }
+    static func keptValues(of result: AsyncResult) -> String { keptValues(ofResultNumbered: result.number) }
+
+    static func keptValues(ofResultNumbered number: Int) -> String { "_pxsh_values_\(number)" }
 
     /// `-o NAME` of a non-blocking %map: stores the values of those that are done in their local NAME.
     /// Runs before every command, so NAME holds the values from the first command after they are in.

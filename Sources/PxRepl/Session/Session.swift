@@ -62,8 +62,9 @@ public final class Session {
     /// The prompt number of each %px setup command (by its index), so that a replayed definition's
     /// tracebacks name the cell where it was typed.
     var setupCells: [Int: Int] = [:]
-    /// `%apply` values on their way into the local namespace, oldest first (see ``settleStores(waiting:)``).
-    var pendingApplyStores: [LoadBalancedView.PendingStore] = []
+    /// `%apply` calls whose values are on their way into the local namespace, oldest first (see
+    /// ``settleStores(waiting:)``).
+    var pendingApplyStores: [AsyncResult] = []
     /// Engines that did not stop after a Ctrl-C: a second Ctrl-C within 2 s restarts them.
     var escalation: (engines: [Int32], deadline: UInt64)?
 
@@ -146,12 +147,12 @@ public final class Session {
     public func settleStores(waiting: Bool = false) {
         guard !pendingApplyStores.isEmpty else { return }
         if !waiting { try? cluster.poll() }
-        while let pending = pendingApplyStores.first, waiting || pending.store.isReady {
+        while let call = pendingApplyStores.first, waiting || call.isStoreSettled {
             pendingApplyStores.removeFirst()
             do {
-                try cluster.loadBalanced().finishStoring(pending)
+                try cluster.loadBalanced().finishStoring(call)
             } catch {
-                emit(renderer.failure("the value of \(pending.call.summary) was not stored locally"))
+                emit(renderer.failure("the value of \(call.summary) was not stored locally"))
                 if let error = error as? RemoteError { emit(renderer.localError(error)) } else { emit("\(error)\n") }
                 hasFailed = true
             }
@@ -236,6 +237,9 @@ public final class Session {
             results.remove(at: index)
         }
     }
+
+    /// The number ``register(_:)`` gives the next result.
+    var nextResultNumberToRegister: Int { nextResultNumber + 1 }
 
     /// Takes back the number of the last result registered: it turned out to be no job.
     func unregister(_ result: AsyncResult) {
