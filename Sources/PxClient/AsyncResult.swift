@@ -159,6 +159,10 @@ public final class AsyncResult {
     public var isStoreSettled: Bool {
         !storesValueAtHome || storeOutcome != nil || (isReady && isFailed)
     }
+    /// A map's values on their way home as its tasks end, if the map was asked to send them.
+    var valuesAtHome: MapValuesAtHome?
+    /// Called once, when every task has replied.
+    var onReady: (() -> Void)?
 
     init(number: Int, name: String?, label: String, op: EngineOp, targets: [Int32?]) {
         self.number = number
@@ -307,6 +311,10 @@ public final class AsyncResult {
             sharedArguments = []
         }
         onTaskDone?(index)
+        if isReady, let onReady {
+            self.onReady = nil
+            onReady()
+        }
     }
 
     /// The name in error prefixes, as ipyparallel's `[0:execute]` and `[0:apply]`, and `[0:map item 7]`

@@ -562,6 +562,7 @@ public final class Cluster {
             guard let (result, index) = taskIndex.removeValue(forKey: frame.id) else { return }
             result.record(reply: frame, task: index)
             if result.storesValueAtHome && !result.isStoreSettled { awaitingStore[frame.id] = result }
+            result.valuesAtHome?.taskEnded(index, of: result, cluster: self)
         case .stream:
             guard let (result, index) = taskIndex[frame.id], let stream = OutputStream(rawValue: frame.op),
                 let bytes = frame.segments.first

@@ -14,18 +14,32 @@ public struct LoadBalancedView {
         case fixed(Int)
     }
 
+    /// The order of a map's values in the local list.
+    public enum ValueOrder: Sendable {
+        /// The order of the items.
+        case items
+        /// The order in which their tasks ended (`%map --unordered`).
+        case completion
+    }
+
     /// Maps the local function `function` over the local iterable `sequence`.
     ///
     /// With an empty `sequence`, `function` holds both, as typed after `%map` (`lambda x: x * k range(10)`);
     /// the home engine splits them at the first point where both parse.
     /// The function travels by value (cloudpickle, or a built-in fallback for plain functions).
-    /// Collect the values with ``collect(_:into:unordered:)`` once the result is ready.
+    /// Collect the values with ``collect(_:into:unordered:onlyFinished:)`` once the result is ready.
+    ///
+    /// - Parameter valuesComeHome: send each chunk's values to the home engine as its task ends, for a
+    ///   collect in this order: the home engine then loads them while the engines work, and the collect
+    ///   has only the last ones left. Pass it when the values will be collected; nil sends nothing
+    ///   before the collect (a map that fails sends nothing after it either).
     public func map(
         function: String,
         sequence: String,
         chunkSize: ChunkSize = .auto,
         retries: Int? = nil,
-        name: String? = nil
+        name: String? = nil,
+        valuesComeHome order: ValueOrder? = nil
     ) throws -> AsyncResult {
         let chunk =
             switch chunkSize {
@@ -46,6 +60,7 @@ public struct LoadBalancedView {
             name: name
         )
         result.sharedArguments = function + chunks.flatMap { $0 }
+        if let order { result.valuesAtHome = MapValuesAtHome(order: order) }
         return result
     }
 
@@ -101,6 +116,13 @@ public struct LoadBalancedView {
             !onlyFinished || (result.tasks[$0].isDone && !result.tasks[$0].isFailed)
         }
         if unordered { order.sort { (result.tasks[$0].completed ?? 0) < (result.tasks[$1].completed ?? 0) } }
+        if let request = result.valuesAtHome?.finishRequest(result, indices: order, unordered: unordered, names: names)
+        {
+            let reply = try cluster.runLocally(.mapValues, request)
+            if reply.count > 2, reply[1].text == "1" { return reply[2].text }
+            // The home engine no longer holds them (too many maps at once): send them all.
+        }
+        result.valuesAtHome?.drop(result, in: cluster)
         var blobs: [Bytes] = []
         for index in order {
             guard let reply = result.tasks[index].reply, let (blob, _) = Blob.read(reply, at: 1) else {

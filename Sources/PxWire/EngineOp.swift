@@ -40,6 +40,10 @@ public enum EngineOp: UInt8, Sendable, CaseIterable {
     case exportValues = 16
     /// The setup statements of a cell (imports, definitions), for `%restart --replay`: `[code]` -> `[ok, code]`.
     case setupPart = 20
+    /// A map's chunk values, sent home as its tasks end and joined when it is collected:
+    /// `[token, add|finish|drop, order, names, n, (chunk index, blob) * n]` -> `[ok]`, or for
+    /// finish `[ok, "1", repr]` (`[ok, "0"]`: the values are not kept, send them all).
+    case mapValues = 21
 }
 
 /// Requests to the controller about the cluster itself.

@@ -164,6 +164,59 @@ extension EndToEnd {
             #expect(try balanced.collectValue(apply, into: ["api_divmod"]) == "(3, 2)")
         }
 
+        /// A map asked to send its values home sends each chunk's as its task ends: the home engine holds
+        /// some while the map still runs, and nothing once it is collected (or has failed).
+        @Test func aMapsValuesComeHomeWhileItRuns() throws {
+            let cluster = try attach()
+            defer { cluster.shutdown() }
+            let gate = "/tmp/pxsh-gate-\(getpid())-\(Clock.monotonicNanoseconds)"
+            defer { unlink(gate) }
+            let balanced = cluster.loadBalanced()
+            let held = "sum(v.joined_count + len(v.parts) for v in __import__('sys').modules['_pxsh']._map_values.values())"
+            try cluster.finish(
+                try cluster.executeLocally(
+                    """
+                    import os, time
+                    def api_slow_last(x):
+                        while x == 7 and not os.path.exists(\(gate.debugDescription)):
+                            time.sleep(0.01)
+                        return x * 2
+                    """
+                )
+            )
+            let map = try balanced.map(
+                function: "api_slow_last",
+                sequence: "range(8)",
+                chunkSize: .fixed(1),
+                valuesComeHome: .items
+            )
+            for _ in 0..<600 where map.completedCount < 7 { try cluster.pump(timeoutMilliseconds: 100) }
+            #expect(map.completedCount == 7 && !map.isReady)
+            let during = try cluster.executeLocally(held)
+            try cluster.finish(during)
+            #expect(Int(during.tasks.first.flatMap(resultRepr) ?? "") ?? 0 >= 1, "chunks are home before the map ends")
+
+            let file = try FileDescriptor.open(gate, flags: O_WRONLY | O_CREAT)
+            file.close()
+            #expect(try cluster.wait(for: map, timeout: 120))
+            #expect(try balanced.collect(map, into: ["api_streamed"]) == "[0, 2, 4, 6, 8, 10, 12, 14]")
+            let after = try cluster.executeLocally("api_streamed == [x * 2 for x in range(8)], \(held)")
+            try cluster.finish(after)
+            #expect(after.tasks.first.flatMap(resultRepr) == "(True, 0)")
+
+            let failing = try balanced.map(
+                function: "lambda x: 1 // (x - 5)",
+                sequence: "range(8)",
+                chunkSize: .fixed(1),
+                valuesComeHome: .items
+            )
+            #expect(try cluster.wait(for: failing, timeout: 120))
+            #expect(failing.isFailed)
+            let dropped = try cluster.executeLocally(held)
+            try cluster.finish(dropped)
+            #expect(dropped.tasks.first.flatMap(resultRepr) == "0", "a failed map's values are dropped at home")
+        }
+
         @Test func whoShowsEachEnginesVariables() throws {
             let cluster = try attach()
             defer { cluster.shutdown() }

@@ -45,6 +45,7 @@ EXECUTE, EXPORT, IMPORT, COLLECT, SCATTER, APPLY = 1, 2, 3, 4, 5, 6
 PACK_CALL, PREPARE_MAP, MAP_CHUNK, COMPLETE, IS_COMPLETE, WHO = 7, 8, 9, 10, 11, 12
 EXPORT_VALUES = 16
 SETUP_PART = 20
+MAP_VALUES = 21
 
 
 def load_runtime(embedded=False):
@@ -658,6 +659,104 @@ class CollectTests(RuntimeTestCase):
         self.assertLessEqual(len(reply[0]), 4200)
         reply = self.collect("value", "", ["x" * 10000])
         self.assertIn("more characters]".encode(), reply[0])
+
+
+class MapValuesTests(RuntimeTestCase):
+    """MAP_VALUES: a map's chunk values come home as its tasks end, and are joined when it is
+    collected."""
+
+    def chunk(self, engine, func, first, items):
+        """The reply blob of one MAP_CHUNK, as the client forwards it."""
+        return self.ok(engine, MAP_CHUNK, *encode_blob(func), *encode_blob((first, items)))
+
+    def send(self, action, token, order, names, chunks):
+        segments = [segment for index, blob in chunks for segment in (str(index).encode(), *blob)]
+        return self.ok(self.home, MAP_VALUES, token, action, order, names, len(chunks), *segments)
+
+    def test_chunks_in_any_arrival_order_join_in_item_order(self):
+        items = [list(range(i * 10, i * 10 + 10)) for i in range(5)]
+        blobs = [self.chunk(self.engines[i % 2], abs, i * 10, items[i]) for i in range(5)]
+        self.send("add", "m1", "items", "", [(1, blobs[1])])
+        self.send("add", "m1", "items", "", [(0, blobs[0]), (3, blobs[3])])
+        state = self.home.runtime._map_values["m1"]
+        self.assertEqual((state.joined_count, sorted(state.parts)), (2, [3]))
+        reply = self.send("finish", "m1", "0,1,2,3,4", "r, s", [(4, blobs[4]), (2, blobs[2])])
+        self.assertEqual(reply, [b"1", repr(list(range(50))).encode()])
+        self.assertEqual(self.home.ns["r"], list(range(50)))
+        self.assertIs(self.home.ns["s"], self.home.ns["r"])
+        self.assertEqual(self.home.runtime._map_values, {})
+
+    def test_completion_order_and_only_some_chunks(self):
+        blobs = [self.chunk(self.engine, str, i, [i]) for i in range(4)]
+        self.send("add", "m2", "completion", "", [(2, blobs[2]), (0, blobs[0])])
+        self.send("finish", "m2", "2,0,3", "u", [(3, blobs[3])])
+        self.assertEqual(self.home.ns["u"], ["2", "0", "3"])
+
+    def test_interrupted_map_keeps_the_finished_chunks_in_item_order(self):
+        blobs = [self.chunk(self.engine, abs, i, [-i]) for i in range(4)]
+        self.send("add", "m3", "items", "", [(0, blobs[0]), (2, blobs[2])])
+        self.send("finish", "m3", "0,2,3", "v", [(3, blobs[3])])
+        self.assertEqual(self.home.ns["v"], [0, 2, 3])
+
+    def test_empty_map_and_empty_chunks(self):
+        blobs = [self.chunk(self.engine, abs, 0, []), self.chunk(self.engine, abs, 0, [5])]
+        self.send("add", "m5", "items", "", [(0, blobs[0])])
+        self.send("finish", "m5", "0,1", "f", [(1, blobs[1])])
+        self.assertEqual(self.home.ns["f"], [5])
+
+    def test_values_that_do_not_load_at_home_fail_the_collect_and_are_forgotten(self):
+        class LoadsAsAnError:
+            def __reduce__(self):
+                return int, ("not a number",)
+
+        bad = encode_blob([LoadsAsAnError()])
+        good = self.chunk(self.engine, abs, 0, [1])
+        self.send("add", "m6", "items", "", [(1, bad), (0, good)])
+        ename, evalue, _ = self.error(self.home, MAP_VALUES, "m6", "finish", "0,1", "w", 0)
+        self.assertEqual((ename, evalue), ("ValueError", "invalid literal for int() with base 10: 'not a number'"))
+        self.assertNotIn("w", self.home.ns)
+        self.assertEqual(self.home.runtime._map_values, {})
+
+    def test_unknown_token_asks_for_all_chunks_and_drop_forgets(self):
+        self.assertEqual(self.send("finish", "gone", "0", "x", []), [b"0"])
+        self.send("add", "m7", "items", "", [(0, self.chunk(self.engine, abs, 0, [1]))])
+        self.assertEqual(self.ok(self.home, MAP_VALUES, "m7", "drop", "", "", 0), [])
+        self.assertEqual(self.home.runtime._map_values, {})
+        self.assertEqual(self.error(self.home, MAP_VALUES, "m8", "zip", "", "", 0)[0], "ValueError")
+
+    def test_at_most_a_bounded_number_of_maps_are_kept(self):
+        limit = self.home.runtime._MAP_VALUES_LIMIT
+        blob = self.chunk(self.engine, abs, 0, [1])
+        for i in range(limit + 1):
+            self.send("add", f"k{i}", "items", "", [(0, blob)])
+        self.assertEqual(len(self.home.runtime._map_values), limit)
+        self.assertEqual(self.send("finish", "k0", "0", "x", []), [b"0"])
+        self.assertEqual(self.send("finish", f"k{limit}", "0", "x", []), [b"1", b"[1]"])
+
+
+class ReleaseAfterReplyTests(RuntimeTestCase):
+    """A value that IMPORT or COLLECT replaces is freed once the reply has gone (release_replaced),
+    not before it."""
+
+    def test_replaced_values_live_until_released(self):
+        import weakref
+        self.run_cell(self.engine, "class Big(list):\n    pass\nx = Big([1])")
+        old = weakref.ref(self.engine.ns["x"])
+        self.ok(self.engine, IMPORT, *encode_blob({"x": [2]}))
+        self.assertEqual(self.engine.ns["x"], [2])
+        self.assertIsNotNone(old())
+        with self.engine.active():
+            self.engine.runtime.release_replaced()
+        self.assertIsNone(old())
+
+    def test_the_next_request_frees_them_if_no_release_came(self):
+        import weakref
+        self.run_cell(self.home, "class Big(list):\n    pass\nv = Big([1])")
+        old = weakref.ref(self.home.ns["v"])
+        CollectTests.collect(self, "chain", "v", [[1], [2]])
+        self.assertIsNotNone(old())
+        self.run_cell(self.home, "pass")
+        self.assertIsNone(old())
 
 
 class ScatterGatherTests(RuntimeTestCase):

@@ -394,7 +394,12 @@ final class PxshSuite {
         try local(cluster, "_bench_f = lambda x: x")
         let balanced = cluster.loadBalanced()
         func map(_ items: Int, _ chunkSize: LoadBalancedView.ChunkSize) throws {
-            let result = try balanced.map(function: "_bench_f", sequence: "range(\(items))", chunkSize: chunkSize)
+            let result = try balanced.map(
+                function: "_bench_f",
+                sequence: "range(\(items))",
+                chunkSize: chunkSize,
+                valuesComeHome: .items
+            )
             try cluster.wait(for: result)
             _ = try balanced.collect(result, into: ["_bench_out"])
         }

@@ -151,6 +151,7 @@ _exec_count = 0
 _cloudpickle = None  # the module once imported, False if unavailable
 _fn_cache = {}
 _cell_code = {}  # cell filename -> the code compiled from it (_is_foreign)
+_replaced = []  # values that names held before the current request bound them (release_replaced)
 
 
 class SerializationError(Exception):
@@ -201,6 +202,12 @@ def init(engine_id, rank, size, is_home):
     # are importable. An embedded interpreter has no script dir in sys.path.
     if "" not in sys.path:
         sys.path.insert(0, "")
+
+
+def release_replaced():
+    """Free the values that the last request's names replaced; Swift calls it once the reply has
+    gone, so that freeing a large old value (10**6 ints take about 8 ms) does not delay it."""
+    _replaced.clear()
 
 
 def install_client(_op, args):
@@ -296,6 +303,7 @@ def handle(op, args):
             if handler is None:
                 raise ValueError(f"unknown pxsh runtime op {op!r}")
             _request_files.clear()
+            _replaced.clear()
             reply = handler(args)
         except BaseException as exc:
             _remove_request_files()
@@ -308,6 +316,14 @@ def handle(op, args):
 
 # --------------------------------------------------------------------------
 # Ops
+
+def _bind(name, value):
+    """_ns[name] = value; a value it replaces is freed after the reply (release_replaced)."""
+    old = _ns.get(name)
+    _ns[name] = value
+    if old is not None:
+        _replaced.append(old)
+
 
 def _op_execute(args):
     global _exec_count
@@ -380,7 +396,8 @@ def _op_import(args):
     values, _ = _load(args, 0)
     if type(values) is not dict:
         raise TypeError(f"IMPORT expects a dict, got {type(values).__name__}")
-    _ns.update({name: _bind_interactive(value) for name, value in values.items()})
+    for name, value in values.items():
+        _bind(name, _bind_interactive(value))
     return [b"ok"]
 
 
@@ -400,7 +417,7 @@ def _op_collect(args):
     else:
         raise ValueError(f"unknown COLLECT mode {mode!r}")
     for name in names:
-        _ns[name] = value
+        _bind(name, value)
     return [b"ok", _utf8(_repr_cut(value))]
 
 
@@ -721,6 +738,100 @@ def _op_who(args):
     return reply
 
 
+# --------------------------------------------------------------------------
+# A map's values, collected at home while the map runs
+
+_MAP_VALUES_LIMIT = 16  # maps collecting at once; past it the oldest one's values are dropped
+_map_values = {}  # token -> _MapValues
+
+
+class _MapValues:
+    """The values of a map's chunks that have come home, by chunk index.
+
+    In item order, each chunk that continues the ones before is joined to them as it comes,
+    so that when the map ends only the chunks that came late are left to join."""
+
+    __slots__ = ("in_item_order", "joined", "joined_count", "parts", "error")
+
+    def __init__(self, in_item_order):
+        self.in_item_order = in_item_order
+        self.joined = None  # chunks 0 to joined_count - 1, one list
+        self.joined_count = 0
+        self.parts = {}
+        self.error = None  # the first chunk that did not load, raised when the map is collected
+
+    def add(self, index, values):
+        if not self.in_item_order or index != self.joined_count:
+            self.parts[index] = values
+            return
+        while True:
+            # A freshly loaded list that nothing else holds: the first one is extended in place.
+            if self.joined is None:
+                self.joined = values
+            else:
+                self.joined.extend(values)
+            self.joined_count += 1
+            values = self.parts.pop(self.joined_count, None)
+            if values is None:
+                return
+
+    def value(self, order):
+        """One list of the chunks in order (the joined ones must lead it, as they came)."""
+        if self.error is not None:
+            raise self.error
+        done = self.joined_count
+        if order[:done] != list(range(done)):
+            raise ValueError("MAP_VALUES: the order does not start with the chunks joined so far")
+        parts = [self.joined] if done else []
+        parts += [self.parts.pop(index) for index in order[done:]]
+        return _chain(parts, fresh=True)
+
+
+def _op_map_values(args):
+    """A map's chunk values sent home as its tasks end:
+    [token, action, order, names, n, (chunk index, blob) * n].
+
+    add: load the chunks and keep them (order: "items" joins them in item order as they come,
+    "completion" keeps them apart); finish: load the chunks given, join all in order (chunk
+    indices, comma-separated) and bind names; -> [ok, "1", repr], or [ok, "0"] when the map's
+    values are not here (dropped past _MAP_VALUES_LIMIT): the client then sends them all again.
+    drop: forget them."""
+    token = args[0].decode()
+    action = args[1]
+    if action == b"drop":
+        _map_values.pop(token, None)
+        return [b"ok"]
+    if action not in (b"add", b"finish"):
+        raise ValueError(f"unknown MAP_VALUES action {action!r}")
+    values = _map_values.get(token)
+    if values is None:
+        if action == b"finish":
+            return [b"ok", b"0"]
+        if len(_map_values) >= _MAP_VALUES_LIMIT:
+            del _map_values[next(iter(_map_values))]
+        values = _map_values[token] = _MapValues(args[2] == b"items")
+    pos = 5
+    for _ in range(int(args[4])):
+        index = int(args[pos])
+        try:
+            chunk, pos = _load(args, pos + 1)
+        except Exception as exc:
+            # Raised when the map is collected, as loading all chunks at once would have.
+            values.error = values.error or exc
+            pos += 2 + int(args[pos + 1])
+            continue
+        if values.error is None:
+            values.add(index, chunk)
+    if action == b"add":
+        return [b"ok"]
+    del _map_values[token]
+    order = [int(index) for index in args[2].split(b",")] if args[2] else []
+    value = values.value(order)
+    for name in _assign_names(args[3]):
+        _bind(name, value)
+    return [b"ok", b"1", _utf8(_repr_cut(value))]
+
+
 _OPS = {
     1: _op_execute,
     2: _op_export,
@@ -739,6 +850,7 @@ _OPS = {
     15: _op_results,
     16: _op_export_values,
     20: _op_setup_part,
+    21: _op_map_values,
 }
 
 
@@ -1032,7 +1144,7 @@ def _collect_by_key(dicts, combine):
     for key in keys:
         # With one key, each block is held by its dict alone: concat may extend the first.
         value = combine([part[key] for part in dicts], len(keys) == 1)
-        _ns[key] = value
+        _bind(key, value)
         reply += [_utf8(key), _utf8(_repr_cut(value))]
     return reply
 

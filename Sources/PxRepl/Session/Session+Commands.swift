@@ -451,7 +451,10 @@ extension Session {
             sequence: "",
             chunkSize: options.chunkSize.map { .fixed($0) } ?? .auto,
             retries: options.retries,
-            name: options.name
+            name: options.name,
+            // Its values come home as its tasks end when they will be collected: at once when it
+            // blocks, or once it is ready into NAME.
+            valuesComeHome: options.block || options.name != nil ? (options.unordered ? .completion : .items) : nil
         )
         register(result)
         guard options.block else {
