@@ -172,7 +172,8 @@ extension EndToEnd {
             let gate = "/tmp/pxsh-gate-\(getpid())-\(Clock.monotonicNanoseconds)"
             defer { unlink(gate) }
             let balanced = cluster.loadBalanced()
-            let held = "sum(v.joined_count + len(v.parts) for v in __import__('sys').modules['_pxsh']._map_values.values())"
+            let held =
+                "sum(v.joined_count + len(v.parts) for v in __import__('sys').modules['_pxsh']._map_values.values())"
             try cluster.finish(
                 try cluster.executeLocally(
                     """
