@@ -717,6 +717,19 @@ class MapValuesTests(RuntimeTestCase):
         self.assertNotIn("w", self.home.ns)
         self.assertEqual(self.home.runtime._map_values, {})
 
+    @needs_numpy
+    def test_arrays_and_mixed_objects_with_out_of_band_buffers(self):
+        chunks = [encode_blob(value) for value in (
+            [numpy.arange(3), "a", (1, None)], [{"k": numpy.ones(2)}, 2.5])]
+        self.assertGreater(int(chunks[0][0]), 1)  # the array travels out of band
+        self.send("add", "m9", "items", "", [(1, chunks[1])])
+        self.send("finish", "m9", "0,1", "mixed", [(0, chunks[0])])
+        got = self.home.ns["mixed"]
+        self.assertEqual(got[0].tolist(), [0, 1, 2])
+        self.assertEqual(got[1:3], ["a", (1, None)])
+        self.assertEqual(got[3]["k"].tolist(), [1.0, 1.0])
+        self.assertEqual(got[4], 2.5)
+
     def test_unknown_token_asks_for_all_chunks_and_drop_forgets(self):
         self.assertEqual(self.send("finish", "gone", "0", "x", []), [b"0"])
         self.send("add", "m7", "items", "", [(0, self.chunk(self.engine, abs, 0, [1]))])
