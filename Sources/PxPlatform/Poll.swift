@@ -27,4 +27,17 @@ public enum Poll {
         }
         return fds.map { Events(rawValue: $0.revents) }
     }
+
+    /// Blocks until `descriptor` has input or has been closed, retrying on EINTR.
+    ///
+    /// A blocking `read` on a Unix stream socket would wait too, but its waiter is also woken each
+    /// time the peer takes in what this side wrote (the kernel signals write space on the socket's
+    /// one wait queue): an engine woke twice per task, and the reader of its reply paid for waking
+    /// it. A `poll` for input only is not woken by that.
+    public static func waitUntilReadable(_ descriptor: FileDescriptor) throws {
+        var fd = pollfd(fd: descriptor.rawValue, events: Int16(POLLIN), revents: 0)
+        while Glibc.poll(&fd, 1, -1) < 0 {
+            if errno != EINTR { throw SystemError("poll") }
+        }
+    }
 }

@@ -82,6 +82,8 @@ public final class FrameSocket: @unchecked Sendable {
     public func receive() throws -> Frame? {
         while true {
             if let frame = try decoder.nextFrame() { return frame }
+            // Waits in poll, not in read: see Poll.waitUntilReadable.
+            try Poll.waitUntilReadable(descriptor)
             let count = try descriptor.read(into: readBuffer)
             if count == 0 { return nil }
             decoder.feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))

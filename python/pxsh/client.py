@@ -371,7 +371,9 @@ class Client:
     def _read_some(self, predicate: Callable[[], bool], deadline: Optional[float]) -> list:
         """Read frames until one batch finished results or predicate() holds; the results finished.
 
-        The caller holds the read side. Timeouts wait in poll(), so the socket stays blocking.
+        The caller holds the read side. Every wait is in poll(), so the socket stays blocking. A
+        recv() that blocks would also be woken each time the controller takes in what this side
+        sent (Linux wakes a Unix socket's readers on write space too): one more wake-up per call.
         """
         sock, decoder = self._sock, self._decoder
         if sock is None:
@@ -379,7 +381,9 @@ class Client:
         reason = None
         try:
             while True:
-                if deadline is not None:
+                if deadline is None:
+                    self._poller.poll()
+                else:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not self._poller.poll(max(1, int(remaining * 1000) + 1)):
                         return []
