@@ -75,6 +75,7 @@ extension Controller {
                 guard let slot = engines[id] else { continue }
                 if slot.life.isDead {
                     engines.removeValue(forKey: id)
+                    watchedChanged()
                 } else if !slot.isChild {
                     stopRemoteEngine(id)
                 } else if !slot.life.isBeingRemoved {

@@ -38,6 +38,7 @@ extension Controller {
                 slot.queue = engines[id]?.queue ?? []
                 slot.outputs = launched.outputs
                 engines[id] = slot
+                watchedChanged()
                 return true
             } catch {
                 log("controller: cannot start engine \(id): \(error)")
@@ -135,7 +136,7 @@ extension Controller {
 
     /// Reaps processes that ended after this subreaper adopted them (what an engine started and left
     /// behind), so none stays a zombie; engines and the zygote are left to their own waits.
-    private func reapAdoptedProcesses() {
+    func reapAdoptedProcesses() {
         while let pid = ProcessSpawner.firstExitedChild() {
             if pid == launcher.zygote?.pid || engines.values.contains(where: { $0.pid == pid }) { return }
             _ = ProcessSpawner.reap(pid)
@@ -177,6 +178,7 @@ extension Controller {
 
         if slot.life.isBeingRemoved {
             engines.removeValue(forKey: id)
+            watchedChanged()
         } else if isRestarting {
             launchEngine(id: id, rank: slot.rank)
         } else if let host = slot.life.host {
@@ -184,6 +186,7 @@ extension Controller {
             // leaves the cluster, and the others learn their rank and size at the end of this turn.
             broadcast(.engineDied(engine: id, rank: slot.rank, cause: cause, isRestarting: false, host: host))
             engines.removeValue(forKey: id)
+            watchedChanged()
             hasLostEnginesSinceSettled = true
             ranksNeedSettling = true
         } else {
@@ -254,12 +257,14 @@ extension Controller {
         }
         for (_, descriptor) in engines[id]?.outputs ?? [] { descriptor.close() }
         engines[id]?.outputs = []
+        watchedChanged()
     }
 
     private func closeOutput(_ descriptor: FileDescriptor, of id: Int32) {
         guard let index = engines[id]?.outputs.firstIndex(where: { $0.descriptor == descriptor }) else { return }
         descriptor.close()
         engines[id]?.outputs.remove(at: index)
+        watchedChanged()
     }
 
     // MARK: - Views

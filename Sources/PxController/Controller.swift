@@ -26,7 +26,11 @@ public final class Controller {
     let clusterID = ConnectionFile.makeClusterID()
     /// When heartbeats last went out to remote engines (monotonic).
     var lastHeartbeatSent: UInt64 = 0
-    var peers: [Peer] = []
+    var peers: [Peer] = [] {
+        didSet { watchedChanged() }
+    }
+    /// What the poll loop watches; nil when it must be built again.
+    var watchList: WatchList?
     var engines: [Int32: EngineSlot] = [:]
     var records: [UInt64: TaskRecord] = [:]
     /// Answers held back so that each reaches its client in one write, by the request's first task.
@@ -113,49 +117,105 @@ public final class Controller {
     private func loop() {
         while !isShuttingDown {
             if ShutdownSignal.isRequested { return }
-            // Peers may be added or removed while serving; serve the ones that were polled.
-            let polled = peers.filter { $0.connection.pollDescriptor != nil }
-            let outputs = engines.values.filter { !isOutputHeldBack($0) }.flatMap { slot in
-                slot.outputs.map { (slot.id, $0.stream, $0.descriptor) }
+            // While a client is behind with its output, the engines feeding it are left unread (see
+            // isOutputHeldBack): which ones may change every turn.
+            let isHoldingBackOutput = peers.contains {
+                $0.role.isClient && $0.connection.pendingOutputCount > Controller.outputBacklogLimit
             }
-            var watched: [(FileDescriptor, Poll.Events)] = [(listener!, .readable)]
-            // The TCP listener, when there is one, is always watched: the offsets below stay fixed.
-            watched.append((tcpListener ?? listener!, .readable))
-            for peer in polled {
-                watched.append(
-                    (peer.connection.pollDescriptor!, peer.connection.wantsWrite ? [.readable, .writable] : .readable)
+            assert(
+                isHoldingBackOutput || watchList?.watchesTheSame(as: makeWatchList()) ?? true,
+                "the poll loop's watch list is stale"
+            )
+            if watchList == nil || isHoldingBackOutput { watchList = makeWatchList() }
+            let watch = watchList!
+            for (index, peer) in watch.peers.enumerated() {
+                watch.poll.setEvents(
+                    peer.connection.wantsWrite ? [.readable, .writable] : .readable,
+                    at: WatchList.firstPeer + index
                 )
             }
-            for output in outputs { watched.append((output.2, .readable)) }
             let needsReaping = engines.values.contains { $0.needsReaping }
-            let hasRemotePeers = polled.contains { $0.host != nil } || launcherJobs.contains { $0.ended == nil }
-            let ready: [Poll.Events]
+            let hasRemotePeers = watch.hasRemotePeers || launcherJobs.contains { $0.ended == nil }
             do {
                 let timeout: Int32 = !heldAnswers.isEmpty ? 1 : needsReaping ? 10 : hasRemotePeers ? 250 : 1_000
-                ready = try Poll.wait(watched, timeoutMilliseconds: timeout)
+                try watch.poll.wait(timeoutMilliseconds: timeout)
             } catch {
                 log("controller: \(error)")
                 return
             }
-            if !ready[0].isEmpty { acceptPeers() }
-            if !ready[1].isEmpty && tcpListener != nil { acceptRemotePeers() }
+            if !watch.poll.readyEvents(at: 0).isEmpty { acceptPeers() }
+            if !watch.poll.readyEvents(at: 1).isEmpty && tcpListener != nil { acceptRemotePeers() }
             // Replies before output: output read now belongs to the task that heads its engine's
             // queue once finished ones are off it. A reply sent while its task's output was still in
             // the pipes says so (outputPending) and is handled by reading them first.
-            for (index, peer) in polled.enumerated() where !ready[index + 2].isEmpty && !peer.isClosed {
-                serve(peer, events: ready[index + 2])
+            for (index, peer) in watch.peers.enumerated() where !peer.isClosed {
+                let events = watch.poll.readyEvents(at: WatchList.firstPeer + index)
+                if !events.isEmpty { serve(peer, events: events) }
             }
-            for (index, output) in outputs.enumerated() where !ready[2 + polled.count + index].isEmpty {
-                forwardOutput(of: output.0, stream: output.1, descriptor: output.2)
+            let firstOutput = WatchList.firstPeer + watch.peers.count
+            for (index, output) in watch.outputs.enumerated()
+            where !watch.poll.readyEvents(at: firstOutput + index).isEmpty {
+                forwardOutput(of: output.engine, stream: output.stream, descriptor: output.descriptor)
             }
+            if isHoldingBackOutput { watchList = nil }
             finishTurn()
-            reapEngines()
+            if needsReaping { reapEngines() } else if launcher.zygote != nil { reapAdoptedProcesses() }
             watchLauncherJobs()
             if hasRemotePeers { checkHeartbeats() }
             settleRanksIfNeeded()
             releaseExpiredAnswers()
             flushAll()
         }
+    }
+
+    /// What the poll loop watches: the listeners, every peer and every engine's output pipes, in
+    /// that order. It is built again only when one of them comes or goes (``watchedChanged()``), not
+    /// on every turn: building it copied every engine's record each time.
+    final class WatchList {
+        /// The Unix-socket listener, then the TCP listener (the Unix one again when there is none, so
+        /// that the peers start at a fixed place).
+        static let firstPeer = 2
+        let peers: [Peer]
+        let outputs: [(engine: Int32, stream: OutputStream, descriptor: FileDescriptor)]
+        var poll = PollList()
+        /// Some peer is an engine on another host: heartbeats are due.
+        let hasRemotePeers: Bool
+
+        init(
+            listeners: [FileDescriptor],
+            peers: [Peer],
+            outputs: [(engine: Int32, stream: OutputStream, descriptor: FileDescriptor)]
+        ) {
+            self.peers = peers
+            self.outputs = outputs
+            for listener in listeners { poll.append(listener, .readable) }
+            for peer in peers { poll.append(peer.connection.pollDescriptor!, .readable) }
+            for output in outputs { poll.append(output.descriptor, .readable) }
+            hasRemotePeers = peers.contains { $0.host != nil }
+        }
+
+        /// Whether `other` watches the same peers and pipes (in any order).
+        func watchesTheSame(as other: WatchList) -> Bool {
+            peers.map(ObjectIdentifier.init) == other.peers.map(ObjectIdentifier.init)
+                && Set(poll.descriptors) == Set(other.poll.descriptors)
+        }
+    }
+
+    private func makeWatchList() -> WatchList {
+        var outputs: [(engine: Int32, stream: OutputStream, descriptor: FileDescriptor)] = []
+        for (id, slot) in engines where !isOutputHeldBack(slot) {
+            for output in slot.outputs { outputs.append((id, output.stream, output.descriptor)) }
+        }
+        return WatchList(
+            listeners: [listener!, tcpListener ?? listener!],
+            peers: peers.filter { $0.connection.pollDescriptor != nil },
+            outputs: outputs
+        )
+    }
+
+    /// A peer or an engine's pipe came or went: the poll loop builds its watch list again.
+    func watchedChanged() {
+        watchList = nil
     }
 
     /// Whether an engine's output waits in its pipes until its client has taken in what is already

@@ -19,13 +19,10 @@ public enum Poll {
         _ descriptors: [(FileDescriptor, Events)],
         timeoutMilliseconds: Int32
     ) throws -> [Events] {
-        var fds = descriptors.map { pollfd(fd: $0.0.rawValue, events: $0.1.rawValue, revents: 0) }
-        let count = Glibc.poll(&fds, nfds_t(fds.count), timeoutMilliseconds)
-        if count < 0 {
-            if errno == EINTR { return Array(repeating: [], count: fds.count) }
-            throw SystemError("poll")
-        }
-        return fds.map { Events(rawValue: $0.revents) }
+        var list = PollList()
+        for (descriptor, events) in descriptors { list.append(descriptor, events) }
+        try list.wait(timeoutMilliseconds: timeoutMilliseconds)
+        return (0..<list.count).map { list.readyEvents(at: $0) }
     }
 
     /// Blocks until `descriptor` has input or has been closed, retrying on EINTR.
@@ -39,5 +36,43 @@ public enum Poll {
         while Glibc.poll(&fd, 1, -1) < 0 {
             if errno != EINTR { throw SystemError("poll") }
         }
+    }
+}
+
+/// The descriptors a loop polls turn after turn: built once, and between turns only the events
+/// asked for change, so a turn allocates nothing.
+public struct PollList {
+    private var entries: [pollfd] = []
+
+    public init() {}
+
+    public var count: Int { entries.count }
+
+    /// The descriptors, in order.
+    public var descriptors: [FileDescriptor] { entries.map { FileDescriptor(rawValue: $0.fd) } }
+
+    public mutating func append(_ descriptor: FileDescriptor, _ events: Poll.Events) {
+        entries.append(pollfd(fd: descriptor.rawValue, events: events.rawValue, revents: 0))
+    }
+
+    /// What the next ``wait(timeoutMilliseconds:)`` waits for on the descriptor at `index`.
+    public mutating func setEvents(_ events: Poll.Events, at index: Int) {
+        entries[index].events = events.rawValue
+    }
+
+    /// What the last ``wait(timeoutMilliseconds:)`` found ready at `index`.
+    public func readyEvents(at index: Int) -> Poll.Events {
+        Poll.Events(rawValue: entries[index].revents)
+    }
+
+    /// Waits until a descriptor is ready or `timeoutMilliseconds` pass (-1: no limit). An interrupted
+    /// wait leaves every descriptor with no ready events.
+    public mutating func wait(timeoutMilliseconds: Int32) throws {
+        let count = entries.withUnsafeMutableBufferPointer { buffer in
+            Glibc.poll(buffer.baseAddress, nfds_t(buffer.count), timeoutMilliseconds)
+        }
+        guard count < 0 else { return }
+        for index in entries.indices { entries[index].revents = 0 }
+        if errno != EINTR { throw SystemError("poll") }
     }
 }
