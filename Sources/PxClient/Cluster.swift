@@ -590,6 +590,9 @@ public final class Cluster {
                 // A restarting engine stays among `all`: the controller holds its tasks until it is back.
                 knownEngines[engine]?.state = isRestarting ? .starting : .dead
             }
+        case .engineRemoved(let engine):
+            // The client that removed it has dropped it already and says so itself.
+            guard knownEngines.removeValue(forKey: engine) != nil else { return }
         case .taskRetried(let task, let engine):
             if let (result, index) = taskIndex[task] {
                 result.tasks[index].isRunning = false

@@ -83,6 +83,8 @@ extension Controller {
                 }
                 removed.append(id)
             }
+            // Every client's `all` drops them (the one that asked knows already).
+            for id in removed { broadcast(.engineRemoved(engine: id)) }
             renumberRanks()
             failBalancedTasksIfNoEngine()
             reply(to: peer, request: frame.id, [IDList.encode(removed)])

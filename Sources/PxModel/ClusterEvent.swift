@@ -6,6 +6,8 @@ public enum ClusterEvent: Equatable, Sendable {
     case engineDied(engine: Int32, rank: Int, cause: String, isRestarting: Bool, host: String? = nil)
     /// An engine (re)started and is ready.
     case engineStarted(EngineStatus)
+    /// An engine left the cluster because a client removed it (`%remove`).
+    case engineRemoved(engine: Int32)
     /// A load-balanced task was re-queued after its engine died.
     case taskRetried(task: UInt64, engine: Int32)
     /// Anything else worth a line to the user.

@@ -8,6 +8,7 @@ extension ClusterEvent {
         case engineStarted
         case taskRetried
         case notice
+        case engineRemoved
     }
 
     public var frame: Frame {
@@ -26,6 +27,8 @@ extension ClusterEvent {
             Frame(kind: .event, op: Code.taskRetried.rawValue, engine: engine, id: task)
         case .notice(let text):
             Frame(kind: .event, op: Code.notice.rawValue, segments: [Bytes(text: text)])
+        case .engineRemoved(let engine):
+            Frame(kind: .event, op: Code.engineRemoved.rawValue, engine: engine)
         }
     }
 
@@ -50,6 +53,8 @@ extension ClusterEvent {
         case .notice:
             guard let text = frame.segments.first?.text else { return nil }
             self = .notice(text)
+        case .engineRemoved:
+            self = .engineRemoved(engine: frame.engine)
         }
     }
 }

@@ -654,6 +654,43 @@ struct ReplTerminalTests {
         #expect(!firstRows.contains { $0.contains("KeyboardInterrupt") }, "\(firstRows)")
     }
 
+    @Test func aPrivateClusterOnTCPNamesItsConnectionFileInTheBanner() throws {
+        let pxsh = try PxshTerminal(engines: 1, width: 200, arguments: ["-n", "1", "--ip", "127.0.0.1"])
+        defer { pxsh.close() }
+
+        let screen = try pxsh.waitForScreen { $0.contains("In [1]:") }
+        let line = try #require(screen.rows.first { $0.hasPrefix("engines join over TCP with: ") }, "\(screen.text)")
+        let path = String(try #require(line.split(separator: " ").last))
+        #expect(access(path, R_OK) == 0 && path.hasSuffix("/connection.json"), "\(line)")
+    }
+
+    @Test func enginesAnotherClientRemovesOrAddsAreLeftOutOrTargetedByTheNextMagic() throws {
+        let name = "term-engines-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let binary = try PxshTerminal.pxshBinary()
+        #expect(system("'\(binary)' cluster start --name \(name) -n 3 >/dev/null 2>&1") == 0)
+        defer { _ = system("'\(binary)' cluster stop --name \(name) >/dev/null 2>&1") }
+        let pxsh = try PxshTerminal(engines: 0, arguments: ["--cluster", name])
+        defer { pxsh.close() }
+
+        // Another client removes engine 0 while this one waits at its prompt.
+        #expect(system("'\(binary)' --cluster \(name) -c '%remove 0' >/dev/null 2>&1") == 0)
+        pxsh.enter("%px print(rank, size)")
+        try pxsh.waitForPrompt(2)
+        let rows = pxsh.output(after: "In [1]: %px print(rank, size)")
+        #expect(rows.first == "engine 0 was removed by another client", "\(rows)")
+        let printed = rows.filter { $0.hasPrefix("[stdout:") }
+        #expect(printed.map { $0.prefix(10) } == ["[stdout:1]", "[stdout:2]"], "\(rows)")
+        #expect(printed.allSatisfy { $0.hasSuffix(" 2") }, "\(rows)")
+        #expect(!rows.contains { $0.contains("Error") }, "\(rows)")
+
+        // Another client adds one: the next %px runs on it too.
+        #expect(system("'\(binary)' --cluster \(name) -c '%add 1' >/dev/null 2>&1") == 0)
+        pxsh.enter("%px print(rank, size)")
+        try pxsh.waitForPrompt(3)
+        let after = pxsh.output(after: "In [2]: %px print(rank, size)")
+        #expect(after.contains("[stdout:3] 2 3"), "\(after)")
+    }
+
     @Test func ctrlCReachesWhatATaskStarted() throws {
         let pxsh = try PxshTerminal(engines: 2, width: 160)
         defer { pxsh.close() }

@@ -164,6 +164,7 @@ class Client:
     def ids(self) -> List[int]:
         """The ids of the live engines (restarting ones included), sorted."""
         self._ensure_connected()
+        self._poll()  # engines that joined, were lost or were removed since
         with self._lock:
             return sorted(row.id for row in self._engines.values() if row.id >= 0 and row.state != "dead")
 
@@ -490,9 +491,14 @@ class Client:
                 self._engines[row.id] = row
         elif frame.op == protocol.EVENT_ENGINE_DIED:
             row = self._engines.get(frame.engine)
-            if row is not None:
+            if len(frame.segments) > 2:
+                # A lost remote engine leaves the cluster: nothing can start it again.
+                self._engines.pop(frame.engine, None)
+            elif row is not None:
                 restarting = bool(frame.flags & protocol.RESTARTING)
                 self._engines[frame.engine] = row._replace(state="starting" if restarting else "dead")
+        elif frame.op == protocol.EVENT_ENGINE_REMOVED:
+            self._engines.pop(frame.engine, None)
         elif frame.op == protocol.EVENT_TASK_RETRIED:
             entry = self._tasks.get(frame.id)
             if entry is not None:

@@ -73,6 +73,7 @@ EVENT_ENGINE_DIED = 1
 EVENT_ENGINE_STARTED = 2
 EVENT_TASK_RETRIED = 3
 EVENT_NOTICE = 4
+EVENT_ENGINE_REMOVED = 5
 
 _HEADER = struct.Struct("<IBBHiQI")
 HEADER_SIZE = _HEADER.size  # 24: the length prefix and the header

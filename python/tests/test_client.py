@@ -618,6 +618,21 @@ class SubsetViewTests(ClusterTestCase):
         self.assertEqual(self.rc.load_balanced_view().apply_sync(square, 3), 9)
 
 
+class EngineChangesTests(ClusterTestCase):
+    engines = 3
+    name = "pytest-changes"
+
+    def test_ids_follow_engines_another_client_removes_and_adds(self):
+        self.assertEqual(self.rc.ids, [0, 1, 2])
+        removed = pxsh_command("--cluster", self.cluster, "-c", "%remove 0")
+        self.assertEqual(removed.returncode, 0, removed.stdout + removed.stderr)
+        self.assertEqual(self.rc.ids, [1, 2])
+        self.assertEqual(sorted(self.rc[:].apply_sync(lambda: 1)), [1, 1])
+        added = pxsh_command("--cluster", self.cluster, "-c", "%add 1")
+        self.assertEqual(added.returncode, 0, added.stdout + added.stderr)
+        self.assertEqual(self.rc.ids, [1, 2, 3])
+
+
 class StoppedClusterTests(ClusterTestCase):
     name = "pytest-stop"
 

@@ -113,6 +113,9 @@ public final class Session {
         }
         defer { hidesResult = false }
         do {
+            // What the controller said while the prompt waited (engines joined, lost or removed by another
+            // client) is shown now, and the engines a magic targets are the ones there are now.
+            if isAutopx || trimmed.hasPrefix("%") { try cluster.poll() }
             storeFinishedValues()
             ok = try execute(try command(for: cell), number: number)
         } catch let error as MagicError {
@@ -212,6 +215,8 @@ public final class Session {
             }
         case .engineStarted:
             break  // The table shows it; restarts were announced with the death.
+        case .engineRemoved(let engine):
+            emit(renderer.notice("engine \(engine) was removed by another client"))
         case .taskRetried:
             break  // Its result lists the retry with its other notices, once, after the engine's death.
         case .notice(let text):
