@@ -124,9 +124,14 @@ struct ReplCommand: ParsableCommand {
     private func banner(_ session: Session) -> String {
         let count = session.cluster.engineList.count
         let where_ = session.cluster.name.map { "cluster '\($0)'" } ?? "a private cluster"
+        // A named cluster's file is one `pxsh cluster connection --name` away; a private one's is only here.
+        let joining =
+            session.cluster.name == nil && session.cluster.connectionFile != nil
+            ? "engines join over TCP with: pxsh engine --connection-file \(session.cluster.directory)/connection.json\n"
+            : ""
         return session.renderer.style.dim(
             "pxsh: \(count) engine\(count == 1 ? "" : "s") in \(where_), python \(session.cluster.pythonExecutable)\n"
-                + "%help lists the magics; a plain line runs locally; Ctrl-D quits.\n"
+                + joining + "%help lists the magics; a plain line runs locally; Ctrl-D quits.\n"
         )
     }
 }

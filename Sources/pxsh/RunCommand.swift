@@ -44,6 +44,12 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw ValidationError("cannot read \(file): \(error)")
         }
+        if check && !SessionFile.isTranscript(text) {
+            throw ValidationError(
+                "\(file) is not a transcript (it has no `In [1]:` prompts): run it without --check, or make one "
+                    + "with `pxsh run \(file) --record OUT.pxt`"
+            )
+        }
         var terminal = Terminal.current(noColor: noColor)
         var cluster = self.cluster
         let header = TranscriptHeader(in: text)

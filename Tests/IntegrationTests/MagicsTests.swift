@@ -9,6 +9,18 @@ extension EndToEnd {
     @Suite struct Magics {
         // MARK: - Transcripts
 
+        /// `--check` of a file that is not a transcript (a session file, an empty file) is a usage
+        /// error: a check that checks nothing must not pass.
+        @Test(arguments: ["%px print(rank)\n", "", "hello\n"])
+        func checkingAFileThatIsNotATranscriptIsAUsageError(text: String) throws {
+            let directory = try TemporaryDirectory()
+            try directory.write(text, to: "session.px")
+            let check = try Pxsh.run(["run", "--check", directory.path + "/session.px", "-n", "1"])
+            expectStatus(check, .exited(2))
+            #expect(check.stderr.contains("is not a transcript"), "\(check.transcript)")
+            expectNoLeftovers(check)
+        }
+
         /// A transcript says what its output depends on, and `--check` reproduces it without `-n`.
         @Test func aRecordedTranscriptChecksWithItsOwnEngineCountAndSaysWhenToldOtherwise() throws {
             let directory = try TemporaryDirectory()
