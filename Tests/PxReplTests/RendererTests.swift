@@ -22,6 +22,14 @@ import Testing
         #expect(renderer.render([output]) == "[stdout:1]\na\nb\n[stderr:1] warn\n")
     }
 
+    @Test func afterCtrlCOnlyTheLastLinesOfAFloodAreShown() {
+        let flood = (0..<1000).map { "\($0)\n" }.joined()
+        let kept = LastLines.of(flood).split(separator: "\n").map(String.init)
+        #expect(kept.first == "… 980 earlier lines not shown (Ctrl-C)")
+        #expect(kept.dropFirst() == (980..<1000).map { "\($0)" }[...])
+        #expect(LastLines.of("a\nb\n") == "a\nb\n")
+    }
+
     @Test func carriageReturnsCannotOverwriteTheEngineLabel() {
         // A progress bar rewrites its line with \r: what is shown is the line as it was left.
         let output = EngineOutput(engine: 0, stdout: "\r 10%\r 50%\r100%\n", stderr: "a\r\nb\r\n")

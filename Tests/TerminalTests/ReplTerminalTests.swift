@@ -709,6 +709,25 @@ struct ReplTerminalTests {
         #expect(!rows.contains { $0.contains("did not stop") }, "\(rows)")
     }
 
+    @Test func ctrlCOfAFloodOfOutputShowsOnlyItsLastLines() throws {
+        let pxsh = try PxshTerminal(engines: 2, height: 60)
+        defer { pxsh.close() }
+
+        let command = "%px for i in range(10**8): print(i)"
+        pxsh.enter(command)
+        try pxsh.waitForScreen { $0.rows.contains { $0.hasPrefix("[stdout:1] 1") } }
+        pxsh.keys("C-c")
+        // What was printed before the interrupt and not yet drawn is left out, but for its last lines.
+        try pxsh.waitForPrompt(2, timeout: .seconds(60))
+        let rows = try pxsh.waitForScreen { _ in true }.rows
+        // (An engine whose backlog was short shows all of it.)
+        #expect(
+            rows.contains { $0.hasPrefix("[stdout:") && $0.hasSuffix(" earlier lines not shown (Ctrl-C)") },
+            "\(rows)"
+        )
+        #expect(enginesReporting("KeyboardInterrupt", in: rows) == [0, 1], "\(rows)")
+    }
+
     @Test func ctrlCOfAStreamedPxShowsEachLineOnce() throws {
         let pxsh = try PxshTerminal(engines: 2, width: 150, height: 60)
         defer { pxsh.close() }

@@ -15,8 +15,10 @@ final class LiveOutput {
     private var partial: [Int32: [OutputStream: String]] = [:]
     private var hasStatusLine = false
     private var isFinished = false
-    /// Ctrl-C: lines still stream, without the status line, until ``finish()``.
-    private var isStatusSuspended = false
+    /// Ctrl-C: no status line, and the lines that still come (a flood's backlog, say) are kept back
+    /// but for the last few of each stream, shown at ``finish()``, so the prompt returns at once.
+    private var isInterrupted = false
+    private var linesAfterInterrupt: [Int32: [OutputStream: LastLines]] = [:]
     static let delay = 1.0
 
     /// - Parameter showsLines: stream output lines (for `%px`); else only the status line (for `%map`).
@@ -49,10 +51,10 @@ final class LiveOutput {
         drawStatus()
     }
 
-    /// Clears the status line and draws it no more, so that messages about an interrupt start on a
-    /// clean line; output lines still stream.
-    func suspendStatus() {
-        isStatusSuspended = true
+    /// Ctrl-C: clears the status line and draws it no more, so that messages about the interrupt start
+    /// on a clean line; from now on output lines are kept back (see ``isInterrupted``).
+    func interrupted() {
+        isInterrupted = true
         clearStatus()
     }
 
@@ -62,6 +64,13 @@ final class LiveOutput {
         if session.liveOutput === self { session.liveOutput = nil }
         clearStatus()
         guard didStream else { return }
+        for (engine, streams) in linesAfterInterrupt.sorted(by: { $0.key < $1.key }) {
+            for (stream, kept) in streams.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                if let skipped = kept.skippedNotice { emitLine(skipped, engine: engine, stream: stream) }
+                for line in kept.lines { emitLine(line, engine: engine, stream: stream) }
+            }
+        }
+        linesAfterInterrupt = [:]
         for (engine, streams) in partial.sorted(by: { $0.key < $1.key }) {
             for (stream, text) in streams where !text.isEmpty { emitLine(text, engine: engine, stream: stream) }
         }
@@ -70,22 +79,31 @@ final class LiveOutput {
 
     private func received(_ bytes: [UInt8], from engine: Int32, stream: OutputStream) {
         guard didStream, !isFinished else { return }
-        var text = (partial[engine]?[stream] ?? "") + bytes.displayText
-        clearStatus()
-        // By scalars: "\r\n" is one Character, which a search for "\n" would not find.
-        while let newline = text.unicodeScalars.firstIndex(of: "\n") {
-            emitLine(String(text.unicodeScalars[..<newline]), engine: engine, stream: stream)
-            text = String(text.unicodeScalars[text.unicodeScalars.index(after: newline)...])
+        let text = (partial[engine]?[stream] ?? "") + bytes.displayText
+        // One pass, by scalars ("\r\n" is one Character, which a split at "\n" would not see); the
+        // unfinished last line waits for the rest.
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+        partial[engine, default: [:]][stream] = String(lines.removeLast())
+        guard !lines.isEmpty else { return }
+        if isInterrupted {
+            var kept = linesAfterInterrupt[engine]?[stream] ?? LastLines()
+            for line in lines { kept.append(String(line)) }
+            linesAfterInterrupt[engine, default: [:]][stream] = kept
+            return
         }
-        partial[engine, default: [:]][stream] = text
+        clearStatus()
+        // One write for the lines of a chunk: a flood is drawn as fast as the terminal takes it.
+        session.emit(lines.map { labelled(String($0), engine: engine, stream: stream) }.joined())
         drawStatus()
     }
 
     private func emitLine(_ line: String, engine: Int32, stream: OutputStream) {
+        session.emit(labelled(line, engine: engine, stream: stream))
+    }
+
+    private func labelled(_ line: String, engine: Int32, stream: OutputStream) -> String {
         let name = stream == .stdout ? "stdout" : "stderr"
-        session.emit(
-            session.renderer.style.engine(engine, "[\(name):\(engine)]") + " " + line.resolvingCarriageReturns + "\n"
-        )
+        return session.renderer.style.engine(engine, "[\(name):\(engine)]") + " " + line.resolvingCarriageReturns + "\n"
     }
 
     /// Writes a message (an engine died, a notice) on a line of its own: the status line is cleared
@@ -98,7 +116,7 @@ final class LiveOutput {
     }
 
     private func drawStatus() {
-        guard isEnabled, !isFinished, !isStatusSuspended, session.isInteractiveTerminal else { return }
+        guard isEnabled, !isFinished, !isInterrupted, session.isInteractiveTerminal else { return }
         let done = result.completedCount
         let total = result.tasks.count
         var status =
@@ -121,5 +139,36 @@ final class LiveOutput {
         guard hasStatusLine else { return }
         session.write("\r\u{1B}[K")
         hasStatusLine = false
+    }
+}
+
+/// The last lines of a stream, and how many came before them.
+struct LastLines {
+    static let count = 20
+    private(set) var lines: [String] = []
+    private(set) var skipped = 0
+
+    mutating func append(_ line: String) {
+        if lines.count == Self.count {
+            lines.removeFirst()
+            skipped += 1
+        }
+        lines.append(line)
+    }
+
+    /// "… 1234 earlier lines not shown (Ctrl-C)", when lines were skipped.
+    var skippedNotice: String? {
+        skipped == 0 ? nil : "… \(skipped) earlier \(skipped == 1 ? "line" : "lines") not shown (Ctrl-C)"
+    }
+
+    /// The last ``count`` lines of `text`, after a line that says how many came before them.
+    static func of(_ text: String) -> String {
+        var kept = LastLines()
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let hasFinalNewline = lines.last == ""
+        if hasFinalNewline { lines.removeLast() }
+        guard lines.count > count else { return text }
+        for line in lines { kept.append(line) }
+        return ([kept.skippedNotice ?? ""] + kept.lines).joined(separator: "\n") + (hasFinalNewline ? "\n" : "")
     }
 }

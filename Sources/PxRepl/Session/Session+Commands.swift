@@ -424,14 +424,21 @@ extension Session {
 
     /// Renders a finished result. Returns whether it succeeded.
     @discardableResult
-    func show(_ result: AsyncResult, grouping: PxOptions.GroupOutputs = .engine, skippingStreams: Bool = false) -> Bool
-    {
+    ///
+    /// - Parameters:
+    ///   - skippingStreams: leave out what the tasks printed (it was streamed already);
+    ///   - lastLinesOnly: show only the last lines of what each task printed (after Ctrl-C, so that a
+    ///     flood of output does not hold the prompt back).
+    func show(
+        _ result: AsyncResult,
+        grouping: PxOptions.GroupOutputs = .engine,
+        skippingStreams: Bool = false,
+        lastLinesOnly: Bool = false
+    ) -> Bool {
         var outputs = result.kind == .map ? EngineOutput.ofMap(result) : EngineOutput.of(result)
-        if skippingStreams {
-            for index in outputs.indices {
-                outputs[index].stdout = ""
-                outputs[index].stderr = ""
-            }
+        for index in outputs.indices where skippingStreams || lastLinesOnly {
+            outputs[index].stdout = skippingStreams ? "" : LastLines.of(outputs[index].stdout)
+            outputs[index].stderr = skippingStreams ? "" : LastLines.of(outputs[index].stderr)
         }
         if result.kind == .map {
             // What the tasks printed, per engine, with the failed items.

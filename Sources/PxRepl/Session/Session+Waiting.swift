@@ -48,7 +48,7 @@ extension Session {
     /// - Returns: whether the result is ready.
     private func interrupt(_ result: AsyncResult, isLocal: Bool, live: LiveOutput? = nil) throws -> Bool {
         _ = interrupts?.takePending()
-        live?.suspendStatus()
+        live?.interrupted()
         // Wipe the terminal's "^C" echo so the notice starts a clean line.
         if isInteractiveTerminal { write("\r\u{1B}[K") }
         let running: [Int32]
@@ -103,7 +103,7 @@ extension Session {
             return
         }
         guard result.isBalanced else {
-            show(result, skippingStreams: live?.didStream ?? false)
+            show(result, skippingStreams: live?.didStream ?? false, lastLinesOnly: true)
             return
         }
         // Load-balanced: the tasks that were running show their KeyboardInterrupt; a line says what
