@@ -156,6 +156,64 @@ extension EndToEnd {
             expectNoLeftovers(run)
         }
 
+        /// `-o NAME` of %map, %apply and %px: Python code gets the magic's AsyncResult with `px.result("NAME")`, a
+        /// concurrent.futures.Future with the magic's values, output and timings; %timeline takes a variable holding it.
+        @Test func aMagicsNamedResultIsAnAsyncResultThatPythonCodeCanUse() throws {
+            let run = try Pxsh.script(
+                """
+                import concurrent.futures, pxsh
+                def sq(x): print("item", x); return x * x
+                %map -o squares sq range(6)
+                ar = px.result("squares")
+                assert isinstance(ar, pxsh.AsyncResult) and isinstance(ar, concurrent.futures.Future), type(ar)
+                assert ar.ready() and ar.successful() and ar.get() == [0, 1, 4, 9, 16, 25] == squares, ar.get()
+                assert len(ar) == 6 and ar.progress == 6 and ar.elapsed > 0 and ar.wall_time > 0, (len(ar), ar.progress)
+                assert "".join(ar.stdout).count("item") == 6 and set(ar.engine_id) <= set(px.ids), ar.stdout
+                assert list(concurrent.futures.as_completed([ar])) == [ar] and list(ar) == squares
+                assert px.result("squares") is ar and px.wait([ar]) and ar.msg_ids, ar.msg_ids
+                %apply -o seven sq 7
+                one = px.result("seven")
+                assert one.get() == 49 == seven and one.engine_id in px.ids and one.stdout == "item 7\n", one.stdout
+                %px -o hello print("hi", rank)
+                replies = px.result("hello").get()
+                assert [r.stdout for r in replies] == [f"hi {i}\n" for i in range(4)], replies
+                print("all checked")
+                %timeline ar
+                """
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.stdout.contains("all checked"), "\(run.transcript)")
+            #expect(run.stdout.contains("<AsyncResult 'squares': %map on"), "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
+        /// A failed magic result raises its remote errors in Python; a running one is not handed over yet, and says so.
+        @Test func aFailedOrRunningMagicResultIsClearInPython() throws {
+            let run = try Pxsh.script(
+                """
+                import pxsh, time
+                def boom(x): return 1 / (x - 2)
+                %map -o bad boom range(4)
+                try: px.result("bad").get()
+                except pxsh.CompositeError as error: print("raised", [e[0] for e in error.elist])
+                %map --noblock -o later time.sleep [2]
+                try: px.result("later")
+                except pxsh.PxshError as error: print("pending:", error)
+                %wait later
+                print("later:", px.result("later").get())
+                try: px.result("nope")
+                except pxsh.PxshError as error: print("nope:", error)
+                """
+            )
+            // The failed %map fails the run; the Python lines after it go on.
+            expectStatus(run, .exited(1))
+            #expect(run.stdout.contains("raised ['ZeroDivisionError']"), "\(run.transcript)")
+            #expect(run.stdout.contains("pending: %map 'later' is still running"), "\(run.transcript)")
+            #expect(run.stdout.contains("later: [None]"), "\(run.transcript)")
+            #expect(run.stdout.contains("nope: no result named 'nope'"), "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
         @Test func aFailingLocalAssertFailsTheRunAndAPassingOneDoesNot() throws {
             // The data tests rely on this: a local assert decides the exit status.
             let passing = try Pxsh.script("assert 1 + 1 == 2", engines: 1)
