@@ -12,6 +12,8 @@ public enum PythonResultQuery: String, Sendable {
     case show
     /// Aborts its tasks that have not started.
     case abort
+    /// Hands the magics' results named with `-o` over to `px` (`px.result(NAME)`): the records follow.
+    case adopt
 }
 
 extension Cluster {
@@ -22,11 +24,12 @@ extension Cluster {
     public func query(
         _ query: PythonResultQuery,
         pythonResult name: String = "",
-        argument: String = ""
+        argument: String = "",
+        records: [Bytes] = []
     ) throws
         -> AsyncResult
     {
-        let arguments = [Bytes(text: query.rawValue), Bytes(text: name), Bytes(text: argument)]
+        let arguments = [Bytes(text: query.rawValue), Bytes(text: name), Bytes(text: argument)] + records
         return try submit(Submission(op: .results, targets: [EngineNumber.home], shared: arguments), label: "local")
     }
 }

@@ -173,10 +173,10 @@ extension EndToEnd {
                 assert px.result("squares") is ar and px.wait([ar]) and ar.msg_ids, ar.msg_ids
                 %apply -o seven sq 7
                 one = px.result("seven")
-                assert one.get() == 49 == seven and one.engine_id in px.ids and one.stdout == "item 7\n", one.stdout
+                assert one.get() == 49 == seven and one.engine_id in px.ids and one.stdout == "item 7\\n", one.stdout
                 %px -o hello print("hi", rank)
                 replies = px.result("hello").get()
-                assert [r.stdout for r in replies] == [f"hi {i}\n" for i in range(4)], replies
+                assert [r.stdout for r in replies] == [f"hi {i}\\n" for i in range(4)], replies
                 print("all checked")
                 %timeline ar
                 """

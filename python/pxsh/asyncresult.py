@@ -535,6 +535,65 @@ class AsyncMapResult(AsyncResult):
             yield from self._task_values(self._finish_order[position])
 
 
+class MagicResult(AsyncResult):
+    """The AsyncResult of a magic run with `-o NAME` at the pxsh prompt (%map, %apply, %px).
+
+    The prompt made the tasks and collected their replies; once the result is done it hands its
+    record over to the home engine (values, errors, output, timings), and this is that record as
+    a settled Future (``Client.result(NAME)``).
+    """
+
+    def __init__(self, client, name: str, record: dict):
+        tasks = record["tasks"]
+        super().__init__(client, label=record["label"], method=record["method"],
+                         engines=[task["engine"] for task in tasks], decode=_load_value,
+                         single=record["method"] == "apply")
+        self.name = name
+        self.number = record["number"]
+        self.submitted = record["submitted"] / 1e9
+        self.notices = list(record["notices"])
+        self._first_id = record["first_id"]
+        failures = []
+        for task, fields in zip(self._tasks, tasks):
+            task.started, task.completed = fields["started"], fields["completed"]
+            task.stdout, task.stderr = fields["stdout"], fields["stderr"]
+            task.reply = []
+            info = {"engine_id": task.engine, "method": fields["operation"]}
+            status = fields["status"].encode()
+            if status == b"ok":
+                if fields["execute"] is not None:
+                    task.value = _execute_reply(fields["execute"])
+                    task.value._task = task
+            elif status in errors.PXSH_FAILURES:
+                task.error = errors.PXSH_FAILURES[status](errors.PXSH_FAILURES[status].__name__, fields["evalue"],
+                                                          "", info)
+            else:
+                task.error = errors.remote_error(fields["ename"], fields["evalue"], fields["traceback"], info)
+            if task.error is not None:
+                failures.append(task.error)
+        values = record.get("values")
+        self._replied_tasks = len(tasks)
+        self._replied = len(values) if self.method == "map" and isinstance(values, list) else len(tasks)
+        self._finished = True
+        if concurrent.futures.Future.done(self):
+            return  # no tasks: settled as an empty result
+        if failures:
+            self.set_exception(failures[0] if self._single and len(failures) == 1
+                               else errors.collect(failures, self.method))
+        elif self.method == "execute":
+            self.set_result([task.value for task in self._tasks])
+        else:
+            self.set_result(values)
+
+    def __len__(self) -> int:
+        return self._replied if self.method == "map" else len(self._tasks)
+
+    def __iter__(self) -> Iterator[Any]:
+        """A map's values (it is done); else one value per task."""
+        values = self.get()
+        yield from (values if self.method in ("map", "execute") else [values])
+
+
 class _Waiters(list):
     """A Future's waiters; the first one starts the client's reader thread."""
 

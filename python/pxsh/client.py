@@ -25,7 +25,7 @@ import weakref
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import errors, protocol
-from .asyncresult import AsyncResult
+from .asyncresult import AsyncResult, MagicResult
 
 _CONNECT_TIMEOUT = 120.0
 _BATCH_FRAMES = 64  # submissions held back at most, before they go in one write
@@ -33,6 +33,10 @@ _FLUSH_DELAY = 0.0005  # how long a held-back submission waits when nobody waits
 
 # In the home engine of a pxsh session: its cluster's controller socket, which Client() attaches to.
 SESSION_SOCKET: Optional[str] = None
+
+# In the home engine of a pxsh session: the results of magics run with `-o NAME` (%map, %apply,
+# %px), by name, as the prompt hands them over (see Client.result); empty in any other Python.
+MAGIC_RESULTS: Dict[str, dict] = {}
 
 # Every client of this process: %jobs at the pxsh prompt lists the results they made.
 CLIENTS: "weakref.WeakSet[Client]" = weakref.WeakSet()
@@ -227,6 +231,25 @@ class Client:
             if not job.wait(remaining):
                 return False
         return True
+
+    def result(self, name: str) -> AsyncResult:
+        """The AsyncResult of a magic run with `-o NAME` at the pxsh prompt (`%map -o squares f xs`,
+        `%apply -o NAME`, `%px -o NAME`), as Python code's results are: a concurrent.futures.Future
+        with the magic's values, errors, output and timings.
+
+        The prompt collects a magic's replies and hands the result over before the next command once it
+        is done, so a `--noblock` one raises PxshError while it runs (`%wait NAME` first)."""
+        record = MAGIC_RESULTS.get(name) if self._socket_path == SESSION_SOCKET else None
+        if record is None:
+            raise errors.PxshError(f"no result named {name!r}: -o NAME of %map, %apply and %px at the pxsh "
+                                   "prompt names one (see %jobs)")
+        if record["state"] != "done":
+            raise errors.PxshError(f"{record['label']} {name!r} is still running: Python gets its AsyncResult "
+                                   f"once it is done (%wait {name} first)")
+        made = record.get("result")
+        if made is None:
+            made = record["result"] = MagicResult(self, name, record)
+        return made
 
     def abort(self, jobs: Optional[Iterable[AsyncResult]] = None) -> None:
         """Abort the tasks of `jobs` (default: all unfinished) that have not started."""

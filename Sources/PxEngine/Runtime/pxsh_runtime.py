@@ -63,6 +63,12 @@ Ops (op number, name: args -> ok reply)
                 timeline -> [ok, found, title, "engine started completed failed"...]
                 wait (argument: timeout or empty) -> [ok, found, ready 0|1, failure text, title]
                 show -> [ok, found, text, failed 0|1]; abort -> [ok, found, text]
+                adopt [adopt, "", "", record...] -> [ok]: the prompt hands over its results named
+                with -o (%map, %apply, %px) for px.result(NAME); a record is its state (done or
+                pending), name, number, label, operation, submitted ns, first task id, the local
+                variable holding its values (or empty), notices, task count, then per task its
+                engine, started, completed, status, ename, evalue, traceback, the operation its
+                error names (`map item 7`), stdout, stderr and the execute reply's segments (count, 1 if it has a value, repr) or three empty ones
 10 COMPLETE     [text before the cursor] -> [ok, start, candidate_1, ...]
 11 IS_COMPLETE  [code] -> [ok, b"complete"|b"incomplete"|b"invalid", indent]
 12 WHO          [] -> [ok, name_1, type_1, summary_1, name_2, ...]
@@ -237,6 +243,7 @@ class _SessionClient:
         if self._client is None:
             import pxsh.client
             pxsh.client.SESSION_SOCKET = self._socket_path
+            pxsh.client.MAGIC_RESULTS = _magic_results
             self._client = pxsh.client.Client(_socket_path=self._socket_path)
             if _ns.get("px") is self:
                 _ns["px"] = self._client
@@ -589,6 +596,9 @@ def _op_results(args):
     argument = args[2].decode() if len(args) > 2 else ""
     if action == "jobs":
         return [b"ok", b"found", *(_utf8("\t".join(row)) for row in _python_job_rows())]
+    if action == "adopt":
+        _adopt_magic_results(args[3:])
+        return [b"ok"]
     result = _ns.get(name, _MISSING)
     asyncresult = sys.modules.get("pxsh.asyncresult")
     if asyncresult is None or not isinstance(result, asyncresult.AsyncResult):
@@ -613,6 +623,38 @@ def _op_results(args):
         return [b"ok", b"found", _utf8(f"aborted the tasks of {name} that had not started"
                                        + (f"; {running} already running" if running else ""))]
     raise ValueError(f"unknown RESULTS action {action!r}")
+
+
+_magic_results = {}  # the prompt's results named with -o, by name (pxsh.client.MAGIC_RESULTS)
+_MAGIC_TASK_FIELDS = 13
+
+
+def _adopt_magic_results(segments):
+    """Keep the records of the prompt's named results for px.result(NAME) (see RESULTS adopt)."""
+    texts = [segment.decode("utf-8", "backslashreplace") for segment in segments]
+    at = 0
+    while at + 10 <= len(texts):
+        state, name, number, label, operation, submitted, first_id, values_name, notices, count = texts[at:at + 10]
+        at += 10
+        tasks = []
+        for _ in range(int(count)):
+            fields = texts[at:at + _MAGIC_TASK_FIELDS]
+            execute = segments[at + 10:at + 13]
+            at += _MAGIC_TASK_FIELDS
+            tasks.append({
+                "engine": int(fields[0]) if fields[0] else None, "started": int(fields[1] or 0),
+                "completed": int(fields[2] or 0), "status": fields[3], "ename": fields[4], "evalue": fields[5],
+                "traceback": fields[6], "operation": fields[7] or operation, "stdout": fields[8],
+                "stderr": fields[9], "execute": list(execute) if execute[0] else None})
+        record = {"state": state, "number": int(number), "label": label, "method": operation,
+                  "submitted": int(submitted or 0), "first_id": int(first_id) if first_id else None,
+                  "notices": notices.split("\n") if notices else [], "tasks": tasks}
+        if values_name:
+            record["values"] = _ns.get(values_name)
+        _magic_results[name] = record
+    client = sys.modules.get("pxsh.client")
+    if client is not None:
+        client.MAGIC_RESULTS = _magic_results
 
 
 def _python_job_rows():

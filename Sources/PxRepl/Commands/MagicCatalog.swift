@@ -50,7 +50,9 @@ public enum MagicCatalog {
         + "Where the values come home (%map, %apply), the local variable NAME also holds the values: "
         + "at once when the command blocks; with --noblock, from the first command after they are in "
         + "(or when %wait, %result or %pxresult NAME sees them). %px values stay on the engines "
-        + "(%pull them), so %px -o only names the result."
+        + "(%pull them), so %px -o only names the result. Python code gets the AsyncResult itself with "
+        + "px.result(\"NAME\") once it is done: a concurrent.futures.Future with its values (an "
+        + "ExecuteReply per engine for %px), errors, output and timings."
     /// How the inspection magics reach AsyncResults made from Python (`px`), in their help.
     static let pythonResultsRule =
         "NAME may also be a local variable that holds an AsyncResult made from Python (px), "

@@ -1,4 +1,5 @@
 import PxClient
+import PxWire
 
 // MARK: - AsyncResults made from Python at the prompt (the home engine's `px`)
 
@@ -63,6 +64,67 @@ extension Session {
             )
         }
         return renderer.timeline(tasks, title: title)
+    }
+
+    /// Hands the results named with `-o` over to the home engine, where `px.result(NAME)` makes each an
+    /// AsyncResult for Python code: once with its name while it runs, again with its record (values,
+    /// errors, output, timings) once it is done and its values are home. Runs before every command,
+    /// as ``storeFinishedValues()`` does; one request for all, none when no named result changed.
+    func handOverNamedResults() {
+        var records: [Bytes] = []
+        var handed: [(Int, Bool)] = []
+        for result in results where result.name != nil && handedOver[result.number] != true {
+            let valuesAreHome = !hasValues(result) || result.isFailed || collectedValues[result.number] != nil
+            let isDone = result.isReady && valuesAreHome
+            guard isDone || handedOver[result.number] == nil else { continue }
+            records += handOverRecord(of: result, isDone: isDone)
+            handed.append((result.number, isDone))
+        }
+        guard !records.isEmpty else { return }
+        do {
+            let request = try cluster.query(.adopt, records: records)
+            try cluster.wait(for: request)
+            if let error = request.errors.first { throw error }
+            for (number, isDone) in handed { handedOver[number] = isDone }
+        } catch let error as RemoteError {
+            emit(renderer.localError(error))
+        } catch {
+            emit(renderer.failure("the named results were not handed over to px: \(error)"))
+        }
+    }
+
+    /// A result's record as `px` reads it (`RESULTS adopt` in the engine runtime).
+    private func handOverRecord(of result: AsyncResult, isDone: Bool) -> [Bytes] {
+        let values = isDone && hasValues(result) && !result.isFailed ? Session.keptValues(of: result) : ""
+        let tasks = isDone ? result.tasks : []
+        let firstID = result.firstTaskID.map { String($0) } ?? ""
+        let header: [String] = [
+            isDone ? "done" : "pending", result.name ?? "", String(result.number), result.label, result.operation,
+            String(result.submitted), firstID, values, result.notices.joined(separator: "\n"), String(tasks.count),
+        ]
+        var fields = header.map { Bytes(text: $0) }
+        for task in tasks {
+            let error = task.error(operation: result.operation)
+            let status: String
+            switch error?.kind {
+            case nil: status = "ok"
+            case .taskAborted: status = "aborted"
+            case .engineError: status = "engine-error"
+            case .exception, .disconnected: status = "error"
+            }
+            let engine = task.engine.map { String($0) } ?? ""
+            let started = task.started.map { String($0) } ?? ""
+            let completed = task.completed.map { String($0) } ?? ""
+            let texts: [String] = [
+                engine, started, completed, status, error?.name ?? "", error?.value ?? "", error?.traceback ?? "",
+                error?.operation ?? "",
+            ]
+            fields += texts.map { Bytes(text: $0) }
+            fields += [task.stdout, task.stderr]
+            let execute = result.kind == .execute ? Array((task.reply ?? []).dropFirst().prefix(3)) : []
+            fields += execute.count == 3 ? execute : [[], [], []]
+        }
+        return fields
     }
 
     /// Runs the query on the home engine; nil if it was interrupted or failed (and shown).

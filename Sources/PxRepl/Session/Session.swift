@@ -51,6 +51,9 @@ public final class Session {
     /// The repr of the values of %map and %apply results (by number) once collected: the values are
     /// collected once (large ones travel as files that go once read).
     var collectedValues: [Int: String] = [:]
+    /// The named results handed over to the home engine's `px` (see ``handOverNamedResults()``), by
+    /// number: true once handed over done, false while only its name and state were.
+    var handedOver: [Int: Bool] = [:]
     /// Set while a magic typed with a trailing `;` runs: its `Out[...]` is not shown, as in IPython.
     var hidesResult = false
     private var nextResultNumber = 0
@@ -117,6 +120,7 @@ public final class Session {
             // client) is shown now, and the engines a magic targets are the ones there are now.
             if isAutopx || trimmed.hasPrefix("%") { try cluster.poll() }
             storeFinishedValues()
+            handOverNamedResults()
             ok = try execute(try command(for: cell), number: number)
         } catch let error as MagicError {
             emit(renderer.failure(error.description))
