@@ -29,7 +29,8 @@ from .asyncresult import AsyncResult, MagicResult
 
 _CONNECT_TIMEOUT = 120.0
 _BATCH_FRAMES = 64  # submissions held back at most, before they go in one write
-_FLUSH_DELAY = 0.0005  # how long a held-back submission waits when nobody waits on a result
+_FLUSH_DELAY = 0.0005
+_RECEIVE_SIZE = 1 << 18  # bytes read from the connection at most at once  # how long a held-back submission waits when nobody waits on a result
 
 # In the home engine of a pxsh session: its cluster's controller socket, which Client() attaches to.
 SESSION_SOCKET: Optional[str] = None
@@ -146,6 +147,8 @@ class Client:
         self._closed: Optional[str] = None
         self._reader: Optional[threading.Thread] = None
         self._decoder = protocol.FrameDecoder()
+        self._receiving = bytearray(_RECEIVE_SIZE)
+        self._received = memoryview(self._receiving)
         self._outgoing: List[bytes] = []  # submissions held back, sent in one write
         self._waited_since_submit = True
         self._flush_wanted = threading.Event()
@@ -411,11 +414,13 @@ class Client:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not self._poller.poll(max(1, int(remaining * 1000) + 1)):
                         return []
-                data = sock.recv(1 << 18)
-                if not data:
+                # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a new
+                # one, shrink it (mremap) and free it (munmap) for every read.
+                received = sock.recv_into(self._receiving)
+                if not received:
                     reason = "the controller closed the connection (the cluster was stopped)"
                     break
-                decoder.feed(data)
+                decoder.feed(self._received[:received])
                 frames = decoder.frames()
                 finished = self._dispatch(frames) if frames else []
                 if finished or predicate():
