@@ -9,6 +9,8 @@ and ``add_done_callback`` work as with any Future, and ipyparallel's
 
 import concurrent.futures
 import sys
+from concurrent.futures._base import CANCELLED as _CANCELLED
+from concurrent.futures._base import CANCELLED_AND_NOTIFIED as _CANCELLED_AND_NOTIFIED
 from concurrent.futures._base import FINISHED as _FINISHED
 import time
 from typing import Any, Callable, Iterator, List, Optional, Sequence
@@ -31,6 +33,7 @@ class _Task:
 
 
 _PENDING = "PENDING"
+_SETTLED = (_FINISHED, _CANCELLED, _CANCELLED_AND_NOTIFIED)  # the states Future.done() is True in
 # The fields concurrent.futures.Future.__init__ sets (CPython 3.8 and later); if a Python sets
 # others, AsyncResult calls it instead of setting them itself.
 _FUTURE_FIELDS_KNOWN = set(vars(concurrent.futures.Future())) == {
@@ -146,16 +149,16 @@ class AsyncResult(concurrent.futures.Future):
 
     def done(self) -> bool:
         """Whether every task has replied (takes in what has arrived first)."""
-        if concurrent.futures.Future.done(self):
+        if self._state in _SETTLED:
             return True
         self._client._poll()
         if self._complete():
             self._finish()
-        return concurrent.futures.Future.done(self)
+        return self._state in _SETTLED
 
     def add_done_callback(self, fn: Callable) -> None:
         """As for any Future; the callback may wait on other results."""
-        if not concurrent.futures.Future.done(self):
+        if self._state not in _SETTLED:
             self._client._start_reader()  # nobody may wait on this result: it must complete by itself
         super().add_done_callback(fn)
 
@@ -189,7 +192,7 @@ class AsyncResult(concurrent.futures.Future):
 
     def _wait_done(self, timeout: Optional[float]) -> bool:
         """Wait until ready or `timeout` s; Ctrl-C during it interrupts this result's tasks too."""
-        if not concurrent.futures.Future.done(self):
+        if self._state not in _SETTLED:  # read without the lock: a settled state never changes
             try:
                 if not self._client._wait_for(self._complete, timeout):
                     return False
@@ -202,7 +205,7 @@ class AsyncResult(concurrent.futures.Future):
 
     def _complete(self) -> bool:
         """Every task replied, or the Future is settled (cancelled, the connection lost)."""
-        return self._replied_tasks == len(self._tasks) or concurrent.futures.Future.done(self)
+        return self._replied_tasks == len(self._tasks) or self._state in _SETTLED
 
     def result(self, timeout: Optional[float] = None) -> Any:
         """concurrent.futures' name for get()."""
@@ -425,6 +428,8 @@ class AsyncResult(concurrent.futures.Future):
 
     def _finish(self) -> None:
         """Give the Future its value once the last task has replied; whoever sees that first does."""
+        if self._state in _SETTLED:
+            return
         with self._client._lock:
             if concurrent.futures.Future.done(self):
                 return

@@ -20,6 +20,7 @@ PICKLE_PROTOCOL = 5
 SHARED_MEMORY_MAGIC = b"\x00pxsh-shared-memory\x00"
 
 _PLAIN_TYPES = frozenset((int, float, complex, bool, str, bytes, type(None)))
+_STR_KEYS = frozenset((str,))
 _cloudpickle = None
 
 
@@ -53,11 +54,12 @@ def _is_plain(obj) -> bool:
 
 def _is_plain_call_part(item) -> bool:
     # The (args, kwargs) of a call, and small tuples and dicts of plain values.
+    # (issuperset over map(type, ...) runs in C: no Python frame per item)
     kind = type(item)
     if kind is tuple and len(item) <= 64:
-        return all(type(x) in _PLAIN_TYPES for x in item)
+        return _PLAIN_TYPES.issuperset(map(type, item))
     if kind is dict and len(item) <= 64:
-        return all(type(k) is str and type(v) in _PLAIN_TYPES for k, v in item.items())
+        return _STR_KEYS.issuperset(map(type, item)) and _PLAIN_TYPES.issuperset(map(type, item.values()))
     return False
 
 
@@ -142,13 +144,18 @@ _builtin_blobs: dict = {}
 _BUILTIN = type(len)
 
 
-def function_blob(func, what: str) -> List[bytes]:
+def callable_name(func) -> str:
+    name = getattr(func, "__name__", None)
+    return name if isinstance(name, str) else type(func).__name__
+
+
+def function_blob(func) -> List[bytes]:
     """The blob of a function, from a cache when what it captures is unchanged."""
     global _function_blobs
     if type(func) is _BUILTIN:  # builtins pickle by name: nothing they capture can change
         blob = _builtin_blobs.get(func)
         if blob is None:
-            blob = _builtin_blobs[func] = dump_named(func, what)
+            blob = _builtin_blobs[func] = dump_named(func, repr(callable_name(func)))
         return blob
     if _function_blobs is None:
         import weakref
@@ -164,7 +171,7 @@ def function_blob(func, what: str) -> List[bytes]:
             cached = None
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
-    blob = dump_named(func, what)
+    blob = dump_named(func, repr(callable_name(func)))
     if fingerprint is not None:
         try:
             _function_blobs[func] = (fingerprint, blob)

@@ -19,20 +19,18 @@ from . import errors, protocol, serialize
 from .asyncresult import AsyncMapResult, AsyncResult, _chain, _execute_reply
 
 
-def _callable_name(func) -> str:
-    name = getattr(func, "__name__", None)
-    return name if isinstance(name, str) else type(func).__name__
+_callable_name = serialize.callable_name
 
 
 def _pack_call(func, args: tuple, kwargs: dict) -> List[bytes]:
     """The segments of a CALL: the function's blob, then (args, kwargs)'s."""
     if not callable(func):
         raise TypeError(f"{func!r} is not callable ({type(func).__name__})")
-    name = _callable_name(func)
-    fn_blob = serialize.function_blob(func, repr(name))
+    fn_blob = serialize.function_blob(func)
     try:
         call_blob = serialize.dump((args, kwargs))
     except Exception as exc:
+        name = _callable_name(func)
         for index, arg in enumerate(args):
             serialize.dump_named(arg, f"argument {index + 1} of {name!r}")
         for key, arg in kwargs.items():
@@ -315,7 +313,7 @@ class DirectView(View):
         ids = self._targets()
         parts = [part for part in _split(items, len(ids))]
         name = _callable_name(f)
-        fn_blob = serialize.function_blob(f, repr(name))
+        fn_blob = serialize.function_blob(f)
         per_task, first = [], 0
         for part in parts:
             per_task.append(_dump_items(part, first, name))
@@ -387,7 +385,7 @@ class LoadBalancedView(View):
         if chunksize < 1:
             raise ValueError(f"chunksize must be at least 1, got {chunksize}")
         name = _callable_name(f)
-        fn_blob = serialize.function_blob(f, repr(name))
+        fn_blob = serialize.function_blob(f)
         per_task, sizes = [], []
         for start in range(0, len(items), chunksize):
             chunk = items[start:start + chunksize]
@@ -460,7 +458,7 @@ class ParallelFunction(RemoteFunction):
         blocks = [_split(seq, len(ids)) for seq in sequences]
         if kwargs:
             raise TypeError("a @parallel function takes sequences only, no keyword arguments")
-        fn_blob = serialize.function_blob(self.func, repr(_callable_name(self.func)))
+        fn_blob = serialize.function_blob(self.func)
         # Each engine calls func(*its blocks); the blocks' results are joined in engine order.
         result = AsyncMapResult(view.client, label="parallel", engines=ids, sizes=[1] * len(ids))
         result._combine = lambda chunks: _concat(_chain(chunks))
