@@ -81,11 +81,12 @@ extension Session {
             handed.append((result.number, isDone))
         }
         guard !records.isEmpty else { return }
+        // Handed over or not, each is tried once per state: a failure is shown once, not before every command.
+        for (number, isDone) in handed { handedOver[number] = isDone }
         do {
             let request = try cluster.query(.adopt, records: records)
             try cluster.wait(for: request)
             if let error = request.errors.first { throw error }
-            for (number, isDone) in handed { handedOver[number] = isDone }
         } catch let error as RemoteError {
             emit(renderer.localError(error))
         } catch {
