@@ -791,7 +791,14 @@ class ScatterGatherTests(RuntimeTestCase):
         self.assertEqual(self.parts("b'abc'", 2), [b"ab", b"c"])
         self.assertEqual(self.parts("range(10**6)", 2), [range(0, 500000), range(500000, 1000000)])
         self.assertEqual(self.parts("(i * i for i in range(5))", 2), [[0, 1, 4], [9, 16]])
-        self.assertEqual(self.parts("{'a': 1, 'b': 2}", 2), [["a"], ["b"]])
+        self.assertEqual(self.parts("{'a': 1, 'b': 2}.items()", 2), [[("a", 1)], [("b", 2)]])
+
+    def test_a_dict_or_a_set_is_refused(self):
+        # A dict would scatter its keys alone, a set in an arbitrary order: neither is a sequence.
+        for expr, kind in (("{'a': 1, 'b': 2}", "dict"), ("{1, 2}", "set"), ("frozenset({1})", "frozenset")):
+            ename, evalue, _ = self.error(self.home, SCATTER, "x", expr, 2)
+            self.assertEqual(ename, "TypeError", expr)
+            self.assertIn(f"cannot scatter a {kind}", evalue)
 
     def test_range_blocks_are_tiny(self):
         reply = self.ok(self.home, SCATTER, "x", "range(10**6)", 4)

@@ -11,6 +11,7 @@ engine's namespace, so they see ``rank``, ``size`` and what ``%px`` defined.
 """
 
 import builtins
+import collections.abc
 import contextlib
 import sys
 from typing import Any, Callable, Iterable, List, Optional, Sequence
@@ -65,6 +66,10 @@ def _split(value, n: int) -> list:
     elif isinstance(value, (list, tuple, range, str, bytes, bytearray)) or (
             hasattr(value, "ndim") and getattr(value, "ndim", 0) and hasattr(value, "__getitem__")):
         blocks, length = value, len(value)
+    elif isinstance(value, (collections.abc.Mapping, set, frozenset)):
+        # A dict would scatter its keys alone, a set in an arbitrary order.
+        raise TypeError(f"cannot scatter a {type(value).__name__}: it is not a sequence "
+                        "(scatter a list, tuple, range or array: list(d.items()), sorted(s))")
     else:
         try:
             blocks = list(value)

@@ -323,6 +323,12 @@ class BadInputTests(ClusterTestCase):
         with self.assertRaisesRegex(IndexError, r"No such engine: 99 \(engines: 0, 1\)"):
             self.rc[99]
 
+    def test_a_dict_or_a_set_is_not_scattered(self):
+        # A dict would scatter its keys alone, a set in an arbitrary order.
+        for value, kind in (({"a": 1, "b": 2}, "dict"), ({1, 2}, "set")):
+            with self.assertRaisesRegex(TypeError, f"cannot scatter a {kind}"):
+                self.rc[:].scatter("d", value)
+
     def test_no_such_cluster(self):
         with self.assertRaisesRegex(pxsh.ClusterError, f"no pxsh cluster named 'nope' \\(running: {self.cluster}"):
             pxsh.Client(cluster="nope")

@@ -1254,6 +1254,10 @@ def _split(value, n):
         blocks, length = value, len(value)
     elif _is_pandas(value):
         blocks, length = value.iloc, len(value)  # rows, not column labels
+    elif isinstance(value, (set, frozenset)) or _is_mapping(value):
+        # A dict would scatter its keys alone, a set in an arbitrary order.
+        raise TypeError(f"cannot scatter a {type(value).__name__}: it is not a sequence "
+                        "(scatter a list, tuple, range or array: list(d.items()), sorted(s))")
     else:
         try:
             iterator = iter(value)
@@ -1270,6 +1274,11 @@ def _split(value, n):
         parts.append(blocks[start:stop])
         start = stop
     return parts
+
+
+def _is_mapping(value):
+    import collections.abc
+    return isinstance(value, collections.abc.Mapping)
 
 
 def _is_ndarray(value):

@@ -111,7 +111,9 @@ public enum MagicCatalog {
             "%scatter",
             "%scatter [-t SPEC] NAME [EXPR]",
             "Split a local sequence (list, tuple, range, numpy array) into contiguous blocks, one per engine.",
-            flags: [("-t, --targets SPEC", targetsHelp)]
+            flags: [("-t, --targets SPEC", targetsHelp)],
+            details: "A dict or a set is refused with a TypeError (a dict would send its keys alone, a set "
+                + "in no set order): scatter list(d.items()) or sorted(s)."
         ),
         Magic(
             "%gather",
