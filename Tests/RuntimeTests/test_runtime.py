@@ -970,6 +970,20 @@ class SharedMemoryTests(RuntimeTestCase):
         self.release(reply)
         self.assertEqual(self.engine.ns["v"], list(range(50_000)))
 
+    def test_ctrl_c_while_pickling_is_one_short_line_and_leaves_no_file(self):
+        # Ctrl-C during `%push big` or `%scatter big` lands in the pickler: the reply names what was
+        # being serialized, with the user's frames (here a __reduce__) and none of the pickler's.
+        self.run_cell(self.home, "class Stop:\n    def __reduce__(self):\n        raise KeyboardInterrupt\n"
+                                 "big = [str(i) for i in range(100_000)] + [Stop()]")
+        for op, args, what in ((EXPORT_VALUES, ("big", ""), "'big'"), (SCATTER, ("big", "", 2), "part 1 of 'big'")):
+            ename, evalue, tb = self.error(self.home, op, *args)
+            self.assertEqual((ename, evalue), ("KeyboardInterrupt", f"interrupted while serializing {what}"))
+            self.assertTrue(tb.endswith(f"KeyboardInterrupt: {evalue}"), tb)
+            self.assertIn("in __reduce__", tb)
+            self.assertNotIn("pickle", tb)
+            self.assertEqual(self.files(), [])
+        self.assertEqual(len(self.home.ns["big"]), 100_001)
+
     def test_an_unpicklable_item_is_named_and_leaves_no_file(self):
         self.run_cell(self.home, "import threading\nx = list(range(100_000)) + [threading.Lock()]")
         ename, evalue, _ = self.error(self.home, SCATTER, "x", "", 2)

@@ -1516,9 +1516,29 @@ def _serialization_error(what, exc):
         f"cannot serialize {what}: {type(exc).__name__}: {_safe_str(exc)}")
 
 
+_PICKLER_MODULES = frozenset(("pickle", "copyreg", "cloudpickle"))
+
+
+def _interrupted_serializing(what, interrupt):
+    """Ctrl-C during a long pickle (`%push big`): says what was being serialized, with the user's
+    frames (a __reduce__ that was running) and none of the pickler's."""
+    kept = []
+    tb = interrupt.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__")).partition(".")[0] not in _PICKLER_MODULES:
+            kept.append(tb)
+        tb = tb.tb_next
+    tb = None
+    for entry in reversed(kept):
+        tb = types.TracebackType(tb, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return KeyboardInterrupt(f"interrupted while serializing {what}").with_traceback(tb)
+
+
 def _dump_named(obj, what):
     try:
         return _dump(obj)
+    except KeyboardInterrupt as interrupt:
+        raise _interrupted_serializing(what, interrupt) from None
     except Exception as exc:
         raise _serialization_error(what, exc) from None
 
@@ -1527,6 +1547,8 @@ def _dump_dict(values):
     """Dump a {name: value} dict; on failure, name the value that fails."""
     try:
         return _dump(values)
+    except KeyboardInterrupt as interrupt:
+        raise _interrupted_serializing(", ".join(map(repr, values)), interrupt) from None
     except Exception as exc:
         failure = exc
     for name, value in values.items():
