@@ -185,6 +185,8 @@ class Client:
     def _targets_from_key(self, key):
         ids = self.ids
         if isinstance(key, int) and not isinstance(key, bool):
+            if -len(ids) <= key < 0:
+                return ids[key]  # rc[-1] is the last engine, as in ipyparallel
             if key not in ids:
                 raise IndexError(f"No such engine: {key} (engines: {_describe_ids(ids)})")
             return key

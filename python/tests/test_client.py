@@ -322,6 +322,14 @@ class BadInputTests(ClusterTestCase):
     def test_no_such_engine(self):
         with self.assertRaisesRegex(IndexError, r"No such engine: 99 \(engines: 0, 1\)"):
             self.rc[99]
+        with self.assertRaisesRegex(IndexError, r"No such engine: -3 \(engines: 0, 1\)"):
+            self.rc[-3]
+
+    def test_a_negative_id_counts_from_the_last_engine(self):
+        # As ipyparallel's rc[-1] and the magics' -t -1.
+        self.assertEqual(self.rc[-1].targets, 1)
+        self.assertEqual(self.rc[-2].targets, 0)
+        self.assertEqual(self.rc[-1].apply_sync(interactive("f = lambda: rank")), 1)
 
     def test_a_dict_or_a_set_is_not_scattered(self):
         # A dict would scatter its keys alone, a set in an arbitrary order.
