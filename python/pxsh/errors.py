@@ -44,8 +44,10 @@ class RemoteError(PxshError):
 
     def __str__(self) -> str:
         prefix = _engine_prefix(self.engine_info)
-        text = f"{prefix}{self.ename}: {self.evalue}" if self.evalue else f"{prefix}{self.ename}"
-        if self.traceback and self.traceback.strip():
+        line = f"{self.ename}: {self.evalue}" if self.evalue else self.ename
+        text = prefix + line
+        # A traceback of no frame (pxsh's own errors, as SerializationError) is that line again.
+        if self.traceback and self.traceback.strip() and self.traceback.strip() != line:
             text += "\n" + self.traceback
         return text
 

@@ -353,6 +353,7 @@ class BadInputTests(ClusterTestCase):
                 return threading.Lock()
             lv.apply_sync(g)
         self.assertEqual(raised.exception.ename, "SerializationError")
+        self.assertEqual(str(raised.exception).count("SerializationError"), 1, str(raised.exception))
         with self.assertRaisesRegex(pxsh.SerializationError, r"cannot serialize 'bad'"):
             self.rc[:].push({"bad": threading.Lock()})
 
