@@ -109,6 +109,53 @@ extension EndToEnd {
             expectNoLeftovers(run)
         }
 
+        /// Results made from Python (`px`) that were cancelled, or cut off by `px.close()`: %jobs lists
+        /// every result, %wait and %pxresult say what became of them, by the name %jobs gives them;
+        /// `px` connects again on its next use after `px.close()`.
+        @Test func pythonResultsThatWereCancelledOrCutOffByCloseAreShownPlainly() throws {
+            let run = try Pxsh.script(
+                """
+                import time
+                lv = px.load_balanced_view()
+                busy = [lv.apply_async(time.sleep, 5) for _ in range(2)]
+                queued = lv.apply_async(time.sleep, 5)
+                c = lv.apply_async(time.sleep, 5)
+                print("cancelled", c.cancel())
+                %jobs
+                %wait c
+                %pxresult c
+                %wait queued --timeout 0.1
+                r = px[:].apply_async(abs, -1)
+                px.close()
+                %wait r
+                %pxresult r
+                print("again", px[-1].apply_sync(abs, -3), px.ids)
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(1))
+            let lines = run.lines
+            try #require(lines.contains("cancelled True"), "the queued call was not cancelled:\n\(run.transcript)")
+            for raw in ["Traceback", "AttributeError", "concurrent.futures"] {
+                #expect(!run.output.contains(raw), "\(raw) in:\n\(run.transcript)")
+            }
+            // %jobs lists the cancelled result and the others beside it.
+            #expect(lines.contains { $0.hasPrefix("c ") && $0.contains("cancelled") }, "\(run.transcript)")
+            #expect(lines.contains { $0.hasPrefix("queued ") }, "\(run.transcript)")
+            #expect(lines.filter { $0.hasPrefix("px#") }.count == 2, "\(run.transcript)")
+            #expect(lines.filter { $0 == "c was cancelled" }.count == 2, "%wait c and %pxresult c:\n\(run.transcript)")
+            #expect(
+                lines.contains("<AsyncResult 'queued': apply on 1 task, pending> is still running"),
+                "\(run.transcript)"
+            )
+            #expect(
+                lines.filter { $0.contains("ClusterError: the client was closed") }.count == 2,
+                "%wait r and %pxresult r:\n\(run.transcript)"
+            )
+            #expect(lines.contains("again 3 [0, 1]"), "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
         /// Standard input is read as a Python REPL reads it: a compound statement runs once complete,
         /// a `%%px` cell runs up to the next blank line.
         @Test func aScriptOnStandardInputRunsCompoundStatementsAndCells() throws {

@@ -233,7 +233,8 @@ _EMBEDDED_PREFIX = "<pxsh-embedded>/"
 
 class _SessionClient:
     """px until first used: then pxsh is imported (about 50 ms, kept off engine start) and
-    px becomes the pxsh.Client of this session's cluster."""
+    px becomes the pxsh.Client of this session's cluster. After px.close(), px is this again:
+    it connects on its next use, as at the start of the session."""
 
     def __init__(self, socket_path):
         self._socket_path = socket_path
@@ -244,9 +245,18 @@ class _SessionClient:
             import pxsh.client
             pxsh.client.SESSION_SOCKET = self._socket_path
             pxsh.client.MAGIC_RESULTS = _magic_results
-            self._client = pxsh.client.Client(_socket_path=self._socket_path)
+            client = self._client = pxsh.client.Client(_socket_path=self._socket_path)
+            close = client.close
+
+            def close_and_connect_on_next_use():
+                close()
+                if _ns.get("px") is client:
+                    _ns["px"] = _SessionClient(self._socket_path)
+
+            close_and_connect_on_next_use.__doc__ = close.__doc__
+            client.close = close_and_connect_on_next_use
             if _ns.get("px") is self:
-                _ns["px"] = self._client
+                _ns["px"] = client
         return self._client
 
     def __getattr__(self, name):
@@ -603,19 +613,19 @@ def _op_results(args):
     asyncresult = sys.modules.get("pxsh.asyncresult")
     if asyncresult is None or not isinstance(result, asyncresult.AsyncResult):
         return [b"ok", b"none"]
+    result.name = result.name or name  # as %jobs calls it
     if action == "timeline":
         rows = [f"{-2 if e is None else e} {s} {c} {int(f)}" for (e, s, c), f in
                 zip(result.timings, (t.error is not None for t in result._tasks)) if s]
-        result.name = result.name or name
         return [b"ok", b"found", _utf8(repr(result)), *map(_utf8, rows)]
     if action == "wait":
         ready = result.wait(None if not argument else float(argument))
-        failed = ready and result.exception() is not None
-        return [b"ok", b"found", b"1" if ready else b"0", _utf8(_describe_failure(result) if failed else ""),
+        failed = ready and _has_failed(result)
+        return [b"ok", b"found", b"1" if ready else b"0", _utf8(_describe_failure(result, name) if failed else ""),
                 _utf8(repr(result))]
     if action == "show":
         result.wait()
-        return [b"ok", b"found", _utf8(_describe_result(result, name)), b"1" if result.exception() else b"0"]
+        return [b"ok", b"found", _utf8(_describe_result(result, name)), b"1" if _has_failed(result) else b"0"]
     if action == "abort":
         if result.done():
             return [b"ok", b"found", _utf8(f"{name} is ready: nothing to abort")]
@@ -676,20 +686,31 @@ def _python_job_rows():
                 targets = "balanced"
             else:
                 targets = ",".join(map(str, engines))
-            state = ("failed" if result.done() and result.exception() else "done" if result.done()
-                     else "running" if result.progress else "pending")
+            state = ("cancelled" if result.cancelled() else "failed" if result.done() and _has_failed(result)
+                     else "done" if result.done() else "running" if result.progress else "pending")
             rows.append((names.get(id(result), f"px#{result.number}"), f"px {result.label}", targets, state,
                          str(result._replied_tasks), str(len(result._tasks)), f"{result.elapsed:.6f}"))
     return rows
 
 
-def _describe_failure(result):
+def _has_failed(result):
+    """Whether a finished result failed or was cancelled (exception() raises CancelledError then)."""
+    return result.cancelled() or result.exception() is not None
+
+
+def _describe_failure(result, name):
+    if result.cancelled():
+        return f"{name} was cancelled"
     error = result.exception()
+    if not hasattr(error, "engine_info"):
+        # The client's own failure (px.close(), a lost cluster): no engine, no remote traceback.
+        return f"{type(error).__name__}: {_safe_str(error)}"
     lines = []
-    for _, _, tb, info in getattr(error, "elist", None) or [(None, None, error.traceback, error.engine_info)]:
+    for ename, evalue, tb, info in getattr(error, "elist", None) or [
+            (error.ename, error.evalue, error.traceback, error.engine_info)]:
         engine = info.get("engine_id")
         lines.append(f"[{'-' if engine is None else engine}:{info.get('method', 'apply')}] "
-                     + (tb or f"{error.ename}: {error.evalue}"))
+                     + (tb or f"{ename}: {evalue}"))
     return "\n".join(lines)
 
 
@@ -701,8 +722,8 @@ def _describe_result(result, name):
             text = getattr(task, stream)
             if text:
                 lines.append(f"[{stream}:{engine}] " + text.rstrip("\n"))
-    if result.exception() is not None:
-        lines.append(_describe_failure(result))
+    if _has_failed(result):
+        lines.append(_describe_failure(result, name))
     else:
         lines.append(f"{name} = {_repr_cut(result.get())}")
     return "\n".join(lines)
