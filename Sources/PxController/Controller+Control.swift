@@ -74,8 +74,7 @@ extension Controller {
             for id in targets where id != EngineNumber.home {
                 guard let slot = engines[id] else { continue }
                 if slot.life.isDead {
-                    engines.removeValue(forKey: id)
-                    watchedChanged()
+                    removeEngine(id)
                 } else if !slot.isChild {
                     stopRemoteEngine(id)
                 } else if !slot.life.isBeingRemoved {

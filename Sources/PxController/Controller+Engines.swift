@@ -111,6 +111,12 @@ extension Controller {
         engines[id] = slot
     }
 
+    /// Forgets an engine that has left the cluster, and stops watching its descriptors.
+    func removeEngine(_ id: Int32) {
+        engines.removeValue(forKey: id)
+        watchedChanged()
+    }
+
     /// Looks for engines that have exited, so that deaths are reported with their signal or status.
     func reapEngines() {
         if launcher.zygote != nil { reapAdoptedProcesses() }
@@ -177,16 +183,14 @@ extension Controller {
         defer { failBalancedTasksIfNoEngine() }
 
         if slot.life.isBeingRemoved {
-            engines.removeValue(forKey: id)
-            watchedChanged()
+            removeEngine(id)
         } else if isRestarting {
             launchEngine(id: id, rank: slot.rank)
         } else if let host = slot.life.host {
             // Nothing here can start it again (its launcher, or its user, may add a new one): it
             // leaves the cluster, and the others learn their rank and size at the end of this turn.
             broadcast(.engineDied(engine: id, rank: slot.rank, cause: cause, isRestarting: false, host: host))
-            engines.removeValue(forKey: id)
-            watchedChanged()
+            removeEngine(id)
             hasLostEnginesSinceSettled = true
             ranksNeedSettling = true
         } else {

@@ -29,8 +29,8 @@ from .asyncresult import AsyncResult, MagicResult
 
 _CONNECT_TIMEOUT = 120.0
 _BATCH_FRAMES = 64  # submissions held back at most, before they go in one write
-_FLUSH_DELAY = 0.0005
-_RECEIVE_SIZE = 1 << 18  # bytes read from the connection at most at once  # how long a held-back submission waits when nobody waits on a result
+_FLUSH_DELAY = 0.0005  # how long a held-back submission waits when nobody waits on a result
+_RECEIVE_SIZE = 1 << 18  # bytes read from the connection at most at once
 
 # In the home engine of a pxsh session: its cluster's controller socket, which Client() attaches to.
 SESSION_SOCKET: Optional[str] = None
@@ -172,6 +172,11 @@ class Client:
         """The ids of the live engines (restarting ones included), sorted."""
         self._ensure_connected()
         self._poll()  # engines that joined, were lost or were removed since
+        return self._live_ids()
+
+    def _live_ids(self) -> List[int]:
+        """``ids`` as last heard, without reading the connection: for the checks made on every call."""
+        self._ensure_connected()
         with self._lock:
             return sorted(row.id for row in self._engines.values() if row.id >= 0 and row.state != "dead")
 
@@ -183,7 +188,7 @@ class Client:
         return self.direct_view(targets=self._targets_from_key(key))
 
     def _targets_from_key(self, key):
-        ids = self.ids
+        ids = self._live_ids()
         if isinstance(key, int) and not isinstance(key, bool):
             if -len(ids) <= key < 0:
                 return ids[key]  # rc[-1] is the last engine, as in ipyparallel

@@ -199,7 +199,7 @@ class DirectView(View):
     def _targets(self, targets=None) -> List[int]:
         targets = self.targets if targets is None else targets
         if targets == "all":
-            ids = self.client.ids
+            ids = self.client._live_ids()
             if not ids:
                 raise errors.NoEnginesRegistered("this view's cluster has no engines")
             return ids
@@ -207,7 +207,7 @@ class DirectView(View):
             ids = [targets]
         else:
             ids = list(targets)
-        live = set(self.client.ids)
+        live = set(self.client._live_ids())
         for target in ids:
             if target not in live:
                 raise IndexError(f"No such engine: {target} (engines: {sorted(live) or 'none'})")

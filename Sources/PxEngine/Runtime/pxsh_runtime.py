@@ -350,14 +350,13 @@ def _op_execute(args):
     # screen and identical errors from engines with different counts still merge.
     cell = args[1].decode() if len(args) > 1 and args[1] else str(_exec_count)
     terminal = _terminal_input(args[2].decode()) if len(args) > 2 else None
-    if terminal is None:
+    stdin = sys.stdin
+    if terminal is not None:
+        sys.stdin = terminal
+    try:
         value = _run_cell(args[0].decode(), f"<In [{cell}]>")
-    else:
-        stdin, sys.stdin = sys.stdin, terminal
-        try:
-            value = _run_cell(args[0].decode(), f"<In [{cell}]>")
-        finally:
-            sys.stdin = stdin
+    finally:
+        sys.stdin = stdin
     if value is None:
         return [b"ok", count, b"0", b""]
     _ns["_"] = value

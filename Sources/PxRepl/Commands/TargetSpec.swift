@@ -129,6 +129,11 @@ public enum EngineRanges {
         Set(engines).count == 1 ? "its" : "their"
     }
 
+    /// "it" or "them", for the engines ``named(_:)`` names.
+    public static func pronoun(_ engines: [Int32]) -> String {
+        Set(engines).count == 1 ? "it" : "them"
+    }
+
     public static func format(_ engines: [Int32]) -> String {
         let sorted = Array(Set(engines)).sorted()
         guard !sorted.isEmpty else { return "none" }

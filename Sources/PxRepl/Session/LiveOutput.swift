@@ -86,9 +86,7 @@ final class LiveOutput {
         partial[engine, default: [:]][stream] = String(lines.removeLast())
         guard !lines.isEmpty else { return }
         if isInterrupted {
-            var kept = linesAfterInterrupt[engine]?[stream] ?? LastLines()
-            for line in lines { kept.append(String(line)) }
-            linesAfterInterrupt[engine, default: [:]][stream] = kept
+            linesAfterInterrupt[engine, default: [:]][stream, default: LastLines()].append(contentsOf: lines)
             return
         }
         clearStatus()
@@ -148,12 +146,13 @@ struct LastLines {
     private(set) var lines: [String] = []
     private(set) var skipped = 0
 
-    mutating func append(_ line: String) {
-        if lines.count == Self.count {
-            lines.removeFirst()
-            skipped += 1
-        }
-        lines.append(line)
+    /// Takes more lines; only the last ``count`` of all become text, the others are counted.
+    mutating func append(contentsOf more: [Substring.UnicodeScalarView]) {
+        let newest = more.suffix(Self.count)
+        let overflow = max(0, lines.count + newest.count - Self.count)
+        lines.removeFirst(overflow)
+        skipped += more.count - newest.count + overflow
+        lines += newest.map(String.init)
     }
 
     /// "… 1234 earlier lines not shown (Ctrl-C)", when lines were skipped.
@@ -164,11 +163,11 @@ struct LastLines {
     /// The last ``count`` lines of `text`, after a line that says how many came before them.
     static func of(_ text: String) -> String {
         var kept = LastLines()
-        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let hasFinalNewline = lines.last == ""
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+        let hasFinalNewline = lines.last?.isEmpty == true
         if hasFinalNewline { lines.removeLast() }
         guard lines.count > count else { return text }
-        for line in lines { kept.append(line) }
+        kept.append(contentsOf: lines)
         return ([kept.skippedNotice ?? ""] + kept.lines).joined(separator: "\n") + (hasFinalNewline ? "\n" : "")
     }
 }

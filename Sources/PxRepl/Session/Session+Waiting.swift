@@ -87,7 +87,7 @@ extension Session {
         emit(
             renderer.failure(
                 "\(isLocal ? "the local namespace" : EngineRanges.named(stuck)) did not stop; "
-                    + "press Ctrl-C again within 2 s to restart \(isLocal || Set(stuck).count == 1 ? "it" : "them")"
+                    + "press Ctrl-C again within 2 s to restart \(isLocal ? "it" : EngineRanges.pronoun(stuck))"
             )
         )
         return false

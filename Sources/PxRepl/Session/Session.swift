@@ -192,8 +192,10 @@ public final class Session {
     func emit(_ text: String) {
         guard !text.isEmpty else { return }
         write(text)
-        transcript?.output(text)
-        history.output(text)
+        guard transcript != nil || history.isKept else { return }
+        let plain = TranscriptFormat.stripEscapes(text)
+        transcript?.output(plain)
+        history.output(plain)
     }
 
     /// Shows a value (`Out[n]: ...`, `x = ...`) unless the command ended with `;`.

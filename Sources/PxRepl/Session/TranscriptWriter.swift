@@ -31,9 +31,10 @@ final class TranscriptWriter {
         pendingInput = TranscriptFormat.input(cell, number: number, prefix: prefix)
     }
 
+    /// - Parameter text: output without colour escapes (``TranscriptFormat/stripEscapes(_:)``).
     func output(_ text: String) {
         flushInput()
-        try? descriptor.writeAll(TranscriptFormat.stripEscapes(text))
+        try? descriptor.writeAll(text)
     }
 
     /// Writes transcript text as it is: the session before the recording began.
@@ -68,8 +69,12 @@ final class TranscriptHistory {
         append(TranscriptFormat.input(cell, number: number, prefix: prefix))
     }
 
+    /// Whether the history is still kept (it has not outgrown ``limit``).
+    var isKept: Bool { text != nil }
+
+    /// - Parameter output: output without colour escapes (``TranscriptFormat/stripEscapes(_:)``).
     func output(_ output: String) {
-        append(TranscriptFormat.stripEscapes(output))
+        append(output)
     }
 
     /// Leaves the current cell out of the history (a `%record` cell is no part of the session it records).
