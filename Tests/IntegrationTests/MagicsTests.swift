@@ -100,6 +100,35 @@ extension EndToEnd {
             #expect(run.lines.contains("[stdout:1] ran on 1"), "\(run.transcript)")
         }
 
+        /// IPython's shell and help lines work at the prompt and in `%px`: `!cmd` with Python values
+        /// filled in, `files = !cmd`, `obj?` and `obj??`.
+        @Test func shellAndHelpLinesWorkLocallyAndOnEngines() throws {
+            let run = try Pxsh.script(
+                """
+                name = "local"
+                !echo shell says {name}
+                words = !printf 'a\\nb\\n'
+                print(words)
+                %px !echo engine {rank} of {size}
+                def twice(x):
+                    "Doubles x."
+                    return 2 * x
+
+                twice?
+                twice??
+                """,
+                engines: 2
+            )
+            #expect(run.lines.contains("shell says local"), "\(run.transcript)")
+            #expect(run.lines.contains("['a', 'b']"), "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:0] engine 0 of 2"), "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:1] engine 1 of 2"), "\(run.transcript)")
+            #expect(run.lines.contains("Signature: twice(x)"), "\(run.transcript)")
+            #expect(run.lines.contains("Docstring: Doubles x."), "\(run.transcript)")
+            #expect(run.lines.contains("    return 2 * x"), "\(run.transcript)")
+            #expect(!run.transcript.contains("SyntaxError"), "\(run.transcript)")
+        }
+
         // MARK: - -o, %result and %pxresult
 
         @Test func dashOStoresTheValuesUnderNameBlockingOrNot() throws {

@@ -1371,6 +1371,65 @@ class IsCompleteTests(RuntimeTestCase):
         self.assertEqual(self.status("1 1")[0], "invalid")
 
 
+class ShellAndHelpLineTests(RuntimeTestCase):
+    """IPython's `!cmd`, `var = !cmd`, `obj?` and `obj??`, at home and on engines."""
+
+    def output(self, engine, code):
+        """(what the cell printed at the fd level, its EXECUTE reply)."""
+        with tempfile.TemporaryFile() as captured:
+            saved = os.dup(1)
+            sys.stdout.flush()
+            os.dup2(captured.fileno(), 1)
+            try:
+                reply = self.run_cell(engine, code)
+                sys.stdout.flush()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+            captured.seek(0)
+            return captured.read().decode(), reply
+
+    def test_a_shell_line_runs_with_python_values_filled_in(self):
+        printed, _ = self.output(self.engine, "x = 5\n!echo {x * 2} $x $HOME {missing} '{print $1}' $$")
+        self.assertEqual(printed, f"10 5 {os.environ['HOME']} {{missing}} {{print $1}} $\n")
+
+    def test_a_captured_shell_line_is_a_list_of_lines_and_the_status_is_kept(self):
+        self.assertEqual(self.run_cell(self.home, "lines = !printf 'a\\nb\\n'\nlines")[2], "['a', 'b']")
+        self.assertEqual(self.run_cell(self.home, "!exit 3\n_exit_code")[2], "3")
+
+    def test_shell_lines_in_blocks_use_the_block_s_names(self):
+        printed, _ = self.output(self.engine, "def f(n):\n    !echo n={n} rank={rank}\nf(7)")
+        self.assertEqual(printed, "n=7 rank=0\n")
+
+    def test_only_a_line_where_a_statement_starts_is_a_shell_line(self):
+        cell = "s = '''\n!not run\n'''\nt = (1,\n!2)"
+        error = self.error(self.home, EXECUTE, cell)
+        self.assertEqual(error[0], "SyntaxError")
+        self.assertEqual(self.run_cell(self.home, "x = 1\nx != 2")[2], "True")
+        self.assertEqual(self.run_cell(self.home, "s = '''\n!kept\n'''\ns")[2], repr("\n!kept\n"))
+
+    def test_a_shell_line_is_complete_and_a_block_of_them_is_not(self):
+        status = lambda code: self.ok(self.home, IS_COMPLETE, code)[0].decode()
+        self.assertEqual(status("!echo it's"), "complete")
+        self.assertEqual(status("files = !ls ("), "complete")
+        self.assertEqual(status("for f in x:\n    !echo {f}"), "incomplete")
+        self.assertEqual(status("len?"), "complete")
+
+    def test_help_shows_signature_type_and_docstring_and_source_with_two_marks(self):
+        self.run_cell(self.home, "def add(a, b=2):\n    'Adds.'\n    return a + b")
+        printed, reply = self.output(self.home, "add?")
+        self.assertEqual(reply[1], "0")
+        self.assertIn("Signature: add(a, b=2)", printed)
+        self.assertIn("Type:      function", printed)
+        self.assertIn("Docstring: Adds.", printed)
+        printed, _ = self.output(self.home, "??add")
+        self.assertIn("Source:\ndef add(a, b=2):\n    'Adds.'\n    return a + b", printed)
+        printed, _ = self.output(self.home, "nothing.here?")
+        self.assertEqual(printed, "Object `nothing.here` not found.\n")
+        printed, _ = self.output(self.engine, "rank?")
+        self.assertIn("String form: 0", printed)
+
+
 class WhoTests(RuntimeTestCase):
 
     def test_variables_sorted_with_types_and_summaries(self):

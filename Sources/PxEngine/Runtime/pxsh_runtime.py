@@ -1060,7 +1060,8 @@ def _run_cell(source, filename):
     _remember_source(filename, source)
     cached = _compiled.get(source)
     if cached is None:
-        tree = compile(source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        tree = compile(_with_shell_and_help(source), filename, "exec", ast.PyCF_ONLY_AST,
+                       dont_inherit=True)
         last = None
         if (tree.body and isinstance(tree.body[-1], ast.Expr)
                 and not _ends_with_semicolon(source, tree.body[-1])):
@@ -1081,6 +1082,149 @@ def _run_cell(source, filename):
     if body is not None:
         exec(body, _ns)
     return None if result is None else eval(result, _ns)
+
+
+# --------------------------------------------------------------------------
+# IPython's shell and help lines: `!cmd`, `files = !ls`, `obj?` and `obj??`
+
+def _with_shell_and_help(source):
+    """source with each shell or help line made a call, one line for one, so that line
+    numbers still match what the user typed. Only lines where a statement starts count:
+    a `!` line inside a string or brackets stays as it is."""
+    if "!" not in source and "?" not in source:
+        return source
+    shell_line, help_line = _line_patterns()
+    lines = source.split("\n")
+    calls = {}
+    for number, line in enumerate(lines, 1):
+        if match := shell_line.fullmatch(line):
+            indent, targets, command = match.groups()
+            call = f"__pxsh_shell__({command!r}, {bool(targets)})"
+            calls[number] = f"{indent}{targets} = {call}" if targets else indent + call
+        elif (match := help_line.fullmatch(line)) and bool(match[2]) != bool(match[4]):
+            indent, before, name, after = match.groups()
+            calls[number] = f"{indent}__pxsh_help__({name!r}, {len(before or after)})"
+    starts = _statement_starts(lines, calls)
+    for number in starts:
+        lines[number - 1] = calls[number]
+    return "\n".join(lines) if starts else source
+
+
+_patterns = None
+
+
+def _line_patterns():
+    """(shell line, help line), compiled on first use: most cells have neither. As in IPython,
+    a shell line's targets are plain names: `!cmd`, `files = !ls`, `a, b = !cmd`."""
+    global _patterns
+    if _patterns is None:
+        import re
+        name = r"[A-Za-z_][\w.]*"
+        _patterns = (re.compile(rf"([ \t]*)(?:({name}(?:[ \t]*,[ \t]*{name})*)[ \t]*=[ \t]*)?!(.*)"),
+                     re.compile(rf"([ \t]*)(\?\??)?({name})(\?\??)?[ \t]*"))
+    return _patterns
+
+
+def _statement_starts(lines, candidates):
+    """The numbers of the candidate lines at which a statement starts: with each candidate
+    written as `pass`, a `pass` token that opens a logical line outside brackets."""
+    import io
+    import tokenize
+    probe = "\n".join(_indent_of(line) + "pass" if number in candidates else line
+                      for number, line in enumerate(lines, 1))
+    starts = []
+    depth = 0
+    opens_line = True
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(probe + "\n").readline):
+            if token.type == tokenize.NAME and token.start[0] in candidates and opens_line and depth == 0:
+                starts.append(token.start[0])
+            elif token.type == tokenize.OP and token.string in "([{":
+                depth += 1
+            elif token.type == tokenize.OP and token.string in ")]}":
+                depth = max(depth - 1, 0)
+            if token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
+                opens_line = token.type == tokenize.NEWLINE
+    except (tokenize.TokenError, SyntaxError):
+        pass  # an unfinished cell: the lines read so far are known
+    return starts
+
+
+def _indent_of(line):
+    return line[:len(line) - len(line.lstrip(" \t"))]
+
+
+def _shell(command, capture=False):
+    """Run a shell command with the caller's `{expr}` and `$name` filled in, as in IPython
+    (`$$` is a `$`). Its output streams; captured, it is a list of lines."""
+    import subprocess
+    frame = sys._getframe(1)
+    command = _expand(command, frame.f_globals, frame.f_locals)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    stdin = sys.stdin.fileno() if sys.stdin is not sys.__stdin__ and hasattr(sys.stdin, "fileno") else None
+    done = subprocess.run(command, shell=True, stdin=stdin, stdout=subprocess.PIPE if capture else None,
+                          text=capture, errors="replace")
+    frame.f_globals["_exit_code"] = done.returncode
+    return done.stdout.splitlines() if capture else None
+
+
+def _expand(command, globals_, locals_):
+    """Each field that evaluates is filled in; one that does not (`$HOME`, awk's `{print $1}`)
+    stays as typed, for the shell."""
+    if "{" not in command and "$" not in command:
+        return command
+    import re
+
+    def field(match):
+        if match[0] in ("$$", "{{", "}}"):
+            return match[0][0]
+        try:
+            return str(eval(match[1] or match[2], globals_, locals_))
+        except Exception:
+            return match[0]
+    return re.sub(r"\$\$|\{\{|\}\}|\$([A-Za-z_]\w*)|\{([^{}]+)\}", field, command)
+
+
+def _help(name, detail):
+    """What IPython's `obj?` shows (signature, type, file, docstring); `obj??` shows the source."""
+    import inspect
+    frame = sys._getframe(1)
+    try:
+        obj = eval(name, frame.f_globals, frame.f_locals)
+    except Exception:
+        print(f"Object `{name}` not found.")
+        return
+    rows = []
+    try:
+        rows.append(("Signature", f"{name}{inspect.signature(obj)}"))
+    except (TypeError, ValueError):
+        pass
+    rows.append(("Type", type(obj).__name__))
+    if not (inspect.isroutine(obj) or inspect.isclass(obj) or inspect.ismodule(obj)):
+        rows.append(("String form", _repr_cut(obj)))
+    try:
+        rows.append(("File", inspect.getsourcefile(obj) or inspect.getfile(obj)))
+    except TypeError:
+        pass
+    source = None
+    if detail > 1:
+        try:
+            source = inspect.getsource(obj).rstrip("\n")
+        except (OSError, TypeError):
+            pass
+    if source is not None:
+        rows.append(("Source", source))
+    else:
+        doc = inspect.getdoc(obj)
+        rows.append(("Docstring", doc if doc else "<no docstring>"))
+    width = max(len(label) for label, _ in rows) + 2
+    print("\n".join(f"{label}:\n{text}" if "\n" in text else f"{label + ':':<{width}}{text}"
+                    for label, text in rows))
+
+
+builtins.__pxsh_shell__ = _shell
+builtins.__pxsh_help__ = _help
 
 
 def _renamed(code, filename):
@@ -1729,6 +1873,7 @@ def _check_complete(source):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # nothing may print on its own
+            source = _with_shell_and_help(source)
             code = codeop.compile_command(source, "<input>", "exec")
     except (SyntaxError, OverflowError, ValueError, TypeError, MemoryError):
         return "invalid", ""
