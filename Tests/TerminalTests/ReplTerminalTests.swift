@@ -51,6 +51,29 @@ struct ReplTerminalTests {
         #expect(pxsh.output(after: "In [4]: %px input()").first == "[0:execute] EOFError: EOF when reading a line")
     }
 
+    /// A local shell line (`!cmd`) reads the terminal as the command would in a shell, and Ctrl-C stops
+    /// the command with a plain KeyboardInterrupt, leaving no process behind.
+    @Test func aShellLineReadsTheTerminalAndCtrlCStopsIt() throws {
+        let pxsh = try PxshTerminal(engines: 1)
+        defer { pxsh.close() }
+
+        let line = "!printf 'who? '; read v; echo got $v"
+        pxsh.enter(line)
+        try pxsh.waitForScreen { $0.lastRow == "who?" }
+        pxsh.enter("Ada")
+        try pxsh.waitForPrompt(2)
+        #expect(pxsh.output(after: "In [1]: " + line) == ["who? Ada", "got Ada"])
+
+        pxsh.enter("!sleep 4242; echo not reached")
+        try pxsh.waitForScreen { _ in processes(named: "sleep 4242") > 0 }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(3)
+        let shown = pxsh.output(after: "In [2]: !sleep 4242; echo not reached")
+        #expect(shown.last == "KeyboardInterrupt", "\(shown)")
+        #expect(!shown.contains { $0.contains("subprocess") }, "\(shown)")
+        #expect(processes(named: "sleep 4242") == 0)
+    }
+
     @Test func incompleteStatementContinuesWithTheSuggestedIndent() throws {
         let pxsh = try PxshTerminal(engines: 1)
         defer { pxsh.close() }
@@ -1165,6 +1188,24 @@ private func pxshProcesses(home: String) -> [String] {
         found.append("\(pid) [\(state.map(String.init) ?? "?")]: \(arguments.joined(separator: " "))")
     }
     return found
+}
+
+/// How many live processes run exactly `command` (arguments joined by spaces).
+private func processes(named command: String) -> Int {
+    guard let directory = opendir("/proc") else { return 0 }
+    defer { closedir(directory) }
+    var count = 0
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) {
+            String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+        }
+        guard let pid = Int32(name) else { continue }
+        let arguments = readProcFile(pid, "cmdline").split(separator: "\0").joined(separator: " ")
+        let stat = readProcFile(pid, "stat")
+        let state = stat.lastIndex(of: ")").map { stat[stat.index(after: $0)...].dropFirst().first } ?? nil
+        if arguments == command && state != "Z" { count += 1 }
+    }
+    return count
 }
 
 private func readProcFile(_ pid: Int32, _ name: String) -> String {

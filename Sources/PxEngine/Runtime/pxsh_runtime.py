@@ -1163,10 +1163,31 @@ def _shell(command, capture=False):
     sys.stdout.flush()
     sys.stderr.flush()
     stdin = sys.stdin.fileno() if sys.stdin is not sys.__stdin__ and hasattr(sys.stdin, "fileno") else None
-    done = subprocess.run(command, shell=True, stdin=stdin, stdout=subprocess.PIPE if capture else None,
-                          text=capture, errors="replace")
-    frame.f_globals["_exit_code"] = done.returncode
-    return done.stdout.splitlines() if capture else None
+    # A group of its own, so that Ctrl-C reaches every process of a pipeline or `a; b`.
+    with subprocess.Popen(command, shell=True, stdin=stdin, stdout=subprocess.PIPE if capture else None,
+                          text=True, errors="replace", process_group=0) as process:
+        try:
+            output, _ = process.communicate()
+        except KeyboardInterrupt:
+            _stop_group(process)
+            raise KeyboardInterrupt from None  # subprocess's frames would say nothing
+    frame.f_globals["_exit_code"] = process.returncode
+    return output.splitlines() if capture else None
+
+
+def _stop_group(process):
+    """SIGINT to the command's group, as a shell's Ctrl-C; SIGKILL to what is left after 1 s."""
+    import signal
+    import subprocess
+    for sig, wait in ((signal.SIGINT, 1), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(wait)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def _expand(command, globals_, locals_):
