@@ -83,11 +83,16 @@ def dump(obj) -> List[bytes]:
 
 
 def dump_named(obj, what: str) -> List[bytes]:
-    """dump(obj), or a SerializationError that names `what`."""
+    """dump(obj), or a SerializationError that names `what` (and cloudpickle, when it is missing)."""
     try:
         return dump(obj)
     except Exception as exc:
-        raise SerializationError(f"cannot serialize {what}: {type(exc).__name__}: {exc}") from None
+        hint = "" if _cloudpickle_module() else _WITHOUT_CLOUDPICKLE
+        raise SerializationError(f"cannot serialize {what}: {type(exc).__name__}: {exc}{hint}") from None
+
+
+_WITHOUT_CLOUDPICKLE = (" (cloudpickle is not installed here, so a function, lambda or class defined in a"
+                        " script or a notebook cannot travel by value: pip install cloudpickle)")
 
 
 def load(segments: Sequence[bytes], position: int = 0) -> Tuple[Any, int]:

@@ -357,6 +357,25 @@ class BadInputTests(ClusterTestCase):
         with self.assertRaisesRegex(pxsh.SerializationError, r"cannot serialize 'bad'"):
             self.rc[:].push({"bad": threading.Lock()})
 
+    def test_without_cloudpickle_a_lambda_fails_saying_what_to_install(self):
+        # A plain `pip install ./python` has no dependencies: a fresh python without cloudpickle.
+        script = ("import sys; sys.modules['cloudpickle'] = None\n"
+                  "import pxsh\n"
+                  f"rc = pxsh.Client(cluster={self.cluster!r})\n"
+                  "print(rc[:].apply_sync(abs, -3))\n"
+                  "try:\n"
+                  "    rc[:].apply_sync(lambda: rank)\n"
+                  "except pxsh.SerializationError as error:\n"
+                  "    print(error)\n")
+        path = os.path.join(HERE, "..")
+        env = dict(os.environ, PYTHONPATH=path)
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        first, second = done.stdout.splitlines()
+        self.assertEqual(first, "[3, 3]")
+        self.assertIn("cannot serialize '<lambda>'", second)
+        self.assertIn("pip install cloudpickle", second)
+
     def test_timeout_leaves_the_task_running(self):
         result = self.rc.load_balanced_view().apply_async(sleep_for, 0.5)
         with self.assertRaisesRegex(pxsh.TimeoutError, "Result not ready") as raised:
