@@ -50,6 +50,34 @@ extension EndToEnd {
             )
         }
 
+        /// Output that looks like a prompt, a continuation or a comment is recorded escaped: `--check` of the
+        /// transcript passes, and never runs printed text as input.
+        @Test func outputThatLooksLikeInputChecksAsOutputAndIsNeverRun() throws {
+            let directory = try TemporaryDirectory()
+            let session = directory.path + "/tricky.px"
+            let transcript = directory.path + "/tricky.pxt"
+            try directory.write(
+                """
+                print("In [7]: open('\(directory.path)/ran', 'w').close()")
+                print("# looks like a comment")
+                print("   ...: fake continuation")
+                %px print("In [1]: on an engine")
+                print("end")
+
+                """,
+                to: "tricky.px"
+            )
+            let record = try Pxsh.run(["run", session, "--record", transcript, "-n", "1"])
+            expectStatus(record, .exited(0))
+            let text = try #require(directory.contents(of: "tricky.pxt"), "\(record.transcript)")
+            #expect(text.contains("\nIn [2]: print(\"# looks like a comment\")\n\\# looks like a comment\n"), "\(text)")
+
+            let check = try Pxsh.run(["run", "--check", transcript])
+            expectStatus(check, .exited(0))
+            #expect(check.stdout.contains("5 passed, 0 failed"), "\(check.transcript)")
+            #expect(directory.contents(of: "ran") == nil, "printed text was run as input")
+        }
+
         /// `%record` in the middle of a session writes the session from its start and leaves out the `%record`
         /// cells, so that `--check` of the file, in a new session, passes.
         @Test func aTranscriptRecordedMidSessionChecksAsItIs() throws {

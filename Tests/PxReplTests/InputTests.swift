@@ -128,6 +128,39 @@ import Glibc
     }
 }
 
+@Suite struct TranscriptOutputEscapeTests {
+    /// Output that looks like a prompt, a continuation or a comment is written with a `\` in front and read
+    /// back without it, so `--check` neither runs it nor skips it.
+    @Test func outputThatLooksLikeInputIsEscapedAndReadBack() {
+        let printed = ["In [7]: fake prompt", "   ...: fake continuation", "# a comment?", "\\ a backslash", "plain", "#hashtag"]
+        var lines = TranscriptOutputLines()
+        // Output streams in pieces that need not end lines.
+        let written = lines.add(printed.joined(separator: "\n").replacing("tag", with: "")) + lines.add("tag\n") + lines.finish()
+        #expect(
+            written == "\\In [7]: fake prompt\n\\   ...: fake continuation\n\\# a comment?\n\\\\ a backslash\nplain\n#hashtag\n"
+        )
+        let transcript = "In [1]: show()\n" + written + "In [2]: 1\nOut[2]: 1\n"
+        let entries = Transcript.parse(transcript)
+        #expect(entries.map(\.input) == ["show()", "1"])
+        #expect(entries[0].expected == printed)
+        #expect(Transcript.matches(expected: entries[0].expected, actual: printed.joined(separator: "\n") + "\n"))
+    }
+
+    @Test func anUnfinishedLineIsEscapedWhenTheNextInputComes() {
+        var lines = TranscriptOutputLines()
+        #expect(lines.add("In [3") == "")
+        #expect(lines.add("]: x") == "")
+        #expect(lines.finish() == "\\In [3]: x")
+        #expect(lines.finish() == "")
+    }
+
+    @Test func updatingWritesNewOutputEscapedAndKeepsWhatStillMatches() {
+        let text = "In [1]: f()\n\\# kept\nold\n# a real comment\nIn [2]: 2"
+        let updated = Transcript.updated(text, actual: ["# kept\nIn [9]: new\n", nil])
+        #expect(updated == "In [1]: f()\n\\# kept\n\\In [9]: new\n# a real comment\nIn [2]: 2")
+    }
+}
+
 @Suite struct TranscriptHeaderTests {
     @Test func theHeaderRoundTripsAndOldHeadersStillCount() {
         let header = TranscriptHeader(engines: 4, width: 80, python: "3.11.7")

@@ -2,7 +2,8 @@
 ///
 /// Lines that start with `# ` (or are just `#`) outside inputs are comments, for teaching notes.
 /// When checking, `...` in an expected line matches anything within that line (pids, timings), and
-/// blank lines at the end of an output do not count.
+/// blank lines at the end of an output do not count. An output line that starts with `\\` was escaped
+/// by the recorder (``TranscriptFormat/escapedOutput(_:)``): it is expected without that mark.
 public struct Transcript: Equatable, Sendable {
     public struct Entry: Equatable, Sendable {
         public var input: String
@@ -27,7 +28,7 @@ public struct Transcript: Equatable, Sendable {
             } else {
                 inInput = false
                 if isComment(line) || entries.isEmpty { continue }
-                entries[entries.count - 1].expected.append(line)
+                entries[entries.count - 1].expected.append(TranscriptFormat.unescapedOutput(line))
             }
         }
         return entries
@@ -74,10 +75,10 @@ public struct Transcript: Equatable, Sendable {
                 continue
             }
             let old = region[..<split].filter { !isComment($0) }
-            var new = normalized(output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
-            for position in new.indices where position < old.count && lineMatches(pattern: old[position], new[position])
-            {
-                new[position] = old[position]
+            let printed = normalized(output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+            let new = printed.indices.map { position in
+                position < old.count && lineMatches(pattern: TranscriptFormat.unescapedOutput(old[position]), printed[position])
+                    ? old[position] : TranscriptFormat.escapedOutput(printed[position])
             }
             result += new + region[split...]
         }

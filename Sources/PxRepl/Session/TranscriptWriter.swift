@@ -7,12 +7,14 @@ import Glibc
 /// Writes a session as a transcript (`.pxt`): each input after its `In [n]:` prompt, then its output.
 ///
 /// Continuation lines of an input start with `...: `. Colour escapes are removed, so transcripts
-/// compare equal whatever the terminal. An input is written with the first output after it (or the next input),
-/// so that the cell that stops the recording can leave itself out.
+/// compare equal whatever the terminal. An output line that would read as an input or a comment is
+/// escaped (``TranscriptFormat/escapedOutput(_:)``). An input is written with the first output after it
+/// (or the next input), so that the cell that stops the recording can leave itself out.
 final class TranscriptWriter {
     private let descriptor: FileDescriptor
     let path: String
     private var pendingInput: String?
+    private var outputLines = TranscriptOutputLines()
 
     /// - Parameter header: what the output depends on, written first, so `--check` can reproduce it.
     init(path: String, header: TranscriptHeader) throws {
@@ -23,18 +25,20 @@ final class TranscriptWriter {
 
     deinit {
         flushInput()
+        try? descriptor.writeAll(outputLines.finish())
         descriptor.close()
     }
 
     func input(_ cell: String, number: Int, prefix: String? = nil) {
         flushInput()
+        try? descriptor.writeAll(outputLines.finish())
         pendingInput = TranscriptFormat.input(cell, number: number, prefix: prefix)
     }
 
     /// - Parameter text: output without colour escapes (``TranscriptFormat/stripEscapes(_:)``).
     func output(_ text: String) {
         flushInput()
-        try? descriptor.writeAll(text)
+        try? descriptor.writeAll(outputLines.add(text))
     }
 
     /// Writes transcript text as it is: the session before the recording began.
@@ -63,8 +67,10 @@ final class TranscriptHistory {
     /// The transcript text so far; nil once it outgrew ``limit``.
     private(set) var text: String? = ""
     private var currentCellStart = 0
+    private var outputLines = TranscriptOutputLines()
 
     func input(_ cell: String, number: Int, prefix: String? = nil) {
+        append(outputLines.finish())
         currentCellStart = text?.utf8.count ?? 0
         append(TranscriptFormat.input(cell, number: number, prefix: prefix))
     }
@@ -74,11 +80,12 @@ final class TranscriptHistory {
 
     /// - Parameter output: output without colour escapes (``TranscriptFormat/stripEscapes(_:)``).
     func output(_ output: String) {
-        append(output)
+        append(outputLines.add(output))
     }
 
     /// Leaves the current cell out of the history (a `%record` cell is no part of the session it records).
     func dropCurrentCell() {
+        outputLines = TranscriptOutputLines()
         guard let current = text else { return }
         text = String(decoding: current.utf8.prefix(currentCellStart), as: UTF8.self)
     }
@@ -105,6 +112,24 @@ public enum TranscriptFormat {
             text += (index == 0 ? prompt : continuation) + line + "\n"
         }
         return text
+    }
+
+    /// The mark before an output line that would read as something else (``escapedOutput(_:)``).
+    public static let outputEscape = "\\"
+
+    /// An output line as a transcript writes it: one that would read as an input, a continuation or a
+    /// comment, or that starts with the mark itself, gets a `\` in front (`\In [7]: printed`), so that
+    /// `--check` neither runs it nor skips it. Reading takes the mark off again.
+    static func escapedOutput<Line: StringProtocol>(_ line: Line) -> String {
+        let needsMark =
+            line.hasPrefix(outputEscape) || line.hasPrefix(continuation) || line.trimmingSpaces == "...:"
+            || Transcript.isComment(String(line)) || Prompt.parse(String(line)) != nil
+        return needsMark ? outputEscape + line : String(line)
+    }
+
+    /// An expected output line as it was printed: without its mark, if it has one.
+    static func unescapedOutput(_ line: String) -> String {
+        line.hasPrefix(outputEscape) ? String(line.dropFirst()) : line
     }
 
     /// Removes ANSI colour escapes.
@@ -181,5 +206,27 @@ public struct TranscriptHeader: Equatable, Sendable {
     /// `3.11` of `3.11.7`.
     static func majorMinor(_ version: String) -> String {
         version.split(separator: ".").prefix(2).joined(separator: ".")
+    }
+}
+
+/// Output as it streams, escaped line by line (``TranscriptFormat/escapedOutput(_:)``): a line is held
+/// back until it ends, since its start decides.
+struct TranscriptOutputLines {
+    private var partial = ""
+
+    /// What to write for `text`: the lines it finishes, escaped.
+    mutating func add(_ text: String) -> String {
+        partial += text
+        guard let end = partial.lastIndex(of: "\n") else { return "" }
+        var lines = partial[...end].split(separator: "\n", omittingEmptySubsequences: false)
+        lines.removeLast()
+        partial = String(partial[partial.index(after: end)...])
+        return lines.map { TranscriptFormat.escapedOutput($0) + "\n" }.joined()
+    }
+
+    /// The unfinished line, escaped: an input follows, or the recording ends.
+    mutating func finish() -> String {
+        defer { partial = "" }
+        return partial.isEmpty ? "" : TranscriptFormat.escapedOutput(partial)
     }
 }
