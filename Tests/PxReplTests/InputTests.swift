@@ -132,12 +132,16 @@ import Glibc
     /// Output that looks like a prompt, a continuation or a comment is written with a `\` in front and read
     /// back without it, so `--check` neither runs it nor skips it.
     @Test func outputThatLooksLikeInputIsEscapedAndReadBack() {
-        let printed = ["In [7]: fake prompt", "   ...: fake continuation", "# a comment?", "\\ a backslash", "plain", "#hashtag"]
+        let printed = [
+            "In [7]: fake prompt", "   ...: fake continuation", "# a comment?", "\\ a backslash", "plain", "#hashtag",
+        ]
         var lines = TranscriptOutputLines()
         // Output streams in pieces that need not end lines.
-        let written = lines.add(printed.joined(separator: "\n").replacing("tag", with: "")) + lines.add("tag\n") + lines.finish()
+        let written =
+            lines.add(printed.joined(separator: "\n").replacing("tag", with: "")) + lines.add("tag\n") + lines.finish()
         #expect(
-            written == "\\In [7]: fake prompt\n\\   ...: fake continuation\n\\# a comment?\n\\\\ a backslash\nplain\n#hashtag\n"
+            written
+                == "\\In [7]: fake prompt\n\\   ...: fake continuation\n\\# a comment?\n\\\\ a backslash\nplain\n#hashtag\n"
         )
         let transcript = "In [1]: show()\n" + written + "In [2]: 1\nOut[2]: 1\n"
         let entries = Transcript.parse(transcript)

@@ -77,7 +77,8 @@ public struct Transcript: Equatable, Sendable {
             let old = region[..<split].filter { !isComment($0) }
             let printed = normalized(output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
             let new = printed.indices.map { position in
-                position < old.count && lineMatches(pattern: TranscriptFormat.unescapedOutput(old[position]), printed[position])
+                position < old.count
+                    && lineMatches(pattern: TranscriptFormat.unescapedOutput(old[position]), printed[position])
                     ? old[position] : TranscriptFormat.escapedOutput(printed[position])
             }
             result += new + region[split...]
