@@ -82,8 +82,8 @@ extension Controller {
                 }
                 removed.append(id)
             }
-            // Every client's `all` drops them (the one that asked knows already).
-            for id in removed { broadcast(.engineRemoved(engine: id)) }
+            // Every other client's `all` drops them; the one that asked learns from the reply.
+            for id in removed { broadcast(.engineRemoved(engine: id), except: peer) }
             renumberRanks()
             failBalancedTasksIfNoEngine()
             reply(to: peer, request: frame.id, [IDList.encode(removed)])

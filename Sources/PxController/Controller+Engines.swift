@@ -292,8 +292,9 @@ extension Controller {
         engines.values.filter { !$0.life.isBeingRemoved }.sorted { $0.id < $1.id }.map(row(of:))
     }
 
-    func broadcast(_ event: ClusterEvent) {
+    /// Tells every client, or every client but the one whose request caused the event (it hears from its reply).
+    func broadcast(_ event: ClusterEvent, except cause: Peer? = nil) {
         let frame = event.frame
-        for peer in peers where peer.role.isClient { peer.connection.enqueue(frame) }
+        for peer in peers where peer.role.isClient && peer !== cause { peer.connection.enqueue(frame) }
     }
 }

@@ -379,6 +379,13 @@ extension EndToEnd {
         // MARK: - rank and size
 
         /// `range(rank, N, size)` splits work exactly once over the engines, whatever came or went.
+        /// The client that removes engines says so once; "removed by another client" is for the others.
+        @Test func removingEnginesIsNotReportedAsAnotherClientsDoing() throws {
+            let run = try Pxsh.script("%remove all\n%add 1\n%remove 2\n", engines: 2)
+            #expect(run.lines.contains("removed engines 0,1"), "\(run.transcript)")
+            #expect(!run.transcript.contains("another client"), "\(run.transcript)")
+        }
+
         @Test func rankAndSizeStayConsistentAfterAddRemoveAndRestart() throws {
             let run = try Pxsh.script(
                 """
