@@ -185,13 +185,8 @@ public final class Cluster {
                     wakingOn: interrupt
                 )
             } catch ClusterError.interrupted {
-                // A controller asked to stop stops its engines and launcher jobs first; one that does not
-                // answer within its grace periods is killed.
                 kill(pid, SIGTERM)
-                if ProcessSpawner.wait(pid, milliseconds: 15_000) == nil {
-                    kill(pid, SIGKILL)
-                    _ = ProcessSpawner.wait(pid, milliseconds: 2_000)
-                }
+                awaitExit(ofController: pid)
                 throw ClusterError.interrupted
             }
         }
@@ -418,25 +413,42 @@ public final class Cluster {
         isClosed = true
         failPending(.disconnected(closeReason ?? "the cluster was shut down"))
         socket.shutdown()
-        if let controllerPID, name == nil {
-            if ProcessSpawner.wait(controllerPID, milliseconds: 5_000) == nil {
-                kill(controllerPID, SIGKILL)
-                _ = ProcessSpawner.wait(controllerPID)
-            }
-        }
+        if let controllerPID, name == nil { Cluster.awaitExit(ofController: controllerPID) }
     }
 
     /// Stops the whole cluster, named or private, waits until its controller is gone, and removes
     /// a named cluster's directory (its logs with it).
-    public func stopCluster() throws {
-        let pid = try? layout.readDescription().pid
+    ///
+    /// - Parameter timeout: how long the controller may take to stop its engines and launcher jobs, in
+    ///   seconds; then it is killed.
+    /// - Throws: ``ClusterError/stopFailed(_:)`` when the controller is still there even after
+    ///   SIGKILL; the directory is then kept.
+    public func stopCluster(timeout: Double = Cluster.controllerExitTimeout) throws {
+        let pid = controllerPID ?? (try? layout.readDescription().pid)
         _ = try control(.shutdown)
-        if let pid {
-            let deadline = Deadline(seconds: 5)
-            while kill(pid, 0) == 0 && !deadline.hasPassed { usleep(5_000) }
-        }
         shutdown()
-        if name != nil { layout.remove() }
+        guard name != nil else { return }
+        // Its directory goes only once the controller is gone: one still ending would remove the files
+        // of a cluster started again under the same name (it removes only its own, but not its logs).
+        if let pid, !Cluster.awaitExit(ofController: pid, timeout: timeout) {
+            throw ClusterError.stopFailed("its controller (pid \(pid)) did not exit, even when killed")
+        }
+        layout.remove()
+    }
+
+    /// How long a controller may take to exit once asked, in seconds: it gives its engines and
+    /// launcher jobs their own grace periods first (seconds each).
+    public static let controllerExitTimeout: Double = 30
+
+    /// Waits for a controller that was asked to stop to exit; one still there after `timeout` seconds
+    /// is killed, and waited for again. A controller is never left running.
+    ///
+    /// - Returns: whether it is gone.
+    @discardableResult
+    static func awaitExit(ofController pid: pid_t, timeout: Double = controllerExitTimeout) -> Bool {
+        if ProcessSpawner.waitUntilGone(pid, milliseconds: Int(timeout * 1000)) { return true }
+        kill(pid, SIGKILL)
+        return ProcessSpawner.waitUntilGone(pid, milliseconds: 10_000)
     }
 
     // MARK: - Requests

@@ -82,6 +82,8 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
     case disconnected(String)
     /// The cluster did not start; why (often the last lines of the controller's or an engine's log).
     case startFailed(String)
+    /// The cluster did not stop; why.
+    case stopFailed(String)
     /// The controller refused the handshake; its reason.
     case refused(String)
     /// No cluster of that name runs.
@@ -98,6 +100,7 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .disconnected(let why): "lost the connection to the controller: \(why)"
         case .startFailed(let why): "the cluster did not start: \(why)"
+        case .stopFailed(let why): "the cluster did not stop: \(why)"
         case .refused(let why): "the controller refused the connection: \(why)"
         case .noSuchCluster(let name): "no cluster named '\(name)' is running (see `pxsh cluster list`)"
         case .interrupted: "interrupted"

@@ -21,6 +21,7 @@ extension Controller {
     /// and writes the connection file (mode 0600) that `pxsh cluster connection` prints.
     func writeKeyAndListenForEngines() throws {
         try Controller.writePrivateFile(options.keyPath, clusterKey.hex + "\n")
+        claim(options.keyPath)
         guard let address = options.tcpAddress else { return }
         let (descriptor, port) = try TCPSocket.listen(address: address, port: options.tcpPort)
         tcpListener = descriptor
@@ -32,6 +33,7 @@ extension Controller {
             key: clusterKey
         )
         try Controller.writePrivateFile(options.connectionFilePath, file.json)
+        claim(options.connectionFilePath)
         log("controller: engines may join over TCP at \(address):\(port)")
     }
 

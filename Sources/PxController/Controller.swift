@@ -71,6 +71,9 @@ public final class Controller {
     var launchersStarted: UInt64 = 0
     /// Where engines put large buffers (see `pxsh_runtime.py`); nil where there is no /dev/shm.
     var sharedMemoryDirectory: String?
+    /// The files this controller put in a named cluster's directory, which it removes when it ends
+    /// (see ``claim(_:)``).
+    var ownFiles: [String: FileIdentity] = [:]
 
     public init(options: ControllerOptions) {
         self.options = options
@@ -92,6 +95,7 @@ public final class Controller {
             // A crashing engine should show Python's fault report, not the Swift runtime's.
             setenv("SWIFT_BACKTRACE", "enable=no", 1)
             let listener = try options.inheritedListener ?? UnixSocket.listen(at: options.socketPath)
+            claim(options.socketPath)
             listener.setCloseOnExec()
             try listener.setNonBlocking(true)
             self.listener = listener
@@ -463,12 +467,16 @@ public final class Controller {
         if options.isPrivate {
             options.layout.remove()
         } else {
-            unlink(options.socketPath)
-            options.layout.removeDescription()
-            unlink(options.keyPath)
-            unlink(options.connectionFilePath)
+            for (path, identity) in ownFiles { identity.unlink(path) }
         }
         exit(status)
+    }
+
+    /// Records the file this controller just made at `path`, to remove when it ends. A named cluster's
+    /// directory may by then hold a new controller's files under the same names (its cluster was stopped
+    /// and started again while this one was still ending): those stay.
+    func claim(_ path: String) {
+        ownFiles[path] = FileIdentity(path: path)
     }
 
     /// Waits until each of `descriptors` reaches its end (its engine exited) or `deadline`
@@ -501,6 +509,7 @@ public final class Controller {
         )
         do {
             try options.layout.writeDescription(description)
+            claim(options.layout.descriptionPath)
         } catch {
             log("controller: cannot write \(options.layout.descriptionPath): \(error)")
         }

@@ -123,6 +123,36 @@ public enum ProcessSpawner {
         }
     }
 
+    /// Waits up to `milliseconds` for `pid` to end, whether or not it is a child of this process: a
+    /// child is reaped, any other process has ended once it is a zombie or gone.
+    ///
+    /// - Returns: whether it has ended.
+    public static func waitUntilGone(_ pid: pid_t, milliseconds: Int) -> Bool {
+        let deadline = Deadline(milliseconds: milliseconds)
+        // A pidfd is readable once that very process has ended, child or not, even if its pid is
+        // reused; where there is none, /proc is read every 2 ms.
+        let exit = pxsys_pidfd_open(pid)
+        defer { if exit >= 0 { close(exit) } }
+        while true {
+            if reap(pid) != nil { return true }
+            if exit < 0 ? !ProcessTable.isAlive(pid) : isReadable(exit, waitingMilliseconds: 0) {
+                _ = reap(pid)  // a child that ended since the reap above
+                return true
+            }
+            if deadline.hasPassed { return false }
+            if exit >= 0 {
+                _ = isReadable(exit, waitingMilliseconds: max(1, deadline.pollTimeout))
+            } else {
+                usleep(2_000)
+            }
+        }
+    }
+
+    private static func isReadable(_ descriptor: Int32, waitingMilliseconds timeout: Int32) -> Bool {
+        let ready = try? Poll.wait([(FileDescriptor(rawValue: descriptor), .readable)], timeoutMilliseconds: timeout)
+        return ready?.first?.isEmpty == false
+    }
+
     /// `command` itself if it contains a slash, else the first executable of that name on `PATH`.
     public static func findExecutable(_ command: String) -> String? {
         if command.contains("/") { return access(command, X_OK) == 0 ? command : nil }

@@ -161,9 +161,4 @@ public struct ClusterLayout: Sendable, Hashable {
         let bytes = try FileDescriptor.readAll(descriptionPath)
         return try ClusterDescription(json: JSONValue(parsing: String(decoding: bytes, as: UTF8.self)))
     }
-
-    /// Removes the description (a named cluster that stops).
-    public func removeDescription() {
-        unlink(descriptionPath)
-    }
 }

@@ -68,12 +68,27 @@ struct ClusterCommand: ParsableCommand {
     }
 
     struct Stop: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop a named cluster and its engines.")
+        static let configuration = CommandConfiguration(
+            abstract: "Stop a named cluster and its engines.",
+            discussion: """
+                Returns once the cluster's controller has exited, so that a cluster of the same name can \
+                be started at once. The controller ends its engines as Python ends (atexit handlers run) \
+                and its launcher's jobs; if it has not exited within the timeout, it is killed.
+                """
+        )
         @Option(help: "The cluster's name.") var name: String
+        @Option(help: "Seconds the controller may take to end its engines and jobs before it is killed.")
+        var timeout: Double = Cluster.controllerExitTimeout
+
+        func validate() throws {
+            guard timeout > 0 && timeout <= 86_400 else {
+                throw ValidationError("--timeout \(timeout): give seconds, more than 0 and at most a day")
+            }
+        }
 
         func run() throws {
             do {
-                try Cluster.attach(name: name).stopCluster()
+                try Cluster.attach(name: name).stopCluster(timeout: timeout)
                 Terminal.write("cluster '\(name)' stopped\n")
             } catch {
                 try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")

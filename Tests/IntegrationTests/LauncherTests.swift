@@ -494,7 +494,12 @@ extension EndToEnd {
             let (_, leftovers) = cluster.stop()
             stopped = true
             #expect(leftovers.isEmpty, "left behind: \(leftovers)")
-            #expect(try slurm("squeue", ["-h", "-n", "pxsh-\(cluster.name)"]).isEmpty)
+            // scancel only asks: the job leaves the queue once Slurm has ended its steps (it may show as
+            // COMPLETING meanwhile). `cluster stop` returns once the controller is gone, which is sooner.
+            let name = "pxsh-\(cluster.name)"
+            let left = try eventually(timeout: 30) { try slurm("squeue", ["-h", "-n", name]).isEmpty }
+            let queued = try slurm("squeue", ["-h", "-n", name, "-o", "%i %T %r"])
+            #expect(left, "the job is still queued: \(queued)")
         }
 
         /// A held job (`sbatch --hold`) stays pending for ever: past --start-timeout the start fails

@@ -30,6 +30,67 @@ extension EndToEnd {
             #expect(listed.lines.contains { $0.hasPrefix("\(cluster.name)  not answering") }, "\(listed.transcript)")
         }
 
+        /// `cluster stop` returns only once the controller is gone, killing it if it has not ended within
+        /// `--timeout`, so that `cluster start` of the same name at once gives a cluster that works and
+        /// stops cleanly. Here the controller stops in the middle of ending: an engine's atexit handler
+        /// sends it SIGSTOP.
+        @Test func clusterStopThenStartOfTheSameNameAtOnce() throws {
+            let old = try NamedCluster.start(engines: 1)
+            var clusters = [old]
+            defer {
+                for cluster in clusters {
+                    if let pid = cluster.controllerPID { kill(pid, SIGCONT) }
+                    let (_, leftovers) = cluster.stop()
+                    #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+                }
+            }
+            let controller = try #require(old.controllerPID)
+            let armed = try old.script(
+                "%px import atexit, os, signal; atexit.register(os.kill, \(controller), signal.SIGSTOP)"
+            )
+            expectStatus(armed, .exited(0))
+
+            let stop = try Pxsh.run(["cluster", "stop", "--name", old.name, "--timeout", "3"], timeout: 60)
+            expectStatus(stop, .exited(0))
+            #expect(!ProcessTable.isAlive(controller), "the old controller still runs after `cluster stop`")
+            let new = try NamedCluster.start(engines: 1, name: old.name)
+            clusters.append(new)
+            // An old controller still there would now end, and take the new one's socket with it.
+            kill(controller, SIGCONT)
+            #expect(eventually(timeout: 30) { !ProcessTable.isAlive(controller) })
+            let status = try Pxsh.run(["cluster", "status", "--name", old.name], timeout: 60)
+            expectStatus(status, .exited(0))
+        }
+
+        /// A controller removes only the files that are still its own when it ends: a named cluster's
+        /// directory may hold a new controller's by then (here the old one's were removed by hand).
+        @Test func aControllerEndingLateLeavesTheFilesOfANewClusterOfItsName() throws {
+            let old = try NamedCluster.start(engines: 1)
+            var clusters = [old]
+            defer {
+                for cluster in clusters {
+                    if let pid = cluster.controllerPID { kill(pid, SIGCONT) }
+                    let (_, leftovers) = cluster.stop()
+                    #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+                }
+            }
+            let controller = try #require(old.controllerPID)
+            kill(controller, SIGSTOP)
+            kill(controller, SIGTERM)  // seen when it runs again
+            for file in ["controller.sock", "cluster.json", "cluster.key", "connection.json"] {
+                unlink(old.directory + "/" + file)
+            }
+            let new = try NamedCluster.start(engines: 1, name: old.name)
+            clusters.append(new)
+            kill(controller, SIGCONT)
+            #expect(eventually(timeout: 30) { !ProcessTable.isAlive(controller) })
+            for file in ["controller.sock", "cluster.json", "cluster.key", "connection.json"] {
+                #expect(access(new.directory + "/" + file, F_OK) == 0, "\(file) of the new cluster was removed")
+            }
+            let status = try Pxsh.run(["cluster", "status", "--name", old.name], timeout: 60)
+            expectStatus(status, .exited(0))
+        }
+
         /// Ctrl-C while `pxsh cluster start` waits for its engines stops what had started: no cluster is left
         /// running (or half-started) behind a command the user interrupted.
         @Test func ctrlCDuringClusterStartLeavesNoCluster() throws {

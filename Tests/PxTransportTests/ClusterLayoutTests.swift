@@ -37,7 +37,7 @@ import Glibc
         try layout.writeDescription(description)
         #expect(try layout.readDescription() == description)
         #expect(DirectoryListing.names(in: layout.directory) == ["cluster.json"])
-        layout.removeDescription()
+        unlink(layout.descriptionPath)
         #expect(throws: SystemError.self) { try layout.readDescription() }
     }
 

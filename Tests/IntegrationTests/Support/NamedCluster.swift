@@ -26,9 +26,16 @@ final class NamedCluster: Sendable {
         self.token = token
     }
 
-    /// Starts a named cluster with a name no other run uses.
-    static func start(engines: Int, prefix: String = "it", extra: [String] = []) throws -> NamedCluster {
-        let name = "\(prefix)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    /// Starts a named cluster with a name no other run uses (or `name`).
+    static func start(
+        engines: Int,
+        prefix: String = "it",
+        name: String? = nil,
+        extra: [String] = []
+    ) throws
+        -> NamedCluster
+    {
+        let name = name ?? "\(prefix)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let run = try Pxsh.run(["cluster", "start", "--name", name, "-n", String(engines)] + extra, timeout: 120)
         // "cluster 'NAME' started: 4 engines in /tmp/pxsh-0/clusters/NAME" ("1 engine in" for one)
         guard run.status == .exited(0), let range = run.stdout.firstRange(of: " in /") else {
@@ -44,6 +51,14 @@ final class NamedCluster: Sendable {
         try Pxsh.run(["--cluster", name, "-c", script], timeout: timeout)
     }
 
+    /// Its controller process, found by the token it inherited.
+    var controllerPID: pid_t? {
+        let controllers = ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(token)").filter {
+            $0.isAlive && $0.commandLine.contains(" controller ")
+        }
+        return controllers.count == 1 ? controllers[0].pid : nil
+    }
+
     /// Stops it, and returns the processes of it that still run 10 s later (none, if all is well).
     @discardableResult
     func stop() -> (run: PxshRun?, leftovers: [ProcessTable.Entry]) {
@@ -51,7 +66,7 @@ final class NamedCluster: Sendable {
         let leftovers = Pxsh.leftoverProcesses(token: token, pxshPID: nil)
         // Whatever still runs would outlive the test run: end it.
         for entry in leftovers { kill(entry.pid, SIGKILL) }
-        // `pxsh cluster stop` keeps the directory and its logs; a test's cluster leaves nothing behind.
+        // A stop that failed keeps the directory and its logs; a test's cluster leaves nothing behind.
         TemporaryDirectory.removeTree(directory)
         return (run, leftovers)
     }
