@@ -210,6 +210,41 @@ extension EndToEnd {
             #expect(!run.output.contains("Out[0:"), "\(run.transcript)")
         }
 
+        /// The local namespace keeps the values of the last %map or %apply and of each named result, not
+        /// those of every map of the session: once nothing of the user's holds an older map's values,
+        /// they are freed. A set (frozenset) can be watched with a weak reference.
+        @Test func olderUnnamedMapValuesAreFreedAndNamedOnesKept() throws {
+            let run = try Pxsh.script(
+                """
+                import gc, weakref
+                %map frozenset [[1], [2], [3]]
+                first = [weakref.ref(s) for s in _]
+                %map -o kept frozenset [[4]]
+                named = [weakref.ref(s) for s in kept]
+                %apply abs -1
+                %map abs [5]
+                del kept; gc.collect()
+                print("unnamed alive", sum(r() is not None for r in first))
+                print("named alive", sum(r() is not None for r in named))
+                %result kept -o again
+                print("again", again)
+                %result 1
+                %result 1 -o lost
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(1))
+            #expect(run.lines.contains("unnamed alive 0"), "\(run.transcript)")
+            #expect(run.lines.contains("named alive 1"), "\(run.transcript)")
+            #expect(run.lines.contains("again [frozenset({4})]"), "\(run.transcript)")
+            // An older result shows its values as they came, but cannot store them any more.
+            #expect(
+                run.lines.contains("Out[2]: [frozenset({1}), frozenset({2}), frozenset({3})]"),
+                "\(run.transcript)"
+            )
+            #expect(run.output.contains("the values of #1 are no longer kept"), "\(run.transcript)")
+        }
+
         @Test func aMapShowsWhatItsTasksPrintedPerEngine() throws {
             let run = try Pxsh.script(
                 """

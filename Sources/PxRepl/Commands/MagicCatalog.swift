@@ -167,7 +167,12 @@ public enum MagicCatalog {
             "%result",
             "%result NAME [-o VAR]",
             "Show a result, as %pxresult does; with -o, store the values of a %map or %apply locally as VAR.",
-            flags: [("-o VAR", "the local variable")]
+            flags: [("-o VAR", "the local variable")],
+            details: """
+                The local namespace keeps the values of the last %map or %apply, and of the last result \
+                of each -o NAME, so -o can store those again; older values are freed once no variable \
+                of yours holds them. An older result still shows its values, as they came.
+                """
         ),
         Magic(
             "%timeline",

@@ -140,7 +140,7 @@ extension Session {
     private func runApply(_ call: String, name: String?, number: Int) throws -> Bool {
         // The value goes home as `_`, the -o name and the result's kept values: the controller has
         // the home engine store it as soon as the call succeeds (see ``settleStores(waiting:)``).
-        let kept = Session.keptValues(ofResultNumbered: nextResultNumberToRegister)
+        let kept = Session.keptValues(ofResultNamed: name)
         let names = ["_"] + (name.map { [$0] } ?? []) + [kept]
         let result = try cluster.loadBalanced().apply(function: call, arguments: "", name: name, storingValueIn: names)
         register(result)
@@ -491,6 +491,7 @@ extension Session {
         output[0].result = nil
         emit(renderer.render(output))
         pendingApplyStores.append(result)
+        valuesKeptAtHome[Session.keptValues(ofResultNamed: result.name)] = result.number
         if let repr {
             collectedValues[result.number] = repr
             if repr != "None" { emitValue(renderer.localResult(repr, count: number)) }
@@ -509,10 +510,18 @@ extension Session {
     ///
     /// The values come home once (large ones travel as files that go once read): a hidden local
     /// variable keeps them, and asking again (`%result NAME -o VAR`) binds the names to it.
+    ///
+    /// - Throws: ``ClusterError/invalidRequest(_:)`` when `names` are given for values that came home
+    ///   but are no longer kept there (see ``keptValues(ofResultNamed:)``).
     func values(of result: AsyncResult, into names: [String], unordered: Bool = false) throws -> String {
-        let kept = Session.keptValues(of: result)
         if let repr = collectedValues[result.number] {
             if !names.isEmpty {
+                guard let kept = keptValues(of: result) else {
+                    throw ClusterError.invalidRequest(
+                        "the values of #\(result.number) are no longer kept: the local namespace keeps those of the "
+                            + "last %map or %apply, and of each result named with -o (`%map -o NAME ...`)"
+                    )
+                }
                 // Cell 0: no prompt has that number, so no cell's source is shadowed in tracebacks.
                 let binding = try cluster.executeLocally((names + [kept]).joined(separator: " = "), cell: 0)
                 try cluster.wait(for: binding)
@@ -520,18 +529,26 @@ extension Session {
             }
             return repr
         }
+        let kept = Session.keptValues(ofResultNamed: result.name)
         let repr =
             result.kind == .map
             ? try cluster.loadBalanced().collect(result, into: names + [kept], unordered: unordered)
             : try cluster.loadBalanced().collectValue(result, into: names + [kept])
         collectedValues[result.number] = repr
+        valuesKeptAtHome[kept] = result.number
         return repr
     }
 
-    /// The hidden local variable that keeps a result's values once they came home.
-    static func keptValues(of result: AsyncResult) -> String { keptValues(ofResultNumbered: result.number) }
+    /// The hidden local variable that keeps the values of the results named `name` (`-o NAME`), or of
+    /// the unnamed ones. Each holds the values of the last such result that came home, so that the
+    /// older ones are freed (a variable of the user's may still hold them) and the home engine does not
+    /// grow with every %map.
+    static func keptValues(ofResultNamed name: String?) -> String { "_pxsh_values" + (name.map { "_" + $0 } ?? "") }
 
-    static func keptValues(ofResultNumbered number: Int) -> String { "_pxsh_values_\(number)" }
+    /// The hidden local variable that holds `result`'s values now; nil if none does.
+    func keptValues(of result: AsyncResult) -> String? {
+        valuesKeptAtHome.first { $0.value == result.number }?.key
+    }
 
     /// `-o NAME` of a non-blocking %map: stores the values of those that are done in their local NAME.
     /// Runs before every command, so NAME holds the values from the first command after they are in.
@@ -565,7 +582,9 @@ extension Session {
         } else {
             emit(renderer.render(EngineOutput.ofMap(result)))
         }
-        let repr = try values(of: result, into: ["_"])
+        // Values that are no longer kept are shown as they came, and leave `_` as it is.
+        let isKept = collectedValues[result.number] == nil || keptValues(of: result) != nil
+        let repr = try values(of: result, into: isKept ? ["_"] : [])
         emitValue(renderer.localResult(repr, count: cell))
         return true
     }

@@ -96,7 +96,7 @@ extension Session {
 
     /// A result's record as `px` reads it (`RESULTS adopt` in the engine runtime).
     private func handOverRecord(of result: AsyncResult, isDone: Bool) -> [Bytes] {
-        let values = isDone && hasValues(result) && !result.isFailed ? Session.keptValues(of: result) : ""
+        let values = isDone && hasValues(result) && !result.isFailed ? keptValues(of: result) ?? "" : ""
         let tasks = isDone ? result.tasks : []
         let firstID = result.firstTaskID.map { String($0) } ?? ""
         let header: [String] = [

@@ -51,6 +51,9 @@ public final class Session {
     /// The repr of the values of %map and %apply results (by number) once collected: the values are
     /// collected once (large ones travel as files that go once read).
     var collectedValues: [Int: String] = [:]
+    /// The hidden local variables that keep values of %map and %apply results, and the result (by
+    /// number) whose values each holds (see ``keptValues(ofResultNamed:)``).
+    var valuesKeptAtHome: [String: Int] = [:]
     /// The named results handed over to the home engine's `px` (see ``handOverNamedResults()``), by
     /// number: true once handed over done, false while only its name and state were.
     var handedOver: [Int: Bool] = [:]
@@ -159,6 +162,7 @@ public final class Session {
             do {
                 try cluster.loadBalanced().finishStoring(call)
             } catch {
+                valuesKeptAtHome = valuesKeptAtHome.filter { $0.value != call.number }
                 emit(renderer.failure("the value of \(call.summary) was not stored locally"))
                 if let error = error as? RemoteError { emit(renderer.localError(error)) } else { emit("\(error)\n") }
                 hasFailed = true
