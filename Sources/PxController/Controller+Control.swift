@@ -59,13 +59,12 @@ extension Controller {
             awaitEngines(restarting, peer: peer, request: frame.id)
         case .add:
             let count = max(0, min(Int(argument(of: frame) ?? "") ?? 0, 256))
-            let nextID = (engines.keys.max() ?? -1) + 1
             // The engines there keep ranks 0..<staying; the new ones take the ranks after them.
             renumberRanks()
             let staying = rankedEngines.count
             var added: Set<Int32> = []
             for offset in 0..<count {
-                let id = nextID + Int32(offset)
+                let id = newEngineID()
                 if launchEngine(id: id, rank: staying + offset, size: staying + count) { added.insert(id) }
             }
             awaitEngines(added, peer: peer, request: frame.id)

@@ -18,6 +18,16 @@ extension Controller {
         launchEngines([(EngineNumber.home, 0, 0)] + (0..<count).map { (Int32($0), $0, count) })
     }
 
+    /// An id that no engine of this cluster has had: one more than the highest so far.
+    func newEngineID() -> Int32 { nextEngineID }
+
+    /// Records that an engine has id `id` (the home engine's is not counted).
+    func markUsed(_ id: Int32) {
+        guard id != EngineNumber.home else { return }
+        usedEngineIDs.insert(id)
+        nextEngineID = max(nextEngineID, id + 1)
+    }
+
     /// Starts (or restarts) engine `id`; a failure to spawn is reported like a death.
     /// - Parameter size: the `size` its namespace gets; by default the number of engines now, so a
     ///   restarted engine sees what its peers see.
@@ -32,6 +42,7 @@ extension Controller {
         let now = Clock.realtimeNanoseconds
         return zip(list, launcher.launch(list)).map { engine, result in
             let id = engine.id
+            markUsed(id)
             do {
                 let launched = try result.get()
                 var slot = EngineSlot(id: id, rank: engine.rank, pid: launched.pid, since: now)

@@ -94,11 +94,13 @@ extension Controller {
         let wantedSize = fields.count > 2 ? Int(fields[2]) : nil
         let pid = fields.count > 3 ? pid_t(fields[3]) ?? 0 : 0
         let liveRanks = Set(engines.values.filter { !$0.isHome && !$0.life.isDead }.map(\.rank))
-        // An engine that asks for a rank (a launcher's) gets that id too when it is free, so that
-        // `%px -t 2` is rank 2.
+        // An engine that asks for a rank (a launcher's) gets that id too if no engine has had it, so
+        // that `%px -t 2` is rank 2.
         let id =
-            wantedRank.flatMap { $0 >= 0 && $0 < Int(Int32.max) && engines[Int32($0)] == nil ? Int32($0) : nil }
-            ?? max(0, (engines.keys.max() ?? -1) + 1)
+            wantedRank.flatMap {
+                $0 >= 0 && $0 < Int(Int32.max) && !usedEngineIDs.contains(Int32($0)) ? Int32($0) : nil
+            }
+            ?? newEngineID()
         let rank: Int
         if let wantedRank, wantedRank >= 0, !liveRanks.contains(wantedRank) {
             rank = wantedRank
@@ -117,6 +119,7 @@ extension Controller {
         slot.launcherRank = wantedRank
         slot.keepsRank = fields.count > 5 && fields[5] == "launcher" && rank == wantedRank
         engines[id] = slot
+        markUsed(id)
         peer.role = .engine(id)
         // One that joins by itself changes the others' size (a launcher's engines know theirs).
         if wantedSize == nil { ranksNeedSettling = true }

@@ -32,6 +32,11 @@ public final class Controller {
     /// What the poll loop watches; nil when it must be built again.
     var watchList: WatchList?
     var engines: [Int32: EngineSlot] = [:]
+    /// Every id an engine of this cluster has had: none is given to another engine, so that results
+    /// and history that name an engine by id name one engine, as in ipyparallel (see ``newEngineID()``).
+    var usedEngineIDs: Set<Int32> = []
+    /// One more than the highest id in ``usedEngineIDs``.
+    var nextEngineID: Int32 = 0
     var records: [UInt64: TaskRecord] = [:]
     /// Answers held back so that each reaches its client in one write, by the request's first task.
     var heldAnswers: [UInt64: HeldAnswer] = [:]

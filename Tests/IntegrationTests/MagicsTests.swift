@@ -1,3 +1,4 @@
+import PxPlatform
 import Testing
 
 #if canImport(Glibc)
@@ -413,7 +414,6 @@ extension EndToEnd {
 
         // MARK: - rank and size
 
-        /// `range(rank, N, size)` splits work exactly once over the engines, whatever came or went.
         /// The client that removes engines says so once; "removed by another client" is for the others.
         @Test func removingEnginesIsNotReportedAsAnotherClientsDoing() throws {
             let run = try Pxsh.script("%remove all\n%add 1\n%remove 2\n", engines: 2)
@@ -421,6 +421,42 @@ extension EndToEnd {
             #expect(!run.transcript.contains("another client"), "\(run.transcript)")
         }
 
+        /// An engine id is never given twice in a cluster, as in ipyparallel: `%add` after `%remove all`
+        /// (and after removing the highest id) gives new ids, so that a result that names an engine
+        /// means one engine. Each `%add` comes once the removed engines are gone, so that no id is
+        /// still taken.
+        @Test func addAfterRemoveGivesNewEngineIDs() throws {
+            let (pxsh, token) = try Pxsh.start(["-n", "2"])
+            defer {
+                pxsh.closeInput()
+                #expect(pxsh.waitForExit(timeout: 60) == .exited(0), "\(pxsh.transcript)")
+                let left = Pxsh.leftoverProcesses(token: token, pxshPID: pxsh.pid)
+                #expect(left.isEmpty, "left behind: \(left)")
+            }
+            func pids(ofEngines ids: [Int]) -> [pid_t] {
+                ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(token)").filter { entry in
+                    ids.contains { entry.commandLine.contains(" --id=\($0) ") }
+                }.map(\.pid)
+            }
+            func remove(_ spec: String, engines ids: [Int]) throws {
+                let removed = pids(ofEngines: ids)
+                #expect(removed.count == ids.count)
+                pxsh.write("%remove \(spec)\n")
+                try #require(eventually(timeout: 60) { removed.allSatisfy { ProcessTable.entry($0) == nil } })
+            }
+            pxsh.write("print('started')\n")
+            try pxsh.waitForOutput(timeout: 120) { $0.contains("started\n") }
+            try remove("all", engines: [0, 1])
+            pxsh.write("%add 1\n%px print('A', rank)\n")
+            try pxsh.waitForOutput(timeout: 120) { $0.contains(" A 0\n") }
+            try remove("2", engines: [2])
+            pxsh.write("%add 1\n%px print('B', rank)\n")
+            let output = try pxsh.waitForOutput(timeout: 120) { $0.contains(" B 0\n") }
+            #expect(output.contains("added engine 2\n[stdout:2] A 0\n"), "\(pxsh.transcript)")
+            #expect(output.contains("added engine 3\n[stdout:3] B 0\n"), "\(pxsh.transcript)")
+        }
+
+        /// `range(rank, N, size)` splits work exactly once over the engines, whatever came or went.
         @Test func rankAndSizeStayConsistentAfterAddRemoveAndRestart() throws {
             let run = try Pxsh.script(
                 """

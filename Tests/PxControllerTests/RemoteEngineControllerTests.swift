@@ -321,6 +321,21 @@ import Glibc
         #expect(controller.engines[second]?.rank == 4)
         #expect(first != second)
     }
+
+    /// No id is given twice in a cluster, as in ipyparallel: a rank asked for whose id a lost engine
+    /// had gets a new id (the rank itself is free again), and so does an engine that asks for none.
+    @Test func anEngineIDIsNeverGivenTwice() throws {
+        let (first, firstPeer, id) = try joinEngine(host: "10.1.0.11", rank: 0)
+        #expect(id == 0)
+        first.close()
+        controller.receive(from: firstPeer)
+        #expect(controller.engines[id] == nil)
+        let (_, _, again) = try joinEngine(host: "10.1.0.12", rank: 0)
+        #expect(again == 1)
+        #expect(controller.engines[again]?.rank == 0)
+        let (_, _, another) = try joinEngine(host: "10.1.0.13")
+        #expect(another == 2)
+    }
 }
 
 /// The controller's own children, where a test can stand in for their processes.

@@ -207,7 +207,7 @@ public enum MagicCatalog {
         Magic(
             "%add",
             "%add N",
-            "Start N more engines.",
+            "Start N more engines, with ids that no engine of the cluster has had (as in ipyparallel).",
             details: rankRule
         ),
         Magic(
