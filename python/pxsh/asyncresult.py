@@ -8,6 +8,7 @@ and ``add_done_callback`` work as with any Future, and ipyparallel's
 """
 
 import concurrent.futures
+import struct
 import sys
 from concurrent.futures._base import CANCELLED as _CANCELLED
 from concurrent.futures._base import CANCELLED_AND_NOTIFIED as _CANCELLED_AND_NOTIFIED
@@ -32,6 +33,8 @@ class _Task:
         self.error: Optional[errors.RemoteError] = None
 
 
+_unpack_timing = struct.Struct("<QQ").unpack_from  # protocol.timing, without its call
+_NO_ENGINE = protocol.NO_ENGINE
 _PENDING = "PENDING"
 _SETTLED = (_FINISHED, _CANCELLED, _CANCELLED_AND_NOTIFIED)  # the states Future.done() is True in
 # The fields concurrent.futures.Future.__init__ sets (CPython 3.8 and later); if a Python sets
@@ -392,10 +395,12 @@ class AsyncResult(concurrent.futures.Future):
         task = self._tasks[index]
         if task.reply is not None:
             return False
-        task.started, task.completed = protocol.timing(frame.segments[0])
-        if frame.engine != protocol.NO_ENGINE or task.engine is None:
-            task.engine = None if frame.engine == protocol.NO_ENGINE else frame.engine
-        reply = frame.segments[1:]
+        segments = frame.segments
+        task.started, task.completed = _unpack_timing(segments[0])
+        engine = frame.engine
+        if engine != _NO_ENGINE or task.engine is None:
+            task.engine = None if engine == _NO_ENGINE else engine
+        reply = segments[1:]
         task.reply = reply
         if reply and reply[0] == b"ok":
             try:

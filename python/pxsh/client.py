@@ -27,6 +27,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 from . import errors, protocol
 from .asyncresult import AsyncResult, MagicResult
 
+_REPLY, _ACCEPTED = protocol.REPLY, protocol.ACCEPTED
 _CONNECT_TIMEOUT = 120.0
 _BATCH_FRAMES = 64  # submissions held back at most, before they go in one write
 _FLUSH_DELAY = 0.0005  # how long a held-back submission waits when nobody waits on a result
@@ -140,6 +141,7 @@ class Client:
         self._send_lock = threading.Lock()
         self._sock: Optional[socket.socket] = None
         self._engines: Dict[int, protocol.EngineRow] = {}
+        self._live: Optional[List[int]] = None  # _live_ids(), until the engines change
         self._next_request = 1
         self._awaiting: Dict[int, AsyncResult] = {}
         self._tasks: Dict[int, Tuple[AsyncResult, int]] = {}
@@ -172,13 +174,20 @@ class Client:
         """The ids of the live engines (restarting ones included), sorted."""
         self._ensure_connected()
         self._poll()  # engines that joined, were lost or were removed since
-        return self._live_ids()
+        return list(self._live_ids())
 
     def _live_ids(self) -> List[int]:
-        """``ids`` as last heard, without reading the connection: for the checks made on every call."""
-        self._ensure_connected()
-        with self._lock:
-            return sorted(row.id for row in self._engines.values() if row.id >= 0 and row.state != "dead")
+        """``ids`` as last heard, without reading the connection: for the checks made on every call.
+
+        The list is kept until the engines change: callers must not change it."""
+        if self._sock is None or self._forked or self._closed:
+            self._ensure_connected()
+        live = self._live
+        if live is None:
+            with self._lock:
+                live = self._live = sorted(
+                    row.id for row in self._engines.values() if row.id >= 0 and row.state != "dead")
+        return live
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -300,7 +309,7 @@ class Client:
     # The connection
 
     def _ensure_connected(self) -> None:
-        if self._sock is None or self._forked or self._pid != os.getpid():
+        if self._sock is None or self._forked:
             with self._lock:
                 if self._pid != os.getpid():
                     raise errors.ClusterError("this client belongs to another process (it forked); make a new one")
@@ -355,6 +364,7 @@ class Client:
             row = protocol.EngineRow.parse(line)
             if row is not None:
                 self._engines[row.id] = row
+        self._live = None
         self._sock = sock
         self._decoder = decoder
         self._poller = select.poll()
@@ -376,10 +386,10 @@ class Client:
         if self._outgoing:
             self._flush()
         deadline = None if timeout is None else time.monotonic() + timeout
-        condition = self._task_condition
+        condition, lock = self._task_condition, self._lock
         me = threading.get_ident()
         while True:
-            with condition:
+            with lock:  # the condition's lock (entering the Condition itself adds a Python call)
                 while True:
                     if predicate():
                         return True
@@ -396,9 +406,9 @@ class Client:
             try:
                 finished = self._read_some(predicate, deadline)
             finally:
-                with condition:
+                with lock:
                     self._reading = None
-                    condition.notify_all()
+                    _notify_waiters(condition)
             for result in finished:
                 result._finish()  # its done-callbacks run here, with the read side free
 
@@ -465,9 +475,9 @@ class Client:
                 if self._sock is None:
                     break
         finally:
-            with self._task_condition:
+            with self._lock:
                 self._reading = None
-                self._task_condition.notify_all()
+                _notify_waiters(self._task_condition)
         for result in finished:
             result._finish()
 
@@ -492,19 +502,20 @@ class Client:
     def _dispatch(self, frames: List[protocol.Frame]) -> list:
         """Record frames; the results whose last task replied (the caller finishes them)."""
         finished = []
+        tasks = self._tasks
         with self._lock:
             for frame in frames:
                 kind = frame.kind
-                if kind == protocol.REPLY:
-                    entry = self._tasks.pop(frame.id, None)
+                if kind == _REPLY:
+                    entry = tasks.pop(frame.id, None)
                     if entry is not None and entry[0]._record_reply(entry[1], frame):
                         finished.append(entry[0])
-                elif kind == protocol.ACCEPTED:
+                elif kind == _ACCEPTED:
                     result = self._awaiting.pop(frame.id, None)
                     if result is not None:
                         first, count = protocol.accepted(frame)
                         for index in range(min(count, len(result._tasks))):
-                            self._tasks[first + index] = (result, index)
+                            tasks[first + index] = (result, index)
                         result._accept(first)
                 elif kind == protocol.STREAM:
                     entry = self._tasks.get(frame.id)
@@ -516,10 +527,11 @@ class Client:
                         future.set_result(list(frame.segments))
                 elif kind == protocol.EVENT:
                     self._event(frame)
-            self._task_condition.notify_all()
+            _notify_waiters(self._task_condition)
         return finished
 
     def _event(self, frame: protocol.Frame) -> None:
+        self._live = None  # the engines may have changed
         if frame.op == protocol.EVENT_ENGINE_STARTED and frame.segments:
             row = protocol.EngineRow.parse(frame.segments[0])
             if row is not None:
@@ -700,6 +712,13 @@ class Client:
                                or all(result._complete() for result in results), 0.5)
         except (errors.PxshError, KeyboardInterrupt):
             pass
+
+
+def _notify_waiters(condition: threading.Condition) -> None:
+    """condition.notify_all(), with the lock held; nothing when no thread waits on it (the common case of one
+    thread, which would pay for notify_all's Python calls on every reply)."""
+    if getattr(condition, "_waiters", True):
+        condition.notify_all()
 
 
 def _after_fork_in_child() -> None:

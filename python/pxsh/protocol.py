@@ -144,35 +144,34 @@ class FrameDecoder:
         unpack_u32 = _U32.unpack_from
         unpack_header = _HEADER.unpack_from
         make = tuple.__new__
+        append = out.append
         limit = self.maximum_frame_size
+        kinds = KINDS
         while end_of_data - start >= 4:
-            length = unpack_u32(buffer, start)[0]
+            length, kind, op, flags, engine, ident, count = unpack_header(buffer, start) \
+                if end_of_data - start >= HEADER_SIZE else (unpack_u32(buffer, start)[0], 0, 0, 0, 0, 0, 0)
             if length + 4 > limit:
                 raise ProtocolError(f"frame of {length + 4} bytes exceeds the limit of {limit}")
             if length < HEADER_SIZE - 4:
                 raise ProtocolError(f"frame of {length} bytes is too short for a header")
-            if end_of_data - start < length + 4:
-                break
-            _, kind, op, flags, engine, ident, count = unpack_header(buffer, start)
-            if kind not in KINDS:
-                raise ProtocolError(f"unknown message kind {kind}")
             end = start + 4 + length
+            if end > end_of_data:
+                break
+            if kind not in kinds:
+                raise ProtocolError(f"unknown message kind {kind}")
             position = start + HEADER_SIZE
-            if count > (length - 20) // 4:
+            if count > (length - 20) >> 2:
                 raise ProtocolError("frame segments do not match the frame length")
             segments = []
             for _ in range(count):
-                if position + 4 > end:
-                    raise ProtocolError("frame segments do not match the frame length")
-                n = unpack_u32(buffer, position)[0]
+                # A length prefix past the frame's end is caught below: position then passes end.
+                n = unpack_u32(buffer, position)[0] if position + 4 <= end else end
                 position += 4
-                if n > end - position:
-                    raise ProtocolError("frame segments do not match the frame length")
                 segments.append(buffer[position:position + n])
                 position += n
             if position != end:
                 raise ProtocolError("frame segments do not match the frame length")
-            out.append(make(Frame, (kind, op, flags, engine, ident, segments)))
+            append(make(Frame, (kind, op, flags, engine, ident, segments)))
             start = end
         start += base
         self._start = start
@@ -207,32 +206,39 @@ def submission(op: int, request_id: int, *, targets: Sequence[int] = (), balance
     return Frame(SUBMIT, op, BALANCED if balanced else 0, NO_ENGINE, request_id, segments)
 
 
-_SUBMIT_SIMPLE = struct.Struct("<IIII")  # retries, no targets, shared count, task count
-
-
 def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced: bool,
                       retries: Optional[int], shared: Sequence[bytes], per_task: Sequence[Sequence[bytes]]) -> bytes:
-    """encode(submission(...)), built in one pass: the common call (no targets, one task) is the hot path."""
+    """encode(submission(...)), built in one pass: every call and every execute takes this path."""
     retries = _NO_RETRIES if retries is None else max(0, retries)
-    if targets:
-        return encode(submission(op, request_id, targets=targets, balanced=balanced, retries=retries,
-                                 shared=shared, per_task=per_task))
-    header = _SUBMIT_SIMPLE.pack(retries, 0, len(shared), len(per_task))
+    count = len(targets)
+    header = _U32_PAIR.pack(retries, count)
+    if count:
+        header += struct.pack(f"<{count}i", *targets)
+    header += _U32_PAIR.pack(len(shared), len(per_task))
     if per_task:
         header += struct.pack(f"<{len(per_task)}I", *map(len, per_task))
     pack = _U32.pack
     parts = [b"", pack(len(header)), header]
-    size = HEADER_SIZE - 4 + 4 + len(header)
-    count = 1
-    for group in (shared, *per_task):
+    append = parts.append
+    size = HEADER_SIZE + len(header)
+    for segment in shared:
+        n = len(segment)
+        append(pack(n))
+        append(segment)
+        size += 4 + n
+    segment_count = 1 + len(shared)
+    for group in per_task:
+        segment_count += len(group)
         for segment in group:
             n = len(segment)
-            parts.append(pack(n))
-            parts.append(segment)
+            append(pack(n))
+            append(segment)
             size += 4 + n
-            count += 1
-    parts[0] = _HEADER.pack(size, SUBMIT, op, BALANCED if balanced else 0, NO_ENGINE, request_id, count)
+    parts[0] = _HEADER.pack(size, SUBMIT, op, BALANCED if balanced else 0, NO_ENGINE, request_id, segment_count)
     return b"".join(parts)
+
+
+_U32_PAIR = struct.Struct("<II")
 
 
 def accepted(frame: Frame) -> Tuple[int, int]:

@@ -72,6 +72,40 @@ class ExampleFrameTests(unittest.TestCase):
         self.assertEqual(frame.segments[0].hex(), "ffffffff" "00000000" "02000000" "02000000" "02000000" "02000000")
         self.assertEqual(list(frame.segments[1:]), [b"1", b"F", b"1", b"A", b"1", b"B"])
 
+    def test_the_one_pass_submission_encoder_gives_the_frame_builders_bytes(self):
+        cases = [
+            dict(op=protocol.OP_EXECUTE, targets=[0, 1, 2, 3], balanced=False, retries=None, shared=[b"pass"],
+                 per_task=[]),
+            dict(op=protocol.OP_IMPORT, targets=[2, 5], balanced=False, retries=None, shared=[],
+                 per_task=[[b"1", b"A"], [b"1", b"BB"]]),
+            dict(op=protocol.OP_CALL, targets=[], balanced=True, retries=3, shared=[],
+                 per_task=[[b"1", b"F", b"1", b"X"]]),
+            dict(op=protocol.OP_STARMAP, targets=[1], balanced=True, retries=0, shared=[b"1", b"F"],
+                 per_task=[[b"1", b"A"], [], [b"2", b"P", bytearray(b"buf")]]),
+        ]
+        for case in cases:
+            with self.subTest(**{k: v for k, v in case.items() if k in ("op", "targets")}):
+                built = protocol.encode(protocol.submission(case["op"], 9, targets=case["targets"],
+                                                            balanced=case["balanced"], retries=case["retries"],
+                                                            shared=case["shared"], per_task=case["per_task"]))
+                one_pass = protocol.encode_submission(case["op"], 9, case["targets"], case["balanced"],
+                                                      case["retries"], case["shared"], case["per_task"])
+                self.assertEqual(one_pass.hex(), built.hex())
+
+    def test_a_frame_whose_segments_overrun_it_is_an_error(self):
+        good = protocol.encode(protocol.Frame(protocol.REPLY, 1, 0, 0, 7, [b"ab", b"cd"]))
+        # The second segment's length claims more bytes than the frame holds, then a frame follows.
+        bad = good[:-6] + b"\x09\x00\x00\x00" + good[-2:] + good
+        decoder = protocol.FrameDecoder()
+        decoder.feed(bad)
+        with self.assertRaisesRegex(protocol.ProtocolError, "do not match"):
+            decoder.frames()
+        decoder = protocol.FrameDecoder()
+        decoder.feed(good + good[:30])
+        self.assertEqual([f.id for f in decoder.frames()], [7])
+        decoder.feed(good[30:])
+        self.assertEqual([list(f.segments) for f in decoder.frames()], [[b"ab", b"cd"]])
+
 
 if __name__ == "__main__":
     unittest.main()
