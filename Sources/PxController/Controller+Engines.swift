@@ -151,6 +151,16 @@ extension Controller {
         }
     }
 
+    /// ``reapAdoptedProcesses()`` at most every 50 ms: on every turn of a busy loop it was one system call
+    /// (`waitid`) more per request. What is left a zombie meanwhile is reaped on a later turn (within a
+    /// second when the cluster is idle, as before).
+    func reapAdoptedProcessesIfDue() {
+        let now = Clock.monotonicNanoseconds
+        guard now >= nextAdoptedReap else { return }
+        nextAdoptedReap = now + 50_000_000
+        reapAdoptedProcesses()
+    }
+
     /// Reaps processes that ended after this subreaper adopted them (what an engine started and left
     /// behind), so none stays a zombie; engines and the zygote are left to their own waits.
     func reapAdoptedProcesses() {

@@ -49,6 +49,8 @@ public final class Controller {
     /// the retries asked for (see ``Controller/submitPackedAtHome(_:first:from:)``).
     var callsBeingPacked: [UInt64: (pack: UInt64, retries: Int?)] = [:]
     var nextClientID = 1
+    /// When the poll loop next looks for ended processes that engines left behind (monotonic).
+    var nextAdoptedReap: UInt64 = 0
     var isShuttingDown = false
     /// Remote engines joined or were lost since the engines last learned their rank and size.
     var ranksNeedSettling = false
@@ -168,7 +170,7 @@ public final class Controller {
             }
             if isHoldingBackOutput { watchList = nil }
             finishTurn()
-            if needsReaping { reapEngines() } else if launcher.zygote != nil { reapAdoptedProcesses() }
+            if needsReaping { reapEngines() } else if launcher.zygote != nil { reapAdoptedProcessesIfDue() }
             watchLauncherJobs()
             if hasRemotePeers { checkHeartbeats() }
             settleRanksIfNeeded()
