@@ -43,6 +43,13 @@ _FUTURE_FIELDS_KNOWN = set(vars(concurrent.futures.Future())) == {
     "_condition", "_state", "_result", "_exception", "_waiters", "_done_callbacks"}
 
 
+def _notify_waiters(condition) -> None:
+    """condition.notify_all(), with its lock held; nothing when no thread waits on it (the common case of
+    one thread, which would pay for notify_all's Python calls on every reply)."""
+    if getattr(condition, "_waiters", True):
+        condition.notify_all()
+
+
 class ExecuteReply:
     """What `execute` gives per engine, as in ipyparallel: the engine's execution count, the
     repr of the cell's last expression (``execute_result``; None without one) and its output."""
@@ -205,6 +212,36 @@ class AsyncResult(concurrent.futures.Future):
                 raise
             self._finish()
         return True
+
+    def set_result(self, result: Any) -> None:
+        """As concurrent.futures.Future.set_result, with the client's lock taken directly."""
+        if not _FUTURE_FIELDS_KNOWN:
+            return super().set_result(result)
+        with self._client._lock:
+            if self._state in _SETTLED:
+                raise concurrent.futures.InvalidStateError(f"{self._state}: {self!r}")
+            self._result = result
+            self._state = _FINISHED
+            for waiter in self._waiters:
+                waiter.add_result(self)
+            _notify_waiters(self._condition)
+        if self._done_callbacks:
+            self._invoke_callbacks()
+
+    def set_exception(self, exception: BaseException) -> None:
+        """As concurrent.futures.Future.set_exception, with the client's lock taken directly."""
+        if not _FUTURE_FIELDS_KNOWN:
+            return super().set_exception(exception)
+        with self._client._lock:
+            if self._state in _SETTLED:
+                raise concurrent.futures.InvalidStateError(f"{self._state}: {self!r}")
+            self._exception = exception
+            self._state = _FINISHED
+            for waiter in self._waiters:
+                waiter.add_exception(self)
+            _notify_waiters(self._condition)
+        if self._done_callbacks:
+            self._invoke_callbacks()
 
     def _complete(self) -> bool:
         """Every task replied, or the Future is settled (cancelled, the connection lost)."""
@@ -436,7 +473,7 @@ class AsyncResult(concurrent.futures.Future):
         if self._state in _SETTLED:
             return
         with self._client._lock:
-            if concurrent.futures.Future.done(self):
+            if self._state in _SETTLED:
                 return
             settling_elsewhere = self._finished
             self._finished = True

@@ -25,7 +25,7 @@ import weakref
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import errors, protocol
-from .asyncresult import AsyncResult, MagicResult
+from .asyncresult import AsyncResult, MagicResult, _notify_waiters
 
 _REPLY, _ACCEPTED = protocol.REPLY, protocol.ACCEPTED
 _CONNECT_TIMEOUT = 120.0
@@ -437,8 +437,7 @@ class Client:
                 if not received:
                     reason = "the controller closed the connection (the cluster was stopped)"
                     break
-                decoder.feed(self._received[:received])
-                frames = decoder.frames()
+                frames = decoder.decode(self._received[:received])
                 finished = self._dispatch(frames) if frames else []
                 if finished or predicate():
                     return finished
@@ -712,13 +711,6 @@ class Client:
                                or all(result._complete() for result in results), 0.5)
         except (errors.PxshError, KeyboardInterrupt):
             pass
-
-
-def _notify_waiters(condition: threading.Condition) -> None:
-    """condition.notify_all(), with the lock held; nothing when no thread waits on it (the common case of one
-    thread, which would pay for notify_all's Python calls on every reply)."""
-    if getattr(condition, "_waiters", True):
-        condition.notify_all()
 
 
 def _after_fork_in_child() -> None:

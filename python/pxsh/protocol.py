@@ -129,18 +129,38 @@ class FrameDecoder:
 
     def frames(self) -> List[Frame]:
         """The whole frames received so far, in order."""
-        out = []
         start = self._start
         end_of_data = len(self._buffer)
         if end_of_data - start < 4:
-            return out
+            return []
         first = _U32.unpack_from(self._buffer, start)[0]
         if first + 4 <= self.maximum_frame_size and first >= HEADER_SIZE - 4 and end_of_data - start < first + 4:
-            return out  # a large frame still arriving is not copied again for every chunk
+            return []  # a large frame still arriving is not copied again for every chunk
         # One copy of what arrived: slicing bytes gives each segment with one more, where a
         # bytearray slice would copy twice.
         buffer = bytes(self._buffer) if start == 0 else bytes(memoryview(self._buffer)[start:])
-        base, start, end_of_data = start, 0, end_of_data - start
+        out, used = self._parse(buffer)
+        self._start = start + used
+        return out
+
+    def decode(self, data) -> List[Frame]:
+        """feed(data), then frames(). With nothing held back from earlier reads (the usual case) the
+        frames are read from one copy of data, not from a copy of the buffer it was appended to."""
+        if self._start != len(self._buffer):
+            self.feed(data)
+            return self.frames()
+        buffer = bytes(data)
+        out, used = self._parse(buffer)
+        del self._buffer[:]
+        self._start = 0
+        if used < len(buffer):
+            self._buffer += memoryview(buffer)[used:]
+        return out
+
+    def _parse(self, buffer: bytes) -> Tuple[List[Frame], int]:
+        """The whole frames at the start of buffer, and the bytes they take."""
+        out: List[Frame] = []
+        start, end_of_data = 0, len(buffer)
         unpack_u32 = _U32.unpack_from
         unpack_header = _HEADER.unpack_from
         make = tuple.__new__
@@ -173,9 +193,7 @@ class FrameDecoder:
                 raise ProtocolError("frame segments do not match the frame length")
             append(make(Frame, (kind, op, flags, engine, ident, segments)))
             start = end
-        start += base
-        self._start = start
-        return out
+        return out, start
 
 
 # --------------------------------------------------------------------------
@@ -214,9 +232,13 @@ def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced
     header = _U32_PAIR.pack(retries, count)
     if count:
         header += struct.pack(f"<{count}i", *targets)
-    header += _U32_PAIR.pack(len(shared), len(per_task))
-    if per_task:
-        header += struct.pack(f"<{len(per_task)}I", *map(len, per_task))
+    tasks = len(per_task)
+    if tasks == 1:  # a call
+        header += _U32_TRIPLE.pack(len(shared), 1, len(per_task[0]))
+    else:
+        header += _U32_PAIR.pack(len(shared), tasks)
+        if tasks:
+            header += struct.pack(f"<{tasks}I", *map(len, per_task))
     pack = _U32.pack
     parts = [b"", pack(len(header)), header]
     append = parts.append
@@ -239,6 +261,7 @@ def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced
 
 
 _U32_PAIR = struct.Struct("<II")
+_U32_TRIPLE = struct.Struct("<III")
 
 
 def accepted(frame: Frame) -> Tuple[int, int]:

@@ -55,6 +55,17 @@ class ExampleFrameTests(unittest.TestCase):
             decoded += decoder.frames()
         self.assertEqual([f.kind for f in decoded], [f.kind for f, _ in examples()])
 
+    def test_frames_read_in_pieces_decode_alike(self):
+        stream = b"".join(data for _, data in examples())
+        for size in (1, 7, 24, 100, len(stream)):
+            with self.subTest(size=size):
+                decoder = protocol.FrameDecoder()
+                decoded = []
+                for start in range(0, len(stream), size):
+                    decoded += decoder.decode(memoryview(stream)[start:start + size])
+                self.assertEqual([(f.kind, f.id, list(f.segments)) for f in decoded],
+                                 [(f.kind, f.id, list(f.segments)) for f, _ in examples()])
+
     def test_a_bad_stream_is_an_error(self):
         decoder = protocol.FrameDecoder()
         decoder.feed(b"\x14\x00\x00\x00" + bytes([99]) + bytes(19))
