@@ -102,7 +102,10 @@ let package = Package(
         .testTarget(name: "PxWireTests", dependencies: ["PxWire"]),
         .testTarget(name: "PxTransportTests", dependencies: ["PxTransport", "PxPlatform", "PxWire"]),
         .testTarget(name: "PxSchedulingTests", dependencies: ["PxScheduling"]),
-        .testTarget(name: "PxSecurityTests", dependencies: ["PxSecurity", "PxWire"]),
+        .testTarget(
+            name: "PxSecurityTests",
+            dependencies: ["PxSecurity", "PxWire", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(
             name: "PxControllerTests",
             dependencies: ["PxController", "PxPlatform", "PxTransport", "PxSecurity", "PxWire"]

@@ -151,6 +151,19 @@ extension Controller {
         engineLost(id, reason: "removed")
     }
 
+    /// The loop looks at heartbeats and deadlines this often, not on every turn: they count in
+    /// seconds, and their scan of every peer and engine was 2.6 % of the controller's instructions
+    /// in a `%px pass` round trip on 4 TCP engines.
+    static let heartbeatCheckInterval: UInt64 = 100_000_000
+
+    /// ``checkHeartbeats()``, at most once per ``heartbeatCheckInterval``.
+    func checkHeartbeatsIfDue() {
+        let now = Clock.monotonicNanoseconds
+        guard now &- lastHeartbeatCheck >= Controller.heartbeatCheckInterval else { return }
+        lastHeartbeatCheck = now
+        checkHeartbeats()
+    }
+
     /// Sends heartbeats to remote engines, and gives up on those that have gone silent and on TCP
     /// peers that have not finished their key exchange in time.
     func checkHeartbeats() {

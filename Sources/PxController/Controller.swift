@@ -26,6 +26,8 @@ public final class Controller {
     let clusterID = ConnectionFile.makeClusterID()
     /// When heartbeats last went out to remote engines (monotonic).
     var lastHeartbeatSent: UInt64 = 0
+    /// When the loop last looked at heartbeats and deadlines (monotonic).
+    var lastHeartbeatCheck: UInt64 = 0
     var peers: [Peer] = [] {
         didSet { watchedChanged() }
     }
@@ -172,7 +174,7 @@ public final class Controller {
             finishTurn()
             if needsReaping { reapEngines() } else if launcher.zygote != nil { reapAdoptedProcessesIfDue() }
             watchLauncherJobs()
-            if hasRemotePeers { checkHeartbeats() }
+            if hasRemotePeers { checkHeartbeatsIfDue() }
             settleRanksIfNeeded()
             releaseExpiredAnswers()
             flushAll()

@@ -1,3 +1,4 @@
+import CCryptoBoringSSL
 @preconcurrency import Crypto
 import Foundation
 import PxWire
@@ -40,13 +41,11 @@ public enum SealedRecord {
 
 /// Seals the frames one side sends. One per connection; not to be shared between threads.
 public struct FrameSealer: Sendable {
-    /// HMAC-SHA256 with the session key taken in: each record copies it instead of deriving the
-    /// key's pads again.
-    private let authenticator: HMAC<SHA256>
+    private let authenticator: FrameAuthenticator
     /// The sequence number of the next frame.
     public private(set) var sequence: UInt64 = 0
 
-    init(key: SymmetricKey) { self.authenticator = HMAC(key: key) }
+    init(key: SymmetricKey) { self.authenticator = FrameAuthenticator(key: key) }
 
     /// Appends the sealed form of `frame` to `buffer`.
     public mutating func seal(_ frame: Frame, into buffer: inout Bytes) {
@@ -54,8 +53,14 @@ public struct FrameSealer: Sendable {
         buffer.appendLittleEndian(UInt32(0))
         buffer.appendLittleEndian(sequence)
         FrameEncoder.encode(frame, into: &buffer)
-        let mac = SealedRecord.mac(of: buffer, (start + 4)..<buffer.count, with: authenticator)
-        buffer.append(contentsOf: mac)
+        let macStart = buffer.count
+        buffer.append(contentsOf: SealedRecord.emptyMAC)
+        buffer.withUnsafeMutableBufferPointer { record in
+            authenticator.authenticate(
+                UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: record[(start + 4)..<macStart])),
+                into: record.baseAddress! + macStart
+            )
+        }
         let length = UInt32(truncatingIfNeeded: buffer.count - start - 4)
         withUnsafeBytes(of: length.littleEndian) { raw in
             for index in 0..<4 { buffer[start + index] = raw[index] }
@@ -76,7 +81,7 @@ public struct FrameSealer: Sendable {
 /// A record's length is checked before it is buffered, its MAC before anything in it is read, and
 /// its sequence number after that. Frames are read in place, where they were received.
 public struct FrameOpener: Sendable {
-    private let authenticator: HMAC<SHA256>
+    private let authenticator: FrameAuthenticator
     /// The largest record accepted, length prefix included.
     public var maximumFrameSize: Int
     /// The sequence number the next record must carry.
@@ -84,7 +89,7 @@ public struct FrameOpener: Sendable {
     private var records = RecordBuffer()
 
     init(key: SymmetricKey, maximumFrameSize: Int) {
-        self.authenticator = HMAC(key: key)
+        self.authenticator = FrameAuthenticator(key: key)
         self.maximumFrameSize = maximumFrameSize
     }
 
@@ -108,11 +113,13 @@ public struct FrameOpener: Sendable {
         let start = records.nextRecordStart
         let macStart = start + length - SealedRecord.macCount
         let recordSequence = bytes.readLittleEndian(UInt64.self, at: start)
-        let mac = SealedRecord.mac(of: bytes, start..<macStart, with: authenticator)
-        // Constant time (swift-crypto's safeCompare).
-        guard mac == bytes[macStart..<(macStart + SealedRecord.macCount)] else {
-            throw .badMAC(sequence: recordSequence)
+        let isAuthentic = bytes.withUnsafeBytes { raw in
+            authenticator.isAuthentic(
+                UnsafeRawBufferPointer(rebasing: raw[start..<macStart]),
+                mac: UnsafeRawBufferPointer(rebasing: raw[macStart..<(macStart + SealedRecord.macCount)])
+            )
         }
+        guard isAuthentic else { throw .badMAC(sequence: recordSequence) }
         guard recordSequence == sequence else { throw .outOfSequence(expected: sequence, got: recordSequence) }
 
         // The frame inside has its own length prefix, which must fill the record.
@@ -133,10 +140,54 @@ public struct FrameOpener: Sendable {
 }
 
 extension SealedRecord {
-    /// HMAC-SHA256 of `buffer[range]`, from a copy of `authenticator` (the session key taken in).
-    static func mac(of buffer: Bytes, _ range: Range<Int>, with authenticator: HMAC<SHA256>) -> HMAC<SHA256>.MAC {
-        var authenticator = authenticator
-        buffer.withUnsafeBytes { raw in authenticator.update(data: UnsafeRawBufferPointer(rebasing: raw[range])) }
-        return authenticator.finalize()
+    /// Room for a record's MAC, filled in place.
+    static let emptyMAC = Bytes(repeating: 0, count: macCount)
+}
+
+/// HMAC-SHA256 under one session key, for the records of one direction of one connection.
+///
+/// It is BoringSSL's HMAC, from the copy of BoringSSL that swift-crypto builds (its
+/// `CCryptoBoringSSL` module), the same construction and the same MACs as swift-crypto's
+/// `HMAC<SHA256>` (a test checks one against the other). The key's pads are hashed once, when the
+/// connection is sealed; each record then costs the SHA-256 blocks of its own bytes and nothing
+/// else: no allocation, and none of the generic code around swift-crypto's `HMAC`, which made a
+/// frame's MAC cost 2-3 times its hashing. Not to be used by two threads at once (the sealer and
+/// the opener that hold it are not).
+final class FrameAuthenticator: @unchecked Sendable {
+    private let context: UnsafeMutablePointer<HMAC_CTX>
+
+    init(key: SymmetricKey) {
+        context = .allocate(capacity: 1)
+        CCryptoBoringSSL_HMAC_CTX_init(context)
+        let isKeyed = key.withUnsafeBytes { raw in
+            CCryptoBoringSSL_HMAC_Init_ex(context, raw.baseAddress, raw.count, CCryptoBoringSSL_EVP_sha256(), nil)
+        }
+        // It fails only when memory runs out.
+        precondition(isKeyed == 1, "HMAC-SHA256 could not be keyed")
+    }
+
+    deinit {
+        CCryptoBoringSSL_HMAC_CTX_cleanse(context)
+        context.deallocate()
+    }
+
+    /// Writes the MAC of `bytes` to the ``SealedRecord/macCount`` bytes at `mac`.
+    func authenticate(_ bytes: UnsafeRawBufferPointer, into mac: UnsafeMutablePointer<UInt8>) {
+        // No key and no digest: start again from the key's inner pad, hashed when it was keyed.
+        var count: UInt32 = 0
+        let isDone =
+            CCryptoBoringSSL_HMAC_Init_ex(context, nil, 0, nil, nil) == 1
+            && CCryptoBoringSSL_HMAC_Update(context, bytes.baseAddress, bytes.count) == 1
+            && CCryptoBoringSSL_HMAC_Final(context, mac, &count) == 1
+        precondition(isDone && count == SealedRecord.macCount, "HMAC-SHA256 failed")
+    }
+
+    /// Whether `mac` is the MAC of `bytes`, compared in constant time.
+    func isAuthentic(_ bytes: UnsafeRawBufferPointer, mac: UnsafeRawBufferPointer) -> Bool {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SealedRecord.macCount) { expected in
+            authenticate(bytes, into: expected.baseAddress!)
+            return mac.count == SealedRecord.macCount
+                && CCryptoBoringSSL_CRYPTO_memcmp(expected.baseAddress, mac.baseAddress, SealedRecord.macCount) == 0
+        }
     }
 }

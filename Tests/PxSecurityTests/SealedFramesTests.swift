@@ -1,3 +1,4 @@
+import Crypto
 import PxWire
 import Testing
 
@@ -119,5 +120,49 @@ import Testing
         var reader = FrameReader(maximumFrameSize: KeyExchange.preAuthenticationFrameLimit)
         reader.feed(FrameEncoder.encode(Frame(kind: .authHello, segments: [Bytes(repeating: 0, count: 600)])))
         expectError(FrameError.self) { try reader.nextFrame() }
+    }
+
+    @Test func aRecordsMACIsHMACSHA256OfItsSequenceNumberAndFrame() throws {
+        // The same MACs as swift-crypto's HMAC<SHA256>, record after record (each starts afresh
+        // from the session key), for frames of one SHA-256 block and of many.
+        let key = SymmetricKey(size: .bits256)
+        var sealer = FrameSealer(key: key)
+        for (index, frame) in (frames + frames).enumerated() {
+            let record = sealer.seal(frame)
+            let macStart = record.count - SealedRecord.macCount
+            #expect(record.readLittleEndian(UInt64.self, at: 4) == UInt64(index))
+            let expected = HMAC<SHA256>.authenticationCode(for: record[4..<macStart], using: key)
+            #expect(Bytes(expected) == Bytes(record[macStart...]))
+        }
+    }
+
+    @Test func theMACMatchesRFC4231() {
+        // RFC 4231, test cases 2 (a key shorter than a block) and 6 (longer: it is hashed first).
+        let cases: [(key: Bytes, data: Bytes, mac: String)] = [
+            (
+                Bytes(text: "Jefe"), Bytes(text: "what do ya want for nothing?"),
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            ),
+            (
+                Bytes(repeating: 0xaa, count: 131),
+                Bytes(text: "Test Using Larger Than Block-Size Key - Hash Key First"),
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+            ),
+        ]
+        for (key, data, mac) in cases {
+            let authenticator = FrameAuthenticator(key: SymmetricKey(data: key))
+            for _ in 0..<2 {
+                var computed = Bytes(repeating: 0, count: SealedRecord.macCount)
+                data.withUnsafeBytes { bytes in
+                    computed.withUnsafeMutableBufferPointer { authenticator.authenticate(bytes, into: $0.baseAddress!) }
+                }
+                #expect(computed.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() == mac)
+                #expect(
+                    data.withUnsafeBytes { bytes in
+                        computed.withUnsafeBytes { authenticator.isAuthentic(bytes, mac: $0) }
+                    }
+                )
+            }
+        }
     }
 }
