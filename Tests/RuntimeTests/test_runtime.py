@@ -698,6 +698,15 @@ class MapValuesTests(RuntimeTestCase):
         self.send("finish", "m3", "0,2,3", "v", [(3, blobs[3])])
         self.assertEqual(self.home.ns["v"], [0, 2, 3])
 
+    def test_a_restarted_home_engine_that_missed_chunks_asks_for_them_all(self):
+        # Chunks 0 and 1 went to the home engine before it died; its successor sees only the rest.
+        blobs = [self.chunk(self.engine, abs, i, [-i]) for i in range(4)]
+        for order in ("items", "completion"):
+            self.send("add", "m6", order, "", [(2, blobs[2])])
+            self.assertEqual(self.send("finish", "m6", "0,1,2,3", "w", [(3, blobs[3])]), [b"0"])
+            self.assertNotIn("w", self.home.ns)
+            self.assertEqual(self.home.runtime._map_values, {})
+
     def test_empty_map_and_empty_chunks(self):
         blobs = [self.chunk(self.engine, abs, 0, []), self.chunk(self.engine, abs, 0, [5])]
         self.send("add", "m5", "items", "", [(0, blobs[0])])

@@ -837,6 +837,12 @@ class _MapValues:
             if values is None:
                 return
 
+    def covers(self, order):
+        """Whether every chunk of order is here (not so for a restarted home engine: the first
+        chunks went to the one that died)."""
+        done = self.joined_count
+        return order[:done] == list(range(done)) and all(index in self.parts for index in order[done:])
+
     def value(self, order):
         """One list of the chunks in order (the joined ones must lead it, as they came)."""
         if self.error is not None:
@@ -856,7 +862,8 @@ def _op_map_values(args):
     add: load the chunks and keep them (order: "items" joins them in item order as they come,
     "completion" keeps them apart); finish: load the chunks given, join all in order (chunk
     indices, comma-separated) and bind names; -> [ok, "1", repr], or [ok, "0"] when the map's
-    values are not here (dropped past _MAP_VALUES_LIMIT): the client then sends them all again.
+    values are not all here (dropped past _MAP_VALUES_LIMIT, or sent to a home engine that has
+    since restarted): the client then sends them all again.
     drop: forget them."""
     token = args[0].decode()
     action = args[1]
@@ -888,6 +895,8 @@ def _op_map_values(args):
         return [b"ok"]
     del _map_values[token]
     order = [int(index) for index in args[2].split(b",")] if args[2] else []
+    if values.error is None and not values.covers(order):
+        return [b"ok", b"0"]
     value = values.value(order)
     for name in _assign_names(args[3]):
         _bind(name, value)
