@@ -58,6 +58,7 @@ public final class Cluster {
     /// Control requests whose caller stopped waiting (interrupted): their replies are dropped when they come.
     private var abandonedControlRequests: Set<UInt64> = []
     private var isClosed = false
+    private var isControllerEnded = false
     private var closeReason: String?
 
     private init(socket: FrameSocket, controllerPID: pid_t?, name: String?, layout: ClusterLayout, welcome: Frame) {
@@ -409,11 +410,21 @@ public final class Cluster {
 
     /// Leaves the cluster. A private cluster shuts down, and this waits for its controller to exit.
     public func shutdown() {
-        guard !isClosed else { return }
-        isClosed = true
-        failPending(.disconnected(closeReason ?? "the cluster was shut down"))
-        socket.shutdown()
-        if let controllerPID, name == nil { Cluster.awaitExit(ofController: controllerPID) }
+        if !isClosed {
+            isClosed = true
+            failPending(.disconnected(closeReason ?? "the cluster was shut down"))
+            socket.shutdown()
+        }
+        endPrivateController()
+    }
+
+    /// Waits for a private cluster's controller and removes the cluster's directory, which a controller
+    /// that was killed leaves behind. Once: its pid may be reused after the wait.
+    private func endPrivateController() {
+        guard name == nil, let controllerPID, !isControllerEnded else { return }
+        isControllerEnded = true
+        Cluster.awaitExit(ofController: controllerPID)
+        layout.remove()
     }
 
     /// Stops the whole cluster, named or private, waits until its controller is gone, and removes

@@ -15,7 +15,6 @@ extension EndToEnd {
             let cluster = try Cluster.start(engines: 2)
             defer {
                 cluster.shutdown()
-                // The killed controller could not remove its directory.
                 RuntimeDirectory.remove(cluster.directory)
             }
             let running = try cluster.view([0]).execute("import time\nprint('started', flush=True)\ntime.sleep(300)")
@@ -42,6 +41,9 @@ extension EndToEnd {
                 #expect(error.kind == .disconnected)
                 #expect(error.description.contains("Disconnected: lost the connection to the controller"), "\(error)")
             }
+            // The killed controller could not remove its private directory: the client that made it does.
+            cluster.shutdown()
+            #expect(access(cluster.directory, F_OK) != 0, "\(cluster.directory) is left")
         }
 
         /// Leaving a cluster fails what still waits on it, rather than leaving it pending.
