@@ -474,6 +474,32 @@ struct ReplTerminalTests {
         #expect(pxsh.output(after: "In [2]: %px print(rank)") == (0..<4).map { "[stdout:\($0)] \($0)" })
     }
 
+    /// A quick double Ctrl-C never costs the local variables: the local namespace is restarted only by a
+    /// Ctrl-C after pxsh has said that it did not stop.
+    @Test func aQuickDoubleCtrlCLeavesTheLocalNamespaceAlone() throws {
+        let pxsh = try PxshTerminal(engines: 1, width: 160)
+        defer { pxsh.close() }
+
+        pxsh.enter("import signal, time; kept = 42")
+        try pxsh.waitForPrompt(2)
+        let busy = "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(4); signal.signal(signal.SIGINT, signal.default_int_handler)"
+        pxsh.enter(busy)
+        try pxsh.waitForScreen { $0.lastRow.hasSuffix(busy) }
+        usleep(300_000)
+        pxsh.keys("C-c")
+        try pxsh.waitForScreen { $0.rows.contains("^C: interrupting the local namespace") }
+        usleep(100_000)
+        pxsh.keys("C-c")
+        try pxsh.waitForScreen { $0.rows.contains { $0.contains("press Ctrl-C again within 2 s to restart it") } }
+        try pxsh.waitForPrompt(3)
+        let rows = pxsh.output(after: "In [2]: \(busy)")
+        #expect(!rows.contains { $0.contains("killing") }, "\(rows)")
+
+        pxsh.enter("kept")
+        try pxsh.waitForPrompt(4, timeout: .seconds(30))
+        #expect(pxsh.output(after: "In [3]: kept") == ["Out[3]: 42"])
+    }
+
     @Test func tasksOfAMapStoppedByASecondCtrlCDoNotRunAgain() throws {
         let pxsh = try PxshTerminal(engines: 2, width: 160)
         defer { pxsh.close() }

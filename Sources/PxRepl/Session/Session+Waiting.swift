@@ -74,12 +74,20 @@ extension Session {
                 : EngineRanges.named(running)
         emit(renderer.notice("^C: interrupting \(what)"))
         var isReady = false
-        do {
-            isReady = try cluster.wait(for: result, timeout: 1.5, interrupt: interrupts?.descriptor)
-        } catch ClusterError.interrupted {
-            _ = interrupts?.takePending()
-            try restartStuck(unfinishedEngines(of: result), isLocal: isLocal)
-            isReady = try cluster.wait(for: result, timeout: 5)
+        let grace = Deadline(seconds: 1.5)
+        while !isReady && !grace.hasPassed {
+            do {
+                isReady = try cluster.wait(for: result, timeout: grace.secondsLeft, interrupt: interrupts?.descriptor)
+            } catch ClusterError.interrupted {
+                _ = interrupts?.takePending()
+                // A quick second Ctrl-C restarts stuck engines, but never the local namespace: its variables
+                // are the session's own, so only a Ctrl-C after the warning below restarts it.
+                let engines = unfinishedEngines(of: result).filter { $0 != EngineNumber.home }
+                guard !isLocal, !engines.isEmpty else { continue }
+                try restartStuck(engines, isLocal: false)
+                isReady = try cluster.wait(for: result, timeout: 5)
+                break
+            }
         }
         if isReady { return true }
         let stuck = isLocal ? [EngineNumber.home] : unfinishedEngines(of: result)
