@@ -482,7 +482,8 @@ struct ReplTerminalTests {
 
         pxsh.enter("import signal, time; kept = 42")
         try pxsh.waitForPrompt(2)
-        let busy = "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(4); signal.signal(signal.SIGINT, signal.default_int_handler)"
+        let busy =
+            "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(4); signal.signal(signal.SIGINT, signal.default_int_handler)"
         pxsh.enter(busy)
         try pxsh.waitForScreen { $0.lastRow.hasSuffix(busy) }
         usleep(300_000)
