@@ -525,6 +525,20 @@ class CallTextSplittingTests(RuntimeTestCase):
         self.assertEqual(func(*args, **kwargs), 3)
 
 
+class MagicFunctionsSeeTheEngineTests(RuntimeTestCase):
+    """`%apply F` and `%map F SEQ` run F in the engine's namespace, as pushed functions and px's do."""
+
+    def test_apply_and_map_functions_see_rank_and_the_engine_s_imports(self):
+        engine = self.engines[1]
+        self.run_cell(engine, "import math")
+        call = self.ok(self.home, PACK_CALL, "lambda: (rank, math.floor(2.5))", "")
+        self.assertEqual(self.ok(engine, APPLY, *call)[0], b"(1, 2)")
+        prepared = self.ok(self.home, PREPARE_MAP, "lambda x: math.floor(x) + 10 * rank range(3)", "", "auto", 1)
+        function, *chunks = split_blobs(prepared[1:])
+        values = [value for chunk in chunks for value in decode_blob(self.ok(engine, MAP_CHUNK, *function, *chunk))[0]]
+        self.assertEqual(values, [10, 11, 12])
+
+
 class FunctionTransportTests(RuntimeTestCase):
     """Functions defined at the prompt travel by value."""
 

@@ -451,7 +451,7 @@ def _op_scatter(args):
 def _op_apply(args):
     call, _ = _load(args, 0)
     func, fargs, fkwargs = call
-    result = func(*fargs, **fkwargs)
+    result = _bind_interactive(func)(*fargs, **fkwargs)
     _ns["_"] = result
     blob = _dump_named(result, f"the result of {_callable_name(func)!r}")
     return [b"ok", _utf8(_repr_cut(result)), *blob]
@@ -535,15 +535,8 @@ def _op_prepare_map(args):
 
 def _op_map_chunk(args):
     # The hot path of load-balanced map: no imports, nothing O(namespace).
-    count = int(args[0])
-    key = args[1] if count == 1 else tuple(args[1:count + 1])
-    func = _fn_cache.get(key)
-    if func is None:
-        func = _load(args, 0)[0]
-        if len(_fn_cache) >= _FN_CACHE_SIZE:
-            del _fn_cache[next(iter(_fn_cache))]
-        _fn_cache[key] = func
-    first, items = _load(args, count + 1)[0]
+    func, pos = _cached_function(args)
+    first, items = _load(args, pos)[0]
     iterator = iter(items)
     try:
         results = list(map(func, iterator))
