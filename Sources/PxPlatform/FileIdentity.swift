@@ -19,6 +19,15 @@ public struct FileIdentity: Equatable, Hashable, Sendable {
         inode = UInt64(info.st_ino)
     }
 
+    /// The identity of the file that `path` leads to, through symbolic links; nil when there is none.
+    /// The corresponding C function is `stat`.
+    public init?(reaching path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+
     /// Removes `path` if it still names this file; otherwise leaves it. The corresponding C function is
     /// `unlink`.
     ///

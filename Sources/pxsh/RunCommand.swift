@@ -89,6 +89,7 @@ struct RunCommand: ParsableCommand {
             if mismatches > 0 { throw ExitCode(1) }
             return
         }
+        session.filesBeingRun = [FileIdentity(reaching: file)]
         if let record { try session.startRecording(to: record) }
         let cells = SessionFile.isTranscript(text) ? Transcript.parse(text).map(\.input) : nil
         let runner = ScriptRunner(session: session, stopsAtFirstFailure: !keepGoing)

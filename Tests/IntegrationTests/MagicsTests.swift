@@ -51,6 +51,26 @@ extension EndToEnd {
             )
         }
 
+        /// A transcript is never written over the session file that is running: that would lose its source.
+        @Test func aTranscriptMayNotOverwriteTheSessionFileThatRuns() throws {
+            let directory = try TemporaryDirectory()
+            let session = directory.path + "/me.px"
+            let source = "print(1)\n%record \(session)\nprint(2)\n"
+            try directory.write(source, to: "me.px")
+            let overwrite = try Pxsh.run(["run", session, "--record", session, "-n", "1"])
+            expectStatus(overwrite, .exited(2))
+            #expect(overwrite.stderr.contains("that is the session file being run"), "\(overwrite.transcript)")
+            #expect(directory.contents(of: "me.px") == source)
+
+            let inside = try Pxsh.run(["run", session, "-n", "1"])
+            expectStatus(inside, .exited(1))
+            #expect(
+                inside.stdout.contains("%record \(session): that is the session file being run"),
+                "\(inside.transcript)"
+            )
+            #expect(directory.contents(of: "me.px") == source)
+        }
+
         /// Output that looks like a prompt, a continuation or a comment is recorded escaped: `--check` of the
         /// transcript passes, and never runs printed text as input.
         @Test func outputThatLooksLikeInputChecksAsOutputAndIsNeverRun() throws {
@@ -127,6 +147,22 @@ extension EndToEnd {
             #expect(run.transcript.contains("no engine 99 (the engines are 0,1)"), "\(run.transcript)")
             #expect(run.lines.contains("[stdout:0] ran on 0"), "\(run.transcript)")
             #expect(run.lines.contains("[stdout:1] ran on 1"), "\(run.transcript)")
+        }
+
+        /// `%apply` and `%map` run their function in the engine's namespace: it sees `rank` and the engine's
+        /// imports, as a pushed function and px's do.
+        @Test func applyAndMapFunctionsSeeTheEnginesNamespace() throws {
+            let run = try Pxsh.script(
+                """
+                %px import math
+                %apply lambda: (rank, math.floor(2.5))
+                %map --chunksize 1 lambda x: math.floor(x + 0.5) + 10 * size range(3)
+                """,
+                engines: 2
+            )
+            #expect(run.transcript.contains(", 2)"), "\(run.transcript)")
+            #expect(run.lines.contains("Out[3]: [20, 21, 22]"), "\(run.transcript)")
+            #expect(!run.transcript.contains("NameError"), "\(run.transcript)")
         }
 
         /// IPython's shell and help lines work at the prompt and in `%px`: `!cmd` with Python values

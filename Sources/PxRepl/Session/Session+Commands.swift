@@ -317,6 +317,7 @@ extension Session {
         history.dropCurrentCell()
         transcript?.dropPendingInput()
         if let path {
+            try refuseToOverwriteAFileBeingRun(path, by: "%record")
             let writer = try TranscriptWriter(path: path, header: transcriptHeader)
             if let earlier = history.text {
                 writer.writeVerbatim(earlier)
@@ -702,6 +703,8 @@ extension Session {
         runDepth += 1
         defer { runDepth -= 1 }
         let text = try SessionFile.read(path)
+        filesBeingRun.append(FileIdentity(reaching: path))
+        defer { filesBeingRun.removeLast() }
         for cell in SessionFile.cells(of: text, isComplete: { self.completeness(of: $0).status != .incomplete }) {
             if !run(cell: cell) { return false }
             if shouldQuit { break }

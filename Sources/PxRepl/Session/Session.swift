@@ -73,6 +73,8 @@ public final class Session {
     var pendingApplyStores: [AsyncResult] = []
     /// Engines that did not stop after a Ctrl-C: a second Ctrl-C within 2 s restarts them.
     var escalation: (engines: [Int32], deadline: UInt64)?
+    /// The session files running now (`pxsh run`, `%run`), outermost first: no transcript may overwrite them.
+    public var filesBeingRun: [FileIdentity?] = []
 
     public init(cluster: Cluster, renderer: Renderer, write: @escaping (String) -> Void) {
         self.cluster = cluster
@@ -179,7 +181,16 @@ public final class Session {
 
     /// Records the rest of the session as a transcript in `path`.
     public func startRecording(to path: String) throws {
+        try refuseToOverwriteAFileBeingRun(path, by: "--record")
         transcript = try TranscriptWriter(path: path, header: transcriptHeader)
+    }
+
+    /// A transcript written over the session file that is running would lose its source.
+    func refuseToOverwriteAFileBeingRun(_ path: String, by option: String) throws {
+        guard let target = FileIdentity(reaching: path), filesBeingRun.contains(target) else { return }
+        throw ClusterError.invalidRequest(
+            "\(option) \(path): that is the session file being run; recording would overwrite it"
+        )
     }
 
     /// What output depends on: the engine count, the width and the engines' Python.
