@@ -279,6 +279,27 @@ pid_t pxsys_fork_grandchild(int stdout_fd, int stderr_fd, int new_session) {
     return grandchild;
 }
 
+pid_t pxsys_fork_with_descriptors(int stdin_fd, int stdout_fd, int stderr_fd) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0) _exit(127);
+    // As after posix_spawn: every signal's default action (the parent's handlers, such as the Swift
+    // runtime's crash reporter, are not this process's) and none blocked.
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    // Nothing of the parent's stays open: a copy of its end of a socket would hide that it closed.
+    if (syscall(SYS_close_range, 3, ~0U, 0) != 0) {
+        long limit = sysconf(_SC_OPEN_MAX);
+        for (int fd = 3; fd < (limit > 0 && limit < 65536 ? limit : 65536); fd++) close(fd);
+    }
+    setpgid(0, 0);
+    return 0;
+}
+
 ssize_t pxsys_send_with_fds(int socket_fd, const void *bytes, size_t length, const int *fds, int fd_count) {
     char control[CMSG_SPACE(sizeof(int) * 4)];
     if (fd_count < 0 || fd_count > 4) { errno = EINVAL; return -1; }
@@ -334,11 +355,16 @@ pid_t pxsys_first_exited_child(void) {
 
 int pxsys_set_command_line(char **argv, int argc, const char *const *words, int count) {
     if (argc < 1 || !argv[0]) return -1;
-    // The original arguments lie end to end; only that span can be rewritten.
-    char *start = argv[0];
-    char *end = argv[0] + strlen(argv[0]) + 1;
-    for (int i = 1; i < argc && argv[i] == end; i++) end = argv[i] + strlen(argv[i]) + 1;
-    size_t room = (size_t)(end - start);
+    // The original arguments lie end to end; only that span can be rewritten. It is measured once,
+    // before the first rewrite (a zygote forked from the controller is renamed, then its engines).
+    static char *start;
+    static size_t room;
+    if (!start) {
+        char *end = argv[0] + strlen(argv[0]) + 1;
+        for (int i = 1; i < argc && argv[i] == end; i++) end = argv[i] + strlen(argv[i]) + 1;
+        start = argv[0];
+        room = (size_t)(end - start);
+    }
     size_t used = 0;
     for (int i = 0; i < count && used < room; i++) {
         size_t length = strlen(words[i]) + 1;

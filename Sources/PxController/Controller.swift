@@ -90,7 +90,16 @@ public final class Controller {
     }
 
     /// Runs the cluster until it is shut down. Never returns.
-    public func run() -> Never {
+    ///
+    /// - Parameter forkZygote: forks the zygote (``EngineZygote``) from this process, which then has
+    ///   one thread; called first thing, so that the zygote starts Python while the controller sets
+    ///   itself up. Without it, or if it returns nil, a zygote is spawned when engines are launched.
+    public func run(forkingZygote forkZygote: (() -> (pid: pid_t, control: FileDescriptor)?)? = nil) -> Never {
+        // The engines' environment, which the zygote and every engine inherit. A crashing engine
+        // should show Python's fault report, not the Swift runtime's.
+        setenv("SWIFT_BACKTRACE", "enable=no", 1)
+        sharedMemoryDirectory = SharedMemory.makeDirectory()
+        if let forkZygote, launcher.zygote != nil, let started = forkZygote() { launcher.zygote?.adopt(started) }
         ShutdownSignal.install()
         if options.isPrivate {
             // A private cluster dies with the pxsh that started it, even one killed with SIGKILL.
@@ -100,9 +109,7 @@ public final class Controller {
             try RuntimeDirectory.makePrivateDirectory(options.directory)
             // By this pid a later pxsh tells that a killed controller left this directory (ClusterLayout.makePrivate).
             if options.isPrivate { options.layout.writeControllerPID() }
-            sharedMemoryDirectory = SharedMemory.makeDirectory()
-            // A crashing engine should show Python's fault report, not the Swift runtime's.
-            setenv("SWIFT_BACKTRACE", "enable=no", 1)
+            SharedMemory.removeStaleDirectories()
             let listener = try options.inheritedListener ?? UnixSocket.listen(at: options.socketPath)
             claim(options.socketPath)
             listener.setCloseOnExec()
@@ -454,6 +461,8 @@ public final class Controller {
                 launcher.signal(slot.pid, SIGKILL)
             }
         }
+        // The zygote ends while the engines' Python finishes, not after.
+        launcher.zygote?.stop()
         let deadline = Clock.monotonicNanoseconds + Controller.exitGraceNanoseconds
         for slot in running {
             let now = Clock.monotonicNanoseconds
@@ -465,7 +474,6 @@ public final class Controller {
             // What it left running in its process group goes with it.
             kill(-slot.pid, SIGKILL)
         }
-        launcher.zygote?.stop()
         waitForClose(remote.compactMap { $0.connection.pollDescriptor }, until: deadline)
         // Remote engines exit when their connection closes; then their launchers end by themselves.
         for peer in peers where peer.host != nil { peer.connection.pollDescriptor?.close() }

@@ -2,6 +2,10 @@ import PxLaunch
 import PxPlatform
 import PxTransport
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How a controller was started.
 public struct ControllerOptions: Sendable {
     /// The cluster's private directory: its socket, logs and description live here.
@@ -45,4 +49,6 @@ public struct ControllerOptions: Sendable {
     /// The connection file that `pxsh cluster connection` prints, mode 0600; only with TCP.
     public var connectionFilePath: String { layout.connectionFilePath }
     public var isPrivate: Bool { name == nil }
+    /// Whether local engines are forked from a zygote (not with `PXSH_NO_ZYGOTE` set).
+    public var usesZygote: Bool { launch.kind == .local && getenv("PXSH_NO_ZYGOTE") == nil }
 }

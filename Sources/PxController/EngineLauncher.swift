@@ -17,7 +17,7 @@ struct EngineLauncher {
 
     init(options: ControllerOptions) {
         self.options = options
-        zygote = options.launch.kind == .local && getenv("PXSH_NO_ZYGOTE") == nil ? EngineZygote() : nil
+        zygote = options.usesZygote ? EngineZygote() : nil
     }
 
     func logPath(of engine: Int32) -> String {

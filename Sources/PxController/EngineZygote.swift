@@ -5,14 +5,21 @@ import PxWire
 import Glibc
 #endif
 
-/// The controller's side of the zygote (`pxsh engine --zygote`, see PxEngine's `Zygote`): started at
-/// the first local engine launch, it forks every later one from a Python that has already started.
+/// The controller's side of the zygote (`pxsh engine --zygote`, see PxEngine's `Zygote`): forked at
+/// the controller's start (else spawned at the first local engine launch), it forks every engine
+/// from a Python that has already started.
 ///
 /// Any failure (the zygote could not start Python, died, or does not answer) retires it, and engines
 /// are then spawned one by one as before, so a broken zygote costs speed, never an engine.
 final class EngineZygote {
     private var process: (pid: pid_t, control: FileDescriptor)?
     private var isRetired = false
+
+    /// Takes a zygote already started (forked at the controller's start) instead of spawning one.
+    func adopt(_ started: (pid: pid_t, control: FileDescriptor)) {
+        process = started
+    }
+
     /// How long a fork may take, including the zygote's own start of Python the first time.
     static let answerMilliseconds: Int32 = 30_000
     static let window = 32

@@ -8,9 +8,9 @@ import Glibc
 enum SharedMemory {
     /// Creates `/dev/shm/pxsh-UID-PID` (mode 0700) and tells the engines about it through their
     /// environment. Returns nil, and large buffers travel inline, where there is no /dev/shm.
+    /// (``removeStaleDirectories()`` sweeps what killed controllers left.)
     static func makeDirectory() -> String? {
         guard access("/dev/shm", W_OK) == 0 else { return nil }
-        removeStaleDirectories()
         let path = "/dev/shm/pxsh-\(getuid())-\(getpid())"
         guard (try? RuntimeDirectory.makePrivateDirectory(path)) != nil else { return nil }
         setenv("PXSH_SHARED_MEMORY_DIR", path, 1)
@@ -19,7 +19,7 @@ enum SharedMemory {
 
     /// Removes the directories of this user's controllers that are gone (killed with SIGKILL, say,
     /// so they could not clean up), so that nothing piles up in shared memory.
-    private static func removeStaleDirectories() {
+    static func removeStaleDirectories() {
         let prefix = "pxsh-\(getuid())-"
         for name in DirectoryListing.names(in: "/dev/shm") ?? [] {
             guard name.hasPrefix(prefix), let pid = pid_t(name.dropFirst(prefix.count)),

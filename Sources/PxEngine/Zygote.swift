@@ -14,7 +14,32 @@ import Glibc
 /// process, so the controller (a subreaper) adopts it: the controller signals and reaps its engines
 /// as before, and an engine dies with the controller, not with the zygote. The zygote runs no user
 /// code and exits when the controller closes the socket, or dies with it.
-enum Zygote {
+public enum Zygote {
+    /// Forks the zygote from this process, the controller at its start: Python then starts at once,
+    /// while the controller sets itself up, rather than after a second start of the pxsh binary.
+    ///
+    /// - Parameter options: the zygote's (``EngineOptions/isZygote``, and its log).
+    /// - Returns: the zygote's pid and the controller's end of its socket.
+    public static func fork(_ options: EngineOptions) throws -> (pid: pid_t, control: FileDescriptor) {
+        let (control, zygoteEnd) = try FileDescriptor.socketPair()
+        defer { zygoteEnd.close() }
+        do {
+            let log = try FileDescriptor.open(options.logPath ?? "/dev/null", flags: O_WRONLY | O_CREAT | O_APPEND)
+            defer { log.close() }
+            guard let pid = try ProcessSpawner.fork(standardInput: zygoteEnd, output: log, errorOutput: log) else {
+                signal(SIGPIPE, SIG_IGN)  // As pxsh's main does in every process it starts.
+                ProcessSpawner.setCommandLine(
+                    [CommandLine.arguments[0], "engine", "--zygote", "--socket", options.socketPath]
+                )
+                Engine.run(options)
+            }
+            return (pid, control)
+        } catch {
+            control.close()
+            throw error
+        }
+    }
+
     static func run(_ options: EngineOptions) -> Never {
         let control = FileDescriptor.standardInput
         let controllerPID = getppid()
@@ -26,6 +51,9 @@ enum Zygote {
             Engine.log("zygote: \(error)")
             exit(1)
         }
+        // The objects Python's start made stay out of the collector's reach, so that collections in
+        // the engines (and their Python's finalization) leave those pages shared and unwritten.
+        do { try started.runtime.function("freeze").call(integers: []) } catch { Engine.log("zygote: \(error)") }
         // What Python's start freed is given back once, not in every engine.
         HeapMemory.releaseFreePages()
         while true {

@@ -207,6 +207,23 @@ extension ProcessSpawner {
 }
 
 extension ProcessSpawner {
+    /// Forks a copy of this process (which must have a single thread) with `standardInput`, `output`
+    /// and `errorOutput` as its fds 0-2, none of the caller's other descriptors, every signal's
+    /// default action (as after `spawn`), and a process group of its own.
+    ///
+    /// - Returns: the new pid in the caller, nil in the new process.
+    public static func fork(
+        standardInput: FileDescriptor,
+        output: FileDescriptor,
+        errorOutput: FileDescriptor
+    ) throws -> pid_t? {
+        let pid = pxsys_fork_with_descriptors(standardInput.rawValue, output.rawValue, errorOutput.rawValue)
+        if pid < 0 { throw SystemError("fork") }
+        return pid == 0 ? nil : pid
+    }
+}
+
+extension ProcessSpawner {
     /// A child that has ended and awaits reaping (it is not reaped), if any.
     public static func firstExitedChild() -> pid_t? {
         let pid = pxsys_first_exited_child()

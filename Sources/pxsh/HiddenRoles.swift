@@ -139,6 +139,18 @@ struct ControllerCommand: ParsableCommand {
         options.tcpAddress = ip
         options.tcpPort = port
         options.launch = try launch.settings()
-        Controller(options: options).run()
+        var zygote = EngineOptions(
+            socketPath: options.socketPath,
+            id: 0,
+            rank: 0,
+            size: 0,
+            libraryPath: libpython,
+            programName: python,
+            isHome: false,
+            logPath: options.layout.zygoteLogPath
+        )
+        zygote.isZygote = true
+        // If the fork fails, the controller spawns a zygote when it launches engines.
+        Controller(options: options).run(forkingZygote: { try? Zygote.fork(zygote) })
     }
 }

@@ -34,6 +34,60 @@ extension EndToEnd {
             expectNoLeftovers(run)
         }
 
+        /// The zygote is forked from the controller as it starts: of the controller's descriptors it
+        /// keeps none (a copy of the listening socket, or of the controller's log, would outlive the
+        /// controller's own), only its socket to the controller and its log.
+        @Test func theZygoteIsForkedFromTheControllerAndHoldsOnlyItsSocketAndItsLog() throws {
+            let (pxsh, token) = try Pxsh.start(["-n", "1"])
+            defer {
+                pxsh.closeInput()
+                _ = pxsh.waitForExit(timeout: 60)
+                for entry in Pxsh.leftoverProcesses(token: token, pxshPID: pxsh.pid, timeout: 10) {
+                    kill(entry.pid, SIGKILL)
+                }
+            }
+            pxsh.write("%px print('ready')\n")
+            try pxsh.waitForOutput(timeout: 60) { $0.contains("[stdout:0] ready") }
+            let cluster = ProcessTable.processes(
+                withToken: "PXSH_IT_TOKEN=\(token)",
+                orCommandLineContaining: "/private-\(pxsh.pid)-"
+            )
+            let zygote = try #require(
+                cluster.first { $0.isAlive && $0.commandLine.contains(" engine --zygote ") },
+                "\(cluster)"
+            )
+            let parent = ProcessTable.entry(zygote.parent)
+            #expect(parent?.commandLine.contains(" controller ") == true, "\(zygote) \(parent.map { "\($0)" } ?? "?")")
+            let directory = "/proc/\(zygote.pid)/fd"
+            let targets = (DirectoryListing.names(in: directory) ?? []).map { name in
+                var buffer = [CChar](repeating: 0, count: 4096)
+                let count = readlink(directory + "/" + name, &buffer, buffer.count - 1)
+                return count > 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            }
+            #expect(targets.filter { $0.hasPrefix("socket:") }.count == 1, "\(targets)")
+            #expect(targets.contains { $0.hasSuffix("/zygote.log") }, "\(targets)")
+            #expect(!targets.contains { $0.hasSuffix("/controller.log") }, "\(targets)")
+        }
+
+        /// The objects of the zygote's Python start are frozen (gc.freeze) in every engine it forks, a
+        /// restarted one too: the engines' collections and their Python's finalization leave them alone,
+        /// and their pages stay shared.
+        @Test func enginesKeepWhatTheZygoteStartedFrozen() throws {
+            let run = try Pxsh.script(
+                """
+                %px import gc; print("frozen", gc.get_freeze_count() > 1000)
+                %restart 1
+                %px -t 1 import gc; print("frozen", gc.get_freeze_count() > 1000)
+                """,
+                engines: 2
+            )
+            expectStatus(run, .exited(0))
+            // Identical output of several engines shows once.
+            #expect(run.lines.contains("[stdout:0,1] frozen True"), "\(run.transcript)")
+            #expect(run.lines.contains("[stdout:1] frozen True"), "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
         /// The runtime's compiled code is kept in the user's runtime directory: a start loads it rather
         /// than compile the runtime again, and a damaged copy only costs a compile.
         @Test func theRuntimeIsCompiledOnceAndADamagedCopyIsReplaced() throws {

@@ -80,6 +80,11 @@ int pxsys_set_child_subreaper(void);
 /// group (with `new_session`, a session) of its own. In the caller: returns the new pid, after the
 /// middle process is reaped. Wraps `fork`.
 pid_t pxsys_fork_grandchild(int stdout_fd, int stderr_fd, int new_session);
+/// Forks a copy of this process, which must have one thread, with `stdin_fd`, `stdout_fd` and
+/// `stderr_fd` (each above 2) as its fds 0-2, no other descriptor open, every signal's default
+/// action, none blocked, and a process group of its own. Returns 0 in the new process, its pid in
+/// the caller. Wraps `fork` and `close_range`.
+pid_t pxsys_fork_with_descriptors(int stdin_fd, int stdout_fd, int stderr_fd);
 /// Sends `bytes` with up to 4 fds attached. Wraps `sendmsg(SCM_RIGHTS)`.
 ssize_t pxsys_send_with_fds(int socket_fd, const void *bytes, size_t length, const int *fds, int fd_count);
 /// Receives up to `length` bytes and up to 4 fds (close-on-exec), storing their count in `*fd_count`.

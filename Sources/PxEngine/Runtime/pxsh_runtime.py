@@ -16,6 +16,10 @@ Entry points
     Every request. Never raises: any exception, KeyboardInterrupt and
     SystemExit included, becomes an error reply. Flushes stdout and stderr
     before returning.
+``freeze()``
+    The zygote only, once, before it forks engines: gc.freeze(), so that the
+    objects of Python's start stay shared, unvisited by the engines' collector;
+    then a new ``__main__``, which is not frozen, for ``init()`` to bind.
 ``version() -> str``
     The runtime protocol version, ``PROTOCOL_VERSION``.
 ``install_client(op, [socket_path, name_1, source_1, ...]) -> [ok] | error reply``
@@ -208,6 +212,20 @@ def init(engine_id, rank, size, is_home):
     # are importable. An embedded interpreter has no script dir in sys.path.
     if "" not in sys.path:
         sys.path.insert(0, "")
+
+
+def freeze():
+    """The zygote, once started and before it forks engines: move every object so far to the
+    collector's permanent generation (gc.freeze), so that collections in engines, and their
+    Python's finalization, do not visit the objects they share with the zygote (and copy
+    their pages). Called by Swift.
+
+    The user's namespace, a new __main__, is made after the freeze: frozen objects are never
+    collected, and a frozen __main__.__dict__ would outlive the end of Python, so that a file
+    left open in it would not be flushed."""
+    import gc
+    gc.freeze()
+    sys.modules["__main__"] = types.ModuleType("__main__")
 
 
 def release_replaced():
