@@ -347,6 +347,24 @@ class AsyncResult(concurrent.futures.Future):
                    if task.started and task.completed >= task.started)
 
     @property
+    def metadata(self):
+        """ipyparallel's per-task metadata: engine_id, submitted, started, completed (datetimes, None until
+        then), stdout, stderr and error; one dict for a single engine or apply, else a list."""
+        import datetime
+        self._client._poll()
+        submitted = datetime.datetime.fromtimestamp(self.submitted)
+        rows = [{
+            "engine_id": task.engine,
+            "submitted": submitted,
+            "started": datetime.datetime.fromtimestamp(task.started / 1e9) if task.started else None,
+            "completed": datetime.datetime.fromtimestamp(task.completed / 1e9) if task.completed else None,
+            "stdout": task.stdout,
+            "stderr": task.stderr,
+            "error": task.error,
+        } for task in self._tasks]
+        return rows[0] if self._single else rows
+
+    @property
     def timings(self) -> List[tuple]:
         """(engine, started, completed) of each task, in real-time nanoseconds (0 until it ran)."""
         return [(task.engine, task.started, task.completed) for task in self._tasks]

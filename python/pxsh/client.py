@@ -128,7 +128,9 @@ class Client:
     block = False
 
     def __init__(self, cluster: Optional[str] = None, *, timeout: float = _CONNECT_TIMEOUT,
-                 _socket_path: Optional[str] = None, _lazy: bool = False):
+                 profile: Optional[str] = None, _socket_path: Optional[str] = None, _lazy: bool = False):
+        # ipyparallel names a cluster by its profile; here the profile is the cluster's name.
+        cluster = cluster if cluster is not None else profile
         if _socket_path is None and cluster is None and SESSION_SOCKET is not None:
             _socket_path = SESSION_SOCKET
         if _socket_path is None:
@@ -269,6 +271,32 @@ class Client:
         if made is None:
             made = record["result"] = MagicResult(self, name, record)
         return made
+
+    def wait_for_engines(self, n: Optional[int] = None, *, timeout: float = -1, block: bool = True):
+        """Wait until at least `n` engines are up (default: those the cluster has now), as ipyparallel's
+        does; TimeoutError after `timeout` seconds (negative: no limit). With block=False, a Future."""
+        if not block:
+            future: concurrent.futures.Future = concurrent.futures.Future()
+
+            def wait():
+                try:
+                    future.set_result(self.wait_for_engines(n, timeout=timeout))
+                except BaseException as exc:
+                    future.set_exception(exc)
+            threading.Thread(target=wait, name="pxsh-wait-for-engines", daemon=True).start()
+            return future
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        while True:
+            ids = self.ids
+            if n is None or len(ids) >= n:
+                return None
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"{len(ids)} engines after {timeout} s, not {n}")
+            time.sleep(0.05)
+
+    def spin(self) -> None:
+        """Nothing to do: replies are read as they come (ipyparallel needs a spin to read them)."""
+        self._poll()
 
     def abort(self, jobs: Optional[Iterable[AsyncResult]] = None) -> None:
         """Abort the tasks of `jobs` (default: all unfinished) that have not started."""

@@ -129,6 +129,14 @@ class View:
     def _result(self, result: AsyncResult, block: Optional[bool]):
         return result.get() if self._blocking(block) else result
 
+    def use_cloudpickle(self):
+        """Nothing to change: functions and classes defined interactively already travel by value
+        with cloudpickle (ipyparallel's views switch to it here). As there, it is a call on the
+        engines, whose result follows `block`."""
+        return self.apply(type(None))  # a call that does nothing and returns None
+
+    use_dill = use_cloudpickle
+
     def apply(self, f: Callable, *args, **kwargs):
         """Call f(*args, **kwargs); waits and returns the value if `block`, else an AsyncResult."""
         return self._result(self._apply(f, args, kwargs), None)

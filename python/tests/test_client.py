@@ -110,6 +110,30 @@ class ClientTests(ClusterTestCase):
         closure = interactive("def make(k):\n    return lambda x: x * k + rank\nf = make(3)")
         self.assertEqual(dv.map_sync(closure, [1, 1]), [3, 4])
 
+    def test_ipyparallel_tutorial_calls(self):
+        # From ipyparallel's quick start and tutorials, with rc = px.
+        rc = pxsh.Client(profile=self.cluster)
+        try:
+            self.assertIsNone(rc.wait_for_engines(self.engines, timeout=30))
+            self.assertIsNone(rc.wait_for_engines(block=False).result(timeout=30))
+            with self.assertRaisesRegex(TimeoutError, f"{self.engines} engines after 0.2 s, not 99"):
+                rc.wait_for_engines(99, timeout=0.2)
+            rc.spin()
+            dv = rc[:]
+            self.assertEqual(dv.use_cloudpickle().get(timeout=30), [None] * self.engines)
+            dv.use_dill().wait(30)
+            ar = rc.load_balanced_view().apply_async(interactive("def f(): return print('hi') or rank"))
+            self.assertIn(ar.get(timeout=30), range(self.engines))
+            meta = ar.metadata
+            self.assertEqual(meta["engine_id"], ar.engine_id)
+            self.assertEqual(meta["stdout"], "hi\n")
+            self.assertLessEqual(meta["submitted"], meta["started"])
+            self.assertLessEqual(meta["started"], meta["completed"])
+            self.assertIsNone(meta["error"])
+            self.assertEqual([m["engine_id"] for m in dv.apply_async(abs, 1).metadata], rc.ids)
+        finally:
+            rc.close()
+
     def test_execute_push_pull(self):
         dv = self.rc[:]
         result = dv.execute("z = rank * 10\nprint('z is', z)")
