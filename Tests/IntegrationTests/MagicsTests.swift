@@ -51,6 +51,20 @@ extension EndToEnd {
             )
         }
 
+        /// A session file or transcript saved on Windows (CRLF, a byte order mark) runs as Python would run it.
+        @Test func crlfFilesRunAndCheck() throws {
+            let directory = try TemporaryDirectory()
+            try directory.write("\u{FEFF}x = 1\r\n%px print('crlf', rank)\r\nprint('x =', x)\r\n", to: "crlf.px")
+            let run = try Pxsh.run(["run", directory.path + "/crlf.px", "-n", "1"])
+            expectStatus(run, .exited(0))
+            #expect(run.stdout.split(separator: "\n") == ["[stdout:0] crlf 0", "x = 1"], "\(run.transcript)")
+
+            try directory.write("# pxsh transcript: engines=1\r\nIn [1]: print(6 * 7)\r\n42\r\n", to: "crlf.pxt")
+            let check = try Pxsh.run(["run", "--check", directory.path + "/crlf.pxt"])
+            expectStatus(check, .exited(0))
+            #expect(check.stdout.contains("1 passed, 0 failed"), "\(check.transcript)")
+        }
+
         /// A transcript is never written over the session file that is running: that would lose its source.
         @Test func aTranscriptMayNotOverwriteTheSessionFileThatRuns() throws {
             let directory = try TemporaryDirectory()

@@ -128,6 +128,15 @@ import Glibc
     }
 }
 
+@Suite struct SessionFileLineEndTests {
+    /// A file saved on Windows reads as Python reads it: no byte order mark, `\r\n` as `\n`.
+    @Test func crlfLineEndsAndAByteOrderMarkReadAsPythonReadsThem() throws {
+        let text = SessionFile.normalized("\u{FEFF}x = 1\r\n%px print(x)\r\nfor i in y:\r\n    f(i)\r\n\r\nz = 2\r\n")
+        #expect(text == "x = 1\n%px print(x)\nfor i in y:\n    f(i)\n\nz = 2\n")
+        #expect(SessionFile.isTranscript(SessionFile.normalized("In [1]: x\r\nOut[1]: 1\r\n")))
+    }
+}
+
 @Suite struct TranscriptOutputEscapeTests {
     /// Output that looks like a prompt, a continuation or a comment is written with a `\` in front and read
     /// back without it, so `--check` neither runs it nor skips it.

@@ -10,10 +10,20 @@ public enum SessionFile {
     public static func read(_ path: String) throws -> String {
         // A session file is typed text; reading /dev/zero or a data file whole would eat memory.
         do {
-            return String(decoding: try FileDescriptor.readAll(path, limit: maximumSize), as: UTF8.self)
+            return normalized(String(decoding: try FileDescriptor.readAll(path, limit: maximumSize), as: UTF8.self))
         } catch let error as SystemError where error.code == EFBIG {
             throw TooLarge(path: path)
         }
+    }
+
+    /// The text as Python reads a source file: a leading byte order mark dropped and `\r\n` line ends
+    /// read as `\n` (a file saved on Windows, or checked out with git's autocrlf).
+    static func normalized(_ text: String) -> String {
+        var text = Substring(text)
+        if text.hasPrefix("\u{FEFF}") { text = text.dropFirst() }
+        // "\r\n" is one Character to Swift, so lines split at "\n" would keep it inside them.
+        guard text.contains("\r\n") else { return String(text) }
+        return text.split(separator: "\r\n", omittingEmptySubsequences: false).joined(separator: "\n")
     }
 
     /// A file too large to be a session file.
