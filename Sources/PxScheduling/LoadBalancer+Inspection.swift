@@ -83,7 +83,8 @@ extension LoadBalancer {
     public var pendingTasks: [TaskID] {
         var result: [TaskID] = []
         result.reserveCapacity(self.pendingCount)
-        for entry in [self.restrictedQueue, self.queue].joined()
+        let restricted = self.restrictedQueues.values.joined().sorted { $0.ticket < $1.ticket }
+        for entry in [restricted, Array(self.queue)].joined()
         where self.tasks[entry.task]?.placement == .pending(ticket: entry.ticket) {
             result.append(entry.task)
         }

@@ -25,8 +25,9 @@
 /// - Tasks are dispatched in the order they were submitted. With no capacity, or no live engine at
 ///   all, tasks wait; they never fail for want of an engine.
 /// - A task may be restricted to some engines (a load-balanced view on a subset). It goes to the
-///   least-loaded of those with room, and waits in a queue of its own meanwhile, so that it holds
-///   back no task that another engine could run. Restricted tasks are dispatched before the others.
+///   least-loaded of those with room, and waits in a queue of its own meanwhile (one for each set of
+///   engines), so that it holds back no task that another engine could run. Restricted tasks are
+///   dispatched before the others, in queue order across the sets.
 /// - When an engine leaves, its outstanding tasks go back to the front of the queue, in their
 ///   order, if they have retries left; otherwise they fail with
 ///   ``FailureReason/engineDied(_:)``.
@@ -38,9 +39,10 @@
 /// ## Cost
 ///
 /// Submitting, finishing and aborting a task cost O(1) amortized, plus O(engines) for each task
-/// dispatched, to find the least-loaded engine. No event scans the pending queue, except that of
-/// restricted tasks, while one of them waits and an engine has room. A task that
-/// ended is forgotten, so memory is proportional to the tasks still pending or dispatched.
+/// dispatched, to find the least-loaded engine. No event scans a pending queue: restricted tasks
+/// cost O(sets × engines) per event while some wait, for the sets of engines they are restricted to
+/// (one per load-balanced view on a subset, a handful). A task that ended is forgotten, so memory
+/// is proportional to the tasks still pending or dispatched.
 public struct LoadBalancer: Sendable {
     /// How the load balancer spreads and retries tasks.
     public private(set) var configuration: Configuration
@@ -57,14 +59,20 @@ public struct LoadBalancer: Sendable {
     /// The pending tasks in dispatch order, mixed with tombstones of aborted ones.
     private(set) var queue = PendingQueue()
 
-    /// The pending tasks that only some engines may run, in dispatch order, with tombstones.
-    private(set) var restrictedQueue = PendingQueue()
+    /// The pending tasks that only some engines may run, a queue for each set of engines, each in
+    /// dispatch order, with tombstones. Tickets order their entries across the queues.
+    private(set) var restrictedQueues: [Set<EngineID>: PendingQueue] = [:]
 
     /// The number of pending tasks that only some engines may run (part of ``pendingCount``).
     public private(set) var restrictedPendingCount = 0
 
-    /// The last ticket issued to a queue entry.
-    private var lastTicket: UInt64 = 0
+    /// The last ticket issued to an entry at the back of a queue. Entries put back at the front get
+    /// tickets below every other (``frontTicket``), so that tickets order entries as one queue would:
+    /// the restricted queues are dispatched in ticket order.
+    private var lastTicket: UInt64 = 1 << 63
+
+    /// The lowest ticket issued to an entry put back at the front of a queue.
+    private var frontTicket: UInt64 = 1 << 63
 
     /// A logical clock that ticks once per dispatched task, to tell which engine got work last.
     private var dispatchClock: UInt64 = 0
@@ -144,22 +152,15 @@ extension LoadBalancer {
     private mutating func leave(_ engine: EngineID, retrying: Bool, actions: inout ActionBuffer) {
         guard let state = self.engines.removeValue(forKey: engine) else { return }
 
-        var requeued: [PendingQueue.Entry] = []
-        var requeuedRestricted: [PendingQueue.Entry] = []
+        var retried: [TaskID] = []
         for task in state.outstanding {
             guard let index = self.tasks.index(forKey: task) else {
                 assertionFailure("engine \(engine) holds task \(task), which is not tracked")
                 continue
             }
             if retrying, self.tasks.values[index].retriesLeft > 0 {
-                let ticket = self.issueTicket()
                 self.tasks.values[index].retriesLeft -= 1
-                self.tasks.values[index].placement = .pending(ticket: ticket)
-                if self.tasks.values[index].allowed == nil {
-                    requeued.append(PendingQueue.Entry(task: task, ticket: ticket))
-                } else {
-                    requeuedRestricted.append(PendingQueue.Entry(task: task, ticket: ticket))
-                }
+                retried.append(task)
                 actions.notify(.retrying(task, after: engine))
             } else {
                 self.tasks.remove(at: index)
@@ -168,11 +169,25 @@ extension LoadBalancer {
         }
 
         // At the front: these tasks were the next to run, and a client waiting on them has
-        // waited longest.
+        // waited longest. Their tickets come below every other, the first's lowest.
+        self.frontTicket -= UInt64(retried.count)
+        var requeued: [PendingQueue.Entry] = []
+        var requeuedRestricted: [Set<EngineID>: [PendingQueue.Entry]] = [:]
+        for (offset, task) in retried.enumerated() {
+            let entry = PendingQueue.Entry(task: task, ticket: self.frontTicket + UInt64(offset))
+            self.tasks[task]!.placement = .pending(ticket: entry.ticket)
+            if let allowed = self.tasks[task]!.allowed {
+                requeuedRestricted[allowed, default: []].append(entry)
+                self.restrictedPendingCount += 1
+            } else {
+                requeued.append(entry)
+            }
+        }
         self.queue.prepend(contentsOf: requeued)
-        self.restrictedQueue.prepend(contentsOf: requeuedRestricted)
-        self.pendingCount += requeued.count + requeuedRestricted.count
-        self.restrictedPendingCount += requeuedRestricted.count
+        for (allowed, entries) in requeuedRestricted {
+            self.restrictedQueues[allowed, default: PendingQueue()].prepend(contentsOf: entries)
+        }
+        self.pendingCount += retried.count
     }
 
     private mutating func finishDirect(on engine: EngineID) {
@@ -197,11 +212,13 @@ extension LoadBalancer {
         for task in newTasks where self.tasks[task] == nil {
             let ticket = self.issueTicket()
             self.tasks[task] = TaskRecord(placement: .pending(ticket: ticket), retriesLeft: retries, allowed: allowed)
-            if allowed == nil {
-                self.queue.append(PendingQueue.Entry(task: task, ticket: ticket))
-            } else {
-                self.restrictedQueue.append(PendingQueue.Entry(task: task, ticket: ticket))
+            if let allowed {
+                self.restrictedQueues[allowed, default: PendingQueue()].append(
+                    PendingQueue.Entry(task: task, ticket: ticket)
+                )
                 self.restrictedPendingCount += 1
+            } else {
+                self.queue.append(PendingQueue.Entry(task: task, ticket: ticket))
             }
             self.pendingCount += 1
         }
@@ -244,7 +261,13 @@ extension LoadBalancer {
 
         let unrestricted = self.pendingCount - self.restrictedPendingCount
         if self.queue.count - unrestricted > unrestricted + Self.tombstoneSlack {
-            self.sweepTombstones()
+            Self.sweepTombstones(in: &self.queue, tasks: self.tasks)
+        }
+        let restrictedEntries = self.restrictedQueues.values.reduce(0) { $0 + $1.count }
+        if restrictedEntries - self.restrictedPendingCount > self.restrictedPendingCount + Self.tombstoneSlack {
+            for allowed in Array(self.restrictedQueues.keys) {
+                Self.sweepTombstones(in: &self.restrictedQueues[allowed]!, tasks: self.tasks)
+            }
         }
     }
 }
@@ -265,30 +288,51 @@ extension LoadBalancer {
         }
     }
 
-    /// Sends the restricted tasks that can go, in queue order, each to the least-loaded of its
-    /// engines with room; the others keep their place. Tombstones are dropped on the way.
+    /// Sends the restricted tasks that can go, in queue order (ticket order across the sets of
+    /// engines), each to the least-loaded of its engines with room; the others keep their place.
+    ///
+    /// The tasks of one queue may all run on the same engines: while the first cannot go, none of
+    /// the others can, and as dispatching only takes room, it stays so for the rest of the pass. So
+    /// only the first task of each queue is looked at, not the tasks that wait behind it.
     private mutating func dispatchRestricted(into actions: inout ActionBuffer) {
         guard self.leastLoadedEngine() != nil else { return }  // No room anywhere: nothing can go.
-        var waiting = PendingQueue()
-        while let entry = self.restrictedQueue.popFirst() {
-            guard let index = self.tasks.index(forKey: entry.task),
-                self.tasks.values[index].placement == .pending(ticket: entry.ticket)
-            else { continue }
-            guard let engineIndex = self.leastLoadedEngine(among: self.tasks.values[index].allowed) else {
-                waiting.append(entry)
-                continue
+        var open = Array(self.restrictedQueues.keys)
+        while true {
+            var next: (allowed: Set<EngineID>, entry: PendingQueue.Entry, engine: EngineIndex)?
+            var stillOpen: [Set<EngineID>] = []
+            for allowed in open {
+                guard let entry = self.firstPending(restrictedTo: allowed),
+                    let engine = self.leastLoadedEngine(among: allowed)
+                else { continue }
+                stillOpen.append(allowed)
+                if next.map({ entry.ticket < $0.entry.ticket }) ?? true { next = (allowed, entry, engine) }
             }
-            self.tasks.values[index].placement = .dispatched(self.engines.keys[engineIndex])
+            guard let next else { return }
+            open = stillOpen
+            _ = self.restrictedQueues[next.allowed]!.popFirst()
+            self.tasks[next.entry.task]!.placement = .dispatched(self.engines.keys[next.engine])
             self.pendingCount -= 1
             self.restrictedPendingCount -= 1
-            self.recordDispatch(of: entry.task, to: engineIndex, into: &actions)
+            self.recordDispatch(of: next.entry.task, to: next.engine, into: &actions)
         }
-        self.restrictedQueue = waiting
     }
+
+    /// The first live entry of the queue of tasks restricted to `allowed`, once the tombstones before
+    /// it are dropped; nil (and the queue gone) when it holds no live entry.
+    private mutating func firstPending(restrictedTo allowed: Set<EngineID>) -> PendingQueue.Entry? {
+        while let entry = self.restrictedQueues[allowed]?.first {
+            if self.tasks[entry.task]?.placement == .pending(ticket: entry.ticket) { return entry }
+            _ = self.restrictedQueues[allowed]!.popFirst()
+        }
+        self.restrictedQueues[allowed] = nil
+        return nil
+    }
+
+    typealias EngineIndex = Dictionary<EngineID, EngineState>.Index
 
     private mutating func recordDispatch(
         of task: TaskID,
-        to engineIndex: Dictionary<EngineID, EngineState>.Index,
+        to engineIndex: EngineIndex,
         into actions: inout ActionBuffer
     ) {
         self.dispatchClock += 1
@@ -301,8 +345,8 @@ extension LoadBalancer {
     ///
     /// A linear scan: clusters have tens of engines, and a heap would have to be updated on every
     /// finish and direct report for no gain at that size.
-    private func leastLoadedEngine(among allowed: Set<EngineID>? = nil) -> Dictionary<EngineID, EngineState>.Index? {
-        var best: (index: Dictionary<EngineID, EngineState>.Index, load: Int, lastDispatch: UInt64, id: EngineID)?
+    private func leastLoadedEngine(among allowed: Set<EngineID>? = nil) -> EngineIndex? {
+        var best: (index: EngineIndex, load: Int, lastDispatch: UInt64, id: EngineID)?
         for index in self.engines.indices {
             let (id, state) = self.engines[index]
             if let allowed, !allowed.contains(id) { continue }
@@ -340,10 +384,10 @@ extension LoadBalancer {
         return self.lastTicket
     }
 
-    /// Removes the entries of aborted tasks from the queue.
-    private mutating func sweepTombstones() {
-        let tasks = self.tasks
-        self.queue.removeAll { entry in
+    /// Removes the entries of aborted tasks (whose `tasks` record is gone or holds another ticket)
+    /// from `queue`.
+    private static func sweepTombstones(in queue: inout PendingQueue, tasks: [TaskID: TaskRecord]) {
+        queue.removeAll { entry in
             tasks[entry.task]?.placement != .pending(ticket: entry.ticket)
         }
     }
@@ -359,8 +403,8 @@ extension LoadBalancer {
             // Only tombstones are left, if anything.
             self.queue.removeAll()
         }
-        if self.restrictedPendingCount == 0, !self.restrictedQueue.isEmpty {
-            self.restrictedQueue.removeAll()
+        if self.restrictedPendingCount == 0, !self.restrictedQueues.isEmpty {
+            self.restrictedQueues = [:]
         }
         if self.tasks.isEmpty, self.tasks.capacity > Self.retainedCapacity {
             self.tasks = [:]

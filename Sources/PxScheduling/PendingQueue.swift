@@ -66,6 +66,11 @@ struct PendingQueue {
         self.count += entries.count
     }
 
+    /// The entry at the front, or `nil` if the queue is empty.
+    var first: Entry? {
+        self.count > 0 ? self.storage[self.head] : nil
+    }
+
     /// Removes and returns the entry at the front, or `nil` if the queue is empty.
     mutating func popFirst() -> Entry? {
         guard self.count > 0 else { return nil }

@@ -151,6 +151,36 @@ struct LoadBalancerTests {
         #expect(balancer.unfinishedCount == 0)
     }
 
+    /// Restricted tasks of several views go in one queue order: a task retried after its engine died
+    /// goes first, before an older task of another view that could take the same engine.
+    @Test func restrictedTasksOfSeveralViewsGoInQueueOrderRetriedFirst() {
+        var balancer = makeBalancer(engines: [0, 1, 2], prefetch: 1)
+        #expect(balancer.handle(.submitted([1], allowed: [0, 2])) == [.dispatch([1], to: 0)])
+        #expect(balancer.handle(.submitted([2], allowed: [1, 2])) == [.dispatch([2], to: 1)])
+        #expect(balancer.handle(.submitted([3], allowed: [2])) == [.dispatch([3], to: 2)])
+        #expect(balancer.handle(.submitted([4], allowed: [1, 2])).isEmpty)
+        #expect(balancer.handle(.engineLeft(0)) == [.retrying(1, after: 0)])
+        #expect(balancer.pendingTasks == [1, 4])
+        // Engine 2 frees up: both 1 and 4 may run there; 1 is ahead.
+        #expect(balancer.handle(.finished([3], on: 2)) == [.dispatch([1], to: 2)])
+        #expect(balancer.handle(.finished([2], on: 1)) == [.dispatch([4], to: 1)])
+        #expect(balancer.restrictedPendingCount == 0 && balancer.pendingTasks.isEmpty)
+    }
+
+    /// A long map on a view of some engines waits for them without holding back other work, and
+    /// goes in order, whatever else is submitted meanwhile.
+    @Test func aLongRestrictedMapGoesInOrderBesideOtherWork() {
+        var balancer = makeBalancer(engines: [0, 1, 2], prefetch: 1)
+        #expect(balancer.handle(.submitted(taskIDs(1...1000), allowed: [0])) == [.dispatch([1], to: 0)])
+        #expect(
+            balancer.handle(.submitted(taskIDs(1001...1002))) == [.dispatch([1001], to: 1), .dispatch([1002], to: 2)]
+        )
+        for task in UInt64(1)..<1000 {
+            #expect(balancer.handle(.finished([TaskID(task)], on: 0)) == [.dispatch([TaskID(task + 1)], to: 0)])
+        }
+        #expect(balancer.pendingCount == 0)
+    }
+
     // MARK: - Completion
 
     @Test func completionRefillsTheEngineThatFreedUp() {
