@@ -93,7 +93,7 @@ let package = Package(
             name: "pxsh",
             dependencies: [
                 "PxRepl", "PxEngine", "PxController", "PxBench", "PxClient", "PxPlatform", "PxSecurity",
-                "PxLaunch",
+                "PxLaunch", "PxPythonPackage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import PxClient
 import PxPlatform
+import PxPythonPackage
 import PxRepl
 
 #if canImport(Glibc)
@@ -18,7 +19,8 @@ struct Pxsh: ParsableCommand {
         abstract: "A fast REPL for parallel Python sessions on local engines.",
         discussion: """
             `pxsh [-n N] [--python PATH] [--cluster NAME] [-c CODE]` starts the REPL (the default \
-            command). Exit status: 0 if every command succeeded, 1 if one failed, 2 for a usage error.
+            command). Exit status: 0 if every command succeeded, 1 if one failed, 2 for a usage error. \
+            `pxsh --version` prints the version.
             """,
         subcommands: [
             ReplCommand.self, RunCommand.self, ClusterCommand.self, BenchCommand.self, MagicsCommand.self,
@@ -37,6 +39,10 @@ struct Pxsh: ParsableCommand {
         // first engine waits for three processes to start one after the other: pxsh, its controller
         // and the zygote.
         switch arguments.first {
+        case "--version" where arguments.count == 1:
+            // Not ArgumentParser's `version:`, which would read the version at every start.
+            Terminal.write("pxsh \(EmbeddedPythonPackage.version)\n")
+            Glibc.exit(0)
         case "controller": run(ControllerCommand.self, Array(arguments.dropFirst()))
         case "engine" where arguments.contains("--socket"): run(EngineCommand.self, Array(arguments.dropFirst()))
         case let first where isReplCommandLine(arguments, first: first):
@@ -130,7 +136,8 @@ struct ReplCommand: ParsableCommand {
             ? "engines join over TCP with: pxsh engine --connection-file \(session.cluster.directory)/connection.json\n"
             : ""
         return session.renderer.style.dim(
-            "pxsh: \(count) engine\(count == 1 ? "" : "s") in \(where_), python \(session.cluster.pythonExecutable)\n"
+            "pxsh \(EmbeddedPythonPackage.version): \(count) engine\(count == 1 ? "" : "s") in \(where_), "
+                + "python \(session.cluster.pythonExecutable)\n"
                 + joining + "%help lists the magics; a plain line runs locally; Ctrl-D quits.\n"
         )
     }

@@ -598,6 +598,23 @@ extension EndToEnd {
 
         // MARK: - --help
 
+        /// `pxsh --version` prints the version written once, as `__version__` of the Python package (which
+        /// the package's metadata reads too), and `--help` says so.
+        @Test func versionIsThePythonPackagesAndHelpNamesIt() throws {
+            let run = try Pxsh.run(["--version"], timeout: 30)
+            expectStatus(run, .exited(0))
+            // Tests/IntegrationTests/MagicsTests.swift -> the package root.
+            let root = #filePath.split(separator: "/", omittingEmptySubsequences: false).dropLast(3)
+                .joined(separator: "/")
+            let source = String(decoding: try FileDescriptor.readAll(root + "/python/pxsh/__init__.py"), as: UTF8.self)
+            let version = try #require(source.firstMatch(of: /\n__version__ = "([0-9a-z.]+)"\n/)?.output.1)
+            #expect(run.stdout == "pxsh \(version)\n", "\(run.transcript)")
+            let pyproject = String(decoding: try FileDescriptor.readAll(root + "/python/pyproject.toml"), as: UTF8.self)
+            #expect(pyproject.contains("version = { attr = \"pxsh.__version__\" }"), "\(pyproject)")
+            let help = try Pxsh.run(["--help"], timeout: 30)
+            #expect(help.stdout.contains("pxsh --version"), "\(help.transcript)")
+        }
+
         /// Every command's discussion is paragraphs that argument-parser wraps: at any width, each
         /// line of a paragraph but the last is full (its next word would not have fitted: argument-parser
         /// fills lines up to one column short of the width).
