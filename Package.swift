@@ -95,6 +95,17 @@ let package = Package(
                 "PxRepl", "PxEngine", "PxController", "PxBench", "PxClient", "PxPlatform", "PxSecurity",
                 "PxLaunch", "PxPythonPackage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            // The Swift runtime and Foundation linked in: every pxsh process (the client, the controller,
+            // a spawned engine) starts without resolving about 9,400 symbols in 20 shared libraries, 13 M
+            // instructions fewer per process (callgrind). The archives need listing: Foundation's depend on
+            // CoreFoundation's and ICU's, which come after them.
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib", "-lFoundation", "-lFoundationInternationalization", "-lFoundationEssentials",
+                    "-lCoreFoundation", "-l_FoundationCShims", "-l_FoundationCollections", "-l_FoundationICU",
+                    "-lCoreFoundation", "-l_FoundationICU",
+                ])
             ]
         ),
 
