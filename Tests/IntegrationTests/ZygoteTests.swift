@@ -15,6 +15,20 @@ extension EndToEnd {
             open(f"/proc/{os.getppid()}/cmdline").read().split("\\0")[1], os.getpgid(0) == os.getpid())
             """
 
+        /// Runs `body` with an interactive `pxsh -n 1` and its test token; then ends it, and kills
+        /// whatever it left running.
+        static func withInteractivePxsh(_ body: (ChildProcess, String) throws -> Void) throws {
+            let (pxsh, token) = try Pxsh.start(["-n", "1"])
+            defer {
+                pxsh.closeInput()
+                _ = pxsh.waitForExit(timeout: 60)
+                for entry in Pxsh.leftoverProcesses(token: token, pxshPID: pxsh.pid, timeout: 10) {
+                    kill(entry.pid, SIGKILL)
+                }
+            }
+            try body(pxsh, token)
+        }
+
         @Test func enginesAndARestartedOneAreForkedAndAdoptedByTheController() throws {
             let run = try Pxsh.script(
                 """
@@ -38,35 +52,33 @@ extension EndToEnd {
         /// keeps none (a copy of the listening socket, or of the controller's log, would outlive the
         /// controller's own), only its socket to the controller and its log.
         @Test func theZygoteIsForkedFromTheControllerAndHoldsOnlyItsSocketAndItsLog() throws {
-            let (pxsh, token) = try Pxsh.start(["-n", "1"])
-            defer {
-                pxsh.closeInput()
-                _ = pxsh.waitForExit(timeout: 60)
-                for entry in Pxsh.leftoverProcesses(token: token, pxshPID: pxsh.pid, timeout: 10) {
-                    kill(entry.pid, SIGKILL)
+            try Zygote.withInteractivePxsh { pxsh, token in
+                pxsh.write("%px print('ready')\n")
+                try pxsh.waitForOutput(timeout: 60) { $0.contains("[stdout:0] ready") }
+                let cluster = ProcessTable.processes(
+                    withToken: "PXSH_IT_TOKEN=\(token)",
+                    orCommandLineContaining: "/private-\(pxsh.pid)-"
+                )
+                let zygote = try #require(
+                    cluster.first { $0.isAlive && $0.commandLine.contains(" engine --zygote ") },
+                    "\(cluster)"
+                )
+                let parent = ProcessTable.entry(zygote.parent)
+                #expect(
+                    parent?.commandLine.contains(" controller ") == true,
+                    "\(zygote) \(parent.map { "\($0)" } ?? "?")"
+                )
+                let directory = "/proc/\(zygote.pid)/fd"
+                let targets = (DirectoryListing.names(in: directory) ?? []).map { name in
+                    var buffer = [CChar](repeating: 0, count: 4096)
+                    let count = readlink(directory + "/" + name, &buffer, buffer.count - 1)
+                    return count > 0
+                        ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
                 }
+                #expect(targets.filter { $0.hasPrefix("socket:") }.count == 1, "\(targets)")
+                #expect(targets.contains { $0.hasSuffix("/zygote.log") }, "\(targets)")
+                #expect(!targets.contains { $0.hasSuffix("/controller.log") }, "\(targets)")
             }
-            pxsh.write("%px print('ready')\n")
-            try pxsh.waitForOutput(timeout: 60) { $0.contains("[stdout:0] ready") }
-            let cluster = ProcessTable.processes(
-                withToken: "PXSH_IT_TOKEN=\(token)",
-                orCommandLineContaining: "/private-\(pxsh.pid)-"
-            )
-            let zygote = try #require(
-                cluster.first { $0.isAlive && $0.commandLine.contains(" engine --zygote ") },
-                "\(cluster)"
-            )
-            let parent = ProcessTable.entry(zygote.parent)
-            #expect(parent?.commandLine.contains(" controller ") == true, "\(zygote) \(parent.map { "\($0)" } ?? "?")")
-            let directory = "/proc/\(zygote.pid)/fd"
-            let targets = (DirectoryListing.names(in: directory) ?? []).map { name in
-                var buffer = [CChar](repeating: 0, count: 4096)
-                let count = readlink(directory + "/" + name, &buffer, buffer.count - 1)
-                return count > 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-            }
-            #expect(targets.filter { $0.hasPrefix("socket:") }.count == 1, "\(targets)")
-            #expect(targets.contains { $0.hasSuffix("/zygote.log") }, "\(targets)")
-            #expect(!targets.contains { $0.hasSuffix("/controller.log") }, "\(targets)")
         }
 
         /// The objects of the zygote's Python start are frozen (gc.freeze) in every engine it forks, a
@@ -137,23 +149,17 @@ extension EndToEnd {
         /// A process that a restarted engine left running ends with it and, adopted by the controller
         /// (a subreaper), is reaped rather than left a zombie while the cluster runs.
         @Test func whatARestartedEngineLeftRunningIsReaped() throws {
-            let (pxsh, token) = try Pxsh.start(["-n", "1"])
-            defer {
-                pxsh.closeInput()
-                _ = pxsh.waitForExit(timeout: 60)
-                for entry in Pxsh.leftoverProcesses(token: token, pxshPID: pxsh.pid, timeout: 10) {
-                    kill(entry.pid, SIGKILL)
-                }
+            try Zygote.withInteractivePxsh { pxsh, token in
+                pxsh.write("%px import subprocess; p = subprocess.Popen(['sleep', '600']); print('child', p.pid)\n")
+                let output = try pxsh.waitForOutput(timeout: 60) { $0.contains("[stdout:0] child ") }
+                let line = try #require(output.split(separator: "\n").first { $0.contains("[stdout:0] child ") })
+                let child = try #require(pid_t(line.split(separator: " ").last ?? ""), "\(output)")
+                pxsh.write("%restart 0\n%px print('restarted')\n")
+                try pxsh.waitForOutput(timeout: 60) { $0.contains("[stdout:0] restarted") }
+                // kill(pid, 0) succeeds for a zombie too: only a reaped process is gone.
+                let isGone = eventually(timeout: 10) { kill(child, 0) != 0 && errno == ESRCH }
+                #expect(isGone, "process \(child) is still there: \(ProcessTable.entry(child).map { "\($0)" } ?? "?")")
             }
-            pxsh.write("%px import subprocess; p = subprocess.Popen(['sleep', '600']); print('child', p.pid)\n")
-            let output = try pxsh.waitForOutput(timeout: 60) { $0.contains("[stdout:0] child ") }
-            let line = try #require(output.split(separator: "\n").first { $0.contains("[stdout:0] child ") })
-            let child = try #require(pid_t(line.split(separator: " ").last ?? ""), "\(output)")
-            pxsh.write("%restart 0\n%px print('restarted')\n")
-            try pxsh.waitForOutput(timeout: 60) { $0.contains("[stdout:0] restarted") }
-            // kill(pid, 0) succeeds for a zombie too: only a reaped process is gone.
-            let isGone = eventually(timeout: 10) { kill(child, 0) != 0 && errno == ESRCH }
-            #expect(isGone, "process \(child) is still there: \(ProcessTable.entry(child).map { "\($0)" } ?? "?")")
         }
     }
 }
