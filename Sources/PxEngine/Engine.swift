@@ -21,7 +21,6 @@ public enum Engine {
         // An engine must not outlive its controller, even one killed with SIGKILL.
         guard Signals.dieWithParent(signal: SIGKILL) else { exit(0) }
         if options.isZygote { Zygote.run(options) }
-        enginePID = getpid()
         do {
             if let logPath = options.logPath { try openLog(logPath) }
             try serve(options, python: startPython(options))
@@ -34,8 +33,9 @@ public enum Engine {
 
     // The engine's own messages go to the log (its original stderr), not to the captured fd 2.
     nonisolated(unsafe) static var logDescriptor = FileDescriptor.standardError
-    /// The engine's own pid: a forked child of user code has another.
-    nonisolated(unsafe) static var enginePID = getpid()
+    /// Set in a child that user code forked (os.fork, a fork Pool): libc's fork runs the handler that
+    /// ``serve(_:python:)`` registers. Checked after every task instead of a getpid system call.
+    nonisolated(unsafe) static var isForkedChild = false
 
     static func log(_ message: String) {
         try? logDescriptor.writeAll(message + "\n")
@@ -103,6 +103,8 @@ public enum Engine {
 
         let hello = Hello(role: .engine, fields: [String(options.id), String(options.rank), String(getpid())])
         try socket.send(hello.frame)
+
+        pthread_atfork(nil, nil) { Engine.isForkedChild = true }
 
         // However the loop ends (the controller asks, or goes away), Python ends as its own exit would:
         // atexit handlers run and open files are flushed and closed.
@@ -214,7 +216,7 @@ public enum Engine {
         Signals.setCurrentTask(0)
         // A child that user code forked (os.fork) and that did not exit comes back here: it must never
         // speak on the engine's connection or read its frames. Python flushed its output already.
-        if getpid() != enginePID { _exit(0) }
+        if isForkedChild { _exit(0) }
         let completed = Clock.realtimeNanoseconds
         python.discardPendingSignals()
         let failed = result.first.map { $0 != ReplyStatus.ok.segment } ?? true

@@ -101,7 +101,6 @@ public enum Zygote {
         guard Signals.dieWithParent(signal: SIGKILL), getppid() == controller else { _exit(0) }
         if Engine.logDescriptor != .standardError { Engine.logDescriptor.close() }
         Engine.logDescriptor = .standardError
-        Engine.enginePID = getpid()
         ProcessSpawner.setCommandLine(
             [CommandLine.arguments[0], "engine", "--id=\(request.id)", "--rank", String(request.rank)]
                 + ["--size", String(request.size)] + (request.isHome ? ["--home"] : [])
