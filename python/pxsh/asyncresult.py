@@ -217,28 +217,28 @@ class AsyncResult(concurrent.futures.Future):
         """As concurrent.futures.Future.set_result, with the client's lock taken directly."""
         if not _FUTURE_FIELDS_KNOWN:
             return super().set_result(result)
-        with self._client._lock:
-            if self._state in _SETTLED:
-                raise concurrent.futures.InvalidStateError(f"{self._state}: {self!r}")
-            self._result = result
-            self._state = _FINISHED
-            for waiter in self._waiters:
-                waiter.add_result(self)
-            _notify_waiters(self._condition)
-        if self._done_callbacks:
-            self._invoke_callbacks()
+        self._settle(result, None)
 
     def set_exception(self, exception: BaseException) -> None:
         """As concurrent.futures.Future.set_exception, with the client's lock taken directly."""
         if not _FUTURE_FIELDS_KNOWN:
             return super().set_exception(exception)
+        self._settle(None, exception)
+
+    def _settle(self, result: Any, exception: Optional[BaseException]) -> None:
+        # Future.set_result/set_exception without the Condition's Python-level enter and exit and its
+        # notify_all when no thread waits: the same state change, under the same lock.
         with self._client._lock:
             if self._state in _SETTLED:
                 raise concurrent.futures.InvalidStateError(f"{self._state}: {self!r}")
+            self._result = result
             self._exception = exception
             self._state = _FINISHED
             for waiter in self._waiters:
-                waiter.add_exception(self)
+                if exception is None:
+                    waiter.add_result(self)
+                else:
+                    waiter.add_exception(self)
             _notify_waiters(self._condition)
         if self._done_callbacks:
             self._invoke_callbacks()
