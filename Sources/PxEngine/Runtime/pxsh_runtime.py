@@ -1585,10 +1585,17 @@ def _import_buffer(segment):
     if path is None:
         return _writable(segment)
     import mmap
+    # Copy-on-write: the array is writable, and pages are copied only if written.
+    return memoryview(_map_shared_file(path, mmap.ACCESS_COPY))
+
+
+def _map_shared_file(path, access):
+    """The whole shared-memory file at path, mapped with mmap's access mode (the mapping outlives
+    its descriptor, and the file's name)."""
+    import mmap
     fd = os.open(path, os.O_RDONLY)
     try:
-        # Copy-on-write: the array is writable, and pages are copied only if written.
-        return memoryview(mmap.mmap(fd, 0, access=mmap.ACCESS_COPY))
+        return mmap.mmap(fd, 0, access=access)
     finally:
         os.close(fd)
 
@@ -1689,12 +1696,7 @@ def _load(args, pos):
     if path is None:
         return pickle.loads(args[pos + 1], buffers=buffers), end
     import mmap
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-    finally:
-        os.close(fd)
-    with data:
+    with _map_shared_file(path, mmap.ACCESS_READ) as data:
         return pickle.loads(data, buffers=buffers), end
 
 
