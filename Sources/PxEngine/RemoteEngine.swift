@@ -235,10 +235,8 @@ final class Link: Sendable {
     private let reader = Atomic<UInt8>(Reader.python.rawValue)
     /// The Python thread wants the connection back.
     private let isHandBackRequested = Atomic<Bool>(false)
-    /// Python is ending: the link thread reads for good.
-    private let isEnding = Atomic<Bool>(false)
-    /// Python is starting: the link thread reads until the Python thread first waits for tasks.
-    private let isStarting = Atomic<Bool>(false)
+    /// Where Python is in its life: a ``PythonPhase``.
+    private let phase = Atomic<UInt8>(PythonPhase.serving.rawValue)
     /// Frames the link thread read for the Python thread.
     private let frames = Mutex<[Frame]>([])
     /// Wakes the link thread (a hand-back is asked) and the Python thread (it is done).
@@ -247,6 +245,13 @@ final class Link: Sendable {
 
     private enum Reader: UInt8 {
         case nobody, python, link
+    }
+
+    /// When the link thread may pick up the connection: only while a task runs once Python serves
+    /// tasks, but all along while it starts (until the Python thread first waits for tasks) and
+    /// from when it ends, for good.
+    private enum PythonPhase: UInt8 {
+        case starting, serving, ending
     }
 
     init(socket: FrameSocket, pythonThread: pthread_t, engine: Int32) throws {
@@ -273,18 +278,22 @@ final class Link: Sendable {
 
     /// Lets the link thread read while Python starts (see ``pythonHasStarted()``).
     func releaseReadingWhilePythonStarts() {
-        isStarting.store(true, ordering: .releasing)
+        phase.store(PythonPhase.starting.rawValue, ordering: .releasing)
         reader.store(Reader.nobody.rawValue, ordering: .releasing)
     }
 
     /// Python is up: the Python thread takes the connection back when it first waits for tasks.
     func pythonHasStarted() {
-        isStarting.store(false, ordering: .releasing)
+        phase.compareExchange(
+            expected: PythonPhase.starting.rawValue,
+            desired: PythonPhase.serving.rawValue,
+            ordering: .acquiringAndReleasing
+        )
     }
 
     /// Lets the link thread read from now on (Python ends).
     func releaseReadingForGood() {
-        isEnding.store(true, ordering: .releasing)
+        phase.store(PythonPhase.ending.rawValue, ordering: .releasing)
         reader.store(Reader.nobody.rawValue, ordering: .releasing)
     }
 
@@ -354,8 +363,8 @@ final class Link: Sendable {
                 // It picks the connection up only while a task runs (or Python starts or ends): having handed it
                 // back after a task, it must not take it again before the Python thread does.
                 let mayRead =
-                    running.load(ordering: .acquiring) != 0 || isEnding.load(ordering: .acquiring)
-                    || isStarting.load(ordering: .acquiring)
+                    running.load(ordering: .acquiring) != 0
+                    || phase.load(ordering: .acquiring) != PythonPhase.serving.rawValue
                 let isReading =
                     reader.load(ordering: .acquiring) == Reader.link.rawValue
                     || mayRead
