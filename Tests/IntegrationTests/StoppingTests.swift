@@ -35,36 +35,43 @@ extension EndToEnd {
         /// stops cleanly. Here the controller stops in the middle of ending: an engine's atexit handler
         /// sends it SIGSTOP.
         @Test func clusterStopThenStartOfTheSameNameAtOnce() throws {
-            let old = try NamedCluster.start(engines: 1)
-            var clusters = [old]
-            defer {
-                for cluster in clusters {
-                    if let pid = cluster.controllerPID { kill(pid, SIGCONT) }
-                    let (_, leftovers) = cluster.stop()
-                    #expect(leftovers.isEmpty, "left behind: \(leftovers)")
-                }
+            try withAClusterStartedAgain { old, controller, startAgain in
+                let armed = try old.script(
+                    "%px import atexit, os, signal; atexit.register(os.kill, \(controller), signal.SIGSTOP)"
+                )
+                expectStatus(armed, .exited(0))
+                let stop = try Pxsh.run(["cluster", "stop", "--name", old.name, "--timeout", "3"], timeout: 60)
+                expectStatus(stop, .exited(0))
+                #expect(!ProcessTable.isAlive(controller), "the old controller still runs after `cluster stop`")
+                _ = try startAgain()
+                // An old controller still there would now end, and take the new one's socket with it.
+                kill(controller, SIGCONT)
             }
-            let controller = try #require(old.controllerPID)
-            let armed = try old.script(
-                "%px import atexit, os, signal; atexit.register(os.kill, \(controller), signal.SIGSTOP)"
-            )
-            expectStatus(armed, .exited(0))
-
-            let stop = try Pxsh.run(["cluster", "stop", "--name", old.name, "--timeout", "3"], timeout: 60)
-            expectStatus(stop, .exited(0))
-            #expect(!ProcessTable.isAlive(controller), "the old controller still runs after `cluster stop`")
-            let new = try NamedCluster.start(engines: 1, name: old.name)
-            clusters.append(new)
-            // An old controller still there would now end, and take the new one's socket with it.
-            kill(controller, SIGCONT)
-            #expect(eventually(timeout: 30) { !ProcessTable.isAlive(controller) })
-            let status = try Pxsh.run(["cluster", "status", "--name", old.name], timeout: 60)
-            expectStatus(status, .exited(0))
         }
 
         /// A controller removes only the files that are still its own when it ends: a named cluster's
         /// directory may hold a new controller's by then (here the old one's were removed by hand).
         @Test func aControllerEndingLateLeavesTheFilesOfANewClusterOfItsName() throws {
+            let files = ["controller.sock", "cluster.json", "cluster.key", "connection.json"]
+            try withAClusterStartedAgain { old, controller, startAgain in
+                kill(controller, SIGSTOP)
+                kill(controller, SIGTERM)  // seen when it runs again
+                for file in files { unlink(old.directory + "/" + file) }
+                let new = try startAgain()
+                kill(controller, SIGCONT)
+                #expect(eventually(timeout: 30) { !ProcessTable.isAlive(controller) })
+                for file in files {
+                    #expect(access(new.directory + "/" + file, F_OK) == 0, "\(file) of the new cluster was removed")
+                }
+            }
+        }
+
+        /// Runs `body` with a named cluster of one engine, its controller's pid, and a function that starts
+        /// a cluster of the same name again. Then the old controller must be gone and the cluster of that
+        /// name must answer; both clusters are stopped, and must leave nothing running.
+        private func withAClusterStartedAgain(
+            _ body: (NamedCluster, pid_t, () throws -> NamedCluster) throws -> Void
+        ) throws {
             let old = try NamedCluster.start(engines: 1)
             var clusters = [old]
             defer {
@@ -75,18 +82,12 @@ extension EndToEnd {
                 }
             }
             let controller = try #require(old.controllerPID)
-            kill(controller, SIGSTOP)
-            kill(controller, SIGTERM)  // seen when it runs again
-            for file in ["controller.sock", "cluster.json", "cluster.key", "connection.json"] {
-                unlink(old.directory + "/" + file)
+            try body(old, controller) {
+                let new = try NamedCluster.start(engines: 1, name: old.name)
+                clusters.append(new)
+                return new
             }
-            let new = try NamedCluster.start(engines: 1, name: old.name)
-            clusters.append(new)
-            kill(controller, SIGCONT)
             #expect(eventually(timeout: 30) { !ProcessTable.isAlive(controller) })
-            for file in ["controller.sock", "cluster.json", "cluster.key", "connection.json"] {
-                #expect(access(new.directory + "/" + file, F_OK) == 0, "\(file) of the new cluster was removed")
-            }
             let status = try Pxsh.run(["cluster", "status", "--name", old.name], timeout: 60)
             expectStatus(status, .exited(0))
         }
