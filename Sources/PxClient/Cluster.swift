@@ -299,12 +299,19 @@ public final class Cluster {
     ) throws
         -> Cluster
     {
-        try socket.send(Hello(role: .client, fields: [String(getpid())]).frame)
+        // A controller that exits at once (it cannot listen on --ip, say) resets the connection; its log says why.
+        func controllerEnded<T>(_ step: () throws -> T) throws -> T {
+            do {
+                return try step()
+            } catch let error as SystemError where error.code == ECONNRESET || error.code == EPIPE {
+                throw controllerPID == nil ? error : ClusterError.startFailed(controllerLogTail(layout))
+            }
+        }
+        try controllerEnded { try socket.send(Hello(role: .client, fields: [String(getpid())]).frame) }
         while true {
-            let received = try socket.receive(
-                timeoutMilliseconds: Int32(clamping: timeoutMilliseconds),
-                wakingOn: interrupt
-            )
+            let received = try controllerEnded {
+                try socket.receive(timeoutMilliseconds: Int32(clamping: timeoutMilliseconds), wakingOn: interrupt)
+            }
             switch received {
             case .frame(let frame) where frame.kind == .welcome:
                 let cluster = Cluster(

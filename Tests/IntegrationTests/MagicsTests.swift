@@ -464,6 +464,18 @@ extension EndToEnd {
 
         // MARK: - rank and size
 
+        /// An address this host does not have is the controller's own error, not a reset connection.
+        @Test func anAddressThisHostDoesNotHaveSaysSo() throws {
+            let run = try Pxsh.run(["--ip", "192.0.2.1", "-c", "pass"])  // TEST-NET-1: no host has it
+            expectStatus(run, .exited(2))
+            #expect(
+                run.stderr.contains(
+                    "the cluster did not start: controller: listen on 192.0.2.1:0: Cannot assign requested address"
+                ),
+                "\(run.transcript)"
+            )
+        }
+
         /// The client that removes engines says so once; "removed by another client" is for the others.
         @Test func removingEnginesIsNotReportedAsAnotherClientsDoing() throws {
             let run = try Pxsh.script("%remove all\n%add 1\n%remove 2\n", engines: 2)
