@@ -14,6 +14,7 @@ ids, the unfinished tasks and the results made through it.
 """
 
 import concurrent.futures
+import json
 import os
 import select
 import socket
@@ -109,6 +110,36 @@ def _cluster_socket(cluster: Optional[str]) -> Tuple[str, str]:
     except FileNotFoundError:
         raise errors.ClusterError(_no_such_cluster(cluster)) from None
     return cluster, os.path.join(directory, "controller.sock")
+
+
+def _controller_pid(directory: str) -> Optional[int]:
+    try:
+        with open(os.path.join(directory, "cluster.json")) as handle:
+            return int(json.load(handle)["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _wait_until_gone(pid: int, timeout: float) -> bool:
+    """Whether process `pid` (not a child) ends within `timeout` s: its pidfd turns readable then."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def _remove_directory(directory: str) -> None:
+    """The files of a stopped cluster's directory, then the directory (kept if a new one has begun there)."""
+    try:
+        for name in os.listdir(directory):
+            os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
+    except OSError:
+        pass
 
 
 def _no_such_cluster(name: str) -> str:
@@ -316,9 +347,14 @@ class Client:
         self._close("the client was closed")
 
     def shutdown(self) -> None:
-        """Stop the whole cluster: its engines and controller."""
+        """Stop the whole cluster: its engines and controller. A named cluster's directory (its logs
+        with it) goes too once the controller is gone, as with `pxsh cluster stop`."""
+        directory = os.path.dirname(self._socket_path) if self.cluster else None
+        pid = _controller_pid(directory) if directory else None
         self._control(protocol.CTL_SHUTDOWN)
         self._close(f"the cluster {self.cluster!r} was stopped" if self.cluster else "the cluster was stopped")
+        if pid is not None and _wait_until_gone(pid, timeout=30):
+            _remove_directory(directory)
 
     def __enter__(self):
         return self

@@ -707,5 +707,17 @@ class StoppedClusterTests(ClusterTestCase):
             pxsh.Client(cluster=self.cluster)
 
 
+class ShutdownTests(ClusterTestCase):
+    name = "pytest-shutdown"
+
+    def test_shutdown_stops_the_cluster_and_removes_its_directory(self):
+        directory = os.path.dirname(self.rc._socket_path)
+        self.assertTrue(os.path.isdir(directory))
+        self.rc.shutdown()
+        # As `pxsh cluster stop` does: the controller is gone, and its directory (logs included) with it.
+        self.assertFalse(os.path.exists(directory), os.listdir(directory) if os.path.exists(directory) else "")
+        self.assertNotIn(self.cluster, pxsh.list_clusters())
+
+
 if __name__ == "__main__":
     unittest.main()
