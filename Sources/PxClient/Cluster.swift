@@ -360,8 +360,13 @@ public final class Cluster {
     /// The connection file of this cluster (JSON with its address, port and key), for engines that
     /// join over TCP; nil when the cluster takes no engines over TCP.
     public var connectionFile: String? {
-        guard let bytes = try? FileDescriptor.readAll(directory + "/connection.json") else { return nil }
+        guard let path = connectionFilePath, let bytes = try? FileDescriptor.readAll(path) else { return nil }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Where ``connectionFile`` is; nil when the cluster takes no engines over TCP.
+    public var connectionFilePath: String? {
+        access(layout.connectionFilePath, F_OK) == 0 ? layout.connectionFilePath : nil
     }
 
     // MARK: - Engines

@@ -132,9 +132,10 @@ struct ReplCommand: ParsableCommand {
         let where_ = session.cluster.name.map { "cluster '\($0)'" } ?? "a private cluster"
         // A named cluster's file is one `pxsh cluster connection --name` away; a private one's is only here.
         let joining =
-            session.cluster.name == nil && session.cluster.connectionFile != nil
-            ? "engines join over TCP with: pxsh engine --connection-file \(session.cluster.directory)/connection.json\n"
-            : ""
+            session.cluster.name == nil
+            ? session.cluster.connectionFilePath.map {
+                "engines join over TCP with: pxsh engine --connection-file \($0)\n"
+            } ?? "" : ""
         return session.renderer.style.dim(
             "pxsh \(EmbeddedPythonPackage.version): \(count) engine\(count == 1 ? "" : "s") in \(where_), "
                 + "python \(session.cluster.pythonExecutable)\n"

@@ -44,7 +44,8 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw ValidationError("cannot read \(file): \(error)")
         }
-        if check && !SessionFile.isTranscript(text) {
+        let isTranscript = SessionFile.isTranscript(text)
+        if check && !isTranscript {
             throw ValidationError(
                 "\(file) is not a transcript (it has no `In [1]:` prompts): run it without --check, or make one "
                     + "with `pxsh run \(file) --record OUT.pxt`"
@@ -91,7 +92,7 @@ struct RunCommand: ParsableCommand {
         }
         session.filesBeingRun = [FileIdentity(reaching: file)]
         if let record { try session.startRecording(to: record) }
-        let cells = SessionFile.isTranscript(text) ? Transcript.parse(text).map(\.input) : nil
+        let cells = isTranscript ? Transcript.parse(text).map(\.input) : nil
         let runner = ScriptRunner(session: session, stopsAtFirstFailure: !keepGoing)
         if let cells {
             runner.runCells(cells)

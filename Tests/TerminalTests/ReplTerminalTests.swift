@@ -1192,47 +1192,41 @@ private struct Screen {
 
 /// The live pxsh processes (the REPL, its controller and engines) started with `home` as HOME.
 ///
-/// Each test has a HOME of its own, so this never sees another test's or another user's processes. Zombies are
-/// not counted: they have exited, and only their parent's `wait` is missing.
+/// Each test has a HOME of its own, so this never sees another test's or another user's processes.
 private func pxshProcesses(home: String) -> [String] {
+    liveProcesses().compactMap { process in
+        guard let program = process.arguments.first, program.hasSuffix("/pxsh") else { return nil }
+        let environment = readProcFile(process.pid, "environ").split(separator: "\0")
+        guard environment.contains("HOME=\(home)") || process.arguments.contains(where: { $0.contains(home) })
+        else { return nil }
+        return "\(process.pid) [\(process.state.map(String.init) ?? "?")]: \(process.arguments.joined(separator: " "))"
+    }
+}
+
+/// How many live processes run exactly `command` (arguments joined by spaces).
+private func processes(named command: String) -> Int {
+    liveProcesses().filter { $0.arguments.joined(separator: " ") == command }.count
+}
+
+/// The processes of this machine but this one, with their arguments and state. Zombies are not counted:
+/// they have exited, and only their parent's `wait` is missing.
+private func liveProcesses() -> [(pid: Int32, arguments: [String], state: Character?)] {
     guard let directory = opendir("/proc") else { return [] }
     defer { closedir(directory) }
-    var found: [String] = []
+    var found: [(pid: Int32, arguments: [String], state: Character?)] = []
     while let entry = readdir(directory) {
         let name = withUnsafeBytes(of: entry.pointee.d_name) {
             String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
         }
         guard let pid = Int32(name), pid != getpid() else { continue }
-        let arguments = readProcFile(pid, "cmdline").split(separator: "\0").map(String.init)
-        guard let program = arguments.first, program.hasSuffix("/pxsh") else { continue }
-        let environment = readProcFile(pid, "environ").split(separator: "\0")
-        guard environment.contains("HOME=\(home)") || arguments.contains(where: { $0.contains(home) })
-        else { continue }
         // "PID (comm) STATE ...": the state follows the last ")".
         let stat = readProcFile(pid, "stat")
         let state = stat.lastIndex(of: ")").map { stat[stat.index(after: $0)...].dropFirst().first } ?? nil
         guard state != "Z" && state != "X" && !stat.isEmpty else { continue }
-        found.append("\(pid) [\(state.map(String.init) ?? "?")]: \(arguments.joined(separator: " "))")
+        let arguments = readProcFile(pid, "cmdline").split(separator: "\0").map(String.init)
+        found.append((pid, arguments, state))
     }
     return found
-}
-
-/// How many live processes run exactly `command` (arguments joined by spaces).
-private func processes(named command: String) -> Int {
-    guard let directory = opendir("/proc") else { return 0 }
-    defer { closedir(directory) }
-    var count = 0
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) {
-            String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
-        }
-        guard let pid = Int32(name) else { continue }
-        let arguments = readProcFile(pid, "cmdline").split(separator: "\0").joined(separator: " ")
-        let stat = readProcFile(pid, "stat")
-        let state = stat.lastIndex(of: ")").map { stat[stat.index(after: $0)...].dropFirst().first } ?? nil
-        if arguments == command && state != "Z" { count += 1 }
-    }
-    return count
 }
 
 private func readProcFile(_ pid: Int32, _ name: String) -> String {

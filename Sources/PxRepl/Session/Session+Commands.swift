@@ -548,7 +548,8 @@ extension Session {
 
     /// The hidden local variable that holds `result`'s values now; nil if none does.
     func keptValues(of result: AsyncResult) -> String? {
-        valuesKeptAtHome.first { $0.value == result.number }?.key
+        let kept = Session.keptValues(ofResultNamed: result.name)
+        return valuesKeptAtHome[kept] == result.number ? kept : nil
     }
 
     /// `-o NAME` of a non-blocking %map: stores the values of those that are done in their local NAME.

@@ -164,7 +164,7 @@ public final class Session {
             do {
                 try cluster.loadBalanced().finishStoring(call)
             } catch {
-                valuesKeptAtHome = valuesKeptAtHome.filter { $0.value != call.number }
+                if let kept = keptValues(of: call) { valuesKeptAtHome[kept] = nil }
                 emit(renderer.failure("the value of \(call.summary) was not stored locally"))
                 if let error = error as? RemoteError { emit(renderer.localError(error)) } else { emit("\(error)\n") }
                 hasFailed = true
