@@ -17,12 +17,12 @@ public enum EmbeddedPythonPackage {
 
     /// pxsh's version: `__version__` in `pxsh/__init__.py`, the one place it is written (the Python
     /// package's metadata reads it too, see `pyproject.toml`). "unknown" if that line is missing.
-    public static var version: String {
+    public static let version: String = {
         let prefix = "__version__ = "
         for line in String(decoding: PackageResources.__init___py, as: UTF8.self).split(separator: "\n")
         where line.hasPrefix(prefix) {
             return String(line.dropFirst(prefix.count).filter { $0 != "\"" && $0 != "'" && $0 != " " })
         }
         return "unknown"
-    }
+    }()
 }

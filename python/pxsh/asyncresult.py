@@ -471,11 +471,7 @@ class AsyncResult(concurrent.futures.Future):
             text = [segment.decode("utf-8", "backslashreplace") for segment in reply[1:4]]
             text += [""] * (3 - len(text))
             status = reply[0] if reply else b""
-            if status in errors.PXSH_FAILURES:
-                # pxsh's own failures carry only a reason: the kind is the status, not a name.
-                task.error = errors.PXSH_FAILURES[status](errors.PXSH_FAILURES[status].__name__, text[0], "", info)
-            else:
-                task.error = errors.remote_error(text[0], text[1], text[2], info)
+            task.error = errors.task_error(status, text[0], text[1], text[2], info)
         self._replied += self._count_of(index)
         self._replied_tasks += 1
         return self._replied_tasks == len(self._tasks)
@@ -629,11 +625,10 @@ class MagicResult(AsyncResult):
                 if fields["execute"] is not None:
                     task.value = _execute_reply(fields["execute"])
                     task.value._task = task
-            elif status in errors.PXSH_FAILURES:
-                task.error = errors.PXSH_FAILURES[status](errors.PXSH_FAILURES[status].__name__, fields["evalue"],
-                                                          "", info)
             else:
-                task.error = errors.remote_error(fields["ename"], fields["evalue"], fields["traceback"], info)
+                # pxsh's own failures have their reason in evalue here.
+                reason = fields["evalue"] if status in errors.PXSH_FAILURES else fields["ename"]
+                task.error = errors.task_error(status, reason, fields["evalue"], fields["traceback"], info)
             if task.error is not None:
                 failures.append(task.error)
         values = record.get("values")

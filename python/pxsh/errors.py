@@ -132,6 +132,14 @@ def remote_error(ename: str, evalue: str, traceback: str, engine_info: dict) -> 
     return RemoteError(ename, evalue, traceback, engine_info)
 
 
+def task_error(status: bytes, ename: str, evalue: str, traceback: str, engine_info: dict) -> RemoteError:
+    """The error of a task that did not end ok: pxsh's own failure (its kind is the status and it carries
+    only a reason, in `ename`'s place), or the user's code's."""
+    if status in PXSH_FAILURES:
+        return PXSH_FAILURES[status](PXSH_FAILURES[status].__name__, ename, "", engine_info)
+    return remote_error(ename, evalue, traceback, engine_info)
+
+
 def collect(errors: List[RemoteError], method: str) -> CompositeError:
     elist = [(e.ename, e.evalue, e.traceback, e.engine_info) for e in errors]
     return CompositeError(f"one or more exceptions from call to method: {method}", elist)

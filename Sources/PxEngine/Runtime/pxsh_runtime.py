@@ -672,9 +672,6 @@ def _adopt_magic_results(segments):
         if values_name:
             record["values"] = _ns.get(values_name)
         _magic_results[name] = record
-    client = sys.modules.get("pxsh.client")
-    if client is not None:
-        client.MAGIC_RESULTS = _magic_results
 
 
 def _python_job_rows():
@@ -1454,12 +1451,13 @@ def _join_ranges(parts):
 
 def _split(value, n):
     """Split value into n contiguous blocks (numpy.array_split sizes)."""
+    import collections.abc
     if (isinstance(value, (list, tuple, range, str, bytes, bytearray))
             or (_is_ndarray(value) and value.ndim)):
         blocks, length = value, len(value)
     elif _is_pandas(value):
         blocks, length = value.iloc, len(value)  # rows, not column labels
-    elif isinstance(value, (set, frozenset)) or _is_mapping(value):
+    elif isinstance(value, (set, frozenset, collections.abc.Mapping)):
         # A dict would scatter its keys alone, a set in an arbitrary order.
         raise TypeError(f"cannot scatter a {type(value).__name__}: it is not a sequence "
                         "(scatter a list, tuple, range or array: list(d.items()), sorted(s))")
@@ -1479,11 +1477,6 @@ def _split(value, n):
         parts.append(blocks[start:stop])
         start = stop
     return parts
-
-
-def _is_mapping(value):
-    import collections.abc
-    return isinstance(value, collections.abc.Mapping)
 
 
 def _is_ndarray(value):
