@@ -141,16 +141,23 @@ public final class Cluster {
         }) == true {
             throw ClusterError.invalidRequest("a cluster named '\(name)' is already running")
         }
-        return try launch(
-            in: layout,
-            engines: count,
-            installation: installation,
-            name: name,
-            tcp: tcp,
-            controllerArguments: controllerArguments,
-            startTimeout: startTimeout,
-            interruptedBy: interrupt
-        )
+        do {
+            return try launch(
+                in: layout,
+                engines: count,
+                installation: installation,
+                name: name,
+                tcp: tcp,
+                controllerArguments: controllerArguments,
+                startTimeout: startTimeout,
+                interruptedBy: interrupt
+            )
+        } catch {
+            // Its controller is gone (see launch): its logs, whose reason the error carries, go with the
+            // directory, unless a cluster of the same name started meanwhile answers there.
+            if (try? UnixSocket.connect(to: layout.socketPath)).map({ $0.close() }) == nil { layout.remove() }
+            throw error
+        }
     }
 
     /// Starts a controller for the cluster in `layout` and waits until its engines are up.
@@ -168,7 +175,7 @@ public final class Cluster {
         return try ClusterError.withContext(
             "starting \(name.map { "the cluster '\($0)'" } ?? "a cluster") in \(layout.directory)"
         ) {
-            let (pid, socket) = try spawnController(
+            let (pid, socket, log) = try spawnController(
                 layout: layout,
                 engines: count,
                 installation: installation,
@@ -176,20 +183,26 @@ public final class Cluster {
                 tcp: tcp,
                 extraArguments: controllerArguments
             )
+            defer { log.close() }
+            let cluster: Cluster
             do {
-                return try handshake(
+                cluster = try handshake(
                     socket: socket,
                     controllerPID: pid,
                     name: name,
                     layout: layout,
+                    controllerLog: log,
                     timeoutMilliseconds: Int(startTimeout * 1000),
                     wakingOn: interrupt
                 )
-            } catch ClusterError.interrupted {
+            } catch {
+                // A cluster that did not start (or whose start was interrupted) leaves nothing running.
                 kill(pid, SIGTERM)
                 awaitExit(ofController: pid)
-                throw ClusterError.interrupted
+                throw error
             }
+            try cluster.checkStarted()
+            return cluster
         }
     }
 
@@ -260,11 +273,13 @@ public final class Cluster {
         name: String?,
         tcp: TCPEndpoint?,
         extraArguments: [String]
-    ) throws -> (pid_t, FrameSocket) {
+    ) throws -> (pid: pid_t, socket: FrameSocket, log: FileDescriptor) {
         let listener = try UnixSocket.listen(at: layout.socketPath)
         defer { listener.close() }
         let log = try FileDescriptor.open(layout.controllerLogPath, flags: O_WRONLY | O_CREAT | O_APPEND)
         defer { log.close() }
+        // Kept open to read why a start failed: a private controller removes its directory as it exits.
+        let logReader = try FileDescriptor.open(layout.controllerLogPath, flags: O_RDONLY)
         var arguments = [
             "controller", "--directory", layout.directory, "--engines", String(engines), "--python",
             installation.executable,
@@ -273,16 +288,23 @@ public final class Cluster {
         if let name { arguments += ["--name", name] }
         if let tcp { arguments += ["--ip", tcp.address, "--port", String(tcp.port)] }
         arguments += extraArguments
-        let pid = try ProcessSpawner.spawn(
-            executable,
-            arguments: arguments,
-            output: log,
-            standardInput: listener,
-            newSession: name != nil
-        )
+        let pid: pid_t
         do {
-            return (pid, try FrameSocket.connect(to: layout.socketPath))
+            pid = try ProcessSpawner.spawn(
+                executable,
+                arguments: arguments,
+                output: log,
+                standardInput: listener,
+                newSession: name != nil
+            )
         } catch {
+            logReader.close()
+            throw error
+        }
+        do {
+            return (pid, try FrameSocket.connect(to: layout.socketPath), logReader)
+        } catch {
+            logReader.close()
             kill(pid, SIGKILL)
             _ = ProcessSpawner.wait(pid)
             throw error
@@ -294,17 +316,22 @@ public final class Cluster {
         controllerPID: pid_t?,
         name: String?,
         layout: ClusterLayout,
+        controllerLog: FileDescriptor? = nil,
         timeoutMilliseconds: Int = 120_000,
         wakingOn interrupt: FileDescriptor? = nil
     ) throws
         -> Cluster
     {
+        func controllerLogTail() -> String {
+            let tail = controllerLog?.lastLines(count: 6) ?? fileTail(layout.controllerLogPath)
+            return tail.isEmpty ? "the controller exited" : tail
+        }
         // A controller that exits at once (it cannot listen on --ip, say) resets the connection; its log says why.
         func controllerEnded<T>(_ step: () throws -> T) throws -> T {
             do {
                 return try step()
             } catch let error as SystemError where error.code == ECONNRESET || error.code == EPIPE {
-                throw controllerPID == nil ? error : ClusterError.startFailed(controllerLogTail(layout))
+                throw controllerPID == nil ? error : ClusterError.startFailed(controllerLogTail())
             }
         }
         try controllerEnded { try socket.send(Hello(role: .client, fields: [String(getpid())]).frame) }
@@ -314,23 +341,13 @@ public final class Cluster {
             }
             switch received {
             case .frame(let frame) where frame.kind == .welcome:
-                let cluster = Cluster(
-                    socket: socket,
-                    controllerPID: controllerPID,
-                    name: name,
-                    layout: layout,
-                    welcome: frame
-                )
-                // A cluster this process starts must have engines; one it attaches to may have lost
-                // them all (remote engines are not restarted) and must still be reachable, to stop it.
-                if controllerPID != nil { try cluster.checkStarted() }
-                return cluster
+                return Cluster(socket: socket, controllerPID: controllerPID, name: name, layout: layout, welcome: frame)
             case .frame(let frame) where frame.kind == .refused:
                 throw ClusterError.refused(frame.segments.first?.text ?? "")
             case .frame:
                 continue
             case .closed:
-                throw ClusterError.startFailed(controllerLogTail(layout))
+                throw ClusterError.startFailed(controllerLogTail())
             case .woken:
                 throw ClusterError.interrupted
             case .timedOut:
@@ -339,18 +356,15 @@ public final class Cluster {
         }
     }
 
-    /// A cluster whose engines all failed to start is of no use; say why.
+    /// A cluster whose engines all failed to start is of no use: it is stopped, saying why. (One that
+    /// this process attaches to may have lost them all, remote engines are not restarted, and must
+    /// still be reachable, to stop it.)
     private func checkStarted() throws {
         let failed = engineList.filter { $0.state == .dead }
         guard !failed.isEmpty, failed.count == engineList.count || homeEngine?.state == .dead else { return }
         let why = Cluster.fileTail(layout.engineLogPath(homeEngine?.state == .dead ? EngineNumber.home : failed[0].id))
-        shutdown()
+        if name == nil { shutdown() } else { try? stopCluster() }
         throw ClusterError.startFailed(why.isEmpty ? "engines exited at start" : why)
-    }
-
-    static func controllerLogTail(_ layout: ClusterLayout) -> String {
-        let tail = fileTail(layout.controllerLogPath)
-        return tail.isEmpty ? "the controller exited" : tail
     }
 
     static func fileTail(_ path: String, lines: Int = 6) -> String {

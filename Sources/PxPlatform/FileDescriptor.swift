@@ -139,7 +139,16 @@ public struct FileDescriptor: Hashable, Sendable, CustomStringConvertible {
 
     /// The last `count` lines of the file at `path` (read from its last 64 KiB); empty if unreadable.
     public static func lastLines(ofFile path: String, count: Int) -> String {
-        guard var bytes = try? readAll(path) else { return "" }
+        guard let fd = try? open(path, flags: O_RDONLY) else { return "" }
+        defer { fd.close() }
+        return fd.lastLines(count: count)
+    }
+
+    /// The last `count` lines of the file open on this descriptor, read from its start (its last 64 KiB
+    /// kept); empty if unreadable. The file may have been removed since it was opened: a log that its
+    /// writer removed as it exited is still read whole.
+    public func lastLines(count: Int) -> String {
+        guard lseek(rawValue, 0, SEEK_SET) == 0, var bytes = try? readToEnd() else { return "" }
         if bytes.count > 1 << 16 { bytes.removeFirst(bytes.count - (1 << 16)) }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").suffix(count).joined(separator: "\n")
     }
