@@ -565,6 +565,28 @@ struct ReplTerminalTests {
         #expect(!engines.contains { $0.contains("busy") }, "\(engines)")
     }
 
+    /// README: after an interrupted `%map` the values of the tasks that finished are in `_`; when none had
+    /// finished (auto chunks: each engine's first chunk still running), `_` is an empty list, not undefined.
+    @Test func ctrlCBeforeAnyMapTaskEndedLeavesAnEmptyList() throws {
+        let pxsh = try PxshTerminal(engines: 2, width: 160, height: 50)
+        defer { pxsh.close() }
+        let started = pxsh.home + "/started"
+
+        pxsh.enter("import time")
+        try pxsh.waitForPrompt(2)
+        pxsh.enter("def nap(s): open('\(started)', 'w').close(); time.sleep(s); return s")
+        try pxsh.waitForPrompt(3)
+        pxsh.enter("%map nap [30] * 8")
+        try waitForFile(started)
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(4)
+        let rows = pxsh.output(after: "In [3]: %map nap [30] * 8")
+        #expect(rows.contains("no task had finished: `_` is []"), "\(rows)")
+        pxsh.enter("_")
+        try pxsh.waitForPrompt(5)
+        #expect(pxsh.output(after: "In [4]: _") == ["Out[4]: []"])
+    }
+
     @Test func ctrlCStopsAnApplyAndASecondCtrlCRestartsAStubbornEngine() throws {
         let pxsh = try PxshTerminal(engines: 2, width: 160, height: 50)
         defer { pxsh.close() }

@@ -127,13 +127,16 @@ extension Session {
         if interrupted > 0 { summary += ", \(interrupted) interrupted" }
         if notStarted > 0 { summary += ", \(notStarted) never started" }
         emit(renderer.failure(summary))
-        guard done > 0, result.kind == .map else { return }
+        guard result.kind == .map else { return }
+        // None finished: the names hold an empty list, not an older value (or nothing: a NameError).
         let names = ["_"] + (result.name.map { [$0] } ?? [])
         if (try? cluster.loadBalanced().collect(result, into: names, onlyFinished: true)) != nil {
+            let places = names.map { "`\($0)`" }.joined(separator: " and ")
             emit(
                 renderer.notice(
-                    "the values of the \(done) finished task(s) are in "
-                        + names.map { "`\($0)`" }.joined(separator: " and ")
+                    done == 0
+                        ? "no task had finished: \(places) \(names.count == 1 ? "is" : "are") []"
+                        : "the values of the \(done) finished task(s) are in \(places)"
                 )
             )
         }
