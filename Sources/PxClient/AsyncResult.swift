@@ -28,6 +28,8 @@ public final class AsyncResult {
         var failure: Failure?
         /// Whether an engine has started it (output arrived, or the controller said so).
         public var isRunning = false
+        /// A map chunk's items, by their index in the sequence.
+        public internal(set) var items: ClosedRange<Int>?
 
         /// What an `execute` task gave back; nil until it replied, or when it failed.
         public var executeReply: ExecuteReply? { reply.flatMap(ExecuteReply.init) }
@@ -50,15 +52,22 @@ public final class AsyncResult {
 
         /// Why this task failed, if it did.
         ///
-        /// A map task's error names the item that raised it (`map item 7`) when the engine says which.
+        /// A map task's error names the item that raised it (`map item 7`) when the engine says which,
+        /// else the chunk's items (`map items 6-8`: its engine died, say).
         public func error(operation: String) -> RemoteError? {
             guard let failure else { return nil }
+            var name = operation
+            if operation == "map", let items = failure.item.map({ $0...$0 }) ?? items {
+                name =
+                    items.count == 1
+                    ? "map item \(items.lowerBound)" : "map items \(items.lowerBound)-\(items.upperBound)"
+            }
             return RemoteError(
                 engine: engine ?? EngineNumber.none,
                 kind: failure.kind,
                 value: failure.message,
                 traceback: failure.traceback,
-                operation: operation == "map" ? failure.item.map { "map item \($0)" } ?? operation : operation
+                operation: name
             )
         }
 

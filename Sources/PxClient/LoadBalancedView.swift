@@ -51,14 +51,17 @@ public struct LoadBalancedView {
             .prepareMap,
             [Bytes(text: function), Bytes(text: sequence), Bytes(text: chunk), Bytes(text: String(engines))]
         )
-        guard reply.count >= 2, Int(reply[1].text) != nil, let (function, next) = Blob.read(reply, at: 2),
-            let chunks = Blob.readAll(reply, from: next)
+        guard reply.count >= 3, let itemCount = Int(reply[1].text), let size = Int(reply[2].text), size > 0,
+            let (function, next) = Blob.read(reply, at: 3), let chunks = Blob.readAll(reply, from: next)
         else { throw ClusterError.invalidRequest("map: the engine runtime sent a malformed reply") }
         let result = try cluster.submit(
             Submission(op: .mapChunk, isBalanced: true, retries: retries, shared: function, perTask: chunks),
             label: "%map",
             name: name
         )
+        for index in result.tasks.indices {
+            result.tasks[index].items = index * size...min(itemCount, (index + 1) * size) - 1
+        }
         result.sharedArguments = function + chunks.flatMap { $0 }
         if let order { result.valuesAtHome = MapValuesAtHome(order: order) }
         return result

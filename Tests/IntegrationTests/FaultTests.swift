@@ -279,6 +279,27 @@ extension EndToEnd {
             #expect(left.isEmpty, "left behind: \(left)")
         }
 
+        /// A map item that kills every engine it runs on: its task is retried once, said once, and the error
+        /// names the item as other map errors do (`[1:map item 3]`), or a chunk's items when it has several.
+        @Test func aMapItemThatKillsItsEngineIsNamedAndItsRetryToldOnce() throws {
+            let killer = "lambda x: (__import__('os').kill(__import__('os').getpid(), 9) if x == 3 else x)"
+            let run = try Pxsh.script(
+                "%map --chunksize 1 \(killer) range(6)\n%map --chunksize 2 \(killer) range(6)",
+                engines: 2
+            )
+            expectStatus(run, .exited(1))
+            let lines = run.output.split(separator: "\n").map(String.init)
+            #expect(lines.filter { $0.hasPrefix("task 3 retried after engine ") }.count == 1, "\(run.transcript)")
+            #expect(lines.filter { $0.hasPrefix("task 1 retried after engine ") }.count == 1, "\(run.transcript)")
+            let died = lines.filter {
+                $0.contains("EngineError: engine ") && $0.contains("died while running the task")
+            }
+            #expect(died.count == 2, "\(run.transcript)")
+            #expect(died.first?.contains(":map item 3] ") == true, "\(run.transcript)")
+            #expect(died.last?.contains(":map items 2-3] ") == true, "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
         @Test func restartWithReplayBringsBackImportsDefinitionsAndPushes() throws {
             let run = try Pxsh.script(
                 """

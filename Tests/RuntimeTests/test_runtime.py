@@ -534,7 +534,7 @@ class MagicFunctionsSeeTheEngineTests(RuntimeTestCase):
         call = self.ok(self.home, PACK_CALL, "lambda: (rank, math.floor(2.5))", "")
         self.assertEqual(self.ok(engine, APPLY, *call)[0], b"(1, 2)")
         prepared = self.ok(self.home, PREPARE_MAP, "lambda x: math.floor(x) + 10 * rank range(3)", "", "auto", 1)
-        function, *chunks = split_blobs(prepared[1:])
+        function, *chunks = split_blobs(prepared[2:])
         values = [value for chunk in chunks for value in decode_blob(self.ok(engine, MAP_CHUNK, *function, *chunk))[0]]
         self.assertEqual(values, [10, 11, 12])
 
@@ -1156,7 +1156,7 @@ class MapTests(RuntimeTestCase):
     def prepare(self, fexpr, seqexpr, chunksize="auto", n_engines=2):
         reply = self.ok(self.home, PREPARE_MAP, fexpr, seqexpr, chunksize, n_engines)
         n_items = int(reply[0])
-        blobs = split_blobs(reply, 1)
+        blobs = split_blobs(reply, 2)
         return n_items, blobs[0], blobs[1:]
 
     def run_map(self, fexpr, seqexpr, chunksize="auto"):
@@ -1178,6 +1178,8 @@ class MapTests(RuntimeTestCase):
         chunk_lists = [list(c) for c in chunk_lists]
         self.assertEqual(list(firsts), list(range(0, 100, 13)))
         self.assertEqual([len(c) for c in chunk_lists], [13] * 7 + [9])  # ceil(100 / 8)
+        # The chunk size comes back too: the client names a chunk's items from it (its engine died, say).
+        self.assertEqual(self.ok(self.home, PREPARE_MAP, "f", "range(100)", "auto", 2)[1], b"13")
         self.assertEqual(sum(chunk_lists, []), list(range(100)))
         self.assertEqual(len(self.prepare("f", "range(3)", n_engines=4)[2]), 3)
 

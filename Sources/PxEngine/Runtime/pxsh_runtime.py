@@ -57,7 +57,7 @@ Ops (op number, name: args -> ok reply)
  6 APPLY        [*blob((f, args, kwargs))] -> [ok, repr, *blob(result)]
  7 PACK_CALL    [fexpr, argsource] -> [ok, *blob((f, args, kwargs))]
  8 PREPARE_MAP  [fexpr, seqexpr, chunksize|b"auto", n_engines]
-                -> [ok, n_items, *fn_blob, *chunk_blob_1, ..., *chunk_blob_c]
+                -> [ok, n_items, chunksize, *fn_blob, *chunk_blob_1, ..., *chunk_blob_c]
  9 MAP_CHUNK    [*fn_blob, *items_blob] -> [ok, *blob([f(x) for x in items])]
 13 CALL         [*fn_blob, *blob((args, kwargs))] -> [ok, *blob(f(*args, **kwargs))]
 14 STARMAP      [*fn_blob, *items_blob] -> [ok, *blob([f(*x) for x in items])]
@@ -544,7 +544,7 @@ def _op_prepare_map(args):
         chunksize = _positive_int(args[2], "chunksize")
     if type(items) is range and chunksize < 64:
         items = list(items)  # small chunks pickle smaller and faster as lists
-    reply = [b"ok", str(n_items).encode()]
+    reply = [b"ok", str(n_items).encode(), str(chunksize).encode()]
     reply += _dump_named(func, repr(fexpr))
     for start in range(0, n_items, chunksize):
         reply += _dump_items(items[start:start + chunksize], start, seqexpr)

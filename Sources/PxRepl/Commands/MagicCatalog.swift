@@ -134,7 +134,9 @@ public enum MagicCatalog {
             details: "F is a function, lambda, closure or builtin; it travels by value. The results are stored in _. "
                 + "Over several sequences, F gets one item of each and the map stops at the shortest. "
                 + "What F prints is shown per engine, before the values. "
-                + "An error names the item that raised it: [1:map item 7] ValueError: ...\n\n" + nameRule
+                + "An error names the item that raised it: [1:map item 7] ValueError: ... (the items of a chunk "
+                + "whose engine died: [1:map items 8-11] EngineError: ...). After Ctrl-C, _ holds the values of "
+                + "the tasks that had finished ([] if none had).\n\n" + nameRule
         ),
         Magic(
             "%apply",

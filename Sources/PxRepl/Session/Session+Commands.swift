@@ -474,8 +474,9 @@ extension Session {
         defer { progress.finish() }
         guard try waitInterruptibly(result, timeout: nil, live: progress) else { return false }
         progress.finish()
-        for notice in result.notices { emit(renderer.notice(notice)) }
+        // show(_:) says the notices (a retried task) after the errors.
         guard !result.isFailed else { return show(result) }
+        for notice in result.notices { emit(renderer.notice(notice)) }
         emit(renderer.render(EngineOutput.ofMap(result)))
         let repr = try values(of: result, into: ["_"] + (options.name.map { [$0] } ?? []), unordered: options.unordered)
         emitValue(renderer.localResult(repr, count: inputNumber - 1))
@@ -483,8 +484,8 @@ extension Session {
     }
 
     private func finishApply(_ result: AsyncResult, number: Int) throws -> Bool {
-        for notice in result.notices { emit(renderer.notice(notice)) }
         guard !result.isFailed else { return show(result) }
+        for notice in result.notices { emit(renderer.notice(notice)) }
         // The call's own output, with its engine's prefix; the value is on its way home (as `_`):
         // the home engine stores it before anything after it (see ``settleStores(waiting:)``).
         var output = EngineOutput.of(result)
