@@ -61,21 +61,28 @@ extension Cluster {
     /// are up; then `replay` can set them up again (it gets a view of them). Each engine is asked to
     /// end as Python ends (atexit handlers, open files flushed) and killed if it has not after 2 s;
     /// `immediately` kills it at once (for engines that ignored a Ctrl-C).
+    ///
+    /// - Parameter interrupt: readable when the user stops waiting (Ctrl-C): ``ClusterError/interrupted``
+    ///   is thrown, and the engines go on restarting.
     public func restart(
         _ engines: [Int32],
         immediately: Bool = false,
-        replay: ((DirectView) throws -> Void)? = nil
+        replay: ((DirectView) throws -> Void)? = nil,
+        wakingOn interrupt: FileDescriptor? = nil
     ) throws {
-        _ = try control(.restart, engines: engines, argument: immediately ? "kill" : nil)
+        _ = try control(.restart, engines: engines, argument: immediately ? "kill" : nil, interrupt: interrupt)
         try poll()
         try replay?(view(engines))
     }
 
     /// Starts `count` more engines and returns their ids once they are up.
+    ///
+    /// - Parameter interrupt: readable when the user stops waiting (Ctrl-C): ``ClusterError/interrupted``
+    ///   is thrown, and the engines go on starting (``engines()`` lists them).
     @discardableResult
-    public func addEngines(_ count: Int) throws -> [Int32] {
+    public func addEngines(_ count: Int, wakingOn interrupt: FileDescriptor? = nil) throws -> [Int32] {
         let before = Set(engineList.map(\.id))
-        _ = try control(.add, argument: String(count))
+        _ = try control(.add, argument: String(count), interrupt: interrupt)
         try poll()
         return engineList.map(\.id).filter { !before.contains($0) }
     }

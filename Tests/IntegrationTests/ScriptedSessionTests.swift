@@ -109,6 +109,25 @@ extension EndToEnd {
             expectNoLeftovers(run)
         }
 
+        /// `%result NAME` takes a result made from Python (`px`), as `%jobs` lists it and `%wait`,
+        /// `%pxresult` and `%timeline` take it: it shows the value, and `-o VAR` stores it.
+        @Test func resultTakesAResultMadeFromPython() throws {
+            let run = try Pxsh.script(
+                """
+                ar = px.load_balanced_view().apply_async(abs, -42)
+                %result ar
+                %result ar -o answer
+                print("answer is", answer)
+                """,
+                engines: 1
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("ar = 42"), "\(run.transcript)")
+            #expect(run.lines.contains("answer = 42"), "\(run.transcript)")
+            #expect(run.lines.contains("answer is 42"), "\(run.transcript)")
+            expectNoLeftovers(run)
+        }
+
         /// Results made from Python (`px`) that were cancelled, or cut off by `px.close()`: %jobs lists
         /// every result, %wait and %pxresult say what became of them, by the name %jobs gives them;
         /// `px` connects again on its next use after `px.close()`.

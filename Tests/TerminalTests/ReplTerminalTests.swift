@@ -587,6 +587,66 @@ struct ReplTerminalTests {
         #expect(pxsh.output(after: "In [4]: _") == ["Out[4]: []"])
     }
 
+    /// Ctrl-C during `%add` and `%restart` is acted on: `%add` keeps the engines that are up and removes those
+    /// still starting (none is left running, none joins later unasked); `%restart` stops waiting and says that
+    /// the engine is still starting, and it then runs what it is sent. Engines are held at their start by a
+    /// sitecustomize that waits while a file exists (spawned engines: each starts Python itself).
+    @Test func ctrlCDuringAddAndRestartStopsWaitingAndSaysWhereTheEnginesAre() throws {
+        let site = try TemporaryHome()
+        defer { site.remove() }
+        let hold = site.path + "/hold"
+        let sitecustomize = """
+            import os, time
+            hold = os.environ.get("PXSH_TEST_HOLD", "")
+            if hold and os.path.exists(hold):
+                with open(hold + ".seen", "a") as f:
+                    f.write("%d\\n" % os.getpid())
+                while os.path.exists(hold):
+                    time.sleep(0.02)
+
+            """
+        try writeTextFile(site.path + "/sitecustomize.py", sitecustomize)
+        let pxsh = try PxshTerminal(
+            engines: 1,
+            width: 160,
+            height: 50,
+            environment: ["PXSH_NO_ZYGOTE": "1", "PYTHONPATH": site.path, "PXSH_TEST_HOLD": hold]
+        )
+        defer { pxsh.close() }
+        func heldPIDs() -> [pid_t] {
+            readTextFile(hold + ".seen").split(separator: "\n").compactMap { pid_t($0) }
+        }
+
+        try writeTextFile(hold, "")
+        pxsh.enter("%add 2")
+        try pxsh.waitForScreen(timeout: .seconds(60)) { _ in heldPIDs().count == 2 }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(2)
+        #expect(
+            pxsh.output(after: "In [1]: %add 2") == [
+                "^C: %add stopped: no engine had started; removed engines 1,2, still starting"
+            ]
+        )
+        let held = heldPIDs()
+        try pxsh.waitForScreen { _ in held.allSatisfy { kill($0, 0) != 0 } }
+
+        unlink(hold + ".seen")
+        pxsh.enter("%restart")
+        try pxsh.waitForScreen(timeout: .seconds(60)) { _ in heldPIDs().count == 1 }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(3)
+        #expect(
+            pxsh.output(after: "In [2]: %restart") == [
+                "^C: stopped waiting for %restart: engine 0 is still starting (work sent to it runs once up); "
+                    + "its variables are lost"
+            ]
+        )
+        unlink(hold)
+        pxsh.enter("%px print(rank, size)")
+        try pxsh.waitForPrompt(4, timeout: .seconds(60))
+        #expect(pxsh.output(after: "In [3]: %px print(rank, size)") == ["[stdout:0] 0 1"])
+    }
+
     @Test func ctrlCStopsAnApplyAndASecondCtrlCRestartsAStubbornEngine() throws {
         let pxsh = try PxshTerminal(engines: 2, width: 160, height: 50)
         defer { pxsh.close() }
@@ -705,6 +765,11 @@ struct ReplTerminalTests {
         defer { _ = system("'\(binary)' cluster stop --name \(name) >/dev/null 2>&1") }
         let first = try PxshTerminal(engines: 0, width: 220, arguments: ["--cluster", name])
         defer { first.close() }
+        // A person at a terminal is told that the cluster's local namespace is shared (a script is not).
+        let banner = try first.waitForScreen { $0.contains("In [1]:") }
+        #expect(
+            banner.rows.contains { $0.hasPrefix("attached to cluster '\(name)': its engines and its local namespace") }
+        )
         let second = try PxshTerminal(engines: 0, arguments: ["--cluster", name])
         defer { second.close() }
         let go = first.home + "/go"
@@ -1007,7 +1072,15 @@ private final class PxshTerminal {
     /// - Parameter home: A HOME shared with other sessions (to share the history); by default a new one, removed by
     ///   `close()`.
     /// - Parameter arguments: pxsh's arguments instead of `-n ENGINES` (`--cluster NAME`, say).
-    init(engines: Int, home: String? = nil, width: Int = 150, height: Int = 40, arguments: [String]? = nil) throws {
+    /// - Parameter environment: more variables for pxsh (and so its controller and engines).
+    init(
+        engines: Int,
+        home: String? = nil,
+        width: Int = 150,
+        height: Int = 40,
+        arguments: [String]? = nil,
+        environment: [String: String] = [:]
+    ) throws {
         if let home {
             self.home = home
             ownedHome = nil
@@ -1022,7 +1095,7 @@ private final class PxshTerminal {
                 "/bin/sh", "-c", "trap : INT QUIT; \"$@\"; echo \"\(Self.exitMarker)$?]\"; read line",
                 "pxsh-under-test", binary,
             ] + (arguments ?? ["-n", "\(engines)"]),
-            environment: ["HOME": self.home, "LANG": "C.UTF-8"],
+            environment: ["HOME": self.home, "LANG": "C.UTF-8"].merging(environment) { $1 },
             width: width,
             height: height
         )
@@ -1252,7 +1325,21 @@ private func liveProcesses() -> [(pid: Int32, arguments: [String], state: Charac
 }
 
 private func readProcFile(_ pid: Int32, _ name: String) -> String {
-    let descriptor = open("/proc/\(pid)/\(name)", O_RDONLY | O_CLOEXEC)
+    readTextFile("/proc/\(pid)/\(name)")
+}
+
+/// Writes `text` to a new file at `path` (replacing one that is there).
+private func writeTextFile(_ path: String, _ text: String) throws {
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard descriptor >= 0 else { throw TemporaryHome.CannotCreate(errno: errno) }
+    defer { close(descriptor) }
+    let bytes = Array(text.utf8)
+    guard write(descriptor, bytes, bytes.count) == bytes.count else { throw TemporaryHome.CannotCreate(errno: errno) }
+}
+
+/// The contents of the file at `path`; empty if it cannot be read.
+private func readTextFile(_ path: String) -> String {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else { return "" }
     defer { close(descriptor) }
     var bytes: [UInt8] = []

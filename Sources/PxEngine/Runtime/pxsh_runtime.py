@@ -66,7 +66,8 @@ Ops (op number, name: args -> ok reply)
                 otherwise -> [ok, b"none"] when the variable name holds no AsyncResult, else
                 timeline -> [ok, found, title, "engine started completed failed"...]
                 wait (argument: timeout or empty) -> [ok, found, ready 0|1, failure text, title]
-                show -> [ok, found, text, failed 0|1]; abort -> [ok, found, text]
+                show (argument: a variable for the values, or empty) -> [ok, found, text, failed 0|1]
+                abort -> [ok, found, text]
                 adopt [adopt, "", "", record...] -> [ok]: the prompt hands over its results named
                 with -o (%map, %apply, %px) for px.result(NAME); a record is its state (done or
                 pending), name, number, label, operation, submitted ns, first task id, the local
@@ -633,9 +634,12 @@ def _op_results(args):
         failed = ready and _has_failed(result)
         return [b"ok", b"found", b"1" if ready else b"0", _utf8(_describe_failure(result, name) if failed else ""),
                 _utf8(repr(result))]
-    if action == "show":
+    if action == "show":  # argument: the variable that gets the values (%result NAME -o VAR), or empty
         result.wait()
-        return [b"ok", b"found", _utf8(_describe_result(result, name)), b"1" if _has_failed(result) else b"0"]
+        failed = _has_failed(result)
+        if argument and not failed:
+            _ns[argument] = result.get()
+        return [b"ok", b"found", _utf8(_describe_result(result, name, argument or name)), b"1" if failed else b"0"]
     if action == "abort":
         if result.done():
             return [b"ok", b"found", _utf8(f"{name} is ready: nothing to abort")]
@@ -721,7 +725,7 @@ def _describe_failure(result, name):
     return "\n".join(lines)
 
 
-def _describe_result(result, name):
+def _describe_result(result, name, value_name):
     lines = []
     for task in result._tasks:
         engine = "-" if task.engine is None else task.engine
@@ -732,7 +736,7 @@ def _describe_result(result, name):
     if _has_failed(result):
         lines.append(_describe_failure(result, name))
     else:
-        lines.append(f"{name} = {_repr_cut(result.get())}")
+        lines.append(f"{value_name} = {_repr_cut(result.get())}")
     return "\n".join(lines)
 
 

@@ -215,6 +215,10 @@ extension Session {
 
     /// Shows a result's values, or stores them locally (`%result NAME [-o VAR]`).
     private func showResult(named name: String, storeAs: String?) throws -> Bool {
+        if let answer = try pythonResult(.show, name, argument: storeAs ?? "") {
+            if answer.count >= 2 { emit(answer[0] + "\n") }
+            return answer.count >= 2 && answer[1] != "1"
+        }
         let result = try self.result(named: name)
         guard try waitInterruptibly(result, timeout: nil) else { return false }
         storeFinishedValues()
@@ -269,11 +273,30 @@ extension Session {
         return try restart(targets, replay: replay)
     }
 
-    /// Starts more engines (`%add`).
+    /// Starts more engines (`%add`). Ctrl-C keeps those that are up and removes those still starting,
+    /// so that none joins later unasked.
     private func addEngines(_ count: Int) throws -> Bool {
         let ranks = try currentRanks()
-        let added = try cluster.addEngines(count)
-        emit(renderer.notice("added \(EngineRanges.named(added))"))
+        do {
+            let added = try cluster.addEngines(count, wakingOn: interrupts?.descriptor)
+            emit(renderer.notice("added \(EngineRanges.named(added))"))
+        } catch ClusterError.interrupted {
+            _ = interrupts?.takePending()
+            if isInteractiveTerminal { write("\r\u{1B}[K") }
+            let new = try cluster.engines().filter { $0.id >= 0 && ranks[$0.id] == nil }
+            let up = new.filter { $0.state == .idle || $0.state == .busy }.map(\.id)
+            let starting = new.map(\.id).filter { !up.contains($0) }
+            if !starting.isEmpty { try cluster.removeEngines(starting) }
+            emit(
+                renderer.failure(
+                    "^C: %add stopped: "
+                        + (up.isEmpty ? "no engine had started" : "added \(EngineRanges.named(up))")
+                        + (starting.isEmpty ? "" : "; removed \(EngineRanges.named(starting)), still starting")
+                )
+            )
+            try settleRanks(before: ranks)
+            return false
+        }
         try settleRanks(before: ranks)
         return true
     }
@@ -598,7 +621,27 @@ extension Session {
         // Engines that joined from other hosts cannot be restarted from here: the controller says why.
         let remote = Set(targets.filter { (cluster.knownEngines[$0]?.host ?? "local") != "local" })
         let ranks = try currentRanks()
-        try cluster.restart(targets)
+        do {
+            try cluster.restart(targets, wakingOn: interrupts?.descriptor)
+        } catch ClusterError.interrupted {
+            // The old processes are ending or gone: the restart goes on without us waiting for it.
+            _ = interrupts?.takePending()
+            if isInteractiveTerminal { write("\r\u{1B}[K") }
+            let local = targets.filter { !remote.contains($0) }
+            let waiting = try cluster.engines().filter { local.contains($0.id) && $0.state == .starting }.map(\.id)
+            let state =
+                waiting.isEmpty
+                ? "\(EngineRanges.named(local)) restarted"
+                : "\(EngineRanges.named(waiting)) \(waiting.count == 1 ? "is" : "are") still starting (work sent to "
+                    + "\(EngineRanges.pronoun(waiting)) runs once up)"
+            emit(
+                renderer.failure(
+                    "^C: stopped waiting for %restart: \(state); \(EngineRanges.possessive(local)) variables are lost"
+                        + (replay ? "; the setup was not replayed" : "")
+                )
+            )
+            return false
+        }
         let targets = targets.filter { !remote.contains($0) }
         guard !targets.isEmpty else { return false }
         emit(

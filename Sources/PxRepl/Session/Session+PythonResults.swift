@@ -4,8 +4,8 @@ import PxWire
 // MARK: - AsyncResults made from Python at the prompt (the home engine's `px`)
 
 /// The magics' registry holds the results the magics made; results made from Python live in the
-/// home engine. `%jobs` lists both, and `%timeline`, `%wait`, `%pxresult` and `%abort` take a local
-/// variable holding one when no magic result has that name.
+/// home engine. `%jobs` lists both, and `%timeline`, `%wait`, `%pxresult`, `%result` and `%abort` take a
+/// local variable holding one when no magic result has that name.
 extension Session {
     /// Whether the magics' registry has a result called `name`.
     func knowsResult(named name: String) -> Bool {
