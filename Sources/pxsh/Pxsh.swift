@@ -87,6 +87,7 @@ struct ReplCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "repl",
         abstract: "Start the REPL (the default): interactive on a terminal, else a script from -c or stdin.",
+        usage: "pxsh [-n N] [--python PATH] [--cluster NAME] [--ip ADDR [--port P]] [-c CODE] [<options>]",
         discussion: """
             A plain line runs locally; %px runs code on the engines; %help lists the magics. A session \
             whose cluster goes away ends with exit status 1, interactive or not.
@@ -149,7 +150,10 @@ struct ClusterOptions: ParsableArguments {
     // Unconditional: `-n -1` is a count to reject, not a missing value followed by a flag.
     @Option(name: .short, parsing: .unconditional, help: "Number of engines (default: the number of cores).")
     var n: Int?
-    @Option(help: "The python the engines run (a venv's python works).") var python = "python3"
+    @Option(
+        help: ArgumentHelp("The python the engines run (a venv's python works; default python3).", valueName: "python")
+    )
+    var python: String?
     @Option(name: .customLong("cluster"), help: "Attach to the named cluster instead of starting a private one.")
     var clusterName: String?
     @OptionGroup var tcp: TCPOptions
@@ -159,11 +163,26 @@ struct ClusterOptions: ParsableArguments {
 
     func validate() throws {
         if let n { try validateEngineCount(n) }
-        if clusterName != nil && tcp.endpoint != nil {
-            throw ValidationError("--ip and --port are for a cluster this command starts; see `pxsh cluster start`")
+        if let clusterName {
+            // A named cluster has its engines and its python already: say so rather than ignore the option.
+            let given = [
+                ("-n", n != nil), ("--python", python != nil), ("--ip", tcp.ip != nil), ("--port", tcp.port != nil),
+            ]
+            if let option = given.first(where: \.1)?.0 {
+                throw ValidationError(
+                    "\(option) is for a cluster this command starts; the cluster '\(clusterName)' has its engines "
+                        + "and python already (%add N adds engines to it; see `pxsh cluster start`)"
+                )
+            }
         }
         if clusterName != nil && launch.launcher != .local {
             throw ValidationError("--launcher is for a cluster this command starts; see `pxsh cluster start`")
+        }
+        if clusterName == nil && tcp.ip == nil && tcp.port != nil && launch.launcher == .local {
+            throw ValidationError(
+                "--port goes with --ip ADDR: a private cluster takes engines over TCP only at an address you give "
+                    + "(--ip 127.0.0.1 for this host alone)"
+            )
         }
         if clusterName == nil { _ = try launch.endpoint(tcp.endpoint) }
     }
@@ -175,7 +194,7 @@ struct ClusterOptions: ParsableArguments {
                 try clusterName.map { try Cluster.attach(name: $0) }
                 ?? Cluster.start(
                     engines: engineCount,
-                    python: python,
+                    python: python ?? "python3",
                     tcp: try launch.endpoint(tcp.endpoint),
                     controllerArguments: launch.controllerArguments,
                     startTimeout: launch.clientStartTimeout
@@ -184,8 +203,9 @@ struct ClusterOptions: ParsableArguments {
             try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
             throw ExitCode(2)
         }
-        if let clusterName {
-            // One home engine serves the named cluster, so its clients share their local namespace.
+        if let clusterName, terminal.isInputTerminal {
+            // One home engine serves the named cluster, so its clients share their local namespace. Said to a
+            // person at a terminal; a script (`-c`, stdin) is not told on every call.
             try? FileDescriptor.standardError.writeAll(
                 terminal.renderer.notice(ClusterOptions.sharedNote(clusterName))
             )

@@ -38,15 +38,20 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        // A file that cannot be run is a usage error (status 2), said in one line without the usage.
+        func refuse(_ why: String) -> ExitCode {
+            try? FileDescriptor.standardError.writeAll("pxsh: \(why)\n")
+            return ExitCode(2)
+        }
         let text: String
         do {
             text = try SessionFile.read(file)
         } catch {
-            throw ValidationError("cannot read \(file): \(error)")
+            throw refuse("cannot read \(file): \(error)")
         }
         let isTranscript = SessionFile.isTranscript(text)
         if check && !isTranscript {
-            throw ValidationError(
+            throw refuse(
                 "\(file) is not a transcript (it has no `In [1]:` prompts): run it without --check, or make one "
                     + "with `pxsh run \(file) --record OUT.pxt`"
             )

@@ -450,14 +450,14 @@ extension EndToEnd {
             #expect(run.lines.contains("False"), "\(run.transcript)")
         }
 
-        @Test func attachingToANamedClusterSaysThatItsLocalNamespaceIsShared() throws {
+        /// The note that a named cluster's local namespace is shared is for a person at a terminal (see
+        /// ReplTerminalTests): a script that attaches (`-c`, stdin) is not told on every call.
+        @Test func attachingToANamedClusterSharesItsLocalNamespaceAndTellsNoScript() throws {
             let cluster = try NamedCluster.start(engines: 1, prefix: "shared")
             defer { cluster.stop() }
             let first = try cluster.script("shared_value = 42")
             expectStatus(first, .exited(0))
-            #expect(first.stderr.contains("local namespace"), "\(first.transcript)")
-            #expect(first.stderr.contains("shared with every other client"), "\(first.transcript)")
-            #expect(first.stderr.contains("one home engine"), "why it is shared: \(first.transcript)")
+            #expect(first.stderr.isEmpty, "\(first.transcript)")
             let second = try cluster.script("print(shared_value)")
             expectStatus(second, .exited(0))
             #expect(second.lines.contains("42"), "what the note says is what happens: \(second.transcript)")
@@ -485,6 +485,31 @@ extension EndToEnd {
             let directory = try ClusterLayout.named(name, create: false).directory
             #expect(access(directory, F_OK) != 0, "left behind: \(directory)")
             TemporaryDirectory.removeTree(directory)
+        }
+
+        /// Options that would be ignored are refused: a named cluster has its engines and python already, and
+        /// a private cluster takes engines over TCP only at an `--ip` given. A usage error shows pxsh's usage
+        /// (not `pxsh repl <options>`), and a session file that cannot be read says so in one line.
+        @Test func optionsThatWouldBeIgnoredAreRefused() throws {
+            for arguments in [
+                ["--cluster", "g", "-n", "4"], ["--cluster", "g", "--python", "python3"], ["--port", "5000"],
+            ] {
+                let run = try Pxsh.run(arguments + ["-c", "print('ran')"])
+                expectStatus(run, .exited(2))
+                let why =
+                    arguments[0] == "--port"
+                    ? "Error: --port goes with --ip ADDR" : "is for a cluster this command starts"
+                #expect(run.stderr.contains(why), "\(run.transcript)")
+                #expect(!run.stdout.contains("ran"), "\(run.transcript)")
+            }
+            let unknown = try Pxsh.run(["--no-such-option"])
+            expectStatus(unknown, .exited(2))
+            #expect(unknown.stderr.contains("Usage: pxsh [-n N]"), "\(unknown.transcript)")
+            #expect(!unknown.stderr.contains("pxsh repl <options>"), "\(unknown.transcript)")
+            let missing = try Pxsh.run(["run", "no-such-file.px"])
+            expectStatus(missing, .exited(2))
+            #expect(missing.stderr.hasPrefix("pxsh: cannot read no-such-file.px: "), "\(missing.transcript)")
+            #expect(missing.stderr.split(separator: "\n").count == 1, "\(missing.transcript)")
         }
 
         /// The client that removes engines says so once; "removed by another client" is for the others.
