@@ -351,6 +351,7 @@ public final class Cluster {
             case .woken:
                 throw ClusterError.interrupted
             case .timedOut:
+                if controllerPID == nil { throw ClusterError.notAnswering(seconds: Double(timeoutMilliseconds) / 1000) }
                 throw ClusterError.startFailed("the engines did not start within \(timeoutMilliseconds / 1000) s")
             }
         }
@@ -471,6 +472,42 @@ public final class Cluster {
             throw ClusterError.stopFailed("its controller (pid \(pid)) did not exit, even when killed")
         }
         layout.remove()
+    }
+
+    /// Stops the named cluster `name` as ``stopCluster(timeout:)`` does. A controller that does not answer
+    /// within `answerTimeout` seconds (stopped with SIGSTOP, say, or stuck) is killed by the pid that the
+    /// cluster's description gives, once its command line shows it is that cluster's controller.
+    ///
+    /// - Returns: nil when the cluster stopped as asked, else what was done instead.
+    /// - Throws: ``ClusterError/noSuchCluster(_:)``; ``ClusterError/stopFailed(_:)`` when the controller
+    ///   does not answer and cannot be killed.
+    public static func stop(
+        name: String,
+        timeout: Double = controllerExitTimeout,
+        answerTimeout: Double = 10
+    ) throws -> String? {
+        do {
+            try attach(name: name, timeout: answerTimeout).stopCluster(timeout: timeout)
+            return nil
+        } catch ClusterError.notAnswering {
+            let layout = try namedLayout(name, create: false)
+            guard let pid = try? layout.readDescription().pid,
+                ProcessTable.entry(pid)?.commandLine.contains(" controller --directory \(layout.directory) ") == true
+            else {
+                throw ClusterError.stopFailed(
+                    "its controller does not answer, and \(layout.descriptionPath) names none"
+                )
+            }
+            // A stopped process takes SIGKILL, not SIGTERM: it cannot end its engines itself, which exit as
+            // their connections close (remote ones within their heartbeat's 10 s).
+            kill(pid, SIGKILL)
+            guard ProcessSpawner.waitUntilGone(pid, milliseconds: 10_000) else {
+                throw ClusterError.stopFailed("its controller (pid \(pid)) did not exit, even when killed")
+            }
+            layout.remove()
+            return "its controller (pid \(pid)) did not answer within \(Int(answerTimeout)) s, so it was killed "
+                + "(SIGKILL); its engines exit as their connections close"
+        }
     }
 
     /// How long a controller may take to exit once asked, in seconds: it gives its engines and

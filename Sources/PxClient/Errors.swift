@@ -86,6 +86,8 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
     case stopFailed(String)
     /// The controller refused the handshake; its reason.
     case refused(String)
+    /// The controller did not answer the handshake within so many seconds (it is stopped, or stuck).
+    case notAnswering(seconds: Double)
     /// No cluster of that name runs.
     case noSuchCluster(String)
     /// The user pressed Ctrl-C while waiting.
@@ -102,6 +104,8 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
         case .startFailed(let why): "the cluster did not start: \(why)"
         case .stopFailed(let why): "the cluster did not stop: \(why)"
         case .refused(let why): "the controller refused the connection: \(why)"
+        case .notAnswering(let seconds):
+            "the controller did not answer within \(Int(seconds)) s (is it stopped, or stuck?)"
         case .noSuchCluster(let name): "no cluster named '\(name)' is running (see `pxsh cluster list`)"
         case .interrupted: "interrupted"
         case .invalidRequest(let why): why

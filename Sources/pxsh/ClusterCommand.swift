@@ -73,7 +73,8 @@ struct ClusterCommand: ParsableCommand {
             discussion: """
                 Returns once the cluster's controller has exited, so that a cluster of the same name can \
                 be started at once. The controller ends its engines as Python ends (atexit handlers run) \
-                and its launcher's jobs; if it has not exited within the timeout, it is killed.
+                and its launcher's jobs; if it has not exited within the timeout, it is killed. A controller \
+                that does not answer within 10 s (a stopped or stuck one) is killed at once, and pxsh says so.
                 """
         )
         @Option(help: "The cluster's name.") var name: String
@@ -88,8 +89,8 @@ struct ClusterCommand: ParsableCommand {
 
         func run() throws {
             do {
-                try Cluster.attach(name: name).stopCluster(timeout: timeout)
-                Terminal.write("cluster '\(name)' stopped\n")
+                let instead = try Cluster.stop(name: name, timeout: timeout)
+                Terminal.write("cluster '\(name)' stopped" + (instead.map { ": \($0)" } ?? "") + "\n")
             } catch {
                 try? FileDescriptor.standardError.writeAll("pxsh: \(error)\n")
                 throw ExitCode(1)

@@ -34,6 +34,29 @@ extension EndToEnd {
         /// `--timeout`, so that `cluster start` of the same name at once gives a cluster that works and
         /// stops cleanly. Here the controller stops in the middle of ending: an engine's atexit handler
         /// sends it SIGSTOP.
+        /// `cluster stop` of a controller that does not answer (stopped) kills it after a short grace and says
+        /// so, instead of waiting 120 s and failing; its engines go with it and its directory is removed.
+        @Test func clusterStopKillsAStoppedControllerAndSaysSo() throws {
+            let cluster = try NamedCluster.start(engines: 1)
+            defer { cluster.stop() }
+            let controller = try #require(cluster.controllerPID)
+            kill(controller, SIGSTOP)
+            defer { kill(controller, SIGCONT) }
+            let stopped = try Pxsh.run(["cluster", "stop", "--name", cluster.name], timeout: 60)
+            expectStatus(stopped, .exited(0))
+            #expect(
+                stopped.stdout.hasPrefix(
+                    "cluster '\(cluster.name)' stopped: its controller (pid \(controller)) did not answer within 10 s, "
+                        + "so it was killed (SIGKILL)"
+                ),
+                "\(stopped.transcript)"
+            )
+            #expect(!ProcessTable.isAlive(controller))
+            let left = Pxsh.leftoverProcesses(token: cluster.token, pxshPID: nil, timeout: 20)
+            #expect(left.isEmpty, "left behind: \(left)")
+            #expect(access(cluster.directory, F_OK) != 0, "\(cluster.directory) is left")
+        }
+
         @Test func clusterStopThenStartOfTheSameNameAtOnce() throws {
             try withAClusterStartedAgain { old, controller, startAgain in
                 let armed = try old.script(
