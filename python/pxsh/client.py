@@ -34,6 +34,11 @@ _BATCH_FRAMES = 64  # submissions held back at most, before they go in one write
 _FLUSH_DELAY = 0.0005  # how long a held-back submission waits when nobody waits on a result
 _RECEIVE_SIZE = 1 << 18  # bytes read from the connection at most at once
 
+# How many of the results made through a client `history` keeps (%jobs lists them). Older ones are
+# dropped from it, and freed, values included, once nothing else refers to them; unfinished ones
+# are kept by the client until they finish (`outstanding`, `wait()` and `abort()` see them all).
+HISTORY_LIMIT = 1000
+
 # In the home engine of a pxsh session: its cluster's controller socket, which Client() attaches to.
 SESSION_SOCKET: Optional[str] = None
 
@@ -192,7 +197,8 @@ class Client:
         self._reading: Optional[int] = None  # the thread that holds the read side
         self._poller: Optional[select.poll] = None
         self._pid = os.getpid()
-        self.history: List[AsyncResult] = []
+        self.history: List[AsyncResult] = []  # the last HISTORY_LIMIT results made
+        self._made = 0  # results made, numbered from 1
         self.python = ""
         self.notices: List[str] = []
         CLIENTS.add(self)
@@ -273,8 +279,8 @@ class Client:
         return self.load_balanced_view(targets).executor
 
     def wait(self, jobs: Optional[Iterable[AsyncResult]] = None, timeout: Optional[float] = -1) -> bool:
-        """Wait for `jobs` (default: every result made through this client); True if all are ready."""
-        jobs = list(self.history if jobs is None else ([jobs] if isinstance(jobs, AsyncResult) else jobs))
+        """Wait for `jobs` (default: every unfinished result made through this client); True if all are ready."""
+        jobs = list(self._unfinished() if jobs is None else ([jobs] if isinstance(jobs, AsyncResult) else jobs))
         if timeout is not None and timeout < 0:
             timeout = None
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -331,7 +337,7 @@ class Client:
 
     def abort(self, jobs: Optional[Iterable[AsyncResult]] = None) -> None:
         """Abort the tasks of `jobs` (default: all unfinished) that have not started."""
-        jobs = self.history if jobs is None else ([jobs] if isinstance(jobs, AsyncResult) else jobs)
+        jobs = self._unfinished() if jobs is None else ([jobs] if isinstance(jobs, AsyncResult) else jobs)
         for job in list(jobs):
             if not job.done():
                 self._abort(job)
@@ -339,7 +345,16 @@ class Client:
     @property
     def outstanding(self) -> List[AsyncResult]:
         """Results made through this client that are not ready."""
-        return [job for job in self.history if not job.done()]
+        return [job for job in self._unfinished() if not job.done()]
+
+    def _unfinished(self) -> List[AsyncResult]:
+        """The results whose tasks the client still tracks (all of them, past the history's limit), in
+        the order they were made."""
+        with self._lock:
+            pending = {id(r): r for r in self._awaiting.values()}
+            for entry in self._tasks.values():
+                pending.setdefault(id(entry[0]), entry[0])
+        return sorted(pending.values(), key=lambda result: result.number)
 
     def close(self) -> None:
         """Leave the cluster (it keeps running)."""
@@ -686,8 +701,12 @@ class Client:
             request = self._next_request
             self._next_request += 1
             self._awaiting[request] = result
-            self.history.append(result)
-            result.number = len(self.history)
+            history = self.history
+            history.append(result)
+            if len(history) > HISTORY_LIMIT:
+                del history[0]  # a move of HISTORY_LIMIT pointers: cheaper than the call around it
+            self._made += 1
+            result.number = self._made
         data = protocol.encode_submission(op, request, targets, balanced, retries, shared, per_task)
         # Submissions made one after another with no wait between them (a loop of apply_async) go
         # out together: one write, and one wake-up of the controller, per batch.

@@ -292,6 +292,37 @@ class ClientTests(ClusterTestCase):
                     collected[n] = pending.pop(n).get()
         self.assertEqual(collected, {n: n * n for n in range(6)})
 
+    def test_a_long_loop_of_calls_keeps_a_bounded_history(self):
+        # px.history keeps the last HISTORY_LIMIT results (what %jobs lists); older ones are freed once
+        # nothing else refers to them, values included: a long session's loop must not grow memory.
+        import gc
+        import tracemalloc
+        import weakref
+        lv = self.rc.load_balanced_view()
+        first = lv.apply_async(abs, -1)
+        self.assertEqual(first.get(), 1)
+        first_ref = weakref.ref(first)
+        del first
+        tracemalloc.start()
+        try:
+            for _ in range(2000):
+                lv.apply_async(abs, -1).get()
+            gc.collect()
+            early = tracemalloc.get_traced_memory()[0]
+            for _ in range(18000):
+                lv.apply_async(abs, -1).get()
+            gc.collect()
+            late = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        self.assertIsNone(first_ref(), "the first result is still kept")
+        self.assertLessEqual(len(self.rc.history), pxsh.client.HISTORY_LIMIT)
+        numbers = [result.number for result in self.rc.history]
+        self.assertEqual(numbers, list(range(numbers[0], numbers[0] + len(numbers))))
+        self.assertGreaterEqual(numbers[-1], 20001)
+        # 18,000 more results kept would be tens of MB; a bounded history, a few kB of noise.
+        self.assertLess(late - early, 1 << 20, f"{late - early} bytes more after 18,000 more calls")
+
     def test_executor(self):
         with self.rc.executor() as executor:
             self.assertIsInstance(executor, concurrent.futures.Executor)
