@@ -204,7 +204,8 @@ class AsyncResult(concurrent.futures.Future):
         """Wait until ready or `timeout` s; Ctrl-C during it interrupts this result's tasks too."""
         if self._state not in _SETTLED:  # read without the lock: a settled state never changes
             try:
-                if not self._client._wait_for(self._complete, timeout):
+                client = self._client
+                if not client._wait_for(self._complete, timeout, spin=client._spin_pays_for(len(self._tasks))):
                     return False
             except KeyboardInterrupt:
                 if not self._complete():
