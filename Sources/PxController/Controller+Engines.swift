@@ -18,8 +18,13 @@ extension Controller {
         launchEngines([(EngineNumber.home, 0, 0)] + (0..<count).map { (Int32($0), $0, count) })
     }
 
-    /// An id that no engine of this cluster has had: one more than the highest so far.
-    func newEngineID() -> Int32 { nextEngineID }
+    /// An id that no engine of this cluster has had (one more than the highest so far), reserved: the next
+    /// call gives another even before an engine has it.
+    func newEngineID() -> Int32 {
+        let id = nextEngineID
+        markUsed(id)
+        return id
+    }
 
     /// Records that an engine has id `id` (the home engine's is not counted).
     func markUsed(_ id: Int32) {

@@ -105,22 +105,7 @@ public enum ProcessSpawner {
 
     /// Waits up to `milliseconds` for `pid` to end; nil if it has not.
     public static func wait(_ pid: pid_t, milliseconds: Int) -> Termination? {
-        let deadline = Deadline(milliseconds: milliseconds)
-        // Woken by the exit itself where the kernel has pidfds; else by polling every 2 ms.
-        let exit = pxsys_pidfd_open(pid)
-        defer { if exit >= 0 { close(exit) } }
-        while true {
-            if let termination = reap(pid) { return termination }
-            if deadline.hasPassed { return nil }
-            if exit >= 0 {
-                _ = try? Poll.wait(
-                    [(FileDescriptor(rawValue: exit), .readable)],
-                    timeoutMilliseconds: max(1, deadline.pollTimeout)
-                )
-            } else {
-                usleep(2_000)
-            }
-        }
+        awaitEnd(of: pid, milliseconds: milliseconds) { _ in reap(pid) }
     }
 
     /// Waits up to `milliseconds` for `pid` to end, whether or not it is a child of this process: a
@@ -128,18 +113,25 @@ public enum ProcessSpawner {
     ///
     /// - Returns: whether it has ended.
     public static func waitUntilGone(_ pid: pid_t, milliseconds: Int) -> Bool {
-        let deadline = Deadline(milliseconds: milliseconds)
         // A pidfd is readable once that very process has ended, child or not, even if its pid is
-        // reused; where there is none, /proc is read every 2 ms.
+        // reused; where there is none, /proc is read.
+        awaitEnd(of: pid, milliseconds: milliseconds) { exit in
+            if reap(pid) != nil { return true }
+            guard exit < 0 ? !ProcessTable.isAlive(pid) : isReadable(exit, waitingMilliseconds: 0) else { return nil }
+            _ = reap(pid)  // a child that ended since the reap above
+            return true
+        } ?? false
+    }
+
+    /// Asks `ended` (given the pidfd of `pid`, or -1 where the kernel has none) until it answers or
+    /// `milliseconds` pass; between asks, waits until the process ends (its pidfd is readable) or 2 ms pass.
+    private static func awaitEnd<T>(of pid: pid_t, milliseconds: Int, _ ended: (Int32) -> T?) -> T? {
+        let deadline = Deadline(milliseconds: milliseconds)
         let exit = pxsys_pidfd_open(pid)
         defer { if exit >= 0 { close(exit) } }
         while true {
-            if reap(pid) != nil { return true }
-            if exit < 0 ? !ProcessTable.isAlive(pid) : isReadable(exit, waitingMilliseconds: 0) {
-                _ = reap(pid)  // a child that ended since the reap above
-                return true
-            }
-            if deadline.hasPassed { return false }
+            if let answer = ended(exit) { return answer }
+            if deadline.hasPassed { return nil }
             if exit >= 0 {
                 _ = isReadable(exit, waitingMilliseconds: max(1, deadline.pollTimeout))
             } else {

@@ -63,6 +63,8 @@ public final class Session {
     var transcript: TranscriptWriter?
     /// The session so far, for `%record` to start with.
     let history = TranscriptHistory()
+    /// Output escaped for transcripts, once for ``transcript`` and ``history``.
+    private var transcriptOutput = TranscriptOutputLines()
     /// Commands that set the engines up (imports, definitions, pushes to all), for `%restart --replay`.
     var setupCommands: [Command] = []
     /// The prompt number of each %px setup command (by its index), so that a replayed definition's
@@ -81,6 +83,10 @@ public final class Session {
         self.renderer = renderer
         self.write = write
         cluster.onEvent = { [weak self] event in self?.show(event) }
+    }
+
+    deinit {
+        transcript?.output(transcriptOutput.finish())
     }
 
     // MARK: - Input
@@ -106,8 +112,12 @@ public final class Session {
     @discardableResult
     public func run(cell: String) -> Bool {
         let number = inputNumber
-        transcript?.input(cell, number: number, prefix: isAutopx ? prompt : nil)
-        history.input(cell, number: number, prefix: isAutopx ? prompt : nil)
+        let finished = transcriptOutput.finish()
+        if transcript != nil || history.isKept {
+            let input = TranscriptFormat.input(cell, number: number, prefix: isAutopx ? prompt : nil)
+            transcript?.input(input, after: finished)
+            history.input(input, after: finished)
+        }
         inputNumber += 1
         let ok: Bool
         var cell = cell
@@ -208,9 +218,9 @@ public final class Session {
         guard !text.isEmpty else { return }
         write(text)
         guard transcript != nil || history.isKept else { return }
-        let plain = TranscriptFormat.stripEscapes(text)
-        transcript?.output(plain)
-        history.output(plain)
+        let lines = transcriptOutput.add(TranscriptFormat.stripEscapes(text))
+        transcript?.output(lines)
+        history.output(lines)
     }
 
     /// Shows a value (`Out[n]: ...`, `x = ...`) unless the command ended with `;`.

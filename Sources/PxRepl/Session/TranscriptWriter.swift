@@ -6,15 +6,14 @@ import Glibc
 
 /// Writes a session as a transcript (`.pxt`): each input after its `In [n]:` prompt, then its output.
 ///
-/// Continuation lines of an input start with `...: `. Colour escapes are removed, so transcripts
-/// compare equal whatever the terminal. An output line that would read as an input or a comment is
-/// escaped (``TranscriptFormat/escapedOutput(_:)``). An input is written with the first output after it
-/// (or the next input), so that the cell that stops the recording can leave itself out.
+/// It takes transcript text: inputs as ``TranscriptFormat/input(_:number:prefix:)`` writes them, output
+/// escaped line by line (``TranscriptOutputLines``, which the session runs once for this and for its
+/// ``TranscriptHistory``). An input is written with the first output after it (or the next input), so
+/// that the cell that stops the recording can leave itself out.
 final class TranscriptWriter {
     private let descriptor: FileDescriptor
     let path: String
     private var pendingInput: String?
-    private var outputLines = TranscriptOutputLines()
 
     /// - Parameter header: what the output depends on, written first, so `--check` can reproduce it.
     init(path: String, header: TranscriptHeader) throws {
@@ -25,20 +24,23 @@ final class TranscriptWriter {
 
     deinit {
         flushInput()
-        try? descriptor.writeAll(outputLines.finish())
         descriptor.close()
     }
 
-    func input(_ cell: String, number: Int, prefix: String? = nil) {
+    /// - Parameters:
+    ///   - text: the input, as the transcript shows it;
+    ///   - finished: the end of the output before it (its last line, which had no newline).
+    func input(_ text: String, after finished: String) {
         flushInput()
-        try? descriptor.writeAll(outputLines.finish())
-        pendingInput = TranscriptFormat.input(cell, number: number, prefix: prefix)
+        try? descriptor.writeAll(finished)
+        pendingInput = text
     }
 
-    /// - Parameter text: output without colour escapes (``TranscriptFormat/stripEscapes(_:)``).
-    func output(_ text: String) {
+    /// - Parameter lines: escaped output lines (``TranscriptOutputLines``).
+    func output(_ lines: String) {
+        guard !lines.isEmpty else { return }
         flushInput()
-        try? descriptor.writeAll(outputLines.add(text))
+        try? descriptor.writeAll(lines)
     }
 
     /// Writes transcript text as it is: the session before the recording began.
@@ -67,31 +69,30 @@ final class TranscriptHistory {
     /// The transcript text so far; nil once it outgrew ``limit``.
     private(set) var text: String? = ""
     private var currentCellStart = 0
-    private var outputLines = TranscriptOutputLines()
 
-    func input(_ cell: String, number: Int, prefix: String? = nil) {
-        append(outputLines.finish())
-        currentCellStart = text?.utf8.count ?? 0
-        append(TranscriptFormat.input(cell, number: number, prefix: prefix))
+    /// - Parameters: as ``TranscriptWriter/input(_:after:)``'s.
+    func input(_ text: String, after finished: String) {
+        append(finished)
+        currentCellStart = self.text?.utf8.count ?? 0
+        append(text)
     }
 
     /// Whether the history is still kept (it has not outgrown ``limit``).
     var isKept: Bool { text != nil }
 
-    /// - Parameter output: output without colour escapes (``TranscriptFormat/stripEscapes(_:)``).
-    func output(_ output: String) {
-        append(outputLines.add(output))
+    /// - Parameter lines: escaped output lines (``TranscriptOutputLines``).
+    func output(_ lines: String) {
+        append(lines)
     }
 
     /// Leaves the current cell out of the history (a `%record` cell is no part of the session it records).
     func dropCurrentCell() {
-        outputLines = TranscriptOutputLines()
         guard let current = text else { return }
         text = String(decoding: current.utf8.prefix(currentCellStart), as: UTF8.self)
     }
 
     private func append(_ addition: String) {
-        guard let count = text?.utf8.count else { return }
+        guard !addition.isEmpty, let count = text?.utf8.count else { return }
         if count + addition.utf8.count > Self.limit {
             text = nil
         } else {
