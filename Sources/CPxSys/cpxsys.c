@@ -300,6 +300,12 @@ pid_t pxsys_fork_with_descriptors(int stdin_fd, int stdout_fd, int stderr_fd) {
     return 0;
 }
 
+pid_t pxsys_fork_in_own_group(void) {
+    pid_t pid = fork();
+    if (pid == 0) setpgid(0, 0);
+    return pid;
+}
+
 ssize_t pxsys_send_with_fds(int socket_fd, const void *bytes, size_t length, const int *fds, int fd_count) {
     char control[CMSG_SPACE(sizeof(int) * 4)];
     if (fd_count < 0 || fd_count > 4) { errno = EINVAL; return -1; }

@@ -60,19 +60,24 @@ extension Cluster {
     /// Restarts `engines` with the same ids and ranks and empty namespaces, and returns once they
     /// are up; then `replay` can set them up again (it gets a view of them). Each engine is asked to
     /// end as Python ends (atexit handlers, open files flushed) and killed if it has not after 2 s;
-    /// `immediately` kills it at once (for engines that ignored a Ctrl-C).
+    /// `immediately` kills it at once (for engines that ignored a Ctrl-C). Remote engines are
+    /// restarted through the ssh launcher that started them; others are not (the controller says why).
     ///
     /// - Parameter interrupt: readable when the user stops waiting (Ctrl-C): ``ClusterError/interrupted``
     ///   is thrown, and the engines go on restarting.
+    /// - Returns: the engines that were restarted and are up.
+    @discardableResult
     public func restart(
         _ engines: [Int32],
         immediately: Bool = false,
         replay: ((DirectView) throws -> Void)? = nil,
         wakingOn interrupt: FileDescriptor? = nil
-    ) throws {
-        _ = try control(.restart, engines: engines, argument: immediately ? "kill" : nil, interrupt: interrupt)
+    ) throws -> [Int32] {
+        let reply = try control(.restart, engines: engines, argument: immediately ? "kill" : nil, interrupt: interrupt)
         try poll()
-        try replay?(view(engines))
+        let restarted = reply.first.map { IDList.decode($0, as: Int32.self) } ?? []
+        try replay?(view(restarted))
+        return restarted
     }
 
     /// Starts `count` more engines and returns their ids once they are up.

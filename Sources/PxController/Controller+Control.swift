@@ -42,11 +42,13 @@ extension Controller {
             var restarting: Set<Int32> = []
             for id in targets {
                 guard let slot = engines[id], slot.pid > 0 else { continue }
-                guard slot.isChild else {
+                guard slot.life.isRelaunchable else {
                     peer.connection.enqueue(ClusterEvent.notice(cannotRestartMessage(slot)).frame)
                     continue
                 }
-                if slot.life.isDead {
+                if !slot.isChild {
+                    restartRemoteEngine(id)
+                } else if slot.life.isDead {
                     launchEngine(id: id, rank: slot.rank)
                 } else if slot.life.state != .restarting {
                     stopEngine(id, plan: .restart, immediately: argument(of: frame) == "kill")
@@ -120,10 +122,10 @@ extension Controller {
         }
     }
 
-    /// Why a remote engine is not restarted: it stays as it is. A launcher starts its engines as one
-    /// job (one mpiexec, one srun) whose ranks cannot be started again one by one.
+    /// Why a remote engine is not restarted: it stays as it is. mpiexec and srun start their engines
+    /// as one job whose ranks cannot be started again one by one (ssh's can).
     private func cannotRestartMessage(_ slot: EngineSlot) -> String {
-        if let rank = slot.launcherRank, let job = launcherJobs.first(where: { $0.plan.ranks.contains(rank) }) {
+        if let rank = slot.launcherRank, let job = launcherJob(ofRank: rank) {
             return "cannot restart \(slot.label): its launcher's job (\(job.label)) started it, and pxsh cannot "
                 + "start one engine of a launcher's job again; `%remove \(slot.id)` removes it, and `pxsh cluster "
                 + "stop` then `start` makes the whole set again"
@@ -148,17 +150,21 @@ extension Controller {
 
     private func awaitEngines(_ ids: Set<Int32>, peer: Peer, request: UInt64) {
         if ids.isEmpty { return reply(to: peer, request: request, [IDList.encode([Int32]())]) }
-        controlsAwaitingEngines.append((peer, request, ids))
+        controlsAwaitingEngines.append((peer, request, ids, ids))
     }
 
-    /// Answers restart and add requests whose engines have all come up (or died trying).
+    /// Answers restart and add requests whose engines have all come up (or died trying), with the ids
+    /// of those that are up.
     func answerControlsAwaiting(engine id: Int32) {
-        guard let slot = engines[id], !slot.life.isStarting || slot.life.isDead else { return }
-        var remaining: [(peer: Peer, request: UInt64, engines: Set<Int32>)] = []
+        // One that has left the cluster (a remote engine whose restart failed) is done too.
+        let slot = engines[id]
+        if let slot, slot.life.isStarting && !slot.life.isDead { return }
+        var remaining: [(peer: Peer, request: UInt64, engines: Set<Int32>, asked: Set<Int32>)] = []
         for var waiting in controlsAwaitingEngines {
-            if waiting.engines.contains(id) && !slot.life.isBeingRemoved { waiting.engines.remove(id) }
+            if waiting.engines.contains(id) && slot?.life.isBeingRemoved != true { waiting.engines.remove(id) }
             if waiting.engines.isEmpty {
-                if !waiting.peer.isClosed { reply(to: waiting.peer, request: waiting.request, [Bytes(text: "ok")]) }
+                let up = waiting.asked.filter { engines[$0].map { !$0.life.isDead } ?? false }.sorted()
+                if !waiting.peer.isClosed { reply(to: waiting.peer, request: waiting.request, [IDList.encode(up)]) }
             } else {
                 remaining.append(waiting)
             }

@@ -211,7 +211,7 @@ extension Controller {
         if slot.life.isBeingRemoved {
             removeEngine(id)
         } else if isRestarting {
-            launchEngine(id: id, rank: slot.rank)
+            if slot.isChild { launchEngine(id: id, rank: slot.rank) } else { relaunchRemoteEngine(id) }
         } else if let host = slot.life.host {
             // Nothing here can start it again (its launcher, or its user, may add a new one): it
             // leaves the cluster, and the others learn their rank and size at the end of this turn.

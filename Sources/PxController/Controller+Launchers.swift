@@ -13,6 +13,13 @@ final class LauncherJob {
     let plan: LaunchJob
     /// Its stdout and stderr (and the engines' own messages before they joined).
     let logPath: String
+    /// The ranks of the engines it runs: the plan's, but for those restarted by a job of their own.
+    var ranks: Set<Int>
+    /// Whether it starts again one engine that `%restart` stopped (an ssh job of one rank): its end
+    /// before that engine joined fails the restart, not the cluster's start.
+    let isRestart: Bool
+    /// When it started (monotonic).
+    var started: UInt64 = 0
     var pid: pid_t = 0
     /// The Slurm job a batch submission queued.
     var batchJobID: String?
@@ -27,9 +34,11 @@ final class LauncherJob {
     /// Whether all its engines have joined (once): from then on, an engine lost is only that.
     var hasAllJoined = false
 
-    init(plan: LaunchJob, logPath: String) {
+    init(plan: LaunchJob, logPath: String, isRestart: Bool = false) {
         self.plan = plan
         self.logPath = logPath
+        self.ranks = Set(plan.ranks)
+        self.isRestart = isRestart
     }
 
     /// Where squeue writes what it says of the batch job.
@@ -83,6 +92,7 @@ extension Controller {
     }
 
     private func start(_ job: LauncherJob) throws {
+        job.started = Clock.monotonicNanoseconds
         let log = try FileDescriptor.open(job.logPath, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
         defer { log.close() }
         let input: FileDescriptor
@@ -143,17 +153,79 @@ extension Controller {
     /// The remote engines a launcher's job started: those of its ranks that are alive.
     func engines(of job: LauncherJob) -> [Int32] {
         engines.values.filter { slot in
-            !slot.isHome && !slot.life.isDead && slot.launcherRank.map(job.plan.ranks.contains) == true
+            !slot.isHome && !slot.life.isDead && slot.launcherRank.map(job.ranks.contains) == true
         }.map(\.id)
     }
 
-    /// Whether clients should wait: a launcher's job runs and its engines have not all joined yet.
+    /// The job whose engine asked for `rank` when it joined.
+    func launcherJob(ofRank rank: Int) -> LauncherJob? {
+        launcherJobs.last { $0.ranks.contains(rank) }
+    }
+
+    /// Whether clients should wait: a launcher's job runs and its engines have not all joined yet
+    /// (a job that restarts one engine is awaited by the `%restart` alone).
     var launchersAwaitingEngines: Bool {
         launcherJobs.contains { job in
             guard job.ended == nil, !job.hasAllJoined else { return false }
             let joined = engines(of: job).filter { engines[$0]?.life.hasRegistered == true }.count
-            job.hasAllJoined = joined >= job.plan.ranks.count
-            return !job.hasAllJoined
+            job.hasAllJoined = joined >= job.ranks.count
+            return !job.hasAllJoined && !job.isRestart
+        }
+    }
+
+    // MARK: - Restarting one engine of the ssh launcher
+
+    /// Whether `%restart` can start the remote engine that asked for `rank` again: the ssh launcher
+    /// started it, and can start that rank alone on its host.
+    func canRelaunch(rank: Int?) -> Bool {
+        rank.flatMap(launcherJob(ofRank:))?.plan.sshHost != nil
+    }
+
+    /// Asks remote engine `id` to exit (its connection is closed if it has not within the grace
+    /// period); once it has, ``relaunchRemoteEngine(_:)`` starts its rank again.
+    func restartRemoteEngine(_ id: Int32) {
+        // One already on its way (restarting, or waiting for its successor) goes on as it is.
+        guard var slot = engines[id], !slot.isChild, slot.life.isRelaunchable, !slot.life.isStarting else { return }
+        slot.handle(.restartRequested)
+        if let peer = slot.connection {
+            peer.connection.enqueue(Frame(kind: .shutdown, engine: id))
+            peer.connection.flush()
+            slot.killDeadline = Clock.monotonicNanoseconds + Controller.exitGraceNanoseconds
+        }
+        engines[id] = slot
+    }
+
+    /// Runs an ssh job of one engine on the host of the job that started engine `id`, asking for its
+    /// rank: the engine that joins with it takes over `id` (see ``registerRemoteEngine(_:hello:)``).
+    func relaunchRemoteEngine(_ id: Int32) {
+        guard var slot = engines[id], let rank = slot.launcherRank, let previous = launcherJob(ofRank: rank),
+            let host = previous.plan.sshHost
+        else { return engineEnded(id, cause: "its launcher cannot start it again") }
+        previous.ranks.remove(rank)
+        let plan = LaunchPlan.sshJob(
+            options.launch,
+            host: host,
+            ranks: slot.rank..<(slot.rank + 1),
+            size: rankedEngines.count,
+            pxsh: ProcessSpawner.currentExecutable,
+            python: options.pythonExecutable
+        )
+        let job = LauncherJob(
+            plan: plan,
+            logPath: options.directory + "/launcher-\(launcherJobs.count).log",
+            isRestart: true
+        )
+        launcherJobs.append(job)
+        slot.launcherRank = slot.rank
+        slot.killDeadline = nil
+        slot.handle(.relaunched)
+        engines[id] = slot
+        do {
+            try start(job)
+            log("controller: restarting \(slot.label) with \(job.label)")
+        } catch {
+            job.ended = "\(error)"
+            engineEnded(id, cause: "cannot run \(job.label): \(error)")
         }
     }
 
@@ -175,6 +247,10 @@ extension Controller {
         let timeout = UInt64(options.launch.startTimeout * 1_000_000_000)
         if isAwaitingEngines, launcherFailure == nil, !isShuttingDown, now - launchersStarted >= timeout {
             launchersTimedOut()
+        }
+        // A restart whose engine has not joined in time is given up: its end reports the engine dead.
+        for job in launcherJobs where job.isRestart && job.ended == nil && !job.hasAllJoined && job.pid > 0 {
+            if now - job.started >= timeout { launcher.signal(job.pid, SIGTERM) }
         }
     }
 
@@ -277,7 +353,15 @@ extension Controller {
             }
         }
         guard !isShuttingDown, launcherFailure == nil else { return }
-        if !job.hasAllJoined {
+        if job.isRestart && !job.hasAllJoined {
+            let tail = FileDescriptor.lastLines(ofFile: job.logPath, count: 10)
+            broadcast(
+                .notice(
+                    "the restart on \(job.plan.host ?? "?") failed: \(job.label) ended (\(cause))"
+                        + (tail.isEmpty ? "" : ":\n" + tail)
+                )
+            )
+        } else if !job.hasAllJoined {
             // It ended before its engines had all joined: the cluster did not start.
             // Whole, within reason: Open MPI explains a refusal in 30 lines, the reason in the first.
             let tail = FileDescriptor.lastLines(ofFile: job.logPath, count: 40)

@@ -93,11 +93,19 @@ extension Controller {
         let wantedRank = fields.count > 1 ? Int(fields[1]) : nil
         let wantedSize = fields.count > 2 ? Int(fields[2]) : nil
         let pid = fields.count > 3 ? pid_t(fields[3]) ?? 0 : 0
-        let liveRanks = Set(engines.values.filter { !$0.isHome && !$0.life.isDead }.map(\.rank))
+        // An engine that `%restart` started again (ssh, see ``relaunchRemoteEngine(_:)``) takes over
+        // the id, rank and waiting tasks of the one it replaces.
+        let replaced = wantedRank.flatMap { rank in
+            engines.values.first { !$0.isChild && !$0.isHome && $0.life.state == .launching && $0.rank == rank }
+        }
+        let liveRanks = Set(
+            engines.values.filter { !$0.isHome && !$0.life.isDead && $0.id != replaced?.id }.map(\.rank)
+        )
         // An engine that asks for a rank (a launcher's) gets that id too if no engine has had it, so
         // that `%px -t 2` is rank 2.
         let id =
-            wantedRank.flatMap {
+            replaced?.id
+            ?? wantedRank.flatMap {
                 $0 >= 0 && $0 < Int(Int32.max) && !usedEngineIDs.contains(Int32($0)) ? Int32($0) : nil
             }
             ?? newEngineID()
@@ -113,8 +121,10 @@ extension Controller {
             rank: rank,
             pid: pid,
             since: Clock.realtimeNanoseconds,
-            origin: .remote(host: peer.host ?? "?")
+            origin: .remote(host: peer.host ?? "?"),
+            isRelaunchable: canRelaunch(rank: wantedRank)
         )
+        slot.queue = replaced?.queue ?? []
         slot.connection = peer
         slot.launcherRank = wantedRank
         slot.keepsRank = fields.count > 5 && fields[5] == "launcher" && rank == wantedRank

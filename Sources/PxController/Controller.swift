@@ -61,7 +61,7 @@ public final class Controller {
     /// Clients that connected while the first engines were still starting; welcomed once they are up.
     var clientsAwaitingWelcome: [Peer] = []
     /// Control requests answered when the engines they started (restart, add) are up.
-    var controlsAwaitingEngines: [(peer: Peer, request: UInt64, engines: Set<Int32>)] = []
+    var controlsAwaitingEngines: [(peer: Peer, request: UInt64, engines: Set<Int32>, asked: Set<Int32>)] = []
     /// Replies kept for clients that went away, oldest first, bounded by ``maximumOrphanedRecords``.
     var orphanedReplies: [UInt64] = []
     static let maximumOrphanedRecords = 10_000

@@ -39,12 +39,19 @@ struct EngineSlot {
     /// Whether its rank is the one mpiexec or srun gave it (`MPI.COMM_WORLD.rank`): it never changes.
     var keepsRank = false
 
-    init(id: Int32, rank: Int, pid: pid_t, since: UInt64, origin: EngineLife.Origin = .child) {
+    init(
+        id: Int32,
+        rank: Int,
+        pid: pid_t,
+        since: UInt64,
+        origin: EngineLife.Origin = .child,
+        isRelaunchable: Bool = false
+    ) {
         self.id = id
         self.rank = rank
         self.pid = pid
         self.since = since
-        self.life = EngineLife(origin: origin)
+        self.life = EngineLife(origin: origin, isRelaunchable: isRelaunchable)
     }
 
     /// Applies an event to the engine's life, and stamps the time when its state changes.

@@ -17,7 +17,12 @@ import Glibc
 public enum Engine {
     /// Runs the engine until the controller goes away. Never returns.
     public static func run(_ options: EngineOptions) -> Never {
-        if let connection = options.connection { RemoteEngine.run(options, connection: connection) }
+        if let connection = options.connection {
+            // Its large buffers travel inline: the controller's shared memory may be on another host.
+            unsetenv("PXSH_SHARED_MEMORY_DIR")
+            if options.forkedRanks.count > 1 { HostZygote.run(options, connection: connection) }
+            RemoteEngine.run(options, connection: connection)
+        }
         // An engine must not outlive its controller, even one killed with SIGKILL.
         guard Signals.dieWithParent(signal: SIGKILL) else { exit(0) }
         if options.isZygote { Zygote.run(options) }

@@ -17,6 +17,9 @@ public struct EngineOptions: Sendable {
     /// Set for an engine that joins over TCP (`pxsh engine --connection-file`): then the
     /// controller gives it its id, and its rank and size unless it asks for some (0 and -1 mean "any").
     public var connection: ConnectionFile?
+    /// For `pxsh engine --connection-file F -n K` with K > 1: the rank each of the K engines asks for
+    /// (-1 for any). This process then starts Python once and forks them (see ``HostZygote``).
+    public var forkedRanks: [Int] = []
     /// Whether `rank` is the one mpiexec or srun gave this process (`MPI.COMM_WORLD.rank`), which
     /// the controller must never change.
     public var isRankFromLauncher = false

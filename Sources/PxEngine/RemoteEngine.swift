@@ -26,7 +26,12 @@ enum RemoteEngine {
     /// The controller silent for this long is gone; it beats every second.
     static let controllerTimeout: UInt64 = 10_000_000_000
 
-    static func run(_ options: EngineOptions, connection: ConnectionFile) -> Never {
+    /// Joins and serves until the controller is gone.
+    ///
+    /// - Parameter python: Python already started (``HostZygote`` forked this engine); nil to start it
+    ///   here once the engine has joined.
+    static func run(_ options: EngineOptions, connection: ConnectionFile, python: Engine.StartedPython? = nil) -> Never
+    {
         let endpoint = "\(connection.address):\(connection.port)"
         do {
             if let logPath = options.logPath {
@@ -56,7 +61,7 @@ enum RemoteEngine {
             fail("the controller at \(endpoint) did not register this engine: \(error)")
         }
         do {
-            try serve(socket, id: id, rank: rank, size: size, options: options)
+            try serve(socket, id: id, rank: rank, size: size, options: options, python: python)
         } catch {
             fail("engine \(id): \(error)")
         }
@@ -99,25 +104,17 @@ enum RemoteEngine {
         id: Int32,
         rank: Int,
         size: Int,
-        options: EngineOptions
+        options: EngineOptions,
+        python given: Engine.StartedPython?
     ) throws -> Never {
         let output = try OutputForwarder(socket: socket, engine: id)
-        // Its large buffers travel inline: the controller's shared memory may be on another host.
-        unsetenv("PXSH_SHARED_MEMORY_DIR")
         // Python can take longer to start than the controller waits for a heartbeat (a slow file
         // system, a loaded host): the link thread reads and beats meanwhile.
         let link = try Link(socket: socket, pythonThread: Signals.currentThread, engine: id)
-        link.releaseReadingWhilePythonStarts()
+        if given == nil { link.releaseReadingWhilePythonStarts() }
         BackgroundThread.start { link.run() }
-        let python = try PythonLibrary(path: options.libraryPath)
-        try python.initialize(programName: options.programName)
-        let runtime = try PythonModule(
-            python: python,
-            name: "_pxsh",
-            source: String(decoding: PackageResources.pxsh_runtime_py, as: UTF8.self),
-            filename: "<pxsh-runtime>",
-            cacheDirectory: Engine.codeCacheDirectory()
-        )
+        let started = try given ?? Engine.startPython(options)
+        let (python, runtime) = (started.python, started.runtime)
         try runtime.function("init").call(integers: [Int(id), rank, size, 0])
         let handle = try runtime.function("handle")
         let mpiIsActive = try runtime.function("mpi_is_active")
@@ -199,9 +196,18 @@ enum RemoteEngine {
     /// cannot (a stopped controller).
     static let exitBound: UInt64 = 5_000_000_000
 
-    /// Ends the engine with a one-line reason on its stderr (or log) and status 1.
+    /// Where an engine forked by ``HostZygote`` reports why it failed, for its parent to say once for
+    /// all of them; nil for an engine started alone.
+    nonisolated(unsafe) static var failureReport: FileDescriptor?
+
+    /// Ends the engine with a one-line reason on its stderr (or log), or to its ``failureReport``, and
+    /// status 1.
     static func fail(_ reason: String) -> Never {
-        Engine.log("pxsh engine: \(reason)")
+        if let failureReport {
+            try? failureReport.writeAll(reason + "\n")
+        } else {
+            Engine.log("pxsh engine: \(reason)")
+        }
         exit(1)
     }
 

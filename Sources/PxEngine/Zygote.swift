@@ -46,16 +46,11 @@ public enum Zygote {
         let started: Engine.StartedPython
         do {
             if let logPath = options.logPath { try Engine.openLog(logPath) }
-            started = try Engine.startPython(options)
+            started = try startPythonToFork(options)
         } catch {
             Engine.log("zygote: \(error)")
             exit(1)
         }
-        // The objects Python's start made stay out of the collector's reach, so that collections in
-        // the engines (and their Python's finalization) leave those pages shared and unwritten.
-        do { try started.runtime.function("freeze").call(integers: []) } catch { Engine.log("zygote: \(error)") }
-        // What Python's start freed is given back once, not in every engine.
-        HeapMemory.releaseFreePages()
         while true {
             let message: (bytes: [UInt8], descriptors: [FileDescriptor])
             do { message = try control.receive(maximumCount: 1 << 12) } catch { exit(0) }
@@ -90,6 +85,24 @@ public enum Zygote {
         }
     }
 
+    /// Starts Python and loads the runtime once, for engines forked from this process (this zygote's, or
+    /// those of `pxsh engine -n K`, see ``HostZygote``).
+    static func startPythonToFork(_ options: EngineOptions) throws -> Engine.StartedPython {
+        let started = try Engine.startPython(options)
+        // The objects Python's start made stay out of the collector's reach, so that collections in
+        // the engines (and their Python's finalization) leave those pages shared and unwritten.
+        do { try started.runtime.function("freeze").call(integers: []) } catch { Engine.log("zygote: \(error)") }
+        // What Python's start freed is given back once, not in every engine.
+        HeapMemory.releaseFreePages()
+        return started
+    }
+
+    /// In a forked engine: it dies with `parent` (the controller, or `pxsh engine -n K`), and exits at
+    /// once if that already ended.
+    static func dieWithParent(_ parent: pid_t) {
+        guard Signals.dieWithParent(signal: SIGKILL), getppid() == parent else { _exit(0) }
+    }
+
     /// In the forked process: from here on it is engine `request.id`, as if it had been started alone.
     private static func becomeEngine(
         _ request: ForkRequest,
@@ -98,7 +111,7 @@ public enum Zygote {
         controller: pid_t
     ) -> Never {
         // Its parent is now the controller; if that already ended, so does the engine.
-        guard Signals.dieWithParent(signal: SIGKILL), getppid() == controller else { _exit(0) }
+        dieWithParent(controller)
         if Engine.logDescriptor != .standardError { Engine.logDescriptor.close() }
         Engine.logDescriptor = .standardError
         ProcessSpawner.setCommandLine(

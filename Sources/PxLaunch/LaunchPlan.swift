@@ -8,7 +8,7 @@ public enum LauncherKind: String, CaseIterable, Sendable {
     case local
     /// One `mpiexec -n N` job: rank is the MPI rank.
     case mpi
-    /// `ssh` to each of `--hosts`, one connection per engine.
+    /// `ssh` to each of `--hosts`, one connection per host (`host*N`: one process forks the N engines).
     case ssh
     /// `srun` inside a Slurm allocation; a batch job (`sbatch`) outside one.
     case slurm
@@ -106,6 +106,8 @@ public struct LaunchJob: Equatable, Sendable {
     public var isBatchSubmission: Bool
     /// Variables added to the environment it inherits, unless that already sets them.
     public var environment: [String: String] = [:]
+    /// The host of an ssh job, where one of its ranks can be started again alone (`%restart`).
+    public var sshHost: SSHHost?
 
     /// The command as a person would type it, for messages.
     public var commandLine: String { ([executable] + arguments).map(ShellWords.quote).joined(separator: " ") }
@@ -169,29 +171,17 @@ public enum LaunchPlan {
             var jobs: [LaunchJob] = []
             var rank = 0
             for host in settings.hosts {
-                for _ in 0..<host.engines {
-                    let remote = [
-                        settings.remotePxsh ?? pxsh, "engine", "--connection-file", "-", "--python", python, "--rank",
-                        String(rank), "--size", String(engines),
-                    ]
-                    // The user's options first: for each option, ssh uses the first value it is given.
-                    let arguments =
-                        settings.sshArguments
-                        + ["-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
-                        + (host.port.map { ["-p", String($0)] } ?? [])
-                        + [host.destination, "exec " + remote.map(ShellWords.quote).joined(separator: " ")]
-                    jobs.append(
-                        LaunchJob(
-                            executable: "ssh",
-                            arguments: arguments,
-                            input: .connectionFile,
-                            ranks: rank..<(rank + 1),
-                            host: host.description,
-                            isBatchSubmission: false
-                        )
+                jobs.append(
+                    sshJob(
+                        settings,
+                        host: host,
+                        ranks: rank..<(rank + host.engines),
+                        size: engines,
+                        pxsh: pxsh,
+                        python: python
                     )
-                    rank += 1
-                }
+                )
+                rank += host.engines
             }
             return jobs
         case .slurm:
@@ -223,6 +213,52 @@ public enum LaunchPlan {
                 )
             ]
         }
+    }
+}
+
+extension LaunchPlan {
+    /// The ranks that the engines of one `pxsh engine -n K` ask for: R...R+K-1 after `--rank R`,
+    /// else -1 each (any: the controller gives the next free ones).
+    public static func hostRanks(first: Int?, count: Int) -> [Int] {
+        guard let first else { return Array(repeating: -1, count: count) }
+        return Array(first..<(first + count))
+    }
+}
+
+extension LaunchPlan {
+    /// One ssh to `host` that starts the engines of `ranks` there: `pxsh engine -n K`, which starts
+    /// Python once and forks them (one engine alone is started as such). `%restart` of one of them
+    /// runs another such job for its rank alone.
+    ///
+    /// - Parameter size: the cluster's size, which each engine's namespace sees.
+    public static func sshJob(
+        _ settings: LaunchSettings,
+        host: SSHHost,
+        ranks: Range<Int>,
+        size: Int,
+        pxsh: String,
+        python: String
+    ) -> LaunchJob {
+        let remote =
+            [settings.remotePxsh ?? pxsh, "engine", "--connection-file", "-", "--python", python]
+            + (ranks.count > 1 ? ["-n", String(ranks.count)] : [])
+            + ["--rank", String(ranks.lowerBound), "--size", String(size)]
+        // The user's options first: for each option, ssh uses the first value it is given.
+        let arguments =
+            settings.sshArguments
+            + ["-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+            + (host.port.map { ["-p", String($0)] } ?? [])
+            + [host.destination, "exec " + remote.map(ShellWords.quote).joined(separator: " ")]
+        var job = LaunchJob(
+            executable: "ssh",
+            arguments: arguments,
+            input: .connectionFile,
+            ranks: ranks,
+            host: host.description,
+            isBatchSubmission: false
+        )
+        job.sshHost = host
+        return job
     }
 }
 

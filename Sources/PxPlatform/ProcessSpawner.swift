@@ -216,6 +216,19 @@ extension ProcessSpawner {
 }
 
 extension ProcessSpawner {
+    /// Forks a copy of this process (which must have a single thread) that keeps its descriptors,
+    /// signal handlers and signal mask, in a process group of its own, so that a terminal's Ctrl-C
+    /// reaches the caller only, which decides what the copy gets. The corresponding C function is `fork`.
+    ///
+    /// - Returns: the new pid in the caller, nil in the new process.
+    public static func forkCopy() throws -> pid_t? {
+        let pid = pxsys_fork_in_own_group()
+        if pid < 0 { throw SystemError("fork") }
+        return pid == 0 ? nil : pid
+    }
+}
+
+extension ProcessSpawner {
     /// A child that has ended and awaits reaping (it is not reaped), if any.
     public static func firstExitedChild() -> pid_t? {
         let pid = pxsys_first_exited_child()

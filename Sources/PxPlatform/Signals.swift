@@ -86,3 +86,37 @@ extension Signals {
         _ = pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 }
+
+// MARK: - Signals taken in turn
+
+extension Signals {
+    /// Signals blocked for this process from its creation on, so that none is lost and each is taken
+    /// in turn with ``next()`` instead of running a handler (SIGCHLD among them: a child's end is
+    /// one more signal to take).
+    public struct Held {
+        private var set = sigset_t()
+        private var previous = sigset_t()
+
+        /// Blocks `signals`. The corresponding C function is `sigprocmask`.
+        public init(_ signals: [Int32]) {
+            sigemptyset(&set)
+            for signal in signals { sigaddset(&set, signal) }
+            _ = sigprocmask(SIG_BLOCK, &set, &previous)
+        }
+
+        /// Unblocks them again, as they were before (in a forked child that must get them as usual).
+        public func release() {
+            var previous = previous
+            _ = sigprocmask(SIG_SETMASK, &previous, nil)
+        }
+
+        /// Waits for one of them and takes it. The corresponding C function is `sigwaitinfo`.
+        public func next() -> Int32 {
+            var set = set
+            while true {
+                let signal = sigwaitinfo(&set, nil)
+                if signal > 0 { return signal }
+            }
+        }
+    }
+}

@@ -7,13 +7,15 @@
 ///     ^                        │                   │         │
 ///     │ relaunched             └── connection lost ┴─────────┴──> lost ── exited ──> dead
 ///     │                                                                                │
-/// restarting <── restart requested (children only: a remote engine has no launcher)    │
+/// restarting <── restart requested (children, and remote engines that can be relaunched) │
 ///     ^                                                                                │
 ///     └──────────────────────────── relaunched (children) <────────────────────────────┘
 /// ```
 ///
-/// Any state but `dead` goes to `dead` when the process is seen to exit; a child that is
-/// `restarting` stays so until it is launched again. It is a value: the controller owns one per
+/// Any state but `dead` goes to `dead` when the process is seen to exit; an engine that is
+/// `restarting` stays so until it is launched again. A remote engine can be restarted only when
+/// its launcher can start it again alone (``isRelaunchable``: the ssh launcher's); relaunched, it
+/// is `launching` until its successor joins. It is a value: the controller owns one per
 /// engine and feeds it events; invalid events change nothing and say so.
 public struct EngineLife: Equatable, Sendable {
     /// Where the engine runs, which decides what the controller can do to it.
@@ -58,9 +60,13 @@ public struct EngineLife: Equatable, Sendable {
     public private(set) var hasRegistered = false
     /// Whether it is leaving the cluster for good.
     public private(set) var isBeingRemoved = false
+    /// Whether the controller can start it again: a child always, a remote engine when its launcher
+    /// can start its rank again alone (ssh; not one rank of an mpiexec or srun job).
+    public let isRelaunchable: Bool
 
-    public init(origin: Origin) {
+    public init(origin: Origin, isRelaunchable: Bool = false) {
         self.origin = origin
+        self.isRelaunchable = origin == .child || isRelaunchable
         self.state = origin == .child ? .launching : .registering
     }
 
@@ -92,8 +98,9 @@ public struct EngineLife: Equatable, Sendable {
         case (.dead, .restartRequested): origin == .child ? .launching : nil
         case (.launching, .restartRequested), (.registering, .restartRequested), (.idle, .restartRequested),
             (.busy, .restartRequested), (.lost, .restartRequested), (.restarting, .restartRequested):
-            origin == .child ? .restarting : nil
-        case (.restarting, .relaunched), (.dead, .relaunched): origin == .child ? .launching : nil
+            isRelaunchable ? .restarting : nil
+        case (.restarting, .relaunched): isRelaunchable ? .launching : nil
+        case (.dead, .relaunched): origin == .child ? .launching : nil
         case (_, .removeRequested): isBeingRemoved ? nil : state
         default: nil
         }

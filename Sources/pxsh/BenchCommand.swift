@@ -19,7 +19,10 @@ struct BenchCommand: ParsableCommand {
             start, and `python -I -S -c pass`); one `%apply abs 1` and one plain local line `x = 1`, each per line of a session file run \
             as `pxsh run` runs it; from Python at the prompt (px): one lv.apply_async(abs, 1).get(), 10 \
             times as many apply_async then their gets, and px[:].execute('pass', block=True) on 4 engines; \
-            the %px pass round trip on 1, 2 and 4 engines; load-balanced map of a trivial function with chunksize 1 and with auto chunks; push and \
+            the %px pass round trip on 1, 2 and 4 engines, and on 4 engines that joined over TCP on the loopback \
+            address as a person adds engines on a host (one `pxsh engine --connection-file - -n 4`, which \
+            forks them from one Python start); load-balanced map of a trivial function with chunksize 1 and \
+            with auto chunks; push and \
             pull of 1, 10 and 100 MB numpy arrays (GB/s over all engines); scatter and gather of \
             range(10**6) and of a list of 10**6 ints; the memory of an idle engine and of the cluster. \
             Targets are marked ✓ (met) or ✗ (missed); some are relative to a peer measured in the same run \

@@ -23,6 +23,11 @@ struct EngineCommand: ParsableCommand {
             on a command line or in the environment. The engine exits when its controller goes away \
             (at once if the connection closes, within 10 s if it falls silent). If it cannot reach the \
             controller, or is refused, it exits with status 1 and a one-line reason on stderr.
+
+            With -n K, one process starts Python once and forks K engines (the ssh launcher starts one \
+            such process per host). It passes SIGTERM, SIGINT and SIGHUP on to them, exits when they \
+            all have (status 1, with each reason once, if any failed), and they die with it. mpiexec \
+            and srun keep one process per rank, as MPI needs.
             """
     )
 
@@ -41,6 +46,19 @@ struct EngineCommand: ParsableCommand {
     var rank: Int?
     @Option(help: "The `size` the engine's namespace sees. Default: the number of engines once it has joined.")
     var size: Int?
+    @Option(
+        name: [.customShort("n"), .customLong("engines")],
+        help: ArgumentHelp(
+            """
+            Start this many engines on this host from one Python start: Python and the runtime load once, \
+            then each engine is forked, joins and serves as one started alone (they share memory and start \
+            faster). With --rank R they ask for ranks R...R+K-1. Not under mpiexec or srun, which start one \
+            process per rank.
+            """,
+            valueName: "K"
+        )
+    )
+    var engines = 1
     @Option(help: "Write the engine's own messages here instead of stderr.") var log: String?
 
     @Option(help: .hidden) var socket: String?
@@ -51,6 +69,8 @@ struct EngineCommand: ParsableCommand {
     @Flag(help: .hidden) var zygote = false
 
     func validate() throws {
+        if engines < 1 || engines > 256 { throw ValidationError("-n must be 1 to 256") }
+        if engines > 1 && connectionFile == nil { throw ValidationError("-n needs --connection-file") }
         if zygote && (socket == nil || libpython == nil) { throw ValidationError("missing --socket or --libpython") }
         if connectionFile == nil && !zygote
             && (socket == nil || id == nil || rank == nil || size == nil || libpython == nil)
@@ -92,6 +112,12 @@ struct EngineCommand: ParsableCommand {
         do { installation = try PythonInstallation.locate(python) } catch { fail("\(error)") }
         // Started by mpiexec or srun: the rank it gave (MPI.COMM_WORLD.rank, SLURM_PROCID).
         let launched = LaunchedRank.fromProcessEnvironment()
+        if engines > 1, rank == nil, let launched {
+            fail(
+                "-n \(engines): \(launched.source) says \(launched.rank) is this process's MPI or Slurm rank; mpiexec "
+                    + "and srun start one process per rank (MPI needs it): give them -n instead"
+            )
+        }
         var options = EngineOptions(
             socketPath: "",
             id: 0,
@@ -104,6 +130,7 @@ struct EngineCommand: ParsableCommand {
         )
         options.connection = connection
         options.isRankFromLauncher = rank == nil && launched != nil
+        if engines > 1 { options.forkedRanks = LaunchPlan.hostRanks(first: rank, count: engines) }
         Engine.run(options)
     }
 }

@@ -12,8 +12,9 @@ struct LauncherOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "How the engines start: local (children of the controller; the default), mpi (one `mpiexec -n N` "
-                + "job; rank is the MPI rank), ssh (one ssh per engine to --hosts), slurm (srun inside a Slurm "
-                + "allocation, a batch job outside one).",
+                + "job; rank is the MPI rank), ssh (one ssh per host of --hosts, whose `pxsh engine -n N` forks "
+                + "the host's engines from one Python start), slurm (srun inside a Slurm allocation, a batch job "
+                + "outside one). mpiexec and srun start one process per rank, as MPI needs.",
             valueName: "local|mpi|ssh|slurm"
         )
     )
@@ -38,8 +39,8 @@ struct LauncherOptions: ParsableArguments {
     var mpiexec: String?
     @Option(
         help: ArgumentHelp(
-            "With --launcher ssh: where to start engines, N per host (default 1). Needs --ip, an address of "
-                + "this host that they reach.",
+            "With --launcher ssh: where to start engines, N per host (default 1): one ssh per entry, whose "
+                + "`pxsh engine -n N` forks them. Needs --ip, an address of this host that they reach.",
             valueName: "user@host[:port][*N],..."
         )
     )

@@ -356,7 +356,9 @@ extension EndToEnd {
 
         // MARK: - ssh
 
-        @Test func sshStartsEnginesOnTheHostsAndStopLeavesNothingThere() throws {
+        /// `host*2` is one ssh, whose `pxsh engine -n 2` forks the host's two engines; `%restart` of
+        /// one of them starts its rank again with an ssh of its own, and stop leaves nothing there.
+        @Test func sshStartsOneProcessPerHostThatForksItsEnginesAndRestartsOneAlone() throws {
             let host = try SSHTestHost()
             defer { host.remove() }
             let cluster = try NamedCluster.start(
@@ -373,17 +375,42 @@ extension EndToEnd {
             }
             let run = try cluster.script(
                 """
-                %px import socket, fcntl, struct, os; print(rank, size)
+                %px import socket, fcntl, struct, os; print(rank, size, os.getppid())
                 %engines
                 """
             )
             expectStatus(run, .exited(0))
-            #expect(run.lines.contains("[stdout:0] 0 2") && run.lines.contains("[stdout:1] 1 2"), "\(run.transcript)")
             #expect(run.output.contains(host.address), "the engines' host is not shown:\n\(run.transcript)")
-            #expect(host.pxshProcesses().count == 2, "\(host.pxshProcesses())")
+            #expect(launcherProcesses(of: cluster, "ssh").count == 1, "\(launcherProcesses(of: cluster, "ssh"))")
+            let processes = host.pxshProcesses()
+            // One process there started Python and forked both engines.
+            let parents = processes.filter { $0.commandLine.contains(" -n 2 ") }
+            try #require(processes.count == 3 && parents.count == 1, "\(processes)")
+            #expect(
+                run.lines.contains("[stdout:0] 0 2 \(parents[0].pid)")
+                    && run.lines.contains("[stdout:1] 1 2 \(parents[0].pid)"),
+                "\(run.transcript)"
+            )
             // The key is on no command line there.
             let key = try Pxsh.run(["cluster", "connection", "--name", cluster.name]).stdout
-            #expect(!host.pxshProcesses().contains { key.contains($0.commandLine) })
+            #expect(!processes.contains { key.contains($0.commandLine) })
+
+            let restart = try cluster.script(
+                """
+                %px x = 'kept'
+                %restart 1
+                %px import os; print(rank, size, globals().get('x', 'lost'), os.getppid())
+                """
+            )
+            expectStatus(restart, .exited(0))
+            #expect(restart.output.contains("restarted engine 1"), "\(restart.transcript)")
+            #expect(restart.lines.contains("[stdout:0] 0 2 kept \(parents[0].pid)"), "\(restart.transcript)")
+            #expect(
+                restart.lines.contains { $0.hasPrefix("[stdout:1] 1 2 lost ") && !$0.hasSuffix(" \(parents[0].pid)") },
+                "\(restart.transcript)\n\(cluster.controllerLog)"
+            )
+            let ssh = launcherProcesses(of: cluster, "ssh")
+            #expect(ssh.count == 2 && ssh.contains { $0.commandLine.contains("--rank 1 --size 2") }, "\(ssh)")
 
             let (_, leftovers) = cluster.stop()
             stopped = true
@@ -394,11 +421,13 @@ extension EndToEnd {
         @Test func killingTheSSHReportsItsEngineDeadAndEndsIt() throws {
             let host = try SSHTestHost()
             defer { host.remove() }
+            // The host twice: two ssh jobs of one engine each.
             let cluster = try NamedCluster.start(
                 engines: 2,
                 prefix: "ssh",
                 extra: [
-                    "--launcher", "ssh", "--hosts", "root@\(host.address)*2", "--ssh-args=-F \(host.sshConfig)",
+                    "--launcher", "ssh", "--hosts", "root@\(host.address),root@\(host.address)",
+                    "--ssh-args=-F \(host.sshConfig)",
                     "--ip", host.peer,
                 ]
             )

@@ -115,7 +115,7 @@ struct LaunchPlanTests {
         #expect(try jobs(LaunchSettings(kind: .slurm), isRoot: true)[0].environment.isEmpty)
     }
 
-    @Test func sshIsOneConnectionPerEngineWithTheFileOnStdin() throws {
+    @Test func sshIsOneConnectionPerHostWhoseProcessForksItsEnginesWithTheFileOnStdin() throws {
         let settings = LaunchSettings(
             kind: .ssh,
             hosts: [SSHHost(user: "root", host: "10.0.0.2", port: 2222, engines: 2), SSHHost(host: "b")],
@@ -124,15 +124,21 @@ struct LaunchPlanTests {
         )
         #expect(settings.engineCount(requested: 9) == 3)
         let jobs = try jobs(settings, engines: 3)
-        #expect(jobs.map(\.ranks) == [0..<1, 1..<2, 2..<3])
-        #expect(jobs.map(\.host) == ["root@10.0.0.2:2222", "root@10.0.0.2:2222", "b"])
+        #expect(jobs.map(\.ranks) == [0..<2, 2..<3])
+        #expect(jobs.map(\.host) == ["root@10.0.0.2:2222", "b"])
+        #expect(jobs.map(\.sshHost) == settings.hosts)
         #expect(jobs.allSatisfy { $0.input == .connectionFile && $0.executable == "ssh" })
         #expect(
-            jobs[1].arguments == [
+            jobs[0].arguments == [
                 "-F", "/tmp/my config", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-p", "2222",
                 "root@10.0.0.2",
-                "exec /remote/bin/pxsh engine --connection-file - --python /py/bin/python3 --rank 1 --size 3",
+                "exec /remote/bin/pxsh engine --connection-file - --python /py/bin/python3 -n 2 --rank 0 --size 3",
             ]
+        )
+        // One engine alone is started as such.
+        #expect(
+            jobs[1].arguments.last
+                == "exec /remote/bin/pxsh engine --connection-file - --python /py/bin/python3 --rank 2 --size 3"
         )
         // The key never goes on a command line: only "-" names the connection file.
         #expect(!jobs.contains { $0.arguments.joined(separator: " ").contains("connection.json") })
@@ -141,6 +147,38 @@ struct LaunchPlanTests {
                 "exec /opt/pxsh engine --connection-file - --python /py/bin/python3 --rank 0 --size 1"
             )
         )
+    }
+
+    /// `%restart` of one engine of `host*2` starts that rank alone, on the same host, with the same options.
+    @Test func oneRankOfAnSSHJobIsStartedAgainAlone() throws {
+        let settings = LaunchSettings(
+            kind: .ssh,
+            hosts: [SSHHost(user: "root", host: "10.0.0.2", engines: 2)],
+            sshArguments: ["-F", "/tmp/c"]
+        )
+        let job = LaunchPlan.sshJob(
+            settings,
+            host: settings.hosts[0],
+            ranks: 1..<2,
+            size: 2,
+            pxsh: "/opt/pxsh",
+            python: "/py/bin/python3"
+        )
+        #expect(job.ranks == 1..<2 && job.host == "root@10.0.0.2" && job.input == .connectionFile)
+        #expect(
+            job.commandLine
+                == "ssh -F /tmp/c -T -o BatchMode=yes -o ConnectTimeout=5 root@10.0.0.2 "
+                + "'exec /opt/pxsh engine --connection-file - --python /py/bin/python3 --rank 1 --size 2'"
+        )
+    }
+
+    @Test(
+        arguments: [
+            (nil, 1, [-1]), (nil, 3, [-1, -1, -1]), (0, 1, [0]), (4, 3, [4, 5, 6]),
+        ] as [(Int?, Int, [Int])]
+    )
+    func theEnginesOfOneHostAskForConsecutiveRanksOrAny(first: Int?, count: Int, ranks: [Int]) {
+        #expect(LaunchPlan.hostRanks(first: first, count: count) == ranks)
     }
 
     @Test func slurmRunsSrunInsideAnAllocationAndSubmitsABatchJobOutside() throws {

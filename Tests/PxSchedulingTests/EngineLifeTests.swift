@@ -54,6 +54,32 @@ import Testing
         #expect(life.isDead)
     }
 
+    /// An engine of the ssh launcher: asked to restart, it stays restarting while its connection
+    /// closes and its end is seen, then waits (launching) for its successor to join.
+    @Test func aRemoteEngineThatCanBeRelaunchedRestartsAsAChildDoes() {
+        var life = EngineLife(origin: .remote(host: "10.1.0.2"), isRelaunchable: true)
+        life.handle(.registered(hasWork: false))
+        let acceptedR1 = life.handle(.restartRequested)
+        #expect(acceptedR1)
+        #expect(life.state == .restarting)
+        #expect(life.acceptsWork && life.isStarting)
+        let acceptedR2 = life.handle(.connectionLost(reason: "its connection closed"))
+        #expect(acceptedR2)
+        let acceptedR3 = life.handle(.exited(cause: "its connection closed"))
+        #expect(acceptedR3)
+        #expect(life.state == .restarting)
+        #expect(!life.needsReaping)
+        let acceptedR4 = life.handle(.relaunched)
+        #expect(acceptedR4)
+        #expect(life.state == .launching)
+        // Its successor never joined (its ssh failed): it is dead, and not relaunched from there.
+        let acceptedR5 = life.handle(.exited(cause: "its launcher ended"))
+        #expect(acceptedR5)
+        #expect(life.isDead)
+        let rejectedR6 = !life.handle(.relaunched)
+        #expect(rejectedR6)
+    }
+
     @Test func aLostChildIsReapedIntoDeadAndRelaunched() {
         var life = EngineLife(origin: .child)
         life.handle(.connected)

@@ -85,6 +85,10 @@ pid_t pxsys_fork_grandchild(int stdout_fd, int stderr_fd, int new_session);
 /// action, none blocked, and a process group of its own. Returns 0 in the new process, its pid in
 /// the caller. Wraps `fork` and `close_range`.
 pid_t pxsys_fork_with_descriptors(int stdin_fd, int stdout_fd, int stderr_fd);
+/// Forks a copy of this process, which must have one thread, keeping its descriptors, signal
+/// handlers and signal mask, in a process group of its own. Returns 0 in the new process, its pid in
+/// the caller. Wraps `fork`.
+pid_t pxsys_fork_in_own_group(void);
 /// Sends `bytes` with up to 4 fds attached. Wraps `sendmsg(SCM_RIGHTS)`.
 ssize_t pxsys_send_with_fds(int socket_fd, const void *bytes, size_t length, const int *fds, int fd_count);
 /// Receives up to `length` bytes and up to 4 fds (close-on-exec), storing their count in `*fd_count`.

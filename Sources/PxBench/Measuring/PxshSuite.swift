@@ -197,27 +197,25 @@ final class PxshSuite {
         guard let connection = cluster.connectionFile else {
             throw BenchError.unavailable("the cluster wrote no connection file")
         }
-        var pids: [pid_t] = []
+        // One process for the host's engines, as a person adding engines on a host starts them (and
+        // as the ssh launcher does): Python starts once and the engines are forked from it.
+        let input = try FileDescriptor.pipe()
+        let devNull = try FileDescriptor.open("/dev/null", flags: O_WRONLY)
+        defer { devNull.close() }
+        let pid = try ProcessSpawner.spawn(
+            Cluster.executable,
+            arguments: ["engine", "--connection-file", "-", "-n", String(count), "--python", python],
+            output: devNull,
+            standardInput: input.read
+        )
         defer {
-            // They leave when the controller closes their connections.
+            // They leave when the controller closes their connections, and then so does their parent.
             cluster.shutdown()
-            for pid in pids { _ = ProcessSpawner.wait(pid, milliseconds: 10_000) }
+            _ = ProcessSpawner.wait(pid, milliseconds: 10_000)
         }
-        for _ in 0..<count {
-            let input = try FileDescriptor.pipe()
-            let devNull = try FileDescriptor.open("/dev/null", flags: O_WRONLY)
-            defer { devNull.close() }
-            let pid = try ProcessSpawner.spawn(
-                Cluster.executable,
-                arguments: ["engine", "--connection-file", "-", "--python", python],
-                output: devNull,
-                standardInput: input.read
-            )
-            input.read.close()
-            try input.write.writeAll(connection)
-            input.write.close()
-            pids.append(pid)
-        }
+        input.read.close()
+        try input.write.writeAll(connection)
+        input.write.close()
         var engines: [Int32] = []
         let deadline = Clock.monotonicNanoseconds + 120_000_000_000
         while engines.count < count {

@@ -618,16 +618,17 @@ extension Session {
     // MARK: - Engine life cycle
 
     private func restart(_ targets: [Int32], replay: Bool) throws -> Bool {
-        // Engines that joined from other hosts cannot be restarted from here: the controller says why.
-        let remote = Set(targets.filter { (cluster.knownEngines[$0]?.host ?? "local") != "local" })
+        // Engines that joined from other hosts are restarted only through the ssh launcher: for the
+        // others the controller says why.
         let ranks = try currentRanks()
+        let restarted: Set<Int32>
         do {
-            try cluster.restart(targets, wakingOn: interrupts?.descriptor)
+            restarted = Set(try cluster.restart(targets, wakingOn: interrupts?.descriptor))
         } catch ClusterError.interrupted {
             // The old processes are ending or gone: the restart goes on without us waiting for it.
             _ = interrupts?.takePending()
             if isInteractiveTerminal { write("\r\u{1B}[K") }
-            let local = targets.filter { !remote.contains($0) }
+            let local = targets.filter { (cluster.knownEngines[$0]?.host ?? "local") == "local" }
             let waiting = try cluster.engines().filter { local.contains($0.id) && $0.state == .starting }.map(\.id)
             let state =
                 waiting.isEmpty
@@ -642,7 +643,8 @@ extension Session {
             )
             return false
         }
-        let targets = targets.filter { !remote.contains($0) }
+        let isComplete = targets.allSatisfy(restarted.contains)
+        let targets = targets.filter(restarted.contains)
         guard !targets.isEmpty else { return false }
         emit(
             renderer.notice(
@@ -650,10 +652,10 @@ extension Session {
             )
         )
         try settleRanks(before: ranks)
-        guard replay else { return remote.isEmpty }
+        guard replay else { return isComplete }
         guard !setupCommands.isEmpty else {
             emit(renderer.notice("no setup to replay (imports, definitions, pushes and scatters to all engines)"))
-            return remote.isEmpty
+            return isComplete
         }
         emit(renderer.notice("replaying \(setupListing)"))
         for (index, command) in setupCommands.enumerated() {
