@@ -43,19 +43,8 @@ extension Controller {
         ranksNeedSettling = false
         let moved = renumberRanks()
         let ranked = rankedEngines
-        for slot in ranked where slot.life.takesTasks {
-            guard let peer = slot.connection else { continue }
-            let task = nextTaskID
-            nextTaskID += 1
-            engines[slot.id]?.queue.append(task)
-            engines[slot.id]?.handle(.workQueued)
-            let code = "rank, size = \(slot.rank), \(ranked.count)"
-            // Cell 0: no prompt has that number, so no cell's source is shadowed in tracebacks.
-            let segments = [Bytes(text: code), Bytes(text: "0")]
-            peer.connection.enqueue(
-                Frame(kind: .task, op: EngineOp.execute.rawValue, engine: slot.id, id: task, segments: segments)
-            )
-        }
+        // Those still registering learn them once they take tasks (see ``remoteEngineReady(_:)``).
+        for slot in ranked where slot.life.takesTasks { sendRankAndSize(to: slot.id, size: ranked.count) }
         guard hasLostEnginesSinceSettled else { return }
         hasLostEnginesSinceSettled = false
         var notice = "size is now \(ranked.count)"
@@ -73,5 +62,22 @@ extension Controller {
                 + "cannot change), and their MPI job has lost a rank: what needs every rank will hang"
         }
         broadcast(.notice(notice))
+    }
+
+    /// Sets `rank` and `size` in engine `id`: a task of its own, queued behind what it runs, so later
+    /// tasks see the new values; its reply has no record and goes nowhere.
+    func sendRankAndSize(to id: Int32, size: Int) {
+        guard let slot = engines[id], let peer = slot.connection else { return }
+        let task = nextTaskID
+        nextTaskID += 1
+        engines[id]?.queue.append(task)
+        engines[id]?.handle(.workQueued)
+        let code = "rank, size = \(slot.rank), \(size)"
+        // Cell 0: no prompt has that number, so no cell's source is shadowed in tracebacks.
+        let segments = [Bytes(text: code), Bytes(text: "0")]
+        peer.connection.enqueue(
+            Frame(kind: .task, op: EngineOp.execute.rawValue, engine: id, id: task, segments: segments)
+        )
+        engines[id]?.welcomed = nil
     }
 }

@@ -128,6 +128,8 @@ extension Controller {
         slot.connection = peer
         slot.launcherRank = wantedRank
         slot.keepsRank = fields.count > 5 && fields[5] == "launcher" && rank == wantedRank
+        // A launcher's engines know the size they make; one that joins by itself learns it.
+        slot.welcomed = wantedSize == nil ? (rank, size) : nil
         engines[id] = slot
         markUsed(id)
         peer.role = .engine(id)
@@ -148,6 +150,11 @@ extension Controller {
         guard var slot = engines[id], slot.life.state == .registering else { return }
         slot.handle(.registered(hasWork: !slot.queue.isEmpty))
         engines[id] = slot
+        // Ranks settled while it registered skipped it (engines that join together, as `pxsh engine
+        // -n K` starts them, each change the size): it learns them now.
+        if let welcomed = slot.welcomed, welcomed != (slot.rank, rankedEngines.count) {
+            sendRankAndSize(to: id, size: rankedEngines.count)
+        }
         engineConnected(id)
     }
 

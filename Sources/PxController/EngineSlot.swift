@@ -38,6 +38,9 @@ struct EngineSlot {
     var launcherRank: Int?
     /// Whether its rank is the one mpiexec or srun gave it (`MPI.COMM_WORLD.rank`): it never changes.
     var keepsRank = false
+    /// The rank and size the welcome gave a remote engine that joined without a size: out of date
+    /// when it takes tasks if others joined or left while it registered (their settling skipped it).
+    var welcomed: (rank: Int, size: Int)?
 
     init(
         id: Int32,

@@ -186,6 +186,34 @@ import Glibc
         return updates
     }
 
+    /// Engines that join at once (`pxsh engine -n 3`) all register before any is ready for tasks:
+    /// each still learns the size they make together.
+    @Test func enginesThatJoinTogetherEachLearnTheSizeOnceTheyTakeTasks() throws {
+        var joined: [(connection: InMemoryConnection, peer: Peer, id: Int32)] = []
+        // What each engine was told last: its welcome's rank and size, then any task that sets them.
+        var known: [Int32: String] = [:]
+        for host in ["10.1.0.21", "10.1.0.22", "10.1.0.23"] {
+            let (connection, peer, _) = try exchangeKeys(host: host)
+            connection.deliver(Hello(role: .engine, fields: ["remote", "", "", "4242", "h", ""]).frame)
+            controller.receive(from: peer)
+            let welcome = try #require(connection.takeSent().first)
+            let id = try #require(Int32(welcome.segments[0].text))
+            known[id] = "rank, size = \(welcome.segments[1].text), \(welcome.segments[2].text)"
+            joined.append((connection, peer, id))
+            controller.settleRanksIfNeeded()
+        }
+        for engine in joined {
+            engine.connection.deliver(Frame(kind: .ready, engine: engine.id))
+            controller.receive(from: engine.peer)
+        }
+        controller.settleRanksIfNeeded()
+        known.merge(rankUpdates(joined.map { ($0.connection, $0.id) })) { $1 }
+        #expect(
+            known.values.sorted() == ["rank, size = 0, 3", "rank, size = 1, 3", "rank, size = 2, 3"],
+            "\(known)"
+        )
+    }
+
     @Test func aLostRemoteEngineLeavesAndTheOthersGetTheirRankAndSizeWithOneNotice() throws {
         let (client, _) = try connectClient()
         let (first, firstPeer, firstID) = try joinEngine(host: "10.1.0.11")
