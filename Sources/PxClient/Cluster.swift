@@ -475,12 +475,14 @@ public final class Cluster {
     }
 
     /// Stops the named cluster `name` as ``stopCluster(timeout:)`` does. A controller that does not answer
-    /// within `answerTimeout` seconds (stopped with SIGSTOP, say, or stuck) is killed by the pid that the
-    /// cluster's description gives, once its command line shows it is that cluster's controller.
+    /// within `answerTimeout` seconds (stopped with SIGSTOP, stuck, or welcoming no client while engines
+    /// start) is found by the pid that the cluster's description gives, once its command line shows it is
+    /// that cluster's controller, and asked to stop by signal: SIGTERM, and SIGCONT in case it is stopped
+    /// (it then ends its engines as when asked); one still there after `timeout` seconds is killed.
     ///
     /// - Returns: nil when the cluster stopped as asked, else what was done instead.
     /// - Throws: ``ClusterError/noSuchCluster(_:)``; ``ClusterError/stopFailed(_:)`` when the controller
-    ///   does not answer and cannot be killed.
+    ///   does not answer and cannot be found or killed.
     public static func stop(
         name: String,
         timeout: Double = controllerExitTimeout,
@@ -498,15 +500,23 @@ public final class Cluster {
                     "its controller does not answer, and \(layout.descriptionPath) names none"
                 )
             }
-            // A stopped process takes SIGKILL, not SIGTERM: it cannot end its engines itself, which exit as
-            // their connections close (remote ones within their heartbeat's 10 s).
+            let wasStopped = ["T", "t"].contains(ProcessTable.entry(pid)?.state)
+            kill(pid, SIGTERM)
+            kill(pid, SIGCONT)
+            let what =
+                "its controller (pid \(pid)) did not answer within \(Int(answerTimeout)) s"
+                + (wasStopped ? " (it was stopped)" : "") + ", so it was sent SIGTERM"
+                + (wasStopped ? " and SIGCONT" : "")
+            if ProcessSpawner.waitUntilGone(pid, milliseconds: Int(timeout * 1000)) {
+                layout.remove()
+                return what + ", and ended its engines"
+            }
             kill(pid, SIGKILL)
             guard ProcessSpawner.waitUntilGone(pid, milliseconds: 10_000) else {
                 throw ClusterError.stopFailed("its controller (pid \(pid)) did not exit, even when killed")
             }
             layout.remove()
-            return "its controller (pid \(pid)) did not answer within \(Int(answerTimeout)) s, so it was killed "
-                + "(SIGKILL); its engines exit as their connections close"
+            return what + ", then killed (SIGKILL) after \(Int(timeout)) s; its engines exit as their connections close"
         }
     }
 

@@ -74,7 +74,8 @@ struct ClusterCommand: ParsableCommand {
                 Returns once the cluster's controller has exited, so that a cluster of the same name can \
                 be started at once. The controller ends its engines as Python ends (atexit handlers run) \
                 and its launcher's jobs; if it has not exited within the timeout, it is killed. A controller \
-                that does not answer within 10 s (a stopped or stuck one) is killed at once, and pxsh says so.
+                that does not answer within 10 s (a stopped or stuck one) is sent SIGTERM (and SIGCONT), then \
+                killed if it has not exited within the timeout; pxsh says which.
                 """
         )
         @Option(help: "The cluster's name.") var name: String

@@ -34,9 +34,9 @@ extension EndToEnd {
         /// `--timeout`, so that `cluster start` of the same name at once gives a cluster that works and
         /// stops cleanly. Here the controller stops in the middle of ending: an engine's atexit handler
         /// sends it SIGSTOP.
-        /// `cluster stop` of a controller that does not answer (stopped) kills it after a short grace and says
-        /// so, instead of waiting 120 s and failing; its engines go with it and its directory is removed.
-        @Test func clusterStopKillsAStoppedControllerAndSaysSo() throws {
+        /// `cluster stop` of a controller that does not answer (stopped) signals it after a short grace and says
+        /// so, instead of waiting 120 s and failing: it ends its engines as when asked, and its directory goes.
+        @Test func clusterStopEndsAStoppedControllerAndSaysSo() throws {
             let cluster = try NamedCluster.start(engines: 1)
             defer { cluster.stop() }
             let controller = try #require(cluster.controllerPID)
@@ -46,8 +46,8 @@ extension EndToEnd {
             expectStatus(stopped, .exited(0))
             #expect(
                 stopped.stdout.hasPrefix(
-                    "cluster '\(cluster.name)' stopped: its controller (pid \(controller)) did not answer within 10 s, "
-                        + "so it was killed (SIGKILL)"
+                    "cluster '\(cluster.name)' stopped: its controller (pid \(controller)) did not answer within 10 s "
+                        + "(it was stopped), so it was sent SIGTERM and SIGCONT, and ended its engines"
                 ),
                 "\(stopped.transcript)"
             )
