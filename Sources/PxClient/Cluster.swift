@@ -33,6 +33,8 @@ public final class Cluster {
     /// Called when ``interruptDescriptor`` cuts a wait of ``finish(_:)`` short: it should interrupt the
     /// result (see ``interrupt(_:)``) and wait for its tasks to end. Without it, the wait just ends.
     public var onInterrupt: ((AsyncResult) throws -> Void)?
+    /// When a wait for a reply the user asked for polls before it sleeps (see ``pollBriefly(seconds:interrupt:)``).
+    public var spinPolicy = SpinPolicy()
     /// The engines by id, as the controller's welcome and events last described them (the home
     /// engine too). ``engines()`` asks the controller afresh.
     public private(set) var knownEngines: [Int32: EngineStatus] = [:]
@@ -631,6 +633,21 @@ public final class Cluster {
             break
         }
         return received
+    }
+
+    /// Whether input arrives (or `interrupt` turns readable) within `seconds`, polling without sleeping;
+    /// the CPU goes to any other task runnable on it meanwhile (see ``SpinPolicy``).
+    public func pollBriefly(seconds: Double, interrupt: FileDescriptor?) -> Bool {
+        var list = PollList()
+        list.append(socket.descriptor, .readable)
+        if let interrupt { list.append(interrupt, .readable) }
+        let end = Clock.monotonicNanoseconds + UInt64(seconds * 1e9)
+        while true {
+            guard (try? list.wait(timeoutMilliseconds: 0)) != nil else { return false }
+            if (0..<list.count).contains(where: { !list.readyEvents(at: $0).isEmpty }) { return true }
+            if Clock.monotonicNanoseconds >= end { return false }
+            sched_yield()
+        }
     }
 
     /// Processes frames that have already arrived, without waiting.

@@ -58,6 +58,7 @@ class _Spin:
     - for twice as long as the last wait took, at most LONGEST: a quick call spins for a short time;
     - while spins pay: after a spin that the reply did not end (a long task), the next 1, 2, 4 ...
       64 waits do not spin, until one does catch its reply.
+    PXSH_NO_SPIN in the environment turns it off (pxsh's own waits too).
     """
 
     LONGEST = 500e-6
@@ -66,10 +67,12 @@ class _Spin:
 
     def __init__(self):
         self._cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        try:
-            self._loadavg: Optional[int] = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            self._loadavg = None  # not Linux: never spin
+        self._loadavg: Optional[int] = None  # not Linux, or PXSH_NO_SPIN: never spin
+        if os.environ.get("PXSH_NO_SPIN") is None:
+            try:
+                self._loadavg = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                pass
         self._next_sample = 0.0
         self._spare_cpu = False
         self._last_wait = self.LONGEST

@@ -62,6 +62,15 @@ class SpinTests(unittest.TestCase):
         spin = spin_on(runnable_tasks=1, cpus=2)
         self.assertEqual([spin.pays_for(tasks) for tasks in (1, 2, 4)], [True, False, False])
 
+    def test_pxsh_no_spin_turns_it_off(self):
+        os.environ["PXSH_NO_SPIN"] = "1"
+        try:
+            spin = client._Spin()
+        finally:
+            del os.environ["PXSH_NO_SPIN"]
+        spin.ended(100e-6, spun=False, caught=False)
+        self.assertEqual(spin.budget(), 0)
+
     def test_without_proc_loadavg_it_never_spins(self):
         spin = client._Spin()
         spin._loadavg = None

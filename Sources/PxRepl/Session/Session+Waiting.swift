@@ -16,6 +16,14 @@ extension Session {
         live: LiveOutput? = nil
     ) throws -> Bool {
         let deadline = timeout.map { Deadline(seconds: $0) }
+        // The user waits for this reply: poll for it a little before sleeping, when that pays (SpinPolicy).
+        let began = Clock.monotonicNanoseconds
+        let budget = result.isReady ? 0 : cluster.spinPolicy.budget(tasks: result.tasks.count)
+        let caught = budget > 0 && cluster.pollBriefly(seconds: budget, interrupt: interrupts?.descriptor)
+        defer {
+            let waited = Double(Clock.monotonicNanoseconds - began) / 1e9
+            cluster.spinPolicy.ended(waited: waited, spun: budget > 0, caught: caught)
+        }
         do {
             while !result.isReady {
                 var slice: Double? = live == nil ? nil : 0.1
