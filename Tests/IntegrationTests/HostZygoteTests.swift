@@ -137,3 +137,24 @@ extension EndToEnd.RemoteEngines {
         }
     }
 }
+
+extension EndToEnd.RemoteEngines {
+    /// Their controller gone, a host's engines leave by themselves, and so does the process that
+    /// forked them.
+    @Test func aHostsEnginesAndTheirParentLeaveWhenTheControllerIsKilled() throws {
+        try Self.withClusterFacingAHost { host, cluster in
+            let parent = try Self.startHostEngines(2, on: host, in: cluster)
+            let pids = try Self.waitForEngines(2, from: host, in: cluster, parent: parent).compactMap { pid_t($0[2]) }
+            let description = try #require(TemporaryDirectory.contents(ofFile: cluster.directory + "/cluster.json"))
+            let pidField = try #require(description.firstRange(of: "\"pid\": "))
+            let controller = try #require(pid_t(description[pidField.upperBound...].prefix { $0.isNumber }))
+            kill(controller, SIGKILL)
+            #expect(parent.waitForExit(timeout: 30) == .exited(0), "\(parent.transcript)")
+            #expect(
+                parent.stderr.components(separatedBy: "the controller closed the connection").count == 3,
+                "\(parent.transcript)"
+            )
+            #expect(!pids.contains(where: ProcessTable.isAlive), "\(pids)")
+        }
+    }
+}
