@@ -149,6 +149,9 @@ extension EndToEnd {
             #expect(leftovers.isEmpty, "left behind: \(leftovers)")
             let listed = try Pxsh.run(["cluster", "list"], timeout: 60)
             #expect(!listed.stdout.contains(name), "\(listed.transcript)")
+            // Nor its directory, with logs of nothing that runs.
+            let directory = try ClusterLayout.named(name, create: false).directory
+            #expect(access(directory, F_OK) != 0, "\(directory) is left")
         }
 
         /// A file left open on the engines and at home is flushed when pxsh ends, as Python's exit
