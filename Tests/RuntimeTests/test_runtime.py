@@ -667,6 +667,20 @@ class CollectTests(RuntimeTestCase):
     def test_unknown_mode(self):
         self.assertEqual(self.error(self.home, COLLECT, "zip", "", 1, *encode_blob([]))[0], "ValueError")
 
+    def test_a_value_whose_module_only_the_engines_have_says_why_it_does_not_load_here(self):
+        # %pull o, whose class lives in a module the engines import and this Python cannot.
+        module = types.ModuleType("engmod_only_on_engines")
+        exec("class Thing:\n    pass", module.__dict__)
+        sys.modules[module.__name__] = module
+        try:
+            blob = encode_blob({"o": module.Thing()})
+        finally:
+            del sys.modules[module.__name__]
+        ename, evalue, _ = self.error(self.home, COLLECT, "list", "", 1, *blob)
+        self.assertEqual(ename, "SerializationError")
+        self.assertIn("cannot load the values in the local namespace", evalue)
+        self.assertIn("No module named 'engmod_only_on_engines'", evalue)
+
     def test_repr_is_cut(self):
         reply = self.collect("chain", "", [list(range(5000))])
         self.assertIn("[list of 5000 items]".encode(), reply[0])

@@ -440,7 +440,13 @@ def _op_collect(args):
     mode = args[0].decode()
     names = _assign_names(args[1])
     n = int(args[2])
-    parts = _load_many(args, 3, n)
+    try:
+        parts = _load_many(args, 3, n)
+    except (ImportError, AttributeError) as exc:  # a module, or a class in one, that only the engines have
+        raise SerializationError(
+            f"cannot load the values in the local namespace: {type(exc).__name__}: {_safe_str(exc)} (a class "
+            "or function they need is defined in a module that the engines import and this Python cannot)"
+        ) from None
     if mode in ("list", "concat"):
         return _collect_by_key(parts, (lambda values, _: values) if mode == "list" else _concat)
     if mode == "chain":
