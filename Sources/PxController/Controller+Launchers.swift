@@ -167,7 +167,10 @@ extension Controller {
     var launchersAwaitingEngines: Bool {
         launcherJobs.contains { job in
             guard job.ended == nil, !job.hasAllJoined else { return false }
-            let joined = engines(of: job).filter { engines[$0]?.life.hasRegistered == true }.count
+            // One that waits for its successor (restarted) has not joined with this job.
+            let joined = engines(of: job).filter { id in
+                engines[id].map { $0.life.hasRegistered && !$0.life.isStarting } == true
+            }.count
             job.hasAllJoined = joined >= job.ranks.count
             return !job.hasAllJoined && !job.isRestart
         }
@@ -345,6 +348,16 @@ extension Controller {
         let joined = engines(of: job)
         let message = "its launcher ended (\(job.label): \(cause))"
         log("controller: \(job.label) ended: \(cause)")
+        if job.isRestart && !job.hasAllJoined && !isShuttingDown {
+            // Said before the engine is reported lost, which answers the `%restart` that waits.
+            let tail = FileDescriptor.lastLines(ofFile: job.logPath, count: 10)
+            broadcast(
+                .notice(
+                    "the restart on \(job.plan.host ?? "?") failed: \(job.label) ended (\(cause))"
+                        + (tail.isEmpty ? "" : ":\n" + tail)
+                )
+            )
+        }
         for id in joined {
             if let peer = engines[id]?.connection {
                 close(peer, reason: message)
@@ -353,15 +366,7 @@ extension Controller {
             }
         }
         guard !isShuttingDown, launcherFailure == nil else { return }
-        if job.isRestart && !job.hasAllJoined {
-            let tail = FileDescriptor.lastLines(ofFile: job.logPath, count: 10)
-            broadcast(
-                .notice(
-                    "the restart on \(job.plan.host ?? "?") failed: \(job.label) ended (\(cause))"
-                        + (tail.isEmpty ? "" : ":\n" + tail)
-                )
-            )
-        } else if !job.hasAllJoined {
+        if !job.hasAllJoined && !job.isRestart {
             // It ended before its engines had all joined: the cluster did not start.
             // Whole, within reason: Open MPI explains a refusal in 30 lines, the reason in the first.
             let tail = FileDescriptor.lastLines(ofFile: job.logPath, count: 40)

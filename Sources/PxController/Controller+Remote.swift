@@ -96,7 +96,9 @@ extension Controller {
         // An engine that `%restart` started again (ssh, see ``relaunchRemoteEngine(_:)``) takes over
         // the id, rank and waiting tasks of the one it replaces.
         let replaced = wantedRank.flatMap { rank in
-            engines.values.first { !$0.isChild && !$0.isHome && $0.life.state == .launching && $0.rank == rank }
+            engines.values.first {
+                !$0.isChild && !$0.isHome && $0.life.state == .launching && $0.launcherRank == rank
+            }
         }
         let liveRanks = Set(
             engines.values.filter { !$0.isHome && !$0.life.isDead && $0.id != replaced?.id }.map(\.rank)

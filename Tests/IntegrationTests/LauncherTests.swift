@@ -418,6 +418,36 @@ extension EndToEnd {
             #expect(eventually(timeout: 10) { host.pxshProcesses().isEmpty }, "\(host.pxshProcesses())")
         }
 
+        /// `%restart` of an ssh engine whose host can no longer be reached: the new ssh fails, the
+        /// `%restart` says so (it does not wait forever), and the engine leaves the cluster.
+        @Test func aRestartWhoseSSHFailsSaysSoAndTheEngineLeaves() throws {
+            let host = try SSHTestHost()
+            defer { host.remove() }
+            let cluster = try NamedCluster.start(
+                engines: 2,
+                prefix: "ssh",
+                extra: [
+                    "--launcher", "ssh", "--hosts", "root@\(host.address)*2", "--ssh-args=-F \(host.sshConfig)",
+                    "--ip", host.peer,
+                ]
+            )
+            defer { cluster.stop() }
+            try NetworkHost.run(["link", "set", host.device, "down"])
+            let restart = try cluster.script("%restart 1", timeout: 60)
+            expectStatus(restart, .exited(1))
+            #expect(
+                restart.output.contains("the restart on root@\(host.address) failed: ssh root@\(host.address) ended"),
+                "\(restart.transcript)\n\(cluster.controllerLog)"
+            )
+            #expect(!restart.output.contains("restarted engine 1"), "\(restart.transcript)")
+            var states: [Int: String] = [:]
+            let isGone = try eventually(timeout: 30) {
+                states = try engineStates(of: cluster)
+                return states[1] == nil
+            }
+            #expect(isGone, "\(states)")
+        }
+
         @Test func killingTheSSHReportsItsEngineDeadAndEndsIt() throws {
             let host = try SSHTestHost()
             defer { host.remove() }
