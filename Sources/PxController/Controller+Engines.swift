@@ -11,10 +11,12 @@ import Glibc
 extension Controller {
     func launchInitialEngines() {
         guard options.launch.kind == .local else {
+            initialEngines = [EngineNumber.home]
             launchEngine(id: EngineNumber.home, rank: 0)
             return startLauncherJobs()
         }
         let count = options.engineCount
+        initialEngines = Set([EngineNumber.home] + (0..<Int32(count)))
         launchEngines([(EngineNumber.home, 0, 0)] + (0..<count).map { (Int32($0), $0, count) })
     }
 
@@ -242,12 +244,13 @@ extension Controller {
         for peer in ready where !peer.isClosed { welcome(peer) }
     }
 
-    /// Whether a client must wait before it is welcomed: while child engines start for the first
-    /// time. Only the client that started the cluster (this process's parent) also waits for a
-    /// launcher's engines, which may wait in a batch queue: others (`cluster status`, `cluster
-    /// stop`) go on.
+    /// Whether a client must wait before it is welcomed: while the cluster's first child engines start
+    /// (engines that a client's `%add` starts later hold no one back: another client, `cluster stop`
+    /// say, would wait for the whole add). Only the client that started the cluster (this process's
+    /// parent) also waits for a launcher's engines, which may wait in a batch queue: others (`cluster
+    /// status`, `cluster stop`) go on.
     func mustAwaitStart(_ peer: Peer) -> Bool {
-        engines.values.contains { $0.life.isStartingForTheFirstTime && $0.isChild }
+        engines.values.contains { initialEngines.contains($0.id) && $0.life.isStartingForTheFirstTime && $0.isChild }
             || (launchersAwaitingEngines && peer.pid == getppid())
     }
 

@@ -39,6 +39,8 @@ public final class Controller {
     var usedEngineIDs: Set<Int32> = []
     /// One more than the highest id in ``usedEngineIDs``.
     var nextEngineID: Int32 = 0
+    /// The engines the cluster started with: clients are welcomed once these are up (see ``mustAwaitStart(_:)``).
+    var initialEngines: Set<Int32> = []
     var records: [UInt64: TaskRecord] = [:]
     /// Answers held back so that each reaches its client in one write, by the request's first task.
     var heldAnswers: [UInt64: HeldAnswer] = [:]

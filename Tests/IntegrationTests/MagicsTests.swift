@@ -487,6 +487,60 @@ extension EndToEnd {
             TemporaryDirectory.removeTree(directory)
         }
 
+        /// A client attaches while another client's `%add` is still starting engines: only the cluster's first
+        /// engines hold new clients back (so that they see them all). The added engines are held at their start
+        /// by a sitecustomize (spawned engines, PXSH_NO_ZYGOTE) while a file exists.
+        @Test func aClientAttachesWhileAnotherClientsAddIsStartingEngines() throws {
+            let site = try TemporaryDirectory(prefix: "pxsh-it-hold-site")
+            let hold = site.path + "/hold"
+            try site.write(
+                """
+                import os, time
+                hold = os.environ.get("PXSH_TEST_HOLD", "")
+                def _started_by_a_controller():
+                    with open("/proc/%d/cmdline" % os.getppid(), "rb") as f:
+                        return b"\\0controller\\0" in f.read()
+                if hold and os.path.exists(hold) and _started_by_a_controller():
+                    with open(hold + ".seen", "a") as f:
+                        f.write("%d\\n" % os.getpid())
+                    while os.path.exists(hold):
+                        time.sleep(0.02)
+
+                """,
+                to: "sitecustomize.py"
+            )
+            let variables = ["PXSH_NO_ZYGOTE": "1", "PYTHONPATH": site.path, "PXSH_TEST_HOLD": hold]
+            let name = "it-\(getpid())-adding-\(UInt32.random(in: 0...UInt32.max))"
+            let started = try Pxsh.run(
+                ["cluster", "start", "--name", name, "-n", "1"],
+                timeout: 120,
+                setting: variables
+            )
+            defer {
+                unlink(hold)
+                _ = try? Pxsh.run(["cluster", "stop", "--name", name], timeout: 60)
+                for entry in Pxsh.leftoverProcesses(token: started.token, pxshPID: nil) { kill(entry.pid, SIGKILL) }
+                if let layout = try? ClusterLayout.named(name, create: false) {
+                    TemporaryDirectory.removeTree(layout.directory)
+                }
+            }
+            expectStatus(started, .exited(0))
+            try site.write("", to: "hold")
+            let (adding, _) = try Pxsh.start(["--cluster", name, "-c", "%add 2"], setting: variables)
+            let held = eventually(timeout: 60) {
+                (site.contents(of: "hold.seen") ?? "").split(separator: "\n").count == 2
+            }
+            try #require(held, "the added engines did not start: \(adding.transcript)")
+
+            let other = try Pxsh.run(["--cluster", name, "-c", "print('attached')"], timeout: 30, setting: variables)
+            expectStatus(other, .exited(0))
+            #expect(other.lines.contains("attached"), "\(other.transcript)")
+
+            unlink(hold)
+            #expect(adding.waitForExit(timeout: 60) == .exited(0), "\(adding.transcript)")
+            #expect(adding.stdout.contains("added engines 1,2"), "\(adding.transcript)")
+        }
+
         /// Options that would be ignored are refused: a named cluster has its engines and python already, and
         /// a private cluster takes engines over TCP only at an `--ip` given. A usage error shows pxsh's usage
         /// (not `pxsh repl <options>`), and a session file that cannot be read says so in one line.
