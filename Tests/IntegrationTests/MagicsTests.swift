@@ -488,8 +488,9 @@ extension EndToEnd {
         }
 
         /// A client attaches while another client's `%add` is still starting engines: only the cluster's first
-        /// engines hold new clients back (so that they see them all). The added engines are held at their start
-        /// by a sitecustomize (spawned engines, PXSH_NO_ZYGOTE) while a file exists.
+        /// engines hold new clients back (so that they see them all); and when a client removes the engines
+        /// being added, the add ends. The added engines are held at their start by a sitecustomize (spawned
+        /// engines, PXSH_NO_ZYGOTE) while a file exists.
         @Test func aClientAttachesWhileAnotherClientsAddIsStartingEngines() throws {
             let site = try TemporaryDirectory(prefix: "pxsh-it-hold-site")
             let hold = site.path + "/hold"
@@ -536,9 +537,12 @@ extension EndToEnd {
             expectStatus(other, .exited(0))
             #expect(other.lines.contains("attached"), "\(other.transcript)")
 
-            unlink(hold)
+            // The engines being added are removed by another client: the add waits for them no more.
+            let remover = try Pxsh.run(["--cluster", name, "-c", "%remove 1,2"], timeout: 30, setting: variables)
+            expectStatus(remover, .exited(0))
             #expect(adding.waitForExit(timeout: 60) == .exited(0), "\(adding.transcript)")
-            #expect(adding.stdout.contains("added engines 1,2"), "\(adding.transcript)")
+            #expect(adding.stdout.contains("added no engine"), "\(adding.transcript)")
+            unlink(hold)
         }
 
         /// Options that would be ignored are refused: a named cluster has its engines and python already, and

@@ -279,7 +279,13 @@ extension Session {
         let ranks = try currentRanks()
         do {
             let added = try cluster.addEngines(count, wakingOn: interrupts?.descriptor)
-            emit(renderer.notice("added \(EngineRanges.named(added))"))
+            emit(
+                renderer.notice(
+                    added.isEmpty
+                        ? "added no engine (another client removed them as they started)"
+                        : "added \(EngineRanges.named(added))"
+                )
+            )
         } catch ClusterError.interrupted {
             _ = interrupts?.takePending()
             if isInteractiveTerminal { write("\r\u{1B}[K") }
