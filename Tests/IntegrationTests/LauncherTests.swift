@@ -356,19 +356,21 @@ extension EndToEnd {
 
         // MARK: - ssh
 
+        /// A cluster of two engines that the ssh launcher starts with `--hosts HOSTS` on `host`.
+        static func startSSHCluster(on host: SSHTestHost, hosts: String) throws -> NamedCluster {
+            try NamedCluster.start(
+                engines: 2,
+                prefix: "ssh",
+                extra: ["--launcher", "ssh", "--hosts", hosts, "--ssh-args=-F \(host.sshConfig)", "--ip", host.peer]
+            )
+        }
+
         /// `host*2` is one ssh, whose `pxsh engine -n 2` forks the host's two engines; `%restart` of
         /// one of them starts its rank again with an ssh of its own, and stop leaves nothing there.
         @Test func sshStartsOneProcessPerHostThatForksItsEnginesAndRestartsOneAlone() throws {
             let host = try SSHTestHost()
             defer { host.remove() }
-            let cluster = try NamedCluster.start(
-                engines: 2,
-                prefix: "ssh",
-                extra: [
-                    "--launcher", "ssh", "--hosts", "root@\(host.address)*2", "--ssh-args=-F \(host.sshConfig)",
-                    "--ip", host.peer,
-                ]
-            )
+            let cluster = try Self.startSSHCluster(on: host, hosts: "root@\(host.address)*2")
             var stopped = false
             defer {
                 if !stopped { cluster.stop() }
@@ -423,14 +425,7 @@ extension EndToEnd {
         @Test func aRestartWhoseSSHFailsSaysSoAndTheEngineLeaves() throws {
             let host = try SSHTestHost()
             defer { host.remove() }
-            let cluster = try NamedCluster.start(
-                engines: 2,
-                prefix: "ssh",
-                extra: [
-                    "--launcher", "ssh", "--hosts", "root@\(host.address)*2", "--ssh-args=-F \(host.sshConfig)",
-                    "--ip", host.peer,
-                ]
-            )
+            let cluster = try Self.startSSHCluster(on: host, hosts: "root@\(host.address)*2")
             defer { cluster.stop() }
             try NetworkHost.run(["link", "set", host.device, "down"])
             let restart = try cluster.script("%restart 1", timeout: 60)
@@ -452,15 +447,7 @@ extension EndToEnd {
             let host = try SSHTestHost()
             defer { host.remove() }
             // The host twice: two ssh jobs of one engine each.
-            let cluster = try NamedCluster.start(
-                engines: 2,
-                prefix: "ssh",
-                extra: [
-                    "--launcher", "ssh", "--hosts", "root@\(host.address),root@\(host.address)",
-                    "--ssh-args=-F \(host.sshConfig)",
-                    "--ip", host.peer,
-                ]
-            )
+            let cluster = try Self.startSSHCluster(on: host, hosts: "root@\(host.address),root@\(host.address)")
             defer {
                 let (_, leftovers) = cluster.stop()
                 #expect(leftovers.isEmpty, "left behind: \(leftovers)")
