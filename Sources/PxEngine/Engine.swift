@@ -57,6 +57,10 @@ public enum Engine {
     }
 
     static func startPython(_ options: EngineOptions) throws -> StartedPython {
+        // A shell starts a background job (`pxsh engine … &` in a job script) with SIGINT ignored,
+        // and Python installs its KeyboardInterrupt handler only over the default: without this
+        // reset such an engine could never be interrupted.
+        signal(SIGINT, SIG_DFL)
         let python = try PythonLibrary(path: options.libraryPath)
         try python.initialize(programName: options.programName)
         let runtime = try PythonModule(

@@ -434,6 +434,39 @@ extension EndToEnd {
             #expect(client.output.contains("controller"), "\(client.transcript)")
         }
 
+        /// A job script's `pxsh engine … &` starts the engine with SIGINT ignored (a shell without job
+        /// control does so for background jobs); `%interrupt` still reaches the code it runs.
+        @Test func anEngineStartedWithSIGINTIgnoredIsStillInterrupted() throws {
+            try Self.withClusterFacingAHost { host, cluster in
+                var file = try ConnectionFile(json: Array(try Self.connectionFile(of: cluster).utf8))
+                file.address = host.localAddress
+                let engine = try ChildProcess(
+                    executable: NetworkHost.ip,
+                    arguments: [
+                        "netns", "exec", host.namespace, "sh", "-c",
+                        "trap '' INT; exec \"$0\" engine --connection-file -", Pxsh.executable,
+                    ],
+                    environment: Pxsh.environment(token: cluster.token),
+                    input: file.json
+                )
+                let id = try Self.waitForEngine(from: host.address, in: cluster, engine: engine)
+                let flags = try TemporaryDirectory()
+                let started = pythonString(flags.path + "/started")
+                let run = try cluster.script(
+                    """
+                    %px -t \(id) --noblock -o sleeper import time; open(\(started), "w").close(); time.sleep(60)
+                    import os, time
+                    deadline = time.monotonic() + 60
+                    while not os.path.exists(\(started)) and time.monotonic() < deadline: time.sleep(0.01)
+
+                    %interrupt
+                    %wait sleeper
+                    """
+                )
+                #expect(run.output.contains("[\(id):execute] KeyboardInterrupt"), "\(run.transcript)")
+            }
+        }
+
         /// `cluster stop` and `%remove` ask a remote engine to exit as Python exits, as they ask a
         /// local one: a file left open is flushed, atexit handlers run, and the engine exits with
         /// status 0.
