@@ -576,11 +576,7 @@ struct ReplTerminalTests {
         try pxsh.waitForPrompt(2)
         pxsh.enter("def nap(s): open('\(started)', 'w').close(); time.sleep(s); return s")
         try pxsh.waitForPrompt(3)
-        pxsh.enter("%map nap [30] * 8")
-        try waitForFile(started)
-        pxsh.keys("C-c")
-        try pxsh.waitForPrompt(4)
-        let rows = pxsh.output(after: "In [3]: %map nap [30] * 8")
+        let rows = try interruptOnceStarted(pxsh, "%map nap [30] * 8", number: 3, marker: started)
         #expect(rows.contains("no task had finished: `_` is []"), "\(rows)")
         pxsh.enter("_")
         try pxsh.waitForPrompt(5)
@@ -656,11 +652,7 @@ struct ReplTerminalTests {
         try pxsh.waitForPrompt(2)
         pxsh.enter("def nap(s): open('\(started)', 'w').close(); time.sleep(s); return s")
         try pxsh.waitForPrompt(3)
-        pxsh.enter("%apply nap 30")
-        try waitForFile(started)
-        pxsh.keys("C-c")
-        try pxsh.waitForPrompt(4)
-        let rows = pxsh.output(after: "In [3]: %apply nap 30")
+        let rows = try interruptOnceStarted(pxsh, "%apply nap 30", number: 3, marker: started)
         #expect(rows.first?.hasPrefix("^C: interrupting engine ") == true, "\(rows)")
         #expect(rows.contains { $0.hasSuffix(":apply] KeyboardInterrupt") }, "\(rows)")
         #expect(rows.contains("KeyboardInterrupt: %apply stopped with 0 of 1 task(s) done, 1 interrupted"), "\(rows)")
@@ -1021,7 +1013,6 @@ private func engineList(_ ranges: Substring) -> Set<Int> {
     return engines
 }
 
-/// Waits until a file exists (user code made it, to say it runs).
 /// Enters `command` as input `number`, presses Ctrl-C once it made the file `marker` (so that the
 /// Ctrl-C hits running code, not a task on its way), and returns what it showed.
 private func interruptOnceStarted(
@@ -1039,6 +1030,7 @@ private func interruptOnceStarted(
     return pxsh.output(after: "In [\(number)]: \(command)")
 }
 
+/// Waits until a file exists (user code made it, to say it runs).
 private func waitForFile(_ path: String, timeout: Duration = .seconds(30)) throws {
     let clock = ContinuousClock()
     let deadline = clock.now.advanced(by: timeout)
