@@ -1,6 +1,7 @@
 """The exceptions of the pxsh client, with IPython Parallel's names."""
 
 import concurrent.futures
+import sys
 from typing import List, Optional, Tuple
 
 
@@ -129,7 +130,24 @@ PXSH_FAILURES = {b"engine-error": EngineError, b"aborted": TaskAborted}
 
 def remote_error(ename: str, evalue: str, traceback: str, engine_info: dict) -> RemoteError:
     """The RemoteError for a task whose Python code raised."""
+    if ename == "SerializationError" and _ENGINE_CLOUDPICKLE in evalue:
+        named = evalue + _client_cloudpickle()
+        evalue, traceback = named, traceback.replace(evalue, named)
     return RemoteError(ename, evalue, traceback, engine_info)
+
+
+# How the engine runtime's error begins when it cannot load a pickle this client's cloudpickle made.
+_ENGINE_CLOUDPICKLE = "cannot load what the client pickled with cloudpickle"
+
+
+def _client_cloudpickle() -> str:
+    """Which cloudpickle pickled it, for the engine's error that names its own."""
+    try:
+        import cloudpickle
+        here = f"cloudpickle {getattr(cloudpickle, '__version__', '?')}"
+    except Exception:
+        here = "no cloudpickle"
+    return f" (this client, {sys.executable}, has {here})"
 
 
 def task_error(status: bytes, ename: str, evalue: str, traceback: str, engine_info: dict) -> RemoteError:

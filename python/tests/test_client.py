@@ -431,6 +431,35 @@ class BadInputTests(ClusterTestCase):
         self.assertIn("cannot serialize '<lambda>'", second)
         self.assertIn("pip install cloudpickle", second)
 
+    @unittest.skipIf("cloudpickle" not in sys.modules, "cloudpickle is not installed")
+    def test_a_pickle_of_another_cloudpickle_version_names_both_versions_and_the_fix(self):
+        # A client whose cloudpickle is newer than the engines' (pip install './python[full]' in a
+        # venv): its pickles name functions the engines' cloudpickle lacks, as 3.x's
+        # cloudpickle.cloudpickle._function_setstate on 2.x.
+        script = ("import cloudpickle, cloudpickle.cloudpickle as inner, sys\n"
+                  "import pxsh\n"
+                  "cloudpickle.__version__ = '99.1'\n"
+                  "def _function_setstate_v99(): pass\n"
+                  "_function_setstate_v99.__module__ = 'cloudpickle.cloudpickle'\n"
+                  "inner._function_setstate_v99 = _function_setstate_v99\n"
+                  "class Function:\n"
+                  "    def __reduce__(self): return (_function_setstate_v99, ())\n"
+                  f"rc = pxsh.Client(cluster={self.cluster!r})\n"
+                  "try:\n"
+                  "    rc[0].apply_sync(print, Function())\n"
+                  "except pxsh.RemoteError as error:\n"
+                  "    print(error)\n")
+        env = dict(os.environ, PYTHONPATH=os.path.join(HERE, ".."))
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        engines_version = sys.modules["cloudpickle"].__version__
+        self.assertIn("SerializationError: cannot load what the client pickled with cloudpickle: AttributeError: "
+                      "Can't get attribute '_function_setstate_v99'", done.stdout)
+        self.assertIn(f"has cloudpickle {engines_version}: the client must pickle with the same version "
+                      f"(pip install 'cloudpickle=={engines_version}' where the client runs)", done.stdout)
+        self.assertIn(f"(this client, {sys.executable}, has cloudpickle 99.1)", done.stdout)
+        self.assertEqual(len(done.stdout.strip().splitlines()), 1, done.stdout)
+
     def test_timeout_leaves_the_task_running(self):
         result = self.rc.load_balanced_view().apply_async(sleep_for, 0.5)
         with self.assertRaisesRegex(pxsh.TimeoutError, "Result not ready") as raised:

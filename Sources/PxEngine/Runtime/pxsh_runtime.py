@@ -1697,10 +1697,34 @@ def _load(args, pos):
     buffers = [_import_buffer(buffer) for buffer in args[pos + 2:end]] if count > 1 else None
     path = _shared_path(args[pos + 1])
     if path is None:
-        return pickle.loads(args[pos + 1], buffers=buffers), end
+        return _loads(args[pos + 1], buffers), end
     import mmap
     with _map_shared_file(path, mmap.ACCESS_READ) as data:
-        return pickle.loads(data, buffers=buffers), end
+        return _loads(data, buffers), end
+
+
+def _loads(data, buffers):
+    try:
+        return pickle.loads(data, buffers=buffers)
+    except Exception as exc:
+        if "cloudpickle" not in _safe_str(exc):
+            raise
+        # Pickles of one cloudpickle version name functions another lacks (3.x's
+        # _function_setstate on 2.x): say which versions, not just "Can't get attribute".
+        raise _cloudpickle_mismatch(exc) from None
+
+
+def _cloudpickle_mismatch(exc):
+    cloudpickle = _cloudpickle_module()
+    if cloudpickle:
+        version = getattr(cloudpickle, "__version__", "?")
+        fix = (f"has cloudpickle {version}: the client must pickle with the same version "
+               f"(pip install 'cloudpickle=={version}' where the client runs)")
+    else:
+        fix = f"has no cloudpickle: install it there ({sys.executable} -m pip install cloudpickle)"
+    return SerializationError(
+        f"cannot load what the client pickled with cloudpickle: {type(exc).__name__}: {_safe_str(exc)}; "
+        f"this engine ({sys.executable}) {fix}")
 
 
 def _load_many(args, pos, n):
