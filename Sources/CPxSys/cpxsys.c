@@ -10,6 +10,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <netdb.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -218,15 +220,63 @@ int pxsys_tcp_configure(int fd) {
     return 0;
 }
 
-int pxsys_peer_address(int fd, char *buffer, size_t length) {
-    struct sockaddr_storage peer;
-    socklen_t size = sizeof peer;
-    if (getpeername(fd, (struct sockaddr *)&peer, &size) != 0) return -1;
-    if (getnameinfo((struct sockaddr *)&peer, size, buffer, length, NULL, 0, NI_NUMERICHOST) != 0) {
+static int pxsys_numeric_address(const struct sockaddr *address, socklen_t size, char *buffer, size_t length) {
+    if (getnameinfo(address, size, buffer, length, NULL, 0, NI_NUMERICHOST) != 0) {
         errno = EINVAL;
         return -1;
     }
     return 0;
+}
+
+int pxsys_peer_address(int fd, char *buffer, size_t length) {
+    struct sockaddr_storage peer;
+    socklen_t size = sizeof peer;
+    if (getpeername(fd, (struct sockaddr *)&peer, &size) != 0) return -1;
+    return pxsys_numeric_address((struct sockaddr *)&peer, size, buffer, length);
+}
+
+int pxsys_route_source_address(const char *destination, char *buffer, size_t length) {
+    struct addrinfo hints = {0}, *found = NULL;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICHOST;
+    if (getaddrinfo(destination, "9", &hints, &found) != 0 || found == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = socket(found->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int result = -1;
+    if (fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) == 0) {
+        struct sockaddr_storage source;
+        socklen_t size = sizeof source;
+        if (getsockname(fd, (struct sockaddr *)&source, &size) == 0)
+            result = pxsys_numeric_address((struct sockaddr *)&source, size, buffer, length);
+    }
+    int saved = errno;
+    if (fd >= 0) close(fd);
+    freeaddrinfo(found);
+    errno = saved;
+    return result;
+}
+
+int pxsys_first_interface_address(char *buffer, size_t length) {
+    struct ifaddrs *interfaces = NULL;
+    if (getifaddrs(&interfaces) != 0) return -1;
+    int result = -1;
+    for (int family = AF_INET; result != 0 && family != 0; family = family == AF_INET ? AF_INET6 : 0) {
+        for (struct ifaddrs *each = interfaces; each != NULL && result != 0; each = each->ifa_next) {
+            if (each->ifa_addr == NULL || each->ifa_addr->sa_family != family) continue;
+            if (!(each->ifa_flags & IFF_UP) || (each->ifa_flags & IFF_LOOPBACK)) continue;
+            socklen_t size = sizeof(struct sockaddr_in);
+            if (family == AF_INET6) {
+                if (IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)each->ifa_addr)->sin6_addr)) continue;
+                size = sizeof(struct sockaddr_in6);
+            }
+            result = pxsys_numeric_address(each->ifa_addr, size, buffer, length);
+        }
+    }
+    freeifaddrs(interfaces);
+    if (result != 0) errno = EADDRNOTAVAIL;
+    return result;
 }
 
 // MARK: - Engines forked from a zygote

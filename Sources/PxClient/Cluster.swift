@@ -12,10 +12,14 @@ public struct TCPEndpoint: Sendable, Equatable {
     public var address: String
     /// 0 picks a free port.
     public var port: Int
+    /// The address engines connect to, written in the connection file; nil: ``address``, or for
+    /// `0.0.0.0` and `::` the address of the interface of this host's default route.
+    public var location: String?
 
-    public init(address: String = "127.0.0.1", port: Int = 0) {
+    public init(address: String = "127.0.0.1", port: Int = 0, location: String? = nil) {
         self.address = address
         self.port = port
+        self.location = location
     }
 }
 
@@ -289,6 +293,7 @@ public final class Cluster {
         ]
         if let name { arguments += ["--name", name] }
         if let tcp { arguments += ["--ip", tcp.address, "--port", String(tcp.port)] }
+        if let location = tcp?.location { arguments += ["--location", location] }
         arguments += extraArguments
         let pid: pid_t
         do {

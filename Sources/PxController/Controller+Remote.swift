@@ -25,16 +25,18 @@ extension Controller {
         guard let address = options.tcpAddress else { return }
         let (descriptor, port) = try TCPSocket.listen(address: address, port: options.tcpPort)
         tcpListener = descriptor
+        let location = options.tcpLocation ?? HostAddress.reachable(listeningOn: address)
         let file = ConnectionFile(
             cluster: clusterID,
             name: options.name ?? "",
-            address: address,
+            address: location,
             port: port,
             key: clusterKey
         )
         try Controller.writePrivateFile(options.connectionFilePath, file.json)
         claim(options.connectionFilePath)
-        log("controller: engines may join over TCP at \(address):\(port)")
+        let listening = location == address ? "" : " (listening on \(address))"
+        log("controller: engines may join over TCP at \(location):\(port)\(listening)")
     }
 
     /// Creates (or replaces) `path` with mode 0600 before anything is written to it.

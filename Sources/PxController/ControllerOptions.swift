@@ -18,8 +18,11 @@ public struct ControllerOptions: Sendable {
     public var name: String?
     /// A listening socket the parent already bound at ``socketPath`` (so it could connect at once).
     public var inheritedListener: FileDescriptor?
-    /// Where engines on other hosts reach the controller over TCP; nil: Unix socket only.
+    /// The address the controller listens on for engines over TCP; nil: Unix socket only.
     public var tcpAddress: String?
+    /// The address written in the connection file, where engines connect; nil: ``tcpAddress``, or for
+    /// a wildcard (`0.0.0.0`, `::`) the address of the default route's interface (``HostAddress``).
+    public var tcpLocation: String?
     /// The TCP port; 0 picks a free one.
     public var tcpPort: Int = 0
     /// How the engines start: local children, or `engineCount` engines from a launcher's jobs.

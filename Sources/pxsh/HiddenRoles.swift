@@ -152,6 +152,7 @@ struct ControllerCommand: ParsableCommand {
     var listenerOnStdin = false
     @Option(help: "Also accept engines over TCP at this address.") var ip: String?
     @Option(help: "The TCP port (0: a free one).") var port = 0
+    @Option(help: "The address engines connect to, written in the connection file.") var location: String?
     @OptionGroup var launch: LauncherOptions
 
     func run() throws {
@@ -165,6 +166,7 @@ struct ControllerCommand: ParsableCommand {
         )
         options.tcpAddress = ip
         options.tcpPort = port
+        options.tcpLocation = location
         options.launch = try launch.settings()
         var zygote = EngineOptions(
             socketPath: options.socketPath,

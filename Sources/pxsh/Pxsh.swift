@@ -167,6 +167,7 @@ struct ClusterOptions: ParsableArguments {
             // A named cluster has its engines and its python already: say so rather than ignore the option.
             let given = [
                 ("-n", n != nil), ("--python", python != nil), ("--ip", tcp.ip != nil), ("--port", tcp.port != nil),
+                ("--location", tcp.location != nil),
             ]
             if let option = given.first(where: \.1)?.0 {
                 throw ValidationError(
@@ -234,7 +235,8 @@ struct StandardInputLines: Sequence, IteratorProtocol {
 struct TCPOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Also accept engines over TCP at this address of this host (e.g. 10.1.0.1, or 0.0.0.0 for all). "
+            "Also accept engines over TCP at this address of this host (e.g. 10.1.0.1, or 0.0.0.0 or :: for all: "
+                + "the connection file then names the address of the default route's interface; see --location). "
                 + "Engines prove they hold the cluster's key; traffic is authenticated, not encrypted. "
                 + "Default: none for a private cluster, 127.0.0.1 for a named one.",
             valueName: "ADDR"
@@ -242,14 +244,25 @@ struct TCPOptions: ParsableArguments {
     )
     var ip: String?
     @Option(help: "The TCP port for engines (default: a free one; see `pxsh cluster connection`).") var port: Int?
+    @Option(
+        help: ArgumentHelp(
+            "The address engines connect to, written in the connection file, when it is not the --ip address "
+                + "(a host name, or one address of several when --ip is 0.0.0.0).",
+            valueName: "ADDR"
+        )
+    )
+    var location: String?
 
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port takes 0 to 65535") }
+        if location != nil && ip == nil {
+            throw ValidationError("--location goes with --ip ADDR: the address the controller listens on")
+        }
     }
 
-    /// nil when neither option was given.
+    /// nil when none of the options was given.
     var endpoint: TCPEndpoint? {
         guard ip != nil || port != nil else { return nil }
-        return TCPEndpoint(address: ip ?? "127.0.0.1", port: port ?? 0)
+        return TCPEndpoint(address: ip ?? "127.0.0.1", port: port ?? 0, location: location)
     }
 }

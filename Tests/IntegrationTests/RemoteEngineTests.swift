@@ -176,6 +176,56 @@ extension EndToEnd {
             }
         }
 
+        /// A controller listening on every address (0.0.0.0) cannot tell engines to connect there: its
+        /// connection file names the address of its default route's interface, which they reach.
+        @Test func aControllerOnEveryAddressWritesOneThatEnginesReach() throws {
+            // The controller runs on the other "host", whose uplink is the link; the engine here.
+            let host = try NetworkHost()
+            defer { host.remove() }
+            try host.routeByDefaultThroughTheLink()
+            let cluster = try NamedCluster.start(engines: 1, prefix: "tcp", extra: ["--ip", "0.0.0.0"], inside: host)
+            defer { cluster.expectCleanStop() }
+            try Self.expectAnEngineJoins(cluster, atAddress: host.address, from: host.localAddress) { file in
+                try ChildProcess(
+                    executable: Pxsh.executable,
+                    arguments: ["engine", "--connection-file", "-"],
+                    environment: Pxsh.environment(token: cluster.token),
+                    input: file
+                )
+            }
+        }
+
+        /// Expects `cluster`'s connection file to name `address`, and an engine that `start` starts
+        /// with that file to join from `peer` and run code.
+        static func expectAnEngineJoins(
+            _ cluster: NamedCluster,
+            atAddress address: String,
+            from peer: String,
+            startedBy start: (_ file: String) throws -> ChildProcess
+        ) throws {
+            let file = try connectionFile(of: cluster)
+            #expect(file.contains("\"address\": \"\(address)\""), "\(file)")
+            let engine = try start(file)
+            let id = try waitForEngine(from: peer, in: cluster, engine: engine)
+            let run = try cluster.script("%px -t \(id) print('joined')")
+            #expect(run.lines.contains("[stdout:\(id)] joined"), "\(run.transcript)\n\(engine.transcript)")
+        }
+
+        /// `--location ADDR` names the address engines connect to when the listener's is not it.
+        @Test func locationNamesTheAddressInTheConnectionFile() throws {
+            let host = try NetworkHost()
+            defer { host.remove() }
+            let cluster = try NamedCluster.start(
+                engines: 1,
+                prefix: "tcp",
+                extra: ["--ip", "0.0.0.0", "--location", host.localAddress]
+            )
+            defer { cluster.expectCleanStop() }
+            try Self.expectAnEngineJoins(cluster, atAddress: host.localAddress, from: host.address) { file in
+                try host.startPxsh(["engine", "--connection-file", "-"], token: cluster.token, input: file)
+            }
+        }
+
         @Test func aWrongKeyIsRefusedLoggedAndChangesNothing() throws {
             let host = try NetworkHost()
             defer { host.remove() }

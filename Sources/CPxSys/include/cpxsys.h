@@ -71,6 +71,15 @@ int pxsys_tcp_configure(int fd);
 /// `getpeername` and `getnameinfo`.
 int pxsys_peer_address(int fd, char *buffer, size_t length);
 
+/// Writes into `buffer` the numeric address this host sends from to reach `destination` (an IPv4 or
+/// IPv6 literal): the address of the interface of the route to it. A UDP socket's `connect` picks the
+/// route; nothing is sent. Returns -1 with errno set when there is no route (ENETUNREACH).
+int pxsys_route_source_address(const char *destination, char *buffer, size_t length);
+
+/// Writes into `buffer` the first address of an interface that is up and not loopback: IPv4 first,
+/// then IPv6 that is not link-local. Wraps `getifaddrs`. Returns -1 when there is none.
+int pxsys_first_interface_address(char *buffer, size_t length);
+
 // MARK: - Engines forked from a zygote
 /// Makes this process the reaper of its orphaned descendants. Wraps `prctl(PR_SET_CHILD_SUBREAPER)`.
 int pxsys_set_child_subreaper(void);

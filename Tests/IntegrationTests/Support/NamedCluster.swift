@@ -26,17 +26,22 @@ final class NamedCluster: Sendable {
         self.token = token
     }
 
-    /// Starts a named cluster with a name no other run uses (or `name`).
+    /// Starts a named cluster with a name no other run uses (or `name`), on this host or `inside` another.
     static func start(
         engines: Int,
         prefix: String = "it",
         name: String? = nil,
-        extra: [String] = []
+        extra: [String] = [],
+        inside host: NetworkHost? = nil
     ) throws
         -> NamedCluster
     {
         let name = name ?? "\(prefix)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let run = try Pxsh.run(["cluster", "start", "--name", name, "-n", String(engines)] + extra, timeout: 120)
+        let run = try Pxsh.run(
+            ["cluster", "start", "--name", name, "-n", String(engines)] + extra,
+            timeout: 120,
+            inside: host
+        )
         // "cluster 'NAME' started: 4 engines in /tmp/pxsh-0/clusters/NAME" ("1 engine in" for one)
         guard run.status == .exited(0), let range = run.stdout.firstRange(of: " in /") else {
             _ = try? Pxsh.run(["cluster", "stop", "--name", name])

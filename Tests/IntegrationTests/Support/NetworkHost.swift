@@ -77,6 +77,11 @@ final class NetworkHost {
         _ = try? NetworkHost.run(["link", "del", localDevice])
     }
 
+    /// Makes the link the namespace's default route, as a host's uplink is.
+    func routeByDefaultThroughTheLink() throws {
+        try NetworkHost.run(["-n", namespace, "route", "add", "default", "via", localAddress])
+    }
+
     /// Cuts the link: packets stop both ways, and no one is told.
     func cutLink() throws {
         try NetworkHost.run(["link", "set", localDevice, "down"])

@@ -34,12 +34,13 @@ enum Pxsh {
         _ arguments: [String],
         input: String = "",
         timeout: Double = 90,
-        setting variables: [String: String] = [:]
+        setting variables: [String: String] = [:],
+        inside host: NetworkHost? = nil
     ) throws -> PxshRun {
         let token = newToken()
         let child = try ChildProcess(
-            executable: executable,
-            arguments: arguments,
+            executable: host == nil ? executable : NetworkHost.ip,
+            arguments: host.map { ["netns", "exec", $0.namespace, executable] + arguments } ?? arguments,
             environment: environment(token: token).merging(variables) { $1 },
             input: input
         )
