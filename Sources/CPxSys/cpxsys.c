@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -99,12 +100,30 @@ void pxsys_release_free_memory(void) { malloc_trim(0); }
 static uint64_t current_task;
 static struct sigaction python_sigint;
 
+// A remote engine's way out on a signal at its host (pxsys_leave_on_signals): the first such
+// signal, and the pipes that wake its Python thread and its link thread.
+static volatile sig_atomic_t leave_signal;
+static int leave_wake_fds[2] = {-1, -1};
+
+static void request_leave(int sig) {
+    int saved = errno;
+    if (leave_signal == 0) leave_signal = sig;
+    for (int i = 0; i < 2; i++)
+        if (leave_wake_fds[i] >= 0) (void)!write(leave_wake_fds[i], "x", 1);
+    errno = saved;
+}
+
 static void sigint_filter(int sig, siginfo_t *info, void *context) {
     // A queued signal names its task: one that arrives after that task ended is dropped. Other
-    // senders (kill -INT, os.kill in user code) interrupt whatever runs, as in any Python.
-    if (info != NULL && info->si_code == SI_QUEUE &&
-        (uint64_t)(uintptr_t)info->si_value.sival_ptr != __atomic_load_n(&current_task, __ATOMIC_SEQ_CST))
+    // senders (kill -INT, os.kill in user code) interrupt whatever runs, as in any Python; between
+    // tasks, they end a remote engine (Ctrl-C at its terminal).
+    int queued = info != NULL && info->si_code == SI_QUEUE;
+    uint64_t running = __atomic_load_n(&current_task, __ATOMIC_SEQ_CST);
+    if (queued && (uint64_t)(uintptr_t)info->si_value.sival_ptr != running) return;
+    if (!queued && running == 0 && leave_wake_fds[0] >= 0) {
+        request_leave(sig);
         return;
+    }
     if (python_sigint.sa_flags & SA_SIGINFO) python_sigint.sa_sigaction(sig, info, context);
     else python_sigint.sa_handler(sig);
 }
@@ -127,6 +146,26 @@ int pxsys_interrupt_task(pid_t pid, uint64_t task) {
     value.sival_ptr = (void *)(uintptr_t)task;
     return sigqueue(pid, SIGINT, value);
 }
+
+int pxsys_interrupt_thread_task(pthread_t thread, uint64_t task) {
+    union sigval value;
+    value.sival_ptr = (void *)(uintptr_t)task;
+    return pthread_sigqueue(thread, SIGINT, value);
+}
+
+static void leave_handler(int sig) { request_leave(sig); }
+
+int pxsys_leave_on_signals(int python_wake_fd, int link_wake_fd) {
+    leave_wake_fds[0] = python_wake_fd;
+    leave_wake_fds[1] = link_wake_fd;
+    struct sigaction action = {0};
+    action.sa_handler = leave_handler;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGTERM, &action, NULL) != 0) return -1;
+    return sigaction(SIGHUP, &action, NULL);
+}
+
+int pxsys_leave_signal(void) { return leave_signal; }
 
 // MARK: - TCP
 

@@ -172,6 +172,14 @@ extension Controller {
         engineLost(id, reason: "removed")
     }
 
+    /// A signal at its host ends remote engine `id` (SIGTERM, Ctrl-C at its terminal): it has left
+    /// the cluster now, and its connection closes once its Python has ended (atexit handlers run).
+    func remoteEngineLeaves(_ id: Int32, over peer: Peer, cause: String) {
+        guard engines[id]?.connection === peer else { return }
+        log("controller: engine \(id): \(cause)")
+        engineLost(id, reason: cause)
+    }
+
     /// The loop looks at heartbeats and deadlines this often, not on every turn: they count in
     /// seconds, and their scan of every peer and engine was 2.6 % of the controller's instructions
     /// in a `%px pass` round trip on 4 TCP engines.

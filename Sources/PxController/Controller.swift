@@ -334,6 +334,8 @@ public final class Controller {
             break  // Its arrival is what counts (`lastHeard`).
         case (.engine(let id), .shutdown) where peer.host != nil:
             remoteEngineWaitsForRanks(id, over: peer)
+        case (.engine(let id), .leaving) where peer.host != nil:
+            remoteEngineLeaves(id, over: peer, cause: frame.segments.first?.text ?? "it left")
         default:
             close(peer, reason: "unexpected \(frame.kind) frame")
         }

@@ -121,6 +121,10 @@ enum RemoteEngine {
         HeapMemory.releaseFreePages()
 
         link.pythonHasStarted()
+        // A client's interrupt names its task, so that it never hits the next one; a signal at this
+        // host ends the engine as the controller's request does (see ``Link/leaveIfAsked()``).
+        Signals.filterInterruptsByTask()
+        Signals.leaveOnSignals(wakingPython: link.leaveWake.write, link: link.wakeLink.write)
         BackgroundThread.start { output.run() }
         try socket.send(Frame(kind: .ready, engine: id))
         Engine.log(
@@ -128,11 +132,12 @@ enum RemoteEngine {
         )
 
         var queue = Engine.TaskQueue()
-        while !queue.isShuttingDown {
+        while !queue.isShuttingDown && Signals.leaveSignal == nil {
             if !link.tryTakeReading() { python.withoutGIL { link.takeReadingBack() } }
             var frames = link.takeFramesReadForTheLastTask()
             if queue.isEmpty && frames.isEmpty {
-                frames = [python.withoutGIL { link.receiveWhileIdle() }]
+                guard let frame = python.withoutGIL({ link.receiveWhileIdle() }) else { break }
+                frames = [frame]
             } else {
                 // Tasks wait: what has arrived meanwhile (an interrupt for one of them) comes first.
                 frames += link.receiveArrived()
@@ -142,7 +147,9 @@ enum RemoteEngine {
                 _exit(1)
             }
             python.discardPendingSignals()
-            guard !queue.isShuttingDown, let (task, isInterrupted) = queue.next() else { continue }
+            guard !queue.isShuttingDown, Signals.leaveSignal == nil, let (task, isInterrupted) = queue.next() else {
+                continue
+            }
             link.running.store(task.id, ordering: .releasing)
             link.releaseReading()
             output.begin(task.id)
@@ -151,9 +158,11 @@ enum RemoteEngine {
                 reply = Engine.interruptedReply(to: task)
             } else {
                 let started = Clock.realtimeNanoseconds
+                Signals.setCurrentTask(task.id)
                 let result =
                     handle.call(op: Int(task.op), segments: task.segments)
                     ?? TaskFailureReply.engineError("the engine runtime failed").segments
+                Signals.setCurrentTask(0)
                 let completed = Clock.realtimeNanoseconds
                 python.discardPendingSignals()
                 let failed = result.first.map { $0 != ReplyStatus.ok.segment } ?? true
@@ -175,11 +184,17 @@ enum RemoteEngine {
         // the whole cluster stops they reach it too, and the exit is bounded in case one does not.
         // A rank removed alone must not leave before them (mpiexec would end the whole job): it
         // tells the controller, which keeps its connection until the cluster stops, and waits.
-        if queue.isLeavingAlone && mpiIsActive.call(op: 0, segments: [])?.first == Bytes(text: "1") {
+        if let signal = Signals.leaveSignal {
+            // Asked at this host: the controller hears why, before the connection closes.
+            let name = Signals.name(of: signal) ?? "signal \(signal)"
+            Engine.log("engine \(id): leaving on \(name)")
+            output.finish(with: Frame(kind: .leaving, engine: id, segments: [Bytes(text: "it left on \(name)")]))
+            link.beginExit(within: exitBound, after: name)
+        } else if queue.isLeavingAlone && mpiIsActive.call(op: 0, segments: [])?.first == Bytes(text: "1") {
             Engine.log("engine \(id): removed; MPI_Finalize waits for the MPI job's other ranks, which end together")
             output.finish(with: Frame(kind: .shutdown, engine: id))
         } else {
-            link.beginExit(within: exitBound)
+            link.beginExit(within: exitBound, after: "the controller's request")
         }
         // The link thread reads from now on: it sees the connection close while Python ends.
         link.releaseReadingForGood()
@@ -235,6 +250,10 @@ final class Link: Sendable {
     let running = Atomic<UInt64>(0)
     /// When the process leaves whatever Python is doing (monotonic); 0 while it serves tasks.
     private let exitDeadline = Atomic<UInt64>(0)
+    /// What asked the process to end, for the message if Python does not end in time.
+    private let exitCause = Mutex<String>("")
+    /// A signal at this host asked the engine to leave, and the running task was interrupted.
+    private let hasInterruptedToLeave = Atomic<Bool>(false)
     /// When a frame last came from the controller (monotonic), whichever thread read it.
     private let lastHeard = Atomic<UInt64>(Clock.monotonicNanoseconds)
     /// Who reads the connection: a ``Reader``.
@@ -245,9 +264,11 @@ final class Link: Sendable {
     private let phase = Atomic<UInt8>(PythonPhase.serving.rawValue)
     /// Frames the link thread read for the Python thread.
     private let frames = Mutex<[Frame]>([])
-    /// Wakes the link thread (a hand-back is asked) and the Python thread (it is done).
-    private let wakeLink: (read: FileDescriptor, write: FileDescriptor)
+    /// Wakes the link thread (a hand-back is asked, or a signal came) and the Python thread (it is
+    /// done; ``leaveWake``: a signal asks the engine to leave).
+    let wakeLink: (read: FileDescriptor, write: FileDescriptor)
     private let wakePython: (read: FileDescriptor, write: FileDescriptor)
+    let leaveWake: (read: FileDescriptor, write: FileDescriptor)
 
     private enum Reader: UInt8 {
         case nobody, python, link
@@ -266,13 +287,33 @@ final class Link: Sendable {
         self.engine = engine
         wakeLink = try FileDescriptor.pipe()
         wakePython = try FileDescriptor.pipe()
-        try wakeLink.read.setNonBlocking(true)
-        try wakePython.read.setNonBlocking(true)
+        leaveWake = try FileDescriptor.pipe()
+        for pipe in [wakeLink, wakePython, leaveWake] {
+            try pipe.read.setNonBlocking(true)
+            // Written to by a signal handler: it must never block.
+            try pipe.write.setNonBlocking(true)
+        }
     }
 
-    /// Bounds the Python thread's exit: past `nanoseconds`, the process leaves without it.
-    func beginExit(within nanoseconds: UInt64) {
-        exitDeadline.store(Clock.monotonicNanoseconds + nanoseconds, ordering: .releasing)
+    /// Bounds the Python thread's exit, asked by `cause`: past `nanoseconds`, the process leaves
+    /// without it. The first bound holds.
+    func beginExit(within nanoseconds: UInt64, after cause: String) {
+        exitCause.withLock { $0 = $0.isEmpty ? cause : $0 }
+        _ = exitDeadline.compareExchange(
+            expected: 0,
+            desired: Clock.monotonicNanoseconds + nanoseconds,
+            ordering: .acquiringAndReleasing
+        )
+    }
+
+    /// On the link thread: once a signal at this host asked the engine to leave, interrupts the
+    /// running task (the Python thread then leaves, see ``RemoteEngine``) and bounds the exit.
+    private func leaveIfAsked() {
+        guard let signal = Signals.leaveSignal, !hasInterruptedToLeave.exchange(true, ordering: .acquiringAndReleasing)
+        else { return }
+        let task = running.load(ordering: .acquiring)
+        if task != 0 { Signals.interrupt(task: task, thread: pythonThread) }
+        beginExit(within: RemoteEngine.exitBound, after: Signals.name(of: signal) ?? "signal \(signal)")
     }
 
     // MARK: The Python thread's side
@@ -331,15 +372,23 @@ final class Link: Sendable {
         }
     }
 
-    /// Reads the next frame that is not a heartbeat, on the Python thread (which holds the connection).
-    func receiveWhileIdle() -> Frame {
+    /// Reads the next frame that is not a heartbeat, on the Python thread (which holds the
+    /// connection); nil when a signal asks the engine to leave.
+    func receiveWhileIdle() -> Frame? {
         while true {
             do {
-                guard let frame = try socket.receive() else {
+                switch try socket.receive(timeoutMilliseconds: -1, wakingOn: leaveWake.read) {
+                case .frame(let frame):
+                    lastHeard.store(Clock.monotonicNanoseconds, ordering: .releasing)
+                    if frame.kind != .heartbeat { return frame }
+                case .closed:
                     RemoteEngine.leave("engine \(engine): the controller closed the connection", status: 0)
+                case .woken:
+                    if Signals.leaveSignal != nil { return nil }
+                    Link.drain(leaveWake.read)
+                case .timedOut:
+                    continue
                 }
-                lastHeard.store(Clock.monotonicNanoseconds, ordering: .releasing)
-                if frame.kind != .heartbeat { return frame }
             } catch {
                 leave(after: error)
             }
@@ -389,12 +438,14 @@ final class Link: Sendable {
                     _ = try? Poll.wait([(wakeLink.read, .readable)], timeoutMilliseconds: 250)
                     Link.drain(wakeLink.read)
                 }
+                leaveIfAsked()
                 let now = Clock.monotonicNanoseconds
                 let deadline = exitDeadline.load(ordering: .acquiring)
                 if deadline != 0 && now > deadline {
                     RemoteEngine.leave(
-                        "engine \(engine): Python did not end within \(RemoteEngine.exitBound / 1_000_000_000) s of the "
-                            + "controller's request (an atexit handler, or MPI_Finalize waiting for other ranks)",
+                        "engine \(engine): Python did not end within \(RemoteEngine.exitBound / 1_000_000_000) s of "
+                            + "\(exitCause.withLock { $0 }) (a task that ignores KeyboardInterrupt, an atexit handler, "
+                            + "or MPI_Finalize waiting for other ranks)",
                         status: 1
                     )
                 }
@@ -423,7 +474,7 @@ final class Link: Sendable {
             guard frame.kind != .heartbeat else { return }
             frames.withLock { $0.append(frame) }
             if frame.kind == .interrupt && running.load(ordering: .acquiring) == frame.id {
-                Signals.interrupt(thread: pythonThread)
+                Signals.interrupt(task: frame.id, thread: pythonThread)
             }
         case .closed:
             RemoteEngine.leave("engine \(engine): the controller closed the connection", status: 0)

@@ -50,6 +50,25 @@ public enum Signals {
         pxsys_set_current_task(task)
     }
 
+    /// Sends SIGINT for `task` to one thread of this process, queued with the task id as
+    /// ``interrupt(task:of:)`` does. The corresponding C function is `pthread_sigqueue`.
+    public static func interrupt(task: UInt64, thread: pthread_t) {
+        _ = pxsys_interrupt_thread_task(thread, task)
+    }
+
+    /// Makes SIGTERM, SIGHUP, and a SIGINT that is no task's interrupt while no task runs (Ctrl-C at a
+    /// terminal; after ``filterInterruptsByTask()``), ask a remote engine to leave: the signal is kept
+    /// for ``leaveSignal`` and a byte is written to both descriptors, which wake its two threads.
+    public static func leaveOnSignals(wakingPython python: FileDescriptor, link: FileDescriptor) {
+        _ = pxsys_leave_on_signals(python.rawValue, link.rawValue)
+    }
+
+    /// The signal that asked this engine to leave (``leaveOnSignals(wakingPython:link:)``); nil if none came.
+    public static var leaveSignal: Int32? {
+        let signal = pxsys_leave_signal()
+        return signal == 0 ? nil : signal
+    }
+
     /// A signal's conventional name ("SIGKILL"), for the signals that end processes; nil for others.
     public static func name(of signal: Int32) -> String? {
         switch signal {
@@ -58,6 +77,7 @@ public enum Signals {
         case SIGABRT: "SIGABRT"
         case SIGTERM: "SIGTERM"
         case SIGINT: "SIGINT"
+        case SIGHUP: "SIGHUP"
         case SIGBUS: "SIGBUS"
         case SIGFPE: "SIGFPE"
         default: nil
@@ -68,13 +88,8 @@ public enum Signals {
 // MARK: - Threads
 
 extension Signals {
-    /// The calling thread, for ``interrupt(thread:)``. The corresponding C function is `pthread_self`.
+    /// The calling thread, for ``interrupt(task:thread:)``. The corresponding C function is `pthread_self`.
     public static var currentThread: pthread_t { pthread_self() }
-
-    /// Sends SIGINT to one thread of this process. The corresponding C function is `pthread_kill`.
-    public static func interrupt(thread: pthread_t) {
-        _ = pthread_kill(thread, SIGINT)
-    }
 
     /// Blocks SIGINT and SIGTERM on the calling thread, so that they reach the thread that runs Python.
     /// The corresponding C function is `pthread_sigmask`.

@@ -22,7 +22,10 @@ struct EngineCommand: ParsableCommand {
             (`--connection-file -`, as `ssh host pxsh engine --connection-file - < conn.json`), never \
             on a command line or in the environment. The engine exits when its controller goes away \
             (at once if the connection closes, within 10 s if it falls silent). If it cannot reach the \
-            controller, or is refused, it exits with status 1 and a one-line reason on stderr.
+            controller, or is refused, it exits with status 1 and a one-line reason on stderr. \
+            SIGTERM or SIGHUP ends it as `pxsh cluster stop` would (a running task is interrupted, \
+            atexit handlers run, files are flushed); so does Ctrl-C (SIGINT) while it is idle, while \
+            Ctrl-C during a task interrupts the task.
 
             With -n K, one process starts Python once and forks K engines (the ssh launcher starts one \
             such process per host). It passes SIGTERM, SIGINT and SIGHUP on to them, exits when they \

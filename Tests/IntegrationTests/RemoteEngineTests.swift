@@ -519,8 +519,9 @@ extension EndToEnd {
 
         /// `cluster stop` and `%remove` ask a remote engine to exit as Python exits, as they ask a
         /// local one: a file left open is flushed, atexit handlers run, and the engine exits with
-        /// status 0.
-        @Test(arguments: ["cluster stop", "%remove"])
+        /// status 0. So does SIGTERM at its host (`kill`, `scancel`, a time limit), and SIGINT while it
+        /// is idle (Ctrl-C at the terminal of an engine started by hand).
+        @Test(arguments: ["cluster stop", "%remove", "SIGTERM", "SIGINT"])
         func aRemoteEngineEndsAsPythonExits(endedBy how: String) throws {
             let host = try NetworkHost()
             defer { host.remove() }
@@ -546,10 +547,14 @@ extension EndToEnd {
                 cluster.expectCleanStop()
                 isStopped = true
             }
+            if how.hasPrefix("SIG") { kill(engine.pid, how == "SIGTERM" ? SIGTERM : SIGINT) }
             #expect(engine.waitForExit(timeout: 20) == .exited(0), "\(engine.transcript)")
             #expect(directory.contents(of: "buf.txt") == "important data\n", "\(engine.transcript)")
             #expect(directory.contents(of: "atexit.txt") == "atexit ran", "\(engine.transcript)")
-            guard how == "%remove" else { return }
+            guard how != "cluster stop" else { return }
+            if how.hasPrefix("SIG") {
+                #expect(cluster.controllerLog.contains("engine \(id): it left on \(how)"), "\(cluster.controllerLog)")
+            }
             // The controller forgets it once its connection has closed.
             var states: [Int: String] = [:]
             let isGone = try eventually(timeout: 30) {
@@ -557,6 +562,41 @@ extension EndToEnd {
                 return states[id] == nil
             }
             #expect(isGone, "\(states)")
+        }
+
+        /// SIGTERM at its host ends a busy remote engine as `cluster stop` does, and quickly: its task
+        /// is interrupted first, atexit handlers run, and the client is told why it left.
+        @Test func sigtermEndsABusyRemoteEngineQuicklyAndTheClientIsTold() throws {
+            try Self.withClusterFacingAHost { host, cluster in
+                let (engine, id) = try Self.startEngines(on: [host], in: cluster)[0]
+                let directory = try TemporaryDirectory(prefix: "pxsh-it-term")
+                let started = pythonString(directory.path + "/started")
+                let atexit = pythonString(directory.path + "/atexit.txt")
+                let (client, _) = try Pxsh.start([
+                    "--cluster", cluster.name, "-c",
+                    "%px -t \(id) import atexit, time; atexit.register(lambda: open(\(atexit), 'w').write('atexit ran'));"
+                        + " open(\(started), 'w').close(); time.sleep(60)"
+                        // The event comes after the reply: the client waits for one more answer.
+                        + "\n%px -t \(id) print('after')",
+                ])
+                try #require(
+                    eventually(timeout: 60) { directory.contents(of: "started") != nil },
+                    "\(client.transcript)"
+                )
+                let signalled = Clock.monotonicNanoseconds
+                kill(engine.pid, SIGTERM)
+                #expect(engine.waitForExit(timeout: 20) == .exited(0), "\(engine.transcript)")
+                let seconds = Double(Clock.monotonicNanoseconds - signalled) / 1e9
+                #expect(seconds < 5, "it took \(seconds) s to leave")
+                #expect(directory.contents(of: "atexit.txt") == "atexit ran", "\(engine.transcript)")
+                client.closeInput()
+                _ = client.waitForExit(timeout: 60)
+                #expect(client.output.contains("[\(id):execute] KeyboardInterrupt"), "\(client.transcript)")
+                #expect(
+                    client.output.contains("engine \(id) (rank \(id), host \(host.address)) lost: it left on SIGTERM"),
+                    "\(client.transcript)"
+                )
+            }
         }
 
         @Test func clusterStopLeavesNoPxshInAnyNamespace() throws {

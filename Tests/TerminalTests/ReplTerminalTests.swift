@@ -787,6 +787,40 @@ struct ReplTerminalTests {
         #expect(!firstRows.contains { $0.contains("KeyboardInterrupt") }, "\(firstRows)")
     }
 
+    /// Ctrl-C at the terminal of engines started by hand (`pxsh engine --connection-file F [-n K]`) ends
+    /// them when idle, as `cluster stop` would, and they leave the cluster (as ipengine does).
+    @Test(arguments: [1, 2]) func ctrlCAtTheTerminalOfIdleEnginesStartedByHandEndsThem(engines: Int) throws {
+        let name = "term-engine-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let binary = try PxshTerminal.pxshBinary()
+        let file = "/tmp/\(name).json"
+        #expect(system("'\(binary)' cluster start --name \(name) -n 1 >/dev/null 2>&1") == 0)
+        defer {
+            _ = system("'\(binary)' cluster stop --name \(name) >/dev/null 2>&1")
+            unlink(file)
+        }
+        #expect(system("umask 077; '\(binary)' cluster connection --name \(name) > \(file)") == 0)
+        let session = try TmuxSession(
+            command: [binary, "engine", "--connection-file", file, "-n", String(engines)],
+            environment: [:],
+            width: 160
+        )
+        defer { session.close() }
+        try session.waitForScreen(timeout: .seconds(90)) {
+            $0.split(separator: "\n").filter { $0.contains("joined the controller") }.count == engines
+        }
+        session.sendKeys("C-c")
+        let screen = try session.waitForScreen(timeout: .seconds(30)) { _ in session.exitStatus() != nil }
+        #expect(session.exitStatus() == 0, "\(screen)")
+        #expect(screen.split(separator: "\n").filter { $0.contains("leaving on SIGINT") }.count == engines, "\(screen)")
+        // Only the cluster's own engine is left, once the controller has seen the connections close.
+        var hasRemoteEngines = true
+        for _ in 0..<100 where hasRemoteEngines {
+            hasRemoteEngines = system("'\(binary)' cluster status --name \(name) | grep -q 127.0.0.1") == 0
+            if hasRemoteEngines { usleep(100_000) }
+        }
+        #expect(!hasRemoteEngines)
+    }
+
     @Test func aPrivateClusterOnTCPNamesItsConnectionFileInTheBanner() throws {
         let pxsh = try PxshTerminal(engines: 1, width: 200, arguments: ["-n", "1", "--ip", "127.0.0.1"])
         defer { pxsh.close() }

@@ -5,6 +5,7 @@
 // ioctl), posix_spawn's attribute objects and GNU-only structs (struct ucred). Each returns -1 and sets
 // errno on failure. Only PxPlatform calls them, through typed wrappers.
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -46,6 +47,18 @@ void pxsys_set_current_task(uint64_t task);
 
 /// Sends SIGINT to `pid` for task `task` (its filter drops it if that task is not running). Wraps `sigqueue`.
 int pxsys_interrupt_task(pid_t pid, uint64_t task);
+
+/// Sends SIGINT to thread `thread` of this process for task `task`, as `pxsys_interrupt_task` does
+/// to a process. Wraps `pthread_sigqueue`.
+int pxsys_interrupt_thread_task(pthread_t thread, uint64_t task);
+
+/// A remote engine ends on SIGTERM or SIGHUP, and on a SIGINT that is not a task's interrupt
+/// while no task runs (Ctrl-C at its terminal; call after `pxsys_filter_interrupts`): the first
+/// such signal is kept for `pxsys_leave_signal`, and a byte is written to both descriptors.
+int pxsys_leave_on_signals(int python_wake_fd, int link_wake_fd);
+
+/// The signal that asked the engine to leave (see `pxsys_leave_on_signals`); 0 if none came.
+int pxsys_leave_signal(void);
 
 /// The environment of this process (`environ`).
 char **pxsys_environment(void);
