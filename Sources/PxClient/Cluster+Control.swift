@@ -84,10 +84,13 @@ extension Cluster {
     ///
     /// - Parameter interrupt: readable when the user stops waiting (Ctrl-C): ``ClusterError/interrupted``
     ///   is thrown, and the engines go on starting (``engines()`` lists them).
+    /// - Throws: ``ClusterError/invalidRequest(_:)`` saying why, when the cluster's launcher cannot
+    ///   add engines (an MPI or Slurm job's size is fixed).
     @discardableResult
     public func addEngines(_ count: Int, wakingOn interrupt: FileDescriptor? = nil) throws -> [Int32] {
         let before = Set(engineList.map(\.id))
-        _ = try control(.add, argument: String(count), interrupt: interrupt)
+        let reply = try control(.add, argument: String(count), interrupt: interrupt)
+        if reply.count > 1 { throw ClusterError.invalidRequest(reply[1].text) }
         try poll()
         return engineList.map(\.id).filter { !before.contains($0) }
     }

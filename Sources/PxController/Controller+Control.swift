@@ -60,14 +60,22 @@ extension Controller {
             }
             awaitEngines(restarting, peer: peer, request: frame.id)
         case .add:
+            if let refusal = cannotAddMessage {
+                // No ids, and why: the client throws it.
+                return reply(to: peer, request: frame.id, [IDList.encode([Int32]()), Bytes(text: refusal)])
+            }
             let count = max(0, min(Int(argument(of: frame) ?? "") ?? 0, 256))
             // The engines there keep ranks 0..<staying; the new ones take the ranks after them.
             renumberRanks()
             let staying = rankedEngines.count
             var added: Set<Int32> = []
-            for offset in 0..<count {
-                let id = newEngineID()
-                if launchEngine(id: id, rank: staying + offset, size: staying + count) { added.insert(id) }
+            if options.launch.kind == .ssh {
+                added = launchSSHEngines(ranks: staying..<(staying + count))
+            } else {
+                for offset in 0..<count {
+                    let id = newEngineID()
+                    if launchEngine(id: id, rank: staying + offset, size: staying + count) { added.insert(id) }
+                }
             }
             awaitEngines(added, peer: peer, request: frame.id)
         case .remove:
@@ -132,6 +140,21 @@ extension Controller {
         }
         return "cannot restart \(slot.label): it joined from another host, and pxsh has no launcher there to "
             + "start it again; start a new engine there with `pxsh engine --connection-file`"
+    }
+
+    /// Why `%add` cannot start engines with this cluster's launcher; nil when it can (local, ssh).
+    private var cannotAddMessage: String? {
+        switch options.launch.kind {
+        case .mpi:
+            return "cannot add engines to an MPI job: mpiexec started its engines as one job, whose size "
+                + "(MPI.COMM_WORLD.size) is fixed; start the cluster again with the -n you need"
+        case .slurm:
+            return "cannot add engines to a Slurm job: srun started its engines as one job step of fixed size; "
+                + "add engines with a step or job of their own, which joins with the connection file: "
+                + "srun -n K pxsh engine --connection-file \(options.connectionFilePath)"
+        case .local, .ssh:
+            return nil
+        }
     }
 
     /// The text argument of a control request, after its ids.

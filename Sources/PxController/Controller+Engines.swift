@@ -127,6 +127,7 @@ extension Controller {
             slot.killDeadline = Clock.monotonicNanoseconds + Controller.exitGraceNanoseconds
         }
         engines[id] = slot
+        if slot.connection == nil && slot.life.state == .launching { abandonLaunch(of: id) }
     }
 
     /// Forgets an engine that has left the cluster, and stops watching its descriptors.

@@ -15,9 +15,10 @@ final class LauncherJob {
     let logPath: String
     /// The ranks of the engines it runs: the plan's, but for those restarted by a job of their own.
     var ranks: Set<Int>
-    /// Whether it starts again one engine that `%restart` stopped (an ssh job of one rank): its end
-    /// before that engine joined fails the restart, not the cluster's start.
-    let isRestart: Bool
+    /// What it was started for after the cluster's start: "restart" (one engine that `%restart`
+    /// stopped, an ssh job of one rank) or "%add" (engines `%add` asked for). Its end before its
+    /// engines joined fails that, not the cluster's start. Nil for the cluster's start.
+    let laterPurpose: String?
     /// When it started (monotonic).
     var started: UInt64 = 0
     var pid: pid_t = 0
@@ -33,13 +34,19 @@ final class LauncherJob {
     var lastState: String?
     /// Whether all its engines have joined (once): from then on, an engine lost is only that.
     var hasAllJoined = false
+    /// Ranks whose engines were removed before they joined (a `%add` stopped by Ctrl-C): those
+    /// engines are refused if they join after all.
+    var abandonedRanks: Set<Int> = []
 
-    init(plan: LaunchJob, logPath: String, isRestart: Bool = false) {
+    init(plan: LaunchJob, logPath: String, laterPurpose: String? = nil) {
         self.plan = plan
         self.logPath = logPath
         self.ranks = Set(plan.ranks)
-        self.isRestart = isRestart
+        self.laterPurpose = laterPurpose
     }
+
+    /// Whether `%restart` or `%add` started it, after the cluster's start.
+    var isLater: Bool { laterPurpose != nil }
 
     /// Where squeue writes what it says of the batch job.
     var stateQueryPath: String { logPath + ".squeue" }
@@ -172,7 +179,7 @@ extension Controller {
                 engines[id].map { $0.life.hasRegistered && !$0.life.isStarting } == true
             }.count
             job.hasAllJoined = joined >= job.ranks.count
-            return !job.hasAllJoined && !job.isRestart
+            return !job.hasAllJoined && !job.isLater
         }
     }
 
@@ -216,7 +223,7 @@ extension Controller {
         let job = LauncherJob(
             plan: plan,
             logPath: options.directory + "/launcher-\(launcherJobs.count).log",
-            isRestart: true
+            laterPurpose: "restart"
         )
         launcherJobs.append(job)
         slot.launcherRank = slot.rank
@@ -230,6 +237,78 @@ extension Controller {
             job.ended = "\(error)"
             engineEnded(id, cause: "cannot run \(job.label): \(error)")
         }
+    }
+
+    // MARK: - Adding engines with the ssh launcher
+
+    /// Starts engines of ranks `ranks` for `%add` with the ssh launcher: the engines are dealt over
+    /// `--hosts` in turn, one ssh job per host (`pxsh engine -n K` there). Each has its id at once,
+    /// `launching` until its engine joins and takes it over (see ``registerRemoteEngine(_:hello:)``).
+    ///
+    /// - Returns: the ids of the engines whose ssh started.
+    func launchSSHEngines(ranks: Range<Int>) -> Set<Int32> {
+        let hosts = options.launch.hosts
+        var added: Set<Int32> = []
+        var next = ranks.lowerBound
+        for (index, host) in hosts.enumerated() {
+            // Host `index` takes every hosts.count-th engine from the index-th on.
+            let count = (ranks.count - index + hosts.count - 1) / hosts.count
+            guard count > 0 else { continue }
+            let hostRanks = next..<(next + count)
+            next += count
+            for job in launcherJobs { job.abandonedRanks.subtract(hostRanks) }
+            let plan = LaunchPlan.sshJob(
+                options.launch,
+                host: host,
+                ranks: hostRanks,
+                size: ranks.upperBound,
+                pxsh: ProcessSpawner.currentExecutable,
+                python: options.pythonExecutable
+            )
+            let job = LauncherJob(
+                plan: plan,
+                logPath: options.directory + "/launcher-\(launcherJobs.count).log",
+                laterPurpose: "%add"
+            )
+            launcherJobs.append(job)
+            let ids = hostRanks.map { rank in
+                let id = newEngineID()
+                var slot = EngineSlot(
+                    id: id,
+                    rank: rank,
+                    pid: 0,
+                    since: Clock.realtimeNanoseconds,
+                    origin: .remote(host: host.host),
+                    isRelaunchable: true,
+                    isLaunching: true
+                )
+                slot.launcherRank = rank
+                engines[id] = slot
+                return id
+            }
+            do {
+                try start(job)
+                log("controller: adding \(ids.count) engine(s) with \(job.label)")
+                added.formUnion(ids)
+            } catch {
+                job.ended = "\(error)"
+                broadcast(.notice("the %add on \(host) failed: cannot run \(job.label): \(error)"))
+                for id in ids { engineEnded(id, cause: "cannot run \(job.label): \(error)") }
+            }
+        }
+        return added
+    }
+
+    /// Gives up a remote engine that its launcher's job is still starting (`%add` stopped by Ctrl-C
+    /// removes it): it leaves now, and the job is ended once it starts no engine still wanted, so
+    /// that none joins later unasked.
+    func abandonLaunch(of id: Int32) {
+        // (Ending its ssh does not end what it started there: the engines may still join.)
+        guard let rank = engines[id]?.launcherRank, let job = launcherJob(ofRank: rank) else { return }
+        engineEnded(id, cause: "removed before it joined")
+        job.ranks.remove(rank)
+        job.abandonedRanks.insert(rank)
+        if job.ended == nil, job.pid > 0, engines(of: job).isEmpty { launcher.signal(job.pid, SIGTERM) }
     }
 
     /// Looks for launcher jobs that have ended (every turn of the loop; batch jobs every 2 s), and
@@ -251,8 +330,8 @@ extension Controller {
         if isAwaitingEngines, launcherFailure == nil, !isShuttingDown, now - launchersStarted >= timeout {
             launchersTimedOut()
         }
-        // A restart whose engine has not joined in time is given up: its end reports the engine dead.
-        for job in launcherJobs where job.isRestart && job.ended == nil && !job.hasAllJoined && job.pid > 0 {
+        // A restart or %add whose engines have not joined in time is given up: its end reports them dead.
+        for job in launcherJobs where job.isLater && job.ended == nil && !job.hasAllJoined && job.pid > 0 {
             if now - job.started >= timeout { launcher.signal(job.pid, SIGTERM) }
         }
     }
@@ -348,12 +427,13 @@ extension Controller {
         let joined = engines(of: job)
         let message = "its launcher ended (\(job.label): \(cause))"
         log("controller: \(job.label) ended: \(cause)")
-        if job.isRestart && !job.hasAllJoined && !isShuttingDown {
-            // Said before the engine is reported lost, which answers the `%restart` that waits.
+        if let purpose = job.laterPurpose, !job.hasAllJoined && !isShuttingDown && !joined.isEmpty {
+            // Said before the engines are reported lost, which answers the `%restart` or `%add` that
+            // waits (none waits when all its engines were removed: a %add stopped by Ctrl-C).
             let tail = FileDescriptor.lastLines(ofFile: job.logPath, count: 10)
             broadcast(
                 .notice(
-                    "the restart on \(job.plan.host ?? "?") failed: \(job.label) ended (\(cause))"
+                    "the \(purpose) on \(job.plan.host ?? "?") failed: \(job.label) ended (\(cause))"
                         + (tail.isEmpty ? "" : ":\n" + tail)
                 )
             )
@@ -366,7 +446,7 @@ extension Controller {
             }
         }
         guard !isShuttingDown, launcherFailure == nil else { return }
-        if !job.hasAllJoined && !job.isRestart {
+        if !job.hasAllJoined && !job.isLater {
             // It ended before its engines had all joined: the cluster did not start.
             // Whole, within reason: Open MPI explains a refusal in 30 lines, the reason in the first.
             let tail = FileDescriptor.lastLines(ofFile: job.logPath, count: 40)

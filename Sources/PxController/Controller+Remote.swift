@@ -102,6 +102,17 @@ extension Controller {
                 !$0.isChild && !$0.isHome && $0.life.state == .launching && $0.launcherRank == rank
             }
         }
+        if replaced == nil, let wantedRank, launcherJobs.contains(where: { $0.abandonedRanks.contains(wantedRank) }) {
+            log("controller: refused an engine of rank \(wantedRank): it was removed before it joined")
+            peer.connection.enqueue(
+                Frame(
+                    kind: .refused,
+                    segments: [Bytes(text: "this engine was removed (%add stopped) before it joined")]
+                )
+            )
+            peer.connection.flush()
+            return close(peer, reason: "refused")
+        }
         let liveRanks = Set(
             engines.values.filter { !$0.isHome && !$0.life.isDead && $0.id != replaced?.id }.map(\.rank)
         )

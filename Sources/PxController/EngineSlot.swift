@@ -48,13 +48,14 @@ struct EngineSlot {
         pid: pid_t,
         since: UInt64,
         origin: EngineLife.Origin = .child,
-        isRelaunchable: Bool = false
+        isRelaunchable: Bool = false,
+        isLaunching: Bool = false
     ) {
         self.id = id
         self.rank = rank
         self.pid = pid
         self.since = since
-        self.life = EngineLife(origin: origin, isRelaunchable: isRelaunchable)
+        self.life = EngineLife(origin: origin, isRelaunchable: isRelaunchable, isLaunching: isLaunching)
     }
 
     /// Applies an event to the engine's life, and stamps the time when its state changes.

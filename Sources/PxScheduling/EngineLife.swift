@@ -64,10 +64,13 @@ public struct EngineLife: Equatable, Sendable {
     /// can start its rank again alone (ssh; not one rank of an mpiexec or srun job).
     public let isRelaunchable: Bool
 
-    public init(origin: Origin, isRelaunchable: Bool = false) {
+    /// - Parameter isLaunching: a remote engine that the controller's launcher is starting (`%add` on
+    ///   ssh hosts): `launching` until it joins. Other remote engines begin `registering`: they are
+    ///   known once they have connected.
+    public init(origin: Origin, isRelaunchable: Bool = false, isLaunching: Bool = false) {
         self.origin = origin
         self.isRelaunchable = origin == .child || isRelaunchable
-        self.state = origin == .child ? .launching : .registering
+        self.state = origin == .child || isLaunching ? .launching : .registering
     }
 
     /// Applies `event`.

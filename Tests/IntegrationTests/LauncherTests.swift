@@ -322,6 +322,31 @@ extension EndToEnd {
             #expect(directory.contents(of: "atexit-1") == "", "\(cluster.controllerLog)")
         }
 
+        /// An MPI job's size is fixed: `%add` says so and starts no engine (it used to start local
+        /// engines outside the job, whose rank and size contradicted MPI.COMM_WORLD).
+        @Test func addInAnMPIClusterSaysWhyAndStartsNothing() throws {
+            let cluster = try NamedCluster.start(
+                engines: 2,
+                prefix: "mpi",
+                extra: MPIImplementation.mpich.options(engines: 2)
+            )
+            defer {
+                let (_, leftovers) = cluster.stop()
+                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+            }
+            let run = try cluster.script("%add 1")
+            expectStatus(run, .exited(1))
+            #expect(
+                run.output.contains(
+                    "cannot add engines to an MPI job: mpiexec started its engines as one job, whose size "
+                        + "(MPI.COMM_WORLD.size) is fixed; start the cluster again with the -n you need"
+                ),
+                "\(run.transcript)"
+            )
+            #expect(!run.output.contains("added"), "\(run.transcript)")
+            #expect(try engineStates(of: cluster).keys.sorted() == [0, 1], "\(cluster.controllerLog)")
+        }
+
         @Test(arguments: MPIImplementation.allCases)
         func killingMPIExecReportsItsEnginesDead(mpi: MPIImplementation) throws {
             let cluster = try NamedCluster.start(engines: 2, prefix: "mpi", extra: mpi.options(engines: 2))
@@ -418,6 +443,34 @@ extension EndToEnd {
             stopped = true
             #expect(leftovers.isEmpty, "left behind: \(leftovers)")
             #expect(eventually(timeout: 10) { host.pxshProcesses().isEmpty }, "\(host.pxshProcesses())")
+        }
+
+        /// `%add 2` with the ssh launcher starts the engines on the host, with one more ssh whose
+        /// `pxsh engine -n 2` forks them (it used to start local engines); their ranks and size follow.
+        @Test func addStartsMoreEnginesOnTheSSHHosts() throws {
+            let host = try SSHTestHost()
+            defer { host.remove() }
+            let cluster = try Self.startSSHCluster(on: host, hosts: "root@\(host.address)*2")
+            defer {
+                let (_, leftovers) = cluster.stop()
+                #expect(leftovers.isEmpty, "left behind: \(leftovers)")
+                #expect(eventually(timeout: 10) { host.pxshProcesses().isEmpty }, "\(host.pxshProcesses())")
+            }
+            let run = try cluster.script(
+                """
+                %add 2
+                %px import socket; print(rank, size)
+                """
+            )
+            expectStatus(run, .exited(0))
+            #expect(run.output.contains("added engines 2,3"), "\(run.transcript)\n\(cluster.controllerLog)")
+            for rank in 0..<4 { #expect(run.lines.contains("[stdout:\(rank)] \(rank) 4"), "\(run.transcript)") }
+            let ssh = launcherProcesses(of: cluster, "ssh")
+            #expect(ssh.count == 2 && ssh.contains { $0.commandLine.contains(" -n 2 --rank 2 --size 4") }, "\(ssh)")
+            // Two processes there that forked two engines each.
+            #expect(host.pxshProcesses().count == 6, "\(host.pxshProcesses())")
+            let states = try engineStates(of: cluster)
+            #expect(states == [0: "idle", 1: "idle", 2: "idle", 3: "idle"], "\(states)")
         }
 
         /// `%restart` of an ssh engine whose host can no longer be reached: the new ssh fails, the
@@ -537,6 +590,18 @@ extension EndToEnd {
             #expect(jobs.contains("RUNNING"), "\(jobs)")
             let run = try cluster.script("%px import os; print(rank == int(os.environ['SLURM_PROCID']))")
             #expect(run.lines.contains("[stdout:0,1] True"), "\(run.transcript)")
+            // Its size is fixed: %add says how to add engines, and starts none.
+            let add = try cluster.script("%add 1")
+            expectStatus(add, .exited(1))
+            #expect(
+                add.output.contains(
+                    "cannot add engines to a Slurm job: srun started its engines as one job step of fixed size; add "
+                        + "engines with a step or job of their own, which joins with the connection file: srun -n K "
+                        + "pxsh engine --connection-file \(cluster.directory)/connection.json"
+                ),
+                "\(add.transcript)"
+            )
+            #expect(try engineStates(of: cluster).keys.sorted() == [0, 1], "\(cluster.controllerLog)")
             let (_, leftovers) = cluster.stop()
             stopped = true
             #expect(leftovers.isEmpty, "left behind: \(leftovers)")

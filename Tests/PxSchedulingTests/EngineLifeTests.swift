@@ -80,6 +80,23 @@ import Testing
         #expect(rejectedR6)
     }
 
+    /// An engine that `%add` starts with the ssh launcher: launching (work waits for it, no process
+    /// here to reap) until it joins, or dead when its ssh ends first.
+    @Test func aRemoteEngineTheLauncherStartsIsLaunchingUntilItJoins() {
+        var life = EngineLife(origin: .remote(host: "10.1.0.2"), isRelaunchable: true, isLaunching: true)
+        #expect(life.state == .launching)
+        #expect(life.isStarting && life.isStartingForTheFirstTime && life.acceptsWork && !life.takesTasks)
+        #expect(!life.needsReaping)
+        let queued = life.handle(.workQueued)
+        #expect(queued && life.state == .launching)
+        var failed = life
+        let ended = failed.handle(.exited(cause: "its launcher ended"))
+        #expect(ended && failed.isDead && !failed.hasRegistered)
+        let connected = life.handle(.connected)
+        let registered = life.handle(.registered(hasWork: true))
+        #expect(connected && registered && life.state == .busy)
+    }
+
     @Test func aLostChildIsReapedIntoDeadAndRelaunched() {
         var life = EngineLife(origin: .child)
         life.handle(.connected)

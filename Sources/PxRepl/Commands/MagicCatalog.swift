@@ -210,7 +210,10 @@ public enum MagicCatalog {
             "%add",
             "%add N",
             "Start N more engines, with ids that no engine of the cluster has had (as in ipyparallel).",
-            details: rankRule
+            details: "With the ssh launcher they start on its hosts (dealt over --hosts in turn, one ssh and `pxsh "
+                + "engine -n K` per host). An MPI job's size is fixed, and so is a Slurm job's: there %add says so "
+                + "and starts nothing (engines can join a Slurm cluster with `srun pxsh engine --connection-file "
+                + "FILE`). " + rankRule
         ),
         Magic(
             "%remove",
