@@ -498,6 +498,12 @@ public final class Cluster {
         do {
             try attach(name: name, timeout: answerTimeout).stopCluster(timeout: timeout)
             return nil
+        } catch ClusterError.noSuchCluster {
+            let layout = try namedLayout(name, create: false)
+            guard let pid = goneController(of: layout) else { throw ClusterError.noSuchCluster(name) }
+            layout.remove()
+            return
+                "its controller (pid \(pid)) was already gone (killed?), so its directory \(layout.directory) was removed"
         } catch ClusterError.notAnswering {
             let layout = try namedLayout(name, create: false)
             guard let pid = try? layout.readDescription().pid,
@@ -525,6 +531,21 @@ public final class Cluster {
             layout.remove()
             return what + ", then killed (SIGKILL) after \(Int(timeout)) s; its engines exit as their connections close"
         }
+    }
+
+    /// The pid of the named cluster's controller when it is gone and left the cluster's directory
+    /// (killed with SIGKILL, it could not remove it); nil when there is no such directory, or its
+    /// controller runs or has not yet described itself (a start under way).
+    public static func goneController(ofCluster name: String) -> pid_t? {
+        (try? namedLayout(name, create: false)).flatMap(goneController(of:))
+    }
+
+    private static func goneController(of layout: ClusterLayout) -> pid_t? {
+        guard DirectoryListing.isOwnDirectory(layout.directory), let pid = try? layout.readDescription().pid,
+            ProcessTable.entry(pid)?.commandLine.contains(" controller --directory \(layout.directory) ") != true,
+            (try? UnixSocket.connect(to: layout.socketPath)).map({ $0.close() }) == nil
+        else { return nil }
+        return pid
     }
 
     /// How long a controller may take to exit once asked, in seconds: it gives its engines and

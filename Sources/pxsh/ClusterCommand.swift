@@ -75,7 +75,8 @@ struct ClusterCommand: ParsableCommand {
                 be started at once. The controller ends its engines as Python ends (atexit handlers run) \
                 and its launcher's jobs; if it has not exited within the timeout, it is killed. A controller \
                 that does not answer within 10 s (a stopped or stuck one) is sent SIGTERM (and SIGCONT), then \
-                killed if it has not exited within the timeout; pxsh says which.
+                killed if it has not exited within the timeout; pxsh says which. The directory of a cluster \
+                whose controller is already gone (killed with SIGKILL) is removed, and pxsh says so.
                 """
         )
         @Option(help: "The cluster's name.") var name: String
@@ -100,7 +101,9 @@ struct ClusterCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the running named clusters.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the running named clusters, and those whose controller is gone (killed)."
+        )
 
         func run() throws {
             var rows: [String] = []
@@ -113,7 +116,12 @@ struct ClusterCommand: ParsableCommand {
                     )
                     cluster.shutdown()
                 } catch ClusterError.noSuchCluster {
-                    continue  // a directory left behind, no controller
+                    // A directory without a controller: one killed with SIGKILL could not remove it.
+                    guard let pid = Cluster.goneController(ofCluster: name) else { continue }
+                    rows.append(
+                        "\(name)  dead: its controller (pid \(pid)) is gone; "
+                            + "`pxsh cluster stop --name \(name)` removes what it left"
+                    )
                 } catch {
                     rows.append("\(name)  not answering: \(error)")
                 }

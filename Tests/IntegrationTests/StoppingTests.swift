@@ -10,6 +10,38 @@ extension EndToEnd {
     /// Stopping work and leaving (issue 13): aborting queued work, engines that end as Python ends,
     /// load-balanced work with no engine, forks inside an engine, and what killed controllers leave.
     @Suite struct Stopping {
+        /// A named cluster whose controller was killed (SIGKILL: it could not remove its directory) is
+        /// listed as dead, and `cluster stop` removes what it left, saying so (no command could).
+        @Test func stopRemovesWhatAKilledControllerLeft() throws {
+            let cluster = try NamedCluster.start(engines: 1, prefix: "dead")
+            defer { cluster.stop() }
+            let controller = try #require(cluster.controllerPID)
+            kill(controller, SIGKILL)
+            #expect(eventually(timeout: 10) { !ProcessTable.isAlive(controller) })
+            let list = try Pxsh.run(["cluster", "list"])
+            #expect(
+                list.stdout.contains(
+                    "\(cluster.name)  dead: its controller (pid \(controller)) is gone; "
+                        + "`pxsh cluster stop --name \(cluster.name)` removes what it left"
+                ),
+                "\(list.transcript)"
+            )
+            let stop = try Pxsh.run(["cluster", "stop", "--name", cluster.name])
+            expectStatus(stop, .exited(0))
+            #expect(
+                stop.stdout.contains(
+                    "cluster '\(cluster.name)' stopped: its controller (pid \(controller)) was already gone (killed?), "
+                        + "so its directory \(cluster.directory) was removed"
+                ),
+                "\(stop.transcript)"
+            )
+            #expect(access(cluster.directory, F_OK) != 0)
+            let again = try Pxsh.run(["cluster", "stop", "--name", cluster.name])
+            expectStatus(again, .exited(1))
+            #expect(again.stderr.contains("no cluster named '\(cluster.name)' is running"), "\(again.transcript)")
+            #expect(!(try Pxsh.run(["cluster", "list"]).stdout.contains(cluster.name)))
+        }
+
         // MARK: - Leaving loses no data
 
         /// `cluster list` names a cluster whose controller does not answer instead of waiting for it.
