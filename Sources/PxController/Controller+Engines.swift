@@ -313,7 +313,8 @@ extension Controller {
             since: slot.since,
             queued: slot.queue.count,
             residentBytes: rss,
-            host: slot.life.host ?? "local"
+            host: slot.life.host ?? "local",
+            canRestart: slot.isHome || slot.life.isRelaunchable
         )
     }
 

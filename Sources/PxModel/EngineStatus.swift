@@ -16,6 +16,9 @@ public struct EngineStatus: Equatable, Sendable {
     public var residentBytes: Int64
     /// Where it runs: "local" for the controller's own children, else the address it joined from.
     public var host: String
+    /// Whether the controller can start it again (`%restart`, a second Ctrl-C): not a rank of an
+    /// mpiexec or srun job, nor an engine that joined by hand.
+    public var canRestart: Bool
 
     public init(
         id: Int32,
@@ -25,9 +28,11 @@ public struct EngineStatus: Equatable, Sendable {
         since: UInt64,
         queued: Int,
         residentBytes: Int64,
-        host: String = "local"
+        host: String = "local",
+        canRestart: Bool = true
     ) {
         self.host = host
+        self.canRestart = canRestart
         self.id = id
         self.rank = rank
         self.pid = pid

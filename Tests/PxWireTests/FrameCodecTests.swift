@@ -212,9 +212,26 @@ import Testing
                     host: "10.1.0.2"
                 )
             ),
+            // A rank of an mpiexec job: it cannot be restarted.
+            .engineStarted(
+                EngineStatus(
+                    id: 4,
+                    rank: 4,
+                    pid: 8,
+                    state: .busy,
+                    since: 1,
+                    queued: 1,
+                    residentBytes: -1,
+                    host: "127.0.0.1",
+                    canRestart: false
+                )
+            ),
         ] {
             #expect(ClusterEvent(event.frame) == event)
         }
+        #expect(EngineStatus(line: "4 4 8 busy 1 1 -1 127.0.0.1 fixed")?.canRestart == false)
+        #expect(EngineStatus(line: "4 4 8 busy 1 1 -1 127.0.0.1")?.canRestart == true)
+        #expect(EngineStatus(line: "4 4 8 busy 1 1 -1 127.0.0.1 other") == nil)
     }
 }
 

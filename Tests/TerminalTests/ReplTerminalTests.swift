@@ -474,6 +474,36 @@ struct ReplTerminalTests {
         #expect(pxsh.output(after: "In [2]: %px print(rank)") == (0..<4).map { "[stdout:\($0)] \($0)" })
     }
 
+    /// The ranks of an mpiexec job cannot be started again one by one: Ctrl-C says so, and that they
+    /// still run, instead of offering a restart (a second Ctrl-C used to say "killing and restarting"
+    /// and do neither); the prompt stays usable, and quitting ends the job.
+    @Test func ctrlCOnStuckMPIEnginesSaysTheyCannotBeRestartedAndStillRun() throws {
+        let pxsh = try PxshTerminal(engines: 2, width: 160, arguments: ["-n", "2", "--launcher", "mpi"])
+        defer { pxsh.close() }
+
+        let stubborn = "%px import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(30)"
+        pxsh.enter(stubborn)
+        try pxsh.waitForScreen { $0.lastRow.contains("0/2 engines done") }
+        pxsh.keys("C-c")
+        try pxsh.waitForPrompt(2)
+        let rows = pxsh.output(after: "In [1]: \(stubborn)")
+        #expect(
+            rows.contains { $0.contains("engines 0,1 did not stop, and cannot be restarted: pxsh cannot") },
+            "\(rows)"
+        )
+        #expect(!rows.contains { $0.contains("press Ctrl-C again") }, "\(rows)")
+        // A second Ctrl-C has nothing to restart.
+        pxsh.keys("C-c")
+        usleep(500_000)
+        pxsh.enter("%engines")
+        let screen = try pxsh.waitForScreen { screen in
+            screen.rows.filter { $0.contains(" busy ") }.count == 2 && screen.lastRow.hasSuffix("]:")
+        }
+        #expect(!screen.rows.contains { $0.contains("killing") }, "\(screen.rows)")
+        // Quitting ends the job, stuck ranks included.
+        try pxsh.quit()
+    }
+
     /// A quick double Ctrl-C never costs the local variables: the local namespace is restarted only by a
     /// Ctrl-C after pxsh has said that it did not stop.
     @Test func aQuickDoubleCtrlCLeavesTheLocalNamespaceAlone() throws {

@@ -298,15 +298,18 @@ class EngineRow(NamedTuple):
     queued: int
     resident_bytes: int
     host: str = "local"  # "local", or the address of an engine that joined over TCP
+    can_restart: bool = True  # False for a rank of an mpiexec or srun job, or an engine that joined by hand
 
     @classmethod
     def parse(cls, line: bytes) -> Optional["EngineRow"]:
         fields = line.decode(errors="replace").split(" ")
-        if len(fields) not in (7, 8) or fields[3] not in ("starting", "idle", "busy", "dead"):
+        if not (len(fields) in (7, 8) or (len(fields) == 9 and fields[8] == "fixed")):
+            return None
+        if fields[3] not in ("starting", "idle", "busy", "dead"):
             return None
         try:
             return cls(int(fields[0]), int(fields[1]), int(fields[2]), fields[3],
                        int(fields[4]), int(fields[5]), int(fields[6]),
-                       fields[7] if len(fields) == 8 else "local")
+                       fields[7] if len(fields) >= 8 else "local", len(fields) < 9)
         except ValueError:
             return None

@@ -118,5 +118,15 @@ class ExampleFrameTests(unittest.TestCase):
         self.assertEqual([list(f.segments) for f in decoder.frames()], [[b"ab", b"cd"]])
 
 
+
+class EngineRowTests(unittest.TestCase):
+    def test_rows_with_and_without_host_and_fixed(self):
+        row = protocol.EngineRow.parse(b"4 4 8 busy 1 1 -1 127.0.0.1 fixed")
+        self.assertEqual((row.host, row.can_restart), ("127.0.0.1", False))
+        self.assertTrue(protocol.EngineRow.parse(b"4 4 8 busy 1 1 -1 127.0.0.1").can_restart)
+        self.assertEqual(protocol.EngineRow.parse(b"4 4 8 busy 1 1 -1").host, "local")
+        self.assertIsNone(protocol.EngineRow.parse(b"4 4 8 busy 1 1 -1 h other"))
+
+
 if __name__ == "__main__":
     unittest.main()

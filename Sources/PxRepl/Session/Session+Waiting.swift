@@ -98,7 +98,11 @@ extension Session {
             }
         }
         if isReady { return true }
-        let stuck = isLocal ? [EngineNumber.home] : unfinishedEngines(of: result)
+        let unfinished = isLocal ? [EngineNumber.home] : unfinishedEngines(of: result)
+        let fixed = unrestartable(unfinished)
+        let stuck = unfinished.filter { !fixed.contains($0) }
+        if !fixed.isEmpty { emit(renderer.failure(stillRunning(fixed, after: "did not stop"))) }
+        guard !stuck.isEmpty else { return false }
         escalation = (stuck, Clock.monotonicNanoseconds + 2_000_000_000)
         emit(
             renderer.failure(
@@ -107,6 +111,22 @@ extension Session {
             )
         )
         return false
+    }
+
+    /// Those of `engines` that the controller cannot start again (ranks of an mpiexec or srun job,
+    /// engines that joined by hand): Ctrl-C cannot restart them.
+    private func unrestartable(_ engines: [Int32]) -> [Int32] {
+        let fixed = Set(cluster.engineList.filter { !$0.canRestart }.map(\.id))
+        return engines.filter(fixed.contains)
+    }
+
+    /// "engines 0,1 did not stop, and cannot be restarted: ...; they still run".
+    private func stillRunning(_ engines: [Int32], after what: String? = nil) -> String {
+        let one = Set(engines).count == 1
+        return
+            "\(EngineRanges.named(engines))\(what.map { " \($0), and" } ?? "") cannot be restarted: pxsh cannot start one rank of an "
+            + "MPI or Slurm job again, nor an engine that joined by hand; \(one ? "it still runs" : "they still run") "
+            + "(`pxsh cluster stop`, or quitting a private cluster, ends the job)"
     }
 
     /// What an interrupted command shows once its tasks have ended.
@@ -168,7 +188,10 @@ extension Session {
         return true
     }
 
-    private func restartStuck(_ engines: [Int32], isLocal: Bool) throws {
+    private func restartStuck(_ unfinished: [Int32], isLocal: Bool) throws {
+        let fixed = unrestartable(unfinished)
+        if !fixed.isEmpty { emit(renderer.failure(stillRunning(fixed))) }
+        let engines = unfinished.filter { !fixed.contains($0) }
         guard !engines.isEmpty else { return }
         let what =
             isLocal
