@@ -167,6 +167,45 @@ int pxsys_leave_on_signals(int python_wake_fd, int link_wake_fd) {
 
 int pxsys_leave_signal(void) { return leave_signal; }
 
+// MARK: - Crash reports (remote engines)
+
+static void (*crash_report)(int);
+static pid_t crash_reporting_pid;
+static volatile sig_atomic_t crash_signal;
+
+static void die_of_crash_signal(int sig) {
+    (void)sig;
+    signal(crash_signal, SIG_DFL);
+    raise(crash_signal);
+}
+
+static void crash_handler(int sig) {
+    // A process that user code forked must not speak on the engine's connection.
+    if (crash_signal == 0 && getpid() == crash_reporting_pid && crash_report != NULL) {
+        crash_signal = sig;
+        // The report is not async-signal-safe (a crash inside malloc could leave it waiting): the
+        // process dies of its own signal all the same, within 3 s.
+        signal(SIGALRM, die_of_crash_signal);
+        alarm(3);
+        crash_report(sig);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+int pxsys_report_crashes(void (*report)(int)) {
+    crash_report = report;
+    crash_reporting_pid = getpid();
+    struct sigaction action = {0};
+    action.sa_handler = crash_handler;
+    action.sa_flags = SA_NODEFER;
+    sigemptyset(&action.sa_mask);
+    int signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+        if (sigaction(signals[i], &action, NULL) != 0) return -1;
+    return 0;
+}
+
 // MARK: - TCP
 
 /// Resolves `address:port` and tries each address in turn: a non-blocking, close-on-exec socket that

@@ -115,6 +115,7 @@ enum RemoteEngine {
         BackgroundThread.start { link.run() }
         let started = try given ?? Engine.startPython(options)
         let (python, runtime) = (started.python, started.runtime)
+        output.reportCrashes()
         try runtime.function("init").call(integers: [Int(id), rank, size, 0])
         let handle = try runtime.function("handle")
         let mpiIsActive = try runtime.function("mpi_is_active")
@@ -544,6 +545,23 @@ final class OutputForwarder: @unchecked Sendable {
 
     func begin(_ task: UInt64) {
         attribution.withLock { $0 = task }
+    }
+
+    /// The forwarder that reports a crash of this process.
+    nonisolated(unsafe) private static var reporting: OutputForwarder?
+
+    /// On a crash (a segfault, an abort), sends what the engine wrote last, the Python stack that
+    /// faulthandler writes to fd 2 (it is enabled after this), and why it died; a local engine's
+    /// controller reads the same from its pipes after its death.
+    func reportCrashes() {
+        OutputForwarder.reporting = self
+        Signals.reportCrashes { signal in
+            guard let forwarder = OutputForwarder.reporting else { return }
+            let cause = ProcessSpawner.Termination.signaled(signal).description
+            forwarder.finish(
+                with: Frame(kind: .leaving, engine: forwarder.engine, segments: [Bytes(text: "it died: \(cause)")])
+            )
+        }
     }
 
     /// Sends what is left in the pipes, then the reply if there is one.

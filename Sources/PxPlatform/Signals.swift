@@ -63,6 +63,13 @@ public enum Signals {
         _ = pxsys_leave_on_signals(python.rawValue, link.rawValue)
     }
 
+    /// Calls `report` on SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT in this process (not in a child it
+    /// forks), then lets the signal end it; a report that hangs is cut short after 3 s. Install it
+    /// before Python's faulthandler, which then writes the Python stack first.
+    public static func reportCrashes(_ report: @convention(c) (Int32) -> Void) {
+        _ = pxsys_report_crashes(report)
+    }
+
     /// The signal that asked this engine to leave (``leaveOnSignals(wakingPython:link:)``); nil if none came.
     public static var leaveSignal: Int32? {
         let signal = pxsys_leave_signal()
@@ -78,6 +85,7 @@ public enum Signals {
         case SIGTERM: "SIGTERM"
         case SIGINT: "SIGINT"
         case SIGHUP: "SIGHUP"
+        case SIGILL: "SIGILL"
         case SIGBUS: "SIGBUS"
         case SIGFPE: "SIGFPE"
         default: nil

@@ -114,7 +114,8 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     /// Both ways between the controller and a remote engine, once a second: "I am alive".
     case heartbeat = 18
     /// Remote engine to controller: a signal at its host (SIGTERM, SIGHUP, Ctrl-C while idle) ends
-    /// it, as a `shutdown` would; `segments[0]` says so ("it left on SIGTERM"), for the clients.
+    /// it, as a `shutdown` would, or it crashed; `segments[0]` says so ("it left on SIGTERM", "it
+    /// died: signal 6 (SIGABRT)"), for the clients.
     case leaving = 19
 
     /// Client to controller: a ``ControlOp`` request; answered by `controlReply` with the same id.

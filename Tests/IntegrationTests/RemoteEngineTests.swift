@@ -599,6 +599,27 @@ extension EndToEnd {
             }
         }
 
+        /// A remote engine that crashes shows what it printed last and faulthandler's report, and the
+        /// client is told the signal, as for a local engine; it still dies of that signal.
+        @Test(arguments: [("os.abort()", SIGABRT), ("ctypes.string_at(0)", SIGSEGV)])
+        func aRemoteEngineThatCrashesShowsItsLastWordsAndWhy(crash: String, signal: Int32) throws {
+            try Self.withClusterFacingAHost { host, cluster in
+                let (engine, id) = try Self.startEngines(on: [host], in: cluster)[0]
+                let run = try cluster.script(
+                    "%px -t \(id) import os, ctypes; print('last words', flush=True); \(crash)"
+                )
+                let cause = ProcessSpawner.Termination.signaled(signal).description
+                #expect(run.lines.contains("[stdout:\(id)] last words"), "\(run.transcript)")
+                #expect(run.output.contains("Fatal Python error: "), "\(run.transcript)")
+                #expect(run.output.contains("File \"<In [1]>\", line 1"), "\(run.transcript)")
+                #expect(
+                    run.output.contains("engine \(id) (rank \(id), host \(host.address)) lost: it died: \(cause)"),
+                    "\(run.transcript)"
+                )
+                #expect(engine.waitForExit(timeout: 20) == .signaled(signal), "\(engine.transcript)")
+            }
+        }
+
         @Test func clusterStopLeavesNoPxshInAnyNamespace() throws {
             let hosts = [try NetworkHost(), try NetworkHost()]
             defer { for host in hosts { host.remove() } }

@@ -60,6 +60,12 @@ int pxsys_leave_on_signals(int python_wake_fd, int link_wake_fd);
 /// The signal that asked the engine to leave (see `pxsys_leave_on_signals`); 0 if none came.
 int pxsys_leave_signal(void);
 
+/// On SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT in this process (not in one it forks), calls
+/// `report` with the signal, then dies of that signal (also if `report` has not returned within
+/// 3 s). Call it before Python's faulthandler is enabled: faulthandler writes the Python stack
+/// first and then passes the signal on to this handler.
+int pxsys_report_crashes(void (*report)(int));
+
 /// The environment of this process (`environ`).
 char **pxsys_environment(void);
 
