@@ -141,6 +141,26 @@ extension EndToEnd.RemoteEngines {
 extension EndToEnd.RemoteEngines {
     /// Their controller gone, a host's engines leave by themselves, and so does the process that
     /// forked them.
+    /// SIGTERM to a host's engine process (`kill`, the end of a launcher's job) reaches its engines,
+    /// which end as `cluster stop` ends them (atexit handlers run); then it exits with status 0.
+    @Test func sigtermToAHostsEngineProcessEndsItsEnginesAsPythonExits() throws {
+        try Self.withClusterFacingAHost { host, cluster in
+            let parent = try Self.startHostEngines(2, on: host, in: cluster)
+            let pids = try Self.waitForEngines(2, from: host, in: cluster, parent: parent).compactMap { pid_t($0[2]) }
+            let directory = try TemporaryDirectory(prefix: "pxsh-it-hterm")
+            let run = try cluster.script(
+                "%px import atexit, os; atexit.register(lambda p=\(pythonString(directory.path + "/")) + str(os.getpid()): "
+                    + "open(p, 'w').write('atexit ran'))"
+            )
+            expectStatus(run, .exited(0))
+            parent.signal(SIGTERM)
+            #expect(parent.waitForExit(timeout: 30) == .exited(0), "\(parent.transcript)")
+            for pid in pids {
+                #expect(directory.contents(of: String(pid)) == "atexit ran", "\(pid)\n\(parent.transcript)")
+            }
+        }
+    }
+
     @Test func aHostsEnginesAndTheirParentLeaveWhenTheControllerIsKilled() throws {
         try Self.withClusterFacingAHost { host, cluster in
             let parent = try Self.startHostEngines(2, on: host, in: cluster)
