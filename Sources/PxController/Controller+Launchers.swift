@@ -34,6 +34,11 @@ final class LauncherJob {
     var lastState: String?
     /// Whether all its engines have joined (once): from then on, an engine lost is only that.
     var hasAllJoined = false
+    /// MPICH's shared-memory segments (`/dev/shm/mpich_shm_*`) that its engines on this host have
+    /// mapped, and when they were last looked for (monotonic): MPICH removes them when its ranks
+    /// finalize, so a job that ends otherwise (killed) leaves them unless pxsh does.
+    var sharedMemorySegments: Set<String> = []
+    var lastLookedForSegments: UInt64 = 0
     /// Ranks whose engines were removed before they joined (a `%add` stopped by Ctrl-C): those
     /// engines are refused if they join after all.
     var abandonedRanks: Set<Int> = []
@@ -318,6 +323,10 @@ extension Controller {
         let isAwaitingEngines = launchersAwaitingEngines
         let now = Clock.monotonicNanoseconds
         for job in launcherJobs where job.ended == nil {
+            if options.launch.kind == .mpi && now - job.lastLookedForSegments >= 1_000_000_000 {
+                job.lastLookedForSegments = now
+                noteSharedMemorySegments(of: job)
+            }
             if job.pid > 0 {
                 if let termination = ProcessSpawner.reap(job.pid) {
                     launcherJobEnded(job, cause: termination.description)
@@ -420,10 +429,37 @@ extension Controller {
         )
     }
 
+    /// Notes the MPICH segments that the job's engines on this host have mapped (they exist from
+    /// `MPI_Init`, when the user imports mpi4py). Only this cluster's engines are read: their command
+    /// line names its connection file.
+    private func noteSharedMemorySegments(of job: LauncherJob) {
+        for id in engines(of: job) {
+            guard let pid = engines[id]?.pid, pid > 0,
+                ProcessTable.entry(pid)?.commandLine.contains(options.connectionFilePath) == true,
+                let maps = try? FileDescriptor.readAll("/proc/\(pid)/maps")
+            else { continue }
+            for line in String(decoding: maps, as: UTF8.self).split(separator: "\n") {
+                guard let start = line.range(of: " /dev/shm/mpich_shm_") else { continue }
+                let path = line[line.index(after: start.lowerBound)...]
+                if !path.contains(" ") { job.sharedMemorySegments.insert(String(path)) }
+            }
+        }
+    }
+
+    /// Removes the MPICH segments that the job's engines had mapped and that are still there: the
+    /// job ended without its ranks finalizing (a rank or mpiexec killed).
+    private func removeSharedMemorySegments(of job: LauncherJob) {
+        for path in job.sharedMemorySegments.sorted() where unlink(path) == 0 {
+            log("controller: removed \(path), which \(job.label) left")
+        }
+        job.sharedMemorySegments = []
+    }
+
     /// A launcher's job ended: its engines are dead (those still connected are disconnected, which
     /// makes them exit), and if it ended before they all joined, the cluster's start fails.
     func launcherJobEnded(_ job: LauncherJob, cause: String) {
         job.ended = cause
+        removeSharedMemorySegments(of: job)
         let joined = engines(of: job)
         let message = "its launcher ended (\(job.label): \(cause))"
         log("controller: \(job.label) ended: \(cause)")
@@ -474,6 +510,7 @@ extension Controller {
                 }
             }
             job.ended = "stopped"
+            removeSharedMemorySegments(of: job)
         }
     }
 

@@ -93,6 +93,14 @@ func launcherProcesses(of cluster: NamedCluster, _ marker: String) -> [ProcessTa
     }
 }
 
+/// The MPICH shared-memory segments (`/dev/shm/mpich_shm_*`) that process `pid` has mapped.
+func mappedMPICHSegments(of pid: pid_t) -> [String] {
+    let maps = (try? FileDescriptor.readAll("/proc/\(pid)/maps")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    return maps.split(separator: "\n").compactMap { line in
+        line.range(of: " /dev/shm/mpich_shm_").map { String(line[line.index(after: $0.lowerBound)...]) }
+    }
+}
+
 /// The MPIs that the mpi launcher is tested with.
 enum MPIImplementation: String, CaseIterable, CustomTestStringConvertible {
     /// The tests' python's (PyPI's `mpich` wheel): pxsh runs the mpiexec beside that python.
@@ -354,6 +362,16 @@ extension EndToEnd {
                 let (_, leftovers) = cluster.stop()
                 #expect(leftovers.isEmpty, "left behind: \(leftovers)")
             }
+            // MPICH's ranks map shared-memory segments from MPI_Init; the controller looks for them every second.
+            let initialized = try cluster.script("%px from mpi4py import MPI; MPI.COMM_WORLD.Barrier()")
+            expectStatus(initialized, .exited(0))
+            let segments = Set(
+                ProcessTable.processes(withToken: "PXSH_IT_TOKEN=\(cluster.token)").filter {
+                    $0.isAlive && $0.commandLine.contains(" engine ")
+                }.flatMap { mappedMPICHSegments(of: $0.pid) }
+            )
+            #expect(mpi == .openMPI || !segments.isEmpty, "MPICH mapped no /dev/shm/mpich_shm_* segment")
+            usleep(1_500_000)
             let mpiexec = try #require(launcherProcesses(of: cluster, mpi.launcherProgram).first)
             kill(mpiexec.pid, SIGKILL)
             // Reported lost, they leave the cluster.
@@ -365,6 +383,10 @@ extension EndToEnd {
             #expect(gone, "\(states)\n\(cluster.controllerLog)")
             let run = try cluster.script("%px print(1)")
             #expect(run.output.contains("no engine") || run.output.contains("dead"), "\(run.transcript)")
+            // The job ended without finalizing: its segments would stay in /dev/shm (2-4 MB each) unless removed.
+            let left = segments.filter { access($0, F_OK) == 0 }
+            #expect(left.isEmpty, "left in /dev/shm: \(left)\n\(cluster.controllerLog)")
+            for path in left { unlink(path) }
         }
 
         /// Open MPI refuses more processes than cores (unless --oversubscribe) in a long message whose
