@@ -90,7 +90,9 @@ extension Session {
                 _ = interrupts?.takePending()
                 // A quick second Ctrl-C restarts stuck engines, but never the local namespace: its variables
                 // are the session's own, so only a Ctrl-C after the warning below restarts it.
-                let engines = unfinishedEngines(of: result).filter { $0 != EngineNumber.home }
+                let unfinished = unfinishedEngines(of: result).filter { $0 != EngineNumber.home }
+                // Those that cannot be restarted are named once, when the grace ends.
+                let engines = unfinished.filter { !unrestartable(unfinished).contains($0) }
                 guard !isLocal, !engines.isEmpty else { continue }
                 try restartStuck(engines, isLocal: false)
                 isReady = try cluster.wait(for: result, timeout: 5)
