@@ -95,17 +95,20 @@ struct ReplCommand: ParsableCommand {
     )
 
     @OptionGroup var cluster: ClusterOptions
-    @Option(name: .customShort("c"), help: "Run these commands (separated by newlines) and exit.")
-    var commands: String?
+    @Option(
+        name: .customShort("c"),
+        help: "Run these commands (separated by newlines) and exit; several -c run in the order given."
+    )
+    var commands: [String] = []
     @Flag(help: "Plain output, without colours (also: NO_COLOR=1).") var noColor = false
 
     func run() throws {
         let terminal = Terminal.current(noColor: noColor)
         let session = try cluster.connect(terminal: terminal)
         defer { session.cluster.shutdown() }
-        if let commands {
+        if !commands.isEmpty {
             ScriptRunner(session: session, stopsAtFirstFailure: false).run(
-                lines: commands.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                lines: commands.flatMap { $0.split(separator: "\n", omittingEmptySubsequences: false) }.map(String.init)
             )
         } else if terminal.isInputTerminal {
             Terminal.write(banner(session))

@@ -72,6 +72,16 @@ extension EndToEnd {
         }
 
         /// `--noblock` returns before the work is done: the order of what is shown proves it, never a clock.
+        @Test func severalDashCRunInTheOrderGiven() throws {
+            // One -c used to replace the one before: only the last ran, silently.
+            let run = try Pxsh.run([
+                "-n", "1", "-c", "x = 41", "-c", "x += 1\n%px print('engine', rank)", "-c", "print(x)",
+            ])
+            expectStatus(run, .exited(0))
+            #expect(run.lines.contains("[stdout:0] engine 0"), "\(run.transcript)")
+            #expect(run.lines.last { !$0.isEmpty } == "42", "\(run.transcript)")
+        }
+
         @Test func noblockReturnsAtOnceAndTheResultIsInspectableAfterwards() throws {
             let run = try Pxsh.script(
                 """
