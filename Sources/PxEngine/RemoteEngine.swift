@@ -151,15 +151,18 @@ enum RemoteEngine {
             guard !queue.isShuttingDown, Signals.leaveSignal == nil, let (task, isInterrupted) = queue.next() else {
                 continue
             }
+            // The signal filter knows the task before the link thread may signal for it: an interrupt
+            // sent as the task starts is then raised in it, not dropped.
+            Signals.setCurrentTask(task.id)
             link.running.store(task.id, ordering: .releasing)
             link.releaseReading()
             output.begin(task.id)
             var reply: Frame
             if isInterrupted {
+                Signals.setCurrentTask(0)
                 reply = Engine.interruptedReply(to: task)
             } else {
                 let started = Clock.realtimeNanoseconds
-                Signals.setCurrentTask(task.id)
                 let result =
                     handle.call(op: Int(task.op), segments: task.segments)
                     ?? TaskFailureReply.engineError("the engine runtime failed").segments

@@ -142,11 +142,9 @@ _ENGINE_CLOUDPICKLE = "cannot load what the client pickled with cloudpickle"
 
 def _client_cloudpickle() -> str:
     """Which cloudpickle pickled it, for the engine's error that names its own."""
-    try:
-        import cloudpickle
-        here = f"cloudpickle {getattr(cloudpickle, '__version__', '?')}"
-    except Exception:
-        here = "no cloudpickle"
+    from .serialize import _cloudpickle_module
+    cloudpickle = _cloudpickle_module()
+    here = f"cloudpickle {getattr(cloudpickle, '__version__', '?')}" if cloudpickle else "no cloudpickle"
     return f" (this client, {sys.executable}, has {here})"
 
 
