@@ -42,7 +42,8 @@ struct EngineCommand: ParsableCommand {
     @Option(help: "The python the engine runs (a venv's python works).") var python = "python3"
     @Option(
         help: """
-            Ask for this rank; kept if no live engine has it. Default: the rank mpiexec or srun gave \
+            Ask for this rank; kept if no live engine has it and it is below the number of engines, else \
+            the lowest free one (the engine then keeps R as its id). Default: the rank mpiexec or srun gave \
             (PMI_RANK, OMPI_COMM_WORLD_RANK, SLURM_PROCID in a step), else the next free one.
             """
     )
