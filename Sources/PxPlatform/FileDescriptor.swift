@@ -128,6 +128,12 @@ public struct FileDescriptor: Hashable, Sendable, CustomStringConvertible {
     public func readToEnd(limit: Int = .max) throws -> [UInt8] {
         let fd = self
         var bytes: [UInt8] = []
+        // A file's size known up front (shared memory, say) is read into one allocation of that
+        // size, not into one that doubled, and copied itself, its way there.
+        var status = stat()
+        if fstat(fd.rawValue, &status) == 0 && status.st_size > 0 {
+            bytes.reserveCapacity(min(Int(status.st_size), limit))
+        }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let count = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }

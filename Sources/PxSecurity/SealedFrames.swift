@@ -68,6 +68,32 @@ public struct FrameSealer: Sendable {
         sequence &+= 1
     }
 
+    /// Appends the sealed form of `frame` to `buffer`, except the bytes of each segment of
+    /// `largeSegmentSize` or more, which go to `passLarge` as in
+    /// ``FrameEncoder/encode(_:into:largeSegmentSize:passingLarge:)``; the MAC covers them all.
+    public mutating func seal(
+        _ frame: Frame,
+        into buffer: inout Bytes,
+        largeSegmentSize: Int,
+        passingLarge passLarge: (inout Bytes, Bytes) -> Void
+    ) {
+        buffer.appendLittleEndian(UInt32(truncatingIfNeeded: 8 + frame.encodedSize + SealedRecord.macCount))
+        var macFrom = buffer.count
+        buffer.appendLittleEndian(sequence)
+        authenticator.begin()
+        FrameEncoder.encode(frame, into: &buffer, largeSegmentSize: largeSegmentSize) { buffer, segment in
+            buffer.withUnsafeBytes { authenticator.update(UnsafeRawBufferPointer(rebasing: $0[macFrom...])) }
+            segment.withUnsafeBytes { authenticator.update($0) }
+            passLarge(&buffer, segment)
+            macFrom = buffer.count
+        }
+        buffer.withUnsafeBytes { authenticator.update(UnsafeRawBufferPointer(rebasing: $0[macFrom...])) }
+        let macStart = buffer.count
+        buffer.append(contentsOf: SealedRecord.emptyMAC)
+        buffer.withUnsafeMutableBufferPointer { authenticator.finish(into: $0.baseAddress! + macStart) }
+        sequence &+= 1
+    }
+
     /// The sealed form of `frame`.
     public mutating func seal(_ frame: Frame) -> Bytes {
         var buffer = Bytes()
@@ -107,13 +133,15 @@ public struct FrameOpener: Sendable {
         guard let length = records.nextLength else { return nil }
         guard length + 4 <= maximumFrameSize else { throw .oversized(length: length + 4, limit: maximumFrameSize) }
         guard length >= 8 + Frame.headerSize + SealedRecord.macCount else { throw .truncated(length: length) }
-        guard records.hasWholeRecord(ofLength: length) else { return nil }
+        guard records.hasWholeRecord(ofLength: length) else {
+            records.reserveRecord(ofLength: length)
+            return nil
+        }
 
-        let bytes = records.bytes
         let start = records.nextRecordStart
         let macStart = start + length - SealedRecord.macCount
-        let recordSequence = bytes.readLittleEndian(UInt64.self, at: start)
-        let isAuthentic = bytes.withUnsafeBytes { raw in
+        let recordSequence = records.bytes.readLittleEndian(UInt64.self, at: start)
+        let isAuthentic = records.bytes.withUnsafeBytes { raw in
             authenticator.isAuthentic(
                 UnsafeRawBufferPointer(rebasing: raw[start..<macStart]),
                 mac: UnsafeRawBufferPointer(rebasing: raw[macStart..<(macStart + SealedRecord.macCount)])
@@ -124,16 +152,20 @@ public struct FrameOpener: Sendable {
 
         // The frame inside has its own length prefix, which must fill the record.
         let frameStart = start + 8
-        guard Int(bytes.readLittleEndian(UInt32.self, at: frameStart)) == macStart - frameStart - 4 else {
+        guard Int(records.bytes.readLittleEndian(UInt32.self, at: frameStart)) == macStart - frameStart - 4 else {
             throw .malformedFrame(.malformedSegments)
         }
         let frame: Frame
         do throws(FrameError) {
-            frame = try FrameDecoder.frame(in: bytes, from: frameStart + 4, to: macStart)
+            if var record = records.takeLargeRecord(ofLength: length) {
+                frame = try FrameDecoder.frame(taking: &record, from: frameStart + 4, to: macStart)
+            } else {
+                frame = try FrameDecoder.frame(in: records.bytes, from: frameStart + 4, to: macStart)
+                records.consumeRecord(ofLength: length)
+            }
         } catch {
             throw .malformedFrame(error)
         }
-        records.consumeRecord(ofLength: length)
         sequence &+= 1
         return frame
     }
@@ -173,12 +205,27 @@ final class FrameAuthenticator: @unchecked Sendable {
 
     /// Writes the MAC of `bytes` to the ``SealedRecord/macCount`` bytes at `mac`.
     func authenticate(_ bytes: UnsafeRawBufferPointer, into mac: UnsafeMutablePointer<UInt8>) {
+        begin()
+        update(bytes)
+        finish(into: mac)
+    }
+
+    /// Starts a MAC of bytes given in pieces (``update(_:)``, then ``finish(into:)``).
+    func begin() {
         // No key and no digest: start again from the key's inner pad, hashed when it was keyed.
+        let isStarted = CCryptoBoringSSL_HMAC_Init_ex(context, nil, 0, nil, nil) == 1
+        precondition(isStarted, "HMAC-SHA256 failed")
+    }
+
+    func update(_ bytes: UnsafeRawBufferPointer) {
+        let isUpdated = CCryptoBoringSSL_HMAC_Update(context, bytes.baseAddress, bytes.count) == 1
+        precondition(isUpdated, "HMAC-SHA256 failed")
+    }
+
+    /// Writes the MAC of the pieces given since ``begin()`` to the ``SealedRecord/macCount`` bytes at `mac`.
+    func finish(into mac: UnsafeMutablePointer<UInt8>) {
         var count: UInt32 = 0
-        let isDone =
-            CCryptoBoringSSL_HMAC_Init_ex(context, nil, 0, nil, nil) == 1
-            && CCryptoBoringSSL_HMAC_Update(context, bytes.baseAddress, bytes.count) == 1
-            && CCryptoBoringSSL_HMAC_Final(context, mac, &count) == 1
+        let isDone = CCryptoBoringSSL_HMAC_Final(context, mac, &count) == 1
         precondition(isDone && count == SealedRecord.macCount, "HMAC-SHA256 failed")
     }
 

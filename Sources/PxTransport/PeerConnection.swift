@@ -14,7 +14,11 @@ public final class PeerConnection {
     public let descriptor: FileDescriptor
     private var decoder: FrameReader
     private var sealer: FrameSealer?
+    /// What goes out before ``outbound``, in order: encoded bytes, and large segments as they
+    /// came, not copied (a 200 MB buffer relayed to a remote engine was copied into ``outbound``).
+    private var chunks: [Bytes] = []
     private var outbound: Bytes = []
+    /// Bytes written of the first of ``chunks``, or of ``outbound`` when there are none.
     private var outboundOffset = 0
     // One buffer serves every peer: the server reads on a single thread.
     nonisolated(unsafe) private static let readBuffer = UnsafeMutableRawBufferPointer.allocate(
@@ -48,18 +52,37 @@ public final class PeerConnection {
     public var isSealed: Bool { sealer != nil }
 
     /// Bytes queued and not yet written.
-    public var pendingOutputCount: Int { outbound.count - outboundOffset }
+    public var pendingOutputCount: Int { chunks.reduce(outbound.count) { $0 + $1.count } - outboundOffset }
 
     /// Whether the poll loop should wait for this peer to become writable.
     public var wantsWrite: Bool { pendingOutputCount > 0 }
 
     /// Queues a frame for the next ``flush()``.
     public func enqueue(_ frame: Frame) {
-        if sealer != nil {
-            sealer!.seal(frame, into: &outbound)
-        } else {
-            FrameEncoder.encode(frame, into: &outbound)
+        let isLarge = frame.segments.contains { $0.count >= PeerConnection.largeSegmentSize }
+        switch (sealer != nil, isLarge) {
+        case (false, false): FrameEncoder.encode(frame, into: &outbound)
+        case (true, false): sealer!.seal(frame, into: &outbound)
+        case (false, true):
+            FrameEncoder.encode(frame, into: &outbound, largeSegmentSize: PeerConnection.largeSegmentSize) {
+                queue(&$0, then: $1)
+            }
+        case (true, true):
+            sealer!.seal(frame, into: &outbound, largeSegmentSize: PeerConnection.largeSegmentSize) {
+                queue(&$0, then: $1)
+            }
         }
+    }
+
+    /// Segments from this size on are written from where they are, not copied into ``outbound``.
+    static let largeSegmentSize = 1 << 20
+
+    /// Moves what `encoded` holds, then `segment`, to the end of ``chunks``, leaving `encoded` empty.
+    private func queue(_ encoded: inout Bytes, then segment: Bytes) {
+        // When ``chunks`` is empty, `encoded` (``outbound``) becomes its first, offset and all.
+        chunks.append(encoded)
+        chunks.append(segment)
+        encoded = []
     }
 
     /// Writes as much queued output as the socket takes now.
@@ -67,8 +90,30 @@ public final class PeerConnection {
     /// - Returns: false when the peer is gone.
     @discardableResult
     public func flush() -> Bool {
-        while outboundOffset < outbound.count {
-            let written = outbound.withUnsafeBytes { raw in
+        while !chunks.isEmpty {
+            guard let isWhole = write(chunks[0]) else { return false }
+            guard isWhole else { return true }
+            chunks.removeFirst()
+            outboundOffset = 0
+        }
+        guard write(outbound) != nil else { return false }
+        if outboundOffset == outbound.count {
+            outbound.removeAll(keepingCapacity: outbound.capacity <= 1 << 20)
+            outboundOffset = 0
+        } else if outboundOffset > 1 << 20 && outboundOffset >= outbound.count / 2 {
+            // Compacting only once half is written keeps large frames linear, not quadratic.
+            outbound.removeFirst(outboundOffset)
+            outboundOffset = 0
+        }
+        return true
+    }
+
+    /// Writes `bytes` from ``outboundOffset`` on, as far as the socket takes them now.
+    ///
+    /// - Returns: whether all are written; nil when the peer is gone.
+    private func write(_ bytes: Bytes) -> Bool? {
+        while outboundOffset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
                 send(
                     descriptor.rawValue,
                     raw.baseAddress! + outboundOffset,
@@ -78,18 +123,10 @@ public final class PeerConnection {
             }
             if written < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { break }
-                return false
+                if errno == EAGAIN || errno == EWOULDBLOCK { return false }
+                return nil
             }
             outboundOffset += written
-        }
-        if outboundOffset == outbound.count {
-            outbound.removeAll(keepingCapacity: outbound.capacity <= 1 << 20)
-            outboundOffset = 0
-        } else if outboundOffset > 1 << 20 && outboundOffset >= outbound.count / 2 {
-            // Compacting only once half is written keeps large frames linear, not quadratic.
-            outbound.removeFirst(outboundOffset)
-            outboundOffset = 0
         }
         return true
     }

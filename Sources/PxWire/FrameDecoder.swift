@@ -53,8 +53,14 @@ public struct FrameDecoder: Sendable {
         guard let length = records.nextLength else { return nil }
         guard length + 4 <= maximumFrameSize else { throw .oversized(length: length + 4, limit: maximumFrameSize) }
         guard length >= Frame.headerSize - 4 else { throw .truncatedHeader(length: length) }
-        guard records.hasWholeRecord(ofLength: length) else { return nil }
+        guard records.hasWholeRecord(ofLength: length) else {
+            records.reserveRecord(ofLength: length)
+            return nil
+        }
         let start = records.nextRecordStart
+        if var record = records.takeLargeRecord(ofLength: length) {
+            return try FrameDecoder.frame(taking: &record, from: 4, to: 4 + length)
+        }
         let frame = try FrameDecoder.frame(in: records.bytes, from: start, to: start + length)
         records.consumeRecord(ofLength: length)
         return frame
@@ -65,6 +71,32 @@ public struct FrameDecoder: Sendable {
     ///
     /// - Throws: ``FrameError`` when they are not one valid frame.
     public static func frame(in buffer: Bytes, from start: Int, to end: Int) throws(FrameError) -> Frame {
+        try frame(in: buffer, from: start, to: end, leavingLastSegment: false).frame
+    }
+
+    /// ``frame(in:from:to:)`` for a record that `buffer` holds alone (what follows `end` is its MAC,
+    /// or nothing): a large last segment is `buffer` itself, the rest removed in place, not a copy.
+    public static func frame(taking buffer: inout Bytes, from start: Int, to end: Int) throws(FrameError) -> Frame {
+        var (frame, lastStart) = try frame(in: buffer, from: start, to: end, leavingLastSegment: true)
+        guard let last = frame.segments.indices.last else { return frame }
+        guard end - lastStart >= RecordBuffer.largeRecord else {
+            frame.segments[last] = Bytes(buffer[lastStart..<end])
+            return frame
+        }
+        buffer.removeLast(buffer.count - end)
+        buffer.removeFirst(lastStart)
+        frame.segments[last] = buffer
+        buffer = []
+        return frame
+    }
+
+    /// The frame, and where its last segment starts; that segment is left empty if asked.
+    private static func frame(
+        in buffer: Bytes,
+        from start: Int,
+        to end: Int,
+        leavingLastSegment: Bool
+    ) throws(FrameError) -> (frame: Frame, lastSegmentStart: Int) {
         let length = end - start
         guard length >= Frame.headerSize - 4 else { throw .truncatedHeader(length: length) }
         guard let kind = MessageKind(rawValue: buffer[start]) else { throw .unknownKind(buffer[start]) }
@@ -79,15 +111,18 @@ public struct FrameDecoder: Sendable {
         var segments: [Bytes] = []
         segments.reserveCapacity(count)
         var position = start + 20
-        for _ in 0..<count {
+        var lastSegmentStart = position
+        for index in 0..<count {
             guard position + 4 <= end else { throw .malformedSegments }
             let segmentLength = Int(buffer.readLittleEndian(UInt32.self, at: position))
             position += 4
             guard segmentLength <= end - position else { throw .malformedSegments }
-            segments.append(Bytes(buffer[position..<position + segmentLength]))
+            lastSegmentStart = position
+            let isLeft = leavingLastSegment && index == count - 1
+            segments.append(isLeft ? [] : Bytes(buffer[position..<position + segmentLength]))
             position += segmentLength
         }
         guard position == end else { throw .malformedSegments }
-        return Frame(kind: kind, op: op, flags: flags, engine: engine, id: id, segments: segments)
+        return (Frame(kind: kind, op: op, flags: flags, engine: engine, id: id, segments: segments), lastSegmentStart)
     }
 }

@@ -8,6 +8,38 @@ public enum FrameEncoder {
         if buffer.capacity < buffer.count + size {
             buffer.reserveCapacity(max(buffer.count + size, 2 * buffer.capacity))
         }
+        appendHeader(of: frame, size: size, to: &buffer)
+        for segment in frame.segments {
+            let length = UInt32(truncatingIfNeeded: segment.count)
+            buffer.append(UInt8(truncatingIfNeeded: length))
+            buffer.append(UInt8(truncatingIfNeeded: length >> 8))
+            buffer.append(UInt8(truncatingIfNeeded: length >> 16))
+            buffer.append(UInt8(truncatingIfNeeded: length >> 24))
+            buffer.append(contentsOf: segment)
+        }
+    }
+
+    /// Appends the wire form of `frame` to `buffer`, except the bytes of each segment of
+    /// `largeSegmentSize` or more: `passLarge(&buffer, segment)` gets those, in order, with what
+    /// was encoded before them still in `buffer`, so that they are written as they are, not copied.
+    public static func encode(
+        _ frame: Frame,
+        into buffer: inout Bytes,
+        largeSegmentSize: Int,
+        passingLarge passLarge: (inout Bytes, Bytes) -> Void
+    ) {
+        appendHeader(of: frame, size: frame.encodedSize, to: &buffer)
+        for segment in frame.segments {
+            buffer.appendLittleEndian(UInt32(truncatingIfNeeded: segment.count))
+            if segment.count >= largeSegmentSize {
+                passLarge(&buffer, segment)
+            } else {
+                buffer.append(contentsOf: segment)
+            }
+        }
+    }
+
+    private static func appendHeader(of frame: Frame, size: Int, to buffer: inout Bytes) {
         // The header is built on the stack and appended at once, and a segment's length goes in byte by
         // byte into the reserved capacity: an append of each field's bytes took the generic sequence path
         // (a third of an encode's instructions, and the controller encodes every frame it relays).
@@ -25,14 +57,6 @@ public enum FrameEncoder {
                 as: UInt32.self
             )
             buffer.append(contentsOf: UnsafeRawBufferPointer(raw))
-        }
-        for segment in frame.segments {
-            let length = UInt32(truncatingIfNeeded: segment.count)
-            buffer.append(UInt8(truncatingIfNeeded: length))
-            buffer.append(UInt8(truncatingIfNeeded: length >> 8))
-            buffer.append(UInt8(truncatingIfNeeded: length >> 16))
-            buffer.append(UInt8(truncatingIfNeeded: length >> 24))
-            buffer.append(contentsOf: segment)
         }
     }
 

@@ -32,8 +32,41 @@ public struct RecordBuffer: Sendable {
     /// Whether the next record, of content `length`, is whole.
     public func hasWholeRecord(ofLength length: Int) -> Bool { count >= length + 4 }
 
+    /// Makes room for the whole next record, of content `length` (already checked against the
+    /// limit), when it is large: it is then received into one allocation of its size, not into one
+    /// that doubled, and copied itself, its way up to twice that size.
+    public mutating func reserveRecord(ofLength length: Int) {
+        guard length >= RecordBuffer.largeRecord, bytes.capacity - readIndex < 4 + length else { return }
+        bytes.removeFirst(readIndex)
+        readIndex = 0
+        bytes.reserveCapacity(4 + length)
+    }
+
     /// Moves past the next record, of content `length`.
-    public mutating func consumeRecord(ofLength length: Int) { readIndex += 4 + length }
+    public mutating func consumeRecord(ofLength length: Int) {
+        readIndex += 4 + length
+        // A large record's room goes once it is read, not kept for the life of the connection.
+        if readIndex == bytes.count && bytes.capacity >= RecordBuffer.largeRecord {
+            bytes = []
+            readIndex = 0
+        }
+    }
+
+    /// Moves past the next record, of content `length`, and returns the buffer itself, whose
+    /// record starts at 0, when that record is large and had room of its own: a copy of it would
+    /// double the memory it takes. Nil, and nothing changes, otherwise.
+    public mutating func takeLargeRecord(ofLength length: Int) -> Bytes? {
+        guard length >= RecordBuffer.largeRecord && readIndex == 0 else { return nil }
+        // What came after it (the start of the next frame) is small: it alone is copied.
+        let rest = Bytes(bytes[(4 + length)...])
+        var record = bytes
+        bytes = rest
+        record.removeLast(rest.count)
+        return record
+    }
+
+    /// Records from this size on get room of their own (``reserveRecord(ofLength:)``).
+    static let largeRecord = 1 << 20
 
     /// Removes and returns the bytes not yet part of a record, so that another reader can take over
     /// the stream (after a TCP handshake, sealed frames follow in the same reads).

@@ -153,6 +153,43 @@ extension EndToEnd {
             }
         }
 
+        /// 100 MiB pushed to an engine on another host and pulled back arrive intact, and the
+        /// controller, which relays them, holds about one copy at a time: it peaked at 3 copies for
+        /// the push and 4 for the pull, as its receive buffer doubled its way up and each frame was
+        /// copied out of it and into the queue of the peer it went to (D7).
+        @Test func largeBuffersToAndFromAnotherHostTakeOneCopyInTheController() throws {
+            try Self.withClusterFacingAHost { host, cluster in
+                let engine = try Self.startEngines(on: [host], in: cluster)[0]
+                let id = engine.id
+                let controller = try #require(cluster.controllerPID)
+                let before = try #require(Self.peakMemory(of: controller))
+                let mebibytes = 100
+                let run = try cluster.script(
+                    """
+                    payload = bytes(range(256)) * (\(mebibytes) << 12)
+                    %push -t \(id) big=payload
+                    %pull -t \(id) big
+                    print("intact", big == [payload])
+                    """,
+                    timeout: 180
+                )
+                expectStatus(run, .exited(0))
+                #expect(run.lines.contains("intact True"), "\(run.transcript)")
+                #expect(!engine.process.hasExited, "\(engine.process.transcript)")
+                let peak = try #require(Self.peakMemory(of: controller))
+                #expect(peak - before < mebibytes * 3 / 2, "the controller peaked at \(peak) MiB, \(before) before")
+            }
+        }
+
+        /// A process's peak resident memory in MiB (`VmHWM`).
+        static func peakMemory(of pid: pid_t) -> Int? {
+            let status = (try? FileDescriptor.readAll("/proc/\(pid)/status")).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            let line = status?.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+            return line?.split(separator: " ").dropFirst().first.flatMap { Int($0) }.map { $0 >> 10 }
+        }
+
         /// Python may take longer to start than the controller waits for a heartbeat (a slow file
         /// system, a loaded host: under valgrind it took over 5 s): the engine beats meanwhile, and
         /// joins instead of being lost.

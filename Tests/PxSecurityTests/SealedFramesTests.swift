@@ -41,6 +41,37 @@ import Testing
         #expect(opener.sequence == 3)
     }
 
+    @Test func largeSegmentsPassedAsTheyAreSealTheSameBytes() throws {
+        var sealer = keys.engine.makeSealer()
+        var pieces: [Bytes] = []
+        var stream = Bytes()
+        for frame in frames {
+            sealer.seal(frame, into: &stream, largeSegmentSize: 1000) { encoded, segment in
+                pieces += [encoded, segment]
+                encoded = []
+            }
+        }
+        #expect(pieces.count == 2)
+        #expect(pieces.joined() + stream == sealed(frames))
+    }
+
+    @Test func largeFramesOpenFedInChunks() throws {
+        let large = Bytes((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+        let frames =
+            [Frame(kind: .reply, id: 1, segments: [Bytes(text: "ok"), large])] + frames + [
+                Frame(kind: .task, id: 2, segments: [large, Bytes(text: "small last")])
+            ]
+        let stream = sealed(frames)
+        var opener = keys.controller.makeOpener()
+        var opened: [Frame] = []
+        for start in stride(from: 0, to: stream.count, by: 1 << 18) {
+            opener.feed(stream[start..<min(start + (1 << 18), stream.count)])
+            while let frame = try opener.nextFrame() { opened.append(frame) }
+        }
+        #expect(opened == frames)
+        #expect(opener.bufferedByteCount == 0)
+    }
+
     @Test func anyAlteredByteIsRejected() throws {
         let stream = sealed([frames[1]])
         // Every byte after the length prefix is covered by the MAC (or is the MAC).

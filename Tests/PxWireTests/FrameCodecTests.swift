@@ -26,6 +26,28 @@ import Testing
         #expect(decoder.bufferedByteCount == 0)
     }
 
+    /// A large record is received into room of its own, its last segment is that room (not a
+    /// copy), and the room goes once the frame is taken; what came after it in a read still follows.
+    @Test(arguments: [1 << 16, 1_000_003])
+    func largeFramesDecodeInChunks(chunkSize: Int) throws {
+        let large = Bytes((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+        let frames = [
+            Frame(kind: .reply, engine: 1, id: 2, segments: [Bytes(text: "ok"), large]),
+            Frame(kind: .heartbeat),
+            Frame(kind: .reply, engine: 1, id: 3, segments: [large, Bytes(text: "small last")]),
+            Frame(kind: .stream, segments: [Bytes(text: "after")]),
+        ]
+        let stream = frames.flatMap { FrameEncoder.encode($0) }
+        var decoder = FrameDecoder()
+        var decoded: [Frame] = []
+        for start in stride(from: 0, to: stream.count, by: chunkSize) {
+            decoder.feed(stream[start..<min(start + chunkSize, stream.count)])
+            while let frame = try decoder.nextFrame() { decoded.append(frame) }
+        }
+        #expect(decoded == frames)
+        #expect(decoder.bufferedByteCount == 0)
+    }
+
     @Test func decodesByteByByte() throws {
         var stream = Bytes()
         for frame in Self.samples { FrameEncoder.encode(frame, into: &stream) }

@@ -1985,8 +1985,16 @@ def _next_indent(lines):
 _HUGE_CONTAINER = 2000
 
 
+_HUGE_TEXT = 1 << 20
+
+
 def _repr_cut(value, limit=REPR_LIMIT):
     kind = type(value)
+    if kind in (str, bytes, bytearray) and len(value) > _HUGE_TEXT:
+        # The repr of 200 MB of bytes took 0.5 s and as much memory again, to show 4 KiB of it.
+        text = _safe_repr(value[:limit])[:limit]
+        unit = "characters" if kind is str else "bytes"
+        return f"{text}… [{kind.__name__} of {len(value)} {unit}]"
     if kind in (list, tuple) and len(value) > _HUGE_CONTAINER:
         # Only the start is shown: do not build megabytes of text to cut it.
         text = _safe_repr(value[:_HUGE_CONTAINER])
