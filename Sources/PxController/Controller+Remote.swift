@@ -79,9 +79,7 @@ extension Controller {
             }
         } catch {
             log("controller: refused a TCP connection from \(peer.host ?? "?"): \(error)")
-            peer.connection.enqueue(Frame(kind: .refused, segments: [Bytes(text: "\(error)")]))
-            peer.connection.flush()
-            close(peer, reason: "refused")
+            refuse(peer, saying: "\(error)")
         }
     }
 
@@ -104,14 +102,7 @@ extension Controller {
         }
         if replaced == nil, let wantedRank, launcherJobs.contains(where: { $0.abandonedRanks.contains(wantedRank) }) {
             log("controller: refused an engine of rank \(wantedRank): it was removed before it joined")
-            peer.connection.enqueue(
-                Frame(
-                    kind: .refused,
-                    segments: [Bytes(text: "this engine was removed (%add stopped) before it joined")]
-                )
-            )
-            peer.connection.flush()
-            return close(peer, reason: "refused")
+            return refuse(peer, saying: "this engine was removed (%add stopped) before it joined")
         }
         let liveRanks = Set(
             engines.values.filter { !$0.isHome && !$0.life.isDead && $0.id != replaced?.id }.map(\.rank)

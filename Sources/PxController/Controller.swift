@@ -344,14 +344,11 @@ public final class Controller {
     private func handshake(_ frame: Frame, from peer: Peer) {
         guard let hello = Hello(frame) else { return close(peer, reason: "bad handshake") }
         guard hello.version == Hello.protocolVersion else {
-            peer.connection.enqueue(
-                Frame(
-                    kind: .refused,
-                    segments: [Bytes(text: "protocol version \(hello.version) is not \(Hello.protocolVersion)")]
-                )
+            return refuse(
+                peer,
+                saying: "protocol version \(hello.version) is not \(Hello.protocolVersion)",
+                reason: "version mismatch"
             )
-            peer.connection.flush()
-            return close(peer, reason: "version mismatch")
         }
         peer.connection.trust()
         if peer.host != nil {
@@ -366,9 +363,7 @@ public final class Controller {
             peer.role = .client(nextClientID)
             nextClientID += 1
             if let launcherFailure {
-                peer.connection.enqueue(Frame(kind: .refused, segments: [Bytes(text: launcherFailure)]))
-                peer.connection.flush()
-                return close(peer, reason: "refused")
+                return refuse(peer, saying: launcherFailure)
             }
             if mustAwaitStart(peer) {
                 clientsAwaitingWelcome.append(peer)
@@ -402,6 +397,13 @@ public final class Controller {
                 ] + rows
             )
         )
+    }
+
+    /// Tells `peer` why it may not stay (a `refused` frame, written at once), then closes it.
+    func refuse(_ peer: Peer, saying why: String, reason: String = "refused") {
+        peer.connection.enqueue(Frame(kind: .refused, segments: [Bytes(text: why)]))
+        peer.connection.flush()
+        close(peer, reason: reason)
     }
 
     func close(_ peer: Peer, reason: String) {
