@@ -217,20 +217,7 @@ extension Controller {
             let host = previous.plan.sshHost
         else { return engineEnded(id, cause: "its launcher cannot start it again") }
         previous.ranks.remove(rank)
-        let plan = LaunchPlan.sshJob(
-            options.launch,
-            host: host,
-            ranks: slot.rank..<(slot.rank + 1),
-            size: rankedEngines.count,
-            pxsh: ProcessSpawner.currentExecutable,
-            python: options.pythonExecutable
-        )
-        let job = LauncherJob(
-            plan: plan,
-            logPath: options.directory + "/launcher-\(launcherJobs.count).log",
-            laterPurpose: "restart"
-        )
-        launcherJobs.append(job)
+        let job = addSSHJob(on: host, ranks: slot.rank..<(slot.rank + 1), size: rankedEngines.count, purpose: "restart")
         slot.launcherRank = slot.rank
         slot.killDeadline = nil
         slot.handle(.relaunched)
@@ -242,6 +229,26 @@ extension Controller {
             job.ended = "\(error)"
             engineEnded(id, cause: "cannot run \(job.label): \(error)")
         }
+    }
+
+    /// A job of the cluster's that runs `pxsh engine` for `ranks` on `host` over ssh, after the
+    /// cluster's start (`purpose` says why in its messages); the caller starts it.
+    private func addSSHJob(on host: SSHHost, ranks: Range<Int>, size: Int, purpose: String) -> LauncherJob {
+        let plan = LaunchPlan.sshJob(
+            options.launch,
+            host: host,
+            ranks: ranks,
+            size: size,
+            pxsh: ProcessSpawner.currentExecutable,
+            python: options.pythonExecutable
+        )
+        let job = LauncherJob(
+            plan: plan,
+            logPath: options.directory + "/launcher-\(launcherJobs.count).log",
+            laterPurpose: purpose
+        )
+        launcherJobs.append(job)
+        return job
     }
 
     // MARK: - Adding engines with the ssh launcher
@@ -262,20 +269,7 @@ extension Controller {
             let hostRanks = next..<(next + count)
             next += count
             for job in launcherJobs { job.abandonedRanks.subtract(hostRanks) }
-            let plan = LaunchPlan.sshJob(
-                options.launch,
-                host: host,
-                ranks: hostRanks,
-                size: ranks.upperBound,
-                pxsh: ProcessSpawner.currentExecutable,
-                python: options.pythonExecutable
-            )
-            let job = LauncherJob(
-                plan: plan,
-                logPath: options.directory + "/launcher-\(launcherJobs.count).log",
-                laterPurpose: "%add"
-            )
-            launcherJobs.append(job)
+            let job = addSSHJob(on: host, ranks: hostRanks, size: ranks.upperBound, purpose: "%add")
             let ids = hostRanks.map { rank in
                 let id = newEngineID()
                 var slot = EngineSlot(
