@@ -506,9 +506,7 @@ public final class Cluster {
                 "its controller (pid \(pid)) was already gone (killed?), so its directory \(layout.directory) was removed"
         } catch ClusterError.notAnswering {
             let layout = try namedLayout(name, create: false)
-            guard let pid = try? layout.readDescription().pid,
-                ProcessTable.entry(pid)?.commandLine.contains(" controller --directory \(layout.directory) ") == true
-            else {
+            guard let pid = try? layout.readDescription().pid, isController(pid, of: layout) else {
                 throw ClusterError.stopFailed(
                     "its controller does not answer, and \(layout.descriptionPath) names none"
                 )
@@ -542,10 +540,15 @@ public final class Cluster {
 
     private static func goneController(of layout: ClusterLayout) -> pid_t? {
         guard DirectoryListing.isOwnDirectory(layout.directory), let pid = try? layout.readDescription().pid,
-            ProcessTable.entry(pid)?.commandLine.contains(" controller --directory \(layout.directory) ") != true,
+            !isController(pid, of: layout),
             (try? UnixSocket.connect(to: layout.socketPath)).map({ $0.close() }) == nil
         else { return nil }
         return pid
+    }
+
+    /// Whether `pid` runs the controller of the cluster in `layout` (a pid may have been reused).
+    private static func isController(_ pid: pid_t, of layout: ClusterLayout) -> Bool {
+        ProcessTable.entry(pid)?.commandLine.contains(" controller --directory \(layout.directory) ") == true
     }
 
     /// How long a controller may take to exit once asked, in seconds: it gives its engines and

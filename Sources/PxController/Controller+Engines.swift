@@ -314,7 +314,7 @@ extension Controller {
             queued: slot.queue.count,
             residentBytes: rss,
             host: slot.life.host ?? "local",
-            canRestart: slot.isHome || slot.life.isRelaunchable
+            canRestart: slot.life.isRelaunchable
         )
     }
 

@@ -190,7 +190,7 @@ enum RemoteEngine {
         // tells the controller, which keeps its connection until the cluster stops, and waits.
         if let signal = Signals.leaveSignal {
             // Asked at this host: the controller hears why, before the connection closes.
-            let name = Signals.name(of: signal) ?? "signal \(signal)"
+            let name = Signals.label(of: signal)
             Engine.log("engine \(id): leaving on \(name)")
             output.finish(with: Frame(kind: .leaving, engine: id, segments: [Bytes(text: "it left on \(name)")]))
             link.beginExit(within: exitBound, after: name)
@@ -317,7 +317,7 @@ final class Link: Sendable {
         else { return }
         let task = running.load(ordering: .acquiring)
         if task != 0 { Signals.interrupt(task: task, thread: pythonThread) }
-        beginExit(within: RemoteEngine.exitBound, after: Signals.name(of: signal) ?? "signal \(signal)")
+        beginExit(within: RemoteEngine.exitBound, after: Signals.label(of: signal))
     }
 
     // MARK: The Python thread's side

@@ -76,6 +76,9 @@ public enum Signals {
         return signal == 0 ? nil : signal
     }
 
+    /// The signal's name, or "signal N" for one without a name here.
+    public static func label(of signal: Int32) -> String { name(of: signal) ?? "signal \(signal)" }
+
     /// A signal's conventional name ("SIGKILL"), for the signals that end processes; nil for others.
     public static func name(of signal: Int32) -> String? {
         switch signal {
