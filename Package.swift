@@ -128,7 +128,7 @@ let package = Package(
         ),
         .testTarget(name: "TerminalTests"),
         .testTarget(name: "PxLineEditorTests", dependencies: ["PxLineEditor"]),
-        .testTarget(name: "PxBenchTests", dependencies: ["PxBench", "PxText"]),
+        .testTarget(name: "PxBenchTests", dependencies: ["PxBench", "PxText", "PxPlatform"]),
         .testTarget(name: "PxLaunchTests", dependencies: ["PxLaunch"]),
     ]
 )

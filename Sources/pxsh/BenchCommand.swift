@@ -26,8 +26,17 @@ struct BenchCommand: ParsableCommand {
             pull of 1, 10 and 100 MB numpy arrays (GB/s over all engines); scatter and gather of \
             range(10**6) and of a list of 10**6 ints; the memory of an idle engine and of the cluster. \
             Targets are marked ✓ (met) or ✗ (missed); some are relative to a peer measured in the same run \
-            (one call, and one call from Python: half of concurrent.futures' submit().result(); the whole \
-            `pxsh -c`: 8 times multiprocessing's cold start; Python's execute: 1.2 times %px pass).
+            (one call: half of concurrent.futures' submit().result(); the whole `pxsh -c`: 8 times \
+            multiprocessing's cold start).
+
+            Two targets are ratios, and each is a row of its own, measured side by side: Python's execute over \
+            %px pass on the same 4 engines (py_execute_ratio.n4, at most 1.2), and with --compare Python's call \
+            over concurrent.futures' submit().result() (py_call_ratio, at most 0.5; the peers' script keeps its \
+            executor warm between blocks). The two sides run in alternating blocks, 10 pairs with --quick and \
+            20 without, which side goes first alternating; the row is the median of the pairs' ratios (each \
+            block's median over that of the other side's block beside it), with their min and max. A machine \
+            whose speed drifts moves both blocks of a pair alike, where two medians taken minutes apart would \
+            differ by the drift. The execute and %px pass rows keep every sample of their blocks.
 
             --compare runs the same work, where it applies, with ipyparallel, multiprocessing.Pool, \
             concurrent.futures.ProcessPoolExecutor, loky and dask.distributed (LocalCluster with processes, \

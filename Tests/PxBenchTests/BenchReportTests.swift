@@ -134,7 +134,7 @@ import Testing
 
     @Test func selectionTakesIdentifiersAndPrefixes() {
         var plan = BenchPlan.quick
-        #expect(MeasureCatalog.measures(for: plan).count == 30)
+        #expect(MeasureCatalog.measures(for: plan).count == 32)
         plan.selection = ["px_pass", "map.auto", "rss"]
         #expect(
             MeasureCatalog.measures(for: plan).map(\.id) == [
@@ -171,6 +171,42 @@ import Testing
         #expect(report.meetsTarget(commandLine) == nil)
     }
 
+    @Test func aRatioTakenSideBySideIsJudgedAndShownAsARatio() throws {
+        var report = Self.report()
+        let ratios = Summary([1.12, 1.31, 1.58])!
+        report.outcomes[.pxsh]?.measurements.removeAll { $0.measureID == MeasureCatalog.pythonExecuteRatio }
+        report.outcomes[.pxsh]?.measurements.append(
+            Measurement(measureID: MeasureCatalog.pythonExecuteRatio, system: .pxsh, setting: "pairs", summary: ratios)
+        )
+        let row = try #require(report.text.split(separator: "\n").first { $0.contains("Python execute ÷ %px pass") })
+        let cells = row.split(separator: "  ").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        #expect(
+            cells.prefix(4) == [
+                "Python execute ÷ %px pass, 4 engines, side by side", "1.31×", "(1.12–1.58)", "≤ 1.2× ✗",
+            ]
+        )
+        let root = try #require(try parse(report.json.text) as? [String: Any])
+        let measures = try #require(root["measures"] as? [String: [String: Any]])
+        let ratio = try #require(measures[MeasureCatalog.pythonExecuteRatio])
+        #expect(ratio["unit"] as? String == "ratio")
+        #expect(ratio["better"] as? String == "lower")
+        #expect(ratio["target"] as? Double == 1.2)
+        #expect(ratio["meets_target"] as? Bool == false)
+        let pxsh = try #require(ratio["pxsh"] as? [String: Any])
+        #expect(pxsh["median"] as? Double == 1.31)
+        #expect(pxsh["runs"] as? Int == 3)
+        // The execute row itself has no target any more.
+        let execute = try #require(measures[MeasureCatalog.pythonExecute])
+        #expect(execute["target"] is NSNullLike)
+        #expect(execute["meets_target"] is NSNullLike)
+    }
+
+    @Test func blocksSplitTheCallsIntoThePlansPairs() {
+        #expect(BenchPlan.quick.blockSize(splitting: BenchPlan.quick.roundTripCalls) == 30)
+        #expect(BenchPlan.full.blockSize(splitting: BenchPlan.full.roundTripCalls) == 100)
+        #expect(BenchPlan.quick.blockSize(splitting: 3) == 1)
+    }
+
     @Test func catalogHasIssueFivesTargets() {
         let targets = Dictionary(
             uniqueKeysWithValues: MeasureCatalog.measures(for: .full).compactMap { m in m.target.map { (m.id, $0) } }
@@ -179,7 +215,12 @@ import Testing
         #expect(targets["px_pass.n4"] == 100e-6)
         #expect(targets["local_line"] == 100e-6)
         let relative = MeasureCatalog.measures(for: .full).filter { $0.relativeTarget != nil }
-        #expect(relative.map(\.id) == ["cli.n4", "call", "py_call", "py_execute.n4"])
+        #expect(relative.map(\.id) == ["cli.n4", "call"])
+        // Issue 11's ratios are judged as ratios taken side by side, not from the two rows' medians.
+        #expect(targets["py_call"] == 150e-6)
+        #expect(targets["py_call_ratio"] == 0.5)
+        #expect(targets["py_execute_ratio.n4"] == 1.2)
+        #expect(targets["py_execute.n4"] == nil)
         #expect(targets["map.chunk1"] == 50_000)
         #expect(targets["push.100MB"] == 2)
         #expect(targets["pull.100MB"] == 2)

@@ -1,3 +1,4 @@
+import PxPlatform
 import Testing
 
 @testable import PxBench
@@ -48,6 +49,7 @@ import Glibc
         let options = suite.arguments.filter { $0.hasPrefix("--") }
         #expect(options.count == 16)
         for option in options { #expect(script.contains("parser.add_argument(\"\(option)\""), "\(option)") }
+        #expect(script.contains("parser.add_argument(\"--serve-call-blocks\""))
     }
 
     @Test func ipyparallelGetsItsSmallerChunkOneCount() {
@@ -67,6 +69,7 @@ import Glibc
             scriptRuns: 1,
             roundTripCalls: 3,
             roundTripWarmupCalls: 1,
+            interleavedPairs: 2,
             chunkOneTasks: 20,
             chunkOneTasksForIpyparallel: 10,
             mapRuns: 2,
@@ -111,5 +114,23 @@ import Glibc
         let coldStart = try #require(outcome.measurements.first { $0.measureID == "cold_start.n2" })
         #expect(coldStart.summary.count == plan.coldStartRuns)
         #expect(coldStart.summary.median > 0)
+    }
+
+    /// concurrent.futures' call served in blocks on request, as pxsh runs them between its own; the script and
+    /// its executor's workers are gone once the blocks are done.
+    @Test(.enabled(if: hasPython)) func concurrentFuturesServesCallBlocksOnRequest() throws {
+        var started: [pid_t] = []
+        let blocks = try PeerCallBlocks.with(.concurrentFutures, plan: Self.tinyPlan, python: Self.which("python3")!) {
+            peer in
+            let first = try peer.block(calls: 3, leadIn: 1)
+            started = [peer.pid] + ProcessTable.descendants(of: peer.pid)
+            return [first, try peer.block(calls: 2, leadIn: 0)]
+        }
+        #expect(blocks.map(\.count) == [3, 2])
+        #expect(blocks.joined().allSatisfy { $0 > 0 && $0 < 60 })
+        #expect(started.count > 1, "the script and its workers: \(started)")
+        // The script shuts its executor down (joining the workers) before it exits, and exits before `with` returns.
+        let alive = started.filter(ProcessTable.isAlive)
+        #expect(alive.isEmpty, "left running: \(alive)")
     }
 }

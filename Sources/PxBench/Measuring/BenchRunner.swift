@@ -1,7 +1,8 @@
 import PxClient
 import PxText
 
-/// Runs the suite: pxsh first, then each peer, one at a time so that they never compete for the CPUs.
+/// Runs the suite: pxsh first, then each peer, one at a time so that they never compete for the CPUs (the
+/// ratios taken side by side run a peer's blocks between pxsh's, never at the same time).
 public enum BenchRunner {
     /// Measures everything `options` asks for.
     ///
@@ -19,11 +20,10 @@ public enum BenchRunner {
         }
 
         var outcomes: [BenchSystem: SuiteOutcome] = [:]
-        outcomes[.pxsh] = PxshSuite(plan: options.plan, python: options.python, progress: show).run()
-        var peerPython: String?
-        if options.compare {
-            let python = options.peerPython ?? installation.executable
-            peerPython = python
+        let peerPython = options.compare ? options.peerPython ?? installation.executable : nil
+        outcomes[.pxsh] = PxshSuite(plan: options.plan, python: options.python, peerPython: peerPython, progress: show)
+            .run()
+        if let python = peerPython {
             for peer in BenchSystem.peers {
                 let suite = PeerSuite(system: peer, plan: options.plan, python: python)
                 do {

@@ -18,24 +18,15 @@ struct PeerSuite {
 
     /// Runs the script; `progress` sees each measurement as it arrives.
     func run(progress: (Measurement) -> Void) throws -> SuiteOutcome {
-        let script = try RuntimeDirectory.root() + "/bench-peer-\(getpid()).py"
-        let file = try FileDescriptor.open(script, flags: O_WRONLY | O_CREAT | O_TRUNC)
-        do {
-            try file.writeAll(PackageResources.peer_bench_py)
-            file.close()
-        } catch {
-            file.close()
-            throw error
-        }
-        defer { unlink(script) }
-
         var parser = PeerOutputParser(system: system)
-        let ending = try LineReadingProcess.run(
-            python,
-            arguments: ["-u", script, system.rawValue] + arguments,
-            idleSeconds: idleSeconds
-        ) { line in
-            if let measurement = parser.consume(line) { progress(measurement) }
+        let ending = try Self.withScript { script in
+            try LineReadingProcess.run(
+                python,
+                arguments: ["-u", script, system.rawValue] + arguments,
+                idleSeconds: idleSeconds
+            ) { line in
+                if let measurement = parser.consume(line) { progress(measurement) }
+            }
         }
 
         var outcome = SuiteOutcome(
@@ -70,6 +61,21 @@ struct PeerSuite {
             }
         }
         return outcome
+    }
+
+    /// Runs `body` with the path of the script, written to the per-user runtime directory and removed after.
+    static func withScript<Result>(_ body: (String) throws -> Result) throws -> Result {
+        let script = try RuntimeDirectory.root() + "/bench-peer-\(getpid()).py"
+        let file = try FileDescriptor.open(script, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        do {
+            try file.writeAll(PackageResources.peer_bench_py)
+            file.close()
+        } catch {
+            file.close()
+            throw error
+        }
+        defer { unlink(script) }
+        return try body(script)
     }
 
     /// The plan, as the script's options.

@@ -18,12 +18,16 @@ final class PxshSuite {
     let plan: BenchPlan
     /// The python the engines run, as `--python` takes it.
     let python: String
+    /// The python that runs the peers' script (`--compare`), for the ratios taken side by side with a peer;
+    /// nil without `--compare`.
+    let peerPython: String?
     private let progress: (Measurement) -> Void
     private var outcome = SuiteOutcome()
 
-    init(plan: BenchPlan, python: String, progress: @escaping (Measurement) -> Void) {
+    init(plan: BenchPlan, python: String, peerPython: String?, progress: @escaping (Measurement) -> Void) {
         self.plan = plan
         self.python = python
+        self.peerPython = peerPython
         self.progress = progress
     }
 
@@ -36,7 +40,11 @@ final class PxshSuite {
         attempt([MeasureCatalog.coldStartMPI(engines: MeasureCatalog.coldStartMPIEngines)]) {
             try measureColdStartsWithMPI()
         }
-        attempt(plan.roundTripEngineCounts.map(MeasureCatalog.roundTrip(engines:)) + [MeasureCatalog.pythonExecute]) {
+        attempt(
+            plan.roundTripEngineCounts.map(MeasureCatalog.roundTrip(engines:)) + [
+                MeasureCatalog.pythonExecute, MeasureCatalog.pythonExecuteRatio,
+            ]
+        ) {
             try measureRoundTrips()
         }
         attempt([MeasureCatalog.roundTripOverTCP(engines: MeasureCatalog.roundTripOverTCPEngines)]) {
@@ -150,40 +158,87 @@ final class PxshSuite {
             guard engines.count == largest else {
                 throw BenchError.wrongResult("\(engines.count) of \(largest) engines started")
             }
-            for count in plan.roundTripEngineCounts where plan.includes(MeasureCatalog.roundTrip(engines: count)) {
+            let besideExecute = MeasureCatalog.pythonExecuteEngines
+            for count in plan.roundTripEngineCounts
+            where count != besideExecute && plan.includes(MeasureCatalog.roundTrip(engines: count)) {
                 let view = cluster.view(Array(engines.prefix(count)))
-                for _ in 0..<plan.roundTripWarmupCalls { try cluster.finish(try view.execute("pass")) }
-                var runs: [Double] = []
-                runs.reserveCapacity(plan.roundTripCalls)
-                for _ in 0..<plan.roundTripCalls {
-                    let stopwatch = Stopwatch()
-                    try cluster.finish(try view.execute("pass"))
-                    runs.append(stopwatch.seconds)
-                }
-                record(MeasureCatalog.roundTrip(engines: count), "DirectView.execute(\"pass\") + Cluster.finish", runs)
+                _ = try roundTrips(cluster, view, calls: 0, warmup: plan.roundTripWarmupCalls)
+                let runs = try roundTrips(cluster, view, calls: plan.roundTripCalls)
+                record(MeasureCatalog.roundTrip(engines: count), Self.roundTripSetting, runs)
             }
-            if largest == 4 && plan.includes(MeasureCatalog.pythonExecute) {
-                let samples = try pythonSamples(
-                    cluster,
-                    """
-                    import time as _bench_time
-                    def _bench_execute(warmup, calls):
-                        view = px[:]
-                        assert len(view) == 4
-                        for _ in range(warmup):
-                            view.execute("pass", block=True)
-                        samples = []
-                        for _ in range(calls):
-                            start = _bench_time.perf_counter()
-                            view.execute("pass", block=True)
-                            samples.append(_bench_time.perf_counter() - start)
-                        return samples
-                    _bench_execute(\(plan.roundTripWarmupCalls), \(plan.roundTripCalls))
-                    """
-                )
-                record(MeasureCatalog.pythonExecute, "px[:].execute(\"pass\", block=True) at the prompt", samples)
+            if plan.roundTripEngineCounts.contains(besideExecute) {
+                try measureExecuteBesideRoundTrip(cluster, view: cluster.view(Array(engines.prefix(besideExecute))))
             }
         }
+    }
+
+    static let roundTripSetting = "DirectView.execute(\"pass\") + Cluster.finish"
+
+    /// `%px pass` through the Swift API and `px[:].execute('pass', block=True)` from Python at the prompt, on
+    /// the same 4 engines in alternating blocks (``InterleavedBlocks``): both rows keep every sample, and the
+    /// ratio row is the median of the pairs' ratios.
+    private func measureExecuteBesideRoundTrip(_ cluster: Cluster, view: DirectView) throws {
+        let roundTripID = MeasureCatalog.roundTrip(engines: MeasureCatalog.pythonExecuteEngines)
+        let ratioID = MeasureCatalog.pythonExecuteRatio
+        var sides: Set<InterleavedBlocks.Side> = []
+        if plan.includes(roundTripID) || plan.includes(ratioID) { sides.insert(.reference) }
+        if plan.includes(MeasureCatalog.pythonExecute) || plan.includes(ratioID) { sides.insert(.subject) }
+        guard !sides.isEmpty else { return }
+        try local(
+            cluster,
+            """
+            import time as _bench_time
+            def _bench_execute(calls, warmup):
+                view = px[:]
+                assert len(view) == \(view.targets.count)
+                for _ in range(warmup):
+                    view.execute("pass", block=True)
+                samples = []
+                for _ in range(calls):
+                    start = _bench_time.perf_counter()
+                    view.execute("pass", block=True)
+                    samples.append(_bench_time.perf_counter() - start)
+                return samples
+            """
+        )
+        let warmup = plan.roundTripWarmupCalls
+        if sides.contains(.reference) { _ = try roundTrips(cluster, view, calls: 0, warmup: warmup) }
+        if sides.contains(.subject) { try local(cluster, "_bench_execute(0, \(warmup))") }
+        let calls = plan.blockSize(splitting: plan.roundTripCalls)
+        let leadIn = plan.blockLeadInCalls
+        let blocks = try InterleavedBlocks.measure(pairs: plan.interleavedPairs, sides: sides) { side in
+            switch side {
+            case .reference: try roundTrips(cluster, view, calls: calls, warmup: leadIn)
+            case .subject: try pythonSamples(cluster, "_bench_execute(\(calls), \(leadIn))", count: calls)
+            }
+        }
+        record(roundTripID, Self.roundTripSetting, blocks.samples(of: .reference))
+        record(
+            MeasureCatalog.pythonExecute,
+            "px[:].execute(\"pass\", block=True) at the prompt",
+            blocks.samples(of: .subject)
+        )
+        record(ratioID, pairsSetting("px[:].execute('pass')", "%px pass (the Swift API)", calls: calls), blocks.ratios)
+    }
+
+    /// How a ratio row was measured, for the report's list of settings.
+    private func pairsSetting(_ subject: String, _ reference: String, calls: Int) -> String {
+        "\(subject) ÷ \(reference): each block's median over that of the other's block beside it, "
+            + "\(plan.interleavedPairs) pairs of \(calls) calls (each block after \(plan.blockLeadInCalls) untimed), "
+            + "alternating which runs first"
+    }
+
+    /// The seconds of each of `calls` blocking `execute("pass")` on `view`, after `warmup` untimed ones.
+    private func roundTrips(_ cluster: Cluster, _ view: DirectView, calls: Int, warmup: Int = 0) throws -> [Double] {
+        for _ in 0..<warmup { try cluster.finish(try view.execute("pass")) }
+        var runs: [Double] = []
+        runs.reserveCapacity(calls)
+        for _ in 0..<calls {
+            let stopwatch = Stopwatch()
+            try cluster.finish(try view.execute("pass"))
+            runs.append(stopwatch.seconds)
+        }
+        return runs
     }
 
     /// The same round trip to engines that joined with `pxsh engine --connection-file -` over TCP on
@@ -227,15 +282,8 @@ final class PxshSuite {
             engines = rows.filter { $0.id >= 0 && $0.state == .idle && $0.host != "local" }.map(\.id)
         }
         let view = cluster.view(engines)
-        for _ in 0..<plan.roundTripWarmupCalls { try cluster.finish(try view.execute("pass")) }
-        var runs: [Double] = []
-        runs.reserveCapacity(plan.roundTripCalls)
-        for _ in 0..<plan.roundTripCalls {
-            let stopwatch = Stopwatch()
-            try cluster.finish(try view.execute("pass"))
-            runs.append(stopwatch.seconds)
-        }
-        record(measureID, "DirectView.execute(\"pass\") + Cluster.finish, engines over TCP", runs)
+        let runs = try roundTrips(cluster, view, calls: plan.roundTripCalls, warmup: plan.roundTripWarmupCalls)
+        record(measureID, Self.roundTripSetting + ", engines over TCP", runs)
     }
 
     // MARK: - Memory, maps and data, on one cluster
@@ -243,7 +291,7 @@ final class PxshSuite {
     private var dataMeasureIDs: [String] {
         [
             MeasureCatalog.engineMemory, MeasureCatalog.clusterMemory, MeasureCatalog.call, MeasureCatalog.pythonCall,
-            MeasureCatalog.pythonSubmissions, MeasureCatalog.localLine,
+            MeasureCatalog.pythonCallRatio, MeasureCatalog.pythonSubmissions, MeasureCatalog.localLine,
             MeasureCatalog.mapChunkOne, MeasureCatalog.mapAuto,
         ]
             + plan.transferSizes.flatMap { [MeasureCatalog.push(bytes: $0), MeasureCatalog.pull(bytes: $0)] }
@@ -261,6 +309,7 @@ final class PxshSuite {
             try measureScript(cluster, MeasureCatalog.call, line: "%apply abs 1", check: "assert _ == 1, 'call'")
         }
         attempt([MeasureCatalog.pythonCall, MeasureCatalog.pythonSubmissions]) { try measurePython(cluster) }
+        attempt([MeasureCatalog.pythonCallRatio]) { try measureCallBesidePeer(cluster) }
         attempt([MeasureCatalog.localLine]) {
             try measureScript(cluster, MeasureCatalog.localLine, line: "x = 1", check: "assert x == 1, 'line'")
         }
@@ -325,7 +374,8 @@ final class PxshSuite {
                     assert view.apply_async(abs, -1).get() == 1
                     return samples
                 _bench_calls(\(plan.callCount), \(plan.scriptRuns))
-                """
+                """,
+                count: plan.scriptRuns
             )
             record(MeasureCatalog.pythonCall, "lv.apply_async(abs, 1).get() at the prompt", samples)
         }
@@ -346,7 +396,8 @@ final class PxshSuite {
                         assert values == list(range(count))
                     return samples[1:]
                 _bench_submissions(\(count), \(plan.mapRuns))
-                """
+                """,
+                count: plan.mapRuns
             )
             record(
                 MeasureCatalog.pythonSubmissions,
@@ -356,17 +407,64 @@ final class PxshSuite {
         }
     }
 
-    /// Runs `code` at the prompt (the home engine); its last expression is a list of samples.
-    private func pythonSamples(_ cluster: Cluster, _ code: String) throws -> [Double] {
+    /// Python's call at the prompt and concurrent.futures' `submit(abs, 1).result()` (in the peers' script, its
+    /// executor kept warm between blocks) in alternating blocks (``InterleavedBlocks``); with `--compare` only.
+    private func measureCallBesidePeer(_ cluster: Cluster) throws {
+        guard let peerPython else {
+            throw BenchError.unavailable("with --compare only: concurrent.futures' blocks run between pxsh's")
+        }
+        try local(
+            cluster,
+            """
+            import time as _bench_time
+            def _bench_call(calls, warmup):
+                view = px.load_balanced_view()
+                for _ in range(warmup):
+                    view.apply_async(abs, 1).get()
+                samples = []
+                for _ in range(calls):
+                    start = _bench_time.perf_counter()
+                    view.apply_async(abs, 1).get()
+                    samples.append(_bench_time.perf_counter() - start)
+                assert view.apply_async(abs, -1).get() == 1
+                return samples
+            """
+        )
+        try local(cluster, "_bench_call(0, \(plan.roundTripWarmupCalls))")
+        let calls = plan.blockSize(splitting: plan.callCount)
+        let leadIn = plan.blockLeadInCalls
+        let blocks = try PeerCallBlocks.with(.concurrentFutures, plan: plan, python: peerPython) { peer in
+            try InterleavedBlocks.measure(pairs: plan.interleavedPairs, sides: [.subject, .reference]) { side in
+                switch side {
+                case .subject: try pythonSamples(cluster, "_bench_call(\(calls), \(leadIn))", count: calls)
+                case .reference: try peer.block(calls: calls, leadIn: leadIn)
+                }
+            }
+        }
+        let setting = pairsSetting(
+            "lv.apply_async(abs, 1).get()",
+            "concurrent.futures' submit(abs, 1).result()",
+            calls: calls
+        )
+        record(MeasureCatalog.pythonCallRatio, setting, blocks.ratios)
+    }
+
+    /// Runs `code` at the prompt (the home engine); its last expression is a list of `count` samples.
+    ///
+    /// The list comes back as its repr, which the prompt cuts at 4096 characters (about 170 samples): a
+    /// series longer than that is measured in blocks.
+    private func pythonSamples(_ cluster: Cluster, _ code: String, count: Int) throws -> [Double] {
         let result = try cluster.executeLocally(code)
         try cluster.finish(result)
-        guard let repr = result.tasks.first?.executeReply?.resultRepr, repr.hasPrefix("[") else {
+        guard let repr = result.tasks.first?.executeReply?.resultRepr, repr.hasPrefix("["), repr.hasSuffix("]") else {
             throw BenchError.wrongResult("the Python measurement gave no samples")
         }
         let samples = repr.dropFirst().dropLast().split(separator: ",").compactMap {
             Double(String($0.filter { !$0.isWhitespace }))
         }
-        guard !samples.isEmpty else { throw BenchError.wrongResult("the Python measurement gave no samples") }
+        guard samples.count == count else {
+            throw BenchError.wrongResult("the Python measurement gave \(samples.count) of \(count) samples")
+        }
         return samples
     }
 

@@ -20,6 +20,13 @@ public struct BenchPlan: Equatable, Sendable {
     public var roundTripEngineCounts = [1, 2, 4]
     public var roundTripCalls: Int
     public var roundTripWarmupCalls: Int
+    /// Pairs of blocks for a ratio measured side by side (``InterleavedBlocks``): `%px pass` and Python's
+    /// `execute` split their round trips into this many blocks each, Python's call and concurrent.futures'
+    /// their calls.
+    public var interleavedPairs: Int
+    /// Untimed calls at the start of each block, so that a block times the same steady state as one long
+    /// series, not the first call after the other side's block.
+    public var blockLeadInCalls = 5
     /// Engines of the cluster used for load-balanced maps, push/pull, scatter/gather and memory.
     public var engines = 2
     /// Tasks of the chunksize-1 map.
@@ -45,6 +52,7 @@ public struct BenchPlan: Equatable, Sendable {
         scriptRuns: 5,
         roundTripCalls: 2_000,
         roundTripWarmupCalls: 200,
+        interleavedPairs: 20,
         chunkOneTasks: 100_000,
         chunkOneTasksForIpyparallel: 3_000,
         mapRuns: 5,
@@ -59,6 +67,7 @@ public struct BenchPlan: Equatable, Sendable {
         scriptRuns: 3,
         roundTripCalls: 300,
         roundTripWarmupCalls: 50,
+        interleavedPairs: 10,
         chunkOneTasks: 20_000,
         chunkOneTasksForIpyparallel: 1_000,
         mapRuns: 3,
@@ -72,6 +81,7 @@ public struct BenchPlan: Equatable, Sendable {
         scriptRuns: Int,
         roundTripCalls: Int,
         roundTripWarmupCalls: Int,
+        interleavedPairs: Int,
         chunkOneTasks: Int,
         chunkOneTasksForIpyparallel: Int,
         mapRuns: Int,
@@ -83,12 +93,16 @@ public struct BenchPlan: Equatable, Sendable {
         self.scriptRuns = scriptRuns
         self.roundTripCalls = roundTripCalls
         self.roundTripWarmupCalls = roundTripWarmupCalls
+        self.interleavedPairs = interleavedPairs
         self.chunkOneTasks = chunkOneTasks
         self.chunkOneTasksForIpyparallel = chunkOneTasksForIpyparallel
         self.mapRuns = mapRuns
         self.transferRuns = transferRuns
         self.scatterRuns = scatterRuns
     }
+
+    /// Calls in one block when `calls` are split into ``interleavedPairs`` blocks (at least one).
+    public func blockSize(splitting calls: Int) -> Int { max(1, calls / max(1, interleavedPairs)) }
 
     /// Whether the measure `id` is selected: `px_pass` selects `px_pass.n1`, `px_pass.n2`, ...
     public func includes(_ id: String) -> Bool {

@@ -11,12 +11,14 @@ public struct Measure: Hashable, Sendable {
         /// Decimal gigabytes (10⁹ bytes) per second.
         case gigabytesPerSecond = "GB/s"
         case bytes = "bytes"
+        /// One measure over another, taken side by side (``InterleavedBlocks``).
+        case ratio = "ratio"
 
         /// Whether a larger sample is a better one (throughput), or a smaller one (time, memory).
         public var isHigherBetter: Bool {
             switch self {
             case .tasksPerSecond, .itemsPerSecond, .gigabytesPerSecond: true
-            case .seconds, .bytes: false
+            case .seconds, .bytes, .ratio: false
             }
         }
     }

@@ -20,6 +20,11 @@ in the row's unit: seconds, tasks/s, items/s, GB/s (10**9 bytes/s) or bytes.
 Anything else on stdout or stderr is a log line; pxsh shows the last ones if
 the script fails.
 
+With --serve-call-blocks (concurrent.futures, loky) the script measures only
+the call row, in blocks that pxsh asks for on stdin one at a time ("calls N
+LEAD_IN"), each answered by a sample line, so that pxsh can run them between
+blocks of its own Python call and judge the ratio of the two side by side.
+
 Honesty rules, so that the ratios mean something:
 
 - The same work as pxsh: the same counts, sizes and functions; results end up
@@ -227,7 +232,7 @@ def skip_pxsh_only(plan, *others):
     for measure in ("python_start.site", "python_start.bare"):
         skip(measure, "Python's own start: the same interpreter for every system")
     # The Python API's rows: the peers' own Python calls are the rows "call" and "px_pass".
-    for measure in ("py_call", "py_apply_async", "py_execute.n4"):
+    for measure in ("py_call", "py_call_ratio", "py_apply_async", "py_execute.n4", "py_execute_ratio.n4"):
         skip(measure, "pxsh's Python client (px); the peer's Python calls are the call and %px pass rows")
     for measure in others:
         skip(measure, "measured for multiprocessing only")
@@ -495,30 +500,29 @@ def multiprocessing_maps(plan, pool):
 # --------------------------------------------------------------------------
 # concurrent.futures and loky: executors of worker processes
 
-def run_executor(plan, system):
-    """concurrent.futures.ProcessPoolExecutor (the standard library) or loky's reusable executor."""
+def executor_maker(system):
+    """(make, name): make(n) starts an executor of n workers, concurrent.futures' or loky's. Prints the
+    version line, or the unavailable line and returns (None, None)."""
     if system == "loky":
         try:
             import loky
         except ImportError as error:
             emit("unavailable", f"cannot import loky ({error}); see `pxsh bench --help` for --install-peers")
-            return
+            return None, None
         emit("info", "version", loky.__version__)
+        return (lambda n: loky.ProcessPoolExecutor(max_workers=n)), "loky.ProcessPoolExecutor(n)"
+    import concurrent.futures
+    import multiprocessing
+    method = multiprocessing.get_start_method()
+    emit("info", "version", f"Python {sys.version.split()[0]}, start method {method}")
+    return (lambda n: concurrent.futures.ProcessPoolExecutor(max_workers=n)), "ProcessPoolExecutor(n)"
 
-        def make(n):
-            return loky.ProcessPoolExecutor(max_workers=n)
 
-        name = "loky.ProcessPoolExecutor(n)"
-    else:
-        import concurrent.futures
-        import multiprocessing
-        method = multiprocessing.get_start_method()
-        emit("info", "version", f"Python {sys.version.split()[0]}, start method {method}")
-
-        def make(n):
-            return concurrent.futures.ProcessPoolExecutor(max_workers=n)
-
-        name = "ProcessPoolExecutor(n)"
+def run_executor(plan, system):
+    """concurrent.futures.ProcessPoolExecutor (the standard library) or loky's reusable executor."""
+    make, name = executor_maker(system)
+    if make is None:
+        return
     skip_pxsh_only(plan, "cli.n4")
     for n in plan.round_trip_engines:
         skip(f"px_pass.n{n}", "an executor cannot address its workers: no broadcast")
@@ -574,6 +578,55 @@ def run_executor(plan, system):
                         lambda n, chunk: list(executor.map(identity, range(n), chunksize=chunk)),
                         lambda n, chunk, setting: f"list(executor.map(f, range({n}), {setting}))",
                     )
+
+
+def input_lines():
+    """The lines of standard input, until it closes. os.read, as watch_parent does, and only between
+    blocks: no reader holds sys.stdin's lock while the executor forks its workers."""
+    pending = b""
+    while True:
+        try:
+            chunk = os.read(0, 4096)
+        except OSError:
+            return
+        if not chunk:
+            return
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            yield line.decode()
+
+
+def serve_call_blocks(plan, system):
+    """--serve-call-blocks: the executor's call, timed in blocks on request, so that pxsh can run them
+    between blocks of its own and judge a ratio taken side by side.
+
+    Each line "calls N LEAD_IN" on standard input is answered with a sample line for "call": N calls of
+    submit(abs, 1).result(), timed one by one after LEAD_IN untimed ones. The executor is started and
+    warmed up once, and kept from block to block. The end of standard input ends the script.
+    """
+    make, _ = executor_maker(system)
+    if make is None:
+        return
+    with make(plan.engines) as executor:
+        list(executor.map(noop, range(plan.engines)))
+
+        def call():
+            return executor.submit(abs, 1).result()
+
+        for _ in range(plan.round_trip_warmup):
+            call()
+        check(call() == 1, "call")
+        for line in input_lines():
+            fields = line.split()
+            if len(fields) != 3 or fields[0] != "calls" or not all(field.isdigit() for field in fields[1:]):
+                emit("fail", "call", f"not a request: {line!r} (expected 'calls N LEAD_IN')")
+                return
+            calls, lead_in = int(fields[1]), int(fields[2])
+            for _ in range(lead_in):
+                call()
+            emit("sample", "call", "executor.submit(abs, 1).result()",
+                 " ".join(repr(timed(call)[0]) for _ in range(calls)))
 
 
 # --------------------------------------------------------------------------
@@ -732,6 +785,8 @@ def parse(arguments):
     parser.add_argument("--scatter-items", type=int, required=True)
     parser.add_argument("--scatter-runs", type=int, required=True)
     parser.add_argument("--only", type=lambda text: [part for part in text.split(",") if part], default=[])
+    parser.add_argument("--serve-call-blocks", action="store_true",
+                        help="time the executor's call in blocks asked for on stdin (concurrent.futures, loky)")
     plan = parser.parse_args(arguments)
     # Pool.map's default chunk size, which pxsh's auto and ipyparallel's tuned setting copy.
     plan.auto_chunk = max(1, math.ceil(plan.auto_items / (4 * plan.engines)))
@@ -740,6 +795,14 @@ def parse(arguments):
 
 def main():
     plan = parse(sys.argv[1:])
+    if plan.serve_call_blocks:
+        if plan.system not in ("concurrent.futures", "loky"):
+            sys.exit(f"--serve-call-blocks: {plan.system} is not an executor")
+        try:
+            serve_call_blocks(plan, plan.system)
+        finally:
+            kill_descendants()
+        return
     _selection.extend(plan.only)
     watch_parent()
     try:

@@ -63,6 +63,8 @@ extension BenchReport {
             ("cold_start_runs", .integer(plan.coldStartRuns)),
             ("round_trip_engines", integers(plan.roundTripEngineCounts)),
             ("round_trip_calls", .integer(plan.roundTripCalls)),
+            ("interleaved_pairs", .integer(plan.interleavedPairs)),
+            ("block_lead_in_calls", .integer(plan.blockLeadInCalls)),
             ("engines", .integer(plan.engines)),
             ("chunk_one_tasks", .integer(plan.chunkOneTasks)),
             ("chunk_one_tasks_ipyparallel", .integer(plan.chunkOneTasksForIpyparallel)),

@@ -22,7 +22,8 @@ extension BenchReport {
         lines.append("")
         lines.append(
             "Medians of repeated runs, with (min–max) or (p90). pxsh × = how many times faster (or leaner) pxsh is. "
-                + "GB/s = 10^9 bytes/s moved to or from all engines; MB = 10^6 bytes."
+                + "GB/s = 10^9 bytes/s moved to or from all engines; MB = 10^6 bytes. "
+                + "A ratio \"side by side\" is the median (min–max) of the ratios of blocks of the two run alternately."
         )
         let peersRan = BenchSystem.peers.contains { outcomes[$0] != nil && outcomes[$0]?.unavailableReason == nil }
         if peersRan { lines += settingsLines }
@@ -78,7 +79,7 @@ extension BenchReport {
     private func bare(_ value: Double, _ measure: Measure) -> String {
         switch measure.unit {
         case .tasksPerSecond, .itemsPerSecond: NumberFormat.rate(value)
-        case .gigabytesPerSecond: NumberFormat.significant(value)
+        case .gigabytesPerSecond, .ratio: NumberFormat.significant(value)
         case .seconds, .bytes: NumberFormat.value(value, unit: measure.unit)
         }
     }
@@ -89,7 +90,9 @@ extension BenchReport {
             guard let relative = measure.relativeTarget else { return "" }
             return comparison + "\(Self.factor(relative.factor))× \(relative.system.displayName)"
         }
-        var bound = comparison + NumberFormat.value(target, unit: measure.unit)
+        var bound =
+            comparison
+            + (measure.unit == .ratio ? "\(Self.factor(target))×" : NumberFormat.value(target, unit: measure.unit))
         if let relative = measure.relativeTarget {
             bound += " (\(Self.factor(relative.factor))× \(relative.system.displayName))"
         }

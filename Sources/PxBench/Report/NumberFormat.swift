@@ -28,6 +28,7 @@ extension NumberFormat {
         case .itemsPerSecond: rate(value) + " items/s"
         case .gigabytesPerSecond: significant(value) + " GB/s"
         case .bytes: megabytes(value)
+        case .ratio: significant(value) + "×"
         }
     }
 
