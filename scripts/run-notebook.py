@@ -4,7 +4,9 @@ Usage: python scripts/run-notebook.py NOTEBOOK  (prints each code cell's output;
 failing cell or a missing expected output)
 """
 
+import os
 import sys
+import tempfile
 
 import nbclient
 import nbformat
@@ -38,14 +40,16 @@ def text_of(cell) -> str:
 
 def main(path: str) -> int:
     notebook = nbformat.read(path, as_version=4)
-    # The kernel listens on Unix sockets, not on TCP ports.
-    manager = KernelManager(kernel_name="python3", transport="ipc")
-    client = nbclient.NotebookClient(notebook, km=manager, timeout=120, kernel_name="python3")
-    try:
-        client.execute()
-    except nbclient.exceptions.CellExecutionError as error:
-        print(f"{path}: a cell failed:\n{error}")
-        return 1
+    # The kernel listens on Unix sockets, not on TCP ports: in a directory removed afterwards (by
+    # default they would be left in the current directory).
+    with tempfile.TemporaryDirectory(prefix="pxsh-kernel-") as sockets:
+        manager = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "kernel"))
+        client = nbclient.NotebookClient(notebook, km=manager, timeout=120, kernel_name="python3")
+        try:
+            client.execute()
+        except nbclient.exceptions.CellExecutionError as error:
+            print(f"{path}: a cell failed:\n{error}")
+            return 1
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     failed = 0
     for index, (cell, expected) in enumerate(zip(code_cells, EXPECTED)):
