@@ -20,7 +20,15 @@ from . import errors, protocol, serialize
 
 
 class _Task:
-    __slots__ = ("engine", "started", "completed", "reply", "stdout", "stderr", "value", "error")
+    """One task of a result: its engine, output, timing, and reply once it came.
+
+    A successful reply of a result made with `read_later` is kept as its frame and read when one of
+    the slots it fills (started, completed, reply, value, error) is first looked at: a blocking
+    execute looks at none of them. Until then those slots are unset, so __getattr__ runs for them.
+    """
+
+    __slots__ = ("engine", "started", "completed", "reply", "stdout", "stderr", "value", "error",
+                 "frame", "owner")
 
     def __init__(self, engine: Optional[int]):
         self.engine = engine
@@ -31,10 +39,25 @@ class _Task:
         self.stderr = ""
         self.value: Any = None
         self.error: Optional[errors.RemoteError] = None
+        self.frame: Optional[protocol.Frame] = None  # a reply kept to be read later
+        self.owner: Optional["AsyncResult"] = None  # the result that reads it
+
+    def __getattr__(self, name: str):
+        # Only for the slots a kept reply left unset: read it now (once, whichever thread asks).
+        owner = self.owner
+        if owner is None:
+            raise AttributeError(name)
+        with owner._client._lock:
+            frame = self.frame
+            if frame is not None:
+                self.frame = None
+                owner._read_reply(self, frame)
+        return object.__getattribute__(self, name)
 
 
 _unpack_timing = struct.Struct("<QQ").unpack_from  # protocol.timing, without its call
 _NO_ENGINE = protocol.NO_ENGINE
+_FAILED = protocol.FAILED
 _PENDING = "PENDING"
 _SETTLED = (_FINISHED, _CANCELLED, _CANCELLED_AND_NOTIFIED)  # the states Future.done() is True in
 # The fields concurrent.futures.Future.__init__ sets (CPython 3.8 and later); if a Python sets
@@ -94,6 +117,9 @@ class ExecuteReply:
                      else repr(self))
 
 
+_NOT_READ = object()  # the value of a result whose replies are kept unread (see _Task)
+
+
 def _execute_reply(segments: list) -> ExecuteReply:
     # The execute op's reply: execution count, "1" when the cell had a value, its repr.
     count = int(segments[0]) if segments and segments[0].isdigit() else 0
@@ -111,7 +137,8 @@ class AsyncResult(concurrent.futures.Future):
 
     def __init__(self, client, *, label: str, method: str, engines: Sequence[Optional[int]],
                  decode: Callable[[list], Any], single: bool = False,
-                 combine: Optional[Callable[[List[Any]], Any]] = None):
+                 combine: Optional[Callable[[List[Any]], Any]] = None, read_later: bool = False):
+        """`read_later`: `decode` cannot fail, so a successful reply may be read when first looked at."""
         if _FUTURE_FIELDS_KNOWN:
             # Future.__init__'s fields, with the client's condition instead of a new one per result
             # (a Condition costs more to make than the rest of a call); waits go through the client.
@@ -129,6 +156,8 @@ class AsyncResult(concurrent.futures.Future):
         self.name: Optional[str] = None
         self._tasks = [_Task(engine) for engine in engines]
         self._decode = decode
+        self._read_later = read_later
+        self._unread = 0  # replies kept to be read later
         self._single = single
         self._combine = combine
         self._replied = 0
@@ -184,10 +213,17 @@ class AsyncResult(concurrent.futures.Future):
         Raises TimeoutError if it is not ready by then (the tasks go on),
         and RemoteError or CompositeError if tasks failed.
         """
-        if self._state == _FINISHED:
-            if self._exception is None:
-                return self._result
-        elif timeout is not None and timeout < 0:
+        if self._state != _FINISHED or self._exception is not None:
+            error = self._outcome(timeout)
+            if error is not None:
+                raise error.with_traceback(None)  # the remote traceback is in the error; not this module's frames
+        result = self._result
+        return result if result is not _NOT_READ else self._read_values()
+
+    def _outcome(self, timeout: Optional[float] = -1) -> Optional[BaseException]:
+        """Wait as get() does; the remote error it raises, or None. It raises TimeoutError and
+        CancelledError itself."""
+        if timeout is not None and timeout < 0:
             timeout = None
         if not self._wait_done(timeout):
             raise errors.TimeoutError(
@@ -195,10 +231,18 @@ class AsyncResult(concurrent.futures.Future):
                 "the tasks go on (wait() or get() again)")
         if self._state != _FINISHED:
             raise concurrent.futures.CancelledError()
-        error = self._exception
-        if error is not None:
-            raise error.with_traceback(None)  # the remote traceback is in the error; not this module's frames
-        return self._result
+        return self._exception
+
+    def _read_values(self) -> Any:
+        """The value of a result that settled with its replies unread: read them now, once."""
+        with self._client._lock:
+            if self._result is _NOT_READ:
+                values = [task.value for task in self._tasks]
+                failures = [task.error for task in self._tasks if task.error is not None]
+                if failures:  # only a reply the controller garbled: see _read_reply
+                    raise errors.collect(failures, self.method)
+                self._result = values
+            return self._result
 
     def _wait_done(self, timeout: Optional[float]) -> bool:
         """Wait until ready or `timeout` s; Ctrl-C during it interrupts this result's tasks too."""
@@ -449,13 +493,34 @@ class AsyncResult(concurrent.futures.Future):
     def _record_reply(self, index: int, frame: protocol.Frame) -> bool:
         """Record a task's reply; True when it was the last one."""
         task = self._tasks[index]
-        if task.reply is not None:
+        if task.frame is not None or task.reply is not None:
             return False
-        segments = frame.segments
-        task.started, task.completed = _unpack_timing(segments[0])
         engine = frame.engine
         if engine != _NO_ENGINE or task.engine is None:
             task.engine = None if engine == _NO_ENGINE else engine
+        if self._read_later and not frame.flags & _FAILED:
+            task.owner = self
+            task.frame = frame
+            del task.started, task.completed, task.reply, task.value, task.error
+            self._unread += 1
+        else:
+            self._read_reply(task, frame)
+        self._replied += self._count_of(index)
+        self._replied_tasks += 1
+        return self._replied_tasks == len(self._tasks)
+
+    def _read_reply(self, task: _Task, frame: protocol.Frame) -> None:
+        """Fill in a task from its reply frame (all five slots that a kept reply leaves unset)."""
+        task.value = task.error = None
+        try:
+            segments = protocol.segments_of(frame)
+        except protocol.ProtocolError as exc:
+            task.started = task.completed = 0
+            task.reply = []
+            task.error = errors.RemoteError("ProtocolError", f"the controller sent an invalid reply: {exc}", "",
+                                            {"engine_id": task.engine, "method": self.method})
+            return
+        task.started, task.completed = _unpack_timing(segments[0])
         reply = segments[1:]
         task.reply = reply
         if reply and reply[0] == b"ok":
@@ -473,9 +538,6 @@ class AsyncResult(concurrent.futures.Future):
             text += [""] * (3 - len(text))
             status = reply[0] if reply else b""
             task.error = errors.task_error(status, text[0], text[1], text[2], info)
-        self._replied += self._count_of(index)
-        self._replied_tasks += 1
-        return self._replied_tasks == len(self._tasks)
 
     def _count_of(self, index: int) -> int:
         return 1
@@ -509,6 +571,9 @@ class AsyncResult(concurrent.futures.Future):
                 self.set_result(task.value if self._single else [task.value])
             else:
                 self.set_exception(task.error if self._single else errors.collect([task.error], self.method))
+            return
+        if self._unread == len(tasks) and self._combine is None:  # all succeeded: values when asked for
+            self.set_result(_NOT_READ)
             return
         failures = [task.error for task in tasks if task.error is not None]
         if failures:

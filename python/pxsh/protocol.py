@@ -86,6 +86,9 @@ class ProtocolError(Exception):
 
 
 class Frame(NamedTuple):
+    """A frame. The decoder leaves a REPLY frame's segments uncut: they are its bytes after the
+    header, cut by segments_of() when the reply is read (a blocking execute reads none of them)."""
+
     kind: int
     op: int = 0
     flags: int = 0
@@ -182,6 +185,10 @@ class FrameDecoder:
             position = start + HEADER_SIZE
             if count > (length - 20) >> 2:
                 raise ProtocolError("frame segments do not match the frame length")
+            if kind == REPLY:
+                append(make(Frame, (kind, op, flags, engine, ident, buffer[position - 4:end])))
+                start = end
+                continue
             segments = []
             for _ in range(count):
                 # A length prefix past the frame's end is caught below: position then passes end.
@@ -194,6 +201,24 @@ class FrameDecoder:
             append(make(Frame, (kind, op, flags, engine, ident, segments)))
             start = end
         return out, start
+
+
+def segments_of(frame: Frame) -> Sequence[bytes]:
+    """A frame's segments: for a decoded REPLY frame, cut from its bytes now."""
+    body = frame.segments
+    if type(body) is not bytes:
+        return body
+    count = _U32.unpack_from(body, 0)[0]
+    position, end = 4, len(body)
+    segments = []
+    for _ in range(count):
+        n = _U32.unpack_from(body, position)[0] if position + 4 <= end else end
+        position += 4
+        segments.append(body[position:position + n])
+        position += n
+    if position != end:
+        raise ProtocolError("frame segments do not match the frame length")
+    return segments
 
 
 # --------------------------------------------------------------------------

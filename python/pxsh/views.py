@@ -226,10 +226,10 @@ class DirectView(View):
         return isinstance(targets, int) and not isinstance(targets, bool)
 
     def _direct(self, op: int, label: str, method: str, decode, *, targets=None, shared=(), per_task=(),
-                combine=None) -> AsyncResult:
+                combine=None, read_later=False) -> AsyncResult:
         ids = self._targets(targets)
         result = AsyncResult(self.client, label=label, method=method, engines=ids, decode=decode,
-                             single=self._is_single(targets), combine=combine)
+                             single=self._is_single(targets), combine=combine, read_later=read_later)
         return self.client._submit(result, op, targets=ids, shared=shared, per_task=per_task)
 
     # --- code and data
@@ -242,9 +242,11 @@ class DirectView(View):
         if not isinstance(code, str):
             raise TypeError(f"code must be a str, not {type(code).__name__}")
         result = self._direct(protocol.OP_EXECUTE, "execute", "execute", _execute_reply, targets=targets,
-                              shared=[code.encode()])
+                              shared=[code.encode()], read_later=True)
         if self._blocking(block):
-            result.get()
+            error = result._outcome()  # as get(), without reading the replies nobody may look at
+            if error is not None:
+                raise error.with_traceback(None)
         return result
 
     def push(self, ns: dict, targets=None, block: Optional[bool] = None):
@@ -260,7 +262,8 @@ class DirectView(View):
             for name, value in ns.items():
                 serialize.dump_named(value, repr(name))
             raise serialize.SerializationError(f"cannot serialize {', '.join(map(repr, ns))}: {exc}") from None
-        result = self._direct(protocol.OP_IMPORT, "push", "push", _none, targets=targets, shared=blob)
+        result = self._direct(protocol.OP_IMPORT, "push", "push", _none, targets=targets, shared=blob,
+                              read_later=True)
         return self._result(result, block)
 
     def pull(self, names, targets=None, block: Optional[bool] = None):

@@ -247,6 +247,21 @@ class ClientTests(ClusterTestCase):
         self.assertEqual((single.engine_id, single.stdout), (1, "one 1\n"))
         self.assertIn("ExecuteReply", repr(single))
 
+    def test_replies_a_blocking_execute_keeps_unread_read_right_when_looked_at(self):
+        result = self.rc[:].execute("print('hi', rank)\nrank * 10", block=True)
+        self.assertEqual([task.frame is not None for task in result._tasks], [True, True])  # kept unread
+        self.assertEqual([(engine, started > 0, completed >= started) for engine, started, completed
+                          in result.timings], [(0, True, True), (1, True, True)])
+        self.assertEqual([task.frame for task in result._tasks], [None, None])
+        self.assertEqual([reply.execute_result["data"]["text/plain"] for reply in result.get()], ["0", "10"])
+        self.assertEqual(result.stdout, ["hi 0\n", "hi 1\n"])
+        self.assertTrue(result.successful())
+        unread = self.rc[:].execute("x = 1", block=True)
+        self.assertEqual([reply.execution_count > 0 for reply in unread.get()], [True, True])
+        self.assertIs(unread.get(), unread.get())  # read once
+        with self.assertRaises(pxsh.CompositeError):  # a failed reply is read at once
+            self.rc[:].execute("1/0", block=True)
+
     def test_a_done_callback_may_wait_on_another_result(self):
         scratch = tempfile.mkdtemp(prefix="pxsh-pycb-")
         self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)

@@ -43,7 +43,7 @@ class ExampleFrameTests(unittest.TestCase):
                 decoder = protocol.FrameDecoder()
                 decoder.feed(data)
                 (decoded,) = decoder.frames()
-                self.assertEqual(decoded._replace(segments=list(decoded.segments)),
+                self.assertEqual(decoded._replace(segments=list(protocol.segments_of(decoded))),
                                  frame._replace(segments=list(frame.segments)))
 
     def test_frames_arrive_in_pieces(self):
@@ -63,7 +63,7 @@ class ExampleFrameTests(unittest.TestCase):
                 decoded = []
                 for start in range(0, len(stream), size):
                     decoded += decoder.decode(memoryview(stream)[start:start + size])
-                self.assertEqual([(f.kind, f.id, list(f.segments)) for f in decoded],
+                self.assertEqual([(f.kind, f.id, list(protocol.segments_of(f))) for f in decoded],
                                  [(f.kind, f.id, list(f.segments)) for f, _ in examples()])
 
     def test_a_bad_stream_is_an_error(self):
@@ -104,18 +104,21 @@ class ExampleFrameTests(unittest.TestCase):
                 self.assertEqual(one_pass.hex(), built.hex())
 
     def test_a_frame_whose_segments_overrun_it_is_an_error(self):
-        good = protocol.encode(protocol.Frame(protocol.REPLY, 1, 0, 0, 7, [b"ab", b"cd"]))
-        # The second segment's length claims more bytes than the frame holds, then a frame follows.
-        bad = good[:-6] + b"\x09\x00\x00\x00" + good[-2:] + good
-        decoder = protocol.FrameDecoder()
-        decoder.feed(bad)
-        with self.assertRaisesRegex(protocol.ProtocolError, "do not match"):
-            decoder.frames()
-        decoder = protocol.FrameDecoder()
-        decoder.feed(good + good[:30])
-        self.assertEqual([f.id for f in decoder.frames()], [7])
-        decoder.feed(good[30:])
-        self.assertEqual([list(f.segments) for f in decoder.frames()], [[b"ab", b"cd"]])
+        for kind in (protocol.REPLY, protocol.STREAM):
+            with self.subTest(kind=kind):
+                good = protocol.encode(protocol.Frame(kind, 1, 0, 0, 7, [b"ab", b"cd"]))
+                # The second segment's length claims more bytes than the frame holds, then a frame follows.
+                bad = good[:-6] + b"\x09\x00\x00\x00" + good[-2:] + good
+                decoder = protocol.FrameDecoder()
+                decoder.feed(bad)
+                with self.assertRaisesRegex(protocol.ProtocolError, "do not match"):
+                    # A reply's segments are cut when it is read: the error comes then.
+                    [protocol.segments_of(frame) for frame in decoder.frames()]
+                decoder = protocol.FrameDecoder()
+                decoder.feed(good + good[:30])
+                self.assertEqual([f.id for f in decoder.frames()], [7])
+                decoder.feed(good[30:])
+                self.assertEqual([list(protocol.segments_of(f)) for f in decoder.frames()], [[b"ab", b"cd"]])
 
 
 
