@@ -7,6 +7,7 @@ and ``add_done_callback`` work as with any Future, and ipyparallel's
 ``get``, ``ready``, ``wait``, ``successful`` and friends read the same state.
 """
 
+import collections
 import concurrent.futures
 import struct
 import sys
@@ -166,6 +167,7 @@ class AsyncResult(concurrent.futures.Future):
         self._finished = False
         self._cancelling = False  # cancel() asked for all of the tasks to be taken back
         self.submitted = time.time()
+        self._ended_at: Optional[float] = None  # when the last reply came, if no task ran (see elapsed)
         self.notices: List[str] = []
         # concurrent.futures.wait and as_completed register here: the reader thread must then run.
         self._waiters = _Waiters(client)
@@ -177,7 +179,10 @@ class AsyncResult(concurrent.futures.Future):
 
     @property
     def msg_ids(self) -> List[int]:
-        """The controller's task ids, in task order (empty until it has accepted them)."""
+        """The controller's task ids, in task order (it accepts a submission at once; empty if the
+        connection was lost first)."""
+        if self._first_id is None and self._tasks:
+            self._client._wait_for(lambda: self._first_id is not None, 10)
         if self._first_id is None:
             return []
         return list(range(self._first_id, self._first_id + len(self._tasks)))
@@ -206,6 +211,42 @@ class AsyncResult(concurrent.futures.Future):
         if timeout is not None and timeout < 0:
             timeout = None
         return self._wait_done(timeout)
+
+    def wait_interactive(self, interval: float = 0.1, timeout: Optional[float] = -1, widget=None) -> None:
+        """Wait until ready or `timeout` seconds (-1 or None: no limit), printing the progress as
+        ipyparallel's does, as plain text: a line redrawn every `interval` s on a terminal, else a
+        line each time it changes (at most one a second). `widget` is accepted and ignored."""
+        if timeout is not None and timeout < 0:
+            timeout = None
+        began = time.monotonic()
+        redraw = sys.stdout.isatty()
+        every = interval if redraw else max(interval, 1.0)
+        shown = -1
+        while True:
+            ready = self.wait(every if timeout is None else max(0.0, min(every, began + timeout - time.monotonic())))
+            waited = time.monotonic() - began
+            done = self.progress
+            ended = ready or (timeout is not None and waited >= timeout)
+            line = f"{self.label}: {done}/{len(self)} tasks done, {waited:.1f} s"
+            if redraw:
+                sys.stdout.write("\r" + line + ("\n" if ended else ""))
+            elif done != shown or ended:
+                sys.stdout.write(line + "\n")
+            shown = done
+            sys.stdout.flush()
+            if ended:
+                return
+
+    def running(self) -> bool:
+        """Whether a task of it has started and not all have ended (concurrent.futures' running()).
+
+        The controller is asked: it counts a task as started once it heads an engine's queue.
+        """
+        if self.done():
+            return False
+        if self._replied_tasks:
+            return True
+        return self._client._any_running(self)
 
     def get(self, timeout: Optional[float] = -1) -> Any:
         """The result, waiting up to `timeout` seconds (-1 or None: no limit).
@@ -308,11 +349,18 @@ class AsyncResult(concurrent.futures.Future):
         return super().exception() is None
 
     def get_dict(self, timeout: Optional[float] = -1) -> dict:
-        """{engine id: result} for a result with one task per engine."""
+        """{engine id: result}, as in ipyparallel; ValueError unless each engine gave one value."""
         values = self.get(timeout)
         if self._single:
             values = [values]
-        return {task.engine: value for task, value in zip(self._tasks, values)}
+        engines = self._engines_of_values()
+        if engines is None or len(engines) != len(values):
+            raise ValueError(f"Cannot build dict, the values of this {self.label} are not one per task")
+        counts = collections.Counter(engines)
+        for engine in engines:
+            if counts[engine] > 1:
+                raise ValueError(f"Cannot build dict, {counts[engine]} jobs ran on engine #{engine}")
+        return dict(zip(engines, values))
 
     def abort(self) -> None:
         """Abort the tasks that have not started; running ones go on."""
@@ -371,9 +419,12 @@ class AsyncResult(concurrent.futures.Future):
 
     @property
     def elapsed(self) -> float:
-        """Seconds from submission to the last completion (to now while it runs)."""
+        """Seconds from submission to the last completion, or to when it ended without one (aborted,
+        cancelled, the connection lost); to now while it runs."""
+        if not self.done():
+            return max(0.0, time.time() - self.submitted)
         ends = [task.completed for task in self._tasks if task.completed]
-        end = max(ends) / 1e9 if self.done() and ends else time.time()
+        end = max(ends) / 1e9 if ends else self._ended_at or self.submitted
         return max(0.0, end - self.submitted)
 
     @property
@@ -455,6 +506,10 @@ class AsyncResult(concurrent.futures.Future):
             return f"{len(self._tasks)} task{'s' * (len(self._tasks) != 1)}"
         return f"{len(engines)} engine{'s' * (len(engines) != 1)}"
 
+    def _engines_of_values(self) -> Optional[List[Optional[int]]]:
+        """The engine that gave each value of get(), in order; None if the values are joined (gather)."""
+        return None if self._combine is not None else [task.engine for task in self._tasks]
+
     def _task_values(self, index: int) -> List[Any]:
         task = self._tasks[index]
         if task.error is not None:
@@ -507,7 +562,11 @@ class AsyncResult(concurrent.futures.Future):
             self._read_reply(task, frame)
         self._replied += self._count_of(index)
         self._replied_tasks += 1
-        return self._replied_tasks == len(self._tasks)
+        if self._replied_tasks != len(self._tasks):
+            return False
+        if frame.flags & _FAILED:  # perhaps no task ran, and none has a completion time
+            self._ended_at = time.time()
+        return True
 
     def _read_reply(self, task: _Task, frame: protocol.Frame) -> None:
         """Fill in a task from its reply frame (all five slots that a kept reply leaves unset)."""
@@ -600,6 +659,7 @@ class AsyncResult(concurrent.futures.Future):
             if self._finished or concurrent.futures.Future.done(self):
                 return
             self._finished = True
+            self._ended_at = time.time()
         for task in self._tasks:
             if task.reply is None:
                 task.reply = []
@@ -629,6 +689,12 @@ class AsyncMapResult(AsyncResult):
 
     def _count_of(self, index: int) -> int:
         return self._sizes[index]
+
+    def _engines_of_values(self) -> Optional[List[Optional[int]]]:
+        if self._combine is not _chain:
+            return None  # @parallel: the engines' blocks are joined into one value
+        order = range(len(self._tasks)) if self._ordered else self._finish_order
+        return [self._tasks[i].engine for i in order for _ in range(self._sizes[i])]
 
     def _tasks_in_order(self) -> List[_Task]:
         if self._ordered:
@@ -713,6 +779,12 @@ class MagicResult(AsyncResult):
 
     def __len__(self) -> int:
         return self._replied if self.method == "map" else len(self._tasks)
+
+    def _engines_of_values(self) -> Optional[List[Optional[int]]]:
+        if self.method != "map":
+            return super()._engines_of_values()
+        # The record has no chunk sizes: one value per task is the only map whose engines are known.
+        return [task.engine for task in self._tasks] if self._replied == len(self._tasks) else None
 
     def __iter__(self) -> Iterator[Any]:
         """A map's values (it is done); else one value per task."""

@@ -13,6 +13,7 @@ safe. State sits in this object: the engines, the requests awaiting task
 ids, the unfinished tasks and the results made through it.
 """
 
+import collections.abc
 import concurrent.futures
 import json
 import os
@@ -23,7 +24,7 @@ import struct
 import threading
 import time
 import weakref
-from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from . import errors, protocol
 from .asyncresult import AsyncResult, MagicResult, _notify_waiters
@@ -151,23 +152,23 @@ def _check_private(path: str) -> None:
 
 
 def list_clusters() -> List[str]:
-    """The names of the named clusters whose controller answers, sorted."""
+    """The names of the named clusters whose controller answers within 5 s, sorted, as `pxsh cluster
+    list` shows them. ClusterError if the runtime directory is not private (another owner, or a mode
+    other users may enter)."""
     clusters = os.path.join(runtime_root(), "clusters")
     try:
         _check_private(runtime_root())
         names = sorted(os.listdir(clusters))
-    except (FileNotFoundError, errors.ClusterError):
+    except FileNotFoundError:
         return []
     running = []
     for name in names:
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # A handshake, not just a connect: a controller that is dying still accepts a connection.
         try:
-            probe.connect(os.path.join(clusters, name, "controller.sock"))
+            Client(timeout=5, _socket_path=os.path.join(clusters, name, "controller.sock")).close()
             running.append(name)
-        except OSError:
+        except errors.ClusterError:
             pass
-        finally:
-            probe.close()
     return running
 
 
@@ -231,6 +232,22 @@ def _no_such_cluster(name: str) -> str:
     return f"no pxsh cluster named {name!r} ({listed}; `pxsh cluster list`)"
 
 
+def _controller_gone(name: str, pid: int) -> str:
+    # Its files are still there: it ended without stopping the cluster (which removes them).
+    return (f"the controller of cluster {name!r} (pid {pid}) is gone without having stopped the cluster; "
+            f"`pxsh cluster stop --name {name}` removes what it left")
+
+
+def _unreachable(name: str, directory: str, failure: OSError) -> str:
+    """Why a named cluster's controller refuses a connection: none is there, or it is gone."""
+    pid = _controller_pid(directory)
+    if pid is None:
+        return _no_such_cluster(name)
+    if _wait_until_gone(pid, timeout=1):
+        return _controller_gone(name, pid)
+    return f"cannot reach the controller of cluster {name!r} (pid {pid}): {failure}"
+
+
 class Client:
     """A connection to a pxsh cluster, with IPython Parallel's names.
 
@@ -279,6 +296,7 @@ class Client:
         self._made = 0  # results made, numbered from 1
         self.python = ""
         self.notices: List[str] = []
+        self._controller_pid: Optional[int] = None  # a named cluster's, as its cluster.json said at connect
         CLIENTS.add(self)
         if not _lazy:
             self._connect()
@@ -356,17 +374,32 @@ class Client:
         """A concurrent.futures.Executor over the engines, load-balanced."""
         return self.load_balanced_view(targets).executor
 
-    def wait(self, jobs: Optional[Iterable[AsyncResult]] = None, timeout: Optional[float] = -1) -> bool:
-        """Wait for `jobs` (default: every unfinished result made through this client); True if all are ready."""
-        jobs = list(self._unfinished() if jobs is None else ([jobs] if isinstance(jobs, AsyncResult) else jobs))
+    def wait(self, jobs=None, timeout: Optional[float] = -1) -> bool:
+        """Wait for `jobs`, AsyncResults or msg ids (`ar.msg_ids`), one or a list (default: every
+        unfinished result made through this client); True if all are ready."""
+        jobs = self._jobs(jobs)
         if timeout is not None and timeout < 0:
             timeout = None
         deadline = None if timeout is None else time.monotonic() + timeout
         for job in jobs:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not job.wait(remaining):
+            if isinstance(job, AsyncResult):
+                if not job.wait(remaining):
+                    return False
+            elif not self._wait_for(lambda: job not in self._tasks, remaining):  # its reply came
                 return False
         return True
+
+    def _jobs(self, jobs) -> list:
+        """The `jobs` of wait() and abort() as a list of AsyncResults and msg ids."""
+        if jobs is None:
+            return self._unfinished()
+        one = isinstance(jobs, (AsyncResult, int)) or not isinstance(jobs, collections.abc.Iterable)
+        listed = [jobs] if one else list(jobs)
+        for job in listed:
+            if isinstance(job, bool) or not isinstance(job, (AsyncResult, int)):
+                raise TypeError(f"jobs are AsyncResults or msg ids (the ints of ar.msg_ids), not {type(job).__name__}")
+        return listed
 
     def result(self, name: str) -> AsyncResult:
         """The AsyncResult of a magic run with `-o NAME` at the pxsh prompt (`%map -o squares f xs`,
@@ -413,12 +446,18 @@ class Client:
         """Nothing to do: replies are read as they come (ipyparallel needs a spin to read them)."""
         self._poll()
 
-    def abort(self, jobs: Optional[Iterable[AsyncResult]] = None) -> None:
-        """Abort the tasks of `jobs` (default: all unfinished) that have not started."""
-        jobs = self._unfinished() if jobs is None else ([jobs] if isinstance(jobs, AsyncResult) else jobs)
-        for job in list(jobs):
-            if not job.done():
-                self._abort(job)
+    def abort(self, jobs=None) -> None:
+        """Abort the tasks of `jobs` (AsyncResults or msg ids, as for wait(); default: all unfinished)
+        that have not started."""
+        ids = []
+        for job in self._jobs(jobs):
+            if isinstance(job, AsyncResult):
+                if not job.done():
+                    self._abort(job)
+            elif job in self._tasks:
+                ids.append(job)
+        if ids:
+            self._control(protocol.CTL_ABORT, tasks=ids)
 
     @property
     def outstanding(self) -> List[AsyncResult]:
@@ -478,13 +517,16 @@ class Client:
     def _connect(self) -> None:
         if self._closed:
             raise errors.ClusterError(self._closed)
+        directory = os.path.dirname(self._socket_path)
+        if self.cluster:
+            self._controller_pid = _controller_pid(directory)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(self._socket_path)
         except OSError as exc:
             sock.close()
             if self.cluster:
-                raise errors.ClusterError(_no_such_cluster(self.cluster)) from None
+                raise errors.ClusterError(_unreachable(self.cluster, directory, exc)) from None
             raise errors.ClusterError(f"cannot reach the cluster at {self._socket_path}: {exc}") from None
         try:
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -498,7 +540,7 @@ class Client:
             while welcome is None:
                 data = sock.recv(1 << 16)
                 if not data:
-                    raise errors.ClusterError("the controller closed the connection during the handshake")
+                    raise errors.ClusterError(self._failure_reason(None))
                 decoder.feed(data)
                 frames = decoder.frames()
                 for index, frame in enumerate(frames):
@@ -513,6 +555,9 @@ class Client:
         except socket.timeout:
             sock.close()
             raise errors.ClusterError(f"the cluster did not answer within {self._timeout} s") from None
+        except OSError as exc:  # the controller ended as this client connected
+            sock.close()
+            raise errors.ClusterError(self._failure_reason(exc)) from None
         except BaseException:
             sock.close()
             raise
@@ -602,7 +647,7 @@ class Client:
                     _SPIN.ended(time.perf_counter() - began, budget > 0, caught)
                     spin = False
                 if not received:
-                    reason = "the controller closed the connection (the cluster was stopped)"
+                    reason = self._failure_reason(None)
                     break
                 frames = decoder.decode(self._received[:received])
                 finished = self._dispatch(frames) if frames else []
@@ -611,17 +656,30 @@ class Client:
         except OSError as exc:
             if self._closed:
                 return []
-            reason = f"the connection to the cluster failed: {exc}"
+            reason = self._failure_reason(exc)
         except protocol.ProtocolError as exc:
             reason = f"the controller sent an invalid frame: {exc}"
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # a bug here must not leave results waiting forever
             reason = f"the client's reader failed: {type(exc).__name__}: {exc}"
-        if self.cluster:
-            reason = reason.replace("the cluster", f"the cluster {self.cluster!r}")
         self._close(reason)
         return []
+
+    def _failure_reason(self, failure: Optional[OSError]) -> str:
+        """Why the connection ended: `failure` of a send or receive, or None for the controller's end of file."""
+        if failure is not None and not isinstance(failure, (BrokenPipeError, ConnectionResetError)):
+            where = f"the cluster {self.cluster!r}" if self.cluster else "the cluster"
+            return f"the connection to {where} failed: {failure}"
+        pid = self._controller_pid
+        if not self.cluster or pid is None:
+            return "the controller closed the connection"
+        if _controller_pid(os.path.dirname(self._socket_path)) != pid:
+            # A controller that stops removes its files before it closes its connections.
+            return f"the cluster {self.cluster!r} was stopped (its controller closed the connection)"
+        if _wait_until_gone(pid, timeout=1):
+            return _controller_gone(self.cluster, pid)
+        return f"the controller of cluster {self.cluster!r} closed the connection"
 
     @staticmethod
     def _spin_pays_for(tasks: int) -> bool:
@@ -772,7 +830,7 @@ class Client:
                 self._outgoing.clear()
                 self._sock.sendall(data)
         except (OSError, AttributeError) as exc:
-            self._close(self._closed or f"the connection to the cluster failed: {exc}")
+            self._close(self._closed or self._failure_reason(exc if isinstance(exc, OSError) else None))
             raise errors.ClusterError(self._closed) from None
 
     def _flush(self) -> None:
@@ -829,7 +887,7 @@ class Client:
                 return result
             except (OSError, AttributeError) as exc:
                 failure = exc
-        self._close(self._closed or f"the connection to the cluster failed: {failure}")
+        self._close(self._closed or self._failure_reason(failure if isinstance(failure, OSError) else None))
         raise errors.ClusterError(self._closed)
 
     def _wake_flusher(self) -> None:
@@ -865,6 +923,12 @@ class Client:
             return 0
         reply = self._control(protocol.CTL_ABORT, tasks=ids)
         return int(reply[0]) if reply and reply[0].isdigit() else 0
+
+    def _any_running(self, result: AsyncResult) -> bool:
+        """Whether the controller has one of the result's tasks on an engine (heading its queue)."""
+        ids = self._unfinished_ids(result)
+        statuses = self._control(protocol.CTL_STATUS, tasks=ids) if ids else []
+        return any(status.startswith(b"running") for status in statuses)
 
     def _cancel(self, result: AsyncResult) -> bool:
         """Take back all of the result's tasks, or none if one has started or ended; whether it did."""

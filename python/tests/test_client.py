@@ -583,6 +583,15 @@ def mark_and_wait(scratch, item):
     return item
 
 
+def occupy_both_engines(lv, scratch):
+    """Two tasks that run until `scratch` has a file named release, once both have started."""
+    blockers = [lv.apply_async(mark_and_wait, scratch, i) for i in range(2)]
+    deadline = time.monotonic() + 120
+    while len(started_files(scratch)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return blockers
+
+
 def quick_or_wait(scratch, item):
     return item if item == 0 else mark_and_wait(scratch, item)
 
@@ -596,16 +605,9 @@ class CancelTests(ClusterTestCase):
         self.scratch = tempfile.mkdtemp(prefix="pxsh-pycancel-")
         self.addCleanup(shutil.rmtree, self.scratch, ignore_errors=True)
 
-    def occupy_both_engines(self, lv):
-        blockers = [lv.apply_async(mark_and_wait, self.scratch, i) for i in range(2)]
-        deadline = time.monotonic() + 120
-        while len(started_files(self.scratch)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return blockers
-
     def test_cancel_of_a_queued_task_and_not_of_a_running_one(self):
         lv = self.rc.load_balanced_view()
-        blockers = self.occupy_both_engines(lv)
+        blockers = occupy_both_engines(lv, self.scratch)
         queued = lv.apply_async(square, 3)
         queued_map = lv.map_async(square, range(4))
         self.assertTrue(queued.cancel())
@@ -639,7 +641,7 @@ class CancelTests(ClusterTestCase):
 
     def test_an_aborted_task_raises_task_aborted_which_is_a_cancelled_error(self):
         lv = self.rc.load_balanced_view()
-        blockers = self.occupy_both_engines(lv)
+        blockers = occupy_both_engines(lv, self.scratch)
         queued = lv.apply_async(square, 3)
         queued.abort()
         with self.assertRaises(pxsh.TaskAborted) as raised:

@@ -38,6 +38,17 @@ class DiscoveryTests(unittest.TestCase):
         with self.assertRaisesRegex(pxsh.ClusterError, r"refusing to use .*/open: its mode is 0o755, not 0700"):
             pxsh.Client(cluster="open")
 
+    def test_a_runtime_directory_others_may_enter_is_refused_by_name_or_not(self):
+        os.makedirs(os.path.join(self.runtime, "pxsh", "clusters", "open"))
+        os.chmod(os.path.join(self.runtime, "pxsh"), 0o755)
+        refused = r"^refusing to use .*/pxsh: its mode is 0o755, not 0700$"
+        with self.assertRaisesRegex(pxsh.ClusterError, refused):
+            pxsh.Client(cluster="open")
+        with self.assertRaisesRegex(pxsh.ClusterError, refused):
+            pxsh.Client()
+        with self.assertRaisesRegex(pxsh.ClusterError, refused):
+            pxsh.list_clusters()
+
     def test_a_directory_of_another_user_is_refused(self):
         if os.getuid() != 0:
             self.skipTest("giving a directory to another user needs root (CI runs as root)")
