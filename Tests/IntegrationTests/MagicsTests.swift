@@ -180,6 +180,34 @@ extension EndToEnd {
             #expect(!run.transcript.contains("NameError"), "\(run.transcript)")
         }
 
+        /// A function's globals have the values they have at the prompt when it is called, not those of the
+        /// first call; a name set on the engines with `%px` keeps the engines' value.
+        @Test func mapAndApplySeeTheValuesTheirGlobalsHaveAtEachCall() throws {
+            let run = try Pxsh.script(
+                """
+                k = 7
+                %map lambda x: x * k range(3)
+                k = 3
+                %map lambda x: x * k range(3)
+                %apply lambda: -k
+                lv = px.load_balanced_view()
+                res = []
+                for scale in (1, 10, 100): res.append(lv.map_sync(lambda x: x * scale, range(3)))
+
+                res
+                %px k = 100 + rank
+                k = 5
+                px[:].apply_sync(lambda: k)
+                """,
+                engines: 2
+            )
+            #expect(run.lines.contains("Out[2]: [0, 7, 14]"), "\(run.transcript)")
+            #expect(run.lines.contains("Out[4]: [0, 3, 6]"), "\(run.transcript)")
+            #expect(run.lines.contains("Out[5]: -3"), "\(run.transcript)")
+            #expect(run.lines.contains("Out[9]: [[0, 1, 2], [0, 10, 20], [0, 100, 200]]"), "\(run.transcript)")
+            #expect(run.lines.contains("Out[12]: [100, 101]"), "\(run.transcript)")
+        }
+
         /// IPython's shell and help lines work at the prompt and in `%px`: `!cmd` with Python values
         /// filled in, `files = !cmd`, `obj?` and `obj??`.
         @Test func shellAndHelpLinesWorkLocallyAndOnEngines() throws {

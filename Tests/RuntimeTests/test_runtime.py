@@ -43,6 +43,7 @@ needs_cloudpickle = unittest.skipIf(cloudpickle is None, "cloudpickle is not ins
 
 EXECUTE, EXPORT, IMPORT, COLLECT, SCATTER, APPLY = 1, 2, 3, 4, 5, 6
 PACK_CALL, PREPARE_MAP, MAP_CHUNK, COMPLETE, IS_COMPLETE, WHO = 7, 8, 9, 10, 11, 12
+CALL = 13
 EXPORT_VALUES = 16
 SETUP_PART = 20
 MAP_VALUES = 21
@@ -614,6 +615,102 @@ class FunctionTransportTests(RuntimeTestCase):
         self.run_cell(self.home, "class P:\n    def __init__(self, v):\n        self.v = v\np = P(4)")
         self.push(("p", ""), ("P", ""))
         self.assertEqual(self.run_cell(self.engine, "p.v, P(5).v")[2], "(4, 5)")
+
+
+class CapturedGlobalsTests(RuntimeTestCase):
+    """A function runs in the engine's namespace with the globals it captured at its call: a name
+    the engine lacks, or that still holds what an earlier function brought, takes the new value;
+    a value the user set on the engine is kept."""
+
+    def map_on(self, engine, fexpr, seqexpr):
+        """%map's path: PREPARE_MAP at home, every chunk on `engine`."""
+        return self.run_chunks(engine, *self.prepare_map(fexpr, seqexpr))
+
+    def run_chunks(self, engine, fn_blob, chunks):
+        return [v for chunk in chunks for v in decode_blob(self.ok(engine, MAP_CHUNK, *fn_blob, *chunk))[0]]
+
+    def prepare_map(self, fexpr, seqexpr):
+        blobs = split_blobs(self.ok(self.home, PREPARE_MAP, fexpr, seqexpr, "auto", 1), 2)
+        return blobs[0], blobs[1:]
+
+    def apply_on(self, engine, fexpr, argsource):
+        """%apply's path: PACK_CALL at home, APPLY on `engine`."""
+        call = self.ok(self.home, PACK_CALL, fexpr, argsource)
+        return decode_blob(self.ok(engine, APPLY, *call)[1:])[0]
+
+    def check_a_sweep_sees_each_value(self):
+        sweep = []
+        for scale in (1, 10, 100):
+            self.run_cell(self.home, f"scale = {scale}")
+            sweep.append(self.map_on(self.engine, "lambda x: x * scale", "range(3)"))
+        self.assertEqual(sweep, [[0, 1, 2], [0, 10, 20], [0, 100, 200]])
+        self.run_cell(self.home, "kq = 7\ndef g(x):\n    return x * kq")
+        self.assertEqual(self.apply_on(self.engine, "g", "2"), 14)
+        self.run_cell(self.home, "kq = 3")
+        self.assertEqual(self.apply_on(self.engine, "g", "2"), 6)
+        self.assertEqual(self.run_cell(self.engine, "kq")[2], "3")
+
+    @needs_cloudpickle
+    def test_a_sweep_sees_each_value_with_cloudpickle(self):
+        self.check_a_sweep_sees_each_value()
+
+    def test_a_sweep_sees_each_value_with_the_fallback(self):
+        for engine in (self.home, *self.engines):
+            engine.runtime.USE_CLOUDPICKLE = False
+        self.check_a_sweep_sees_each_value()
+
+    def test_a_cached_function_takes_its_values_again(self):
+        # The engine keeps a map's function by its blob; another function may have put its own
+        # value of the name in between.
+        self.run_cell(self.home, "k = 7")
+        seven = self.prepare_map("lambda x: x * k", "range(3)")
+        self.run_cell(self.home, "k = 3")
+        three = self.prepare_map("lambda x: x * k", "range(3)")
+        values = [self.run_chunks(self.engine, *prepared) for prepared in (seven, three, seven)]
+        self.assertEqual(values, [[0, 7, 14], [0, 3, 6], [0, 7, 14]])
+        call = seven[0] + encode_blob(((5,), {}))  # px's CALL
+        self.assertEqual(decode_blob(self.ok(self.engine, CALL, *call))[0], 35)
+
+    def test_a_value_set_on_the_engine_is_kept(self):
+        engine = self.engines[1]
+        self.run_cell(self.home, "k = 7")
+        self.assertEqual(self.map_on(engine, "lambda x: x * k", "range(2)"), [0, 7])
+        self.run_cell(engine, "k = 100 + rank")  # %px, execute
+        self.run_cell(self.home, "k = 3")
+        self.assertEqual(self.map_on(engine, "lambda x: x * k", "range(2)"), [0, 101])
+        # pushed: the very object the function brought (a small int) is the user's now too
+        self.run_cell(engine, "del k")
+        self.assertEqual(self.map_on(engine, "lambda x: x * k", "range(2)"), [0, 3])
+        self.ok(engine, IMPORT, *encode_blob({"k": 3}))
+        self.run_cell(self.home, "k = 4")
+        self.assertEqual(self.map_on(engine, "lambda x: x * k", "range(2)"), [0, 3])
+        self.assertEqual(self.run_cell(engine, "k")[2], "3")
+
+    def test_a_function_sees_rank_and_what_it_defines_stays(self):
+        self.run_cell(self.home, "k = 2\ndef setup():\n    global model\n    model = k * 10 + rank")
+        self.apply_on(self.engines[1], "setup", "")
+        self.assertEqual(self.run_cell(self.engines[1], "model, k")[2], "(21, 2)")
+
+    def test_closures_comprehensions_and_function_arguments_see_the_new_value(self):
+        self.run_cell(self.home, "def apply_twice(f, x):\n    return f(f(x))\n"
+                                 "def mk(n):\n    return lambda x: [x * n * k for _ in range(2)]")
+        for k in (2, 5):
+            self.run_cell(self.home, f"k = {k}\nadd = lambda x: x + k")
+            self.assertEqual(self.apply_on(self.engine, "mk(10)", "1"), [10 * k] * 2)
+            self.assertEqual(self.apply_on(self.engine, "apply_twice", "add, 1"), 1 + 2 * k)
+
+    def test_a_replaced_capture_is_not_kept_alive(self):
+        import weakref
+        self.run_cell(self.home, "class Big(list):\n    pass\nbig = Big([1, 2])")
+        self.assertEqual(self.apply_on(self.engine, "lambda: len(big)", ""), 2)
+        brought = weakref.ref(self.engine.ns["big"])
+        self.run_cell(self.engine, "big = None")
+        with self.engine.active():
+            self.engine.runtime.release_replaced()
+        self.assertIsNone(brought())
+        self.run_cell(self.home, "big = Big([1, 2, 3])")
+        self.assertEqual(self.error(self.engine, APPLY, *self.ok(self.home, PACK_CALL, "lambda: len(big)", ""))[0],
+                         "TypeError")  # the engine's big (None) is the user's
 
 
 class CollectTests(RuntimeTestCase):

@@ -372,6 +372,57 @@ class ClientTests(ClusterTestCase):
         self.assertFalse(failed.successful())
 
 
+class CapturedGlobalsTests(ClusterTestCase):
+    """A function sees the values its globals have where it is called, not those of an earlier call;
+    a value the user set on the engines is kept."""
+    name = "pytest-globals"
+
+    def test_every_way_of_calling_sees_the_caller_s_value(self):
+        lv, dv = self.rc.load_balanced_view(), self.rc[:]
+        prompt = {"__name__": "__main__"}  # as at a prompt, in a notebook or a script
+        exec("def times(x):\n    return x * scale\n"
+             "def scaled(block):\n    return [x * scale for x in block]\n"
+             "def apply_twice(f, x):\n    return f(f(x))\n", prompt)
+        seen, expected = [], []
+        with self.rc.executor() as executor:
+            for scale in (1, 10, 100):
+                prompt["scale"] = scale
+                exec("f = lambda x: x * scale", prompt)
+                times, f = prompt["times"], prompt["f"]
+                seen.append([
+                    lv.map_sync(f, range(3)),
+                    lv.apply_sync(times, 2),
+                    dv.apply_sync(times, 2),
+                    dv.map_sync(times, range(2)),
+                    dv.remote(block=True)(times)(3),
+                    dv.parallel(block=True)(prompt["scaled"])(range(4)),
+                    executor.submit(times, 4).result(),
+                    list(executor.map(f, range(2))),
+                    lv.map_sync(prompt["apply_twice"], [f, f], [1, 2]),
+                ])
+                s = scale
+                expected.append([[0, s, 2 * s], 2 * s, [2 * s] * 2, [0, s], [3 * s] * 2, [0, s, 2 * s, 3 * s],
+                                 4 * s, [0, s], [s * s, 2 * s * s]])
+        self.assertEqual(seen, expected)
+
+    def test_a_value_set_on_the_engines_is_kept_and_another_client_s_is_not_seen(self):
+        dv = self.rc[:]
+        prompt = {"__name__": "__main__", "k": 7}
+        exec("f = lambda: k * 10 + rank", prompt)
+        self.assertEqual(dv.apply_sync(prompt["f"]), [70, 71])
+        dv["k"] = 100
+        self.assertEqual(dv.apply_sync(prompt["f"]), [1000, 1001])
+        dv.execute("del k", block=True)
+        self.assertEqual(dv.apply_sync(prompt["f"]), [70, 71])
+        # A later script or notebook on the same cluster, with a k of its own.
+        with pxsh.Client(cluster=self.cluster) as other:
+            theirs = {"__name__": "__main__", "k": 3}
+            exec("f = lambda: k * 10 + rank", theirs)
+            self.assertEqual(other[:].apply_sync(theirs["f"]), [30, 31])
+        self.assertEqual(dv.apply_sync(prompt["f"]), [70, 71])
+        self.assertEqual(dv["k"], [7, 7])
+
+
 class BadInputTests(ClusterTestCase):
     name = "pytest-bad"
 

@@ -160,7 +160,8 @@ _MISSING = object()
 _ns = vars(sys.modules["__main__"]) if "__main__" in sys.modules else {}
 _exec_count = 0
 _cloudpickle = None  # the module once imported, False if unavailable
-_fn_cache = {}
+_fn_cache = {}  # function blob -> (function, captured globals): _cached_function
+_captured = {}  # name -> the value a function's captured global put in _ns, while _ns holds it
 _cell_code = {}  # cell filename -> the code compiled from it (_is_foreign)
 _replaced = []  # values that names held before the current request bound them (release_replaced)
 
@@ -196,6 +197,7 @@ def init(engine_id, rank, size, is_home):
     _ns.setdefault("__builtins__", builtins)
     _exec_count = 0
     _fn_cache.clear()
+    _captured.clear()
     if not is_home:
         _ns["rank"] = rank
         _ns["size"] = size
@@ -354,9 +356,10 @@ def handle(op, args):
 # Ops
 
 def _bind(name, value):
-    """_ns[name] = value; a value it replaces is freed after the reply (release_replaced)."""
+    """_ns[name] = value, the user's; a value it replaces is freed after the reply (release_replaced)."""
     old = _ns.get(name)
     _ns[name] = value
+    _captured.pop(name, None)
     if old is not None:
         _replaced.append(old)
 
@@ -376,6 +379,7 @@ def _op_execute(args):
         value = _run_cell(args[0].decode(), f"<In [{cell}]>")
     finally:
         sys.stdin = stdin
+        _forget_replaced_captures()
     if value is None:
         return [b"ok", count, b"0", b""]
     _ns["_"] = value
@@ -583,12 +587,15 @@ def _cached_function(args):
     """The function whose blob starts args (cached by its bytes), bound to the namespace."""
     count = int(args[0])
     key = args[1] if count == 1 else tuple(args[1:count + 1])
-    func = _fn_cache.get(key)
-    if func is None:
-        func = _bind_interactive(_load(args, 0)[0])
+    cached = _fn_cache.get(key)
+    if cached is None:
+        cached = _rebound(_load(args, 0)[0])
         if len(_fn_cache) >= _FN_CACHE_SIZE:
             del _fn_cache[next(iter(_fn_cache))]
-        _fn_cache[key] = func
+        _fn_cache[key] = cached
+    func, captured = cached
+    # Again at each call: another function may have put its own value of a name since.
+    _take_captured(captured)
     return func, count + 1
 
 
@@ -1060,22 +1067,52 @@ def _split_expressions(text, rest_parses, allow_empty=False, rest_is_new=False):
 
 
 def _bind_interactive(value):
-    """Functions defined at the prompt see the engine's namespace, as in ipyparallel.
+    """value, or for a function defined at the prompt, that function in the engine's namespace
+    with the globals it captured taken in (_take_captured)."""
+    func, captured = _rebound(value)
+    _take_captured(captured)
+    return func
 
-    A function pushed from the home engine arrives with the globals it captured there;
-    rebinding it to the engine's namespace lets it use `rank` and the engine's imports,
-    and the captured names it needs are added where the engine lacks them.
-    """
+
+def _rebound(value):
+    """(function, captured globals): a function defined at the prompt, rebound to the engine's
+    namespace so that it sees `rank` and the engine's imports, as in ipyparallel, and the
+    (name, value) pairs of the globals it arrived with; other values as they are, with ()."""
     if type(value) is not types.FunctionType or value.__module__ != "__main__" or value.__globals__ is _ns:
-        return value
-    for name, captured in value.__globals__.items():
-        if name not in _ns and not name.startswith("__"):
-            _ns[name] = captured
+        return value, ()
+    captured = tuple((name, held) for name, held in value.__globals__.items() if not name.startswith("__"))
     bound = types.FunctionType(value.__code__, _ns, value.__name__, value.__defaults__, value.__closure__)
     bound.__kwdefaults__ = value.__kwdefaults__
     bound.__dict__.update(value.__dict__)
     bound.__qualname__ = value.__qualname__
-    return bound
+    return bound, captured
+
+
+def _take_captured(captured):
+    """Put a function's captured globals in the namespace, for each call: where the engine lacks
+    the name, or still holds the value an earlier function's capture put there (so a function
+    sees the caller's value at the call, not the first call's); a value the user set on the
+    engine (%px, push, execute) is kept."""
+    for name, value in captured:
+        held = _ns.get(name, _MISSING)
+        if held is value:
+            continue
+        if held is _MISSING or held is _captured.get(name, _MISSING):
+            _ns[name] = value
+            _captured[name] = value
+            if held is not _MISSING:
+                _replaced.append(held)  # freed after the reply, as _bind does
+        else:
+            _captured.pop(name, None)
+
+
+def _forget_replaced_captures():
+    """Drop what _captured holds for names the namespace no longer holds it in, so that a value
+    the user replaced is not kept alive: after each cell, where users assign. (A function that
+    assigns a global keeps the old value alive until the next cell or capture of that name.)"""
+    for name, value in list(_captured.items()):
+        if _ns.get(name, _MISSING) is not value:
+            del _captured[name]
 
 
 _compiled = {}  # cell source -> (body, result): the same source compiles to the same code
