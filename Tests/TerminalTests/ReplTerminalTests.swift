@@ -453,6 +453,29 @@ struct ReplTerminalTests {
         #expect(pxsh.output(after: "In [4]: lv.apply_sync(abs, -5)") == ["Out[4]: 5"])
     }
 
+    /// `px.shutdown()` would stop the session's own cluster, and its local namespace with it: it refuses
+    /// and says how to leave (it used to end pxsh with status 1 and the variables lost).
+    @Test func pxShutdownAtThePromptRefusesAndTheSessionGoesOn() throws {
+        let pxsh = try PxshTerminal(engines: 1, width: 300)
+        defer { pxsh.close() }
+
+        pxsh.enter("kept = 42")
+        try pxsh.waitForPrompt(2)
+        pxsh.enter("px.shutdown()")
+        try pxsh.waitForPrompt(3)
+        let said = pxsh.output(after: "In [2]: px.shutdown()")
+        #expect(
+            said.last
+                == "pxsh.PxshError: px.shutdown() would stop this session's own cluster, and the local "
+                + "namespace with it: %exit (or Ctrl-D) leaves pxsh, which stops it; "
+                + "pxsh.Client(cluster=NAME).shutdown() stops a named cluster",
+            "\(said)"
+        )
+        pxsh.enter("kept, px.ids")
+        try pxsh.waitForPrompt(4)
+        #expect(pxsh.output(after: "In [3]: kept, px.ids") == ["Out[3]: (42, [0])"])
+    }
+
     @Test func secondCtrlCRestartsEnginesThatIgnoreTheFirst() throws {
         let pxsh = try PxshTerminal(engines: 4, width: 160)
         defer { pxsh.close() }

@@ -285,15 +285,16 @@ class AsyncResult(concurrent.futures.Future):
                 self._result = values
             return self._result
 
-    def _wait_done(self, timeout: Optional[float]) -> bool:
-        """Wait until ready or `timeout` s; Ctrl-C during it interrupts this result's tasks too."""
+    def _wait_done(self, timeout: Optional[float], *, interrupting: bool = True) -> bool:
+        """Wait until ready or `timeout` s; Ctrl-C during it interrupts this result's tasks too,
+        unless not `interrupting` (the caller interrupts them together with others)."""
         if self._state not in _SETTLED:  # read without the lock: a settled state never changes
             try:
                 client = self._client
                 if not client._wait_for(self._complete, timeout, spin=client._spin_pays_for(len(self._tasks))):
                     return False
             except KeyboardInterrupt:
-                if not self._complete():
+                if interrupting and not self._complete():
                     self._client._interrupt(self)
                 raise
             self._finish()

@@ -15,9 +15,11 @@ ids, the unfinished tasks and the results made through it.
 
 import collections.abc
 import concurrent.futures
+import contextlib
 import json
 import os
 import select
+import signal
 import socket
 import stat
 import struct
@@ -431,7 +433,7 @@ class Client:
                     future.set_result(self.wait_for_engines(n, timeout=timeout))
                 except BaseException as exc:
                     future.set_exception(exc)
-            threading.Thread(target=wait, name="pxsh-wait-for-engines", daemon=True).start()
+            _start_thread(wait, "pxsh-wait-for-engines")
             return future
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         while True:
@@ -480,13 +482,22 @@ class Client:
 
     def shutdown(self) -> None:
         """Stop the whole cluster: its engines and controller. A named cluster's directory (its logs
-        with it) goes too once the controller is gone, as with `pxsh cluster stop`."""
+        with it) goes too once the controller is gone, as with `pxsh cluster stop`.
+
+        At the pxsh prompt it refuses to stop the cluster the session runs in: its local namespace
+        would go with it."""
+        if self._is_session_cluster():
+            raise errors.PxshError(_session_shutdown_refusal(self._socket_path))
         directory = os.path.dirname(self._socket_path) if self.cluster else None
         pid = _controller_pid(directory) if directory else None
         self._control(protocol.CTL_SHUTDOWN)
         self._close(f"the cluster {self.cluster!r} was stopped" if self.cluster else "the cluster was stopped")
         if pid is not None and _wait_until_gone(pid, timeout=30):
             _remove_directory(directory)
+
+    def _is_session_cluster(self) -> bool:
+        """Whether this client's cluster is the one this pxsh session (its home engine) runs in."""
+        return SESSION_SOCKET is not None and os.path.realpath(self._socket_path) == os.path.realpath(SESSION_SOCKET)
 
     def __enter__(self):
         return self
@@ -731,8 +742,7 @@ class Client:
         with self._lock:
             if self._reader is not None or self._closed:
                 return
-            self._reader = threading.Thread(target=self._read, name="pxsh-client-reader", daemon=True)
-        self._reader.start()
+            self._reader = _start_thread(self._read, "pxsh-client-reader")
 
     def _read(self) -> None:
         while not self._closed:
@@ -892,11 +902,16 @@ class Client:
 
     def _wake_flusher(self) -> None:
         if self._flusher is None:
-            self._flusher = threading.Thread(target=self._flush_later, name="pxsh-client-flusher", daemon=True)
-            self._flusher.start()
+            self._flusher = _start_thread(self._flush_later, "pxsh-client-flusher")
         self._flush_wanted.set()
 
     def _control(self, op: int, *, engines=(), tasks=(), argument=None) -> list:
+        future = self._send_control(op, engines=engines, tasks=tasks, argument=argument)
+        self._wait_for(future.done)
+        return future.result()
+
+    def _send_control(self, op: int, *, engines=(), tasks=(), argument=None) -> concurrent.futures.Future:
+        """Send a control request; the future of its reply, which whoever reads sets."""
         self._ensure_connected()
         future: concurrent.futures.Future = concurrent.futures.Future()
         with self._lock:
@@ -906,8 +921,7 @@ class Client:
             self._next_request += 1
             self._controls[request] = future
         self._send(protocol.control(op, request, engines=engines, tasks=tasks, argument=argument))
-        self._wait_for(future.done)
-        return future.result()
+        return future
 
     def _unfinished_ids(self, result: AsyncResult) -> List[int]:
         # The controller answers submissions at once; only a lost connection leaves this unset.
@@ -944,7 +958,8 @@ class Client:
         Those that have not started are aborted; the controller's interrupt of tasks then SIGINTs
         only the engines running the others, with the task id, which an engine checks: another
         client's work on the cluster goes on. This repeats until none is left (for up to 10 s), as
-        a task may start while the one before it stops.
+        a task may start while the one before it stops. Both requests go out with SIGINT held back,
+        so that a second Ctrl-C (GNU timeout sends two) cannot stop them half-sent; it ends the wait.
         """
         try:
             if self._closed or self._sock is None:
@@ -954,13 +969,49 @@ class Client:
                 ids = [task for result in results for task in self._unfinished_ids(result)]
                 if not ids:
                     return
-                self._control(protocol.CTL_ABORT, tasks=ids)
-                self._control(protocol.CTL_INTERRUPT_TASKS, tasks=ids)
+                with _sigint_held():
+                    self._send_control(protocol.CTL_ABORT, tasks=ids)
+                    self._send_control(protocol.CTL_INTERRUPT_TASKS, tasks=ids)
                 replied = sum(result._replied_tasks for result in results)
                 self._wait_for(lambda: sum(result._replied_tasks for result in results) > replied
                                or all(result._complete() for result in results), 0.5)
         except (errors.PxshError, KeyboardInterrupt):
             pass
+
+
+@contextlib.contextmanager
+def _sigint_held():
+    """Holds SIGINT back in this thread while the block runs, so that a Ctrl-C cannot cut it short;
+    one that came meanwhile raises KeyboardInterrupt (in the main thread) right after. It holds in
+    the main thread only if no other thread takes SIGINT (see _start_thread): the kernel gives a
+    signal to any thread that lets it through, and Python then raises it in the main thread."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if signal.SIGINT not in held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _start_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """Start a daemon thread that never takes SIGINT: a Ctrl-C is the main thread's to take (and
+    to hold back, see _sigint_held); a thread starts with the signal mask of the one that starts it."""
+    with _sigint_held():
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+    return thread
+
+
+def _session_shutdown_refusal(socket_path: str) -> str:
+    """Why shutdown() does not stop the cluster of this pxsh session, and what to do instead."""
+    directory = os.path.dirname(socket_path)
+    if os.path.basename(os.path.dirname(directory)) == "clusters":
+        name = os.path.basename(directory)
+        return (f"px.shutdown() would stop the cluster {name!r} this session is attached to, and the local "
+                f"namespace with it: %exit leaves this session (the cluster runs on), and `pxsh cluster stop "
+                f"--name {name}` in a shell stops the cluster")
+    return ("px.shutdown() would stop this session's own cluster, and the local namespace with it: %exit "
+            "(or Ctrl-D) leaves pxsh, which stops it; pxsh.Client(cluster=NAME).shutdown() stops a named cluster")
 
 
 def _after_fork_in_child() -> None:

@@ -432,7 +432,11 @@ class LoadBalancedView(View):
                 outstanding.append(self._apply(f, item, {}))
             while outstanding:
                 if ordered:
-                    result = outstanding.popleft()
+                    result = outstanding[0]
+                    # A Ctrl-C here stops it with the others, below: were it interrupted alone first,
+                    # the engine it frees could start one of the others before they are aborted.
+                    result._wait_done(None, interrupting=False)
+                    outstanding.popleft()
                     value = result.get()
                 else:
                     done = next(concurrent.futures.as_completed(outstanding))

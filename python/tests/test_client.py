@@ -739,7 +739,11 @@ class MapInterruptTests(ClusterTestCase):
                 result.result()
         self.assertEqual(self.rc.load_balanced_view().apply_sync(square, 3), 9)
 
-    def test_ctrl_c_while_iterating_an_imap_stops_its_tasks(self):
+    def expect_none_started_after_ctrl_c(self):
+        # Ctrl-C came once items 0 and 1 ran: it aborted the queued ones before an engine came free.
+        self.assertEqual(sorted(started_files(self.scratch)), ["started-0", "started-1"])
+
+    def test_ctrl_c_while_iterating_an_imap_stops_its_tasks_and_starts_no_more(self):
         lv = self.rc.load_balanced_view()
         before = len(self.rc.history)
         self.ctrl_c_once_both_engines_run_and_the_main_thread_waits()
@@ -749,8 +753,9 @@ class MapInterruptTests(ClusterTestCase):
         submitted = self.rc.history[before:]
         self.assertEqual(len(submitted), 8)
         self.expect_stopped(submitted)
+        self.expect_none_started_after_ctrl_c()
 
-    def test_ctrl_c_while_iterating_a_map_result_stops_its_tasks(self):
+    def test_ctrl_c_while_iterating_a_map_result_stops_its_tasks_and_starts_no_more(self):
         lv = self.rc.load_balanced_view()
         mapped = lv.map_async(mark_and_wait, [self.scratch] * 8, range(8))
         self.ctrl_c_once_both_engines_run_and_the_main_thread_waits()
@@ -758,6 +763,77 @@ class MapInterruptTests(ClusterTestCase):
             for _ in mapped:
                 pass
         self.expect_stopped([mapped])
+        self.expect_none_started_after_ctrl_c()
+
+
+# A script that waits on a task, as a user's would; argv: the package's directory, the cluster, and
+# the file the task makes once it runs. It prints what get() raised, then how the task ended.
+WAITING_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import pxsh
+
+def nap(started):
+    import time
+    open(started, "w").close()
+    time.sleep(600)
+
+rc = pxsh.Client(cluster=sys.argv[2])
+napping = rc.load_balanced_view().apply_async(nap, sys.argv[3])
+try:
+    napping.get()
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+print(napping.exception(timeout=60).ename if napping.wait(60) else "still running", flush=True)
+"""
+
+
+def unread_bytes_from(pid, socket_path):
+    """Bytes that process `pid` sent on its connections to the listening socket `socket_path` and
+    that the other end has not read yet (`ss`'s Recv-Q at that end)."""
+    sockets = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            sockets.add(target[len("socket:["):-1])
+    listed = subprocess.run(["ss", "-xHn"], capture_output=True, text=True, check=True).stdout
+    # u_str ESTAB RECV-Q SEND-Q LOCAL-PATH INODE * PEER-INODE
+    rows = [line.split() for line in listed.splitlines()]
+    return sum(int(row[2]) for row in rows if len(row) >= 8 and row[4] == socket_path and row[7] in sockets)
+
+
+class DoubleInterruptTests(ClusterTestCase):
+    """Two SIGINTs close together, as GNU timeout sends them (to the child, then to its group)."""
+
+    engines = 1
+    name = "pytest-double-int"
+
+    def test_a_second_ctrl_c_while_the_first_is_being_sent_still_stops_the_task(self):
+        scratch = tempfile.mkdtemp(prefix="pxsh-pydouble-")
+        self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)
+        started = os.path.join(scratch, "started")
+        script = subprocess.Popen([sys.executable, "-c", WAITING_SCRIPT, os.path.join(HERE, ".."), self.cluster,
+                                   started], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(script.wait)
+        self.addCleanup(script.kill)
+        deadline = time.monotonic() + 120
+        while not os.path.exists(started) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # The controller stopped holds the first interrupt's requests unread: the second SIGINT comes
+        # once the client has sent the first of them, and before the controller could answer it.
+        controller = pxsh.client._controller_pid(os.path.dirname(self.rc._socket_path))
+        os.kill(controller, signal.SIGSTOP)
+        self.addCleanup(os.kill, controller, signal.SIGCONT)
+        os.kill(script.pid, signal.SIGINT)
+        while unread_bytes_from(script.pid, self.rc._socket_path) == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        os.kill(script.pid, signal.SIGINT)
+        os.kill(controller, signal.SIGCONT)
+        printed, _ = script.communicate(timeout=120)
+        self.assertEqual(printed.splitlines(), ["KeyboardInterrupt", "KeyboardInterrupt"])
 
 
 class OutputTests(ClusterTestCase):
@@ -846,6 +922,37 @@ class ShutdownTests(ClusterTestCase):
         self.assertFalse(os.path.exists(directory), os.listdir(directory) if os.path.exists(directory) else "")
         self.assertNotIn(self.cluster, pxsh.list_clusters())
 
+
+
+class SessionShutdownTests(ClusterTestCase):
+    """At the prompt of `pxsh --cluster NAME`, shutdown() of that cluster would end every session
+    attached to it and their local namespace: it refuses. Another cluster's client stops it."""
+
+    name = "pytest-session"
+
+    def test_shutdown_of_the_cluster_a_session_is_attached_to_is_refused(self):
+        refusal = (f"pxsh.PxshError: px.shutdown() would stop the cluster '{self.cluster}' this session is "
+                   f"attached to, and the local namespace with it: %exit leaves this session (the cluster runs "
+                   f"on), and `pxsh cluster stop --name {self.cluster}` in a shell stops the cluster")
+        for line in ("px.shutdown()", f"import pxsh; pxsh.Client(cluster={self.cluster!r}).shutdown()"):
+            with self.subTest(line=line):
+                session = pxsh_command("--cluster", self.cluster, "-c", "kept = 42", "-c", line, "-c", "kept")
+                # The line fails (status 1), and the session goes on with its local names.
+                self.assertEqual(session.returncode, 1, session.stdout + session.stderr)
+                self.assertEqual(session.stdout.splitlines()[-2:], [refusal, "Out[3]: 42"], session.stderr)
+                self.assertIn(self.cluster, pxsh.list_clusters())
+                self.assertEqual(self.rc.load_balanced_view().apply_sync(square, 3), 9)
+
+    def test_a_session_stops_another_cluster(self):
+        other = f"{self.cluster}-other"
+        started = pxsh_command("cluster", "start", "--name", other, "-n", "1")
+        self.assertEqual(started.returncode, 0, started.stdout + started.stderr)
+        self.addCleanup(pxsh_command, "cluster", "stop", "--name", other)
+        session = pxsh_command("--cluster", self.cluster, "-c",
+                               f"import pxsh; pxsh.Client(cluster={other!r}).shutdown(); print('stopped')")
+        self.assertEqual((session.returncode, session.stdout), (0, "stopped\n"), session.stderr)
+        self.assertNotIn(other, pxsh.list_clusters())
+        self.assertIn(self.cluster, pxsh.list_clusters())
 
 if __name__ == "__main__":
     unittest.main()
