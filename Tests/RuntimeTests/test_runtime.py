@@ -702,12 +702,16 @@ class CapturedGlobalsTests(RuntimeTestCase):
     def test_a_replaced_capture_is_not_kept_alive(self):
         import weakref
         self.run_cell(self.home, "class Big(list):\n    pass\nbig = Big([1, 2])")
-        self.assertEqual(self.apply_on(self.engine, "lambda: len(big)", ""), 2)
-        brought = weakref.ref(self.engine.ns["big"])
+        for call in (lambda: self.apply_on(self.engine, "lambda: len(big)", ""),
+                     lambda: self.map_on(self.engine, "lambda x: len(big)", "[0]")[0]):  # cached by its blob
+            self.assertEqual(call(), 2)
+            brought = weakref.ref(self.engine.ns["big"])
+            self.run_cell(self.engine, "big = None")
+            with self.engine.active():
+                self.engine.runtime.release_replaced()
+            self.assertIsNone(brought())
+            self.run_cell(self.engine, "del big")
         self.run_cell(self.engine, "big = None")
-        with self.engine.active():
-            self.engine.runtime.release_replaced()
-        self.assertIsNone(brought())
         self.run_cell(self.home, "big = Big([1, 2, 3])")
         self.assertEqual(self.error(self.engine, APPLY, *self.ok(self.home, PACK_CALL, "lambda: len(big)", ""))[0],
                          "TypeError")  # the engine's big (None) is the user's

@@ -1107,12 +1107,15 @@ def _take_captured(captured):
 
 
 def _forget_replaced_captures():
-    """Drop what _captured holds for names the namespace no longer holds it in, so that a value
-    the user replaced is not kept alive: after each cell, where users assign. (A function that
-    assigns a global keeps the old value alive until the next cell or capture of that name.)"""
+    """Drop the records, and the cached functions, that hold a captured value the namespace no
+    longer holds, so that a value the user replaced is not kept alive: after each cell, where
+    users assign. (One a function replaced lives on until the next cell.)"""
     for name, value in list(_captured.items()):
         if _ns.get(name, _MISSING) is not value:
             del _captured[name]
+    for key, (_, captured) in list(_fn_cache.items()):
+        if captured and any(_ns.get(name, _MISSING) is not value for name, value in captured):
+            del _fn_cache[key]  # loaded again from its blob if called again
 
 
 _compiled = {}  # cell source -> (body, result): the same source compiles to the same code
