@@ -603,26 +603,31 @@ class Client:
         condition, lock = self._task_condition, self._lock
         me = threading.get_ident()
         while True:
-            with lock:  # the condition's lock (entering the Condition itself adds a Python call)
-                while True:
-                    if predicate():
-                        return True
-                    if self._closed or self._sock is None:
-                        return predicate()
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        return False
-                    if self._reading is None:
-                        self._reading = me
-                        break
-                    condition.wait(remaining)
             finished: list = []
+            reading = False
             try:
+                with lock:  # the condition's lock (entering the Condition itself adds a Python call)
+                    while True:
+                        if predicate():
+                            return True
+                        if self._closed or self._sock is None:
+                            return predicate()
+                        remaining = None if deadline is None else deadline - time.monotonic()
+                        if remaining is not None and remaining <= 0:
+                            return False
+                        # Or this thread's own claim, left by a Ctrl-C (KeyboardInterrupt) that came
+                        # right after it was taken: this thread is not reading now.
+                        if self._reading is None or self._reading == me:
+                            self._reading = me
+                            reading = True
+                            break
+                        condition.wait(remaining)
                 finished = self._read_some(predicate, deadline, spin)
             finally:
-                with lock:
-                    self._reading = None
-                    _notify_waiters(condition)
+                if reading:
+                    with lock:
+                        self._reading = None
+                        _notify_waiters(condition)
             for result in finished:
                 result._finish()  # its done-callbacks run here, with the read side free
 
@@ -712,22 +717,26 @@ class Client:
         self._waited_since_submit = True
         if self._outgoing:
             self._flush()
-        if self._reading is not None or self._sock is None or self._closed:
+        me = threading.get_ident()
+        if self._reading not in (None, me) or self._sock is None or self._closed:
             return
-        with self._lock:
-            if self._reading is not None or self._sock is None:
-                return
-            self._reading = threading.get_ident()
         finished: list = []
+        reading = False
         try:
+            with self._lock:
+                if self._reading not in (None, me) or self._sock is None:
+                    return
+                self._reading = me  # as in _wait_for, a claim this thread left is taken again
+                reading = True
             while self._poller.poll(0):
                 finished += self._read_some(lambda: True, None)
                 if self._sock is None:
                     break
         finally:
-            with self._lock:
-                self._reading = None
-                _notify_waiters(self._task_condition)
+            if reading:
+                with self._lock:
+                    self._reading = None
+                    _notify_waiters(self._task_condition)
         for result in finished:
             result._finish()
 

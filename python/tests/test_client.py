@@ -262,6 +262,47 @@ class ClientTests(ClusterTestCase):
         with self.assertRaises(pxsh.CompositeError):  # a failed reply is read at once
             self.rc[:].execute("1/0", block=True)
 
+    def test_a_ctrl_c_at_any_line_of_a_wait_leaves_the_client_usable(self):
+        # KeyboardInterrupt can come between any two bytecodes: raised (by a trace function) at
+        # each line of the wait in turn, the next call must still get its result. In a thread of
+        # its own, so that a client left stuck fails the test instead of hanging it.
+        lv = self.rc.load_balanced_view()
+        wait = type(self.rc)._wait_for.__code__
+        lines = sorted({line for _, _, line in wait.co_lines() if line and line > wait.co_firstlineno})
+        outcomes = []
+
+        def interrupt_each_line():
+            for line in lines:
+                fired = []
+
+                def interrupt_at(frame, event, arg, line=line, fired=fired):
+                    if event == "line" and frame.f_lineno == line and not fired:
+                        fired.append(line)
+                        raise KeyboardInterrupt
+                    return interrupt_at
+
+                result = lv.apply_async(time.sleep, 0.02)
+                sys.settrace(lambda frame, event, arg: interrupt_at if frame.f_code is wait else None)
+                try:
+                    result.get()
+                except KeyboardInterrupt:
+                    pass
+                finally:
+                    sys.settrace(None)
+                try:
+                    outcomes.append((line, bool(fired), lv.apply_async(abs, -3).get(timeout=5)))
+                except Exception as exc:  # a client left stuck: TimeoutError
+                    outcomes.append((line, bool(fired), repr(exc)))
+
+        thread = threading.Thread(target=interrupt_each_line, daemon=True)
+        thread.start()
+        thread.join(120)
+        self.assertFalse(thread.is_alive(), f"the client was stuck after a Ctrl-C at line {len(outcomes)}"
+                         f" of the wait: {outcomes[-1:]}")
+        self.assertEqual([outcome for outcome in outcomes if outcome[2] != 3], [])
+        self.assertEqual(len(outcomes), len(lines))
+        self.assertGreater(sum(fired for _, fired, _ in outcomes), len(lines) // 2)
+
     def test_a_done_callback_may_wait_on_another_result(self):
         scratch = tempfile.mkdtemp(prefix="pxsh-pycb-")
         self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)
