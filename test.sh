@@ -6,6 +6,12 @@
 # MPICH and Open MPI with mpi4py, and network namespaces serving ssh (checked here, made by the tests).
 set -euo pipefail
 cd "$(dirname "$0")"
+# The Ctrl-C tests send SIGINT to processes the suite starts, which inherit how this shell handles it.
+# A background job of a script (`./test.sh &`) starts with SIGINT ignored, which no shell can undo:
+# then start again with it at its default.
+if [ -z "${PXSH_TEST_SIGINT:-}" ] && (( 0x$(awk '/^SigIgn:/ {print $2}' /proc/$$/status) & 2 )); then
+    exec env --default-signal=INT PXSH_TEST_SIGINT=default bash "$PWD/test.sh" "$@"
+fi
 python=$(scripts/install-deps.sh --tests | tail -n 1)
 # The suite's engines run the python the installer chose, and `mpiexec` is the MPICH that its
 # mpi4py loads (pip put it in the python's scripts directory).
