@@ -480,12 +480,19 @@ class Client:
         self._flush()
         self._close("the client was closed")
 
-    def shutdown(self) -> None:
+    def shutdown(self, targets="all", restart: bool = False, hub: bool = False, block: Optional[bool] = None) -> None:
         """Stop the whole cluster: its engines and controller. A named cluster's directory (its logs
         with it) goes too once the controller is gone, as with `pxsh cluster stop`.
 
-        At the pxsh prompt it refuses to stop the cluster the session runs in: its local namespace
-        would go with it."""
+        ipyparallel's keywords are taken, so that its scripts' `rc.shutdown(hub=True)` runs: `hub`
+        changes nothing (a pxsh cluster's controller goes with its engines) and it always waits
+        (`block`); stopping or restarting only some engines (`targets`, `restart`) is for %remove and
+        %restart at the pxsh prompt, and refused here. At the pxsh prompt it refuses to stop the
+        cluster the session runs in: its local namespace would go with it."""
+        if restart or not (isinstance(targets, str) and targets == "all"):
+            raise errors.PxshError(
+                f"shutdown(targets={targets!r}, restart={restart!r}) would stop or restart only some engines, "
+                "which pxsh does at the prompt (%remove SPEC, %restart SPEC); shutdown() stops the whole cluster")
         if self._is_session_cluster():
             raise errors.PxshError(_session_shutdown_refusal(self._socket_path))
         directory = os.path.dirname(self._socket_path) if self.cluster else None

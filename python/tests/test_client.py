@@ -958,7 +958,12 @@ class ShutdownTests(ClusterTestCase):
     def test_shutdown_stops_the_cluster_and_removes_its_directory(self):
         directory = os.path.dirname(self.rc._socket_path)
         self.assertTrue(os.path.isdir(directory))
-        self.rc.shutdown()
+        # ipyparallel's keywords: only some engines is refused (nothing stops), hub and block are taken.
+        for keywords in ({"targets": [0]}, {"targets": 0}, {"restart": True}):
+            with self.subTest(**keywords), self.assertRaisesRegex(pxsh.PxshError, "%remove SPEC, %restart SPEC"):
+                self.rc.shutdown(**keywords)
+        self.assertEqual(self.rc.load_balanced_view().apply_async(square, 3).get(timeout=60), 9)
+        self.rc.shutdown(hub=True, block=True)
         # As `pxsh cluster stop` does: the controller is gone, and its directory (logs included) with it.
         self.assertFalse(os.path.exists(directory), os.listdir(directory) if os.path.exists(directory) else "")
         self.assertNotIn(self.cluster, pxsh.list_clusters())
