@@ -185,19 +185,8 @@ class FrameDecoder:
             position = start + HEADER_SIZE
             if count > (length - 20) >> 2:
                 raise ProtocolError("frame segments do not match the frame length")
-            if kind == REPLY:
-                append(make(Frame, (kind, op, flags, engine, ident, buffer[position - 4:end])))
-                start = end
-                continue
-            segments = []
-            for _ in range(count):
-                # A length prefix past the frame's end is caught below: position then passes end.
-                n = unpack_u32(buffer, position)[0] if position + 4 <= end else end
-                position += 4
-                segments.append(buffer[position:position + n])
-                position += n
-            if position != end:
-                raise ProtocolError("frame segments do not match the frame length")
+            # A reply's segments stay uncut until it is read (segments_of): its bytes from the count on.
+            segments = buffer[position - 4:end] if kind == REPLY else _cut(buffer, position, end, count)
             append(make(Frame, (kind, op, flags, engine, ident, segments)))
             start = end
         return out, start
@@ -208,13 +197,18 @@ def segments_of(frame: Frame) -> Sequence[bytes]:
     body = frame.segments
     if type(body) is not bytes:
         return body
-    count = _U32.unpack_from(body, 0)[0]
-    position, end = 4, len(body)
+    return _cut(body, 4, len(body), _U32.unpack_from(body, 0)[0])
+
+
+def _cut(buffer: bytes, position: int, end: int, count: int) -> List[bytes]:
+    """The `count` length-prefixed segments of buffer[position:end]; ProtocolError unless they fill it."""
+    unpack_u32 = _U32.unpack_from
     segments = []
     for _ in range(count):
-        n = _U32.unpack_from(body, position)[0] if position + 4 <= end else end
+        # A length prefix past the frame's end is caught below: position then passes end.
+        n = unpack_u32(buffer, position)[0] if position + 4 <= end else end
         position += 4
-        segments.append(body[position:position + n])
+        segments.append(buffer[position:position + n])
         position += n
     if position != end:
         raise ProtocolError("frame segments do not match the frame length")
