@@ -1113,7 +1113,7 @@ class SharedMemoryTests(RuntimeTestCase):
         # being serialized, with the user's frames (here a __reduce__) and none of the pickler's.
         self.run_cell(self.home, "class Stop:\n    def __reduce__(self):\n        raise KeyboardInterrupt\n"
                                  "big = [str(i) for i in range(100_000)] + [Stop()]")
-        for op, args, what in ((EXPORT_VALUES, ("big", ""), "'big'"), (SCATTER, ("big", "", 2), "part 1 of 'big'")):
+        for op, args, what in ((EXPORT_VALUES, ("big", ""), "'big'"), (SCATTER, ("big", "", 2), "part at index 1 of 'big'")):
             ename, evalue, tb = self.error(self.home, op, *args)
             self.assertEqual((ename, evalue), ("KeyboardInterrupt", f"interrupted while serializing {what}"))
             self.assertTrue(tb.endswith(f"KeyboardInterrupt: {evalue}"), tb)
@@ -1126,7 +1126,7 @@ class SharedMemoryTests(RuntimeTestCase):
         self.run_cell(self.home, "import threading\nx = list(range(100_000)) + [threading.Lock()]")
         ename, evalue, _ = self.error(self.home, SCATTER, "x", "", 2)
         self.assertEqual(ename, "SerializationError")
-        self.assertIn("part 1 of 'x'", evalue)
+        self.assertIn("part at index 1 of 'x'", evalue)
         self.assertIn("lock", evalue)
         self.assertEqual(self.files(), [])
 
@@ -1242,7 +1242,7 @@ class ApplyTests(RuntimeTestCase):
         self.run_cell(self.home, "import threading\ndef f(*a, **k):\n    pass")
         ename, evalue, _ = self.error(self.home, PACK_CALL, "f", "1, threading.Lock()")
         self.assertEqual(ename, "SerializationError")
-        self.assertTrue(evalue.startswith("cannot serialize argument 2 of 'f'"), evalue)
+        self.assertTrue(evalue.startswith("cannot serialize argument at index 1 of 'f'"), evalue)
         _, evalue, _ = self.error(self.home, PACK_CALL, "f", "k=threading.Lock()")
         self.assertTrue(evalue.startswith("cannot serialize argument 'k' of 'f'"), evalue)
 
@@ -1381,7 +1381,7 @@ class MapTests(RuntimeTestCase):
         self.assertEqual((ename, evalue), ("TypeError", "cannot map over int: not iterable"))
         ename, evalue, _ = self.error(self.home, PREPARE_MAP, "f", "[1, 2, threading.Lock()]", "2", "2")
         self.assertEqual(ename, "SerializationError")
-        self.assertTrue(evalue.startswith("cannot serialize item 2 of "), evalue)
+        self.assertTrue(evalue.startswith("cannot serialize item at index 2 of "), evalue)
         self.run_cell(self.home, "lock = threading.Lock()\ndef g(x):\n    return lock")
         ename, evalue, _ = self.error(self.home, PREPARE_MAP, "g", "[1]", "1", "2")
         self.assertEqual(ename, "SerializationError")

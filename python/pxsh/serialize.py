@@ -14,7 +14,7 @@ only what the standard pickler handles travels (functions by reference).
 import mmap
 import os
 import pickle
-from typing import Any, List, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 PICKLE_PROTOCOL = 5
 SHARED_MEMORY_MAGIC = b"\x00pxsh-shared-memory\x00"
@@ -87,12 +87,102 @@ def dump_named(obj, what: str) -> List[bytes]:
     try:
         return dump(obj)
     except Exception as exc:
-        hint = "" if _cloudpickle_module() else _WITHOUT_CLOUDPICKLE
-        raise SerializationError(f"cannot serialize {what}: {type(exc).__name__}: {exc}{hint}") from None
+        cloudpickle = _cloudpickle_module()
+        if not cloudpickle:
+            raise SerializationError(f"cannot serialize {what}: {type(exc).__name__}: {exc}"
+                                     f"{_WITHOUT_CLOUDPICKLE}") from None
+        reason = unpicklable_capture(obj, exc, cloudpickle.Pickler) or f"{type(exc).__name__}: {exc}"
+        raise SerializationError(f"cannot serialize {what}: {reason}") from None
 
 
 _WITHOUT_CLOUDPICKLE = (" (cloudpickle is not installed here, so a function, lambda or class defined in a"
                         " script or a notebook cannot travel by value: pip install cloudpickle)")
+
+
+# --------------------------------------------------------------------------
+# Why a function does not pickle (the error path only: each captured value is pickled on its own)
+
+def unpicklable_capture(func, failure: Exception, pickler) -> Optional[str]:
+    """Which value that the function `func` carries by value (a global, a closure variable, a default
+    argument; through the functions it uses, a few deep) fails to pickle with the same error as
+    `failure`, the error of the whole: "its global 'lock' (a _thread.lock) cannot be pickled: TypeError:
+    ...". None when `func` is no function, or no one value fails that way. `pickler`: the Pickler class
+    that failed (cloudpickle's, or one that pickles functions by value as it does)."""
+    import types
+    if not isinstance(func, (types.FunctionType, types.MethodType)):
+        return None
+    try:
+        found = _failing_capture(func, failure, pickler, depth=0, seen={id(func)})
+        if found is None:
+            return None
+        chain, value = found
+        where = "its " + ", a function whose ".join(chain)
+        return f"{where} ({_a_kind_of(value)}) cannot be pickled: {type(failure).__name__}: {failure}"
+    except Exception:  # a value whose pickling or str() fails oddly: the plain message will do
+        return None
+
+
+def _failing_capture(func, failure: Exception, pickler, depth: int, seen: set):
+    """The path to the first captured value that fails to pickle as `failure` did, and that value."""
+    import types
+    for what, value in _captured_values(func):
+        try:
+            pickler(_Discarded(), PICKLE_PROTOCOL, buffer_callback=_out_of_band).dump(value)
+            continue
+        except Exception as exc:
+            if type(exc) is not type(failure) or str(exc) != str(failure):
+                continue
+        if isinstance(value, types.FunctionType) and depth < 3 and id(value) not in seen:
+            seen.add(id(value))
+            inner = _failing_capture(value, failure, pickler, depth + 1, seen)
+            if inner is not None:
+                return [what, *inner[0]], inner[1]
+        return [what], value
+    return None
+
+
+def _captured_values(func):
+    """(what, value) for each value a function's pickle holds beside its code."""
+    import types
+    if isinstance(func, types.MethodType):
+        yield "bound instance", func.__self__
+        func = func.__func__
+        if not isinstance(func, types.FunctionType):
+            return
+    code, namespace = func.__code__, func.__globals__
+    for name in _global_names(code):
+        if name in namespace:
+            yield f"global {name!r}", namespace[name]
+    for name, cell in zip(code.co_freevars, func.__closure__ or ()):
+        try:
+            yield f"closure variable {name!r}", cell.cell_contents
+        except ValueError:  # not bound yet
+            pass
+    defaults = func.__defaults__ or ()
+    positional = code.co_varnames[:code.co_argcount]
+    for name, value in zip(positional[len(positional) - len(defaults):], defaults):
+        yield f"default for {name!r}", value
+    for name, value in (func.__kwdefaults__ or {}).items():
+        yield f"default for {name!r}", value
+
+
+def _a_kind_of(value) -> str:
+    kind = type(value)
+    name = kind.__qualname__
+    if kind.__module__ not in ("builtins", "__main__"):
+        name = f"{kind.__module__}.{name}"
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+class _Discarded:
+    """A file that keeps nothing: only whether a value pickles matters."""
+
+    def write(self, data) -> int:
+        return len(data)
+
+
+def _out_of_band(buffer) -> None:
+    return None  # out of band, and dropped: large arrays are not copied
 
 
 def load(segments: Sequence[bytes], position: int = 0) -> Tuple[Any, int]:

@@ -33,7 +33,7 @@ def _pack_call(func, args: tuple, kwargs: dict) -> List[bytes]:
     except Exception as exc:
         name = _callable_name(func)
         for index, arg in enumerate(args):
-            serialize.dump_named(arg, f"argument {index + 1} of {name!r}")
+            serialize.dump_named(arg, f"argument at index {index} of {name!r}")
         for key, arg in kwargs.items():
             serialize.dump_named(arg, f"argument {key!r} of {name!r}")
         raise serialize.SerializationError(
@@ -46,7 +46,7 @@ def _dump_items(items: list, first: int, name: str) -> List[bytes]:
         return serialize.dump(items)
     except Exception as exc:
         for offset, item in enumerate(items):
-            serialize.dump_named(item, f"item {first + offset} of the sequence mapped with {name!r}")
+            serialize.dump_named(item, f"item at index {first + offset} of the sequence mapped with {name!r}")
         raise serialize.SerializationError(
             f"cannot serialize the items mapped with {name!r}: {type(exc).__name__}: {exc}") from None
 
@@ -304,7 +304,7 @@ class DirectView(View):
         per_task = []
         for index, part in enumerate(parts):
             value = part[0] if flatten and len(part) == 1 else part
-            per_task.append(serialize.dump_named({key: value}, f"part {index} of {key!r}"))
+            per_task.append(serialize.dump_named({key: value}, f"part at index {index} of {key!r}"))
         result = AsyncResult(self.client, label="scatter", method="scatter", engines=ids, decode=_none,
                              single=self._is_single(targets))
         self.client._submit(result, protocol.OP_IMPORT, targets=ids, per_task=per_task)

@@ -505,10 +505,19 @@ class BadInputTests(ClusterTestCase):
 
     def test_unpicklable_argument_and_result_are_named(self):
         lv = self.rc.load_balanced_view()
-        with self.assertRaisesRegex(pxsh.SerializationError, r"cannot serialize argument 2 of 'f'.*lock"):
+        # Positions count from 0, as Python's indexes do, and say so.
+        with self.assertRaisesRegex(pxsh.SerializationError,
+                                    r"cannot serialize argument at index 1 of 'f'.*lock"):
             def f(a, b):
                 return a
             lv.apply_async(f, 1, threading.Lock())
+        for view in (lv, self.rc[:]):
+            with self.subTest(view=view), self.assertRaisesRegex(
+                    pxsh.SerializationError, r"^cannot serialize item at index 2 of the sequence mapped with "
+                                             r"'<lambda>': TypeError: cannot pickle '_thread.lock' object$"):
+                view.map_sync(lambda x: x, [1, 2, threading.Lock()])
+        with self.assertRaisesRegex(pxsh.SerializationError, r"^cannot serialize part at index 1 of 'parts'"):
+            self.rc[:].scatter("parts", [1, threading.Lock()])
         with self.assertRaisesRegex(pxsh.RemoteError, r"SerializationError: cannot serialize the result of '[^']*\bg'") as raised:
             def g():
                 import threading
@@ -518,6 +527,46 @@ class BadInputTests(ClusterTestCase):
         self.assertEqual(str(raised.exception).count("SerializationError"), 1, str(raised.exception))
         with self.assertRaisesRegex(pxsh.SerializationError, r"cannot serialize 'bad'"):
             self.rc[:].push({"bad": threading.Lock()})
+
+    @unittest.skipIf("cloudpickle" not in sys.modules, "cloudpickle is not installed")
+    def test_a_function_s_unpicklable_global_closure_variable_or_default_is_named(self):
+        lock_error = "cannot be pickled: TypeError: cannot pickle '_thread.lock' object"
+        lock = threading.Lock()
+        uses_global = interactive("f = lambda: lk2.locked()", lk2=lock)
+        uses_helper = interactive("def helper():\n    return lk2\ndef f():\n    return helper()", lk2=lock)
+
+        def closure():
+            return lambda: lock
+        cases = [
+            (uses_global, f"cannot serialize '<lambda>': its global 'lk2' (a _thread.lock) {lock_error}"),
+            (uses_helper, f"cannot serialize 'f': its global 'helper', a function whose global 'lk2' "
+                          f"(a _thread.lock) {lock_error}"),
+            (closure(), f"cannot serialize '<lambda>': its closure variable 'lock' (a _thread.lock) {lock_error}"),
+            (interactive("def f(x, y=lk2):\n    return y", lk2=lock),
+             f"cannot serialize 'f': its default for 'y' (a _thread.lock) {lock_error}"),
+        ]
+        lv = self.rc.load_balanced_view()
+        for func, message in cases:
+            with self.subTest(message=message):
+                with self.assertRaises(pxsh.SerializationError) as raised:
+                    lv.apply_async(func)
+                self.assertEqual(str(raised.exception), message)
+        # Passed as an argument, a function is named as the argument, then what it carries.
+        with self.assertRaises(pxsh.SerializationError) as raised:
+            lv.apply_async(abs, uses_global)
+        self.assertEqual(str(raised.exception), f"cannot serialize argument at index 0 of 'abs': its global 'lk2' "
+                                                f"(a _thread.lock) {lock_error}")
+        self.assertEqual(lv.apply_sync(interactive("f = lambda: k + 1", k=2)), 3)
+
+    def test_at_the_prompt_a_function_s_unpicklable_global_is_named(self):
+        # %apply, %map and %push pickle functions in the home engine, which names the global as the package does.
+        lines = ["import threading; lk2 = threading.Lock(); f = lambda x: lk2.locked()", "%apply f 1",
+                 "%map f [1]", "%push f"]
+        session = pxsh_command("--cluster", self.cluster, *(arg for line in lines for arg in ("-c", line)))
+        self.assertEqual(session.returncode, 1, session.stdout + session.stderr)
+        named = "its global 'lk2' (a _thread.lock) cannot be pickled: TypeError: cannot pickle '_thread.lock' object"
+        self.assertEqual(session.stdout.count(f"SerializationError: cannot serialize 'f': {named}"), 3,
+                         session.stdout + session.stderr)
 
     def test_without_cloudpickle_a_lambda_fails_saying_what_to_install(self):
         # A plain `pip install ./python` has no dependencies: a fresh python without cloudpickle.

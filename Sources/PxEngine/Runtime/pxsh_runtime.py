@@ -473,7 +473,7 @@ def _op_scatter(args):
     value = _evaluate(expr) if expr else _lookup(name)
     reply = [b"ok"]
     for i, part in enumerate(_split(value, n)):
-        reply += _dump_named({name: part}, f"part {i} of {name!r}")
+        reply += _dump_named({name: part}, f"part at index {i} of {name!r}")
     return reply
 
 
@@ -1814,7 +1814,24 @@ def _dump_named(obj, what):
     except KeyboardInterrupt as interrupt:
         raise _interrupted_serializing(what, interrupt) from None
     except Exception as exc:
-        raise _serialization_error(what, exc) from None
+        failure = exc
+    reason = _unpicklable_capture(obj, failure)
+    if reason is None:
+        raise _serialization_error(what, failure) from None
+    raise SerializationError(f"cannot serialize {what}: {reason}") from None
+
+
+def _unpicklable_capture(func, failure):
+    """Which value a function carries (a global, a closure variable, a default) fails to pickle, as the
+    pxsh package says it (see pxsh.serialize.unpicklable_capture); None where the package is not
+    embedded (only the home engine has it, where %apply, %map and %push pickle functions)."""
+    if not isinstance(func, (types.FunctionType, types.MethodType)):
+        return None
+    if not any(isinstance(finder, _EmbeddedFinder) for finder in sys.meta_path):
+        return None
+    from pxsh import serialize
+    cloudpickle = _cloudpickle_module() if USE_CLOUDPICKLE else None
+    return serialize.unpicklable_capture(func, failure, cloudpickle.Pickler if cloudpickle else _FallbackPickler)
 
 
 def _dump_dict(values):
@@ -1840,7 +1857,7 @@ def _dump_call(func, fargs, fkwargs, fexpr):
         failure = exc
     _dump_named(func, repr(fexpr))
     for i, arg in enumerate(fargs):
-        _dump_named(arg, f"argument {i + 1} of {fexpr!r}")
+        _dump_named(arg, f"argument at index {i} of {fexpr!r}")
     for key, arg in fkwargs.items():
         _dump_named(arg, f"argument {key!r} of {fexpr!r}")
     raise _serialization_error(f"the call of {fexpr!r}", failure) from None
@@ -1853,7 +1870,7 @@ def _dump_items(items, first_index, seqexpr):
     except Exception as exc:
         failure = exc
     for i, item in enumerate(items, first_index):
-        _dump_named(item, f"item {i} of {seqexpr!r}")
+        _dump_named(item, f"item at index {i} of {seqexpr!r}")
     raise _serialization_error(f"items of {seqexpr!r}", failure) from None
 
 
