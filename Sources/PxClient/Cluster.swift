@@ -52,6 +52,9 @@ public final class Cluster {
 
     let socket: FrameSocket
     private let controllerPID: pid_t?
+    /// The named cluster's controller, as its description said when this client connected: to tell,
+    /// once the connection ends, a cluster that was stopped from a controller that is gone.
+    private let namedControllerPID: pid_t?
     private var nextRequestID: UInt64 = 1
     private var resultNumber = 0
     /// Submitted requests waiting for their task ids.
@@ -72,6 +75,7 @@ public final class Cluster {
         self.controllerPID = controllerPID
         self.name = name
         self.layout = layout
+        self.namedControllerPID = name == nil ? nil : controllerPID ?? (try? layout.readDescription().pid)
         self.pythonExecutable = welcome.segments.count > 2 ? welcome.segments[2].text : ""
         for segment in welcome.segments.dropFirst(3) {
             if let row = EngineStatus(line: segment.text) { knownEngines[row.id] = row }
@@ -582,7 +586,7 @@ public final class Cluster {
             try socket.send(submission.frame(requestID: requestID))
         } catch {
             awaitingAcceptance.removeValue(forKey: requestID)
-            throw connectionLost("\(error)")
+            throw connectionLost(failure: error)
         }
         return result
     }
@@ -602,7 +606,11 @@ public final class Cluster {
         nextRequestID += 1
         var segments = [IDList.encode(ids) + IDList.encode(tasks)]
         if let argument { segments.append(Bytes(text: argument)) }
-        try socket.send(Frame(kind: .control, op: op.rawValue, id: requestID, segments: segments))
+        do {
+            try socket.send(Frame(kind: .control, op: op.rawValue, id: requestID, segments: segments))
+        } catch {
+            throw connectionLost(failure: error)
+        }
         while controlReplies[requestID] == nil {
             if case .woken = try pump(timeoutMilliseconds: -1, interrupt: interrupt) {
                 abandonedControlRequests.insert(requestID)
@@ -640,7 +648,7 @@ public final class Cluster {
         do {
             received = try socket.receive(timeoutMilliseconds: timeoutMilliseconds, wakingOn: interrupt)
         } catch {
-            throw connectionLost("\(error)")
+            throw connectionLost(failure: error)
         }
         switch received {
         case .frame(let frame):
@@ -657,7 +665,7 @@ public final class Cluster {
                 drained += 1
             }
         case .closed:
-            throw connectionLost("the controller closed the connection")
+            throw connectionLost(failure: nil)
         case .timedOut, .woken:
             break
         }
@@ -750,12 +758,35 @@ public final class Cluster {
         if isClosed { throw ClusterError.disconnected(closeReason ?? "the cluster was shut down") }
     }
 
-    private func connectionLost(_ why: String) -> ClusterError {
+    /// Closes the connection, which ended, and fails what waits on it.
+    ///
+    /// - Parameter failure: the send or receive that failed; nil when the controller closed the connection.
+    private func connectionLost(failure: Error?) -> ClusterError {
+        let why = reasonForLostConnection(failure)
         closeReason = why
         isClosed = true
         let error = ClusterError.disconnected(why)
         failPending(error)
         return error
+    }
+
+    /// Why the connection to the controller ended, in words: a named cluster was stopped (by another client:
+    /// this one has gone by then), or its controller is gone without having stopped it. Errno text only
+    /// for a failure that says more than that the controller closed the connection.
+    private func reasonForLostConnection(_ failure: Error?) -> String {
+        if let failure = failure as? SystemError, failure.code != EPIPE, failure.code != ECONNRESET {
+            return "the connection to the controller failed: \(failure)"
+        }
+        guard let name, let pid = namedControllerPID else { return "the cluster's controller closed the connection" }
+        // A controller that stops removes the cluster's description before it closes its connections.
+        guard (try? layout.readDescription().pid) == pid else {
+            return "the cluster '\(name)' was stopped by another client"
+        }
+        guard ProcessSpawner.waitUntilGone(pid, milliseconds: 1_000) else {
+            return "the controller of the cluster '\(name)' (pid \(pid)) closed the connection"
+        }
+        return "the controller of the cluster '\(name)' (pid \(pid)) is gone without having stopped the cluster; "
+            + "`pxsh cluster stop --name \(name)` removes what it left"
     }
 
     /// Fails every result still waiting for replies at once: none will come (see

@@ -995,7 +995,7 @@ struct ReplTerminalTests {
         kill(pid, SIGKILL)
         pxsh.enter("1 + 1")
         let screen = try pxsh.waitForScreen { $0.rows.contains { $0.hasPrefix(PxshTerminal.exitMarker) } }
-        #expect(screen.contains("the cluster is gone"), "\(screen.rows)")
+        #expect(screen.contains("the cluster's controller closed the connection; leaving"), "\(screen.rows)")
         #expect(screen.rows.contains("\(PxshTerminal.exitMarker)1]"), "\(screen.rows)")
     }
 

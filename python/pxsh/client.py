@@ -22,6 +22,7 @@ import select
 import signal
 import socket
 import stat
+import sys
 import struct
 import threading
 import time
@@ -494,13 +495,19 @@ class Client:
                 f"shutdown(targets={targets!r}, restart={restart!r}) would stop or restart only some engines, "
                 "which pxsh does at the prompt (%remove SPEC, %restart SPEC); shutdown() stops the whole cluster")
         if self._is_session_cluster():
-            raise errors.PxshError(_session_shutdown_refusal(self._socket_path))
+            raise errors.PxshError(_session_shutdown_refusal(self._socket_path, self._shutdown_call()))
         directory = os.path.dirname(self._socket_path) if self.cluster else None
         pid = _controller_pid(directory) if directory else None
         self._control(protocol.CTL_SHUTDOWN)
         self._close(f"the cluster {self.cluster!r} was stopped" if self.cluster else "the cluster was stopped")
         if pid is not None and _wait_until_gone(pid, timeout=30):
             _remove_directory(directory)
+
+    def _shutdown_call(self) -> str:
+        """What the user called, for the refusal: px.shutdown(), or shutdown() of another Client object."""
+        if getattr(sys.modules.get("__main__"), "px", None) is self:
+            return "px.shutdown()"
+        return f"pxsh.Client({'' if self.cluster is None else f'cluster={self.cluster!r}'}).shutdown()"
 
     def _is_session_cluster(self) -> bool:
         """Whether this client's cluster is the one this pxsh session (its home engine) runs in."""
@@ -1018,15 +1025,15 @@ def _start_thread(target: Callable[[], None], name: str) -> threading.Thread:
     return thread
 
 
-def _session_shutdown_refusal(socket_path: str) -> str:
-    """Why shutdown() does not stop the cluster of this pxsh session, and what to do instead."""
+def _session_shutdown_refusal(socket_path: str, called: str) -> str:
+    """Why shutdown() (`called`) does not stop the cluster of this pxsh session, and what to do instead."""
     directory = os.path.dirname(socket_path)
     if os.path.basename(os.path.dirname(directory)) == "clusters":
         name = os.path.basename(directory)
-        return (f"px.shutdown() would stop the cluster {name!r} this session is attached to, and the local "
+        return (f"{called} would stop the cluster {name!r} this session is attached to, and the local "
                 f"namespace with it: %exit leaves this session (the cluster runs on), and `pxsh cluster stop "
                 f"--name {name}` in a shell stops the cluster")
-    return ("px.shutdown() would stop this session's own cluster, and the local namespace with it: %exit "
+    return (f"{called} would stop this session's own cluster, and the local namespace with it: %exit "
             "(or Ctrl-D) leaves pxsh, which stops it; pxsh.Client(cluster=NAME).shutdown() stops a named cluster")
 
 

@@ -1026,17 +1026,32 @@ class SessionShutdownTests(ClusterTestCase):
     name = "pytest-session"
 
     def test_shutdown_of_the_cluster_a_session_is_attached_to_is_refused(self):
-        refusal = (f"pxsh.PxshError: px.shutdown() would stop the cluster '{self.cluster}' this session is "
-                   f"attached to, and the local namespace with it: %exit leaves this session (the cluster runs "
-                   f"on), and `pxsh cluster stop --name {self.cluster}` in a shell stops the cluster")
-        for line in ("px.shutdown()", f"import pxsh; pxsh.Client(cluster={self.cluster!r}).shutdown()"):
+        refusal = (f"would stop the cluster '{self.cluster}' this session is attached to, and the local namespace "
+                   f"with it: %exit leaves this session (the cluster runs on), and `pxsh cluster stop --name "
+                   f"{self.cluster}` in a shell stops the cluster")
+        # The refusal names what was called: px's shutdown, or another Client object's.
+        other = f"pxsh.Client(cluster={self.cluster!r}).shutdown()"
+        for line, called in (("px.shutdown()", "px.shutdown()"), (f"import pxsh; c2 = {other}", other)):
             with self.subTest(line=line):
                 session = pxsh_command("--cluster", self.cluster, "-c", "kept = 42", "-c", line, "-c", "kept")
                 # The line fails (status 1), and the session goes on with its local names.
                 self.assertEqual(session.returncode, 1, session.stdout + session.stderr)
-                self.assertEqual(session.stdout.splitlines()[-2:], [refusal, "Out[3]: 42"], session.stderr)
+                self.assertEqual(session.stdout.splitlines()[-2:],
+                                 [f"pxsh.PxshError: {called} {refusal}", "Out[3]: 42"], session.stderr)
                 self.assertIn(self.cluster, pxsh.list_clusters())
                 self.assertEqual(self.rc.load_balanced_view().apply_sync(square, 3), 9)
+
+    def test_shutdown_of_a_private_session_s_own_cluster_is_refused_naming_the_call(self):
+        refusal = ("would stop this session's own cluster, and the local namespace with it: %exit (or Ctrl-D) "
+                   "leaves pxsh, which stops it; pxsh.Client(cluster=NAME).shutdown() stops a named cluster")
+        for line, called in (("px.shutdown()", "px.shutdown()"),
+                             ("import pxsh; pxsh.Client().shutdown()", "pxsh.Client().shutdown()")):
+            with self.subTest(line=line):
+                session = pxsh_command("-n", "1", "-c", line, "-c", "print(repr(px))")
+                self.assertEqual(session.returncode, 1, session.stdout + session.stderr)
+                self.assertEqual(session.stdout.splitlines()[-2:],
+                                 [f"pxsh.PxshError: {called} {refusal}", "<pxsh.Client of this session: 1 engines>"],
+                                 session.stderr)
 
     def test_a_session_stops_another_cluster(self):
         other = f"{self.cluster}-other"
@@ -1048,6 +1063,51 @@ class SessionShutdownTests(ClusterTestCase):
         self.assertEqual((session.returncode, session.stdout), (0, "stopped\n"), session.stderr)
         self.assertNotIn(other, pxsh.list_clusters())
         self.assertIn(self.cluster, pxsh.list_clusters())
+
+class AttachedSessionLossTests(ClusterTestCase):
+    """`pxsh --cluster NAME` whose cluster ends under it says what happened, in words, and leaves."""
+
+    name = "pytest-lost"
+    engines = 1
+
+    def session_after_its_cluster_ends(self, suffix, end_cluster):
+        """The output and status of a session attached to a new cluster that `end_cluster(client)` ends while
+        the session waits for its next line."""
+        cluster = f"{self.cluster}-{suffix}"
+        started = pxsh_command("cluster", "start", "--name", cluster, "-n", "1")
+        self.assertEqual(started.returncode, 0, started.stdout + started.stderr)
+        self.addCleanup(pxsh_command, "cluster", "stop", "--name", cluster)
+        with subprocess.Popen([PXSH, "--cluster", cluster], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) as session:
+            try:
+                session.stdin.write("print('ready')\n")
+                session.stdin.flush()
+                self.assertEqual(session.stdout.readline(), "ready\n")
+                with pxsh.Client(cluster=cluster) as client:
+                    end_cluster(client)
+                session.stdin.write("1 + 1\n")
+                session.stdin.close()
+                return cluster, session.stdout.read(), session.wait(timeout=60)
+            finally:
+                if session.poll() is None:
+                    session.kill()
+
+    def test_a_cluster_another_client_stopped(self):
+        cluster, output, status = self.session_after_its_cluster_ends("stopped", lambda client: client.shutdown())
+        self.assertEqual((output, status), (f"the cluster '{cluster}' was stopped by another client; leaving\n", 1))
+
+    def test_a_controller_that_is_gone_without_stopping_its_cluster(self):
+        pids = []
+
+        def kill_controller(client):
+            client.ids  # connected: the client has read the controller's pid
+            pids.append(client._controller_pid)
+            os.kill(client._controller_pid, signal.SIGKILL)
+        cluster, output, status = self.session_after_its_cluster_ends("killed", kill_controller)
+        self.assertEqual((output, status), (
+            f"the controller of the cluster '{cluster}' (pid {pids[0]}) is gone without having stopped the "
+            f"cluster; `pxsh cluster stop --name {cluster}` removes what it left; leaving\n", 1))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -240,7 +240,8 @@ def release_replaced():
 def install_client(_op, args):
     """Serve the embedded pxsh package to imports and define px (the home engine)."""
     try:
-        socket_path = args[0].decode()
+        global _session_socket
+        socket_path = _session_socket = args[0].decode()
         sources = {args[i].decode(): args[i + 1] for i in range(1, len(args) - 1, 2)}
         sys.meta_path.insert(0, _EmbeddedFinder(sources))
         _ns["px"] = _SessionClient(socket_path)
@@ -250,6 +251,7 @@ def install_client(_op, args):
 
 
 _EMBEDDED_PREFIX = "<pxsh-embedded>/"
+_session_socket = None  # the home engine's cluster (install_client)
 
 
 class _SessionClient:
@@ -264,8 +266,6 @@ class _SessionClient:
     def _real(self):
         if self._client is None:
             import pxsh.client
-            pxsh.client.SESSION_SOCKET = self._socket_path
-            pxsh.client.MAGIC_RESULTS = _magic_results
             client = self._client = pxsh.client.Client(_socket_path=self._socket_path)
             close = client.close
 
@@ -331,6 +331,11 @@ class _EmbeddedLoader:
         linecache.cache[self.filename] = (len(text), None, text.splitlines(keepends=True), self.filename)
         module.__file__ = self.filename
         exec(compile(text, self.filename, "exec", dont_inherit=True), module.__dict__)
+        if module.__name__ == "pxsh.client":
+            # Set at import, not when px is first used: pxsh.Client() made at the prompt before that must
+            # also mean this session's cluster, not the only named one running.
+            module.SESSION_SOCKET = _session_socket
+            module.MAGIC_RESULTS = _magic_results
 
 
 def handle(op, args):

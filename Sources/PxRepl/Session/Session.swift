@@ -151,7 +151,7 @@ public final class Session {
             ok = false
         } catch ClusterError.disconnected(let why) {
             // Nothing can run without the controller: say so and leave instead of failing every line.
-            emit(renderer.failure("the cluster is gone (\(why)); leaving"))
+            emit(renderer.failure("\(why); leaving"))
             shouldQuit = true
             isClusterGone = true
             ok = false
