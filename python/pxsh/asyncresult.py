@@ -673,14 +673,16 @@ class AsyncMapResult(AsyncResult):
     """A map's result: one task per chunk, iterable as results arrive.
 
     With ``ordered`` (the default) iteration follows the input order; without
-    it, chunks come in the order they finish.
+    it, chunks come in the order they finish. ``balanced``: a load-balanced
+    view's map (for %jobs: its tasks' engines are known only once they ran).
     """
 
     def __init__(self, client, *, label: str, engines: Sequence[Optional[int]], sizes: Sequence[int],
-                 ordered: bool = True):
+                 ordered: bool = True, balanced: bool = False):
         # Set before AsyncResult.__init__, which finishes a map of nothing at once.
         self._sizes = list(sizes)
         self._ordered = ordered
+        self._balanced = balanced
         self._finish_order: List[int] = []
         super().__init__(client, label=label, method="map", engines=engines,
                          decode=_load_value, combine=_chain)

@@ -524,7 +524,8 @@ class Client:
             return f"<pxsh.Client {self.cluster or 'home'}: closed>"
         if self._sock is None:
             return f"<pxsh.Client {self.cluster or 'of this session'}>"
-        return f"<pxsh.Client {self.cluster or 'of this session'}: {len(self.ids)} engines>"
+        count = len(self.ids)
+        return f"<pxsh.Client {self.cluster or 'of this session'}: {count} engine{'' if count == 1 else 's'}>"
 
     # ------------------------------------------------------------------
     # The connection

@@ -408,7 +408,7 @@ class LoadBalancedView(View):
             per_task.append(_dump_items(chunk, start, name))
             sizes.append(len(chunk))
         result = AsyncMapResult(self.client, label="map", engines=[None] * len(per_task), sizes=sizes,
-                                ordered=ordered)
+                                ordered=ordered, balanced=True)
         self.client._submit(result, protocol.OP_STARMAP, targets=self.targets or (), balanced=True,
                             retries=self.retries if retries is None else retries,
                             shared=fn_blob, per_task=per_task)

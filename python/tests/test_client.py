@@ -1047,10 +1047,10 @@ class SessionShutdownTests(ClusterTestCase):
         for line, called in (("px.shutdown()", "px.shutdown()"),
                              ("import pxsh; pxsh.Client().shutdown()", "pxsh.Client().shutdown()")):
             with self.subTest(line=line):
-                session = pxsh_command("-n", "1", "-c", line, "-c", "print(repr(px))")
+                session = pxsh_command("-n", "1", "-c", line, "-c", "print(repr(px).replace('engine>', 'ONE>'))")
                 self.assertEqual(session.returncode, 1, session.stdout + session.stderr)
                 self.assertEqual(session.stdout.splitlines()[-2:],
-                                 [f"pxsh.PxshError: {called} {refusal}", "<pxsh.Client of this session: 1 engines>"],
+                                 [f"pxsh.PxshError: {called} {refusal}", "<pxsh.Client of this session: 1 ONE>"],
                                  session.stderr)
 
     def test_a_session_stops_another_cluster(self):
@@ -1063,6 +1063,30 @@ class SessionShutdownTests(ClusterTestCase):
         self.assertEqual((session.returncode, session.stdout), (0, "stopped\n"), session.stderr)
         self.assertNotIn(other, pxsh.list_clusters())
         self.assertIn(self.cluster, pxsh.list_clusters())
+
+class JobsTests(ClusterTestCase):
+    """%jobs at the prompt lists what Python made: a DirectView's map and @parallel ran on its engines, a
+    load-balanced map is balanced, and another cluster's engines are named with it."""
+
+    name = "pytest-jobs"
+    engines = 1
+
+    def test_targets_of_python_results_in_jobs(self):
+        lines = ["import pxsh",
+                 "dm = px[:].map(abs, [-1, -2, -3]); one = px[1:2].map(abs, [1]); "
+                 "lm = px.load_balanced_view().map(abs, [1, 2])",
+                 "par = px[:].parallel()(lambda xs: xs)([1, 2])",
+                 f"other = pxsh.Client(cluster={self.cluster!r}); od = other[:].apply(abs, -1); "
+                 "ol = other.load_balanced_view().map(abs, [1])",
+                 "px.wait(); other.wait(); print(repr(other))", "%jobs"]
+        session = pxsh_command("-n", "2", *(arg for line in lines for arg in ("-c", line)))
+        self.assertEqual(session.returncode, 0, session.stdout + session.stderr)
+        output = session.stdout.splitlines()
+        self.assertIn(f"<pxsh.Client {self.cluster}: 1 engine>", output)
+        targets = {row.split()[0]: row.split()[3] for row in output if row.split()[1:2] == ["px"]}
+        self.assertEqual(targets, {"dm": "0,1", "one": "1", "lm": "balanced", "par": "0,1",
+                                   "od": f"{self.cluster}:0", "ol": f"{self.cluster}:balanced"}, output)
+
 
 class AttachedSessionLossTests(ClusterTestCase):
     """`pxsh --cluster NAME` whose cluster ends under it says what happened, in words, and leaves."""

@@ -706,15 +706,13 @@ def _python_job_rows():
             names.setdefault(id(value), key)
     rows = []
     for client in list(client_module.CLIENTS):
+        # Another cluster's engines are not this session's: their ids say whose they are.
+        cluster = "" if client._is_session_cluster() else f"{client.cluster}:"
         for result in client.history[-1000:]:
-            engines = sorted({t.engine for t in result._tasks if t.engine is not None})
-            balanced = any(t.engine is None for t in result._tasks) or result.method == "map"
-            if balanced and result._tasks and all(t.reply is None for t in result._tasks):
-                targets = "balanced"
-            elif balanced:
-                targets = "balanced"
+            if getattr(result, "_balanced", False) or any(t.engine is None for t in result._tasks):
+                targets = cluster + "balanced"
             else:
-                targets = ",".join(map(str, engines))
+                targets = cluster + ",".join(map(str, sorted({t.engine for t in result._tasks})))
             state = ("cancelled" if result.cancelled() else "failed" if result.done() and _has_failed(result)
                      else "done" if result.done() else "running" if result.progress else "pending")
             rows.append((names.get(id(result), f"px#{result.number}"), f"px {result.label}", targets, state,

@@ -53,6 +53,11 @@ public enum MagicCatalog {
         + "(%pull them), so %px -o only names the result. Python code gets the AsyncResult itself with "
         + "px.result(\"NAME\") once it is done: a concurrent.futures.Future with its values (an "
         + "ExecuteReply per engine for %px), errors, output and timings."
+    /// Which value a global that a function uses has on the engines (%map, %apply; docs/PYTHON_API.md).
+    static let capturedGlobalsRule =
+        "A global it uses has its local value at each call, unless that name was set on the engines "
+        + "(%px, %push), whose value is kept: pass a value as an argument to always use the local one "
+        + "(docs/PYTHON_API.md, \"Functions and values\")."
     /// How the inspection magics reach AsyncResults made from Python (`px`), in their help.
     static let pythonResultsRule =
         "NAME may also be a local variable that holds an AsyncResult made from Python (px), "
@@ -131,8 +136,8 @@ public enum MagicCatalog {
                 ("-o NAME", "name the AsyncResult; the local NAME holds the values"),
                 ("--retries R", "retries of a task whose engine died (default 1)"),
             ],
-            details: "F is a function, lambda, closure or builtin; it travels by value. The results are stored in _. "
-                + "Over several sequences, F gets one item of each and the map stops at the shortest. "
+            details: "F is a function, lambda, closure or builtin; it travels by value. " + capturedGlobalsRule
+                + " The results are stored in _. Over several sequences, F gets one item of each and the map stops at the shortest. "
                 + "What F prints is shown per engine, before the values. "
                 + "An error names the item that raised it: [1:map item 7] ValueError: ... (the items of a chunk "
                 + "whose engine died: [1:map items 8-11] EngineError: ...). After Ctrl-C, _ holds the values of "
@@ -143,7 +148,7 @@ public enum MagicCatalog {
             "%apply [-o NAME] F ARGS...",
             "One load-balanced call F(ARGS...) of a local function.",
             flags: [("-o NAME", "name the AsyncResult; the local NAME holds the value")],
-            details: nameRule
+            details: "F travels by value, as for %map. " + capturedGlobalsRule + "\n\n" + nameRule
         ),
         Magic(
             "%jobs",
