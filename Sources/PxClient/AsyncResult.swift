@@ -213,12 +213,16 @@ public final class AsyncResult {
         return tasks.compactMap(\.engine).filter { seen.insert($0).inserted }
     }
 
-    /// Seconds from submission to the last completion (or to now while it runs).
+    /// Seconds from submission to the last completion, or to when the last task ended without one (all
+    /// aborted, say); to now while it runs.
     public var elapsed: Double {
-        let end =
-            isReady ? (tasks.compactMap(\.completed).max() ?? Clock.realtimeNanoseconds) : Clock.realtimeNanoseconds
+        let lastCompletion = tasks.compactMap(\.completed).filter { $0 > 0 }.max()
+        let end = isReady ? lastCompletion ?? readyAt ?? Clock.realtimeNanoseconds : Clock.realtimeNanoseconds
         return Double(end >= submitted ? end - submitted : 0) / 1e9
     }
+
+    /// When its last task ended, as this client saw it (realtime nanoseconds); nil until then.
+    public private(set) var readyAt: UInt64?
 
     /// From the first start to the last completion, in seconds.
     public var wallTime: Double {
@@ -315,6 +319,7 @@ public final class AsyncResult {
         tasks[index].isRunning = false
         completedCount += 1
         if tasks[index].isFailed { isFailed = true }
+        if isReady { readyAt = Clock.realtimeNanoseconds }
         if !sharedArguments.isEmpty && isReady {
             SharedMemoryFiles.release(sharedArguments)
             sharedArguments = []

@@ -747,6 +747,7 @@ class MagicResult(AsyncResult):
         self.name = name
         self.number = record["number"]
         self.submitted = record["submitted"] / 1e9
+        self._ended_at = record["ended"] / 1e9 or None  # what elapsed ends at when no task ran (all aborted)
         self.notices = list(record["notices"])
         self._first_id = record["first_id"]
         failures = []

@@ -1088,6 +1088,20 @@ class JobsTests(ClusterTestCase):
                                    "od": f"{self.cluster}:0", "ol": f"{self.cluster}:balanced"}, output)
 
 
+class AbortedMagicMapTests(unittest.TestCase):
+    def test_a_magic_map_aborted_before_any_task_ran_ends_when_it_was_aborted(self):
+        # Its elapsed (in %jobs and px.result) was 0: no task has a completion time.
+        lines = ["%px --noblock import time; time.sleep(3)", "%map --noblock -o m abs [1, 2]", "time.sleep(0.5)",
+                 "%abort m", "%wait m", "%jobs", "e = px.result('m').elapsed; time.sleep(0.3)",
+                 "print('elapsed', 0.5 <= e == px.result('m').elapsed < 60)"]
+        session = pxsh_command("-n", "1", "-c", "import time", *(arg for line in lines for arg in ("-c", line)))
+        output = session.stdout.splitlines()
+        self.assertIn("elapsed True", output, session.stdout + session.stderr)
+        row = next(line.split() for line in output if line.startswith("m "))
+        value, unit = float(row[-2]), row[-1]
+        self.assertGreaterEqual(value * {"s": 1, "ms": 1e-3, "µs": 1e-6}[unit], 0.5, row)
+
+
 class AttachedSessionLossTests(ClusterTestCase):
     """`pxsh --cluster NAME` whose cluster ends under it says what happened, in words, and leaves."""
 

@@ -70,7 +70,8 @@ Ops (op number, name: args -> ok reply)
                 abort -> [ok, found, text]
                 adopt [adopt, "", "", record...] -> [ok]: the prompt hands over its results named
                 with -o (%map, %apply, %px) for px.result(NAME); a record is its state (done or
-                pending), name, number, label, operation, submitted ns, first task id, the local
+                pending), name, number, label, operation, submitted ns, ended ns (when its last task
+                ended, or empty), first task id, the local
                 variable holding its values (or empty), notices, task count, then per task its
                 engine, started, completed, status, ename, evalue, traceback, the operation its
                 error names (`map item 7`), stdout, stderr and the execute reply's segments (count, 1 if it has a value, repr) or three empty ones
@@ -675,9 +676,10 @@ def _adopt_magic_results(segments):
     """Keep the records of the prompt's named results for px.result(NAME) (see RESULTS adopt)."""
     texts = [segment.decode("utf-8", "backslashreplace") for segment in segments]
     at = 0
-    while at + 10 <= len(texts):
-        state, name, number, label, operation, submitted, first_id, values_name, notices, count = texts[at:at + 10]
-        at += 10
+    while at + 11 <= len(texts):
+        (state, name, number, label, operation, submitted, ended, first_id, values_name, notices,
+         count) = texts[at:at + 11]
+        at += 11
         tasks = []
         for _ in range(int(count)):
             fields = texts[at:at + _MAGIC_TASK_FIELDS]
@@ -689,7 +691,7 @@ def _adopt_magic_results(segments):
                 "traceback": fields[6], "operation": fields[7] or operation, "stdout": fields[8],
                 "stderr": fields[9], "execute": list(execute) if execute[0] else None})
         record = {"state": state, "number": int(number), "label": label, "method": operation,
-                  "submitted": int(submitted or 0), "first_id": int(first_id) if first_id else None,
+                  "submitted": int(submitted or 0), "ended": int(ended or 0), "first_id": int(first_id) if first_id else None,
                   "notices": notices.split("\n") if notices else [], "tasks": tasks}
         if values_name:
             record["values"] = _ns.get(values_name)

@@ -101,7 +101,8 @@ extension Session {
         let firstID = result.firstTaskID.map { String($0) } ?? ""
         let header: [String] = [
             isDone ? "done" : "pending", result.name ?? "", String(result.number), result.label, result.operation,
-            String(result.submitted), firstID, values, result.notices.joined(separator: "\n"), String(tasks.count),
+            String(result.submitted), result.readyAt.map { String($0) } ?? "", firstID, values,
+            result.notices.joined(separator: "\n"), String(tasks.count),
         ]
         var fields = header.map { Bytes(text: $0) }
         for task in tasks {
