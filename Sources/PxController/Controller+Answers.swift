@@ -10,9 +10,12 @@ import PxWire
 /// as engines finished one by one); each wake-up across CPUs costs tens of microseconds. A batch goes
 /// out when its last reply is in, when a load-balanced request's first frame arrives, or after
 /// ``Controller/answerHoldNanoseconds`` at the latest, so long tasks show their progress as before.
+/// A client that asked for it (``FrameFlags/oneAnswer``) gets a complete batch as one frame.
 struct HeldAnswer {
     let owner: Peer
     var frames: [Frame]
+    /// Whether a complete batch goes as one ``Answer`` frame.
+    let isOneFrame: Bool
     /// Replies still to come before the batch goes out; 0 for a load-balanced request, whose
     /// `accepted` frame goes out with the first frame of any of its tasks.
     var awaitedReplies: Int
@@ -24,12 +27,25 @@ extension Controller {
     /// The longest a request's answer is held back.
     static let answerHoldNanoseconds: UInt64 = 2_000_000
 
+    /// The largest answer sent as one frame: nesting copies the frames once more, and beyond this
+    /// size the cost of a frame more at the client no longer matters.
+    static let oneAnswerSizeLimit = 1 << 16
+
     /// Answers `accepted` to a request of `count` tasks from `first`, held until its tasks answer.
-    func accept(_ accepted: Frame, first: UInt64, count: Int, isBalanced: Bool, from peer: Peer) {
+    /// `inOneFrame`: once all of its replies are in, as one ``Answer`` frame.
+    func accept(
+        _ accepted: Frame,
+        first: UInt64,
+        count: Int,
+        isBalanced: Bool,
+        inOneFrame: Bool = false,
+        from peer: Peer
+    ) {
         guard count > 0 else { return peer.connection.enqueue(accepted) }
         heldAnswers[first] = HeldAnswer(
             owner: peer,
             frames: [accepted],
+            isOneFrame: inOneFrame && !isBalanced,
             awaitedReplies: isBalanced ? 0 : count,
             since: Clock.monotonicNanoseconds
         )
@@ -48,6 +64,12 @@ extension Controller {
     func releaseAnswer(_ request: UInt64) {
         guard let held = heldAnswers.removeValue(forKey: request) else { return }
         guard !held.owner.isClosed else { return }
+        if held.isOneFrame && held.awaitedReplies == 0, let accepted = held.frames.first {
+            let answer = Answer(requestID: accepted.id, frames: held.frames)
+            if answer.encodedSize <= Controller.oneAnswerSizeLimit {
+                return held.owner.connection.enqueue(answer.frame)
+            }
+        }
         for frame in held.frames { held.owner.connection.enqueue(frame) }
     }
 

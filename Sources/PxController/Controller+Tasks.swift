@@ -18,6 +18,7 @@ extension Controller {
             first: first,
             count: count,
             isBalanced: submission.isBalanced,
+            inOneFrame: submission.isAnsweredInOneFrame,
             from: peer
         )
         let now = Clock.realtimeNanoseconds

@@ -14,6 +14,8 @@ public struct Submission: Equatable, Sendable {
     /// The local variables that a call packed at home stores its value in (see
     /// ``FrameFlags/storedAtHome``); empty for none. They travel as the one shared segment.
     public var storedAtHome: [String]
+    /// Whether the client wants a direct submission's answer in one frame (``FrameFlags/oneAnswer``).
+    public var isAnsweredInOneFrame: Bool
     /// How often a load-balanced task is retried after its engine died; nil for the default.
     public var retries: Int?
     public var shared: [Bytes]
@@ -25,6 +27,7 @@ public struct Submission: Equatable, Sendable {
         isBalanced: Bool = false,
         isPackedAtHome: Bool = false,
         storedAtHome: [String] = [],
+        isAnsweredInOneFrame: Bool = false,
         retries: Int? = nil,
         shared: [Bytes] = [],
         perTask: [[Bytes]] = []
@@ -34,6 +37,7 @@ public struct Submission: Equatable, Sendable {
         self.isBalanced = isBalanced
         self.isPackedAtHome = isPackedAtHome
         self.storedAtHome = storedAtHome
+        self.isAnsweredInOneFrame = isAnsweredInOneFrame
         self.retries = retries
         self.shared = shared
         self.perTask = perTask
@@ -50,6 +54,7 @@ public struct Submission: Equatable, Sendable {
     /// Whether the shape is consistent: direct submissions with per-task segments need one per target;
     /// calls packed at home are load-balanced `apply` tasks of a function text and an argument text.
     public var isWellFormed: Bool {
+        if isAnsweredInOneFrame && isBalanced { return false }
         if isPackedAtHome {
             return isBalanced && op == .apply && shared.isEmpty && targets.isEmpty
                 && perTask.allSatisfy { $0.count == 2 } && (storedAtHome.isEmpty || perTask.count == 1)
@@ -78,6 +83,7 @@ public struct Submission: Equatable, Sendable {
         for task in perTask { segments += task }
         var flags = FrameFlags(isBalanced ? [.balanced] : []).union(isPackedAtHome ? [.packedAtHome] : [])
         if !storedAtHome.isEmpty { flags.insert(.storedAtHome) }
+        if isAnsweredInOneFrame { flags.insert(.oneAnswer) }
         return Frame(
             kind: .submit,
             op: op.rawValue,
@@ -135,6 +141,7 @@ public struct Submission: Equatable, Sendable {
             isBalanced: frame.flags.contains(.balanced),
             isPackedAtHome: frame.flags.contains(.packedAtHome),
             storedAtHome: storedAtHome,
+            isAnsweredInOneFrame: frame.flags.contains(.oneAnswer),
             retries: retries == UInt32.max ? nil : Int(retries),
             shared: shared,
             perTask: perTask

@@ -128,6 +128,90 @@ import Glibc
         #expect(controller.engineRows().first { $0.id == id }?.host == "10.1.0.2")
     }
 
+    // MARK: - A request's answer in one frame
+
+    /// Submits `code` to `engines`, asking for the answer in one frame; the tasks the engines got.
+    func submitForOneAnswer(
+        _ code: String,
+        to engines: [(InMemoryConnection, Int32)],
+        from client: InMemoryConnection,
+        peer: Peer
+    ) throws -> [Frame] {
+        let submission = Submission(
+            op: .execute,
+            targets: engines.map(\.1),
+            isAnsweredInOneFrame: true,
+            shared: [Bytes(text: code)]
+        )
+        client.deliver(submission.frame(requestID: 5))
+        controller.receive(from: peer)
+        return try engines.map { engine, _ in try #require(engine.takeSent().first { $0.kind == .task }) }
+    }
+
+    func reply(to task: Frame, from engine: Int32, failed: Bool = false, size: Int = 0) -> Frame {
+        Frame(
+            kind: .reply,
+            op: task.op,
+            flags: failed ? .failed : [],
+            engine: engine,
+            id: task.id,
+            segments: [
+                TaskTiming(started: 1, completed: 2).segment, Bytes(text: failed ? "error" : "ok"),
+                Bytes(repeating: 7, count: size),
+            ]
+        )
+    }
+
+    @Test func aDirectRequestThatAsksGetsItsWholeAnswerInOneFrameOnceTheLastReplyIsIn() throws {
+        let (client, clientPeer) = try connectClient()
+        let (first, firstPeer, a) = try joinEngine(host: "10.1.0.5")
+        let (second, secondPeer, b) = try joinEngine(host: "10.1.0.6")
+        _ = client.takeSent()
+        let tasks = try submitForOneAnswer(
+            "print(rank)",
+            to: [(first, a), (second, b)],
+            from: client,
+            peer: clientPeer
+        )
+        first.deliver(
+            Frame(
+                kind: .stream,
+                op: OutputStream.stdout.rawValue,
+                engine: a,
+                id: tasks[0].id,
+                segments: [Bytes(text: "0\n")]
+            ),
+            reply(to: tasks[0], from: a)
+        )
+        controller.receive(from: firstPeer)
+        #expect(client.takeSent().isEmpty, "held until the last reply")
+        second.deliver(reply(to: tasks[1], from: b))
+        controller.receive(from: secondPeer)
+        let sent = client.takeSent()
+        #expect(sent.map(\.kind) == [.answer])
+        let answer = try #require(sent.first.flatMap(Answer.init))
+        #expect(answer.requestID == 5 && sent[0].flags == [])
+        #expect(answer.frames.map(\.kind) == [.accepted, .stream, .reply, .reply])
+        #expect(Accepted(answer.frames[0]) == Accepted(first: tasks[0].id, count: 2))
+    }
+
+    @Test func aFailedReplyFlagsTheAnswerAndALargeAnswerGoesAsItsFrames() throws {
+        let (client, clientPeer) = try connectClient()
+        let (engine, enginePeer, id) = try joinEngine(host: "10.1.0.7")
+        _ = client.takeSent()
+        var task = try submitForOneAnswer("1/0", to: [(engine, id)], from: client, peer: clientPeer)[0]
+        engine.deliver(reply(to: task, from: id, failed: true))
+        controller.receive(from: enginePeer)
+        let failed = client.takeSent()
+        #expect(failed.map(\.kind) == [.answer] && failed.first?.flags == .failed)
+
+        // Nesting copies the frames once more: past 64 KiB they go as they are.
+        task = try submitForOneAnswer("b'x' * 100_000", to: [(engine, id)], from: client, peer: clientPeer)[0]
+        engine.deliver(reply(to: task, from: id, size: 100_000))
+        controller.receive(from: enginePeer)
+        #expect(client.takeSent().map(\.kind) == [.accepted, .reply])
+    }
+
     @Test func heartbeatsGoOutAndAnEngineSilentFor5SecondsIsLostWithItsTask() throws {
         let (client, clientPeer) = try connectClient()
         let (engine, enginePeer, id) = try joinEngine(host: "10.1.0.3")

@@ -172,9 +172,12 @@ import Testing
         )
         var storedAtHome = packedAtHome
         storedAtHome.storedAtHome = ["_", "q", "_pxsh_values_3"]
-        for submission in [direct, scattered, balanced, packedAtHome, storedAtHome] {
+        var oneAnswer = direct
+        oneAnswer.isAnsweredInOneFrame = true
+        for submission in [direct, scattered, balanced, packedAtHome, storedAtHome, oneAnswer] {
             #expect(Submission(submission.frame(requestID: 9)) == submission)
         }
+        #expect(oneAnswer.frame(requestID: 9).flags == [.oneAnswer])
         #expect(storedAtHome.frame(requestID: 9).flags == [.balanced, .packedAtHome, .storedAtHome])
         #expect(balanced.arguments(ofTask: 1) == [Bytes(text: "f"), [2]])
         #expect(direct.taskCount == 3)
@@ -195,6 +198,8 @@ import Testing
             Submission(op: .apply, isBalanced: true, isPackedAtHome: true, perTask: [[[1]]]),
             // A value stored at home: one call packed there.
             Submission(op: .apply, isBalanced: true, storedAtHome: ["_"], perTask: [[[1], [2]]]),
+            // Only a direct request is answered in one frame.
+            Submission(op: .call, isBalanced: true, isAnsweredInOneFrame: true, perTask: [[[1]]]),
             Submission(
                 op: .apply,
                 isBalanced: true,
@@ -205,6 +210,27 @@ import Testing
         ] {
             #expect(Submission(wrong.frame(requestID: 1)) == nil)
         }
+    }
+
+    /// An answer's segments are its frames without their length prefixes: its body is those frames.
+    @Test func answerRoundTripsAndIsItsFramesBackToBack() throws {
+        let frames = [
+            Accepted(first: 7, count: 2).frame(requestID: 3),
+            Frame(kind: .stream, op: 1, engine: 0, id: 7, segments: [Bytes(text: "hi\n")]),
+            Frame(kind: .reply, op: 1, engine: 0, id: 7, segments: [TaskTiming(started: 1, completed: 2).segment]),
+            Frame(kind: .reply, op: 1, flags: .failed, engine: 1, id: 8, segments: [[0], Bytes(text: "error")]),
+        ]
+        let answer = Answer(requestID: 3, frames: frames)
+        let frame = answer.frame
+        #expect(frame.kind == .answer && frame.id == 3 && frame.flags == .failed)
+        #expect(Answer(frame) == answer)
+        let encoded = FrameEncoder.encode(frame)
+        #expect(encoded.count == answer.encodedSize)
+        #expect(Array(encoded[Frame.headerSize...]) == frames.flatMap { FrameEncoder.encode($0) })
+        #expect(Answer(requestID: 3, frames: Array(frames.prefix(3))).frame.flags == [])
+        var garbled = frame
+        garbled.segments[1].removeLast()
+        #expect(Answer(garbled) == nil)
     }
 
     @Test func helloNamesTheRoleAndVersion() {

@@ -26,6 +26,7 @@ class _Task:
     A successful reply of a result made with `read_later` is kept as its frame and read when one of
     the slots it fills (started, completed, reply, value, error) is first looked at: a blocking
     execute looks at none of them. Until then those slots are unset, so __getattr__ runs for them.
+    Such a result may also take its whole answer unread (AsyncResult._take_answer).
     """
 
     __slots__ = ("engine", "started", "completed", "reply", "stdout", "stderr", "value", "error",
@@ -49,6 +50,8 @@ class _Task:
         if owner is None:
             raise AttributeError(name)
         with owner._client._lock:
+            if owner._answer is not None:
+                owner._open_answer()
             frame = self.frame
             if frame is not None:
                 self.frame = None
@@ -57,6 +60,10 @@ class _Task:
 
 
 _unpack_timing = struct.Struct("<QQ").unpack_from  # protocol.timing, without its call
+_unpack_u32 = struct.Struct("<I").unpack_from
+_unpack_u64 = struct.Struct("<Q").unpack_from
+_ACCEPTED_AT = 8  # in an ANSWER frame's body: the kind of its first frame (ACCEPTED) ...
+_FIRST_ID_AT = 32  # ... and that frame's first task id
 _NO_ENGINE = protocol.NO_ENGINE
 _FAILED = protocol.FAILED
 _PENDING = "PENDING"
@@ -159,6 +166,7 @@ class AsyncResult(concurrent.futures.Future):
         self._decode = decode
         self._read_later = read_later
         self._unread = 0  # replies kept to be read later
+        self._answer: Optional[protocol.Frame] = None  # an ANSWER taken whole, until a task is read
         self._single = single
         self._combine = combine
         self._replied = 0
@@ -569,16 +577,58 @@ class AsyncResult(concurrent.futures.Future):
             self._ended_at = time.time()
         return True
 
+    def _take_answer(self, answer: protocol.Frame) -> bool:
+        """Take an ANSWER frame whole, unread, if it holds only the ACCEPTED and one successful reply
+        per task and this result reads its replies later; whether it did. The tasks' slots are then
+        unset, and the first one looked at opens the answer (_open_answer): per request, not per
+        task, is all a blocking execute pays for its replies."""
+        body = answer.segments
+        tasks = self._tasks
+        if (not self._read_later or answer.flags & _FAILED or _unpack_u32(body, 0)[0] != len(tasks) + 1
+                or body[_ACCEPTED_AT] != protocol.ACCEPTED):
+            return False
+        self._answer = answer
+        self._first_id = _unpack_u64(body, _FIRST_ID_AT)[0]
+        for task in tasks:
+            task.owner = self
+            del task.started, task.completed, task.reply, task.value, task.error
+        self._unread = self._replied = self._replied_tasks = len(tasks)
+        return True
+
+    def _open_answer(self) -> None:
+        """Give each task its reply from the answer taken whole (under the client's lock)."""
+        answer, self._answer = self._answer, None
+        first, tasks = self._first_id, self._tasks
+        replies = {}
+        try:
+            for frame in protocol.frames_in(answer):
+                if frame.kind == protocol.REPLY:
+                    replies[frame.id - first] = frame
+            problem = None if set(replies) == set(range(len(tasks))) else "it does not hold one reply per task"
+        except protocol.ProtocolError as exc:
+            problem = str(exc)
+        for index, task in enumerate(tasks):
+            if problem is None:
+                task.frame = frame = replies[index]
+                if frame.engine != _NO_ENGINE:
+                    task.engine = frame.engine
+            else:
+                self._garbled(task, problem)
+
+    def _garbled(self, task: _Task, problem: object) -> None:
+        task.started = task.completed = 0
+        task.reply = []
+        task.value = None
+        task.error = errors.RemoteError("ProtocolError", f"the controller sent an invalid reply: {problem}", "",
+                                        {"engine_id": task.engine, "method": self.method})
+
     def _read_reply(self, task: _Task, frame: protocol.Frame) -> None:
         """Fill in a task from its reply frame (all five slots that a kept reply leaves unset)."""
         task.value = task.error = None
         try:
             segments = protocol.segments_of(frame)
         except protocol.ProtocolError as exc:
-            task.started = task.completed = 0
-            task.reply = []
-            task.error = errors.RemoteError("ProtocolError", f"the controller sent an invalid reply: {exc}", "",
-                                            {"engine_id": task.engine, "method": self.method})
+            self._garbled(task, exc)
             return
         task.started, task.completed = _unpack_timing(segments[0])
         reply = segments[1:]

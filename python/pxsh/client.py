@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 from . import errors, protocol
 from .asyncresult import AsyncResult, MagicResult, _notify_waiters
 
-_REPLY, _ACCEPTED = protocol.REPLY, protocol.ACCEPTED
+_REPLY, _ACCEPTED, _ANSWER = protocol.REPLY, protocol.ACCEPTED, protocol.ANSWER
 _CONNECT_TIMEOUT = 120.0
 _BATCH_FRAMES = 64  # submissions held back at most, before they go in one write
 _FLUSH_DELAY = 0.0005  # how long a held-back submission waits when nobody waits on a result
@@ -774,34 +774,44 @@ class Client:
 
     def _dispatch(self, frames: List[protocol.Frame]) -> list:
         """Record frames; the results whose last task replied (the caller finishes them)."""
-        finished = []
-        tasks = self._tasks
+        finished: list = []
         with self._lock:
-            for frame in frames:
-                kind = frame.kind
-                if kind == _REPLY:
-                    entry = tasks.pop(frame.id, None)
-                    if entry is not None and entry[0]._record_reply(entry[1], frame):
-                        finished.append(entry[0])
-                elif kind == _ACCEPTED:
-                    result = self._awaiting.pop(frame.id, None)
-                    if result is not None:
-                        first, count = protocol.accepted(frame)
-                        for index in range(min(count, len(result._tasks))):
-                            tasks[first + index] = (result, index)
-                        result._accept(first)
-                elif kind == protocol.STREAM:
-                    entry = self._tasks.get(frame.id)
-                    if entry is not None and frame.segments:
-                        entry[0]._record_output(entry[1], frame.op, frame.segments[0])
-                elif kind == protocol.CONTROL_REPLY:
-                    future = self._controls.pop(frame.id, None)
-                    if future is not None:
-                        future.set_result(list(frame.segments))
-                elif kind == protocol.EVENT:
-                    self._event(frame)
+            self._record(frames, finished)
             _notify_waiters(self._task_condition)
         return finished
+
+    def _record(self, frames: List[protocol.Frame], finished: list) -> None:
+        tasks = self._tasks
+        for frame in frames:
+            kind = frame.kind
+            if kind == _REPLY:
+                entry = tasks.pop(frame.id, None)
+                if entry is not None and entry[0]._record_reply(entry[1], frame):
+                    finished.append(entry[0])
+            elif kind == _ANSWER:
+                result = self._awaiting.get(frame.id)
+                if result is not None and result._take_answer(frame):
+                    del self._awaiting[frame.id]
+                    finished.append(result)
+                else:  # output, a failure, or nobody waits for it: its frames one by one
+                    self._record(protocol.frames_in(frame), finished)
+            elif kind == _ACCEPTED:
+                result = self._awaiting.pop(frame.id, None)
+                if result is not None:
+                    first, count = protocol.accepted(frame)
+                    for index in range(min(count, len(result._tasks))):
+                        tasks[first + index] = (result, index)
+                    result._accept(first)
+            elif kind == protocol.STREAM:
+                entry = self._tasks.get(frame.id)
+                if entry is not None and frame.segments:
+                    entry[0]._record_output(entry[1], frame.op, frame.segments[0])
+            elif kind == protocol.CONTROL_REPLY:
+                future = self._controls.pop(frame.id, None)
+                if future is not None:
+                    future.set_result(list(frame.segments))
+            elif kind == protocol.EVENT:
+                self._event(frame)
 
     def _event(self, frame: protocol.Frame) -> None:
         self._live = None  # the engines may have changed
@@ -902,7 +912,7 @@ class Client:
                 del history[0]  # a move of HISTORY_LIMIT pointers: cheaper than the call around it
             self._made += 1
             result.number = self._made
-        data = protocol.encode_submission(op, request, targets, balanced, retries, shared, per_task)
+        data = protocol.encode_submission(op, request, targets, balanced, retries, shared, per_task, not balanced)
         # Submissions made one after another with no wait between them (a loop of apply_async) go
         # out together: one write, and one wake-up of the controller, per batch.
         with self._send_lock:

@@ -28,9 +28,10 @@ OUTPUT_READ = 16
 CONTROL = 20
 CONTROL_REPLY = 21
 EVENT = 22
+ANSWER = 23
 
 KINDS = frozenset((HELLO, WELCOME, REFUSED, SUBMIT, ACCEPTED, TASK, REPLY, STREAM,
-                   INTERRUPT, OUTPUT_READ, CONTROL, CONTROL_REPLY, EVENT))
+                   INTERRUPT, OUTPUT_READ, CONTROL, CONTROL_REPLY, EVENT, ANSWER))
 
 # Frame flags (FrameFlags).
 FAILED = 1 << 0
@@ -38,6 +39,7 @@ NOT_RUN = 1 << 1
 BALANCED = 1 << 2
 RESTARTING = 1 << 3
 OUTPUT_PENDING = 1 << 4
+ONE_ANSWER = 1 << 7  # on a direct submit: answer it in one ANSWER frame once all its tasks replied
 
 # Engine numbers (EngineNumber).
 HOME = -1
@@ -86,8 +88,8 @@ class ProtocolError(Exception):
 
 
 class Frame(NamedTuple):
-    """A frame. The decoder leaves a REPLY frame's segments uncut: they are its bytes after the
-    header, cut by segments_of() when the reply is read (a blocking execute reads none of them)."""
+    """A frame. The decoder leaves the segments of a REPLY or ANSWER frame uncut: they are its bytes
+    after the header, cut by segments_of() or frames_in() when read (a blocking execute reads none)."""
 
     kind: int
     op: int = 0
@@ -185,8 +187,9 @@ class FrameDecoder:
             position = start + HEADER_SIZE
             if count > (length - 20) >> 2:
                 raise ProtocolError("frame segments do not match the frame length")
-            # A reply's segments stay uncut until it is read (segments_of): its bytes from the count on.
-            segments = buffer[position - 4:end] if kind == REPLY else _cut(buffer, position, end, count)
+            # A reply's or an answer's segments stay uncut until read: its bytes from the count on.
+            segments = buffer[position - 4:end] if kind == REPLY or kind == ANSWER \
+                else _cut(buffer, position, end, count)
             append(make(Frame, (kind, op, flags, engine, ident, segments)))
             start = end
         return out, start
@@ -198,6 +201,20 @@ def segments_of(frame: Frame) -> Sequence[bytes]:
     if type(body) is not bytes:
         return body
     return _cut(body, 4, len(body), _U32.unpack_from(body, 0)[0])
+
+
+def frames_in(answer: Frame) -> List[Frame]:
+    """The frames an ANSWER frame holds: the request's ACCEPTED, then its tasks' output and replies.
+
+    Each of its segments is a frame without its length prefix (the segment's own length), so its
+    body after the segment count is those frames back to back.
+    """
+    body = answer.segments
+    count = _U32.unpack_from(body, 0)[0] if len(body) >= 4 else -1
+    frames, used = FrameDecoder()._parse(body[4:])
+    if len(frames) != count or used != len(body) - 4:
+        raise ProtocolError("an answer's frames do not match its length")
+    return frames
 
 
 def _cut(buffer: bytes, position: int, end: int, count: int) -> List[bytes]:
@@ -226,10 +243,11 @@ def hello(pid: int) -> Frame:
 
 def submission(op: int, request_id: int, *, targets: Sequence[int] = (), balanced: bool = False,
                retries: Optional[int] = None, shared: Sequence[bytes] = (),
-               per_task: Sequence[Sequence[bytes]] = ()) -> Frame:
+               per_task: Sequence[Sequence[bytes]] = (), one_answer: bool = False) -> Frame:
     """A submit frame: run `op` on targets, or load-balanced with one task per `per_task` entry.
 
-    Every task gets the `shared` segments followed by its own.
+    Every task gets the `shared` segments followed by its own. `one_answer` (direct only): the whole
+    answer comes as one ANSWER frame.
     """
     header = [struct.pack("<II", _NO_RETRIES if retries is None else max(0, retries), len(targets))]
     if targets:
@@ -240,11 +258,13 @@ def submission(op: int, request_id: int, *, targets: Sequence[int] = (), balance
     segments = [b"".join(header), *shared]
     for task in per_task:
         segments += task
-    return Frame(SUBMIT, op, BALANCED if balanced else 0, NO_ENGINE, request_id, segments)
+    flags = BALANCED if balanced else ONE_ANSWER if one_answer else 0
+    return Frame(SUBMIT, op, flags, NO_ENGINE, request_id, segments)
 
 
 def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced: bool,
-                      retries: Optional[int], shared: Sequence[bytes], per_task: Sequence[Sequence[bytes]]) -> bytes:
+                      retries: Optional[int], shared: Sequence[bytes], per_task: Sequence[Sequence[bytes]],
+                      one_answer: bool = False) -> bytes:
     """encode(submission(...)), built in one pass: every call and every execute takes this path."""
     retries = _NO_RETRIES if retries is None else max(0, retries)
     count = len(targets)
@@ -275,7 +295,8 @@ def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced
             append(pack(n))
             append(segment)
             size += 4 + n
-    parts[0] = _HEADER.pack(size, SUBMIT, op, BALANCED if balanced else 0, NO_ENGINE, request_id, segment_count)
+    flags = BALANCED if balanced else ONE_ANSWER if one_answer else 0
+    parts[0] = _HEADER.pack(size, SUBMIT, op, flags, NO_ENGINE, request_id, segment_count)
     return b"".join(parts)
 
 

@@ -197,6 +197,7 @@ class DirectView(View):
     def __init__(self, client, targets):
         super().__init__(client)
         self.targets = targets
+        self._checked: Optional[tuple] = None  # (targets, live ids, their engine ids): the last check
 
     def __repr__(self) -> str:
         return f"<DirectView {self.targets!r}>"
@@ -205,20 +206,25 @@ class DirectView(View):
         return len(self._targets())
 
     def _targets(self, targets=None) -> List[int]:
+        """The engine ids of `targets` (the view's by default), checked against the live engines;
+        the list is kept while neither changes, so callers must not change it."""
         targets = self.targets if targets is None else targets
+        live = self.client._live_ids()
+        checked = self._checked
+        if checked is not None and checked[1] is live and checked[0] == targets:
+            return checked[2]
         if targets == "all":
-            ids = self.client._live_ids()
-            if not ids:
+            if not live:
                 raise errors.NoEnginesRegistered("this view's cluster has no engines")
-            return ids
-        if isinstance(targets, int):
-            ids = [targets]
+            ids = live
         else:
-            ids = list(targets)
-        live = set(self.client._live_ids())
-        for target in ids:
-            if target not in live:
-                raise IndexError(f"No such engine: {target} (engines: {sorted(live) or 'none'})")
+            ids = [targets] if isinstance(targets, int) else list(targets)
+            known = set(live)
+            for target in ids:
+                if target not in known:
+                    raise IndexError(f"No such engine: {target} (engines: {sorted(known) or 'none'})")
+        # A copy of a list of targets: one the user changes in place must be checked again.
+        self._checked = (list(targets) if isinstance(targets, list) else targets, live, ids)
         return ids
 
     def _is_single(self, targets=None) -> bool:

@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 import pxsh  # noqa: E402
+from pxsh import protocol  # noqa: E402
 
 PXSH = os.environ.get("PXSH") or os.path.join(HERE, "..", "..", ".build", "debug", "pxsh")
 
@@ -261,6 +262,38 @@ class ClientTests(ClusterTestCase):
         self.assertIs(unread.get(), unread.get())  # read once
         with self.assertRaises(pxsh.CompositeError):  # a failed reply is read at once
             self.rc[:].execute("1/0", block=True)
+
+    def test_a_blocking_execute_takes_its_answer_in_one_frame_and_reads_it_when_looked_at(self):
+        # No output, no failure: taken whole and unread, when the last reply came within the
+        # controller's hold (2 ms; a loaded machine may miss it, and then the frames come one by one).
+        for _ in range(50):
+            result = self.rc[:].execute("y = rank", block=True)
+            if result._answer is not None:
+                break
+        self.assertIsNotNone(result._answer, "no answer came in one frame in 50 tries")
+        first = result.msg_ids[0]
+        self.assertEqual(result.msg_ids, [first, first + 1])
+        self.assertEqual([(engine, started > 0, completed >= started) for engine, started, completed
+                          in result.timings], [(0, True, True), (1, True, True)])
+        self.assertIsNone(result._answer)
+        self.assertEqual([(reply.engine_id, reply.execution_count > 0, reply.execute_result)
+                          for reply in result.get()], [(0, True, None), (1, True, None)])
+        self.assertTrue(result.successful())
+        self.assertEqual(self.rc[:].pull("y", block=True), [0, 1])
+
+    def test_a_garbled_answer_is_an_error_when_read(self):
+        # An answer whose count and flags look right, but whose last frame is not one.
+        accepted = protocol.encode(protocol.Frame(protocol.ACCEPTED, 0, 0, -2, 99, [bytes(8) + b"\x02\0\0\0"]))
+        reply = protocol.encode(protocol.Frame(protocol.REPLY, 1, 0, 0, 0, [bytes(16), b"ok", b"1", b"0", b""]))
+        answer = protocol.encode(protocol.Frame(protocol.ANSWER, 0, 0, -2, 99, [accepted[4:], reply[4:], b"junk"]))
+        (frame,) = protocol.FrameDecoder().decode(answer)
+        result = pxsh.AsyncResult(self.rc, label="execute", method="execute", engines=[0, 1],
+                                  decode=lambda segments: None, read_later=True)
+        self.assertTrue(result._take_answer(frame))
+        result._finish()
+        with self.assertRaisesRegex(pxsh.CompositeError, "ProtocolError"):
+            result.get()
+        self.assertIn("invalid reply", str(result._tasks[1].error))
 
     def test_a_ctrl_c_at_any_line_of_a_wait_leaves_the_client_usable(self):
         # KeyboardInterrupt can come between any two bytecodes: raised (by a trace function) at

@@ -87,6 +87,8 @@ class ExampleFrameTests(unittest.TestCase):
         cases = [
             dict(op=protocol.OP_EXECUTE, targets=[0, 1, 2, 3], balanced=False, retries=None, shared=[b"pass"],
                  per_task=[]),
+            dict(op=protocol.OP_EXECUTE, targets=[1], balanced=False, retries=None, shared=[b"x = 1"],
+                 per_task=[], one_answer=True),
             dict(op=protocol.OP_IMPORT, targets=[2, 5], balanced=False, retries=None, shared=[],
                  per_task=[[b"1", b"A"], [b"1", b"BB"]]),
             dict(op=protocol.OP_CALL, targets=[], balanced=True, retries=3, shared=[],
@@ -96,12 +98,26 @@ class ExampleFrameTests(unittest.TestCase):
         ]
         for case in cases:
             with self.subTest(**{k: v for k, v in case.items() if k in ("op", "targets")}):
+                one_answer = case.get("one_answer", False)
                 built = protocol.encode(protocol.submission(case["op"], 9, targets=case["targets"],
                                                             balanced=case["balanced"], retries=case["retries"],
-                                                            shared=case["shared"], per_task=case["per_task"]))
+                                                            shared=case["shared"], per_task=case["per_task"],
+                                                            one_answer=one_answer))
                 one_pass = protocol.encode_submission(case["op"], 9, case["targets"], case["balanced"],
-                                                      case["retries"], case["shared"], case["per_task"])
+                                                      case["retries"], case["shared"], case["per_task"], one_answer)
                 self.assertEqual(one_pass.hex(), built.hex())
+
+    def test_an_answer_holds_frames_back_to_back_and_a_garbled_one_is_an_error(self):
+        inner = [protocol.Frame(protocol.ACCEPTED, 0, 0, -2, 4, [bytes(12)]),
+                 protocol.Frame(protocol.STREAM, 1, 0, 0, 7, [b"hi\n"])]
+        answer = protocol.encode(protocol.Frame(protocol.ANSWER, 0, 0, -2, 4,
+                                                [protocol.encode(f)[4:] for f in inner]))
+        self.assertEqual(answer[protocol.HEADER_SIZE:], b"".join(protocol.encode(f) for f in inner))
+        (frame,) = protocol.FrameDecoder().decode(answer)
+        self.assertEqual([(f.kind, f.id, list(f.segments)) for f in protocol.frames_in(frame)],
+                         [(f.kind, f.id, list(f.segments)) for f in inner])
+        with self.assertRaisesRegex(protocol.ProtocolError, "answer"):
+            protocol.frames_in(frame._replace(segments=frame.segments[:-1]))
 
     def test_a_frame_whose_segments_overrun_it_is_an_error(self):
         for kind in (protocol.REPLY, protocol.STREAM):
