@@ -32,17 +32,31 @@ class _Task:
     __slots__ = ("engine", "started", "completed", "reply", "stdout", "stderr", "value", "error",
                  "frame", "owner")
 
-    def __init__(self, engine: Optional[int]):
-        self.engine = engine
-        self.started = 0
-        self.completed = 0
-        self.reply: Optional[list] = None  # segments after the timing, once replied
-        self.stdout = ""
-        self.stderr = ""
-        self.value: Any = None
-        self.error: Optional[errors.RemoteError] = None
-        self.frame: Optional[protocol.Frame] = None  # a reply kept to be read later
-        self.owner: Optional["AsyncResult"] = None  # the result that reads it
+    engine: Optional[int]
+    started: int
+    completed: int
+    reply: Optional[list]  # segments after the timing, once replied
+    stdout: str
+    stderr: str
+    value: Any
+    error: Optional[errors.RemoteError]
+    frame: Optional[protocol.Frame]  # a reply kept to be read later
+    owner: Optional["AsyncResult"]  # the result that reads it
+
+    @staticmethod
+    def for_engines(engines: Sequence[Optional[int]]) -> List["_Task"]:
+        """A new task per engine. Made without __init__: called from C (the class), a Python
+        __init__ cost 3k instructions a task, six times its stores."""
+        tasks = []
+        append, new = tasks.append, object.__new__
+        for engine in engines:
+            task = new(_Task)
+            task.engine = engine
+            task.started = task.completed = 0
+            task.reply = task.value = task.error = task.frame = task.owner = None
+            task.stdout = task.stderr = ""
+            append(task)
+        return tasks
 
     def __getattr__(self, name: str):
         # Only for the slots a kept reply left unset: read it now (once, whichever thread asks).
@@ -147,6 +161,7 @@ class AsyncResult(concurrent.futures.Future):
                  decode: Callable[[list], Any], single: bool = False,
                  combine: Optional[Callable[[List[Any]], Any]] = None, read_later: bool = False):
         """`read_later`: `decode` cannot fail, so a successful reply may be read when first looked at."""
+        self._client = client
         if _FUTURE_FIELDS_KNOWN:
             # Future.__init__'s fields, with the client's condition instead of a new one per result
             # (a Condition costs more to make than the rest of a call); waits go through the client.
@@ -157,12 +172,11 @@ class AsyncResult(concurrent.futures.Future):
             self._done_callbacks = []
         else:
             super().__init__()
-        self._client = client
         self.label = label
         self.method = method
         self.number = 0
         self.name: Optional[str] = None
-        self._tasks = [_Task(engine) for engine in engines]
+        self._tasks = _Task.for_engines(engines)
         self._decode = decode
         self._read_later = read_later
         self._unread = 0  # replies kept to be read later
@@ -177,10 +191,23 @@ class AsyncResult(concurrent.futures.Future):
         self.submitted = time.time()
         self._ended_at: Optional[float] = None  # when the last reply came, if no task ran (see elapsed)
         self.notices: List[str] = []
-        # concurrent.futures.wait and as_completed register here: the reader thread must then run.
-        self._waiters = _Waiters(client)
+        self._waiter_list: Optional[_Waiters] = None  # made when first used (see _waiters)
         if not engines:
             self._finish()
+
+    @property
+    def _waiters(self) -> "_Waiters":
+        """Future's waiters: concurrent.futures.wait and as_completed register here, and the reader
+        thread must then run. Made when first used, as most results never have one."""
+        waiters = self._waiter_list
+        if waiters is None:
+            waiters = self._waiter_list = _Waiters(self._client)
+        return waiters
+
+    @_waiters.setter
+    def _waiters(self, waiters: list) -> None:  # Future.__init__ sets it, on a Python it calls
+        self._waiter_list = _Waiters(self._client)
+        self._waiter_list.extend(waiters)
 
     # ------------------------------------------------------------------
     # IPython Parallel's API
@@ -329,7 +356,7 @@ class AsyncResult(concurrent.futures.Future):
             self._result = result
             self._exception = exception
             self._state = _FINISHED
-            for waiter in self._waiters:
+            for waiter in self._waiter_list or ():
                 if exception is None:
                     waiter.add_result(self)
                 else:
