@@ -23,10 +23,10 @@ from . import errors, protocol, serialize
 class _Task:
     """One task of a result: its engine, output, timing, and reply once it came.
 
-    A successful reply of a result made with `read_later` is kept as its frame and read when one of
-    the slots it fills (started, completed, reply, value, error) is first looked at: a blocking
-    execute looks at none of them. Until then those slots are unset, so __getattr__ runs for them.
-    Such a result may also take its whole answer unread (AsyncResult._take_answer).
+    In a result made with `read_later` (a blocking execute looks at none of its replies), the slots
+    a reply fills (started, completed, reply, value, error) stay unset until first looked at, so
+    __getattr__ runs for them: it reads the task's reply, kept as its frame or in the result's
+    whole answer (AsyncResult._take_answer), or says there is none yet.
     """
 
     __slots__ = ("engine", "started", "completed", "reply", "stdout", "stderr", "value", "error",
@@ -41,25 +41,28 @@ class _Task:
     value: Any
     error: Optional[errors.RemoteError]
     frame: Optional[protocol.Frame]  # a reply kept to be read later
-    owner: Optional["AsyncResult"]  # the result that reads it
+    owner: Optional["AsyncResult"]  # the result that reads it, if it reads its replies later
 
     @staticmethod
-    def for_engines(engines: Sequence[Optional[int]]) -> List["_Task"]:
-        """A new task per engine. Made without __init__: called from C (the class), a Python
-        __init__ cost 3k instructions a task, six times its stores."""
+    def for_engines(engines: Sequence[Optional[int]], reader: Optional["AsyncResult"] = None) -> List["_Task"]:
+        """A new task per engine; with `reader`, its reply's slots unset. Made without __init__:
+        called from C (the class), a Python __init__ cost 3k instructions a task, six times its stores."""
         tasks = []
         append, new = tasks.append, object.__new__
         for engine in engines:
             task = new(_Task)
             task.engine = engine
-            task.started = task.completed = 0
-            task.reply = task.value = task.error = task.frame = task.owner = None
             task.stdout = task.stderr = ""
+            task.frame = None
+            task.owner = reader
+            if reader is None:
+                task.started = task.completed = 0
+                task.reply = task.value = task.error = None
             append(task)
         return tasks
 
     def __getattr__(self, name: str):
-        # Only for the slots a kept reply left unset: read it now (once, whichever thread asks).
+        # Only for the reply's slots, unset: read the reply now (once, whichever thread asks).
         owner = self.owner
         if owner is None:
             raise AttributeError(name)
@@ -70,6 +73,13 @@ class _Task:
             if frame is not None:
                 self.frame = None
                 owner._read_reply(self, frame)
+            else:
+                try:
+                    return object.__getattribute__(self, name)  # read meanwhile by another thread
+                except AttributeError:  # no reply yet
+                    self.started = self.completed = 0
+                    self.reply = self.value = self.error = None
+                    owner._looked_at_pending = True
         return object.__getattribute__(self, name)
 
 
@@ -176,11 +186,12 @@ class AsyncResult(concurrent.futures.Future):
         self.method = method
         self.number = 0
         self.name: Optional[str] = None
-        self._tasks = _Task.for_engines(engines)
+        self._tasks = _Task.for_engines(engines, self if read_later else None)
         self._decode = decode
         self._read_later = read_later
         self._unread = 0  # replies kept to be read later
         self._answer: Optional[protocol.Frame] = None  # an ANSWER taken whole, until a task is read
+        self._looked_at_pending = False  # a task's reply slots were looked at before it replied
         self._single = single
         self._combine = combine
         self._replied = 0
@@ -606,20 +617,17 @@ class AsyncResult(concurrent.futures.Future):
 
     def _take_answer(self, answer: protocol.Frame) -> bool:
         """Take an ANSWER frame whole, unread, if it holds only the ACCEPTED and one successful reply
-        per task and this result reads its replies later; whether it did. The tasks' slots are then
-        unset, and the first one looked at opens the answer (_open_answer): per request, not per
-        task, is all a blocking execute pays for its replies."""
+        per task and this result reads its replies later, its tasks' reply slots still unset; whether
+        it did. The first of those slots looked at opens the answer (_open_answer): per request, not
+        per task, is all a blocking execute pays for its replies."""
         body = answer.segments
-        tasks = self._tasks
-        if (not self._read_later or answer.flags & _FAILED or _unpack_u32(body, 0)[0] != len(tasks) + 1
-                or body[_ACCEPTED_AT] != protocol.ACCEPTED):
+        count = len(self._tasks)
+        if (not self._read_later or self._looked_at_pending or answer.flags & _FAILED
+                or _unpack_u32(body, 0)[0] != count + 1 or body[_ACCEPTED_AT] != protocol.ACCEPTED):
             return False
         self._answer = answer
         self._first_id = _unpack_u64(body, _FIRST_ID_AT)[0]
-        for task in tasks:
-            task.owner = self
-            del task.started, task.completed, task.reply, task.value, task.error
-        self._unread = self._replied = self._replied_tasks = len(tasks)
+        self._unread = self._replied = self._replied_tasks = count
         return True
 
     def _open_answer(self) -> None:

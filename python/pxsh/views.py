@@ -110,6 +110,12 @@ def _concat(parts: list):
     return list(parts)
 
 
+# A result of a call or an execute is made with this and its __init__ called from Python: calling
+# the class goes through C, which passes the keywords to __init__ in a new dict (4.6k instructions
+# more per result, a few percent of a call).
+_new_result = object.__new__
+
+
 def _zip_items(sequences: Sequence[Iterable]) -> list:
     if not sequences:
         raise TypeError("map() needs at least one sequence")
@@ -234,8 +240,9 @@ class DirectView(View):
     def _direct(self, op: int, label: str, method: str, decode, *, targets=None, shared=(), per_task=(),
                 combine=None, read_later=False) -> AsyncResult:
         ids = self._targets(targets)
-        result = AsyncResult(self.client, label=label, method=method, engines=ids, decode=decode,
-                             single=self._is_single(targets), combine=combine, read_later=read_later)
+        result = _new_result(AsyncResult)  # see _new_result
+        result.__init__(self.client, label=label, method=method, engines=ids, decode=decode,
+                        single=self._is_single(targets), combine=combine, read_later=read_later)
         return self.client._submit(result, op, targets=ids, shared=shared, per_task=per_task)
 
     # --- code and data
@@ -394,8 +401,8 @@ class LoadBalancedView(View):
 
     def _apply(self, f, args, kwargs) -> AsyncResult:
         shared = _pack_call(f, args, kwargs)
-        result = AsyncResult(self.client, label="apply", method="apply", engines=[None], decode=_load_value,
-                             single=True)
+        result = _new_result(AsyncResult)  # see _new_result
+        result.__init__(self.client, label="apply", method="apply", engines=[None], decode=_load_value, single=True)
         return self.client._submit(result, protocol.OP_CALL, targets=self.targets or (), balanced=True,
                                    retries=self.retries, per_task=[shared])
 
