@@ -167,6 +167,11 @@ class AsyncResult(concurrent.futures.Future):
     the remote error. It may be fetched any number of times.
     """
 
+    # Most results get neither a done-callback nor a notice: each is a list of its own once it does
+    # (fewer objects per result, which history holds and the cyclic GC goes over).
+    _done_callbacks: Sequence[Callable] = ()
+    notices: Sequence[str] = ()  # what happened to its tasks (a retry after an engine died)
+
     def __init__(self, client, *, label: str, method: str, engines: Sequence[Optional[int]],
                  decode: Callable[[list], Any], single: bool = False,
                  combine: Optional[Callable[[List[Any]], Any]] = None, read_later: bool = False):
@@ -178,8 +183,7 @@ class AsyncResult(concurrent.futures.Future):
             self._condition = client._task_condition
             self._state = _PENDING
             self._result = None
-            self._exception = None
-            self._done_callbacks = []
+            self._exception = None  # _done_callbacks: the class's () until one is added
         else:
             super().__init__()
         self.label = label
@@ -201,7 +205,6 @@ class AsyncResult(concurrent.futures.Future):
         self._cancelling = False  # cancel() asked for all of the tasks to be taken back
         self.submitted = time.time()
         self._ended_at: Optional[float] = None  # when the last reply came, if no task ran (see elapsed)
-        self.notices: List[str] = []
         self._waiter_list: Optional[_Waiters] = None  # made when first used (see _waiters)
         if not engines:
             self._finish()
@@ -250,6 +253,9 @@ class AsyncResult(concurrent.futures.Future):
         """As for any Future; the callback may wait on other results."""
         if self._state not in _SETTLED:
             self._client._start_reader()  # nobody may wait on this result: it must complete by itself
+        with self._client._lock:
+            if type(self._done_callbacks) is tuple:
+                self._done_callbacks = []
         super().add_done_callback(fn)
 
     def wait(self, timeout: Optional[float] = -1) -> bool:

@@ -832,7 +832,8 @@ class Client:
         elif frame.op == protocol.EVENT_TASK_RETRIED:
             entry = self._tasks.get(frame.id)
             if entry is not None:
-                entry[0].notices.append(f"task {entry[1]} retried after engine {frame.engine} died")
+                result = entry[0]
+                result.notices = [*result.notices, f"task {entry[1]} retried after engine {frame.engine} died"]
         elif frame.op == protocol.EVENT_NOTICE and frame.segments:
             self.notices.append(frame.segments[0].decode("utf-8", "replace"))
 
