@@ -144,9 +144,22 @@ class ExecuteReply:
         shown = "" if self._repr is None else f" {self._repr}"
         return f"<ExecuteReply[{self.execution_count}]:{shown}>"
 
+    def __reduce__(self):
+        # A copy without the result it came from, which holds the client (its lock and socket).
+        return (_execute_reply_copy, (self.execution_count, self._repr, self.engine_id, self.stdout, self.stderr))
+
     def _repr_pretty_(self, printer, cycle) -> None:
         printer.text(f"Out[{self.engine_id}:{self.execution_count}]: {self._repr}" if self._repr is not None
                      else repr(self))
+
+
+def _execute_reply_copy(execution_count: int, value_repr: Optional[str], engine: Optional[int], stdout: str,
+                        stderr: str) -> ExecuteReply:
+    reply = ExecuteReply(execution_count, value_repr)
+    task = _Task.for_engines([engine])[0]
+    task.stdout, task.stderr = stdout, stderr
+    reply._task = task
+    return reply
 
 
 _NOT_READ = object()  # the value of a result whose replies are kept unread (see _Task)
@@ -483,6 +496,7 @@ class AsyncResult(concurrent.futures.Future):
     @property
     def wall_time(self) -> float:
         """Seconds from the first task's start to the last one's end."""
+        self._client._poll()
         starts = [task.started for task in self._tasks if task.started]
         ends = [task.completed for task in self._tasks if task.completed]
         if not starts or not ends:
@@ -492,6 +506,7 @@ class AsyncResult(concurrent.futures.Future):
     @property
     def serial_time(self) -> float:
         """The sum of the tasks' durations: what running them one after another would take."""
+        self._client._poll()
         return sum((task.completed - task.started) / 1e9 for task in self._tasks
                    if task.started and task.completed >= task.started)
 
@@ -516,6 +531,7 @@ class AsyncResult(concurrent.futures.Future):
     @property
     def timings(self) -> List[tuple]:
         """(engine, started, completed) of each task, in real-time nanoseconds (0 until it ran)."""
+        self._client._poll()
         return [(task.engine, task.started, task.completed) for task in self._tasks]
 
     def display_outputs(self, groupby: str = "type") -> None:

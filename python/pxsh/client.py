@@ -13,6 +13,7 @@ safe. State sits in this object: the engines, the requests awaiting task
 ids, the unfinished tasks and the results made through it.
 """
 
+import atexit
 import collections.abc
 import concurrent.futures
 import contextlib
@@ -1056,6 +1057,17 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _flush_at_exit() -> None:
+    # Submissions held back for the flusher thread (a daemon, gone at exit) go out before Python
+    # ends: a script that submits and exits without waiting must not lose the last ones.
+    for client in list(CLIENTS):
+        if client._pid == os.getpid() and not client._forked:
+            client._flush()
+
+
+atexit.register(_flush_at_exit)
 
 
 def _describe_ids(ids: List[int]) -> str:

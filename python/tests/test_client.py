@@ -281,6 +281,37 @@ class ClientTests(ClusterTestCase):
         self.assertTrue(result.successful())
         self.assertEqual(self.rc[:].pull("y", block=True), [0, 1])
 
+    def test_submissions_held_back_go_out_when_a_script_exits_without_waiting(self):
+        self.rc[:].execute("exit_hits = 0", block=True)
+        script = ("import pxsh\n"
+                  f"rc = pxsh.Client(cluster={self.cluster!r})\n"
+                  "results = [rc[:].execute('exit_hits += 1', block=False) for _ in range(100)]\n")
+        env = dict(os.environ, PYTHONPATH=os.path.join(HERE, ".."))
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        deadline = time.monotonic() + 10
+        while self.rc[:].pull("exit_hits", block=True) != [100, 100] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.rc[:].pull("exit_hits", block=True), [100, 100])
+
+    def test_timings_take_in_the_replies_that_came(self):
+        result = self.rc[:].execute("import time\ntime.sleep(2 if rank == 1 else 0)", block=False)
+        time.sleep(0.5)
+        self.assertEqual([completed > 0 for _, _, completed in result.timings], [True, False])
+        self.assertGreaterEqual(result.serial_time, 0)
+        result.wait()
+        self.assertEqual([completed > 0 for _, _, completed in result.timings], [True, True])
+        self.assertGreater(result.wall_time, 1.5)
+
+    def test_execute_replies_can_be_pickled_and_copied(self):
+        import copy
+        import pickle
+        replies = self.rc[:].execute("print('p', rank)\n5 * 5", block=True).get()
+        for copied in (pickle.loads(pickle.dumps(replies)), copy.deepcopy(replies)):
+            self.assertEqual([(r.execution_count, r.execute_result, r.engine_id, r.stdout) for r in copied],
+                             [(r.execution_count, r.execute_result, r.engine_id, r.stdout) for r in replies])
+        self.assertEqual(replies[1].stdout, "p 1\n")
+
     def test_a_garbled_answer_is_an_error_when_read(self):
         # An answer whose count and flags look right, but whose last frame is not one.
         accepted = protocol.encode(protocol.Frame(protocol.ACCEPTED, 0, 0, -2, 99, [bytes(8) + b"\x02\0\0\0"]))
