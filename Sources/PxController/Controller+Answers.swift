@@ -38,14 +38,14 @@ extension Controller {
         first: UInt64,
         count: Int,
         isBalanced: Bool,
-        inOneFrame: Bool = false,
+        inOneFrame: Bool,
         from peer: Peer
     ) {
         guard count > 0 else { return peer.connection.enqueue(accepted) }
         heldAnswers[first] = HeldAnswer(
             owner: peer,
             frames: [accepted],
-            isOneFrame: inOneFrame && !isBalanced,
+            isOneFrame: inOneFrame,  // direct only: Submission.isWellFormed
             awaitedReplies: isBalanced ? 0 : count,
             since: Clock.monotonicNanoseconds
         )

@@ -84,10 +84,6 @@ class _Task:
 
 
 _unpack_timing = struct.Struct("<QQ").unpack_from  # protocol.timing, without its call
-_unpack_u32 = struct.Struct("<I").unpack_from
-_unpack_u64 = struct.Struct("<Q").unpack_from
-_ACCEPTED_AT = 8  # in an ANSWER frame's body: the kind of its first frame (ACCEPTED) ...
-_FIRST_ID_AT = 32  # ... and that frame's first task id
 _NO_ENGINE = protocol.NO_ENGINE
 _FAILED = protocol.FAILED
 _PENDING = "PENDING"
@@ -642,13 +638,14 @@ class AsyncResult(concurrent.futures.Future):
         per task and this result reads its replies later, its tasks' reply slots still unset; whether
         it did. The first of those slots looked at opens the answer (_open_answer): per request, not
         per task, is all a blocking execute pays for its replies."""
-        body = answer.segments
+        if not self._read_later or self._looked_at_pending:
+            return False
         count = len(self._tasks)
-        if (not self._read_later or self._looked_at_pending or answer.flags & _FAILED
-                or _unpack_u32(body, 0)[0] != count + 1 or body[_ACCEPTED_AT] != protocol.ACCEPTED):
+        first = protocol.whole_answer(answer, count)
+        if first is None:
             return False
         self._answer = answer
-        self._first_id = _unpack_u64(body, _FIRST_ID_AT)[0]
+        self._first_id = first
         self._unread = self._replied = self._replied_tasks = count
         return True
 

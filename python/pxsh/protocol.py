@@ -217,6 +217,22 @@ def frames_in(answer: Frame) -> List[Frame]:
     return frames
 
 
+def whole_answer(answer: Frame, tasks: int) -> Optional[int]:
+    """The first task id of an ANSWER frame that holds only its ACCEPTED and `tasks` replies, none
+    failed (no output: a client may take it without reading it); None for any other answer."""
+    body = answer.segments
+    if answer.flags & FAILED or _U32.unpack_from(body, 0)[0] != tasks + 1 or body[_FIRST_KIND_AT] != ACCEPTED:
+        return None
+    return _U64.unpack_from(body, _FIRST_ID_AT)[0]
+
+
+# In an ANSWER's body (from its segment count on): the kind of its first frame, the ACCEPTED, after
+# the count, that frame's length and the rest of its header; and that frame's first task id.
+_FIRST_KIND_AT = 8
+_FIRST_ID_AT = 32
+_U64 = struct.Struct("<Q")
+
+
 def _cut(buffer: bytes, position: int, end: int, count: int) -> List[bytes]:
     """The `count` length-prefixed segments of buffer[position:end]; ProtocolError unless they fill it."""
     unpack_u32 = _U32.unpack_from
