@@ -647,6 +647,11 @@ class AsyncResult(concurrent.futures.Future):
         self._answer = answer
         self._first_id = first
         self._unread = self._replied = self._replied_tasks = count
+        if count > 1 and self._waiter_list is None and not self._done_callbacks:
+            # What _finish would do, here under the lock already held: no waiter or callback to tell.
+            self._finished = True
+            self._result = _NOT_READ
+            self._state = _FINISHED
         return True
 
     def _open_answer(self) -> None:

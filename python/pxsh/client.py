@@ -31,7 +31,7 @@ import weakref
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from . import errors, protocol
-from .asyncresult import AsyncResult, MagicResult, _notify_waiters
+from .asyncresult import _FINISHED, AsyncResult, MagicResult, _notify_waiters
 
 _REPLY, _ACCEPTED, _ANSWER = protocol.REPLY, protocol.ACCEPTED, protocol.ANSWER
 _CONNECT_TIMEOUT = 120.0
@@ -793,7 +793,8 @@ class Client:
                 result = self._awaiting.get(frame.id)
                 if result is not None and result._take_answer(frame):
                     del self._awaiting[frame.id]
-                    finished.append(result)
+                    if result._state is not _FINISHED:  # _take_answer may have settled it
+                        finished.append(result)
                 else:  # output, a failure, or nobody waits for it: its frames one by one
                     self._record(protocol.frames_in(frame), finished)
             elif kind == _ACCEPTED:
@@ -864,12 +865,12 @@ class Client:
             if not future.done():
                 future.set_exception(error)
 
-    def _send(self, frame: Optional[protocol.Frame]) -> None:
-        """Send a frame after the submissions held back (None: just those), in order."""
+    def _send(self, data: Optional[bytes]) -> None:
+        """Send an encoded frame after the submissions held back (None: just those), in order."""
         try:
             with self._send_lock:
-                if frame is not None:
-                    self._outgoing.append(protocol.encode(frame))
+                if data is not None:
+                    self._outgoing.append(data)
                 if not self._outgoing:
                     return
                 data = b"".join(self._outgoing) if len(self._outgoing) > 1 else self._outgoing[0]
@@ -899,42 +900,95 @@ class Client:
     # Requests (used by the views)
 
     def _submit(self, result: AsyncResult, op: int, *, targets=(), balanced=False, retries=None,
-                shared=(), per_task=()) -> AsyncResult:
+                shared=(), per_task=(), wait=False) -> AsyncResult:
+        """Send a request for `result`. `wait`: the caller waits for it next (block=True); when no
+        other thread reads, this one takes the read side with the request, sends it at once and
+        reads until a result finishes, usually its own (a direct request's answer is one frame).
+        What is left of the wait goes on in _wait_for (result._wait_done). That is _wait_for's first
+        round without its entry and checks: on a blocking execute the client's own work is a
+        quarter of the round trip, and those were a fifth of it."""
         if self._sock is None or self._forked:
             self._ensure_connected()
-        with self._lock:
-            if self._closed:
-                raise errors.ClusterError(self._closed)
-            request = self._next_request
-            self._next_request += 1
-            self._awaiting[request] = result
-            history = self.history
-            history.append(result)
-            if len(history) > HISTORY_LIMIT:
-                del history[0]  # a move of HISTORY_LIMIT pointers: cheaper than the call around it
-            self._made += 1
-            result.number = self._made
-        data = protocol.encode_submission(op, request, targets, balanced, retries, shared, per_task, not balanced)
-        # Submissions made one after another with no wait between them (a loop of apply_async) go
-        # out together: one write, and one wake-up of the controller, per batch.
-        with self._send_lock:
-            outgoing = self._outgoing
-            if outgoing or not self._waited_since_submit:
-                outgoing.append(data)
-                if len(outgoing) < _BATCH_FRAMES:
-                    if len(outgoing) == 1:
-                        self._wake_flusher()
-                    return result
-                data = b"".join(outgoing)
-                outgoing.clear()
-            self._waited_since_submit = False
-            try:
-                self._sock.sendall(data)
+        # A Ctrl-C may come at any line: `request`, `reading` and `sent` say what is left to undo.
+        request = None
+        reading = sent = interrupted = False
+        finished: list = []
+        try:
+            with self._lock:
+                if self._closed:
+                    raise errors.ClusterError(self._closed)
+                request = self._next_request
+                self._next_request += 1
+                self._awaiting[request] = result
+                history = self.history
+                history.append(result)
+                if len(history) > HISTORY_LIMIT:
+                    del history[0]  # a move of HISTORY_LIMIT pointers: cheaper than the call around it
+                self._made += 1
+                result.number = self._made
+                if wait and self._reading is None:
+                    self._reading = threading.get_ident()
+                    reading = True
+            data = protocol.encode_submission(op, request, targets, balanced, retries, shared, per_task,
+                                              not balanced)
+            if reading:
+                self._waited_since_submit = True
+                self._send(data)
+                sent = True
+                finished = self._read_some(result._complete, None, _SPIN.pays_for(len(result._tasks)))
                 return result
-            except (OSError, AttributeError) as exc:
-                failure = exc
+            # Submissions made one after another with no wait between them (a loop of apply_async) go
+            # out together: one write, and one wake-up of the controller, per batch.
+            with self._send_lock:
+                outgoing = self._outgoing
+                if outgoing or not self._waited_since_submit:
+                    outgoing.append(data)
+                    sent = True
+                    if len(outgoing) < _BATCH_FRAMES:
+                        if len(outgoing) == 1:
+                            self._wake_flusher()
+                        return result
+                    data = b"".join(outgoing)
+                    outgoing.clear()
+                self._waited_since_submit = False
+                try:
+                    self._sock.sendall(data)
+                    sent = True
+                    return result
+                except (OSError, AttributeError) as exc:
+                    failure = exc
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            if reading:
+                self._release_reading()
+            if interrupted:
+                self._undo_submit(result, request, sent, reading)
+            for other in finished:
+                other._finish()  # done-callbacks run with the read side free
         self._close(self._closed or self._failure_reason(failure if isinstance(failure, OSError) else None))
         raise errors.ClusterError(self._closed)
+
+    def _undo_submit(self, result: AsyncResult, request: Optional[int], sent: bool, waited: bool) -> None:
+        """After a Ctrl-C in _submit: a request that did not go out is withdrawn (its result
+        cancelled: nothing will answer it); one that this thread waited for has its tasks interrupted,
+        as _wait_done does."""
+        if sent:
+            if waited and not result._complete():
+                self._interrupt(result)
+            return
+        with self._lock:
+            if request is None or self._awaiting.pop(request, None) is None:
+                return
+            result._finished = True
+        concurrent.futures.Future.cancel(result)
+        result.set_running_or_notify_cancel()
+
+    def _release_reading(self) -> None:
+        with self._lock:
+            self._reading = None
+            _notify_waiters(self._task_condition)
 
     def _wake_flusher(self) -> None:
         if self._flusher is None:
@@ -956,7 +1010,7 @@ class Client:
             request = self._next_request
             self._next_request += 1
             self._controls[request] = future
-        self._send(protocol.control(op, request, engines=engines, tasks=tasks, argument=argument))
+        self._send(protocol.encode(protocol.control(op, request, engines=engines, tasks=tasks, argument=argument)))
         return future
 
     def _unfinished_ids(self, result: AsyncResult) -> List[int]:

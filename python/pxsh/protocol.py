@@ -278,15 +278,22 @@ def submission(op: int, request_id: int, *, targets: Sequence[int] = (), balance
     return Frame(SUBMIT, op, flags, NO_ENGINE, request_id, segments)
 
 
+_last_targets: Tuple[List[int], bytes] = ([], b"")  # the last targets encode_submission packed
+
+
 def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced: bool,
                       retries: Optional[int], shared: Sequence[bytes], per_task: Sequence[Sequence[bytes]],
                       one_answer: bool = False) -> bytes:
     """encode(submission(...)), built in one pass: every call and every execute takes this path."""
+    global _last_targets
     retries = _NO_RETRIES if retries is None else max(0, retries)
     count = len(targets)
     header = _U32_PAIR.pack(retries, count)
     if count:
-        header += struct.pack(f"<{count}i", *targets)
+        packed = _last_targets  # a view sends to the same engines each time
+        if packed[0] != targets:
+            packed = _last_targets = (list(targets), struct.pack(f"<{count}i", *targets))
+        header += packed[1]
     tasks = len(per_task)
     if tasks == 1:  # a call
         header += _U32_TRIPLE.pack(len(shared), 1, len(per_task[0]))

@@ -238,12 +238,12 @@ class DirectView(View):
         return isinstance(targets, int) and not isinstance(targets, bool)
 
     def _direct(self, op: int, label: str, method: str, decode, *, targets=None, shared=(), per_task=(),
-                combine=None, read_later=False) -> AsyncResult:
+                combine=None, read_later=False, wait=False) -> AsyncResult:
         ids = self._targets(targets)
         result = _new_result(AsyncResult)  # see _new_result
         result.__init__(self.client, label=label, method=method, engines=ids, decode=decode,
                         single=self._is_single(targets), combine=combine, read_later=read_later)
-        return self.client._submit(result, op, targets=ids, shared=shared, per_task=per_task)
+        return self.client._submit(result, op, targets=ids, shared=shared, per_task=per_task, wait=wait)
 
     # --- code and data
 
@@ -254,9 +254,10 @@ class DirectView(View):
         """
         if not isinstance(code, str):
             raise TypeError(f"code must be a str, not {type(code).__name__}")
+        blocking = self._blocking(block)
         result = self._direct(protocol.OP_EXECUTE, "execute", "execute", _execute_reply, targets=targets,
-                              shared=[code.encode()], read_later=True)
-        if self._blocking(block):
+                              shared=[code.encode()], read_later=True, wait=blocking)
+        if blocking:
             error = result._outcome()  # as get(), without reading the replies nobody may look at
             if error is not None:
                 raise error.with_traceback(None)

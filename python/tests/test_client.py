@@ -367,6 +367,51 @@ class ClientTests(ClusterTestCase):
         self.assertEqual(len(outcomes), len(lines))
         self.assertGreater(sum(fired for _, fired, _ in outcomes), len(lines) // 2)
 
+    def test_a_ctrl_c_at_any_line_of_a_blocking_submit_leaves_the_client_usable(self):
+        # A blocking execute sends and reads its answer inside _submit (its first round of the wait):
+        # KeyboardInterrupt raised at each line of it in turn must leave no claim on the read side and
+        # no result that nothing will answer, and the interrupted one ends (replied, or cancelled if
+        # it never went out). In a thread of its own, as above.
+        view = self.rc[:]
+        submit = type(self.rc)._submit.__code__
+        lines = sorted({line for _, _, line in submit.co_lines() if line and line > submit.co_firstlineno})
+        outcomes = []
+
+        def interrupt_each_line():
+            for line in lines:
+                fired = []
+
+                def interrupt_at(frame, event, arg, line=line, fired=fired):
+                    if event == "line" and frame.f_lineno == line and not fired:
+                        fired.append(line)
+                        raise KeyboardInterrupt
+                    return interrupt_at
+
+                before = len(self.rc.history)
+                sys.settrace(lambda frame, event, arg: interrupt_at if frame.f_code is submit else None)
+                try:
+                    view.execute("import time; time.sleep(0.01)", block=True)
+                except KeyboardInterrupt:
+                    pass
+                finally:
+                    sys.settrace(None)
+                interrupted = self.rc.history[before:]
+                try:
+                    value = view.execute("7", block=True).get()[0].execute_result["data"]["text/plain"]
+                    ended = all(result.wait(5) for result in interrupted) and self.rc.wait(timeout=5)
+                    outcomes.append((line, bool(fired), value, ended, self.rc._reading))
+                except Exception as exc:  # a client left stuck: TimeoutError
+                    outcomes.append((line, bool(fired), repr(exc), False, self.rc._reading))
+
+        thread = threading.Thread(target=interrupt_each_line, daemon=True)
+        thread.start()
+        thread.join(120)
+        self.assertFalse(thread.is_alive(), f"the client was stuck after a Ctrl-C at line {len(outcomes)}"
+                         f" of a blocking submit: {outcomes[-1:]}")
+        self.assertEqual([outcome for outcome in outcomes if outcome[2:] != ("7", True, None)], [])
+        self.assertEqual(len(outcomes), len(lines))
+        self.assertGreater(sum(fired for _, fired, *_ in outcomes), len(lines) // 3)
+
     def test_a_done_callback_may_wait_on_another_result(self):
         scratch = tempfile.mkdtemp(prefix="pxsh-pycb-")
         self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)
