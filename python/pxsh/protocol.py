@@ -155,6 +155,12 @@ class FrameDecoder:
             self.feed(data)
             return self.frames()
         buffer = bytes(data)
+        if len(buffer) > HEADER_SIZE:
+            # The usual read of a waiting client: exactly one reply or answer, taken without _parse's loop.
+            length, kind, op, flags, engine, ident, count = _HEADER.unpack_from(buffer)
+            if length + 4 == len(buffer) and (kind == ANSWER or kind == REPLY) and count <= (length - 20) >> 2 \
+                    and length + 4 <= self.maximum_frame_size:
+                return [tuple.__new__(Frame, (kind, op, flags, engine, ident, buffer[HEADER_SIZE - 4:]))]
         out, used = self._parse(buffer)
         del self._buffer[:]
         self._start = 0

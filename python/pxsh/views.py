@@ -17,7 +17,7 @@ import sys
 from typing import Any, Callable, Iterable, List, Optional, Sequence
 
 from . import errors, protocol, serialize
-from .asyncresult import AsyncMapResult, AsyncResult, _chain, _execute_reply
+from .asyncresult import _FINISHED, AsyncMapResult, AsyncResult, _chain, _execute_reply
 
 
 _callable_name = serialize.callable_name
@@ -257,7 +257,7 @@ class DirectView(View):
         blocking = self._blocking(block)
         result = self._direct(protocol.OP_EXECUTE, "execute", "execute", _execute_reply, targets=targets,
                               shared=[code.encode()], read_later=True, wait=blocking)
-        if blocking:
+        if blocking and (result._state is not _FINISHED or result._exception is not None):
             error = result._outcome()  # as get(), without reading the replies nobody may look at
             if error is not None:
                 raise error.with_traceback(None)
