@@ -900,18 +900,21 @@ class Client:
     # Requests (used by the views)
 
     def _submit(self, result: AsyncResult, op: int, *, targets=(), balanced=False, retries=None,
-                shared=(), per_task=(), wait=False) -> AsyncResult:
-        """Send a request for `result`. `wait`: the caller waits for it next (block=True); when no
-        other thread reads, this one takes the read side with the request, sends it at once and
-        reads until a result finishes, usually its own (a direct request's answer is one frame).
-        What is left of the wait goes on in _wait_for (result._wait_done). That is _wait_for's first
-        round without its entry and checks: on a blocking execute the client's own work is a
-        quarter of the round trip, and those were a fifth of it."""
+                shared=(), per_task=(), wait=False, init: Optional[dict] = None) -> AsyncResult:
+        """Send a request for `result`.
+
+        `init`: the keywords of `result.__init__`, not yet called. `wait`: the caller waits for the
+        result next (block=True). Then, when no other thread reads, this thread takes the read side
+        with the request, sends it before it makes and records the result (work done while the
+        engines run costs the round trip almost nothing; before the send, all of it), and reads
+        until a result finishes, usually its own: a direct request's answer is one frame. What is
+        left of the wait goes on in _wait_for (result._wait_done).
+        """
         if self._sock is None or self._forked:
             self._ensure_connected()
-        # A Ctrl-C may come at any line: `request`, `reading` and `sent` say what is left to undo.
+        # A Ctrl-C may come at any line: these say what is left to undo.
         request = None
-        reading = sent = interrupted = False
+        reading = sent = recorded = interrupted = False
         finished: list = []
         try:
             with self._lock:
@@ -919,13 +922,6 @@ class Client:
                     raise errors.ClusterError(self._closed)
                 request = self._next_request
                 self._next_request += 1
-                self._awaiting[request] = result
-                history = self.history
-                history.append(result)
-                if len(history) > HISTORY_LIMIT:
-                    del history[0]  # a move of HISTORY_LIMIT pointers: cheaper than the call around it
-                self._made += 1
-                result.number = self._made
                 if wait and self._reading is None:
                     self._reading = threading.get_ident()
                     reading = True
@@ -935,6 +931,15 @@ class Client:
                 self._waited_since_submit = True
                 self._send(data)
                 sent = True
+            if init is not None:
+                result.__init__(self, **init)
+            with self._lock:
+                self._record_request(result, request)
+                recorded = True
+                closed = self._closed
+            if closed:  # while the request went out: _close failed the results it knew
+                result._fail_all(errors.ClusterError(closed))
+            if reading:
                 finished = self._read_some(result._complete, None, _SPIN.pays_for(len(result._tasks)))
                 return result
             # Submissions made one after another with no wait between them (a loop of apply_async) go
@@ -963,23 +968,34 @@ class Client:
         finally:
             if reading:
                 self._release_reading()
-            if interrupted:
+            if interrupted and recorded:
                 self._undo_submit(result, request, sent, reading)
             for other in finished:
                 other._finish()  # done-callbacks run with the read side free
         self._close(self._closed or self._failure_reason(failure if isinstance(failure, OSError) else None))
         raise errors.ClusterError(self._closed)
 
-    def _undo_submit(self, result: AsyncResult, request: Optional[int], sent: bool, waited: bool) -> None:
-        """After a Ctrl-C in _submit: a request that did not go out is withdrawn (its result
-        cancelled: nothing will answer it); one that this thread waited for has its tasks interrupted,
-        as _wait_done does."""
+    def _record_request(self, result: AsyncResult, request: int) -> None:
+        """Expect the answer to `request` for `result`, and keep the result in history (under the lock)."""
+        self._awaiting[request] = result
+        history = self.history
+        history.append(result)
+        if len(history) > HISTORY_LIMIT:
+            del history[0]  # a move of HISTORY_LIMIT pointers: cheaper than the call around it
+        self._made += 1
+        result.number = self._made
+
+    def _undo_submit(self, result: AsyncResult, request: int, sent: bool, waited: bool) -> None:
+        """After a Ctrl-C in _submit, with the result recorded: a request that did not go out is
+        withdrawn (its result cancelled: nothing will answer it); one that this thread waited for has
+        its tasks interrupted, as _wait_done does. (A request that went out before its result was
+        recorded runs untracked: its answer is dropped.)"""
         if sent:
             if waited and not result._complete():
                 self._interrupt(result)
             return
         with self._lock:
-            if request is None or self._awaiting.pop(request, None) is None:
+            if self._awaiting.pop(request, None) is None:
                 return
             result._finished = True
         concurrent.futures.Future.cancel(result)

@@ -110,9 +110,9 @@ def _concat(parts: list):
     return list(parts)
 
 
-# A result of a call or an execute is made with this and its __init__ called from Python: calling
-# the class goes through C, which passes the keywords to __init__ in a new dict (4.6k instructions
-# more per result, a few percent of a call).
+# A result of a call or an execute is made with this and its __init__ called from Python (by
+# Client._submit for a direct request): calling the class goes through C, which passes the keywords
+# to __init__ in a new dict (4.6k instructions more per result, a few percent of a call).
 _new_result = object.__new__
 
 
@@ -240,10 +240,10 @@ class DirectView(View):
     def _direct(self, op: int, label: str, method: str, decode, *, targets=None, shared=(), per_task=(),
                 combine=None, read_later=False, wait=False) -> AsyncResult:
         ids = self._targets(targets)
-        result = _new_result(AsyncResult)  # see _new_result
-        result.__init__(self.client, label=label, method=method, engines=ids, decode=decode,
-                        single=self._is_single(targets), combine=combine, read_later=read_later)
-        return self.client._submit(result, op, targets=ids, shared=shared, per_task=per_task, wait=wait)
+        init = {"label": label, "method": method, "engines": ids, "decode": decode,
+                "single": self._is_single(targets), "combine": combine, "read_later": read_later}
+        return self.client._submit(_new_result(AsyncResult), op, targets=ids, shared=shared, per_task=per_task,
+                                   wait=wait, init=init)
 
     # --- code and data
 
