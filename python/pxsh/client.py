@@ -940,7 +940,7 @@ class Client:
             if closed:  # while the request went out: _close failed the results it knew
                 result._fail_all(errors.ClusterError(closed))
             if reading:
-                finished = self._read_some(result._complete, None, _SPIN.pays_for(len(result._tasks)))
+                finished = self._read_answer(result, request)
                 return result
             # Submissions made one after another with no wait between them (a loop of apply_async) go
             # out together: one write, and one wake-up of the controller, per batch.
@@ -974,6 +974,37 @@ class Client:
                 other._finish()  # done-callbacks run with the read side free
         self._close(self._closed or self._failure_reason(failure if isinstance(failure, OSError) else None))
         raise errors.ClusterError(self._closed)
+
+    def _read_answer(self, result: AsyncResult, request: int) -> list:
+        """Read for a request that this thread waits for, holding the read side (see _submit): the
+        results finished, for the caller to finish. When the first read is the request's whole
+        answer in one frame (the usual case), the result is settled here; anything else is recorded
+        and the rest read as _read_some does."""
+        sock = self._sock
+        if sock is None or _SPIN.pays_for(len(result._tasks)):
+            return self._read_some(result._complete, None, True)  # its wait may spin
+        self._poller.poll()
+        try:
+            received = sock.recv_into(self._receiving)
+            frames = self._decoder.decode(self._received[:received]) if received else []
+        except OSError:
+            frames = []  # _read_some meets it again, or the end of file it leaves, and says why
+        except protocol.ProtocolError as exc:
+            self._close(f"the controller sent an invalid frame: {exc}")
+            return []
+        if len(frames) == 1:
+            frame = frames[0]
+            if frame.id == request and frame.kind == _ANSWER:
+                with self._lock:
+                    taken = result._take_answer(frame)
+                    if taken:
+                        del self._awaiting[request]
+                if taken:
+                    return [] if result._state is _FINISHED else [result]
+        finished = self._dispatch(frames) if frames else []
+        if finished or result._complete():
+            return finished
+        return self._read_some(result._complete, None)
 
     def _record_request(self, result: AsyncResult, request: int) -> None:
         """Expect the answer to `request` for `result`, and keep the result in history (under the lock)."""
