@@ -923,7 +923,7 @@ class Client:
                 request = self._next_request
                 self._next_request += 1
                 if wait and self._reading is None:
-                    self._reading = threading.get_ident()
+                    self._reading = me = threading.get_ident()
                     reading = True
             data = protocol.encode_submission(op, request, targets, balanced, retries, shared, per_task,
                                               not balanced)
@@ -966,20 +966,20 @@ class Client:
             interrupted = True
             raise
         finally:
-            if reading:
+            if reading and self._reading == me:  # unless _read_answer gave it back already
                 self._release_reading()
             if interrupted and recorded:
-                self._undo_submit(result, request, sent, reading)
+                self._undo_submit(result, request, sent, wait)
             for other in finished:
                 other._finish()  # done-callbacks run with the read side free
         self._close(self._closed or self._failure_reason(failure if isinstance(failure, OSError) else None))
         raise errors.ClusterError(self._closed)
 
     def _read_answer(self, result: AsyncResult, request: int) -> list:
-        """Read for a request that this thread waits for, holding the read side (see _submit): the
+        """Read for a request that this thread waits for, holding the read side (see _submit); the
         results finished, for the caller to finish. When the first read is the request's whole
-        answer in one frame (the usual case), the result is settled here; anything else is recorded
-        and the rest read as _read_some does."""
+        answer in one frame (the usual case), the result is settled, and the read side given back,
+        in one go; anything else is recorded and the rest read as _read_some does."""
         sock = self._sock
         if sock is None or _SPIN.pays_for(len(result._tasks)):
             return self._read_some(result._complete, None, True)  # its wait may spin
@@ -999,6 +999,8 @@ class Client:
                     taken = result._take_answer(frame)
                     if taken:
                         del self._awaiting[request]
+                        self._reading = None
+                        _notify_waiters(self._task_condition)
                 if taken:
                     return [] if result._state is _FINISHED else [result]
         finished = self._dispatch(frames) if frames else []
