@@ -277,7 +277,7 @@ class DirectView(View):
                 serialize.dump_named(value, repr(name))
             raise serialize.SerializationError(f"cannot serialize {', '.join(map(repr, ns))}: {exc}") from None
         result = self._direct(protocol.OP_IMPORT, "push", "push", _none, targets=targets, shared=blob,
-                              read_later=True)
+                              read_later=True, wait=self._blocking(block))
         return self._result(result, block)
 
     def pull(self, names, targets=None, block: Optional[bool] = None):
@@ -294,7 +294,8 @@ class DirectView(View):
         def decode(reply):
             values = serialize.load(reply, len(keys))[0]
             return values[keys[0]] if single_name else [values[key] for key in keys]
-        result = self._direct(protocol.OP_EXPORT, "pull", "pull", decode, targets=targets, shared=segments)
+        result = self._direct(protocol.OP_EXPORT, "pull", "pull", decode, targets=targets, shared=segments,
+                              wait=self._blocking(block))
         return self._result(result, block)
 
     def __getitem__(self, name: str):
@@ -329,7 +330,7 @@ class DirectView(View):
         def decode(reply):
             return serialize.load(reply, 1)[0][key]
         result = self._direct(protocol.OP_EXPORT, "gather", "gather", decode, targets=targets,
-                              shared=[key.encode(), b""], combine=_concat)
+                              shared=[key.encode(), b""], combine=_concat, wait=self._blocking(block))
         return self._result(result, block)
 
     # --- functions
