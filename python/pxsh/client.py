@@ -869,12 +869,14 @@ class Client:
         """Send an encoded frame after the submissions held back (None: just those), in order."""
         try:
             with self._send_lock:
-                if data is not None:
-                    self._outgoing.append(data)
-                if not self._outgoing:
+                outgoing = self._outgoing
+                if outgoing:
+                    if data is not None:
+                        outgoing.append(data)
+                    data = b"".join(outgoing)
+                    outgoing.clear()
+                elif data is None:
                     return
-                data = b"".join(self._outgoing) if len(self._outgoing) > 1 else self._outgoing[0]
-                self._outgoing.clear()
                 self._sock.sendall(data)
         except (OSError, AttributeError) as exc:
             self._close(self._closed or self._failure_reason(exc if isinstance(exc, OSError) else None))

@@ -284,33 +284,37 @@ def submission(op: int, request_id: int, *, targets: Sequence[int] = (), balance
     return Frame(SUBMIT, op, flags, NO_ENGINE, request_id, segments)
 
 
-_last_targets: Tuple[List[int], bytes] = ([], b"")  # the last targets encode_submission packed
-
-
 def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced: bool,
                       retries: Optional[int], shared: Sequence[bytes], per_task: Sequence[Sequence[bytes]],
                       one_answer: bool = False) -> bytes:
     """encode(submission(...)), built in one pass: every call and every execute takes this path."""
-    global _last_targets
+    global _last_direct_header
     retries = _NO_RETRIES if retries is None else max(0, retries)
-    count = len(targets)
-    header = _U32_PAIR.pack(retries, count)
-    if count:
-        packed = _last_targets  # a view sends to the same engines each time
-        if packed[0] != targets:
-            packed = _last_targets = (list(targets), struct.pack(f"<{count}i", *targets))
-        header += packed[1]
-    tasks = len(per_task)
-    if tasks == 1:  # a call
-        header += _U32_TRIPLE.pack(len(shared), 1, len(per_task[0]))
+    if not per_task:
+        # A direct request: a view sends the same kind to the same engines each time, so the submit
+        # header of the last one (with its length) is kept.
+        last = _last_direct_header
+        if last[0] != targets or last[1] != len(shared) or last[2] != retries:
+            header = _U32_PAIR.pack(retries, len(targets)) + struct.pack(f"<{len(targets)}i", *targets) \
+                + _U32_PAIR.pack(len(shared), 0)
+            last = _last_direct_header = (list(targets), len(shared), retries, _U32.pack(len(header)) + header)
+        parts = [b"", last[3]]
+        size = HEADER_SIZE - 4 + len(last[3])
     else:
-        header += _U32_PAIR.pack(len(shared), tasks)
-        if tasks:
+        count = len(targets)
+        header = _U32_PAIR.pack(retries, count)
+        if count:
+            header += struct.pack(f"<{count}i", *targets)
+        tasks = len(per_task)
+        if tasks == 1:  # a call
+            header += _U32_TRIPLE.pack(len(shared), 1, len(per_task[0]))
+        else:
+            header += _U32_PAIR.pack(len(shared), tasks)
             header += struct.pack(f"<{tasks}I", *map(len, per_task))
+        parts = [b"", _U32.pack(len(header)), header]
+        size = HEADER_SIZE + len(header)
     pack = _U32.pack
-    parts = [b"", pack(len(header)), header]
     append = parts.append
-    size = HEADER_SIZE + len(header)
     for segment in shared:
         n = len(segment)
         append(pack(n))
@@ -329,6 +333,8 @@ def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced
     return b"".join(parts)
 
 
+# (targets, shared segment count, retries, the submit header segment) of the last direct request
+_last_direct_header: Tuple[List[int], int, int, bytes] = ([], -1, -1, b"")
 _U32_PAIR = struct.Struct("<II")
 _U32_TRIPLE = struct.Struct("<III")
 

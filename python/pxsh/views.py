@@ -254,7 +254,7 @@ class DirectView(View):
         """
         if not isinstance(code, str):
             raise TypeError(f"code must be a str, not {type(code).__name__}")
-        blocking = self._blocking(block)
+        blocking = self.block if block is None else block  # _blocking(), without its call
         result = self._direct(protocol.OP_EXECUTE, "execute", "execute", _execute_reply, targets=targets,
                               shared=[code.encode()], read_later=True, wait=blocking)
         if blocking and (result._state is not _FINISHED or result._exception is not None):

@@ -96,6 +96,16 @@ class ExampleFrameTests(unittest.TestCase):
             dict(op=protocol.OP_STARMAP, targets=[1], balanced=True, retries=0, shared=[b"1", b"F"],
                  per_task=[[b"1", b"A"], [], [b"2", b"P", bytearray(b"buf")]]),
         ]
+        # The header kept for the last direct request must not serve one that differs from it.
+        targets = [3, 4]
+        cases += [dict(op=protocol.OP_EXECUTE, targets=targets, balanced=False, retries=None, shared=[b"a"],
+                       per_task=[], one_answer=True),
+                  dict(op=protocol.OP_EXPORT, targets=targets, balanced=False, retries=None, shared=[b"a", b""],
+                       per_task=[], one_answer=True),
+                  dict(op=protocol.OP_EXPORT, targets=targets, balanced=False, retries=2, shared=[b"a", b""],
+                       per_task=[]),
+                  dict(op=protocol.OP_EXPORT, targets=[3], balanced=False, retries=2, shared=[b"a", b""],
+                       per_task=[])]
         for case in cases:
             with self.subTest(**{k: v for k, v in case.items() if k in ("op", "targets")}):
                 one_answer = case.get("one_answer", False)
