@@ -328,6 +328,9 @@ class AsyncResult(concurrent.futures.Future):
         if timeout is not None and timeout < 0:
             timeout = None
         if not self._wait_done(timeout):
+            closed = self._client._closed
+            if closed:  # the wait ended as the connection did, before _close failed this result
+                raise errors.ClusterError(closed)
             raise errors.TimeoutError(
                 f"Result not ready after {timeout} s: {self.progress} of {len(self)} done; "
                 "the tasks go on (wait() or get() again)")

@@ -122,6 +122,13 @@ class _Spin:
 
 _SPIN = _Spin()  # one per process: the machine's load is the same for every client
 
+# _HOLD_SIGINT: a read holds SIGINT back from the recv to the record of what it read. Python raises
+# KeyboardInterrupt when the call that was running returns, so a Ctrl-C that came during recv_into
+# would drop the bytes it read: results, its own and other threads', that would never end.
+_sigmask, _BLOCK, _UNBLOCK = signal.pthread_sigmask, signal.SIG_BLOCK, signal.SIG_UNBLOCK
+_SIGINT_NUMBER = signal.SIGINT
+_SIGINT = (signal.SIGINT,)
+
 # In the home engine of a pxsh session: its cluster's controller socket, which Client() attaches to.
 SESSION_SOCKET: Optional[str] = None
 
@@ -672,17 +679,22 @@ class Client:
                         if spin:
                             _SPIN.ended(time.perf_counter() - began, budget > 0, False)
                         return []
-                # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a new
-                # one, shrink it (mremap) and free it (munmap) for every read.
-                received = sock.recv_into(self._receiving)
+                mask = _sigmask(_BLOCK, _SIGINT)  # see _HOLD_SIGINT
+                try:
+                    # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a
+                    # new one, shrink it (mremap) and free it (munmap) for every read.
+                    received = sock.recv_into(self._receiving)
+                    frames = decoder.decode(self._received[:received]) if received else []
+                    finished = self._dispatch(frames) if frames else []
+                finally:
+                    if _SIGINT_NUMBER not in mask:
+                        _sigmask(_UNBLOCK, _SIGINT)
                 if spin:
                     _SPIN.ended(time.perf_counter() - began, budget > 0, caught)
                     spin = False
                 if not received:
                     reason = self._failure_reason(None)
                     break
-                frames = decoder.decode(self._received[:received])
-                finished = self._dispatch(frames) if frames else []
                 if finished or predicate():
                     return finished
         except OSError as exc:
@@ -916,7 +928,7 @@ class Client:
             self._ensure_connected()
         # A Ctrl-C may come at any line: these say what is left to undo.
         request = None
-        reading = sent = recorded = interrupted = False
+        reading = sent = made = recorded = interrupted = False
         finished: list = []
         try:
             with self._lock:
@@ -930,11 +942,15 @@ class Client:
             data = protocol.encode_submission(op, request, targets, balanced, retries, shared, per_task,
                                               not balanced)
             if reading:
+                submitted = time.time()
                 self._waited_since_submit = True
                 self._send(data)
                 sent = True
             if init is not None:
                 result.__init__(self, **init)
+                if reading:
+                    result.submitted = submitted  # when it went out, not when it was made after that
+            made = True
             with self._lock:
                 self._record_request(result, request)
                 recorded = True
@@ -970,6 +986,13 @@ class Client:
         finally:
             if reading and self._reading == me:  # unless _read_answer gave it back already
                 self._release_reading()
+            if interrupted and sent and not recorded:
+                # Gone out before its result was made: make and record it now, to interrupt its tasks.
+                if not made and init is not None:
+                    result.__init__(self, **init)
+                with self._lock:
+                    self._record_request(result, request)
+                recorded = True
             if interrupted and recorded:
                 self._undo_submit(result, request, sent, wait)
             for other in finished:
@@ -986,26 +1009,31 @@ class Client:
         if sock is None or _SPIN.pays_for(len(result._tasks)):
             return self._read_some(result._complete, None, True)  # its wait may spin
         self._poller.poll()
+        mask = _sigmask(_BLOCK, _SIGINT)  # see _HOLD_SIGINT
         try:
-            received = sock.recv_into(self._receiving)
-            frames = self._decoder.decode(self._received[:received]) if received else []
-        except OSError:
-            frames = []  # _read_some meets it again, or the end of file it leaves, and says why
-        except protocol.ProtocolError as exc:
-            self._close(f"the controller sent an invalid frame: {exc}")
-            return []
-        if len(frames) == 1:
-            frame = frames[0]
-            if frame.id == request and frame.kind == _ANSWER:
-                with self._lock:
-                    taken = result._take_answer(frame)
+            try:
+                received = sock.recv_into(self._receiving)
+                frames = self._decoder.decode(self._received[:received]) if received else []
+            except OSError:
+                frames = []  # _read_some meets it again, or the end of file it leaves, and says why
+            except protocol.ProtocolError as exc:
+                self._close(f"the controller sent an invalid frame: {exc}")
+                return []
+            if len(frames) == 1:
+                frame = frames[0]
+                if frame.id == request and frame.kind == _ANSWER:
+                    with self._lock:
+                        taken = result._take_answer(frame)
+                        if taken:
+                            del self._awaiting[request]
+                            self._reading = None
+                            _notify_waiters(self._task_condition)
                     if taken:
-                        del self._awaiting[request]
-                        self._reading = None
-                        _notify_waiters(self._task_condition)
-                if taken:
-                    return [] if result._state is _FINISHED else [result]
-        finished = self._dispatch(frames) if frames else []
+                        return [] if result._state is _FINISHED else [result]
+            finished = self._dispatch(frames) if frames else []
+        finally:
+            if _SIGINT_NUMBER not in mask:
+                _sigmask(_UNBLOCK, _SIGINT)
         if finished or result._complete():
             return finished
         return self._read_some(result._complete, None)
@@ -1023,8 +1051,7 @@ class Client:
     def _undo_submit(self, result: AsyncResult, request: int, sent: bool, waited: bool) -> None:
         """After a Ctrl-C in _submit, with the result recorded: a request that did not go out is
         withdrawn (its result cancelled: nothing will answer it); one that this thread waited for has
-        its tasks interrupted, as _wait_done does. (A request that went out before its result was
-        recorded runs untracked: its answer is dropped.)"""
+        its tasks interrupted, as _wait_done does."""
         if sent:
             if waited and not result._complete():
                 self._interrupt(result)

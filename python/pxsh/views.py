@@ -13,6 +13,7 @@ engine's namespace, so they see ``rank``, ``size`` and what ``%px`` defined.
 import builtins
 import collections.abc
 import contextlib
+import operator
 import sys
 from typing import Any, Callable, Iterable, List, Optional, Sequence
 
@@ -114,6 +115,14 @@ def _concat(parts: list):
 # Client._submit for a direct request): calling the class goes through C, which passes the keywords
 # to __init__ in a new dict (4.6k instructions more per result, a few percent of a call).
 _new_result = object.__new__
+
+
+def _engine_id(target) -> int:
+    """An engine id given as a target: an integer (numpy's too), not 1.0."""
+    try:
+        return operator.index(target)
+    except TypeError:
+        raise TypeError(f"engine ids are integers, not {type(target).__name__} ({target!r})") from None
 
 
 def _zip_items(sequences: Sequence[Iterable]) -> list:
@@ -224,7 +233,7 @@ class DirectView(View):
                 raise errors.NoEnginesRegistered("this view's cluster has no engines")
             ids = live
         else:
-            ids = [targets] if isinstance(targets, int) else list(targets)
+            ids = [_engine_id(target) for target in ([targets] if isinstance(targets, int) else targets)]
             known = set(live)
             for target in ids:
                 if target not in known:

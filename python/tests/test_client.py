@@ -759,6 +759,29 @@ class BadInputTests(ClusterTestCase):
         with self.assertRaisesRegex(pxsh.ClusterError, "the client was closed"):
             other[:].apply_async(square, 2)
 
+    def test_closing_a_client_while_threads_wait_on_it_raises_cluster_error_in_each(self):
+        # A wait woken by the close could end before _close failed its result: TimeoutError "not
+        # ready after None s" instead of the reason.
+        for _ in range(3):
+            other = pxsh.Client(cluster=self.cluster)
+            failures = {}
+
+            def loop(index, other=other, failures=failures):
+                try:
+                    while True:
+                        other[:].execute("1", block=True)
+                except Exception as exc:
+                    failures[index] = f"{type(exc).__name__}: {exc}"
+
+            threads = [threading.Thread(target=loop, args=(index,), daemon=True) for index in range(3)]
+            for thread in threads:
+                thread.start()
+            time.sleep(0.3)
+            other.close()
+            for thread in threads:
+                thread.join(10)
+            self.assertEqual(failures, {index: "ClusterError: the client was closed" for index in range(3)})
+
 
 def wait_for_release(started, release):
     import os
@@ -817,6 +840,42 @@ class InterruptTests(ClusterTestCase):
         self.assertEqual(raised.exception.ename, "KeyboardInterrupt")
         open(release, "w").close()
         self.assertEqual(a.get(), "finished normally")
+
+    def test_a_ctrl_c_that_comes_as_a_read_returns_loses_nothing_it_read(self):
+        # Python raises KeyboardInterrupt when the call that was running returns: a Ctrl-C during
+        # recv_into came out after the read, and what it read was dropped (results that never ended,
+        # rc.wait() hung). Here the SIGINT comes to this thread right after each of the first reads.
+        self.rc[:].execute("import time", block=True)
+        other = self.rc[1].apply_async(lambda: time.sleep(0.3) or "other")
+        rc = self.rc
+
+        class CtrlCAsReadsReturn:
+            def __init__(self, real):
+                self.real, self.reads = real, 3
+
+            def __getattr__(self, name):
+                return getattr(self.real, name)
+
+            def recv_into(self, *args):
+                received = self.real.recv_into(*args)
+                if self.reads:
+                    self.reads -= 1
+                    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+                return received
+
+        real = rc._sock
+        rc._sock = CtrlCAsReadsReturn(real)
+        try:
+            for _ in range(3):
+                try:
+                    rc[0].execute("time.sleep(0.2)", block=True)
+                except KeyboardInterrupt:
+                    pass
+        finally:
+            rc._sock = real
+        self.assertTrue(rc.wait(timeout=10), [r for r in rc.outstanding])
+        self.assertEqual(other.get(timeout=10), "other")
+        self.assertEqual(rc[:].apply_sync(lambda: 5), [5, 5])
 
 
 def started_files(scratch):
