@@ -332,31 +332,17 @@ class ClientTests(ClusterTestCase):
         # its own, so that a client left stuck fails the test instead of hanging it.
         lv = self.rc.load_balanced_view()
         wait = type(self.rc)._wait_for.__code__
-        lines = sorted({line for _, _, line in wait.co_lines() if line and line > wait.co_firstlineno})
+        lines = lines_of(wait)
         outcomes = []
 
         def interrupt_each_line():
             for line in lines:
-                fired = []
-
-                def interrupt_at(frame, event, arg, line=line, fired=fired):
-                    if event == "line" and frame.f_lineno == line and not fired:
-                        fired.append(line)
-                        raise KeyboardInterrupt
-                    return interrupt_at
-
                 result = lv.apply_async(time.sleep, 0.02)
-                sys.settrace(lambda frame, event, arg: interrupt_at if frame.f_code is wait else None)
+                fired = interrupted_at(wait, line, result.get)
                 try:
-                    result.get()
-                except KeyboardInterrupt:
-                    pass
-                finally:
-                    sys.settrace(None)
-                try:
-                    outcomes.append((line, bool(fired), lv.apply_async(abs, -3).get(timeout=5)))
+                    outcomes.append((line, fired, lv.apply_async(abs, -3).get(timeout=5)))
                 except Exception as exc:  # a client left stuck: TimeoutError
-                    outcomes.append((line, bool(fired), repr(exc)))
+                    outcomes.append((line, fired, repr(exc)))
 
         thread = threading.Thread(target=interrupt_each_line, daemon=True)
         thread.start()
@@ -374,34 +360,20 @@ class ClientTests(ClusterTestCase):
         # it never went out). In a thread of its own, as above.
         view = self.rc[:]
         submit = type(self.rc)._submit.__code__
-        lines = sorted({line for _, _, line in submit.co_lines() if line and line > submit.co_firstlineno})
+        lines = lines_of(submit)
         outcomes = []
 
         def interrupt_each_line():
             for line in lines:
-                fired = []
-
-                def interrupt_at(frame, event, arg, line=line, fired=fired):
-                    if event == "line" and frame.f_lineno == line and not fired:
-                        fired.append(line)
-                        raise KeyboardInterrupt
-                    return interrupt_at
-
                 before = len(self.rc.history)
-                sys.settrace(lambda frame, event, arg: interrupt_at if frame.f_code is submit else None)
-                try:
-                    view.execute("import time; time.sleep(0.01)", block=True)
-                except KeyboardInterrupt:
-                    pass
-                finally:
-                    sys.settrace(None)
+                fired = interrupted_at(submit, line, lambda: view.execute("import time; time.sleep(0.01)", block=True))
                 interrupted = self.rc.history[before:]
                 try:
                     value = view.execute("7", block=True).get()[0].execute_result["data"]["text/plain"]
                     ended = all(result.wait(5) for result in interrupted) and self.rc.wait(timeout=5)
-                    outcomes.append((line, bool(fired), value, ended, self.rc._reading))
+                    outcomes.append((line, fired, value, ended, self.rc._reading))
                 except Exception as exc:  # a client left stuck: TimeoutError
-                    outcomes.append((line, bool(fired), repr(exc), False, self.rc._reading))
+                    outcomes.append((line, fired, repr(exc), False, self.rc._reading))
 
         thread = threading.Thread(target=interrupt_each_line, daemon=True)
         thread.start()
@@ -781,6 +753,32 @@ class BadInputTests(ClusterTestCase):
             for thread in threads:
                 thread.join(10)
             self.assertEqual(failures, {index: "ClusterError: the client was closed" for index in range(3)})
+
+
+def lines_of(code) -> list:
+    """The lines of a function's body."""
+    return sorted({line for _, _, line in code.co_lines() if line and line > code.co_firstlineno})
+
+
+def interrupted_at(code, line, call) -> bool:
+    """Run call() with KeyboardInterrupt raised (by a trace function) at `line` of `code`, once, as a
+    Ctrl-C that came there would be; whether it was."""
+    fired = []
+
+    def interrupt_at(frame, event, arg):
+        if event == "line" and frame.f_lineno == line and not fired:
+            fired.append(line)
+            raise KeyboardInterrupt
+        return interrupt_at
+
+    sys.settrace(lambda frame, event, arg: interrupt_at if frame.f_code is code else None)
+    try:
+        call()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sys.settrace(None)
+    return bool(fired)
 
 
 def wait_for_release(started, release):
