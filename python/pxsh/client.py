@@ -124,10 +124,9 @@ class _Spin:
 _SPIN = _Spin()  # one per process: the machine's load is the same for every client
 
 
-
 def _hold_sigint(saved) -> None:
-    """Hold SIGINT back in this thread, its mask saved at the address `saved` (a client's
-    `_sigmask_saved`): a read does, from its recv to the record of what it read, then calls
+    """Hold SIGINT back in this thread, its mask saved at `saved` (a client's `_saved_sigmask`): a
+    read does, from its recv to the record of what it read, then calls
     _restore_sigmask(saved, None). Python raises KeyboardInterrupt when the call that was running
     returns, so a Ctrl-C that came during recv_into dropped the bytes it read: results, this
     thread's and others', that never ended. Through ctypes, set up at the first read (importing it
@@ -150,11 +149,13 @@ def _restore_sigmask(saved, _: None) -> None:  # set with _hold_sigint
     raise AssertionError("_restore_sigmask before _hold_sigint")
 
 
-def _new_sigset() -> Tuple[object, object]:
-    """A sigset_t buffer and its address (a ctypes.c_void_p)."""
+def _new_sigset():
+    """A pointer (ctypes.c_void_p) to a new sigset_t, which it keeps alive."""
     import ctypes
     buffer = ctypes.create_string_buffer(_SIGSET_SIZE)
-    return buffer, ctypes.c_void_p(ctypes.addressof(buffer))
+    pointer = ctypes.c_void_p(ctypes.addressof(buffer))
+    pointer.buffer = buffer
+    return pointer
 
 
 _SIGSET_SIZE = 128  # bytes: sigset_t takes 128 on Linux (glibc, musl), 4 on macOS
@@ -325,8 +326,7 @@ class Client:
         self._reader: Optional[threading.Thread] = None
         self._decoder = protocol.FrameDecoder()
         self._receiving = bytearray(_RECEIVE_SIZE)
-        self._sigmask_buffer: Optional[object] = None  # a reader's signal mask (see _hold_sigint)
-        self._sigmask_saved: Optional[object] = None  # its address
+        self._saved_sigmask: Optional[object] = None  # a reader's signal mask (see _hold_sigint)
         self._received = memoryview(self._receiving)
         self._outgoing: List[bytes] = []  # submissions held back, sent in one write
         self._waited_since_submit = True
@@ -681,19 +681,20 @@ class Client:
                 finished = self._read_some(predicate, deadline, spin)
             finally:
                 if reading:
-                    with lock:
-                        self._reading = None
-                        _notify_waiters(condition)
+                    self._release_reading()
             for result in finished:
                 result._finish()  # its done-callbacks run here, with the read side free
 
-    def _read_some(self, predicate: Callable[[], bool], deadline: Optional[float], spin: bool = False) -> list:
+    def _read_some(self, predicate: Callable[[], bool], deadline: Optional[float], spin: bool = False,
+                   answer: Optional[Tuple[AsyncResult, int]] = None) -> list:
         """Read frames until one batch finished results or predicate() holds; the results finished.
 
         The caller holds the read side. Every wait is in poll(), so the socket stays blocking. A
         recv() that blocks would also be woken each time the controller takes in what this side
         sent (Linux wakes a Unix socket's readers on write space too): one more wake-up per call.
-        With `spin`, the first wait polls for a while before it sleeps (see _Spin).
+        With `spin`, the first wait polls for a while before it sleeps (see _Spin). `answer`:
+        (result, request) of a request the caller waits for (see _submit): a read that is its whole
+        answer in one frame (the usual case) settles the result and gives the read side back at once.
         """
         sock, decoder = self._sock, self._decoder
         if sock is None:
@@ -712,14 +713,17 @@ class Client:
                         if spin:
                             _SPIN.ended(time.perf_counter() - began, budget > 0, False)
                         return []
-                saved = self._sigmask_saved or self._new_sigmask()
+                saved = self._saved_sigmask or self._new_saved_sigmask()
                 _hold_sigint(saved)
                 try:
                     # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a
                     # new one, shrink it (mremap) and free it (munmap) for every read.
                     received = sock.recv_into(self._receiving)
                     frames = decoder.decode(self._received[:received]) if received else []
-                    finished = self._dispatch(frames) if frames else []
+                    if answer is not None and len(frames) == 1 and self._took_whole_answer(frames[0], *answer):
+                        finished = [] if answer[0]._state is _FINISHED else [answer[0]]
+                    else:
+                        finished = self._dispatch(frames) if frames else []
                 finally:
                     _restore_sigmask(saved, None)
                 if spin:
@@ -795,9 +799,7 @@ class Client:
                     break
         finally:
             if reading:
-                with self._lock:
-                    self._reading = None
-                    _notify_waiters(self._task_condition)
+                self._release_reading()
         for result in finished:
             result._finish()
 
@@ -991,7 +993,8 @@ class Client:
             if closed:  # while the request went out: _close failed the results it knew
                 result._fail_all(errors.ClusterError(closed))
             if reading:
-                finished = self._read_answer(result, request)
+                finished = self._read_some(result._complete, None, _SPIN.pays_for(len(result._tasks)),
+                                           (result, request))
                 return result
             # Submissions made one after another with no wait between them (a loop of apply_async) go
             # out together: one write, and one wake-up of the controller, per batch.
@@ -1017,7 +1020,7 @@ class Client:
             interrupted = True
             raise
         finally:
-            if reading and self._reading == me:  # unless _read_answer gave it back already
+            if reading and self._reading == me:  # unless _read_some gave it back with the answer
                 self._release_reading()
             if interrupted and sent and not recorded:
                 # Gone out before its result was made: make and record it now, to interrupt its tasks.
@@ -1033,43 +1036,22 @@ class Client:
         self._close(self._closed or self._failure_reason(failure if isinstance(failure, OSError) else None))
         raise errors.ClusterError(self._closed)
 
-    def _read_answer(self, result: AsyncResult, request: int) -> list:
-        """Read for a request that this thread waits for, holding the read side (see _submit); the
-        results finished, for the caller to finish. When the first read is the request's whole
-        answer in one frame (the usual case), the result is settled, and the read side given back,
-        in one go; anything else is recorded and the rest read as _read_some does."""
-        sock = self._sock
-        if sock is None or _SPIN.pays_for(len(result._tasks)):
-            return self._read_some(result._complete, None, True)  # its wait may spin
-        self._poller.poll()
-        saved = self._sigmask_saved or self._new_sigmask()
-        _hold_sigint(saved)
-        try:
-            try:
-                received = sock.recv_into(self._receiving)
-                frames = self._decoder.decode(self._received[:received]) if received else []
-            except OSError:
-                frames = []  # _read_some meets it again, or the end of file it leaves, and says why
-            except protocol.ProtocolError as exc:
-                self._close(f"the controller sent an invalid frame: {exc}")
-                return []
-            if len(frames) == 1:
-                frame = frames[0]
-                if frame.id == request and frame.kind == _ANSWER:
-                    with self._lock:
-                        taken = result._take_answer(frame)
-                        if taken:
-                            del self._awaiting[request]
-                            self._reading = None
-                            _notify_waiters(self._task_condition)
-                    if taken:
-                        return [] if result._state is _FINISHED else [result]
-            finished = self._dispatch(frames) if frames else []
-        finally:
-            _restore_sigmask(saved, None)
-        if finished or result._complete():
-            return finished
-        return self._read_some(result._complete, None)
+    def _took_whole_answer(self, frame: protocol.Frame, result: AsyncResult, request: int) -> bool:
+        """Whether `frame` is the whole answer to `request` and settled `result` with it; if so the
+        read side, which this thread held for it, is given back in the same lock."""
+        if frame.id != request or frame.kind != _ANSWER:
+            return False
+        with self._lock:
+            if not result._take_answer(frame):
+                return False
+            del self._awaiting[request]
+            self._reading = None
+            _notify_waiters(self._task_condition)
+        return True
+
+    def _new_saved_sigmask(self):
+        self._saved_sigmask = _new_sigset()
+        return self._saved_sigmask
 
     def _record_request(self, result: AsyncResult, request: int) -> None:
         """Expect the answer to `request` for `result`, and keep the result in history (under the lock)."""
@@ -1095,10 +1077,6 @@ class Client:
             result._finished = True
         concurrent.futures.Future.cancel(result)
         result.set_running_or_notify_cancel()
-
-    def _new_sigmask(self):
-        self._sigmask_buffer, self._sigmask_saved = _new_sigset()
-        return self._sigmask_saved
 
     def _release_reading(self) -> None:
         with self._lock:
