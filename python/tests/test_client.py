@@ -384,6 +384,33 @@ class ClientTests(ClusterTestCase):
         self.assertEqual(len(outcomes), len(lines))
         self.assertGreater(sum(fired for _, fired, *_ in outcomes), len(lines) // 3)
 
+    def test_a_ctrl_c_just_after_a_blocking_request_went_out_interrupts_its_tasks(self):
+        # The request goes out before its result is made: a Ctrl-C there left the cell running
+        # untracked (not in history, not interrupted), and the next call waited for it.
+        import inspect
+        submit = type(self.rc)._submit
+        source, first = inspect.getsourcelines(submit)
+        line = first + next(i for i, text in enumerate(source) if "result.__init__(self, **init)" in text)
+        view = self.rc[:]
+        view.execute("import time", block=True)
+        before = len(self.rc.history)
+        self.assertTrue(interrupted_at(submit.__code__, line, lambda: view.execute("time.sleep(3)", block=True)))
+        self.assertEqual(len(self.rc.history), before + 1)
+        interrupted = self.rc.history[-1]
+        self.assertTrue(interrupted.wait(5))
+        began = time.monotonic()
+        view.execute("1", block=True)
+        self.assertLess(time.monotonic() - began, 1.5)
+        with self.assertRaises(pxsh.CompositeError):
+            interrupted.get()
+
+    def test_a_blocking_request_was_submitted_before_its_tasks_started(self):
+        # Its result is made after the send: `submitted` must still be when it went out.
+        for view in (self.rc[:], self.rc[0]):
+            late = [result for result in (view.execute("pass", block=True) for _ in range(200))
+                    if min(started for _, started, _ in result.timings) / 1e9 < result.submitted]
+            self.assertEqual(late, [])
+
     def test_a_done_callback_may_wait_on_another_result(self):
         scratch = tempfile.mkdtemp(prefix="pxsh-pycb-")
         self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)
@@ -724,6 +751,13 @@ class BadInputTests(ClusterTestCase):
             queued.get()
         self.assertIn("TaskAborted", str(raised.exception))
         self.assertEqual([b.get() for b in blockers], [0.5, 0.5])
+
+    def test_an_engine_id_must_be_an_integer(self):
+        import numpy
+        self.rc[[1]].execute("1", block=True)  # the last targets packed must not let 1.0 through
+        with self.assertRaisesRegex(TypeError, r"engine ids are integers, not float \(1\.0\)"):
+            self.rc[[1.0]].execute("1", block=True)
+        self.assertEqual(self.rc[[numpy.int64(1)]].pull("rank", block=True), [1])
 
     def test_closed_client(self):
         other = pxsh.Client(cluster=self.cluster)
