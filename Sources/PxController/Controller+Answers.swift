@@ -45,7 +45,7 @@ extension Controller {
         heldAnswers[first] = HeldAnswer(
             owner: peer,
             frames: [accepted],
-            isOneFrame: inOneFrame,  // direct only: Submission.isWellFormed
+            isOneFrame: inOneFrame,  // direct, or balanced of one task: Submission.isWellFormed
             awaitedReplies: isBalanced ? 0 : count,
             since: Clock.monotonicNanoseconds
         )

@@ -1,4 +1,4 @@
-/// The whole answer to a direct submission flagged ``FrameFlags/oneAnswer``, as one frame: its
+/// The whole answer to a submission flagged ``FrameFlags/oneAnswer``, as one frame: its
 /// `accepted` frame, then its tasks' output and replies, in the order they would have been sent.
 ///
 /// Each segment of the `answer` frame is one of those frames as encoded, without its length prefix

@@ -67,9 +67,10 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     /// store it in them (``EngineOp/collect``) before anything the client sends after the reply.
     /// On a reply: the outcome of that store, with the call's task id.
     public static let storedAtHome = FrameFlags(rawValue: 1 << 6)
-    /// On a direct submission: once all of its tasks have replied, send the client the whole answer
-    /// (`accepted`, the tasks' output and replies) as one ``MessageKind/answer`` frame. A client that
-    /// pays per frame (the Python one) then handles one frame per request.
+    /// On a direct submission, or a load-balanced one of one task (a call): once all of its tasks have
+    /// replied, send the client the whole answer (`accepted`, the tasks' output and replies) as one
+    /// ``MessageKind/answer`` frame. A client that pays per frame (the Python one) then handles one frame
+    /// per request.
     public static let oneAnswer = FrameFlags(rawValue: 1 << 7)
 }
 
@@ -127,7 +128,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case controlReply = 21
     /// Controller to client: something happened that nobody asked about. See ``ClusterEvent``.
     case event = 22
-    /// Controller to client: the whole answer to a direct submission flagged ``FrameFlags/oneAnswer``,
+    /// Controller to client: the whole answer to a submission flagged ``FrameFlags/oneAnswer``,
     /// `id` its request id. See ``Answer``.
     case answer = 23
 }

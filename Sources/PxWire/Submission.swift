@@ -14,7 +14,8 @@ public struct Submission: Equatable, Sendable {
     /// The local variables that a call packed at home stores its value in (see
     /// ``FrameFlags/storedAtHome``); empty for none. They travel as the one shared segment.
     public var storedAtHome: [String]
-    /// Whether the client wants a direct submission's answer in one frame (``FrameFlags/oneAnswer``).
+    /// Whether the client wants the answer in one frame (``FrameFlags/oneAnswer``): a direct submission's,
+    /// or a load-balanced one of a single task (a call), whose one reply is the whole answer too.
     public var isAnsweredInOneFrame: Bool
     /// How often a load-balanced task is retried after its engine died; nil for the default.
     public var retries: Int?
@@ -54,7 +55,7 @@ public struct Submission: Equatable, Sendable {
     /// Whether the shape is consistent: direct submissions with per-task segments need one per target;
     /// calls packed at home are load-balanced `apply` tasks of a function text and an argument text.
     public var isWellFormed: Bool {
-        if isAnsweredInOneFrame && isBalanced { return false }
+        if isAnsweredInOneFrame && isBalanced && perTask.count != 1 { return false }
         if isPackedAtHome {
             return isBalanced && op == .apply && shared.isEmpty && targets.isEmpty
                 && perTask.allSatisfy { $0.count == 2 } && (storedAtHome.isEmpty || perTask.count == 1)

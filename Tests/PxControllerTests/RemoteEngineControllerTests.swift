@@ -195,6 +195,24 @@ import Glibc
         #expect(Accepted(answer.frames[0]) == Accepted(first: tasks[0].id, count: 2))
     }
 
+    @Test func aLoadBalancedCallThatAsksGetsItsAnswerInOneFrame() throws {
+        let (client, clientPeer) = try connectClient()
+        let (engine, enginePeer, id) = try joinEngine(host: "10.1.0.8")
+        _ = client.takeSent()
+        let call = Submission(op: .call, isBalanced: true, isAnsweredInOneFrame: true, perTask: [[Bytes(text: "f")]])
+        client.deliver(call.frame(requestID: 6))
+        controller.receive(from: clientPeer)
+        let task = try #require(engine.takeSent().first { $0.kind == .task })
+        #expect(client.takeSent().isEmpty, "held until the reply")
+        engine.deliver(reply(to: task, from: id))
+        controller.receive(from: enginePeer)
+        let sent = client.takeSent()
+        #expect(sent.map(\.kind) == [.answer])
+        let answer = try #require(sent.first.flatMap(Answer.init))
+        #expect(answer.requestID == 6 && answer.frames.map(\.kind) == [.accepted, .reply])
+        #expect(Accepted(answer.frames[0]) == Accepted(first: task.id, count: 1))
+    }
+
     @Test func aFailedReplyFlagsTheAnswerAndALargeAnswerGoesAsItsFrames() throws {
         let (client, clientPeer) = try connectClient()
         let (engine, enginePeer, id) = try joinEngine(host: "10.1.0.7")

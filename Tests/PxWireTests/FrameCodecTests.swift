@@ -174,10 +174,12 @@ import Testing
         storedAtHome.storedAtHome = ["_", "q", "_pxsh_values_3"]
         var oneAnswer = direct
         oneAnswer.isAnsweredInOneFrame = true
-        for submission in [direct, scattered, balanced, packedAtHome, storedAtHome, oneAnswer] {
+        let oneCall = Submission(op: .call, isBalanced: true, isAnsweredInOneFrame: true, perTask: [[[1]]])
+        for submission in [direct, scattered, balanced, packedAtHome, storedAtHome, oneAnswer, oneCall] {
             #expect(Submission(submission.frame(requestID: 9)) == submission)
         }
         #expect(oneAnswer.frame(requestID: 9).flags == [.oneAnswer])
+        #expect(oneCall.frame(requestID: 9).flags == [.balanced, .oneAnswer])
         #expect(storedAtHome.frame(requestID: 9).flags == [.balanced, .packedAtHome, .storedAtHome])
         #expect(balanced.arguments(ofTask: 1) == [Bytes(text: "f"), [2]])
         #expect(direct.taskCount == 3)
@@ -198,8 +200,8 @@ import Testing
             Submission(op: .apply, isBalanced: true, isPackedAtHome: true, perTask: [[[1]]]),
             // A value stored at home: one call packed there.
             Submission(op: .apply, isBalanced: true, storedAtHome: ["_"], perTask: [[[1], [2]]]),
-            // Only a direct request is answered in one frame.
-            Submission(op: .call, isBalanced: true, isAnsweredInOneFrame: true, perTask: [[[1]]]),
+            // A load-balanced request is answered in one frame only when it is one task.
+            Submission(op: .call, isBalanced: true, isAnsweredInOneFrame: true, perTask: [[[1]], [[2]]]),
             Submission(
                 op: .apply,
                 isBalanced: true,

@@ -180,6 +180,7 @@ class AsyncResult(concurrent.futures.Future):
     # (fewer objects per result, which history holds and the cyclic GC goes over).
     _done_callbacks: Sequence[Callable] = ()
     notices: Sequence[str] = ()  # what happened to its tasks (a retry after an engine died)
+    _request: Optional[int] = None  # its request id, once sent (Client._record_request)
 
     def __init__(self, client, *, label: str, method: str, engines: Sequence[Optional[int]],
                  decode: Callable[[list], Any], single: bool = False,
@@ -355,7 +356,8 @@ class AsyncResult(concurrent.futures.Future):
         if self._state not in _SETTLED:  # read without the lock: a settled state never changes
             try:
                 client = self._client
-                if not client._wait_for(self._complete, timeout, spin=client._spin_pays_for(len(self._tasks))):
+                if not client._wait_for(self._complete, timeout, spin=client._spin_pays_for(len(self._tasks)),
+                                        answer=(self, self._request)):
                     return False
             except KeyboardInterrupt:
                 if interrupting and not self._complete():
@@ -637,11 +639,14 @@ class AsyncResult(concurrent.futures.Future):
         return True
 
     def _take_answer(self, answer: protocol.Frame) -> bool:
-        """Take an ANSWER frame whole, unread, if it holds only the ACCEPTED and one successful reply
-        per task and this result reads its replies later, its tasks' reply slots still unset; whether
-        it did. The first of those slots looked at opens the answer (_open_answer): per request, not
-        per task, is all a blocking execute pays for its replies."""
-        if not self._read_later or self._looked_at_pending:
+        """Take an ANSWER frame whole, if it holds only the ACCEPTED and one successful reply per task;
+        whether it did. A result that reads its replies later keeps it unread, if its tasks' reply
+        slots are still unset: the first of those looked at opens the answer (_open_answer), so per
+        request, not per task, is all a blocking execute pays for its replies. A result of one task
+        that reads at once (a call) reads the reply now (_take_reply)."""
+        if not self._read_later:
+            return len(self._tasks) == 1 and self._take_reply(answer)
+        if self._looked_at_pending:
             return False
         count = len(self._tasks)
         first = protocol.whole_answer(answer, count)
@@ -654,6 +659,23 @@ class AsyncResult(concurrent.futures.Future):
             # What _finish would do, here under the lock already held: no waiter or callback to tell.
             self._finished = True
             self._result = _NOT_READ
+            self._state = _FINISHED
+        return True
+
+    def _take_reply(self, answer: protocol.Frame) -> bool:
+        """_take_answer for a result of one task that reads its reply at once; the result is settled
+        here when nobody is to be told (as _finish would, under the client's lock already held)."""
+        first = protocol.whole_answer(answer, 1)
+        reply = None if first is None else protocol.only_reply(answer)
+        if reply is None:
+            return False
+        self._first_id = first
+        self._record_reply(0, reply)
+        task = self._tasks[0]
+        if task.error is None and self._combine is None and self._waiter_list is None \
+                and not self._done_callbacks and not self._cancelling:
+            self._finished = True
+            self._result = task.value if self._single else [task.value]
             self._state = _FINISHED
         return True
 

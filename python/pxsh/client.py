@@ -645,12 +645,15 @@ class Client:
     # ------------------------------------------------------------------
     # Reading: whoever waits reads, unless the reader thread does
 
-    def _wait_for(self, predicate: Callable[[], bool], timeout: Optional[float] = None, *, spin: bool = True) -> bool:
-        """Wait until predicate() holds (checked under the lock) or `timeout` s; return it.
+    def _wait_for(self, predicate: Callable[[], bool], timeout: Optional[float] = None, *, spin: bool = True,
+                  answer: Optional[Tuple[AsyncResult, int]] = None) -> bool:
+        """Wait until predicate() holds or `timeout` s; return it. predicate() must stay true once it
+        holds (it is checked without the lock after a read).
 
         The waiting thread reads the connection itself when no other thread does. A done-callback
         that waits on another result runs with the read side released, so it can read in turn.
         `spin`: the caller waits for a reply it asked for (see _Spin); not the reader thread.
+        `answer`: (result, request) of the result waited for (see _read_some).
         """
         self._waited_since_submit = True
         if self._outgoing:
@@ -678,12 +681,14 @@ class Client:
                             reading = True
                             break
                         condition.wait(remaining)
-                finished = self._read_some(predicate, deadline, spin)
+                finished = self._read_some(predicate, deadline, spin, answer)
             finally:
-                if reading:
+                if reading and self._reading == me:  # unless given back with the answer
                     self._release_reading()
             for result in finished:
                 result._finish()  # its done-callbacks run here, with the read side free
+            if predicate():
+                return True
 
     def _read_some(self, predicate: Callable[[], bool], deadline: Optional[float], spin: bool = False,
                    answer: Optional[Tuple[AsyncResult, int]] = None) -> list:
@@ -952,18 +957,19 @@ class Client:
                 shared=(), per_task=(), wait=False, init: Optional[dict] = None) -> AsyncResult:
         """Send a request for `result`.
 
-        `init`: the keywords of `result.__init__`, not yet called. `wait`: the caller waits for the
-        result next (block=True). Then, when no other thread reads, this thread takes the read side
-        with the request, sends it before it makes and records the result (work done while the
-        engines run costs the round trip almost nothing; before the send, all of it), and reads
-        until a result finishes, usually its own: a direct request's answer is one frame. What is
-        left of the wait goes on in _wait_for (result._wait_done).
+        `init`: the keywords of `result.__init__`, not yet called. When no other thread reads and the
+        request would go out at once, this thread holds the read side while it sends the request
+        first, then makes and records the result (work done while the engines run costs the round
+        trip almost nothing; before the send, all of it): no thread can take the answer before the
+        result is recorded. `wait`: the caller waits for the result next (block=True); then this
+        thread goes on to read until a result finishes, usually its own: a direct request's answer,
+        and a call's, is one frame. What is left of the wait goes on in _wait_for (result._wait_done).
         """
         if self._sock is None or self._forked:
             self._ensure_connected()
         # A Ctrl-C may come at any line: these say what is left to undo.
         request = None
-        reading = sent = made = recorded = interrupted = False
+        holding = sent = made = recorded = interrupted = False
         finished: list = []
         try:
             with self._lock:
@@ -971,30 +977,35 @@ class Client:
                     raise errors.ClusterError(self._closed)
                 request = self._next_request
                 self._next_request += 1
-                if wait and self._reading is None:
+                # Not while submissions are batched (see below): they go out after they are recorded.
+                if self._reading is None and (wait or (self._waited_since_submit and not self._outgoing)):
                     self._reading = me = threading.get_ident()
-                    reading = True
+                    holding = True
             data = protocol.encode_submission(op, request, targets, balanced, retries, shared, per_task,
-                                              not balanced)
-            if reading:
+                                              not balanced or len(per_task) == 1)
+            if holding:
                 submitted = time.time()
-                self._waited_since_submit = True
+                self._waited_since_submit = wait
                 self._send(data)
                 sent = True
             if init is not None:
                 result.__init__(self, **init)
-                if reading:
+                if holding:
                     result.submitted = submitted  # when it went out, not when it was made after that
             made = True
             with self._lock:
                 self._record_request(result, request)
                 recorded = True
                 closed = self._closed
+                if holding and not wait:
+                    self._reading = None
+                    _notify_waiters(self._task_condition)
             if closed:  # while the request went out: _close failed the results it knew
                 result._fail_all(errors.ClusterError(closed))
-            if reading:
-                finished = self._read_some(result._complete, None, _SPIN.pays_for(len(result._tasks)),
-                                           (result, request))
+            if sent:
+                if wait and holding:
+                    finished = self._read_some(result._complete, None, _SPIN.pays_for(len(result._tasks)),
+                                               (result, request))
                 return result
             # Submissions made one after another with no wait between them (a loop of apply_async) go
             # out together: one write, and one wake-up of the controller, per batch.
@@ -1020,7 +1031,7 @@ class Client:
             interrupted = True
             raise
         finally:
-            if reading and self._reading == me:  # unless _read_some gave it back with the answer
+            if holding and self._reading == me:  # unless given back with the record or the answer
                 self._release_reading()
             if interrupted and sent and not recorded:
                 # Gone out before its result was made: make and record it now, to interrupt its tasks.
@@ -1044,7 +1055,7 @@ class Client:
         with self._lock:
             if not result._take_answer(frame):
                 return False
-            del self._awaiting[request]
+            self._awaiting.pop(request, None)
             self._reading = None
             _notify_waiters(self._task_condition)
         return True
@@ -1056,6 +1067,7 @@ class Client:
     def _record_request(self, result: AsyncResult, request: int) -> None:
         """Expect the answer to `request` for `result`, and keep the result in history (under the lock)."""
         self._awaiting[request] = result
+        result._request = request
         history = self.history
         history.append(result)
         if len(history) > HISTORY_LIMIT:

@@ -39,7 +39,7 @@ NOT_RUN = 1 << 1
 BALANCED = 1 << 2
 RESTARTING = 1 << 3
 OUTPUT_PENDING = 1 << 4
-ONE_ANSWER = 1 << 7  # on a direct submit: answer it in one ANSWER frame once all its tasks replied
+ONE_ANSWER = 1 << 7  # on a direct submit or a call: answer it in one ANSWER frame once all its tasks replied
 
 # Engine numbers (EngineNumber).
 HOME = -1
@@ -232,6 +232,20 @@ def whole_answer(answer: Frame, tasks: int) -> Optional[int]:
     return _U64.unpack_from(body, _FIRST_ID_AT)[0]
 
 
+def only_reply(answer: Frame) -> Optional[Frame]:
+    """The reply in a whole answer of one task (whole_answer(answer, 1) is its first task id), as the
+    decoder gives a REPLY frame (its segments uncut); None if its second frame is no REPLY or the
+    lengths do not add up."""
+    body = answer.segments
+    at = 8 + _U32.unpack_from(body, 4)[0]  # after the count, the ACCEPTED's length and the ACCEPTED
+    if at + HEADER_SIZE > len(body):
+        return None
+    length, kind, op, flags, engine, ident, count = _HEADER.unpack_from(body, at)
+    if kind != REPLY or at + 4 + length != len(body) or length < HEADER_SIZE - 4 or count > (length - 20) >> 2:
+        return None
+    return tuple.__new__(Frame, (kind, op, flags, engine, ident, body[at + HEADER_SIZE - 4:]))
+
+
 # In an ANSWER's body (from its segment count on): the kind of its first frame, the ACCEPTED, after
 # the count, that frame's length and the rest of its header; and that frame's first task id.
 _FIRST_KIND_AT = 8
@@ -268,8 +282,8 @@ def submission(op: int, request_id: int, *, targets: Sequence[int] = (), balance
                per_task: Sequence[Sequence[bytes]] = (), one_answer: bool = False) -> Frame:
     """A submit frame: run `op` on targets, or load-balanced with one task per `per_task` entry.
 
-    Every task gets the `shared` segments followed by its own. `one_answer` (direct only): the whole
-    answer comes as one ANSWER frame.
+    Every task gets the `shared` segments followed by its own. `one_answer` (direct, or balanced of
+    one task): the whole answer comes as one ANSWER frame.
     """
     header = [struct.pack("<II", _NO_RETRIES if retries is None else max(0, retries), len(targets))]
     if targets:
@@ -280,7 +294,7 @@ def submission(op: int, request_id: int, *, targets: Sequence[int] = (), balance
     segments = [b"".join(header), *shared]
     for task in per_task:
         segments += task
-    flags = BALANCED if balanced else ONE_ANSWER if one_answer else 0
+    flags = (BALANCED if balanced else 0) | (ONE_ANSWER if one_answer else 0)
     return Frame(SUBMIT, op, flags, NO_ENGINE, request_id, segments)
 
 
@@ -328,7 +342,7 @@ def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced
             append(pack(n))
             append(segment)
             size += 4 + n
-    flags = BALANCED if balanced else ONE_ANSWER if one_answer else 0
+    flags = (BALANCED if balanced else 0) | (ONE_ANSWER if one_answer else 0)
     parts[0] = _HEADER.pack(size, SUBMIT, op, flags, NO_ENGINE, request_id, segment_count)
     return b"".join(parts)
 

@@ -112,9 +112,13 @@ def _concat(parts: list):
 
 
 # A result of a call or an execute is made with this and its __init__ called from Python (by
-# Client._submit for a direct request): calling the class goes through C, which passes the keywords
+# Client._submit): calling the class goes through C, which passes the keywords
 # to __init__ in a new dict (4.6k instructions more per result, a few percent of a call).
 _new_result = object.__new__
+
+
+# The keywords of a load-balanced call's AsyncResult.__init__, which Client._submit calls.
+_BALANCED_CALL = {"label": "apply", "method": "apply", "engines": (None,), "decode": _load_value, "single": True}
 
 
 def _engine_id(target) -> int:
@@ -411,11 +415,9 @@ class LoadBalancedView(View):
             setattr(self, key, value)
 
     def _apply(self, f, args, kwargs) -> AsyncResult:
-        shared = _pack_call(f, args, kwargs)
-        result = _new_result(AsyncResult)  # see _new_result
-        result.__init__(self.client, label="apply", method="apply", engines=[None], decode=_load_value, single=True)
-        return self.client._submit(result, protocol.OP_CALL, targets=self.targets or (), balanced=True,
-                                   retries=self.retries, per_task=[shared])
+        return self.client._submit(_new_result(AsyncResult), protocol.OP_CALL, targets=self.targets or (),
+                                   balanced=True, retries=self.retries, per_task=[_pack_call(f, args, kwargs)],
+                                   init=_BALANCED_CALL)
 
     def map(self, f: Callable, *sequences, block: Optional[bool] = None, chunksize: Optional[int] = None,
             ordered: bool = True, retries: Optional[int] = None, **unused):

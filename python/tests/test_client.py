@@ -5,6 +5,7 @@ directory of its own (XDG_RUNTIME_DIR), so other clusters on the machine are not
 """
 
 import concurrent.futures
+import linecache
 import os
 import shutil
 import signal
@@ -764,6 +765,82 @@ class BadInputTests(ClusterTestCase):
         other.close()
         with self.assertRaisesRegex(pxsh.ClusterError, "the client was closed"):
             other[:].apply_async(square, 2)
+
+    def test_a_value_that_cannot_be_loaded_here_raises_remote_error_and_the_next_call_goes_on(self):
+        # The engine pickles it; loading it here calls int("not a number").
+        f = interactive("class Unloadable:\n    def __reduce__(self):\n        return (int, ('not a number',))\n"
+                        "def f():\n    return Unloadable()")
+        lv = self.rc.load_balanced_view()
+        for _ in range(2):
+            with self.assertRaisesRegex(pxsh.RemoteError, "cannot load the result here: invalid literal"):
+                lv.apply_async(f).get(timeout=30)
+            self.assertEqual(lv.apply_async(square, 3).get(timeout=30), 9)
+
+    def test_a_thread_that_begins_to_read_between_a_call_s_send_and_its_record_leaves_it_its_answer(self):
+        # A call goes out before its result is made and recorded. A thread that began to read then
+        # would take its answer as one for nobody, and the call would never end.
+        lv = self.rc.load_balanced_view()
+        submit = pxsh.Client._submit.__code__
+        line = next(n for n in lines_of(submit)
+                    if "result.__init__(self, **init)" in linecache.getline(submit.co_filename, n))
+        slow = self.rc[0].execute("import time; time.sleep(0.3)")
+        self.assertFalse(slow.done())  # a look at results: the call goes out at once, not batched with it
+        reader = threading.Thread(target=slow.get, daemon=True)
+
+        def pause(frame, event, arg):
+            if event == "line" and frame.f_lineno == line and not reader.is_alive():
+                reader.start()  # it waits for the slow result: it reads
+                time.sleep(0.1)  # while the call's answer comes
+            return pause
+
+        sys.settrace(lambda frame, event, arg: pause if frame.f_code is submit else None)
+        try:
+            call = lv.apply_async(square, 7)
+        finally:
+            sys.settrace(None)
+        self.assertTrue(reader.ident, "no pause after the send")
+        self.assertEqual(call.get(timeout=5), 49)
+        reader.join(10)
+
+    def test_threads_that_call_execute_and_batch_at_once_each_get_their_own_values(self):
+        # A call goes out before its result is recorded: no other thread may take its answer first.
+        # Then again with the reader thread running (a done-callback starts it).
+        lv, dv = self.rc.load_balanced_view(), self.rc[:]
+        for with_reader in (False, True):
+            if with_reader:
+                lv.apply_async(square, 1).add_done_callback(lambda _: None)
+            failures = []
+
+            def calls(offset):
+                for i in range(150):
+                    if lv.apply_async(square, offset + i).get(timeout=30) != (offset + i) ** 2:
+                        failures.append(("call", offset + i))
+
+            def executes():
+                for _ in range(150):
+                    dv.execute("pass", block=True)
+
+            def batches():
+                for _ in range(15):
+                    results = [lv.apply_async(square, i) for i in range(10)]
+                    if [result.get(timeout=30) for result in results] != [i * i for i in range(10)]:
+                        failures.append("batch")
+
+            def run(work, *args):
+                try:
+                    work(*args)
+                except Exception as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}")
+
+            threads = [threading.Thread(target=run, args=args, daemon=True)
+                       for args in ((calls, 1000), (calls, 5000), (executes,), (batches,))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(120)
+            with self.subTest(with_reader=with_reader):
+                self.assertFalse([thread for thread in threads if thread.is_alive()], "a thread still waits")
+                self.assertEqual(failures, [])
 
     def test_closing_a_client_while_threads_wait_on_it_raises_cluster_error_in_each(self):
         # A wait woken by the close could end before _close failed its result: TimeoutError "not

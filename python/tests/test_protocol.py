@@ -93,6 +93,8 @@ class ExampleFrameTests(unittest.TestCase):
                  per_task=[[b"1", b"A"], [b"1", b"BB"]]),
             dict(op=protocol.OP_CALL, targets=[], balanced=True, retries=3, shared=[],
                  per_task=[[b"1", b"F", b"1", b"X"]]),
+            dict(op=protocol.OP_CALL, targets=[], balanced=True, retries=0, shared=[],
+                 per_task=[[b"1", b"F", b"1", b"X"]], one_answer=True),
             dict(op=protocol.OP_STARMAP, targets=[1], balanced=True, retries=0, shared=[b"1", b"F"],
                  per_task=[[b"1", b"A"], [], [b"2", b"P", bytearray(b"buf")]]),
         ]
@@ -128,6 +130,24 @@ class ExampleFrameTests(unittest.TestCase):
                          [(f.kind, f.id, list(f.segments)) for f in inner])
         with self.assertRaisesRegex(protocol.ProtocolError, "answer"):
             protocol.frames_in(frame._replace(segments=frame.segments[:-1]))
+
+    def test_the_reply_of_a_whole_answer_of_one_task_is_taken_without_parsing_the_answer(self):
+        (answer,) = [frame for frame, _ in examples() if frame.kind == protocol.ANSWER]
+        (decoded,) = protocol.FrameDecoder().decode(protocol.encode(answer))
+        self.assertEqual(protocol.whole_answer(decoded, 1), 7)
+        reply = protocol.only_reply(decoded)
+        (_, expected) = protocol.frames_in(decoded)
+        self.assertEqual(reply._replace(segments=list(protocol.segments_of(reply))),
+                         expected._replace(segments=list(protocol.segments_of(expected))))
+        # Its second frame no reply, or lengths that do not add up: None, and the answer is read frame by frame.
+        stream = protocol.Frame(protocol.STREAM, 1, 0, 0, 7, [b"hi\n"])
+        accepted = protocol.Frame(protocol.ACCEPTED, 0, 0, -2, 1, [bytes(12)])
+        for frames in ([accepted, stream], [accepted]):
+            other = protocol.encode(protocol.Frame(protocol.ANSWER, 0, 0, -2, 1, [protocol.encode(f)[4:] for f in frames]))
+            (decoded,) = protocol.FrameDecoder().decode(other)
+            self.assertIsNone(protocol.only_reply(decoded))
+        body = decoded.segments
+        self.assertIsNone(protocol.only_reply(decoded._replace(segments=body[:4] + b"\xff\x00\x00\x00" + body[8:])))
 
     def test_a_frame_whose_segments_overrun_it_is_an_error(self):
         for kind in (protocol.REPLY, protocol.STREAM):
