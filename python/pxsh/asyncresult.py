@@ -176,11 +176,27 @@ class AsyncResult(concurrent.futures.Future):
     the remote error. It may be fetched any number of times.
     """
 
-    # Most results get neither a done-callback nor a notice: each is a list of its own once it does
-    # (fewer objects per result, which history holds and the cyclic GC goes over).
+    # The fields that a new result has, and most keep for long, are the class's until one is set: a
+    # store per field made __init__ the longest step of a call's bookkeeping. Most results get neither
+    # a done-callback nor a notice: each is a list of its own once it does.
     _done_callbacks: Sequence[Callable] = ()
     notices: Sequence[str] = ()  # what happened to its tasks (a retry after an engine died)
+    _state = _PENDING  # Future's, with _result and _exception (see __init__)
+    _result: Any = None
+    _exception: Optional[BaseException] = None
     _request: Optional[int] = None  # its request id, once sent (Client._record_request)
+    number = 0  # its place in the client's history
+    name: Optional[str] = None  # the local name of a magic's result
+    _unread = 0  # replies kept to be read later
+    _answer: Optional[protocol.Frame] = None  # an ANSWER taken whole, until a task is read
+    _looked_at_pending = False  # a task's reply slots were looked at before it replied
+    _replied = 0  # values replied (a map's task has several)
+    _replied_tasks = 0
+    _first_id: Optional[int] = None
+    _finished = False  # a thread settles it (see _finish)
+    _cancelling = False  # cancel() asked for all of the tasks to be taken back
+    _ended_at: Optional[float] = None  # when the last reply came, if no task ran (see elapsed)
+    _waiter_list: Optional["_Waiters"] = None  # made when first used (see _waiters)
 
     def __init__(self, client, *, label: str, method: str, engines: Sequence[Optional[int]],
                  decode: Callable[[list], Any], single: bool = False,
@@ -188,34 +204,20 @@ class AsyncResult(concurrent.futures.Future):
         """`read_later`: `decode` cannot fail, so a successful reply may be read when first looked at."""
         self._client = client
         if _FUTURE_FIELDS_KNOWN:
-            # Future.__init__'s fields, with the client's condition instead of a new one per result
-            # (a Condition costs more to make than the rest of a call); waits go through the client.
+            # Future.__init__'s fields: the client's condition instead of a new one per result (a
+            # Condition costs more to make than the rest of a call; waits go through the client), the
+            # others the class's.
             self._condition = client._task_condition
-            self._state = _PENDING
-            self._result = None
-            self._exception = None  # _done_callbacks: the class's () until one is added
         else:
             super().__init__()
         self.label = label
         self.method = method
-        self.number = 0
-        self.name: Optional[str] = None
         self._tasks = _Task.for_engines(engines, self if read_later else None)
         self._decode = decode
         self._read_later = read_later
-        self._unread = 0  # replies kept to be read later
-        self._answer: Optional[protocol.Frame] = None  # an ANSWER taken whole, until a task is read
-        self._looked_at_pending = False  # a task's reply slots were looked at before it replied
         self._single = single
         self._combine = combine
-        self._replied = 0
-        self._replied_tasks = 0
-        self._first_id: Optional[int] = None
-        self._finished = False
-        self._cancelling = False  # cancel() asked for all of the tasks to be taken back
         self.submitted = time.time()
-        self._ended_at: Optional[float] = None  # when the last reply came, if no task ran (see elapsed)
-        self._waiter_list: Optional[_Waiters] = None  # made when first used (see _waiters)
         if not engines:
             self._finish()
 

@@ -389,10 +389,12 @@ class Client:
                 raise IndexError(f"No engines in {key} (engines: {_describe_ids(ids)})")
             return chosen
         if isinstance(key, (list, tuple, range)):
+            from .views import _engine_id
+            key = [_engine_id(k) for k in key]  # [1.0] is no list of engines
             missing = [k for k in key if k not in ids]
             if missing:
                 raise IndexError(f"No such engine: {missing[0]} (engines: {_describe_ids(ids)})")
-            return list(key)
+            return key
         raise TypeError(f"engines are chosen by int, slice or list, not {type(key).__name__}")
 
     def direct_view(self, targets: Union[str, int, slice, List[int]] = "all"):

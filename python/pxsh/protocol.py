@@ -302,35 +302,26 @@ def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced
                       retries: Optional[int], shared: Sequence[bytes], per_task: Sequence[Sequence[bytes]],
                       one_answer: bool = False) -> bytes:
     """encode(submission(...)), built in one pass: every call and every execute takes this path."""
-    global _last_direct_header
     retries = _NO_RETRIES if retries is None else max(0, retries)
+    # A direct request, or a call: a view sends the same kind to the same engines each time, so the
+    # submit header segment of the last one of each (with its length) is kept.
     if not per_task:
-        # A direct request: a view sends the same kind to the same engines each time, so the submit
-        # header of the last one (with its length) is kept.
-        last = _last_direct_header
+        last = _last_headers[0]
         if last[0] != targets or last[1] != len(shared) or last[2] != retries:
-            header = _U32_PAIR.pack(retries, len(targets)) + struct.pack(f"<{len(targets)}i", *targets) \
-                + _U32_PAIR.pack(len(shared), 0)
-            last = _last_direct_header = (list(targets), len(shared), retries, _U32.pack(len(header)) + header)
-        parts = [b"", last[3]]
-        size = HEADER_SIZE - 4 + len(last[3])
+            last = _last_headers[0] = _submit_header(targets, retries, shared, per_task)
+    elif len(per_task) == 1 and not shared:
+        last = _last_headers[1]
+        if last[0] != targets or last[1] != len(per_task[0]) or last[2] != retries:
+            last = _last_headers[1] = _submit_header(targets, retries, shared, per_task)
     else:
-        count = len(targets)
-        header = _U32_PAIR.pack(retries, count)
-        if count:
-            header += struct.pack(f"<{count}i", *targets)
-        tasks = len(per_task)
-        if tasks == 1:  # a call
-            header += _U32_TRIPLE.pack(len(shared), 1, len(per_task[0]))
-        else:
-            header += _U32_PAIR.pack(len(shared), tasks)
-            header += struct.pack(f"<{tasks}I", *map(len, per_task))
-        parts = [b"", _U32.pack(len(header)), header]
-        size = HEADER_SIZE + len(header)
+        last = _submit_header(targets, retries, shared, per_task)
+    header = last[3]
+    parts = [b"", header]
+    size = HEADER_SIZE - 4 + len(header)
     pack = _U32.pack
     append = parts.append
     for segment in shared:
-        n = len(segment)
+        n = len(segment)  # bytes, bytearray, or a pickle buffer's flat unsigned-byte memoryview
         append(pack(n))
         append(segment)
         size += 4 + n
@@ -347,10 +338,19 @@ def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced
     return b"".join(parts)
 
 
-# (targets, shared segment count, retries, the submit header segment) of the last direct request
-_last_direct_header: Tuple[List[int], int, int, bytes] = ([], -1, -1, b"")
+def _submit_header(targets: Sequence[int], retries: int, shared: Sequence[bytes],
+                   per_task: Sequence[Sequence[bytes]]) -> Tuple[Sequence[int], int, int, bytes]:
+    """(a copy of targets, the shared or the one task's segment count, retries, the submission's header
+    segment with its length prefix)."""
+    header = _U32_PAIR.pack(retries, len(targets)) + struct.pack(f"<{len(targets)}i", *targets) \
+        + _U32_PAIR.pack(len(shared), len(per_task)) + struct.pack(f"<{len(per_task)}I", *map(len, per_task))
+    count = len(per_task[0]) if len(per_task) == 1 and not shared else len(shared)
+    return (targets if type(targets) is tuple else list(targets), count, retries, _U32.pack(len(header)) + header)
+
+
+# (targets, segment count, retries, header segment) of the last direct request, and of the last call
+_last_headers: List[Tuple[Sequence[int], int, int, bytes]] = [((), -1, -1, b""), ((), -1, -1, b"")]
 _U32_PAIR = struct.Struct("<II")
-_U32_TRIPLE = struct.Struct("<III")
 
 
 def accepted(frame: Frame) -> Tuple[int, int]:

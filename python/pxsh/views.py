@@ -405,6 +405,15 @@ class LoadBalancedView(View):
         self.retries = 0
         self.targets = targets
 
+    @property
+    def targets(self) -> Optional[List[int]]:
+        """The engines that may run its tasks; None for any."""
+        return self._allowed
+
+    @targets.setter
+    def targets(self, targets: Optional[List[int]]) -> None:
+        self._allowed = None if targets is None else [_engine_id(target) for target in targets]
+
     def __repr__(self) -> str:
         return f"<LoadBalancedView {self.targets}>"
 
@@ -415,7 +424,7 @@ class LoadBalancedView(View):
             setattr(self, key, value)
 
     def _apply(self, f, args, kwargs) -> AsyncResult:
-        return self.client._submit(_new_result(AsyncResult), protocol.OP_CALL, targets=self.targets or (),
+        return self.client._submit(_new_result(AsyncResult), protocol.OP_CALL, targets=self._allowed or (),
                                    balanced=True, retries=self.retries, per_task=[_pack_call(f, args, kwargs)],
                                    init=_BALANCED_CALL)
 

@@ -759,6 +759,13 @@ class BadInputTests(ClusterTestCase):
         with self.assertRaisesRegex(TypeError, r"engine ids are integers, not float \(1\.0\)"):
             self.rc[[1.0]].execute("1", block=True)
         self.assertEqual(self.rc[[numpy.int64(1)]].pull("rank", block=True), [1])
+        lv = self.rc.load_balanced_view([1])
+        self.assertEqual(lv.apply_async(abs, -1).get(timeout=30), 1)
+        for choose in (lambda: self.rc.load_balanced_view([1.0]), lambda: setattr(lv, "targets", [1.0])):
+            with self.assertRaisesRegex(TypeError, r"engine ids are integers, not float \(1\.0\)"):
+                choose()
+        lv.targets = [numpy.int64(1)]
+        self.assertEqual(lv.apply_async(abs, -1).get(timeout=30), 1)
 
     def test_closed_client(self):
         other = pxsh.Client(cluster=self.cluster)

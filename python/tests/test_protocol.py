@@ -108,6 +108,15 @@ class ExampleFrameTests(unittest.TestCase):
                        per_task=[]),
                   dict(op=protocol.OP_EXPORT, targets=[3], balanced=False, retries=2, shared=[b"a", b""],
                        per_task=[])]
+        # Nor the one kept for the last call.
+        cases += [dict(op=protocol.OP_CALL, targets=targets, balanced=True, retries=0, shared=[],
+                       per_task=[[b"1", b"F", b"1", b"X"]], one_answer=True),
+                  dict(op=protocol.OP_CALL, targets=(), balanced=True, retries=0, shared=[],
+                       per_task=[[b"1", b"F", b"1", b"X"]], one_answer=True),
+                  dict(op=protocol.OP_CALL, targets=(), balanced=True, retries=None, shared=[],
+                       per_task=[[b"1", b"F", b"1", b"X"]], one_answer=True),
+                  dict(op=protocol.OP_CALL, targets=(), balanced=True, retries=None, shared=[],
+                       per_task=[[b"1", b"F", b"2", b"X", b"buf"]], one_answer=True)]
         for case in cases:
             with self.subTest(**{k: v for k, v in case.items() if k in ("op", "targets")}):
                 one_answer = case.get("one_answer", False)
@@ -118,6 +127,16 @@ class ExampleFrameTests(unittest.TestCase):
                 one_pass = protocol.encode_submission(case["op"], 9, case["targets"], case["balanced"],
                                                       case["retries"], case["shared"], case["per_task"], one_answer)
                 self.assertEqual(one_pass.hex(), built.hex())
+        # A list of targets changed in place after a request went to it is read again.
+        for op, shared, per_task in ((protocol.OP_EXECUTE, [b"pass"], []), (protocol.OP_CALL, [], [[b"1", b"F"]])):
+            with self.subTest(op=op):
+                targets = [1]
+                for _ in range(2):
+                    built = protocol.encode(protocol.submission(op, 9, targets=list(targets), retries=0,
+                                                                shared=shared, per_task=per_task))
+                    one_pass = protocol.encode_submission(op, 9, targets, False, 0, shared, per_task)
+                    self.assertEqual(one_pass.hex(), built.hex())
+                    targets.append(2)
 
     def test_an_answer_holds_frames_back_to_back_and_a_garbled_one_is_an_error(self):
         inner = [protocol.Frame(protocol.ACCEPTED, 0, 0, -2, 4, [bytes(12)]),
