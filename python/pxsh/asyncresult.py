@@ -9,6 +9,7 @@ and ``add_done_callback`` work as with any Future, and ipyparallel's
 
 import collections
 import concurrent.futures
+import pickle
 import struct
 import sys
 from concurrent.futures._base import CANCELLED as _CANCELLED
@@ -84,6 +85,12 @@ class _Task:
 
 
 _unpack_timing = struct.Struct("<QQ").unpack_from  # protocol.timing, without its call
+# The start of a reply's uncut segments when its value is one pickle: segment count (4), timing,
+# b"ok", the value blob's count (b"1"), the pickle's length; the pickle follows (protocol 5 begins
+# with PROTO, where a shared-memory file's name would begin with 0).
+_PLAIN_VALUE = struct.Struct("<IIQQI2sI1sI")
+_PLAIN_VALUE_SIZE = _PLAIN_VALUE.size
+_PICKLE_PROTO = pickle.PROTO[0]
 _NO_ENGINE = protocol.NO_ENGINE
 _FAILED = protocol.FAILED
 _PENDING = "PENDING"
@@ -711,6 +718,21 @@ class AsyncResult(concurrent.futures.Future):
     def _read_reply(self, task: _Task, frame: protocol.Frame) -> None:
         """Fill in a task from its reply frame (all five slots that a kept reply leaves unset)."""
         task.value = task.error = None
+        body = frame.segments
+        if self._decode is _load_value and type(body) is bytes and len(body) > _PLAIN_VALUE_SIZE \
+                and body[_PLAIN_VALUE_SIZE] == _PICKLE_PROTO:
+            # A value in one pickle (a call's, usually), read without cutting the segments one by one.
+            count, sixteen, started, completed, two, status, one, blob_count, size = _PLAIN_VALUE.unpack_from(body)
+            if count == 4 and status == b"ok" and blob_count == b"1" and _PLAIN_VALUE_SIZE + size == len(body) \
+                    and sixteen == 16 and two == 2 and one == 1:
+                task.started, task.completed = started, completed
+                data = body[_PLAIN_VALUE_SIZE:]
+                task.reply = [status, blob_count, data]
+                try:
+                    task.value = pickle.loads(data)
+                except BaseException as exc:
+                    self._unloadable(task, exc)
+                return
         try:
             segments = protocol.segments_of(frame)
         except protocol.ProtocolError as exc:
@@ -725,15 +747,17 @@ class AsyncResult(concurrent.futures.Future):
                 if type(task.value) is ExecuteReply:
                     task.value._task = task
             except BaseException as exc:
-                task.error = errors.RemoteError(
-                    type(exc).__name__, f"cannot load the result here: {exc}", "",
-                    {"engine_id": task.engine, "method": self.method})
+                self._unloadable(task, exc)
         else:
             info = {"engine_id": task.engine, "method": self.method}
             text = [segment.decode("utf-8", "backslashreplace") for segment in reply[1:4]]
             text += [""] * (3 - len(text))
             status = reply[0] if reply else b""
             task.error = errors.task_error(status, text[0], text[1], text[2], info)
+
+    def _unloadable(self, task: _Task, failure: BaseException) -> None:
+        task.error = errors.RemoteError(type(failure).__name__, f"cannot load the result here: {failure}", "",
+                                        {"engine_id": task.engine, "method": self.method})
 
     def _count_of(self, index: int) -> int:
         return 1
@@ -945,6 +969,7 @@ class _Waiters(list):
 
 
 def _load_value(segments: list) -> Any:
+    """The decode of a reply whose value is a value blob (see _read_reply)."""
     return serialize.load(segments, 0)[0]
 
 

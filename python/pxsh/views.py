@@ -18,7 +18,7 @@ import sys
 from typing import Any, Callable, Iterable, List, Optional, Sequence
 
 from . import errors, protocol, serialize
-from .asyncresult import _FINISHED, AsyncMapResult, AsyncResult, _chain, _execute_reply
+from .asyncresult import _FINISHED, AsyncMapResult, AsyncResult, _chain, _execute_reply, _load_value
 
 
 _callable_name = serialize.callable_name
@@ -30,7 +30,7 @@ def _pack_call(func, args: tuple, kwargs: dict) -> List[bytes]:
         raise TypeError(f"{func!r} is not callable ({type(func).__name__})")
     fn_blob = serialize.function_blob(func)
     try:
-        call_blob = serialize.dump((args, kwargs))
+        call_blob = serialize.dump_arguments(args, kwargs)
     except Exception as exc:
         name = _callable_name(func)
         for index, arg in enumerate(args):
@@ -50,10 +50,6 @@ def _dump_items(items: list, first: int, name: str) -> List[bytes]:
             serialize.dump_named(item, f"item at index {first + offset} of the sequence mapped with {name!r}")
         raise serialize.SerializationError(
             f"cannot serialize the items mapped with {name!r}: {type(exc).__name__}: {exc}") from None
-
-
-def _load_value(segments: list) -> Any:
-    return serialize.load(segments, 0)[0]
 
 
 def _none(segments: list) -> None:
