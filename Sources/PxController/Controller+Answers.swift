@@ -17,7 +17,8 @@ struct HeldAnswer {
     /// Whether a complete batch goes as one ``Answer`` frame.
     let isOneFrame: Bool
     /// Replies still to come before the batch goes out; 0 for a load-balanced request, whose
-    /// `accepted` frame goes out with the first frame of any of its tasks.
+    /// `accepted` frame goes out with the first reply of any of its tasks, unless it is answered in
+    /// one frame (a call): then a batch that expires first is not a whole answer.
     var awaitedReplies: Int
     /// Monotonic nanoseconds when the request was accepted.
     let since: UInt64
@@ -46,7 +47,7 @@ extension Controller {
             owner: peer,
             frames: [accepted],
             isOneFrame: inOneFrame,  // direct, or balanced of one task: Submission.isWellFormed
-            awaitedReplies: isBalanced ? 0 : count,
+            awaitedReplies: isBalanced && !inOneFrame ? 0 : count,
             since: Clock.monotonicNanoseconds
         )
     }

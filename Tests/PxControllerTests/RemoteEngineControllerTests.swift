@@ -211,6 +211,35 @@ import Glibc
         let answer = try #require(sent.first.flatMap(Answer.init))
         #expect(answer.requestID == 6 && answer.frames.map(\.kind) == [.accepted, .reply])
         #expect(Accepted(answer.frames[0]) == Accepted(first: task.id, count: 1))
+
+        // A call still running when its hold expires: what is held goes as it is, then the reply alone
+        // (an answer frame would not be its whole answer).
+        client.deliver(call.frame(requestID: 7))
+        controller.receive(from: clientPeer)
+        let longer = try #require(engine.takeSent().first { $0.kind == .task })
+        engine.deliver(
+            Frame(
+                kind: .stream,
+                op: OutputStream.stdout.rawValue,
+                engine: id,
+                id: longer.id,
+                segments: [Bytes(text: "working\n")]
+            )
+        )
+        controller.receive(from: enginePeer)
+        let held = try #require(controller.heldAnswers[longer.id])
+        controller.heldAnswers[longer.id] = HeldAnswer(
+            owner: held.owner,
+            frames: held.frames,
+            isOneFrame: held.isOneFrame,
+            awaitedReplies: held.awaitedReplies,
+            since: 0
+        )
+        controller.releaseExpiredAnswers()
+        #expect(client.takeSent().map(\.kind) == [.accepted, .stream])
+        engine.deliver(reply(to: longer, from: id))
+        controller.receive(from: enginePeer)
+        #expect(client.takeSent().map(\.kind) == [.reply])
     }
 
     @Test func aFailedReplyFlagsTheAnswerAndALargeAnswerGoesAsItsFrames() throws {

@@ -981,8 +981,9 @@ class Client:
                 self._next_request += 1
                 # Not while submissions are batched (see below): they go out after they are recorded.
                 if self._reading is None and (wait or (self._waited_since_submit and not self._outgoing)):
-                    self._reading = me = threading.get_ident()
-                    holding = True
+                    me = threading.get_ident()
+                    holding = True  # before the claim: a Ctrl-C between the two leaves none behind
+                    self._reading = me
             data = protocol.encode_submission(op, request, targets, balanced, retries, shared, per_task,
                                               not balanced or len(per_task) == 1)
             if holding:
@@ -1010,44 +1011,42 @@ class Client:
                                                (result, request))
                 return result
             # Submissions made one after another with no wait between them (a loop of apply_async) go
-            # out together: one write, and one wake-up of the controller, per batch.
+            # out together: one write, and one wake-up of the controller, per batch (_send, or the
+            # flusher thread within _FLUSH_DELAY).
             with self._send_lock:
-                outgoing = self._outgoing
-                if outgoing or not self._waited_since_submit:
-                    outgoing.append(data)
+                held_back = self._outgoing
+                batched = bool(held_back) or not self._waited_since_submit
+                if batched:
+                    held_back.append(data)
                     sent = True
-                    if len(outgoing) < _BATCH_FRAMES:
-                        if len(outgoing) == 1:
-                            self._wake_flusher()
-                        return result
-                    data = b"".join(outgoing)
-                    outgoing.clear()
+                    if len(held_back) == 1:
+                        self._wake_flusher()
+                full = batched and len(held_back) >= _BATCH_FRAMES
                 self._waited_since_submit = False
-                try:
-                    self._sock.sendall(data)
-                    sent = True
-                    return result
-                except (OSError, AttributeError) as exc:
-                    failure = exc
+            if full or not batched:
+                self._send(None if batched else data)
+                sent = True
+            return result
         except KeyboardInterrupt:
             interrupted = True
             raise
         finally:
-            if holding and self._reading == me:  # unless given back with the record or the answer
-                self._release_reading()
+            if interrupted and not recorded and request is not None and self._awaiting.get(request) is result:
+                recorded = True  # a Ctrl-C came between the record and its flag
             if interrupted and sent and not recorded:
-                # Gone out before its result was made: make and record it now, to interrupt its tasks.
+                # Gone out before its result was made: make and record it now, to interrupt its tasks,
+                # and before the read side is given back, for a thread that reads next to find it.
                 if not made and init is not None:
                     result.__init__(self, **init)
                 with self._lock:
                     self._record_request(result, request)
                 recorded = True
+            if holding and self._reading == me:  # unless given back with the record or the answer
+                self._release_reading()
             if interrupted and recorded:
                 self._undo_submit(result, request, sent, wait)
             for other in finished:
                 other._finish()  # done-callbacks run with the read side free
-        self._close(self._closed or self._failure_reason(failure if isinstance(failure, OSError) else None))
-        raise errors.ClusterError(self._closed)
 
     def _took_whole_answer(self, frame: protocol.Frame, result: AsyncResult, request: int) -> bool:
         """Whether `frame` is the whole answer to `request` and settled `result` with it; if so the

@@ -15,7 +15,7 @@ import collections.abc
 import contextlib
 import operator
 import sys
-from typing import Any, Callable, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
 
 from . import errors, protocol, serialize
 from .asyncresult import _FINISHED, AsyncMapResult, AsyncResult, _chain, _execute_reply, _load_value
@@ -407,8 +407,10 @@ class LoadBalancedView(View):
         return self._allowed
 
     @targets.setter
-    def targets(self, targets: Optional[List[int]]) -> None:
-        self._allowed = None if targets is None else [_engine_id(target) for target in targets]
+    def targets(self, targets: Union[None, int, List[int]]) -> None:
+        if targets is not None:
+            targets = [_engine_id(target) for target in ([targets] if isinstance(targets, int) else targets)]
+        self._allowed = targets
 
     def __repr__(self) -> str:
         return f"<LoadBalancedView {self.targets}>"

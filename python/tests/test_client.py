@@ -385,6 +385,61 @@ class ClientTests(ClusterTestCase):
         self.assertEqual(len(outcomes), len(lines))
         self.assertGreater(sum(fired for _, fired, *_ in outcomes), len(lines) // 3)
 
+    def test_a_ctrl_c_at_any_line_of_a_call_s_submit_loses_no_call(self):
+        # apply_async sends a call first and records it after, holding the read side meanwhile; while
+        # another thread reads, it records first and sends after. KeyboardInterrupt raised at each line
+        # of _submit in turn, with a thread that reads throughout (the second way) or that begins to
+        # read as soon as the read side is given back (the first), must leave every call made ending
+        # and the read side free for another thread's call. In a thread of its own, as above.
+        client = pxsh.Client(cluster=self.cluster)
+        self.addCleanup(client.close)
+        lv = client.load_balanced_view()
+        submit = type(client)._submit.__code__
+        outcomes = []
+
+        def another_call():
+            values = []
+            caller = threading.Thread(target=lambda: values.append(lv.apply_async(abs, -3).get(timeout=5)))
+            caller.start()
+            caller.join(10)
+            return values
+
+        def interrupt_each_line():
+            for reading_throughout in (True, False):
+                for line in lines_of(submit):
+                    slow = client[0].execute("import time; time.sleep(0.05)")
+                    reader = threading.Thread(target=slow.get, daemon=True)
+                    if reading_throughout:
+                        reader.start()
+                        time.sleep(0.01)  # it takes the read side
+                    else:
+                        slow.done()  # the call goes out at once, not batched with it
+                        release = client._release_reading
+
+                        def release_then_read(release=release, reader=reader):
+                            release()
+                            if reader.ident is None:
+                                reader.start()
+                                time.sleep(0.02)  # it reads the answers that come meanwhile
+                        client._release_reading = release_then_read
+                    before = len(client.history)
+                    fired = interrupted_at(submit, line, lambda: lv.apply_async(abs, -2))
+                    vars(client).pop("_release_reading", None)
+                    made = client.history[before:]
+                    ended = all(result.wait(5) for result in made)
+                    values = another_call()
+                    if reader.ident is None:
+                        reader.start()  # the read side was given back without the hook
+                    reader.join(5)
+                    outcomes.append((reading_throughout, line, fired, ended, values, client._reading))
+
+        thread = threading.Thread(target=interrupt_each_line, daemon=True)
+        thread.start()
+        thread.join(120)
+        self.assertFalse(thread.is_alive(), f"the client was stuck after a Ctrl-C in a call's submit: {outcomes[-1:]}")
+        self.assertEqual([outcome for outcome in outcomes if outcome[3:] != (True, [3], None)], [])
+        self.assertGreater(sum(fired for _, _, fired, *_ in outcomes), len(outcomes) // 3)
+
     def test_a_ctrl_c_just_after_a_blocking_request_went_out_interrupts_its_tasks(self):
         # The request goes out before its result is made: a Ctrl-C there left the cell running
         # untracked (not in history, not interrupted), and the next call waited for it.
