@@ -821,6 +821,8 @@ class BadInputTests(ClusterTestCase):
                 choose()
         lv.targets = [numpy.int64(1)]
         self.assertEqual(lv.apply_async(abs, -1).get(timeout=30), 1)
+        lv.targets = 1  # an engine id, as in ipyparallel
+        self.assertEqual((lv.targets, lv.apply_async(abs, -1).get(timeout=30)), ([1], 1))
 
     def test_closed_client(self):
         other = pxsh.Client(cluster=self.cluster)
