@@ -366,7 +366,7 @@ class AsyncResult(concurrent.futures.Future):
             try:
                 client = self._client
                 if not client._wait_for(self._complete, timeout, spin=client._spin_pays_for(len(self._tasks)),
-                                        answer=(self, self._request)):
+                                        answer=self):
                     return False
             except KeyboardInterrupt:
                 if interrupting and not self._complete():
@@ -664,16 +664,12 @@ class AsyncResult(concurrent.futures.Future):
         self._answer = answer
         self._first_id = first
         self._unread = self._replied = self._replied_tasks = count
-        if count > 1 and self._waiter_list is None and not self._done_callbacks:
-            # What _finish would do, here under the lock already held: no waiter or callback to tell.
-            self._finished = True
-            self._result = _NOT_READ
-            self._state = _FINISHED
+        if count > 1:
+            self._settle_untold(_NOT_READ)
         return True
 
     def _take_reply(self, answer: protocol.Frame) -> bool:
-        """_take_answer for a result of one task that reads its reply at once; the result is settled
-        here when nobody is to be told (as _finish would, under the client's lock already held)."""
+        """_take_answer for a result of one task that reads its reply at once."""
         first = protocol.whole_answer(answer, 1)
         reply = None if first is None else protocol.only_reply(answer)
         if reply is None:
@@ -681,12 +677,17 @@ class AsyncResult(concurrent.futures.Future):
         self._first_id = first
         self._record_reply(0, reply)
         task = self._tasks[0]
-        if task.error is None and self._combine is None and self._waiter_list is None \
-                and not self._done_callbacks and not self._cancelling:
-            self._finished = True
-            self._result = task.value if self._single else [task.value]
-            self._state = _FINISHED
+        if task.error is None and self._combine is None:
+            self._settle_untold(task.value if self._single else [task.value])
         return True
+
+    def _settle_untold(self, value: Any) -> None:
+        """Settle with `value` as _finish would, here under the client's lock already held, when there
+        is no waiter or done-callback to tell (its waiting thread reads the state)."""
+        if self._waiter_list is None and not self._done_callbacks:
+            self._finished = True
+            self._result = value
+            self._state = _FINISHED
 
     def _open_answer(self) -> None:
         """Give each task its reply from the answer taken whole (under the client's lock)."""

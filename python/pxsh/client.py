@@ -389,8 +389,8 @@ class Client:
                 raise IndexError(f"No engines in {key} (engines: {_describe_ids(ids)})")
             return chosen
         if isinstance(key, (list, tuple, range)):
-            from .views import _engine_id
-            key = [_engine_id(k) for k in key]  # [1.0] is no list of engines
+            from .views import _engine_ids
+            key = _engine_ids(key)  # [1.0] is no list of engines
             missing = [k for k in key if k not in ids]
             if missing:
                 raise IndexError(f"No such engine: {missing[0]} (engines: {_describe_ids(ids)})")
@@ -648,14 +648,14 @@ class Client:
     # Reading: whoever waits reads, unless the reader thread does
 
     def _wait_for(self, predicate: Callable[[], bool], timeout: Optional[float] = None, *, spin: bool = True,
-                  answer: Optional[Tuple[AsyncResult, int]] = None) -> bool:
+                  answer: Optional[AsyncResult] = None) -> bool:
         """Wait until predicate() holds or `timeout` s; return it. predicate() must stay true once it
         holds (it is checked without the lock after a read).
 
         The waiting thread reads the connection itself when no other thread does. A done-callback
         that waits on another result runs with the read side released, so it can read in turn.
         `spin`: the caller waits for a reply it asked for (see _Spin); not the reader thread.
-        `answer`: (result, request) of the result waited for (see _read_some).
+        `answer`: the result waited for (see _read_some).
         """
         self._waited_since_submit = True
         if self._outgoing:
@@ -693,15 +693,15 @@ class Client:
                 return True
 
     def _read_some(self, predicate: Callable[[], bool], deadline: Optional[float], spin: bool = False,
-                   answer: Optional[Tuple[AsyncResult, int]] = None) -> list:
+                   answer: Optional[AsyncResult] = None) -> list:
         """Read frames until one batch finished results or predicate() holds; the results finished.
 
         The caller holds the read side. Every wait is in poll(), so the socket stays blocking. A
         recv() that blocks would also be woken each time the controller takes in what this side
         sent (Linux wakes a Unix socket's readers on write space too): one more wake-up per call.
-        With `spin`, the first wait polls for a while before it sleeps (see _Spin). `answer`:
-        (result, request) of a request the caller waits for (see _submit): a read that is its whole
-        answer in one frame (the usual case) settles the result and gives the read side back at once.
+        With `spin`, the first wait polls for a while before it sleeps (see _Spin). `answer`: a
+        recorded result the caller waits for (see _submit): a read that is its whole answer in one
+        frame (the usual case) settles it and gives the read side back at once.
         """
         sock, decoder = self._sock, self._decoder
         if sock is None:
@@ -727,8 +727,8 @@ class Client:
                     # new one, shrink it (mremap) and free it (munmap) for every read.
                     received = sock.recv_into(self._receiving)
                     frames = decoder.decode(self._received[:received]) if received else []
-                    if answer is not None and len(frames) == 1 and self._took_whole_answer(frames[0], *answer):
-                        finished = [] if answer[0]._state is _FINISHED else [answer[0]]
+                    if answer is not None and len(frames) == 1 and self._took_whole_answer(frames[0], answer):
+                        finished = [] if answer._state is _FINISHED else [answer]
                     else:
                         finished = self._dispatch(frames) if frames else []
                 finally:
@@ -1007,8 +1007,7 @@ class Client:
                 result._fail_all(errors.ClusterError(closed))
             if sent:
                 if wait and holding:
-                    finished = self._read_some(result._complete, None, _SPIN.pays_for(len(result._tasks)),
-                                               (result, request))
+                    finished = self._read_some(result._complete, None, _SPIN.pays_for(len(result._tasks)), result)
                 return result
             # Submissions made one after another with no wait between them (a loop of apply_async) go
             # out together: one write, and one wake-up of the controller, per batch (_send, or the
@@ -1048,15 +1047,15 @@ class Client:
             for other in finished:
                 other._finish()  # done-callbacks run with the read side free
 
-    def _took_whole_answer(self, frame: protocol.Frame, result: AsyncResult, request: int) -> bool:
-        """Whether `frame` is the whole answer to `request` and settled `result` with it; if so the
-        read side, which this thread held for it, is given back in the same lock."""
-        if frame.id != request or frame.kind != _ANSWER:
+    def _took_whole_answer(self, frame: protocol.Frame, result: AsyncResult) -> bool:
+        """Whether `frame` is the whole answer to `result`'s request and settled it; if so the read
+        side, which this thread held for it, is given back in the same lock."""
+        if frame.id != result._request or frame.kind != _ANSWER:
             return False
         with self._lock:
             if not result._take_answer(frame):
                 return False
-            self._awaiting.pop(request, None)
+            self._awaiting.pop(frame.id, None)
             self._reading = None
             _notify_waiters(self._task_condition)
         return True

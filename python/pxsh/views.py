@@ -125,6 +125,11 @@ def _engine_id(target) -> int:
         raise TypeError(f"engine ids are integers, not {type(target).__name__} ({target!r})") from None
 
 
+def _engine_ids(targets) -> List[int]:
+    """The engine ids of targets given as one id or a list of them."""
+    return [_engine_id(target) for target in ([targets] if isinstance(targets, int) else targets)]
+
+
 def _zip_items(sequences: Sequence[Iterable]) -> list:
     if not sequences:
         raise TypeError("map() needs at least one sequence")
@@ -233,7 +238,7 @@ class DirectView(View):
                 raise errors.NoEnginesRegistered("this view's cluster has no engines")
             ids = live
         else:
-            ids = [_engine_id(target) for target in ([targets] if isinstance(targets, int) else targets)]
+            ids = _engine_ids(targets)
             known = set(live)
             for target in ids:
                 if target not in known:
@@ -408,9 +413,7 @@ class LoadBalancedView(View):
 
     @targets.setter
     def targets(self, targets: Union[None, int, List[int]]) -> None:
-        if targets is not None:
-            targets = [_engine_id(target) for target in ([targets] if isinstance(targets, int) else targets)]
-        self._allowed = targets
+        self._allowed = None if targets is None else _engine_ids(targets)
 
     def __repr__(self) -> str:
         return f"<LoadBalancedView {self.targets}>"
