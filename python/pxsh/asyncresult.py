@@ -168,6 +168,17 @@ def _execute_reply_copy(execution_count: int, value_repr: Optional[str], engine:
 _NOT_READ = object()  # the value of a result whose replies are kept unread (see _Task)
 
 
+class _TasksWhenLookedAt:
+    """The tasks of a result that reads its replies later, made when first looked at: a blocking
+    execute, which looks at none, spent a fifth of its client instructions making them."""
+
+    def __get__(self, result: Optional["AsyncResult"], owner=None):
+        if result is None:
+            return self
+        # setdefault: two threads that look at once share the list that was stored first.
+        return result.__dict__.setdefault("_tasks", _Task.for_engines(result._engines, result))
+
+
 def _execute_reply(segments: list) -> ExecuteReply:
     # The execute op's reply: execution count, "1" when the cell had a value, its repr.
     count = int(segments[0]) if segments and segments[0].isdigit() else 0
@@ -204,6 +215,7 @@ class AsyncResult(concurrent.futures.Future):
     _cancelling = False  # cancel() asked for all of the tasks to be taken back
     _ended_at: Optional[float] = None  # when the last reply came, if no task ran (see elapsed)
     _waiter_list: Optional["_Waiters"] = None  # made when first used (see _waiters)
+    _tasks: List[_Task] = _TasksWhenLookedAt()  # a list of the result's own, once made
 
     def __init__(self, client, *, label: str, method: str, engines: Sequence[Optional[int]],
                  decode: Callable[[list], Any], single: bool = False,
@@ -219,7 +231,11 @@ class AsyncResult(concurrent.futures.Future):
             super().__init__()
         self.label = label
         self.method = method
-        self._tasks = _Task.for_engines(engines, self if read_later else None)
+        if read_later:
+            self._engines = engines  # callers do not change it
+        else:
+            self._tasks = _Task.for_engines(engines)
+        self._task_count = len(engines)
         self._decode = decode
         self._read_later = read_later
         self._single = single
@@ -365,7 +381,7 @@ class AsyncResult(concurrent.futures.Future):
         if self._state not in _SETTLED:  # read without the lock: a settled state never changes
             try:
                 client = self._client
-                if not client._wait_for(self._complete, timeout, spin=client._spin_pays_for(len(self._tasks)),
+                if not client._wait_for(self._complete, timeout, spin=client._spin_pays_for(self._task_count),
                                         answer=self):
                     return False
             except KeyboardInterrupt:
@@ -407,7 +423,7 @@ class AsyncResult(concurrent.futures.Future):
 
     def _complete(self) -> bool:
         """Every task replied, or the Future is settled (cancelled, the connection lost)."""
-        return self._replied_tasks == len(self._tasks) or self._state in _SETTLED
+        return self._replied_tasks == self._task_count or self._state in _SETTLED
 
     def result(self, timeout: Optional[float] = None) -> Any:
         """concurrent.futures' name for get()."""
@@ -641,7 +657,7 @@ class AsyncResult(concurrent.futures.Future):
             self._read_reply(task, frame)
         self._replied += self._count_of(index)
         self._replied_tasks += 1
-        if self._replied_tasks != len(self._tasks):
+        if self._replied_tasks != self._task_count:
             return False
         if frame.flags & _FAILED:  # perhaps no task ran, and none has a completion time
             self._ended_at = time.time()
@@ -654,10 +670,10 @@ class AsyncResult(concurrent.futures.Future):
         request, not per task, is all a blocking execute pays for its replies. A result of one task
         that reads at once (a call) reads the reply now (_take_reply)."""
         if not self._read_later:
-            return len(self._tasks) == 1 and self._take_reply(answer)
+            return self._task_count == 1 and self._take_reply(answer)
         if self._looked_at_pending:
             return False
-        count = len(self._tasks)
+        count = self._task_count
         first = protocol.whole_answer(answer, count)
         if first is None:
             return False

@@ -1007,7 +1007,7 @@ class Client:
                 result._fail_all(errors.ClusterError(closed))
             if sent:
                 if wait and holding:
-                    finished = self._read_some(result._complete, None, _SPIN.pays_for(len(result._tasks)), result)
+                    finished = self._read_some(result._complete, None, _SPIN.pays_for(result._task_count), result)
                 return result
             # Submissions made one after another with no wait between them (a loop of apply_async) go
             # out together: one write, and one wake-up of the controller, per batch (_send, or the

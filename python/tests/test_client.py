@@ -313,6 +313,18 @@ class ClientTests(ClusterTestCase):
                              [(r.execution_count, r.execute_result, r.engine_id, r.stdout) for r in replies])
         self.assertEqual(replies[1].stdout, "p 1\n")
 
+    def test_the_tasks_of_a_blocking_execute_are_made_once_when_first_looked_at(self):
+        result = self.rc[:].execute("x = rank", block=True)
+        self.assertNotIn("_tasks", vars(result))  # a blocking execute makes none until looked at
+        seen = []
+        threads = [threading.Thread(target=lambda: seen.append(result._tasks)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertTrue(all(tasks is result._tasks for tasks in seen))
+        self.assertEqual((result.stdout, result.engine_id), (["", ""], [0, 1]))
+
     def test_a_garbled_answer_is_an_error_when_read(self):
         # An answer whose count and flags look right, but whose last frame is not one.
         accepted = protocol.encode(protocol.Frame(protocol.ACCEPTED, 0, 0, -2, 99, [bytes(8) + b"\x02\0\0\0"]))
