@@ -309,6 +309,11 @@ def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced
         last = _last_headers[0]
         if last[0] != targets or last[1] != len(shared) or last[2] != retries:
             last = _last_headers[0] = _submit_header(targets, retries, shared, per_task)
+        if len(shared) == 1:  # code (execute), a pickle (push): the frame up to its last segment in one pack
+            segment = shared[0]
+            n = len(segment)  # bytes, bytearray, or a pickle buffer's flat unsigned-byte memoryview
+            flags = (BALANCED if balanced else 0) | (ONE_ANSWER if one_answer else 0)
+            return last[4].pack(last[5] + n, SUBMIT, op, flags, NO_ENGINE, request_id, 2, last[3], n) + segment
     elif len(per_task) == 1 and not shared:
         last = _last_headers[1]
         if last[0] != targets or last[1] != len(per_task[0]) or last[2] != retries:
@@ -339,17 +344,22 @@ def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced
 
 
 def _submit_header(targets: Sequence[int], retries: int, shared: Sequence[bytes],
-                   per_task: Sequence[Sequence[bytes]]) -> Tuple[Sequence[int], int, int, bytes]:
+                   per_task: Sequence[Sequence[bytes]]) -> tuple:
     """(a copy of targets, the shared or the one task's segment count, retries, the submission's header
-    segment with its length prefix)."""
+    segment with its length prefix, and for a direct request of one segment the Struct of the frame
+    up to that segment and the frame's length without it)."""
     header = _U32_PAIR.pack(retries, len(targets)) + struct.pack(f"<{len(targets)}i", *targets) \
         + _U32_PAIR.pack(len(shared), len(per_task)) + struct.pack(f"<{len(per_task)}I", *map(len, per_task))
     count = len(per_task[0]) if len(per_task) == 1 and not shared else len(shared)
-    return (targets if type(targets) is tuple else list(targets), count, retries, _U32.pack(len(header)) + header)
+    segment = _U32.pack(len(header)) + header
+    # A direct request of one segment: the frame's header, this segment and the next one's length.
+    start = struct.Struct(f"<IBBHiQI{len(segment)}sI") if count == 1 and not per_task else None
+    return (targets if type(targets) is tuple else list(targets), count, retries, segment, start,
+            HEADER_SIZE + len(segment))
 
 
-# (targets, segment count, retries, header segment) of the last direct request, and of the last call
-_last_headers: List[Tuple[Sequence[int], int, int, bytes]] = [((), -1, -1, b""), ((), -1, -1, b"")]
+# _submit_header() of the last direct request, and of the last call
+_last_headers: List[tuple] = [((), -1, -1, b"", None, 0), ((), -1, -1, b"", None, 0)]
 _U32_PAIR = struct.Struct("<II")
 
 

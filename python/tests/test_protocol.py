@@ -89,6 +89,12 @@ class ExampleFrameTests(unittest.TestCase):
                  per_task=[]),
             dict(op=protocol.OP_EXECUTE, targets=[1], balanced=False, retries=None, shared=[b"x = 1"],
                  per_task=[], one_answer=True),
+            # One segment: the frame up to it is packed in one go, whatever holds the segment.
+            dict(op=protocol.OP_IMPORT, targets=[0, 2], balanced=False, retries=1, shared=[memoryview(b"pickle")],
+                 per_task=[]),
+            dict(op=protocol.OP_IMPORT, targets=[0, 2], balanced=False, retries=1, shared=[bytearray(b"pickle")],
+                 per_task=[], one_answer=True),
+            dict(op=protocol.OP_EXECUTE, targets=[0], balanced=False, retries=None, shared=[b""], per_task=[]),
             dict(op=protocol.OP_IMPORT, targets=[2, 5], balanced=False, retries=None, shared=[],
                  per_task=[[b"1", b"A"], [b"1", b"BB"]]),
             dict(op=protocol.OP_CALL, targets=[], balanced=True, retries=3, shared=[],
