@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 import pxsh  # noqa: E402
-from pxsh import protocol  # noqa: E402
+from pxsh import asyncresult, protocol  # noqa: E402
 
 PXSH = os.environ.get("PXSH") or os.path.join(HERE, "..", "..", ".build", "debug", "pxsh")
 
@@ -313,9 +313,20 @@ class ClientTests(ClusterTestCase):
                              [(r.execution_count, r.execute_result, r.engine_id, r.stdout) for r in replies])
         self.assertEqual(replies[1].stdout, "p 1\n")
 
-    def test_the_tasks_of_a_blocking_execute_are_made_once_when_first_looked_at(self):
-        result = self.rc[:].execute("x = rank", block=True)
-        self.assertNotIn("_tasks", vars(result))  # a blocking execute makes none until looked at
+    def test_a_result_that_reads_its_replies_later_makes_its_tasks_once_when_first_looked_at(self):
+        # A blocking execute's whole answer (its ACCEPTED and one reply per engine, as the controller
+        # sends it when the replies come within its hold), built here so that no timing decides the path.
+        accepted = protocol.encode(protocol.Frame(protocol.ACCEPTED, 0, 0, -2, 99, [bytes(8) + b"\x02\0\0\0"]))
+        replies = [protocol.encode(protocol.Frame(protocol.REPLY, protocol.OP_EXECUTE, 0, engine, engine,
+                                                  [bytes(16), b"ok", b"7", b"0", b""]))[4:] for engine in (0, 1)]
+        answer = protocol.encode(protocol.Frame(protocol.ANSWER, 0, 0, -2, 99, [accepted[4:], *replies]))
+        (frame,) = protocol.FrameDecoder().decode(answer)
+        result = pxsh.AsyncResult(self.rc, label="execute", method="execute", engines=[0, 1],
+                                  decode=asyncresult._execute_reply, read_later=True)
+        self.assertTrue(result._take_answer(frame))
+        result._finish()
+        self.assertTrue(result.done())
+        self.assertNotIn("_tasks", vars(result))  # made when first looked at, not before
         seen = []
         threads = [threading.Thread(target=lambda: seen.append(result._tasks)) for _ in range(8)]
         for thread in threads:
@@ -323,6 +334,7 @@ class ClientTests(ClusterTestCase):
         for thread in threads:
             thread.join()
         self.assertTrue(all(tasks is result._tasks for tasks in seen))
+        self.assertEqual([(reply.engine_id, reply.execution_count) for reply in result.get()], [(0, 7), (1, 7)])
         self.assertEqual((result.stdout, result.engine_id), (["", ""], [0, 1]))
 
     def test_a_garbled_answer_is_an_error_when_read(self):
