@@ -309,7 +309,7 @@ def encode_submission(op: int, request_id: int, targets: Sequence[int], balanced
         last = _last_headers[0]
         if last[0] != targets or last[1] != len(shared) or last[2] != retries:
             last = _last_headers[0] = _submit_header(targets, retries, shared, per_task)
-        if len(shared) == 1:  # code (execute), a pickle (push): the frame up to its last segment in one pack
+        if len(shared) == 1:  # an execute's code: the frame up to its last segment in one pack
             segment = shared[0]
             n = len(segment)  # bytes, bytearray, or a pickle buffer's flat unsigned-byte memoryview
             flags = (BALANCED if balanced else 0) | (ONE_ANSWER if one_answer else 0)
