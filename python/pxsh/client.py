@@ -129,32 +129,36 @@ def _hold_sigint(saved) -> None:
     read does, from its recv to the record of what it read, then calls
     _restore_sigmask(saved, None). Python raises KeyboardInterrupt when the call that was running
     returns, so a Ctrl-C that came during recv_into dropped the bytes it read: results, this
-    thread's and others', that never ended. Through ctypes, set up at the first read (importing it
-    takes 3 ms), keeping the GIL (PyDLL) for a call this short: 1.5 µs a pair, where
-    signal.pthread_sigmask, which builds a set of the old mask on each call, takes 4.7."""
-    global _hold_sigint, _restore_sigmask
-    import ctypes
-    libc = ctypes.PyDLL(None)
-    only_sigint = ctypes.create_string_buffer(_SIGSET_SIZE)
-    libc.sigemptyset(only_sigint)
-    libc.sigaddset(only_sigint, signal.SIGINT)
-    _SIGSETS.append(only_sigint)
-    sigmask = libc.pthread_sigmask
-    _hold_sigint = functools.partial(sigmask, signal.SIG_BLOCK, ctypes.c_void_p(ctypes.addressof(only_sigint)))
-    _restore_sigmask = functools.partial(sigmask, signal.SIG_SETMASK)
-    _hold_sigint(saved)
+    thread's and others', that never ended. Through ctypes, keeping the GIL (PyDLL) for a call this
+    short: 1.5 µs a pair, where signal.pthread_sigmask, which builds a set of the old mask on each
+    call, takes 4.7. Set up by _new_sigset, which a client calls before its first read."""
+    raise AssertionError("_hold_sigint before _new_sigset")
 
 
-def _restore_sigmask(saved, _: None) -> None:  # set with _hold_sigint
-    raise AssertionError("_restore_sigmask before _hold_sigint")
+def _restore_sigmask(saved, _: None) -> None:  # set up with _hold_sigint
+    raise AssertionError("_restore_sigmask before _new_sigset")
 
 
 def _new_sigset():
-    """A pointer (ctypes.c_void_p) to a new sigset_t, which it keeps alive."""
+    """A pointer (ctypes.c_void_p) to a new sigset_t holding this thread's signal mask, which it
+    keeps alive: a read restores it even when a Ctrl-C came before its hold saved the mask there
+    (see _read_some). The first call sets up _hold_sigint and _restore_sigmask (importing ctypes
+    takes 3 ms)."""
+    global _hold_sigint, _restore_sigmask
     import ctypes
+    libc = ctypes.PyDLL(None)
+    sigmask = libc.pthread_sigmask
+    if not _SIGSETS:
+        only_sigint = ctypes.create_string_buffer(_SIGSET_SIZE)
+        libc.sigemptyset(only_sigint)
+        libc.sigaddset(only_sigint, signal.SIGINT)
+        _SIGSETS.append(only_sigint)
+        _hold_sigint = functools.partial(sigmask, signal.SIG_BLOCK, ctypes.c_void_p(ctypes.addressof(only_sigint)))
+        _restore_sigmask = functools.partial(sigmask, signal.SIG_SETMASK)
     buffer = ctypes.create_string_buffer(_SIGSET_SIZE)
     pointer = ctypes.c_void_p(ctypes.addressof(buffer))
     pointer.buffer = buffer
+    sigmask(signal.SIG_BLOCK, None, pointer)  # reads the mask, changes nothing
     return pointer
 
 
@@ -721,8 +725,10 @@ class Client:
                             _SPIN.ended(time.perf_counter() - began, budget > 0, False)
                         return []
                 saved = self._saved_sigmask or self._new_saved_sigmask()
-                _hold_sigint(saved)
                 try:
+                    # Inside the try: a Ctrl-C that came just before the hold is raised as its call
+                    # returns, and the mask must be restored then too.
+                    _hold_sigint(saved)
                     # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a
                     # new one, shrink it (mremap) and free it (munmap) for every read.
                     received = sock.recv_into(self._receiving)
@@ -1180,11 +1186,14 @@ def _sigint_held():
     one that came meanwhile raises KeyboardInterrupt (in the main thread) right after. It holds in
     the main thread only if no other thread takes SIGINT (see _start_thread): the kernel gives a
     signal to any thread that lets it through, and Python then raises it in the main thread."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    # The mask read first, and the hold inside the try: a Ctrl-C that came just before the hold is
+    # raised as its call returns, and must find SIGINT let through again.
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, ())
     try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         yield
     finally:
-        if signal.SIGINT not in held:
+        if signal.SIGINT not in before:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 

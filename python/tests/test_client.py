@@ -5,6 +5,7 @@ directory of its own (XDG_RUNTIME_DIR), so other clusters on the machine are not
 """
 
 import concurrent.futures
+import inspect
 import linecache
 import os
 import shutil
@@ -377,6 +378,61 @@ class ClientTests(ClusterTestCase):
         self.assertEqual([outcome for outcome in outcomes if outcome[2] != 3], [])
         self.assertEqual(len(outcomes), len(lines))
         self.assertGreater(sum(fired for _, fired, _ in outcomes), len(lines) // 2)
+
+    def test_a_ctrl_c_at_any_line_of_a_read_up_to_its_recv_leaves_sigint_let_through(self):
+        # A read holds SIGINT back from its recv to the record of what it read (_hold_sigint). A Ctrl-C
+        # that came just before the hold is raised as the hold's call returns: KeyboardInterrupt at
+        # each line of the read up to its recv must leave the thread's mask as it was, and the client
+        # usable. (Later lines run with SIGINT held: no Ctrl-C lands there.) In a thread, as above.
+        lv = self.rc.load_balanced_view()
+        read = type(self.rc)._read_some
+        source, first = inspect.getsourcelines(read)
+        recv = first + next(index for index, text in enumerate(source) if "sock.recv_into(" in text)
+        lines = [line for line in lines_of(read.__code__) if line <= recv]
+        outcomes = []
+
+        def interrupt_each_line():
+            for line in lines:
+                result = lv.apply_async(time.sleep, 0.02)
+                fired = interrupted_at(read.__code__, line, result.get)
+                held = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ())
+                try:
+                    outcomes.append((line, fired, held, lv.apply_async(abs, -3).get(timeout=5)))
+                except Exception as exc:  # a client left stuck: TimeoutError
+                    outcomes.append((line, fired, held, repr(exc)))
+
+        self.assertFalse(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+        thread = threading.Thread(target=interrupt_each_line, daemon=True)
+        thread.start()
+        thread.join(120)
+        self.assertFalse(thread.is_alive(), f"the client was stuck after a Ctrl-C at line {len(outcomes)}"
+                         f" of the read: {outcomes[-1:]}")
+        self.assertEqual([outcome for outcome in outcomes if outcome[2] or outcome[3] != 3], [])
+        self.assertEqual(len(outcomes), len(lines))
+        self.assertGreater(sum(fired for _, fired, _, _ in outcomes), len(lines) // 2)
+
+    def test_a_ctrl_c_at_any_line_of_a_sigint_hold_leaves_sigint_let_through(self):
+        # _sigint_held (a thread's start, an interrupt's send): the same as a read's hold, above, at
+        # each line up to its finally (which runs with SIGINT held until its last call).
+        held = pxsh.client._sigint_held.__wrapped__
+        held_block = held.__code__
+        source, first = inspect.getsourcelines(held)
+        end = first + next(index for index, text in enumerate(source) if text.strip() == "finally:")
+        outcomes = []
+
+        def interrupt_each_line():
+            for line in [line for line in lines_of(held_block) if line < end]:
+                def hold():
+                    with pxsh.client._sigint_held():
+                        pass
+                fired = interrupted_at(held_block, line, hold)
+                outcomes.append((line, fired, signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ())))
+
+        thread = threading.Thread(target=interrupt_each_line)
+        thread.start()
+        thread.join(30)
+        self.assertEqual([outcome for outcome in outcomes if outcome[2]], [])
+        self.assertEqual([fired for _, fired, _ in outcomes], [True] * len(outcomes))
 
     def test_a_ctrl_c_at_any_line_of_a_blocking_submit_leaves_the_client_usable(self):
         # A blocking execute sends and reads its answer inside _submit (its first round of the wait):
