@@ -386,22 +386,20 @@ class ClientTests(ClusterTestCase):
         # usable. (Later lines run with SIGINT held: no Ctrl-C lands there.) In a thread, as above.
         lv = self.rc.load_balanced_view()
         read = type(self.rc)._read_some
-        source, first = inspect.getsourcelines(read)
-        recv = first + next(index for index, text in enumerate(source) if "sock.recv_into(" in text)
-        lines = [line for line in lines_of(read.__code__) if line <= recv]
+        lines = lines_through(read, "sock.recv_into(")
         outcomes = []
 
         def interrupt_each_line():
             for line in lines:
                 result = lv.apply_async(time.sleep, 0.02)
                 fired = interrupted_at(read.__code__, line, result.get)
-                held = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ())
+                held = sigint_blocked()
                 try:
                     outcomes.append((line, fired, held, lv.apply_async(abs, -3).get(timeout=5)))
                 except Exception as exc:  # a client left stuck: TimeoutError
                     outcomes.append((line, fired, held, repr(exc)))
 
-        self.assertFalse(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+        self.assertFalse(sigint_blocked())
         thread = threading.Thread(target=interrupt_each_line, daemon=True)
         thread.start()
         thread.join(120)
@@ -413,20 +411,18 @@ class ClientTests(ClusterTestCase):
 
     def test_a_ctrl_c_at_any_line_of_a_sigint_hold_leaves_sigint_let_through(self):
         # _sigint_held (a thread's start, an interrupt's send): the same as a read's hold, above, at
-        # each line up to its finally (which runs with SIGINT held until its last call).
+        # each line up to its yield (its finally runs with SIGINT held until its last call).
         held = pxsh.client._sigint_held.__wrapped__
         held_block = held.__code__
-        source, first = inspect.getsourcelines(held)
-        end = first + next(index for index, text in enumerate(source) if text.strip() == "finally:")
         outcomes = []
 
         def interrupt_each_line():
-            for line in [line for line in lines_of(held_block) if line < end]:
+            for line in lines_through(held, "yield"):
                 def hold():
                     with pxsh.client._sigint_held():
                         pass
                 fired = interrupted_at(held_block, line, hold)
-                outcomes.append((line, fired, signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ())))
+                outcomes.append((line, fired, sigint_blocked()))
 
         thread = threading.Thread(target=interrupt_each_line)
         thread.start()
@@ -1013,6 +1009,18 @@ class BadInputTests(ClusterTestCase):
 def lines_of(code) -> list:
     """The lines of a function's body."""
     return sorted({line for _, _, line in code.co_lines() if line and line > code.co_firstlineno})
+
+
+def lines_through(function, text: str) -> list:
+    """The lines of a function's body up to the first one that holds `text`."""
+    source, first = inspect.getsourcelines(function)
+    last = first + next(index for index, line in enumerate(source) if text in line)
+    return [line for line in lines_of(function.__code__) if line <= last]
+
+
+def sigint_blocked() -> bool:
+    """Whether this thread holds SIGINT back."""
+    return signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ())
 
 
 def interrupted_at(code, line, call) -> bool:
