@@ -217,10 +217,11 @@ class AsyncResult(concurrent.futures.Future):
     _waiter_list: Optional["_Waiters"] = None  # made when first used (see _waiters)
     _tasks: List[_Task] = _TasksWhenLookedAt()  # a list of the result's own, once made
 
-    def __init__(self, client, *, label: str, method: str, engines: Sequence[Optional[int]],
+    def __init__(self, client, label: str, method: str, engines: Sequence[Optional[int]],
                  decode: Callable[[list], Any], single: bool = False,
                  combine: Optional[Callable[[List[Any]], Any]] = None, read_later: bool = False):
-        """`read_later`: `decode` cannot fail, so a successful reply may be read when first looked at."""
+        """`read_later`: `decode` cannot fail, so a successful reply may be read when first looked at.
+        The arguments may be positional: Client._submit passes a tuple of them (half the cost of keywords)."""
         self._client = client
         if _FUTURE_FIELDS_KNOWN:
             # Future.__init__'s fields: the client's condition instead of a new one per result (a
@@ -663,20 +664,22 @@ class AsyncResult(concurrent.futures.Future):
             self._ended_at = time.time()
         return True
 
-    def _take_answer(self, answer: protocol.Frame) -> bool:
+    def _take_answer(self, answer: protocol.Frame, first: Optional[int] = None) -> bool:
         """Take an ANSWER frame whole, if it holds only the ACCEPTED and one successful reply per task;
         whether it did. A result that reads its replies later keeps it unread, if its tasks' reply
         slots are still unset: the first of those looked at opens the answer (_open_answer), so per
         request, not per task, is all a blocking execute pays for its replies. A result of one task
-        that reads at once (a call) reads the reply now (_take_reply)."""
+        that reads at once (a call) reads the reply now (_take_reply). `first`: the answer's first
+        task id, if the caller found it whole (FrameDecoder.whole_answer)."""
         if not self._read_later:
-            return self._task_count == 1 and self._take_reply(answer)
+            return self._task_count == 1 and self._take_reply(answer, first)
         if self._looked_at_pending:
             return False
         count = self._task_count
-        first = protocol.whole_answer(answer, count)
         if first is None:
-            return False
+            first = protocol.whole_answer(answer, count)
+            if first is None:
+                return False
         self._answer = answer
         self._first_id = first
         self._unread = self._replied = self._replied_tasks = count
@@ -684,9 +687,10 @@ class AsyncResult(concurrent.futures.Future):
             self._settle_untold(_NOT_READ)
         return True
 
-    def _take_reply(self, answer: protocol.Frame) -> bool:
+    def _take_reply(self, answer: protocol.Frame, first: Optional[int]) -> bool:
         """_take_answer for a result of one task that reads its reply at once."""
-        first = protocol.whole_answer(answer, 1)
+        if first is None:
+            first = protocol.whole_answer(answer, 1)
         reply = None if first is None else protocol.only_reply(answer)
         if reply is None:
             return False

@@ -17,6 +17,7 @@ import atexit
 import collections.abc
 import concurrent.futures
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -125,13 +126,11 @@ _SPIN = _Spin()  # one per process: the machine's load is the same for every cli
 
 
 def _hold_sigint(saved) -> None:
-    """Hold SIGINT back in this thread, its mask saved at `saved` (a client's `_saved_sigmask`): a
-    read does, from its recv to the record of what it read, then calls
-    _restore_sigmask(saved, None). Python raises KeyboardInterrupt when the call that was running
-    returns, so a Ctrl-C that came during recv_into dropped the bytes it read: results, this
-    thread's and others', that never ended. Through ctypes, keeping the GIL (PyDLL) for a call this
-    short: 1.5 µs a pair, where signal.pthread_sigmask, which builds a set of the old mask on each
-    call, takes 4.7. Set up by _new_sigset, which a client calls before its first read."""
+    """Hold SIGINT back in this thread, its mask saved at `saved` (the thread's own, see
+    _new_thread_sigmask); _restore_sigmask(saved, None) gives it back. A read holds it from its
+    start to its end, but for its waits (see _read_some). Through ctypes, keeping the GIL (PyDLL)
+    for a call this short: 1.5 µs a pair, where signal.pthread_sigmask, which builds a set of the
+    old mask on each call, takes 4.7. Set up by _new_sigset, which a reading thread calls first."""
     raise AssertionError("_hold_sigint before _new_sigset")
 
 
@@ -160,6 +159,65 @@ def _new_sigset():
     pointer.buffer = buffer
     sigmask(signal.SIG_BLOCK, None, pointer)  # reads the mask, changes nothing
     return pointer
+
+
+class _Waiting:
+    """How a reading thread sleeps until its connection turns readable, with SIGINT held back in the
+    thread (see _read_some) and let through only while it sleeps: ppoll sets the thread's own mask
+    (`saved`) for the wait and the held one back in one step. So a Ctrl-C interrupts the wait, and
+    none lands after it, when bytes may have been read. Made by the first read of a connection: it
+    takes ctypes (see _new_sigset)."""
+
+    def __init__(self, fd: int, poller: select.poll):
+        import ctypes
+        self._poller = poller
+        libc = ctypes.CDLL(None, use_errno=True)  # a call that may sleep lets go of the GIL
+        ppoll = getattr(libc, "ppoll", None)
+        if ppoll is None:  # a libc without ppoll: SIGINT let through around a poll()
+            self.wait = self._wait_around_poll
+            self._timed = None
+            return
+        self._pollfd = ctypes.create_string_buffer(struct.pack("=ihh", fd, select.POLLIN, 0), 8)
+        self.wait = functools.partial(ppoll, self._pollfd, ctypes.c_ulong(1), None)
+        self._timed = functools.partial(ppoll, self._pollfd, ctypes.c_ulong(1))
+        self._timespec = ctypes.c_long * 2  # struct timespec: seconds, nanoseconds
+        self._get_errno = ctypes.get_errno
+
+    def went_on(self) -> None:
+        """After a wait that returned -1: a signal whose handler raised nothing (EINTR) ends it
+        early; any other error raises OSError."""
+        number = self._get_errno()
+        if number != errno.EINTR:
+            raise OSError(number, os.strerror(number))
+
+    def wait_until(self, deadline: float, saved) -> bool:
+        """Whether the connection turned readable before `deadline` (time.monotonic())."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._timed is None:
+                return self._wait_around_poll(saved, max(1, int(remaining * 1000) + 1)) > 0
+            seconds = int(remaining)
+            ready = self._timed(self._timespec(seconds, int((remaining - seconds) * 1e9)), saved)
+            if ready >= 0:
+                return ready > 0
+            self.went_on()
+
+    def _wait_around_poll(self, saved, milliseconds: Optional[int] = None) -> int:
+        _restore_sigmask(saved, None)
+        try:
+            return len(self._poller.poll(milliseconds))
+        finally:
+            _hold_sigint(saved)
+
+
+_THREAD = threading.local()  # sigmask: the thread's own signal mask, which its reads save and restore
+
+
+def _new_thread_sigmask():
+    _THREAD.sigmask = _new_sigset()
+    return _THREAD.sigmask
 
 
 _SIGSET_SIZE = 128  # bytes: sigset_t takes 128 on Linux (glibc, musl), 4 on macOS
@@ -330,7 +388,7 @@ class Client:
         self._reader: Optional[threading.Thread] = None
         self._decoder = protocol.FrameDecoder()
         self._receiving = bytearray(_RECEIVE_SIZE)
-        self._saved_sigmask: Optional[object] = None  # a reader's signal mask (see _hold_sigint)
+        self._waiting: Optional[_Waiting] = None  # how a reading thread waits on this connection
         self._received = memoryview(self._receiving)
         self._outgoing: List[bytes] = []  # submissions held back, sent in one write
         self._waited_since_submit = True
@@ -644,6 +702,7 @@ class Client:
         self._decoder = decoder
         self._poller = select.poll()
         self._poller.register(sock, select.POLLIN)
+        self._waiting = None
         if rest:
             for result in self._dispatch(rest):
                 result._finish()
@@ -711,42 +770,46 @@ class Client:
         if sock is None:
             return []
         reason = None
+        saved = getattr(_THREAD, "sigmask", None) or _new_thread_sigmask()
+        waiting = self._waiting or self._new_waiting(sock)
         try:
-            began = time.perf_counter() if spin else 0.0
-            budget = _SPIN.budget() if spin else 0.0
-            caught = budget > 0 and self._poll_briefly(budget)
-            while True:
-                if deadline is None:
-                    self._poller.poll()
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or not self._poller.poll(max(1, int(remaining * 1000) + 1)):
+            try:
+                # Held from here to the end, let through only while this thread sleeps in the wait:
+                # Python raises KeyboardInterrupt when the call that was running returns, so a Ctrl-C
+                # after a recv_into would drop the bytes it read (results that never end). Inside the
+                # try: a Ctrl-C that came just before the hold is raised as its call returns.
+                _hold_sigint(saved)
+                began = time.perf_counter() if spin else 0.0
+                budget = _SPIN.budget() if spin else 0.0
+                caught = budget > 0 and self._poll_briefly(budget)
+                while True:
+                    if deadline is None:
+                        if waiting.wait(saved) < 0:  # a signal whose handler raised nothing
+                            waiting.went_on()
+                            continue
+                    elif not waiting.wait_until(deadline, saved):
                         if spin:
                             _SPIN.ended(time.perf_counter() - began, budget > 0, False)
                         return []
-                saved = self._saved_sigmask or self._new_saved_sigmask()
-                try:
-                    # Inside the try: a Ctrl-C that came just before the hold is raised as its call
-                    # returns, and the mask must be restored then too.
-                    _hold_sigint(saved)
                     # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a
                     # new one, shrink it (mremap) and free it (munmap) for every read.
                     received = sock.recv_into(self._receiving)
+                    if answer is not None and self._took_whole_answer(received, answer):
+                        if spin:
+                            _SPIN.ended(time.perf_counter() - began, budget > 0, caught)
+                        return [] if answer._state is _FINISHED else [answer]
                     frames = decoder.decode(self._received[:received]) if received else []
-                    if answer is not None and len(frames) == 1 and self._took_whole_answer(frames[0], answer):
-                        finished = [] if answer._state is _FINISHED else [answer]
-                    else:
-                        finished = self._dispatch(frames) if frames else []
-                finally:
-                    _restore_sigmask(saved, None)
-                if spin:
-                    _SPIN.ended(time.perf_counter() - began, budget > 0, caught)
-                    spin = False
-                if not received:
-                    reason = self._failure_reason(None)
-                    break
-                if finished or predicate():
-                    return finished
+                    finished = self._dispatch(frames) if frames else []
+                    if spin:
+                        _SPIN.ended(time.perf_counter() - began, budget > 0, caught)
+                        spin = False
+                    if not received:
+                        break  # the controller's end of file
+                    if finished or predicate():
+                        return finished
+            finally:
+                _restore_sigmask(saved, None)
+            reason = self._failure_reason(None)  # with SIGINT let through: it may wait a second
         except OSError as exc:
             if self._closed:
                 return []
@@ -962,16 +1025,16 @@ class Client:
     # Requests (used by the views)
 
     def _submit(self, result: AsyncResult, op: int, *, targets=(), balanced=False, retries=None,
-                shared=(), per_task=(), wait=False, init: Optional[dict] = None) -> AsyncResult:
+                shared=(), per_task=(), wait=False, init: Optional[tuple] = None) -> AsyncResult:
         """Send a request for `result`.
 
-        `init`: the keywords of `result.__init__`, not yet called. When no other thread reads and the
-        request would go out at once, this thread holds the read side while it sends the request
-        first, then makes and records the result (work done while the engines run costs the round
-        trip almost nothing; before the send, all of it): no thread can take the answer before the
-        result is recorded. `wait`: the caller waits for the result next (block=True); then this
-        thread goes on to read until a result finishes, usually its own: a direct request's answer,
-        and a call's, is one frame. What is left of the wait goes on in _wait_for (result._wait_done).
+        `init`: the arguments of `result.__init__` after the client, not yet called. When no other thread
+        reads and the request would go out at once, this thread holds the read side while it sends the
+        request first, then makes and records the result (work done while the engines run costs the round
+        trip almost nothing; before the send, all of it): no thread can take the answer before the result is
+        recorded. `wait`: the caller waits for the result next (block=True); then this thread goes on to
+        read until a result finishes, usually its own: a direct request's answer, and a call's, is one
+        frame. What is left of the wait goes on in _wait_for (result._wait_done).
         """
         if self._sock is None or self._forked:
             self._ensure_connected()
@@ -998,7 +1061,7 @@ class Client:
                 self._send(data)
                 sent = True
             if init is not None:
-                result.__init__(self, **init)
+                result.__init__(self, *init)
                 if holding:
                     result.submitted = submitted  # when it went out, not when it was made after that
             made = True
@@ -1042,7 +1105,7 @@ class Client:
                 # Gone out before its result was made: make and record it now, to interrupt its tasks,
                 # and before the read side is given back, for a thread that reads next to find it.
                 if not made and init is not None:
-                    result.__init__(self, **init)
+                    result.__init__(self, *init)
                 with self._lock:
                     self._record_request(result, request)
                 recorded = True
@@ -1053,22 +1116,24 @@ class Client:
             for other in finished:
                 other._finish()  # done-callbacks run with the read side free
 
-    def _took_whole_answer(self, frame: protocol.Frame, result: AsyncResult) -> bool:
-        """Whether `frame` is the whole answer to `result`'s request and settled it; if so the read
-        side, which this thread held for it, is given back in the same lock."""
-        if frame.id != result._request or frame.kind != _ANSWER:
+    def _took_whole_answer(self, received: int, result: AsyncResult) -> bool:
+        """Whether the `received` bytes just read are the whole answer to `result`'s request, in one
+        frame (FrameDecoder.whole_answer), and settled it; if so the read side, which this thread held
+        for it, is given back in the same lock. If not, the caller decodes them as any read."""
+        taken = self._decoder.whole_answer(self._received, received, result._request, result._task_count)
+        if taken is None:
             return False
         with self._lock:
-            if not result._take_answer(frame):
+            if not result._take_answer(*taken):
                 return False
-            self._awaiting.pop(frame.id, None)
+            self._awaiting.pop(result._request, None)
             self._reading = None
             _notify_waiters(self._task_condition)
         return True
 
-    def _new_saved_sigmask(self):
-        self._saved_sigmask = _new_sigset()
-        return self._saved_sigmask
+    def _new_waiting(self, sock: socket.socket) -> "_Waiting":
+        self._waiting = _Waiting(sock.fileno(), self._poller)
+        return self._waiting
 
     def _record_request(self, result: AsyncResult, request: int) -> None:
         """Expect the answer to `request` for `result`, and keep the result in history (under the lock)."""

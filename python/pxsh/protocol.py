@@ -148,6 +148,19 @@ class FrameDecoder:
         self._start = start + used
         return out
 
+    def whole_answer(self, data, size: int, request: int, tasks: int) -> Optional[Tuple[Frame, int]]:
+        """The ANSWER frame to `request` and its first task id, if data[:size] is exactly that frame
+        and it holds only its ACCEPTED and `tasks` replies, none failed (whole_answer's checks, read
+        with one unpack), with nothing held back from earlier reads: the usual read of a thread that
+        waits for its answer. None for anything else, which decode() then takes."""
+        if size < _ANSWER_START.size or self._start != len(self._buffer):
+            return None
+        length, kind, op, flags, engine, ident, frames, first_kind, first = _ANSWER_START.unpack_from(data)
+        if length + 4 != size or kind != ANSWER or ident != request or flags & FAILED or frames != tasks + 1 \
+                or first_kind != ACCEPTED or size > self.maximum_frame_size:
+            return None
+        return tuple.__new__(Frame, (kind, op, flags, engine, ident, bytes(data[HEADER_SIZE - 4:size]))), first
+
     def decode(self, data) -> List[Frame]:
         """feed(data), then frames(). With nothing held back from earlier reads (the usual case) the
         frames are read from one copy of data, not from a copy of the buffer it was appended to."""
@@ -250,6 +263,8 @@ def only_reply(answer: Frame) -> Optional[Frame]:
 # the count, that frame's length and the rest of its header; and that frame's first task id.
 _FIRST_KIND_AT = 8
 _FIRST_ID_AT = 32
+# An ANSWER frame up to its first task id: its header, then (as above) its first frame's kind and id.
+_ANSWER_START = struct.Struct(f"<IBBHiQI{_FIRST_KIND_AT - 4}xB{_FIRST_ID_AT - _FIRST_KIND_AT - 1}xQ")
 _U64 = struct.Struct("<Q")
 
 

@@ -113,8 +113,8 @@ def _concat(parts: list):
 _new_result = object.__new__
 
 
-# The keywords of a load-balanced call's AsyncResult.__init__, which Client._submit calls.
-_BALANCED_CALL = {"label": "apply", "method": "apply", "engines": (None,), "decode": _load_value, "single": True}
+# The arguments of a load-balanced call's AsyncResult.__init__ (after the client), which Client._submit calls.
+_BALANCED_CALL = ("apply", "apply", (None,), _load_value, True)
 
 
 def _engine_id(target) -> int:
@@ -254,8 +254,7 @@ class DirectView(View):
     def _direct(self, op: int, label: str, method: str, decode, *, targets=None, shared=(), per_task=(),
                 combine=None, read_later=False, wait=False) -> AsyncResult:
         ids = self._targets(targets)
-        init = {"label": label, "method": method, "engines": ids, "decode": decode,
-                "single": self._is_single(targets), "combine": combine, "read_later": read_later}
+        init = (label, method, ids, decode, self._is_single(targets), combine, read_later)
         return self.client._submit(_new_result(AsyncResult), op, targets=ids, shared=shared, per_task=per_task,
                                    wait=wait, init=init)
 

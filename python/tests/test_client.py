@@ -430,6 +430,45 @@ class ClientTests(ClusterTestCase):
         self.assertEqual([outcome for outcome in outcomes if outcome[2]], [])
         self.assertEqual([fired for _, fired, _ in outcomes], [True] * len(outcomes))
 
+    def test_a_read_gives_its_thread_its_own_mask_back_when_another_thread_read_meanwhile(self):
+        # A blocking execute gives the read side back with its answer, before its read restores the
+        # thread's signal mask: another thread may read in between. Here one that holds SIGINT (as
+        # pxsh's own threads do) reads then, and the first must still get its own mask back; with a
+        # mask saved per client it got the other's, and kept SIGINT held for good. A client of its own:
+        # one whose reader thread reads gives no read side to a blocking execute.
+        client = pxsh.Client(cluster=self.cluster)
+        self.addCleanup(client.close)
+        view = client[:]
+        took_answer = type(client)._took_whole_answer.__code__
+        between = []
+
+        def read_with_sigint_held():
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            between.append(len(view.execute("pass", block=False).get(timeout=10)))
+
+        def read_in_between(frame, event, arg):
+            if event == "return" and arg is True and not between:
+                other = threading.Thread(target=read_with_sigint_held)
+                other.start()
+                other.join(20)
+
+        def blocking_executes():
+            sys.settrace(lambda frame, event, arg: read_in_between if frame.f_code is took_answer else None)
+            try:
+                for _ in range(20):  # until an answer comes whole (under load, replies may come apart)
+                    view.execute("pass", block=True)
+                    if between:
+                        break
+            finally:
+                sys.settrace(None)
+            between.append(sigint_blocked())
+
+        self.assertFalse(sigint_blocked())
+        thread = threading.Thread(target=blocking_executes)  # with this thread's mask: SIGINT let through
+        thread.start()
+        thread.join(60)
+        self.assertEqual(between, [len(view), False])
+
     def test_a_ctrl_c_at_any_line_of_a_blocking_submit_leaves_the_client_usable(self):
         # A blocking execute sends and reads its answer inside _submit (its first round of the wait):
         # KeyboardInterrupt raised at each line of it in turn must leave no claim on the read side and
@@ -522,7 +561,7 @@ class ClientTests(ClusterTestCase):
         import inspect
         submit = type(self.rc)._submit
         source, first = inspect.getsourcelines(submit)
-        line = first + next(i for i, text in enumerate(source) if "result.__init__(self, **init)" in text)
+        line = first + next(i for i, text in enumerate(source) if "result.__init__(self, *init)" in text)
         view = self.rc[:]
         view.execute("import time", block=True)
         before = len(self.rc.history)
@@ -922,7 +961,7 @@ class BadInputTests(ClusterTestCase):
         lv = self.rc.load_balanced_view()
         submit = pxsh.Client._submit.__code__
         line = next(n for n in lines_of(submit)
-                    if "result.__init__(self, **init)" in linecache.getline(submit.co_filename, n))
+                    if "result.__init__(self, *init)" in linecache.getline(submit.co_filename, n))
         slow = self.rc[0].execute("import time; time.sleep(0.3)")
         self.assertFalse(slow.done())  # a look at results: the call goes out at once, not batched with it
         reader = threading.Thread(target=slow.get, daemon=True)
