@@ -1141,6 +1141,28 @@ class InterruptTests(ClusterTestCase):
         open(release, "w").close()
         self.assertEqual(a.get(), "finished normally")
 
+    def test_without_ppoll_a_read_waits_lets_a_ctrl_c_through_and_times_out_the_same(self):
+        # A libc without ppoll: a read lets SIGINT through around a poll() instead (_Waiting's fallback).
+        client = pxsh.Client(cluster=self.cluster)
+        self.addCleanup(client.close)
+        self.assertEqual(client[:].apply_sync(abs, -2), [2, 2])  # connected, and a read made its _Waiting
+        waiting = client._waiting
+        waiting.wait, waiting._timed = waiting._wait_around_poll, None
+        self.assertEqual(client[:].apply_sync(abs, -3), [3, 3])
+        scratch = tempfile.mkdtemp(prefix="pxsh-pyint-")
+        self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)
+        started = os.path.join(scratch, "started")
+        slow = client[0].apply_async(mark_and_sleep, started, 20)  # unbroken, Ctrl-C ends it at once
+        with self.assertRaises(TimeoutError):
+            slow.get(timeout=0.2)
+        press_ctrl_c_once(lambda: os.path.exists(started))
+        with self.assertRaises(KeyboardInterrupt):
+            slow.get()
+        self.assertFalse(sigint_blocked())
+        with self.assertRaises(pxsh.RemoteError) as raised:
+            slow.get(timeout=10)
+        self.assertEqual(raised.exception.ename, "KeyboardInterrupt")
+
     def test_a_ctrl_c_that_comes_as_a_read_returns_loses_nothing_it_read(self):
         # Python raises KeyboardInterrupt when the call that was running returns: a Ctrl-C during
         # recv_into came out after the read, and what it read was dropped (results that never ended,
