@@ -126,8 +126,8 @@ _SPIN = _Spin()  # one per process: the machine's load is the same for every cli
 
 
 def _hold_sigint(saved) -> None:
-    """Hold SIGINT back in this thread, its mask saved at `saved` (the thread's own, see
-    _new_thread_sigmask); _restore_sigmask(saved, None) gives it back. A read holds it from its
+    """Hold SIGINT back in this thread, its mask saved at `saved` (a buffer of the thread's, see
+    _read_some); _restore_sigmask(saved, None) gives it back. A read holds it from its
     start to its end, but for its waits (see _read_some). Through ctypes, keeping the GIL (PyDLL)
     for a call this short: 1.5 µs a pair, where signal.pthread_sigmask, which builds a set of the
     old mask on each call, takes 4.7. Set up by _new_sigset, which a reading thread calls first."""
@@ -164,9 +164,10 @@ def _new_sigset():
 class _Waiting:
     """How a reading thread sleeps until its connection turns readable, with SIGINT held back in the
     thread (see _read_some) and let through only while it sleeps: ppoll sets the thread's own mask
-    (`saved`) for the wait and the held one back in one step. So a Ctrl-C interrupts the wait, and
-    none lands after it, when bytes may have been read. Made by the first read of a connection: it
-    takes ctypes (see _new_sigset)."""
+    (`saved`) for the wait and the held one back in one step. So a Ctrl-C this thread takes
+    interrupts the wait, and none comes after it, when bytes may have been read (one that another
+    thread of the process takes still raises here at the next check). Made by the first read of a
+    connection: it takes ctypes (see _new_sigset)."""
 
     def __init__(self, fd: int, poller: select.poll):
         import ctypes
@@ -197,7 +198,10 @@ class _Waiting:
             if remaining <= 0:
                 return False
             if self._timed is None:
-                return self._wait_around_poll(saved, max(1, int(remaining * 1000) + 1)) > 0
+                if self._wait_around_poll(saved, max(1, int(min(remaining, _LONGEST_WAIT) * 1000) + 1)) > 0:
+                    return True
+                continue
+            remaining = min(remaining, _LONGEST_WAIT)  # the wait goes on after it
             seconds = int(remaining)
             ready = self._timed(self._timespec(seconds, int((remaining - seconds) * 1e9)), saved)
             if ready >= 0:
@@ -212,12 +216,8 @@ class _Waiting:
             _hold_sigint(saved)
 
 
-_THREAD = threading.local()  # sigmask: the thread's own signal mask, which its reads save and restore
-
-
-def _new_thread_sigmask():
-    _THREAD.sigmask = _new_sigset()
-    return _THREAD.sigmask
+_LONGEST_WAIT = 1e6  # seconds: a longer timeout (even math.inf) waits in several of these
+_THREAD = threading.local()  # sigmask: a buffer for the thread's signal mask, which its reads save and restore
 
 
 _SIGSET_SIZE = 128  # bytes: sigset_t takes 128 on Linux (glibc, musl), 4 on macOS
@@ -759,9 +759,10 @@ class Client:
                    answer: Optional[AsyncResult] = None) -> list:
         """Read frames until one batch finished results or predicate() holds; the results finished.
 
-        The caller holds the read side. Every wait is in poll(), so the socket stays blocking. A
-        recv() that blocks would also be woken each time the controller takes in what this side
-        sent (Linux wakes a Unix socket's readers on write space too): one more wake-up per call.
+        The caller holds the read side. Every wait is in ppoll (_Waiting), so the socket stays
+        blocking. A recv() that blocks would also be woken each time the controller takes in what
+        this side sent (Linux wakes a Unix socket's readers on write space too): one more wake-up
+        per call.
         With `spin`, the first wait polls for a while before it sleeps (see _Spin). `answer`: a
         recorded result the caller waits for (see _submit): a read that is its whole answer in one
         frame (the usual case) settles it and gives the read side back at once.
@@ -770,7 +771,9 @@ class Client:
         if sock is None:
             return []
         reason = None
-        saved = getattr(_THREAD, "sigmask", None) or _new_thread_sigmask()
+        # The thread's mask buffer, taken for this read: a signal handler that runs after a wait (in
+        # this read, with SIGINT held) and reads in turn must save its mask elsewhere.
+        saved = _THREAD.__dict__.pop("sigmask", None) or _new_sigset()
         waiting = self._waiting or self._new_waiting(sock)
         try:
             try:
@@ -786,6 +789,8 @@ class Client:
                     if deadline is None:
                         if waiting.wait(saved) < 0:  # a signal whose handler raised nothing
                             waiting.went_on()
+                            if predicate():  # the handler read (and ended the wait) itself
+                                return []
                             continue
                     elif not waiting.wait_until(deadline, saved):
                         if spin:
@@ -808,6 +813,7 @@ class Client:
                     if finished or predicate():
                         return finished
             finally:
+                _THREAD.sigmask = saved  # given back first: a Ctrl-C is raised as the restore returns
                 _restore_sigmask(saved, None)
             reason = self._failure_reason(None)  # with SIGINT let through: it may wait a second
         except OSError as exc:

@@ -157,7 +157,7 @@ class FrameDecoder:
             return None
         length, kind, op, flags, engine, ident, frames, first_kind, first = _ANSWER_START.unpack_from(data)
         if length + 4 != size or kind != ANSWER or ident != request or flags & FAILED or frames != tasks + 1 \
-                or first_kind != ACCEPTED or size > self.maximum_frame_size:
+                or first_kind != ACCEPTED or frames > (length - 20) >> 2 or size > self.maximum_frame_size:
             return None
         return tuple.__new__(Frame, (kind, op, flags, engine, ident, bytes(data[HEADER_SIZE - 4:size]))), first
 

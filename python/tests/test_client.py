@@ -1099,8 +1099,9 @@ def mark_and_sleep(started, seconds):
     return seconds
 
 
-def press_ctrl_c_once(ready):
-    """Once ready() holds and the main thread waits on a result, SIGINT it, as a user's Ctrl-C would."""
+def press_ctrl_c_once(ready, waiting_in="_wait_for"):
+    """Once ready() holds and the main thread waits on a result (in `waiting_in`), SIGINT it, as a
+    user's Ctrl-C would."""
     main = threading.main_thread()
 
     def press():
@@ -1112,7 +1113,7 @@ def press_ctrl_c_once(ready):
             while frame is not None:
                 names.add(frame.f_code.co_name)
                 frame = frame.f_back
-            if "_wait_for" in names:
+            if waiting_in in names:
                 break
             time.sleep(0.01)
         signal.pthread_kill(main.ident, signal.SIGINT)  # a real signal: it wakes a blocked wait
@@ -1162,6 +1163,27 @@ class InterruptTests(ClusterTestCase):
         with self.assertRaises(pxsh.RemoteError) as raised:
             slow.get(timeout=10)
         self.assertEqual(raised.exception.ename, "KeyboardInterrupt")
+
+    def test_a_signal_handler_that_uses_the_client_during_a_wait_leaves_ctrl_c_working(self):
+        # A handler runs as the wait it woke returns, inside the read (SIGINT held): when it reads in
+        # turn, that read must save its mask apart (the first would restore SIGINT held for good), and
+        # the first read must see its result ended if the handler's read took its answer in.
+        client = pxsh.Client(cluster=self.cluster)
+        self.addCleanup(client.close)
+        client[:].execute("import time", block=True)
+        handled = []
+        previous = signal.signal(signal.SIGINT, lambda *_: handled.append(client[0].apply_sync(abs, -5)))
+        self.addCleanup(signal.signal, signal.SIGINT, previous)
+        press_ctrl_c_once(lambda: True, "_read_some")  # a blocking execute reads in _submit
+        client[0].execute("time.sleep(1)", block=True)
+        self.assertEqual(handled, [5])
+        self.assertFalse(sigint_blocked())
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        press_ctrl_c_once(lambda: True, "_read_some")
+        began = time.monotonic()
+        with self.assertRaises(KeyboardInterrupt):
+            client[0].execute("time.sleep(20)", block=True)
+        self.assertLess(time.monotonic() - began, 10)
 
     def test_a_ctrl_c_that_comes_as_a_read_returns_loses_nothing_it_read(self):
         # Python raises KeyboardInterrupt when the call that was running returns: a Ctrl-C during

@@ -174,6 +174,29 @@ class ExampleFrameTests(unittest.TestCase):
         body = decoded.segments
         self.assertIsNone(protocol.only_reply(decoded._replace(segments=body[:4] + b"\xff\x00\x00\x00" + body[8:])))
 
+    def test_a_waiting_thread_s_whole_answer_is_read_from_the_bytes_it_read(self):
+        (answer,) = [frame for frame, _ in examples() if frame.kind == protocol.ANSWER]
+        data = protocol.encode(answer)
+        (decoded,) = protocol.FrameDecoder().decode(data)
+        decoder = protocol.FrameDecoder()
+        self.assertEqual(decoder.whole_answer(memoryview(data), len(data), answer.id, 1), (decoded, 7))
+        # Anything else is None, and decode() reads it: another request or number of tasks, more or
+        # fewer bytes, a failed answer, one whose first frame is no ACCEPTED, a frame count beyond
+        # what its length can hold, bytes held back from an earlier read.
+        self.assertIsNone(decoder.whole_answer(data, len(data), answer.id + 1, 1))
+        self.assertIsNone(decoder.whole_answer(data, len(data), answer.id, 2))
+        self.assertIsNone(decoder.whole_answer(data + bytes(4), len(data) + 4, answer.id, 1))
+        self.assertIsNone(decoder.whole_answer(data, len(data) - 1, answer.id, 1))
+        failed = protocol.encode(answer._replace(flags=answer.flags | protocol.FAILED))
+        self.assertIsNone(decoder.whole_answer(failed, len(failed), answer.id, 1))
+        inner = [f._replace(segments=list(protocol.segments_of(f))) for f in protocol.frames_in(decoded)]
+        swapped = protocol.encode(answer._replace(segments=[protocol.encode(f)[4:] for f in reversed(inner)]))
+        self.assertIsNone(decoder.whole_answer(swapped, len(swapped), answer.id, 1))
+        overcounted = data[:protocol.HEADER_SIZE - 4] + (1000).to_bytes(4, "little") + data[protocol.HEADER_SIZE:]
+        self.assertIsNone(decoder.whole_answer(overcounted, len(overcounted), answer.id, 999))
+        decoder.feed(data[:5])
+        self.assertIsNone(decoder.whole_answer(data, len(data), answer.id, 1))
+
     def test_a_frame_whose_segments_overrun_it_is_an_error(self):
         for kind in (protocol.REPLY, protocol.STREAM):
             with self.subTest(kind=kind):
