@@ -191,22 +191,25 @@ class _Waiting:
         if number != errno.EINTR:
             raise OSError(number, os.strerror(number))
 
-    def wait_until(self, deadline: float, saved) -> bool:
-        """Whether the connection turned readable before `deadline` (time.monotonic())."""
+    def wait_until(self, deadline: float, saved, predicate: Callable[[], bool]) -> bool:
+        """Whether the connection turned readable before `deadline` (time.monotonic()); False also
+        once predicate() holds after a signal's handler ran (it may have read, see _read_some)."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
+            remaining = min(remaining, _LONGEST_WAIT)  # a longer wait goes on after it
             if self._timed is None:
-                if self._wait_around_poll(saved, max(1, int(min(remaining, _LONGEST_WAIT) * 1000) + 1)) > 0:
+                if self._wait_around_poll(saved, max(1, int(remaining * 1000) + 1)) > 0:
                     return True
                 continue
-            remaining = min(remaining, _LONGEST_WAIT)  # the wait goes on after it
             seconds = int(remaining)
             ready = self._timed(self._timespec(seconds, int((remaining - seconds) * 1e9)), saved)
             if ready >= 0:
                 return ready > 0
             self.went_on()
+            if predicate():
+                return False
 
     def _wait_around_poll(self, saved, milliseconds: Optional[int] = None) -> int:
         _restore_sigmask(saved, None)
@@ -217,7 +220,7 @@ class _Waiting:
 
 
 _LONGEST_WAIT = 1e6  # seconds: a longer timeout (even math.inf) waits in several of these
-_THREAD = threading.local()  # sigmask: a buffer for the thread's signal mask, which its reads save and restore
+_THREAD = threading.local()  # sigmask: a buffer of the thread's, where a read saves its mask
 
 
 _SIGSET_SIZE = 128  # bytes: sigset_t takes 128 on Linux (glibc, musl), 4 on macOS
@@ -792,7 +795,7 @@ class Client:
                             if predicate():  # the handler read (and ended the wait) itself
                                 return []
                             continue
-                    elif not waiting.wait_until(deadline, saved):
+                    elif not waiting.wait_until(deadline, saved, predicate):
                         if spin:
                             _SPIN.ended(time.perf_counter() - began, budget > 0, False)
                         return []

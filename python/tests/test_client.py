@@ -1167,17 +1167,36 @@ class InterruptTests(ClusterTestCase):
     def test_a_signal_handler_that_uses_the_client_during_a_wait_leaves_ctrl_c_working(self):
         # A handler runs as the wait it woke returns, inside the read (SIGINT held): when it reads in
         # turn, that read must save its mask apart (the first would restore SIGINT held for good), and
-        # the first read must see its result ended if the handler's read took its answer in.
+        # the first read must see its result ended when the handler's read took its answer in: here
+        # the handler waits on engine 1 for longer than the first read's task on engine 0 runs.
         client = pxsh.Client(cluster=self.cluster)
         self.addCleanup(client.close)
         client[:].execute("import time", block=True)
-        handled = []
-        previous = signal.signal(signal.SIGINT, lambda *_: handled.append(client[0].apply_sync(abs, -5)))
+        handled, stuck = [], threading.Event()
+
+        def handler(*_):
+            if stuck.is_set():
+                raise AssertionError("a read still waited for an answer the handler's read took in")
+            handled.append(client[1].apply_sync(time.sleep, 1.5))
+
+        previous = signal.signal(signal.SIGINT, handler)
         self.addCleanup(signal.signal, signal.SIGINT, previous)
-        press_ctrl_c_once(lambda: True, "_read_some")  # a blocking execute reads in _submit
-        client[0].execute("time.sleep(1)", block=True)
-        self.assertEqual(handled, [5])
-        self.assertFalse(sigint_blocked())
+        main = threading.get_ident()
+
+        def unless_done_in_10_s(done):
+            if not done.wait(10):
+                stuck.set()
+                signal.pthread_kill(main, signal.SIGINT)
+
+        for wait in (lambda: client[0].execute("time.sleep(1)", block=True),  # read in _submit
+                     lambda: client[0].apply_async(time.sleep, 1).get(timeout=60)):  # a timed wait
+            done = threading.Event()
+            threading.Thread(target=unless_done_in_10_s, args=(done,), daemon=True).start()
+            press_ctrl_c_once(lambda: True, "_read_some")
+            wait()
+            done.set()
+            self.assertFalse(sigint_blocked())
+        self.assertEqual(handled, [None, None])
         signal.signal(signal.SIGINT, signal.default_int_handler)
         press_ctrl_c_once(lambda: True, "_read_some")
         began = time.monotonic()
