@@ -778,6 +778,7 @@ class Client:
         # this read, with SIGINT held) and reads in turn must save its mask elsewhere.
         saved = _THREAD.__dict__.pop("sigmask", None) or _new_sigset()
         waiting = self._waiting or self._new_waiting(sock)
+        taking_in = False  # from a recv_into to the record of what it read: a failure then loses bytes
         try:
             try:
                 # Held from here to the end, let through only while this thread sleeps in the wait:
@@ -801,6 +802,7 @@ class Client:
                         return []
                     # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a
                     # new one, shrink it (mremap) and free it (munmap) for every read.
+                    taking_in = True
                     received = sock.recv_into(self._receiving)
                     if answer is not None and self._took_whole_answer(received, answer):
                         if spin:
@@ -808,6 +810,7 @@ class Client:
                         return [] if answer._state is _FINISHED else [answer]
                     frames = decoder.decode(self._received[:received]) if received else []
                     finished = self._dispatch(frames) if frames else []
+                    taking_in = False
                     if spin:
                         _SPIN.ended(time.perf_counter() - began, budget > 0, caught)
                         spin = False
@@ -822,12 +825,17 @@ class Client:
         except OSError as exc:
             if self._closed:
                 return []
+            if not taking_in:  # a signal's handler raised it in a wait (TimeoutError is one): nothing read
+                raise
             reason = self._failure_reason(exc)
         except protocol.ProtocolError as exc:
             reason = f"the controller sent an invalid frame: {exc}"
         except (KeyboardInterrupt, SystemExit):
             raise
-        except Exception as exc:  # a bug here must not leave results waiting forever
+        except Exception as exc:
+            if not taking_in:  # raised by a signal's handler in a wait, as a SIGALRM timeout's: nothing read
+                raise
+            # A failure once bytes were read must not leave results waiting forever for them.
             reason = f"the client's reader failed: {type(exc).__name__}: {exc}"
         self._close(reason)
         return []

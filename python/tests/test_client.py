@@ -1204,6 +1204,31 @@ class InterruptTests(ClusterTestCase):
             client[0].execute("time.sleep(20)", block=True)
         self.assertLess(time.monotonic() - began, 10)
 
+    def test_an_exception_a_signal_handler_raises_in_a_wait_comes_out_and_leaves_the_client_usable(self):
+        # A SIGALRM timeout, as scripts and pytest-timeout make one: its handler raises while a read
+        # waits, before anything was read. The exception comes out of the wait, the client stays usable
+        # and the request so cut short still ends (the client was closed: "the client's reader failed").
+        client = pxsh.Client(cluster=self.cluster)
+        self.addCleanup(client.close)
+        client[:].execute("import time", block=True)
+
+        class Late(Exception):
+            pass
+
+        previous = signal.getsignal(signal.SIGALRM)
+        self.addCleanup(signal.signal, signal.SIGALRM, previous)
+        for late in (Late, TimeoutError):  # TimeoutError is an OSError, as a connection's failures are
+            def alarm(*_, late=late):
+                raise late("too late")
+
+            signal.signal(signal.SIGALRM, alarm)
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with self.assertRaises(late):
+                client[0].execute("time.sleep(1)", block=True)
+            self.assertEqual(client[:].apply_sync(abs, -1), [1, 1])
+        self.assertTrue(client.wait(timeout=10), client.outstanding)
+        self.assertFalse(sigint_blocked())
+
     def test_a_ctrl_c_that_comes_as_a_read_returns_loses_nothing_it_read(self):
         # Python raises KeyboardInterrupt when the call that was running returns: a Ctrl-C during
         # recv_into came out after the read, and what it read was dropped (results that never ended,
