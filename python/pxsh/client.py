@@ -392,6 +392,7 @@ class Client:
         self._decoder = protocol.FrameDecoder()
         self._receiving = bytearray(_RECEIVE_SIZE)
         self._waiting: Optional[_Waiting] = None  # how a reading thread waits on this connection
+        self._left_unfinished: list = []  # results a read completed that an exception kept from _finish
         self._received = memoryview(self._receiving)
         self._outgoing: List[bytes] = []  # submissions held back, sent in one write
         self._waited_since_submit = True
@@ -753,6 +754,8 @@ class Client:
             finally:
                 if reading and self._reading == me:  # unless given back with the answer
                     self._release_reading()
+                if self._left_unfinished:  # an exception cut a read short (see _read_some)
+                    self._finish_left()
             for result in finished:
                 result._finish()  # its done-callbacks run here, with the read side free
             if predicate():
@@ -779,6 +782,7 @@ class Client:
         saved = _THREAD.__dict__.pop("sigmask", None) or _new_sigset()
         waiting = self._waiting or self._new_waiting(sock)
         taking_in = False  # from a recv_into to the record of what it read: a failure then loses bytes
+        finished: list = []  # the results this read completed, for the caller to _finish
         try:
             try:
                 # Held from here to the end, let through only while this thread sleeps in the wait:
@@ -807,7 +811,9 @@ class Client:
                     if answer is not None and self._took_whole_answer(received, answer):
                         if spin:
                             _SPIN.ended(time.perf_counter() - began, budget > 0, caught)
-                        return [] if answer._state is _FINISHED else [answer]
+                        if answer._state is not _FINISHED:
+                            finished = [answer]
+                        return finished
                     frames = decoder.decode(self._received[:received]) if received else []
                     finished = self._dispatch(frames) if frames else []
                     taking_in = False
@@ -826,19 +832,37 @@ class Client:
             if self._closed:
                 return []
             if not taking_in:  # a signal's handler raised it in a wait (TimeoutError is one): nothing read
+                self._keep_unfinished(finished)
                 raise
             reason = self._failure_reason(exc)
         except protocol.ProtocolError as exc:
             reason = f"the controller sent an invalid frame: {exc}"
         except (KeyboardInterrupt, SystemExit):
+            # As the read gives SIGINT back (or a signal's handler, at any check once what it read is
+            # recorded): the results it completed are finished by the next wait.
+            self._keep_unfinished(finished)
             raise
         except Exception as exc:
             if not taking_in:  # raised by a signal's handler in a wait, as a SIGALRM timeout's: nothing read
+                self._keep_unfinished(finished)
                 raise
             # A failure once bytes were read must not leave results waiting forever for them.
             reason = f"the client's reader failed: {type(exc).__name__}: {exc}"
         self._close(reason)
         return []
+
+    def _keep_unfinished(self, finished: list) -> None:
+        if finished:
+            with self._lock:
+                self._left_unfinished += finished
+
+    def _finish_left(self) -> None:
+        """Finish the results a read completed that an exception kept from their _finish (a Ctrl-C
+        raised as the read gave SIGINT back): their waiters and done-callbacks are told now."""
+        with self._lock:
+            left, self._left_unfinished = self._left_unfinished, []
+        for result in left:
+            result._finish()
 
     def _failure_reason(self, failure: Optional[OSError]) -> str:
         """Why the connection ended: `failure` of a send or receive, or None for the controller's end of file."""
@@ -893,6 +917,8 @@ class Client:
         finally:
             if reading:
                 self._release_reading()
+            if self._left_unfinished:  # an exception cut a read short (see _read_some)
+                self._finish_left()
         for result in finished:
             result._finish()
 
@@ -1132,6 +1158,8 @@ class Client:
                 self._undo_submit(result, request, sent, wait)
             for other in finished:
                 other._finish()  # done-callbacks run with the read side free
+            if self._left_unfinished:  # an exception cut a read short (see _read_some)
+                self._finish_left()
 
     def _took_whole_answer(self, received: int, result: AsyncResult) -> bool:
         """Whether the `received` bytes just read are the whole answer to `result`'s request, in one

@@ -1229,6 +1229,29 @@ class InterruptTests(ClusterTestCase):
         self.assertTrue(client.wait(timeout=10), client.outstanding)
         self.assertFalse(sigint_blocked())
 
+    def test_results_a_read_completed_are_finished_when_a_ctrl_c_comes_as_it_gives_sigint_back(self):
+        # A Ctrl-C that comes while a read records what it read is raised as the read gives SIGINT back,
+        # once the read completed another result: that result must still be finished (its waiters and
+        # callbacks told), not left complete but pending until something looks at it.
+        client = pxsh.Client(cluster=self.cluster)
+        self.addCleanup(client.close)
+        client[:].execute("import time", block=True)
+        other = client[0].apply_async(time.sleep, 0.3)
+        main = threading.get_ident()
+        dispatch = client._dispatch
+
+        def dispatch_then_ctrl_c(frames):
+            finished = dispatch(frames)
+            if other in finished and threading.get_ident() == main:
+                signal.pthread_kill(main, signal.SIGINT)  # held now: raised as the read gives it back
+            return finished
+
+        client._dispatch = dispatch_then_ctrl_c
+        with self.assertRaises(KeyboardInterrupt):
+            client[1].apply_async(time.sleep, 3).get(timeout=10)
+        self.assertEqual(concurrent.futures.wait([other], timeout=0).done, {other})
+        self.assertIsNone(other.result(timeout=0))
+
     def test_a_ctrl_c_that_comes_as_a_read_returns_loses_nothing_it_read(self):
         # Python raises KeyboardInterrupt when the call that was running returns: a Ctrl-C during
         # recv_into came out after the read, and what it read was dropped (results that never ended,
