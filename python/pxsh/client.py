@@ -828,26 +828,22 @@ class Client:
                 _THREAD.sigmask = saved  # given back first: a Ctrl-C is raised as the restore returns
                 _restore_sigmask(saved, None)
             reason = self._failure_reason(None)  # with SIGINT let through: it may wait a second
-        except OSError as exc:
-            if self._closed:
+        except BaseException as exc:
+            if isinstance(exc, OSError) and self._closed:
                 return []
-            if not taking_in:  # a signal's handler raised it in a wait (TimeoutError is one): nothing read
-                self._keep_unfinished(finished)
-                raise
-            reason = self._failure_reason(exc)
-        except protocol.ProtocolError as exc:
-            reason = f"the controller sent an invalid frame: {exc}"
-        except (KeyboardInterrupt, SystemExit):
-            # As the read gives SIGINT back (or a signal's handler, at any check once what it read is
-            # recorded): the results it completed are finished by the next wait.
-            self._keep_unfinished(finished)
-            raise
-        except Exception as exc:
-            if not taking_in:  # raised by a signal's handler in a wait, as a SIGALRM timeout's: nothing read
+            if not taking_in or not isinstance(exc, Exception):
+                # A Ctrl-C (as the read gives SIGINT back), or an exception a signal's handler raised in a
+                # wait (a SIGALRM timeout's; TimeoutError is an OSError): nothing read is lost, so it goes to
+                # the caller, and the results this read completed are finished by the wait (_finish_left).
                 self._keep_unfinished(finished)
                 raise
             # A failure once bytes were read must not leave results waiting forever for them.
-            reason = f"the client's reader failed: {type(exc).__name__}: {exc}"
+            if isinstance(exc, OSError):
+                reason = self._failure_reason(exc)
+            elif isinstance(exc, protocol.ProtocolError):
+                reason = f"the controller sent an invalid frame: {exc}"
+            else:
+                reason = f"the client's reader failed: {type(exc).__name__}: {exc}"
         self._close(reason)
         return []
 

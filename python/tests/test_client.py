@@ -48,6 +48,12 @@ class ClusterTestCase(unittest.TestCase):
             raise RuntimeError(f"pxsh cluster start failed: {started.stdout}{started.stderr}")
         cls.rc = pxsh.Client(cluster=cls.cluster)
 
+    def own_client(self) -> "pxsh.Client":
+        """A client of this test's own, closed after it (the class's may have a reader thread)."""
+        client = pxsh.Client(cluster=self.cluster)
+        self.addCleanup(client.close)
+        return client
+
     @classmethod
     def tearDownClass(cls):
         cls.rc.close()
@@ -436,8 +442,7 @@ class ClientTests(ClusterTestCase):
         # pxsh's own threads do) reads then, and the first must still get its own mask back; with a
         # mask saved per client it got the other's, and kept SIGINT held for good. A client of its own:
         # one whose reader thread reads gives no read side to a blocking execute.
-        client = pxsh.Client(cluster=self.cluster)
-        self.addCleanup(client.close)
+        client = self.own_client()
         view = client[:]
         took_answer = type(client)._took_whole_answer.__code__
         between = []
@@ -506,8 +511,7 @@ class ClientTests(ClusterTestCase):
         # of _submit in turn, with a thread that reads throughout (the second way) or that begins to
         # read as soon as the read side is given back (the first), must leave every call made ending
         # and the read side free for another thread's call. In a thread of its own, as above.
-        client = pxsh.Client(cluster=self.cluster)
-        self.addCleanup(client.close)
+        client = self.own_client()
         lv = client.load_balanced_view()
         submit = type(client)._submit.__code__
         outcomes = []
@@ -1144,8 +1148,7 @@ class InterruptTests(ClusterTestCase):
 
     def test_without_ppoll_a_read_waits_lets_a_ctrl_c_through_and_times_out_the_same(self):
         # A libc without ppoll: a read lets SIGINT through around a poll() instead (_Waiting's fallback).
-        client = pxsh.Client(cluster=self.cluster)
-        self.addCleanup(client.close)
+        client = self.own_client()
         self.assertEqual(client[:].apply_sync(abs, -2), [2, 2])  # connected, and a read made its _Waiting
         waiting = client._waiting
         waiting.wait, waiting._timed = waiting._wait_around_poll, None
@@ -1169,8 +1172,7 @@ class InterruptTests(ClusterTestCase):
         # turn, that read must save its mask apart (the first would restore SIGINT held for good), and
         # the first read must see its result ended when the handler's read took its answer in: here
         # the handler waits on engine 1 for longer than the first read's task on engine 0 runs.
-        client = pxsh.Client(cluster=self.cluster)
-        self.addCleanup(client.close)
+        client = self.own_client()
         client[:].execute("import time", block=True)
         handled, stuck = [], threading.Event()
 
@@ -1208,8 +1210,7 @@ class InterruptTests(ClusterTestCase):
         # A SIGALRM timeout, as scripts and pytest-timeout make one: its handler raises while a read
         # waits, before anything was read. The exception comes out of the wait, the client stays usable
         # and the request so cut short still ends (the client was closed: "the client's reader failed").
-        client = pxsh.Client(cluster=self.cluster)
-        self.addCleanup(client.close)
+        client = self.own_client()
         client[:].execute("import time", block=True)
 
         class Late(Exception):
@@ -1233,8 +1234,7 @@ class InterruptTests(ClusterTestCase):
         # A Ctrl-C that comes while a read records what it read is raised as the read gives SIGINT back,
         # once the read completed another result: that result must still be finished (its waiters and
         # callbacks told), not left complete but pending until something looks at it.
-        client = pxsh.Client(cluster=self.cluster)
-        self.addCleanup(client.close)
+        client = self.own_client()
         client[:].execute("import time", block=True)
         other = client[0].apply_async(time.sleep, 0.3)
         main = threading.get_ident()
