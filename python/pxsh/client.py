@@ -20,7 +20,9 @@ import contextlib
 import errno
 import functools
 import json
+import math
 import os
+import _signal
 import select
 import signal
 import socket
@@ -125,63 +127,86 @@ class _Spin:
 _SPIN = _Spin()  # one per process: the machine's load is the same for every client
 
 
-def _hold_sigint(saved) -> None:
-    """Hold SIGINT back in this thread, its mask saved at `saved` (a buffer of the thread's, see
-    _read_some); _restore_sigmask(saved, None) gives it back. A read holds it from its
-    start to its end, but for its waits (see _read_some). Through ctypes, keeping the GIL (PyDLL)
-    for a call this short: 1.5 µs a pair, where signal.pthread_sigmask, which builds a set of the
-    old mask on each call, takes 4.7. Set up by _new_sigset, which a reading thread calls first."""
-    raise AssertionError("_hold_sigint before _new_sigset")
+class _PutOff:
+    """A Ctrl-C put off while the main thread takes in what a read received.
+
+    Python raises KeyboardInterrupt in the main thread when the call that was running returns: one
+    right after a recv_into would drop the bytes it read (results that never end). So in the main
+    thread a read stands its own SIGINT handler (_on_sigint) in front of the one there was, which
+    puts a Ctrl-C off while any read on the stack takes in (its local `taking_in`), and the read
+    gives it to the handler it stood in front of once the take-in ends (deliver). Whichever thread
+    the kernel gives the signal to, Python runs handlers in the main thread only, and other threads
+    are never interrupted; so nothing is held back, and a read's hot path pays one check (the
+    signal masks this replaces cost two calls into libc per read)."""
+
+    pending = False  # a Ctrl-C came while a read took in (only the main thread's are put off)
+    handler: Callable = signal.default_int_handler  # the handler _on_sigint stands in front of
+
+    @classmethod
+    def stand_in_front(cls) -> None:
+        """In the main thread, before a read: put _on_sigint in front of the Python handler there is."""
+        current = _sigint_handler()
+        if current is _on_sigint or not callable(current):
+            return  # SIG_DFL and SIG_IGN raise nothing; None: not Python's to change
+        try:
+            signal.signal(signal.SIGINT, _on_sigint)
+        except ValueError:  # a subinterpreter's main thread: Python runs no handler there
+            return
+        cls.handler = current
+        engine_filter = _engine_interrupt_filter()
+        if engine_filter is not None:
+            engine_filter()
+
+    @classmethod
+    def deliver(cls) -> None:
+        """Give a Ctrl-C that was put off to the handler (KeyboardInterrupt, usually): in the main thread."""
+        if cls.pending and _get_ident() == _MAIN_THREAD:
+            cls.pending = False
+            cls.handler(signal.SIGINT, sys._getframe(1))
 
 
-def _restore_sigmask(saved, _: None) -> None:  # set up with _hold_sigint
-    raise AssertionError("_restore_sigmask before _new_sigset")
+def _on_sigint(number: int, frame) -> None:
+    """SIGINT's Python handler once a read stood in front (see _PutOff); `frame` is the main thread's."""
+    caller = frame
+    while caller is not None:
+        if caller.f_code is _READ_CODE and caller.f_locals.get("taking_in"):
+            _PutOff.pending = True
+            return
+        caller = caller.f_back
+    _PutOff.handler(number, frame)
 
 
-def _new_sigset():
-    """A pointer (ctypes.c_void_p) to a new sigset_t holding this thread's signal mask, which it
-    keeps alive: a read restores it even when a Ctrl-C came before its hold saved the mask there
-    (see _read_some). The first call sets up _hold_sigint and _restore_sigmask (importing ctypes
-    takes 3 ms)."""
-    global _hold_sigint, _restore_sigmask
+@functools.lru_cache(maxsize=None)
+def _engine_interrupt_filter() -> Optional[Callable[[], int]]:
+    """In a pxsh engine (the home engine's px, or code on an engine that makes a client): the C
+    function that puts the engine's own SIGINT handler back in front of Python's, which
+    signal.signal replaces; the engine's handler drops an interrupt sent for a task that has ended,
+    so that it never hits the next one. None in any other Python."""
     import ctypes
-    libc = ctypes.PyDLL(None)
-    sigmask = libc.pthread_sigmask
-    if not _SIGSETS:
-        only_sigint = ctypes.create_string_buffer(_SIGSET_SIZE)
-        libc.sigemptyset(only_sigint)
-        libc.sigaddset(only_sigint, signal.SIGINT)
-        _SIGSETS.append(only_sigint)
-        _hold_sigint = functools.partial(sigmask, signal.SIG_BLOCK, ctypes.c_void_p(ctypes.addressof(only_sigint)))
-        _restore_sigmask = functools.partial(sigmask, signal.SIG_SETMASK)
-    buffer = ctypes.create_string_buffer(_SIGSET_SIZE)
-    pointer = ctypes.c_void_p(ctypes.addressof(buffer))
-    pointer.buffer = buffer
-    sigmask(signal.SIG_BLOCK, None, pointer)  # reads the mask, changes nothing
-    return pointer
+    return getattr(ctypes.PyDLL(None), "pxsys_filter_interrupts", None)
+
+
+_MAIN_THREAD = threading.main_thread().ident
+_get_ident = threading.get_ident
+_SIGINT = int(signal.SIGINT)
+_sigint_handler = functools.partial(_signal.getsignal, _SIGINT)  # signal.getsignal's enum lookup fails and costs µs
 
 
 class _Waiting:
-    """How a reading thread sleeps until its connection turns readable, with SIGINT held back in the
-    thread (see _read_some) and let through only while it sleeps: ppoll sets the thread's own mask
-    (`saved`) for the wait and the held one back in one step. So a Ctrl-C this thread takes
-    interrupts the wait, and none comes after it, when bytes may have been read (one that another
-    thread of the process takes still raises here at the next check). Made by the first read of a
-    connection: it takes ctypes (see _new_sigset)."""
+    """How a reading thread sleeps until its connection turns readable: libc's poll() through
+    ctypes, which lets go of the GIL while it sleeps. Not select.poll: after a signal whose handler
+    raised nothing it waits again by itself (PEP 475), and a handler that read in turn (through the
+    same client) may have taken the answer this wait is for; and a poll object refuses a second,
+    nested poll(). This one returns -1 (EINTR) and the read looks again. Made by the first read of a
+    connection (importing ctypes takes 3 ms)."""
 
-    def __init__(self, fd: int, poller: select.poll):
+    def __init__(self, fd: int):
         import ctypes
-        self._poller = poller
-        libc = ctypes.CDLL(None, use_errno=True)  # a call that may sleep lets go of the GIL
-        ppoll = getattr(libc, "ppoll", None)
-        if ppoll is None:  # a libc without ppoll: SIGINT let through around a poll()
-            self.wait = self._wait_around_poll
-            self._timed = None
-            return
-        self._pollfd = ctypes.create_string_buffer(struct.pack("=ihh", fd, select.POLLIN, 0), 8)
-        self.wait = functools.partial(ppoll, self._pollfd, ctypes.c_ulong(1), None)
-        self._timed = functools.partial(ppoll, self._pollfd, ctypes.c_ulong(1))
-        self._timespec = ctypes.c_long * 2  # struct timespec: seconds, nanoseconds
+        libc = ctypes.CDLL(None, use_errno=True)
+        pollfd = ctypes.create_string_buffer(struct.pack("=ihh", fd, select.POLLIN, 0), 8)
+        self._timed = functools.partial(libc.poll, pollfd, ctypes.c_ulong(1))
+        self.wait = functools.partial(self._timed, -1)
+        self._pollfd = pollfd
         self._get_errno = ctypes.get_errno
 
     def went_on(self) -> None:
@@ -191,40 +216,23 @@ class _Waiting:
         if number != errno.EINTR:
             raise OSError(number, os.strerror(number))
 
-    def wait_until(self, deadline: float, saved, predicate: Callable[[], bool]) -> bool:
+    def wait_until(self, deadline: float, predicate: Callable[[], bool]) -> bool:
         """Whether the connection turned readable before `deadline` (time.monotonic()); False also
         once predicate() holds after a signal's handler ran (it may have read, see _read_some)."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            remaining = min(remaining, _LONGEST_WAIT)  # a longer wait goes on after it
-            if self._timed is None:
-                if self._wait_around_poll(saved, max(1, int(remaining * 1000) + 1)) > 0:
-                    return True
-                continue
-            seconds = int(remaining)
-            ready = self._timed(self._timespec(seconds, int((remaining - seconds) * 1e9)), saved)
+            # In whole milliseconds, rounded up; a longer wait (even math.inf) goes on after this one.
+            ready = self._timed(math.ceil(min(remaining, _LONGEST_WAIT) * 1000))
             if ready >= 0:
                 return ready > 0
             self.went_on()
             if predicate():
                 return False
 
-    def _wait_around_poll(self, saved, milliseconds: Optional[int] = None) -> int:
-        _restore_sigmask(saved, None)
-        try:
-            return len(self._poller.poll(milliseconds))
-        finally:
-            _hold_sigint(saved)
 
-
-_LONGEST_WAIT = 1e6  # seconds: a longer timeout (even math.inf) waits in several of these
-_THREAD = threading.local()  # sigmask: a buffer of the thread's, where a read saves its mask
-
-
-_SIGSET_SIZE = 128  # bytes: sigset_t takes 128 on Linux (glibc, musl), 4 on macOS
-_SIGSETS: list = []  # kept alive: the masks _hold_sigint points to
+_LONGEST_WAIT = 1e6  # seconds: under poll()'s limit of 2**31 - 1 ms
 
 # In the home engine of a pxsh session: its cluster's controller socket, which Client() attaches to.
 SESSION_SOCKET: Optional[str] = None
@@ -765,7 +773,7 @@ class Client:
                    answer: Optional[AsyncResult] = None) -> list:
         """Read frames until one batch finished results or predicate() holds; the results finished.
 
-        The caller holds the read side. Every wait is in ppoll (_Waiting), so the socket stays
+        The caller holds the read side. Every wait is in poll() (_Waiting), so the socket stays
         blocking. A recv() that blocks would also be woken each time the controller takes in what
         this side sent (Linux wakes a Unix socket's readers on write space too): one more wake-up
         per call.
@@ -777,64 +785,62 @@ class Client:
         if sock is None:
             return []
         reason = None
-        # The thread's mask buffer, taken for this read: a signal handler that runs after a wait (in
-        # this read, with SIGINT held) and reads in turn must save its mask elsewhere.
-        saved = _THREAD.__dict__.pop("sigmask", None) or _new_sigset()
+        if _get_ident() == _MAIN_THREAD and _sigint_handler() is not _on_sigint:
+            _PutOff.stand_in_front()
         waiting = self._waiting or self._new_waiting(sock)
-        taking_in = False  # from a recv_into to the record of what it read: a failure then loses bytes
+        # From a recv_into to the record of what it read: a Ctrl-C is put off (_on_sigint reads this
+        # name), and a failure loses bytes.
+        taking_in = False
         finished: list = []  # the results this read completed, for the caller to _finish
         try:
-            try:
-                # Held from here to the end, let through only while this thread sleeps in the wait:
-                # Python raises KeyboardInterrupt when the call that was running returns, so a Ctrl-C
-                # after a recv_into would drop the bytes it read (results that never end). Inside the
-                # try: a Ctrl-C that came just before the hold is raised as its call returns.
-                _hold_sigint(saved)
-                began = time.perf_counter() if spin else 0.0
-                budget = _SPIN.budget() if spin else 0.0
-                caught = budget > 0 and self._poll_briefly(budget)
-                while True:
-                    if deadline is None:
-                        if waiting.wait(saved) < 0:  # a signal whose handler raised nothing
-                            waiting.went_on()
-                            if predicate():  # the handler read (and ended the wait) itself
-                                return []
-                            continue
-                    elif not waiting.wait_until(deadline, saved, predicate):
-                        if spin:
-                            _SPIN.ended(time.perf_counter() - began, budget > 0, False)
-                        return []
-                    # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a
-                    # new one, shrink it (mremap) and free it (munmap) for every read.
-                    taking_in = True
-                    received = sock.recv_into(self._receiving)
-                    if answer is not None and self._took_whole_answer(received, answer):
-                        if spin:
-                            _SPIN.ended(time.perf_counter() - began, budget > 0, caught)
-                        if answer._state is not _FINISHED:
-                            finished = [answer]
-                        return finished
-                    frames = decoder.decode(self._received[:received]) if received else []
-                    finished = self._dispatch(frames) if frames else []
-                    taking_in = False
+            began = time.perf_counter() if spin else 0.0
+            budget = _SPIN.budget() if spin else 0.0
+            caught = budget > 0 and self._poll_briefly(budget)
+            while True:
+                if deadline is None:
+                    if waiting.wait() < 0:  # a signal whose handler raised nothing
+                        waiting.went_on()
+                        if predicate():  # the handler read (and ended the wait) itself
+                            return []
+                        continue
+                elif not waiting.wait_until(deadline, predicate):
+                    if spin:
+                        _SPIN.ended(time.perf_counter() - began, budget > 0, False)
+                    return []
+                # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a
+                # new one, shrink it (mremap) and free it (munmap) for every read.
+                taking_in = True
+                received = sock.recv_into(self._receiving)
+                if answer is not None and self._took_whole_answer(received, answer):
+                    if answer._state is not _FINISHED:
+                        finished = [answer]
+                    if _PutOff.pending:
+                        taking_in = False
+                        _PutOff.deliver()
                     if spin:
                         _SPIN.ended(time.perf_counter() - began, budget > 0, caught)
-                        spin = False
-                    if not received:
-                        break  # the controller's end of file
-                    if finished or predicate():
-                        return finished
-            finally:
-                _THREAD.sigmask = saved  # given back first: a Ctrl-C is raised as the restore returns
-                _restore_sigmask(saved, None)
-            reason = self._failure_reason(None)  # with SIGINT let through: it may wait a second
+                    return finished
+                frames = decoder.decode(self._received[:received]) if received else []
+                finished = self._dispatch(frames) if frames else []
+                taking_in = False
+                if _PutOff.pending:
+                    _PutOff.deliver()
+                if spin:
+                    _SPIN.ended(time.perf_counter() - began, budget > 0, caught)
+                    spin = False
+                if not received:
+                    break  # the controller's end of file
+                if finished or predicate():
+                    return finished
+            reason = self._failure_reason(None)  # it may wait a second
         except BaseException as exc:
             if isinstance(exc, OSError) and self._closed:
+                _PutOff.deliver()
                 return []
             if not taking_in or not isinstance(exc, Exception):
-                # A Ctrl-C (as the read gives SIGINT back), or an exception a signal's handler raised in a
-                # wait (a SIGALRM timeout's; TimeoutError is an OSError): nothing read is lost, so it goes to
-                # the caller, and the results this read completed are finished by the wait (_finish_left).
+                # A Ctrl-C (put off until the take-in ended), or an exception a signal's handler raised in
+                # a wait (a SIGALRM timeout's; TimeoutError is an OSError): nothing read is lost, so it goes
+                # to the caller, and the results this read completed are finished by the wait (_finish_left).
                 self._keep_unfinished(finished)
                 raise
             # A failure once bytes were read must not leave results waiting forever for them.
@@ -845,6 +851,7 @@ class Client:
             else:
                 reason = f"the client's reader failed: {type(exc).__name__}: {exc}"
         self._close(reason)
+        _PutOff.deliver()  # a Ctrl-C that came as the failed read took in
         return []
 
     def _keep_unfinished(self, finished: list) -> None:
@@ -854,7 +861,7 @@ class Client:
 
     def _finish_left(self) -> None:
         """Finish the results a read completed that an exception kept from their _finish (a Ctrl-C
-        raised as the read gave SIGINT back): their waiters and done-callbacks are told now."""
+        put off until the read's take-in ended): their waiters and done-callbacks are told now."""
         with self._lock:
             left, self._left_unfinished = self._left_unfinished, []
         for result in left:
@@ -1173,7 +1180,7 @@ class Client:
         return True
 
     def _new_waiting(self, sock: socket.socket) -> "_Waiting":
-        self._waiting = _Waiting(sock.fileno(), self._poller)
+        self._waiting = _Waiting(sock.fileno())
         return self._waiting
 
     def _record_request(self, result: AsyncResult, request: int) -> None:
@@ -1284,6 +1291,9 @@ class Client:
                                or all(result._complete() for result in results), 0.5)
         except (errors.PxshError, KeyboardInterrupt):
             pass
+
+
+_READ_CODE = Client._read_some.__code__  # _on_sigint looks for it on the stack
 
 
 @contextlib.contextmanager
