@@ -788,19 +788,31 @@ class AsyncResult(concurrent.futures.Future):
 
     def _finish(self) -> None:
         """Give the Future its value once the last task has replied; whoever sees that first does."""
-        if self._state in _SETTLED:
-            return
-        with self._client._lock:
-            if self._state in _SETTLED:
+        while self._state not in _SETTLED:
+            with self._client._lock:
+                if self._state in _SETTLED:
+                    return
+                settling_elsewhere = self._finished
+                self._finished = True
+            if not settling_elsewhere:
+                try:
+                    self._give_value()
+                except BaseException:
+                    # A Ctrl-C cut the settling short: the next _finish settles it (one that waits for
+                    # this one looks again), where it would have waited for good for a value never set.
+                    with self._condition:
+                        if self._state not in _SETTLED:
+                            self._finished = False
+                            self._condition.notify_all()
+                    raise
                 return
-            settling_elsewhere = self._finished
-            self._finished = True
-        if settling_elsewhere:
             # Another thread saw the last reply first and is combining the values (a large gather takes a
             # while): wait for the value it sets, or get() would find no value yet.
             with self._condition:
-                self._condition.wait_for(lambda: concurrent.futures.Future.done(self))
-            return
+                self._condition.wait_for(lambda: concurrent.futures.Future.done(self) or not self._finished)
+
+    def _give_value(self) -> None:
+        """_finish's settling, by the one thread that does it."""
         tasks = self._tasks
         if self._cancelling and all(type(task.error) is errors.TaskAborted for task in tasks):
             concurrent.futures.Future.cancel(self)

@@ -232,7 +232,7 @@ class _Waiting:
                 return False
 
 
-_LONGEST_WAIT = 1e6  # seconds: under poll()'s limit of 2**31 - 1 ms
+_LONGEST_WAIT = 1e6  # seconds: under poll()'s limit of 2**31 - 1 ms, and a lock's (math.inf overflows)
 
 # In the home engine of a pxsh session: its cluster's controller socket, which Client() attaches to.
 SESSION_SOCKET: Optional[str] = None
@@ -757,7 +757,7 @@ class Client:
                             self._reading = me
                             reading = True
                             break
-                        condition.wait(remaining)
+                        condition.wait(remaining if remaining is None else min(remaining, _LONGEST_WAIT))
                 finished = self._read_some(predicate, deadline, spin, answer)
             finally:
                 if reading and self._reading == me:  # unless given back with the answer

@@ -7,6 +7,7 @@ directory of its own (XDG_RUNTIME_DIR), so other clusters on the machine are not
 import concurrent.futures
 import inspect
 import linecache
+import math
 import os
 import shutil
 import signal
@@ -1195,6 +1196,31 @@ class InterruptTests(ClusterTestCase):
         result.get(timeout=5)  # TimeoutError if its answer was dropped
         self.assertTrue(result.successful())
         self.assertEqual(client[0].pull("y", block=True), 6)
+
+    def test_a_ctrl_c_that_cuts_a_results_settling_short_leaves_the_next_get_its_value(self):
+        # _finish marks a result as being settled by this thread, then combines its values: a Ctrl-C
+        # in between left the mark, and every later get() waited for good for a value never set.
+        client = self.own_client()
+        outcomes = []
+
+        def ctrl_c_while_settling_then_get():
+            result = client[:].apply_async(abs, -4)
+            fired = interrupted_at(asyncresult.AsyncResult._give_value.__code__,
+                                   asyncresult.AsyncResult._give_value.__code__.co_firstlineno + 2, result.get)
+            outcomes.append((fired, result.get(timeout=5)))
+
+        thread = threading.Thread(target=ctrl_c_while_settling_then_get, daemon=True)
+        thread.start()
+        thread.join(20)
+        self.assertEqual(outcomes, [(True, [4, 4])])
+
+    def test_a_wait_without_end_works_while_another_thread_reads(self):
+        # get(timeout=math.inf) waits on the client's condition while the reader thread (started by a
+        # done-callback) reads: Condition.wait(math.inf) raised OverflowError.
+        client = self.own_client()
+        client[0].apply_async(abs, -1).add_done_callback(lambda _: None)
+        self.assertIsNotNone(client._reader)
+        self.assertEqual(client[1].apply_async(time.sleep, 0.2).get(timeout=math.inf), None)
 
     def test_a_read_stands_in_front_of_the_sigint_handler_there_is_and_passes_ctrl_c_on(self):
         # Outside a take-in, a Ctrl-C goes to the handler that was there (here one that counts); an
