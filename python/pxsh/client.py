@@ -400,7 +400,6 @@ class Client:
         self._decoder = protocol.FrameDecoder()
         self._receiving = bytearray(_RECEIVE_SIZE)
         self._waiting: Optional[_Waiting] = None  # how a reading thread waits on this connection
-        self._left_unfinished: list = []  # results a read completed that an exception kept from _finish
         self._received = memoryview(self._receiving)
         self._outgoing: List[bytes] = []  # submissions held back, sent in one write
         self._waited_since_submit = True
@@ -716,7 +715,9 @@ class Client:
         self._poller.register(sock, select.POLLIN)
         self._waiting = None
         if rest:
-            for result in self._dispatch(rest):
+            finished: list = []
+            self._dispatch(rest, finished)
+            for result in finished:
                 result._finish()
 
     # ------------------------------------------------------------------
@@ -758,20 +759,20 @@ class Client:
                             reading = True
                             break
                         condition.wait(remaining if remaining is None else min(remaining, _LONGEST_WAIT))
-                finished = self._read_some(predicate, deadline, spin, answer)
+                self._read_some(finished, predicate, deadline, spin, answer)
             finally:
                 if reading and self._reading == me:  # unless given back with the answer
                     self._release_reading()
-                if self._left_unfinished:  # an exception cut a read short (see _read_some)
-                    self._finish_left()
-            for result in finished:
-                result._finish()  # its done-callbacks run here, with the read side free
+                for result in finished:  # also when a Ctrl-C cut the read short
+                    result._finish()  # its done-callbacks run here, with the read side free
             if predicate():
                 return True
 
-    def _read_some(self, predicate: Callable[[], bool], deadline: Optional[float], spin: bool = False,
-                   answer: Optional[AsyncResult] = None) -> list:
-        """Read frames until one batch finished results or predicate() holds; the results finished.
+    def _read_some(self, finished: list, predicate: Callable[[], bool], deadline: Optional[float], spin: bool = False,
+                   answer: Optional[AsyncResult] = None) -> None:
+        """Read frames until one batch finished results or predicate() holds; the results finished go
+        into `finished` (the caller's, filled while a Ctrl-C is put off: a returned list would be lost
+        to one that came as the read returned), for the caller to _finish.
 
         The caller holds the read side. Every wait is in poll() (_Waiting), so the socket stays
         blocking. A recv() that blocks would also be woken each time the controller takes in what
@@ -783,7 +784,7 @@ class Client:
         """
         sock, decoder = self._sock, self._decoder
         if sock is None:
-            return []
+            return
         reason = None
         if _get_ident() == _MAIN_THREAD and _sigint_handler() is not _on_sigint:
             _PutOff.stand_in_front()
@@ -791,7 +792,6 @@ class Client:
         # From a recv_into to the record of what it read: a Ctrl-C is put off (_on_sigint reads this
         # name), and a failure loses bytes.
         taking_in = False
-        finished: list = []  # the results this read completed, for the caller to _finish
         try:
             began = time.perf_counter() if spin else 0.0
             budget = _SPIN.budget() if spin else 0.0
@@ -801,27 +801,28 @@ class Client:
                     if waiting.wait() < 0:  # a signal whose handler raised nothing
                         waiting.went_on()
                         if predicate():  # the handler read (and ended the wait) itself
-                            return []
+                            return
                         continue
                 elif not waiting.wait_until(deadline, predicate):
                     if spin:
                         _SPIN.ended(time.perf_counter() - began, budget > 0, False)
-                    return []
+                    return
                 # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a
                 # new one, shrink it (mremap) and free it (munmap) for every read.
                 taking_in = True
                 received = sock.recv_into(self._receiving)
                 if answer is not None and self._took_whole_answer(received, answer):
                     if answer._state is not _FINISHED:
-                        finished = [answer]
+                        finished.append(answer)
                     if _PutOff.pending:
                         taking_in = False
                         _PutOff.deliver()
                     if spin:
                         _SPIN.ended(time.perf_counter() - began, budget > 0, caught)
-                    return finished
-                frames = decoder.decode(self._received[:received]) if received else []
-                finished = self._dispatch(frames) if frames else []
+                    return
+                frames = decoder.decode(self._received[:received]) if received else None
+                if frames:
+                    self._dispatch(frames, finished)
                 taking_in = False
                 if _PutOff.pending:
                     _PutOff.deliver()
@@ -831,17 +832,16 @@ class Client:
                 if not received:
                     break  # the controller's end of file
                 if finished or predicate():
-                    return finished
+                    return
             reason = self._failure_reason(None)  # it may wait a second
         except BaseException as exc:
             if isinstance(exc, OSError) and self._closed:
                 _PutOff.deliver()
-                return []
+                return
             if not taking_in or not isinstance(exc, Exception):
                 # A Ctrl-C (put off until the take-in ended), or an exception a signal's handler raised in
                 # a wait (a SIGALRM timeout's; TimeoutError is an OSError): nothing read is lost, so it goes
-                # to the caller, and the results this read completed are finished by the wait (_finish_left).
-                self._keep_unfinished(finished)
+                # to the caller, which finishes the results this read completed (in `finished`).
                 raise
             # A failure once bytes were read must not leave results waiting forever for them.
             if isinstance(exc, OSError):
@@ -852,20 +852,6 @@ class Client:
                 reason = f"the client's reader failed: {type(exc).__name__}: {exc}"
         self._close(reason)
         _PutOff.deliver()  # a Ctrl-C that came as the failed read took in
-        return []
-
-    def _keep_unfinished(self, finished: list) -> None:
-        if finished:
-            with self._lock:
-                self._left_unfinished += finished
-
-    def _finish_left(self) -> None:
-        """Finish the results a read completed that an exception kept from their _finish (a Ctrl-C
-        put off until the read's take-in ended): their waiters and done-callbacks are told now."""
-        with self._lock:
-            left, self._left_unfinished = self._left_unfinished, []
-        for result in left:
-            result._finish()
 
     def _failure_reason(self, failure: Optional[OSError]) -> str:
         """Why the connection ended: `failure` of a send or receive, or None for the controller's end of file."""
@@ -914,16 +900,14 @@ class Client:
                 self._reading = me  # as in _wait_for, a claim this thread left is taken again
                 reading = True
             while self._poller.poll(0):
-                finished += self._read_some(lambda: True, None)
+                self._read_some(finished, lambda: True, None)
                 if self._sock is None:
                     break
         finally:
             if reading:
                 self._release_reading()
-            if self._left_unfinished:  # an exception cut a read short (see _read_some)
-                self._finish_left()
-        for result in finished:
-            result._finish()
+            for result in finished:  # also when a Ctrl-C cut the read short
+                result._finish()
 
     def _start_reader(self) -> None:
         """Results must complete with nobody waiting on them (done-callbacks, futures.wait): from
@@ -942,13 +926,11 @@ class Client:
         while not self._closed:
             self._wait_for(lambda: self._closed is not None, spin=False)
 
-    def _dispatch(self, frames: List[protocol.Frame]) -> list:
-        """Record frames; the results whose last task replied (the caller finishes them)."""
-        finished: list = []
+    def _dispatch(self, frames: List[protocol.Frame], finished: list) -> None:
+        """Record frames; the results whose last task replied go into `finished` (the caller finishes them)."""
         with self._lock:
             self._record(frames, finished)
             _notify_waiters(self._task_condition)
-        return finished
 
     def _record(self, frames: List[protocol.Frame], finished: list) -> None:
         tasks = self._tasks
@@ -1122,7 +1104,7 @@ class Client:
                 result._fail_all(errors.ClusterError(closed))
             if sent:
                 if wait and holding:
-                    finished = self._read_some(result._complete, None, _SPIN.pays_for(result._task_count), result)
+                    self._read_some(finished, result._complete, None, _SPIN.pays_for(result._task_count), result)
                 return result
             # Submissions made one after another with no wait between them (a loop of apply_async) go
             # out together: one write, and one wake-up of the controller, per batch (_send, or the
@@ -1161,8 +1143,6 @@ class Client:
                 self._undo_submit(result, request, sent, wait)
             for other in finished:
                 other._finish()  # done-callbacks run with the read side free
-            if self._left_unfinished:  # an exception cut a read short (see _read_some)
-                self._finish_left()
 
     def _took_whole_answer(self, received: int, result: AsyncResult) -> bool:
         """Whether the `received` bytes just read are the whole answer to `result`'s request, in one

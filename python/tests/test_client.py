@@ -1274,17 +1274,42 @@ class InterruptTests(ClusterTestCase):
         main = threading.get_ident()
         dispatch = client._dispatch
 
-        def dispatch_then_ctrl_c(frames):
-            finished = dispatch(frames)
+        def dispatch_then_ctrl_c(frames, finished):
+            dispatch(frames, finished)
             if other in finished and threading.get_ident() == main:
                 signal.pthread_kill(main, signal.SIGINT)  # put off: raised as the take-in ends
-            return finished
 
         client._dispatch = dispatch_then_ctrl_c
         with self.assertRaises(KeyboardInterrupt):
             client[1].apply_async(time.sleep, 3).get(timeout=10)
         self.assertEqual(concurrent.futures.wait([other], timeout=0).done, {other})
         self.assertIsNone(other.result(timeout=0))
+
+    def test_results_a_read_completed_are_finished_when_a_ctrl_c_comes_as_the_read_returns(self):
+        # A Ctrl-C that comes as a read returns (not put off: its take-in has ended) must not take the
+        # results it completed with it: they go into the caller's list while the read takes in, not
+        # into a list it returns (which the KeyboardInterrupt dropped, the results complete but never
+        # finished: concurrent.futures.wait and callbacks never told).
+        client = self.own_client()
+        client[:].execute("import time", block=True)
+        other = client[0].apply_async(time.sleep, 0.3)
+        read = type(client)._read_some.__code__
+        fired = []
+
+        def ctrl_c_as_the_read_that_completes_other_returns(frame, event, arg):
+            if event == "return" and not fired and other._complete():
+                fired.append(True)
+                raise KeyboardInterrupt
+
+        sys.settrace(lambda frame, event, arg:
+                     ctrl_c_as_the_read_that_completes_other_returns if frame.f_code is read else None)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                client[1].apply_async(time.sleep, 3).get(timeout=10)
+        finally:
+            sys.settrace(None)
+        self.assertEqual(fired, [True])
+        self.assertEqual(concurrent.futures.wait([other], timeout=0).done, {other})
 
     def test_a_ctrl_c_that_comes_as_a_read_returns_loses_nothing_it_read(self):
         # Python raises KeyboardInterrupt when the call that was running returns: a Ctrl-C during
