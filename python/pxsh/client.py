@@ -1318,6 +1318,10 @@ def _after_fork_in_child() -> None:
     # The child shares the parent's socket: its clients must not use it (see _ensure_connected).
     for client in list(CLIENTS):
         client._forked = True
+    # The thread that forked is the child's main thread (see _PutOff), with no read of its own going on.
+    global _MAIN_THREAD
+    _MAIN_THREAD = _get_ident()
+    _PutOff.pending = False
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1222,6 +1222,29 @@ class InterruptTests(ClusterTestCase):
         self.assertIsNotNone(client._reader)
         self.assertEqual(client[1].apply_async(time.sleep, 0.2).get(timeout=math.inf), None)
 
+    def test_in_a_child_forked_by_another_thread_a_read_stands_in_front_in_the_childs_main_thread(self):
+        # After a fork the thread that forked is the child's main thread, where Python runs handlers:
+        # the read there must take it for the main thread (it kept the parent's, and stood nowhere).
+        outcome = []
+
+        def fork_and_read():
+            pid = os.fork()
+            if pid == 0:
+                code = 2
+                try:
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    client = pxsh.Client(cluster=self.cluster)
+                    code = 0 if (client[:].apply_sync(abs, -1) == [1, 1]
+                                 and signal.getsignal(signal.SIGINT) is pxsh.client._on_sigint) else 1
+                finally:
+                    os._exit(code)
+            outcome.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+
+        thread = threading.Thread(target=fork_and_read)
+        thread.start()
+        thread.join(60)
+        self.assertEqual(outcome, [0])
+
     def test_a_read_stands_in_front_of_the_sigint_handler_there_is_and_passes_ctrl_c_on(self):
         # Outside a take-in, a Ctrl-C goes to the handler that was there (here one that counts); an
         # ignored SIGINT stays ignored; the default handler raises KeyboardInterrupt as ever.
