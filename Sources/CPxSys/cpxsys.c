@@ -133,7 +133,7 @@ int pxsys_filter_interrupts(void) {
     if (sigaction(SIGINT, NULL, &current) != 0) return -1;
     if (!(current.sa_flags & SA_SIGINFO) && (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN)) return 0;
     // Called again after Python's signal.signal put its own handler back (pxsh.client does, see
-    // _filter_interrupts_again); a second call with the filter in place changes nothing.
+    // _engine_interrupt_filter); a second call with the filter in place changes nothing.
     if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == sigint_filter) return 0;
     python_sigint = current;
     struct sigaction filter = current;

@@ -798,12 +798,16 @@ class AsyncResult(concurrent.futures.Future):
                 try:
                     self._give_value()
                 except BaseException:
-                    # A Ctrl-C cut the settling short: the next _finish settles it (one that waits for
-                    # this one looks again), where it would have waited for good for a value never set.
+                    # A Ctrl-C cut the settling short: the next _finish settles it, where it would have
+                    # waited for good for a value never set (a plain store first, which nothing cuts
+                    # short); a cancel is told to futures.wait; and a thread that waits for this one
+                    # looks again, whether the value was set or not.
+                    if self._state not in _SETTLED:
+                        self._finished = False
+                    elif self._state is _CANCELLED:
+                        self.set_running_or_notify_cancel()
                     with self._condition:
-                        if self._state not in _SETTLED:
-                            self._finished = False
-                            self._condition.notify_all()
+                        self._condition.notify_all()
                     raise
                 return
             # Another thread saw the last reply first and is combining the values (a large gather takes a

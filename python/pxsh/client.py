@@ -132,48 +132,62 @@ class _PutOff:
 
     Python raises KeyboardInterrupt in the main thread when the call that was running returns: one
     right after a recv_into would drop the bytes it read (results that never end). So in the main
-    thread a read stands its own SIGINT handler (_on_sigint) in front of the one there was, which
-    puts a Ctrl-C off while any read on the stack takes in (its local `taking_in`), and the read
-    gives it to the handler it stood in front of once the take-in ends (deliver). Whichever thread
-    the kernel gives the signal to, Python runs handlers in the main thread only, and other threads
-    are never interrupted; so nothing is held back, and a read's hot path pays one check (the
-    signal masks this replaces cost two calls into libc per read)."""
+    thread a read stands a SIGINT handler of its own in front of the Python handler there is
+    (_standing_in_front_of): it puts a Ctrl-C off while any read on the stack takes in (its local
+    `taking_in`), and the read gives it to the handler behind once the take-in ends (deliver); any
+    other Ctrl-C goes straight to that handler. Python runs handlers in the main thread only,
+    whichever thread the kernel gives the signal to, and other threads are never interrupted: so
+    no thread holds SIGINT back, and a read pays one check on its hot path. The front stays when the
+    read ends (standing and stepping aside on each read would cost two system calls): a handler
+    saved meanwhile and put back later is a front of its own, bound to the handler it stood in
+    front of, so that restores as it should."""
 
-    pending = False  # a Ctrl-C came while a read took in (only the main thread's are put off)
-    handler: Callable = signal.default_int_handler  # the handler _on_sigint stands in front of
+    front: Optional[Callable] = None  # the handler this module put in place last
+    pending: Optional[Callable] = None  # the handler a Ctrl-C that was put off goes to
+    refused = False  # signal.signal raised ValueError (a subinterpreter): Python runs no handler there
 
     @classmethod
     def stand_in_front(cls) -> None:
-        """In the main thread, before a read: put _on_sigint in front of the Python handler there is."""
+        """In the main thread, before a read: a front for the Python SIGINT handler there is."""
         current = _sigint_handler()
-        if current is _on_sigint or not callable(current):
+        if current is cls.front or not callable(current) or cls.refused:
             return  # SIG_DFL and SIG_IGN raise nothing; None: not Python's to change
+        # A front put there by another copy of this module (importlib.reload) is replaced, not wrapped.
+        current = getattr(current, "stands_in_front_of", current)
+        engine_filter = _engine_interrupt_filter()  # first: importing ctypes takes 3 ms
+        cls.front = front = _standing_in_front_of(current)  # first: a Ctrl-C may come as it is put in place
         try:
-            signal.signal(signal.SIGINT, _on_sigint)
-        except ValueError:  # a subinterpreter's main thread: Python runs no handler there
-            return
-        cls.handler = current
-        engine_filter = _engine_interrupt_filter()
-        if engine_filter is not None:
-            engine_filter()
+            signal.signal(signal.SIGINT, front)
+        except ValueError:
+            cls.refused = True
+        finally:
+            if engine_filter is not None:
+                engine_filter()
 
     @classmethod
     def deliver(cls) -> None:
-        """Give a Ctrl-C that was put off to the handler (KeyboardInterrupt, usually): in the main thread."""
-        if cls.pending and _get_ident() == _MAIN_THREAD:
-            cls.pending = False
-            cls.handler(signal.SIGINT, sys._getframe(1))
+        """Give a Ctrl-C that was put off to its handler (KeyboardInterrupt, usually): in the main thread."""
+        handler = cls.pending
+        if handler is not None and _get_ident() == _MAIN_THREAD:
+            cls.pending = None
+            handler(signal.SIGINT, sys._getframe(1))
 
 
-def _on_sigint(number: int, frame) -> None:
-    """SIGINT's Python handler once a read stood in front (see _PutOff); `frame` is the main thread's."""
-    caller = frame
-    while caller is not None:
-        if caller.f_code is _READ_CODE and caller.f_locals.get("taking_in"):
-            _PutOff.pending = True
-            return
-        caller = caller.f_back
-    _PutOff.handler(number, frame)
+def _standing_in_front_of(handler: Callable) -> Callable:
+    """A SIGINT handler that puts a Ctrl-C off while the main thread takes in (see _PutOff), and
+    otherwise calls `handler`."""
+
+    def put_off_while_a_read_takes_in(number: int, frame) -> None:
+        caller = frame  # the main thread's
+        while caller is not None:
+            if caller.f_code is _READ_CODE and caller.f_locals.get("taking_in"):
+                _PutOff.pending = handler
+                return
+            caller = caller.f_back
+        handler(number, frame)
+
+    put_off_while_a_read_takes_in.stands_in_front_of = handler
+    return put_off_while_a_read_takes_in
 
 
 @functools.lru_cache(maxsize=None)
@@ -761,10 +775,12 @@ class Client:
                         condition.wait(remaining if remaining is None else min(remaining, _LONGEST_WAIT))
                 self._read_some(finished, predicate, deadline, spin, answer)
             finally:
-                if reading and self._reading == me:  # unless given back with the answer
-                    self._release_reading()
-                for result in finished:  # also when a Ctrl-C cut the read short
-                    result._finish()  # its done-callbacks run here, with the read side free
+                try:
+                    if reading and self._reading == me:  # unless given back with the answer
+                        self._release_reading()
+                finally:  # also when a Ctrl-C cut the read or the release short
+                    for result in finished:
+                        result._finish()  # its done-callbacks run here, with the read side free
             if predicate():
                 return True
 
@@ -786,11 +802,11 @@ class Client:
         if sock is None:
             return
         reason = None
-        if _get_ident() == _MAIN_THREAD and _sigint_handler() is not _on_sigint:
+        if _get_ident() == _MAIN_THREAD and _sigint_handler() is not _PutOff.front:
             _PutOff.stand_in_front()
         waiting = self._waiting or self._new_waiting(sock)
-        # From a recv_into to the record of what it read: a Ctrl-C is put off (_on_sigint reads this
-        # name), and a failure loses bytes.
+        # From a recv_into to the record of what it read: a Ctrl-C is put off (_standing_in_front_of
+        # reads this name), and a failure loses bytes.
         taking_in = False
         try:
             began = time.perf_counter() if spin else 0.0
@@ -904,10 +920,12 @@ class Client:
                 if self._sock is None:
                     break
         finally:
-            if reading:
-                self._release_reading()
-            for result in finished:  # also when a Ctrl-C cut the read short
-                result._finish()
+            try:
+                if reading:
+                    self._release_reading()
+            finally:  # also when a Ctrl-C cut the read or the release short
+                for result in finished:
+                    result._finish()
 
     def _start_reader(self) -> None:
         """Results must complete with nobody waiting on them (done-callbacks, futures.wait): from
@@ -1127,22 +1145,24 @@ class Client:
             interrupted = True
             raise
         finally:
-            if interrupted and not recorded and request is not None and self._awaiting.get(request) is result:
-                recorded = True  # a Ctrl-C came between the record and its flag
-            if interrupted and sent and not recorded:
-                # Gone out before its result was made: make and record it now, to interrupt its tasks,
-                # and before the read side is given back, for a thread that reads next to find it.
-                if not made and init is not None:
-                    result.__init__(self, *init)
-                with self._lock:
-                    self._record_request(result, request)
-                recorded = True
-            if holding and self._reading == me:  # unless given back with the record or the answer
-                self._release_reading()
-            if interrupted and recorded:
-                self._undo_submit(result, request, sent, wait)
-            for other in finished:
-                other._finish()  # done-callbacks run with the read side free
+            try:
+                if interrupted and not recorded and request is not None and self._awaiting.get(request) is result:
+                    recorded = True  # a Ctrl-C came between the record and its flag
+                if interrupted and sent and not recorded:
+                    # Gone out before its result was made: make and record it now, to interrupt its tasks,
+                    # and before the read side is given back, for a thread that reads next to find it.
+                    if not made and init is not None:
+                        result.__init__(self, *init)
+                    with self._lock:
+                        self._record_request(result, request)
+                    recorded = True
+                if holding and self._reading == me:  # unless given back with the record or the answer
+                    self._release_reading()
+                if interrupted and recorded:
+                    self._undo_submit(result, request, sent, wait)
+            finally:  # also when a Ctrl-C cut the above short
+                for other in finished:
+                    other._finish()  # done-callbacks run with the read side free
 
     def _took_whole_answer(self, received: int, result: AsyncResult) -> bool:
         """Whether the `received` bytes just read are the whole answer to `result`'s request, in one
@@ -1273,7 +1293,7 @@ class Client:
             pass
 
 
-_READ_CODE = Client._read_some.__code__  # _on_sigint looks for it on the stack
+_READ_CODE = Client._read_some.__code__  # a front (_standing_in_front_of) looks for it on the stack
 
 
 @contextlib.contextmanager
@@ -1321,7 +1341,7 @@ def _after_fork_in_child() -> None:
     # The thread that forked is the child's main thread (see _PutOff), with no read of its own going on.
     global _MAIN_THREAD
     _MAIN_THREAD = _get_ident()
-    _PutOff.pending = False
+    _PutOff.pending = None
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

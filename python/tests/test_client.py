@@ -1214,6 +1214,41 @@ class InterruptTests(ClusterTestCase):
         thread.join(20)
         self.assertEqual(outcomes, [(True, [4, 4])])
 
+    def test_a_thread_waiting_for_anothers_settling_is_woken_when_a_ctrl_c_cuts_it_short(self):
+        # A Ctrl-C that came as the settling thread told the result's waiters, its value already set,
+        # left a thread that waited for that settling (in _finish) asleep until other traffic came.
+        client = self.own_client()
+        result = client[:].apply_async(abs, -4)
+        result._waiter_list = []  # as if a waiter was there once: settled by _finish, not untold
+        give_value, notify = asyncresult.AsyncResult._give_value.__code__, asyncresult._notify_waiters.__code__
+        other_done, steps = [], []
+
+        def other_thread():
+            result._finish()
+            other_done.append(result.done())
+
+        def ctrl_c_as_the_settling_tells(frame, event, arg):
+            if event == "call" and frame.f_code is give_value and not steps:
+                steps.append("settling")
+                threading.Thread(target=other_thread, daemon=True).start()
+                time.sleep(0.3)  # the other thread now waits for this settling
+            elif event == "call" and frame.f_code is notify and steps == ["settling"]:
+                steps.append("telling")
+                os.kill(os.getpid(), signal.SIGINT)  # raised as the notify's call returns
+            return None
+
+        sys.settrace(ctrl_c_as_the_settling_tells)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                result.get(timeout=10)
+        finally:
+            sys.settrace(None)
+        self.assertEqual(steps, ["settling", "telling"])
+        deadline = time.monotonic() + 3
+        while not other_done and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertEqual(other_done, [True])
+
     def test_a_wait_without_end_works_while_another_thread_reads(self):
         # get(timeout=math.inf) waits on the client's condition while the reader thread (started by a
         # done-callback) reads: Condition.wait(math.inf) raised OverflowError.
@@ -1235,7 +1270,7 @@ class InterruptTests(ClusterTestCase):
                     signal.signal(signal.SIGINT, signal.default_int_handler)
                     client = pxsh.Client(cluster=self.cluster)
                     code = 0 if (client[:].apply_sync(abs, -1) == [1, 1]
-                                 and signal.getsignal(signal.SIGINT) is pxsh.client._on_sigint) else 1
+                                 and signal.getsignal(signal.SIGINT) is pxsh.client._PutOff.front) else 1
                 finally:
                     os._exit(code)
             outcome.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
@@ -1253,7 +1288,7 @@ class InterruptTests(ClusterTestCase):
         previous = signal.signal(signal.SIGINT, lambda *_: counted.append(1))
         self.addCleanup(signal.signal, signal.SIGINT, previous)
         self.assertEqual(client[:].apply_sync(abs, -1), [1, 1])
-        self.assertIs(signal.getsignal(signal.SIGINT), pxsh.client._on_sigint)
+        self.assertIs(signal.getsignal(signal.SIGINT), pxsh.client._PutOff.front)
         signal.raise_signal(signal.SIGINT)
         self.assertEqual(counted, [1])
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -1263,6 +1298,35 @@ class InterruptTests(ClusterTestCase):
         self.assertEqual(client[:].apply_sync(abs, -3), [3, 3])
         with self.assertRaises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
+
+    def test_a_sigint_handler_saved_and_put_back_around_a_read_is_the_one_that_runs(self):
+        # Code that puts a handler in place for a while and then back (what it saved: a front, after an
+        # earlier read) must get its own handler back, and one that calls the handler it replaced must
+        # reach it once: with one front for the process, the first went on calling the temporary
+        # handler, and the second called itself until RecursionError.
+        client = self.own_client()
+        self.addCleanup(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.assertEqual(client[:].apply_sync(abs, -1), [1, 1])
+        saved, temporary = signal.getsignal(signal.SIGINT), []
+        signal.signal(signal.SIGINT, lambda *_: temporary.append(1))
+        self.assertEqual(client[:].apply_sync(abs, -2), [2, 2])
+        signal.signal(signal.SIGINT, saved)
+        with self.assertRaises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        self.assertEqual(temporary, [])
+
+        replaced, chained = signal.getsignal(signal.SIGINT), []
+
+        def chaining(number, frame):
+            chained.append(1)
+            replaced(number, frame)
+
+        signal.signal(signal.SIGINT, chaining)
+        self.assertEqual(client[:].apply_sync(abs, -3), [3, 3])
+        with self.assertRaises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        self.assertEqual(chained, [1])
 
     def test_an_engine_still_drops_an_interrupt_for_an_ended_task_once_a_client_stood_in_front(self):
         # signal.signal, which a read calls to stand in front of SIGINT's handler, replaces the C
@@ -1278,7 +1342,7 @@ class InterruptTests(ClusterTestCase):
             sys.path.insert(0, package)
             import pxsh.client
             pxsh.client._PutOff.stand_in_front()
-            assert signal.getsignal(signal.SIGINT) is pxsh.client._on_sigint
+            assert signal.getsignal(signal.SIGINT) is pxsh.client._PutOff.front
             ctypes.CDLL(None).sigqueue(os.getpid(), signal.SIGINT, ctypes.c_void_p(987654321))
             time.sleep(0.2)
             return "not interrupted"
@@ -1333,6 +1397,32 @@ class InterruptTests(ClusterTestCase):
             sys.settrace(None)
         self.assertEqual(fired, [True])
         self.assertEqual(concurrent.futures.wait([other], timeout=0).done, {other})
+
+    def test_results_a_read_completed_are_finished_when_a_ctrl_c_comes_as_the_read_side_is_given_back(self):
+        # The wait gives the read side back, then finishes what its read completed: a Ctrl-C in the
+        # first skipped the second (complete but pending, futures.wait never told).
+        client = self.own_client()
+        view = client[:]
+        view.execute("import time", block=True)
+        result = view.execute("time.sleep(0.3)", block=False)
+        client._took_whole_answer = lambda *_: False  # the answer read the general way, into `finished`
+        release = client._release_reading
+
+        def ctrl_c_then_release():
+            del client._release_reading
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100):  # the Ctrl-C comes out here, before the release
+                pass
+            release()
+
+        client._release_reading = ctrl_c_then_release
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                result.wait()
+        finally:
+            client.__dict__.pop("_release_reading", None)
+            del client._took_whole_answer
+        self.assertEqual(concurrent.futures.wait([result], timeout=2).done, {result})
 
     def test_a_ctrl_c_that_comes_as_a_read_returns_loses_nothing_it_read(self):
         # Python raises KeyboardInterrupt when the call that was running returns: a Ctrl-C during
