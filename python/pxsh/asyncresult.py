@@ -789,15 +789,18 @@ class AsyncResult(concurrent.futures.Future):
     def _finish(self) -> None:
         """Give the Future its value once the last task has replied; whoever sees that first does."""
         while self._state not in _SETTLED:
-            with self._client._lock:
-                if self._state in _SETTLED:
-                    return
-                settling_elsewhere = self._finished
-                self._finished = True
-            if not settling_elsewhere:
-                try:
+            claimed = False
+            try:
+                with self._client._lock:
+                    if self._state in _SETTLED:
+                        return
+                    if not self._finished:
+                        self._finished = claimed = True  # one step: no Ctrl-C comes between the two
+                if claimed:
                     self._give_value()
-                except BaseException:
+                    return
+            except BaseException:
+                if claimed:
                     # A Ctrl-C cut the settling short: the next _finish settles it, where it would have
                     # waited for good for a value never set (a plain store first, which nothing cuts
                     # short); a cancel is told to futures.wait; and a thread that waits for this one
@@ -808,8 +811,7 @@ class AsyncResult(concurrent.futures.Future):
                         self.set_running_or_notify_cancel()
                     with self._condition:
                         self._condition.notify_all()
-                    raise
-                return
+                raise
             # Another thread saw the last reply first and is combining the values (a large gather takes a
             # while): wait for the value it sets, or get() would find no value yet.
             with self._condition:

@@ -132,62 +132,54 @@ class _PutOff:
 
     Python raises KeyboardInterrupt in the main thread when the call that was running returns: one
     right after a recv_into would drop the bytes it read (results that never end). So in the main
-    thread a read stands a SIGINT handler of its own in front of the Python handler there is
-    (_standing_in_front_of): it puts a Ctrl-C off while any read on the stack takes in (its local
-    `taking_in`), and the read gives it to the handler behind once the take-in ends (deliver); any
-    other Ctrl-C goes straight to that handler. Python runs handlers in the main thread only,
-    whichever thread the kernel gives the signal to, and other threads are never interrupted: so
-    no thread holds SIGINT back, and a read pays one check on its hot path. The front stays when the
-    read ends (standing and stepping aside on each read would cost two system calls): a handler
-    saved meanwhile and put back later is a front of its own, bound to the handler it stood in
-    front of, so that restores as it should."""
+    thread a read puts _put_off_while_a_read_takes_in in place of signal.default_int_handler: it
+    puts a Ctrl-C off while any read on the stack takes in (its local `taking_in`), and the read
+    raises it once the take-in ends (deliver); any other Ctrl-C raises at once, as before. Python
+    runs handlers in the main thread only, whichever thread the kernel gives the signal to, and
+    other threads are never interrupted: so no thread holds SIGINT back, and a read pays one check
+    on its hot path. It stays in place when the read ends (putting it in place and back on each
+    read would cost two system calls). Any other handler is left alone, and what it raises is its
+    own: code that installs a handler and checks that it is still the one installed (`python -m
+    unittest -c`, asyncio.run) keeps working."""
 
-    front: Optional[Callable] = None  # the handler this module put in place last
-    pending: Optional[Callable] = None  # the handler a Ctrl-C that was put off goes to
-    refused = False  # signal.signal raised ValueError (a subinterpreter): Python runs no handler there
+    seen: Optional[Callable] = None  # the SIGINT handler a read found last (after putting its own in place)
+    pending = False  # a Ctrl-C came while the main thread took in
 
     @classmethod
     def stand_in_front(cls) -> None:
-        """In the main thread, before a read: a front for the Python SIGINT handler there is."""
+        """In the main thread, before a read, when the SIGINT handler changed since the last one."""
         current = _sigint_handler()
-        if current is cls.front or not callable(current) or cls.refused:
-            return  # SIG_DFL and SIG_IGN raise nothing; None: not Python's to change
-        # A front put there by another copy of this module (importlib.reload) is replaced, not wrapped.
-        current = getattr(current, "stands_in_front_of", current)
+        cls.seen = current
+        if current is not signal.default_int_handler:
+            return  # a handler of someone's own, SIG_DFL, SIG_IGN, or ours
         engine_filter = _engine_interrupt_filter()  # first: importing ctypes takes 3 ms
-        cls.front = front = _standing_in_front_of(current)  # first: a Ctrl-C may come as it is put in place
+        cls.seen = _put_off_while_a_read_takes_in  # first: a Ctrl-C may come as it is put in place
         try:
-            signal.signal(signal.SIGINT, front)
-        except ValueError:
-            cls.refused = True
+            signal.signal(signal.SIGINT, _put_off_while_a_read_takes_in)
+        except ValueError:  # a subinterpreter: Python runs no handler there
+            cls.seen = current
         finally:
             if engine_filter is not None:
                 engine_filter()
 
-    @classmethod
-    def deliver(cls) -> None:
-        """Give a Ctrl-C that was put off to its handler (KeyboardInterrupt, usually): in the main thread."""
-        handler = cls.pending
-        if handler is not None and _get_ident() == _MAIN_THREAD:
-            cls.pending = None
-            handler(signal.SIGINT, sys._getframe(1))
+    @staticmethod
+    def deliver() -> None:
+        """Raise the KeyboardInterrupt that was put off, in the main thread."""
+        if _PutOff.pending and _get_ident() == _MAIN_THREAD:
+            _PutOff.pending = False
+            raise KeyboardInterrupt
 
 
-def _standing_in_front_of(handler: Callable) -> Callable:
-    """A SIGINT handler that puts a Ctrl-C off while the main thread takes in (see _PutOff), and
-    otherwise calls `handler`."""
-
-    def put_off_while_a_read_takes_in(number: int, frame) -> None:
-        caller = frame  # the main thread's
-        while caller is not None:
-            if caller.f_code is _READ_CODE and caller.f_locals.get("taking_in"):
-                _PutOff.pending = handler
-                return
-            caller = caller.f_back
-        handler(number, frame)
-
-    put_off_while_a_read_takes_in.stands_in_front_of = handler
-    return put_off_while_a_read_takes_in
+def _put_off_while_a_read_takes_in(number: int, frame) -> None:
+    """SIGINT's Python handler once a read in the main thread put it in place (see _PutOff)."""
+    caller = frame  # the main thread's
+    while caller is not None:
+        if caller.f_code is _READ_CODE and caller.f_locals.get("taking_in"):
+            _PutOff.pending = True
+            return
+        caller = caller.f_back
+    _PutOff.pending = False  # this one stands for it: a second Ctrl-C as the first was delivered
+    signal.default_int_handler(number, frame)
 
 
 @functools.lru_cache(maxsize=None)
@@ -779,8 +771,7 @@ class Client:
                     if reading and self._reading == me:  # unless given back with the answer
                         self._release_reading()
                 finally:  # also when a Ctrl-C cut the read or the release short
-                    for result in finished:
-                        result._finish()  # its done-callbacks run here, with the read side free
+                    _finish_all(finished)  # their done-callbacks run here, with the read side free
             if predicate():
                 return True
 
@@ -802,11 +793,11 @@ class Client:
         if sock is None:
             return
         reason = None
-        if _get_ident() == _MAIN_THREAD and _sigint_handler() is not _PutOff.front:
+        if _get_ident() == _MAIN_THREAD and _sigint_handler() is not _PutOff.seen:
             _PutOff.stand_in_front()
         waiting = self._waiting or self._new_waiting(sock)
-        # From a recv_into to the record of what it read: a Ctrl-C is put off (_standing_in_front_of
-        # reads this name), and a failure loses bytes.
+        # From a recv_into to the record of what it read: a Ctrl-C is put off
+        # (_put_off_while_a_read_takes_in reads this name), and a failure loses bytes.
         taking_in = False
         try:
             began = time.perf_counter() if spin else 0.0
@@ -851,13 +842,18 @@ class Client:
                     return
             reason = self._failure_reason(None)  # it may wait a second
         except BaseException as exc:
+            # A Ctrl-C is not put off from here on (closing runs done-callbacks); one that was is raised
+            # after the close, or is this exception itself.
+            took_in, taking_in = taking_in, False
             if isinstance(exc, OSError) and self._closed:
                 _PutOff.deliver()
                 return
-            if not taking_in or not isinstance(exc, Exception):
+            if not took_in or not isinstance(exc, Exception):
                 # A Ctrl-C (put off until the take-in ended), or an exception a signal's handler raised in
                 # a wait (a SIGALRM timeout's; TimeoutError is an OSError): nothing read is lost, so it goes
                 # to the caller, which finishes the results this read completed (in `finished`).
+                if _PutOff.pending and _get_ident() == _MAIN_THREAD:
+                    _PutOff.pending = False  # this exception stands for it
                 raise
             # A failure once bytes were read must not leave results waiting forever for them.
             if isinstance(exc, OSError):
@@ -924,8 +920,7 @@ class Client:
                 if reading:
                     self._release_reading()
             finally:  # also when a Ctrl-C cut the read or the release short
-                for result in finished:
-                    result._finish()
+                _finish_all(finished)
 
     def _start_reader(self) -> None:
         """Results must complete with nobody waiting on them (done-callbacks, futures.wait): from
@@ -1161,8 +1156,7 @@ class Client:
                 if interrupted and recorded:
                     self._undo_submit(result, request, sent, wait)
             finally:  # also when a Ctrl-C cut the above short
-                for other in finished:
-                    other._finish()  # done-callbacks run with the read side free
+                _finish_all(finished)  # done-callbacks run with the read side free
 
     def _took_whole_answer(self, received: int, result: AsyncResult) -> bool:
         """Whether the `received` bytes just read are the whole answer to `result`'s request, in one
@@ -1293,7 +1287,20 @@ class Client:
             pass
 
 
-_READ_CODE = Client._read_some.__code__  # a front (_standing_in_front_of) looks for it on the stack
+
+def _finish_all(results: list) -> None:
+    """_finish each of `results`, also those after one that a Ctrl-C (or a failing done-callback's
+    caller) cut short; then raise the first such exception."""
+    failure = None
+    for result in results:
+        try:
+            result._finish()
+        except BaseException as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+
+_READ_CODE = Client._read_some.__code__  # _put_off_while_a_read_takes_in looks for it on the stack
 
 
 @contextlib.contextmanager
@@ -1341,7 +1348,7 @@ def _after_fork_in_child() -> None:
     # The thread that forked is the child's main thread (see _PutOff), with no read of its own going on.
     global _MAIN_THREAD
     _MAIN_THREAD = _get_ident()
-    _PutOff.pending = None
+    _PutOff.pending = False
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1182,7 +1182,7 @@ class InterruptTests(ClusterTestCase):
 
         def ctrl_c_to_the_other_thread_first(received, answer):
             signal.pthread_kill(other.ident, signal.SIGINT)
-            time.sleep(0.1)  # the other thread runs the C handler; this one's check comes meanwhile
+            time.sleep(0.5)  # the other thread runs the C handler; this one's check comes meanwhile
             return took_whole_answer(received, answer)
 
         client._took_whole_answer = ctrl_c_to_the_other_thread_first
@@ -1203,16 +1203,20 @@ class InterruptTests(ClusterTestCase):
         client = self.own_client()
         outcomes = []
 
+        finish, give_value = asyncresult.AsyncResult._finish, asyncresult.AsyncResult._give_value
+        places = [(give_value.__code__, give_value.__code__.co_firstlineno + 2),  # its first line
+                  (finish.__code__, lines_through(finish, "if claimed:")[-1])]  # as the marking lock is let go
+
         def ctrl_c_while_settling_then_get():
-            result = client[:].apply_async(abs, -4)
-            fired = interrupted_at(asyncresult.AsyncResult._give_value.__code__,
-                                   asyncresult.AsyncResult._give_value.__code__.co_firstlineno + 2, result.get)
-            outcomes.append((fired, result.get(timeout=5)))
+            for code, line in places:
+                result = client[:].apply_async(abs, -4)
+                fired = interrupted_at(code, line, result.get)
+                outcomes.append((fired, result.get(timeout=5)))
 
         thread = threading.Thread(target=ctrl_c_while_settling_then_get, daemon=True)
         thread.start()
         thread.join(20)
-        self.assertEqual(outcomes, [(True, [4, 4])])
+        self.assertEqual(outcomes, [(True, [4, 4])] * 2)
 
     def test_a_thread_waiting_for_anothers_settling_is_woken_when_a_ctrl_c_cuts_it_short(self):
         # A Ctrl-C that came as the settling thread told the result's waiters, its value already set,
@@ -1270,7 +1274,7 @@ class InterruptTests(ClusterTestCase):
                     signal.signal(signal.SIGINT, signal.default_int_handler)
                     client = pxsh.Client(cluster=self.cluster)
                     code = 0 if (client[:].apply_sync(abs, -1) == [1, 1]
-                                 and signal.getsignal(signal.SIGINT) is pxsh.client._PutOff.front) else 1
+                                 and signal.getsignal(signal.SIGINT) is pxsh.client._put_off_while_a_read_takes_in) else 1
                 finally:
                     os._exit(code)
             outcome.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
@@ -1280,22 +1284,27 @@ class InterruptTests(ClusterTestCase):
         thread.join(60)
         self.assertEqual(outcome, [0])
 
-    def test_a_read_stands_in_front_of_the_sigint_handler_there_is_and_passes_ctrl_c_on(self):
-        # Outside a take-in, a Ctrl-C goes to the handler that was there (here one that counts); an
-        # ignored SIGINT stays ignored; the default handler raises KeyboardInterrupt as ever.
+    def test_a_read_puts_its_handler_in_place_of_the_default_one_only(self):
+        # A handler of someone's own stays in place (code that checks it is still the one installed,
+        # as `python -m unittest -c` does, keeps working) and gets the Ctrl-C; an ignored SIGINT stays
+        # ignored; the default handler is replaced by one that raises KeyboardInterrupt just the same.
         client = self.own_client()
         counted = []
-        previous = signal.signal(signal.SIGINT, lambda *_: counted.append(1))
+
+        def counting(number, frame):
+            counted.append(signal.getsignal(signal.SIGINT) is counting)
+
+        previous = signal.signal(signal.SIGINT, counting)
         self.addCleanup(signal.signal, signal.SIGINT, previous)
         self.assertEqual(client[:].apply_sync(abs, -1), [1, 1])
-        self.assertIs(signal.getsignal(signal.SIGINT), pxsh.client._PutOff.front)
         signal.raise_signal(signal.SIGINT)
-        self.assertEqual(counted, [1])
+        self.assertEqual(counted, [True])
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.assertEqual(client[:].apply_sync(abs, -2), [2, 2])
         self.assertEqual(signal.getsignal(signal.SIGINT), signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         self.assertEqual(client[:].apply_sync(abs, -3), [3, 3])
+        self.assertIs(signal.getsignal(signal.SIGINT), pxsh.client._put_off_while_a_read_takes_in)
         with self.assertRaises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
 
@@ -1342,7 +1351,7 @@ class InterruptTests(ClusterTestCase):
             sys.path.insert(0, package)
             import pxsh.client
             pxsh.client._PutOff.stand_in_front()
-            assert signal.getsignal(signal.SIGINT) is pxsh.client._PutOff.front
+            assert signal.getsignal(signal.SIGINT) is pxsh.client._put_off_while_a_read_takes_in
             ctypes.CDLL(None).sigqueue(os.getpid(), signal.SIGINT, ctypes.c_void_p(987654321))
             time.sleep(0.2)
             return "not interrupted"
@@ -1423,6 +1432,55 @@ class InterruptTests(ClusterTestCase):
             client.__dict__.pop("_release_reading", None)
             del client._took_whole_answer
         self.assertEqual(concurrent.futures.wait([result], timeout=2).done, {result})
+
+    def test_a_ctrl_c_while_one_result_is_finished_leaves_the_others_a_read_completed_finished(self):
+        # A read completed two results; a Ctrl-C while the first was finished skipped the second.
+        client = self.own_client()
+        client[:].execute("import time", block=True)
+        first, second = client[0].apply_async(time.sleep, 0.3), client[1].apply_async(time.sleep, 0.3)
+        time.sleep(1)  # both replies wait in the socket: one read takes them in
+        give_value = asyncresult.AsyncResult._give_value.__code__
+        fired = interrupted_at(give_value, give_value.co_firstlineno + 2, first.done)  # _poll reads both
+        self.assertTrue(fired)
+        self.assertTrue(first._complete() and second._complete())
+        self.assertEqual(concurrent.futures.wait([second], timeout=2).done, {second})
+
+    def test_a_second_ctrl_c_as_the_first_is_raised_leaves_none_for_a_later_read(self):
+        # A Ctrl-C put off while a read took in, and a second one as the read was about to raise the
+        # first: one KeyboardInterrupt, and none left over to come out of a later, quiet read.
+        client = self.own_client()
+        client[:].execute("import time", block=True)
+        main, sent = threading.get_ident(), []
+        dispatch = client._dispatch
+
+        def dispatch_then_ctrl_c(frames, finished):
+            dispatch(frames, finished)
+            if not sent and finished:
+                sent.append(1)
+                signal.pthread_kill(main, signal.SIGINT)  # put off: the read takes in
+
+        deliver = pxsh.client._PutOff.deliver
+
+        def second_ctrl_c_as_it_is_raised(frame, event, arg):
+            if event == "call" and frame.f_code is deliver.__code__ and sent == [1]:
+                sent.append(2)
+                signal.raise_signal(signal.SIGINT)  # comes out as deliver's first line starts
+            return None
+
+        client._dispatch = dispatch_then_ctrl_c
+        sys.settrace(second_ctrl_c_as_it_is_raised)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                client[0].execute("time.sleep(0.2)", block=True)
+        finally:
+            sys.settrace(None)
+            del client._dispatch
+        self.assertEqual(sent, [1, 2])
+        try:
+            for value in range(3):
+                self.assertEqual(client[:].apply_sync(abs, -value), [value, value])
+        except KeyboardInterrupt:
+            self.fail("a later read raised the KeyboardInterrupt left over from the first Ctrl-C")
 
     def test_a_ctrl_c_that_comes_as_a_read_returns_loses_nothing_it_read(self):
         # Python raises KeyboardInterrupt when the call that was running returns: a Ctrl-C during
