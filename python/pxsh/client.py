@@ -771,7 +771,8 @@ class Client:
                     if reading and self._reading == me:  # unless given back with the answer
                         self._release_reading()
                 finally:  # also when a Ctrl-C cut the read or the release short
-                    _finish_all(finished)  # their done-callbacks run here, with the read side free
+                    if finished:  # their done-callbacks run here, with the read side free
+                        _finish_all(finished)
             if predicate():
                 return True
 
@@ -920,7 +921,8 @@ class Client:
                 if reading:
                     self._release_reading()
             finally:  # also when a Ctrl-C cut the read or the release short
-                _finish_all(finished)
+                if finished:
+                    _finish_all(finished)
 
     def _start_reader(self) -> None:
         """Results must complete with nobody waiting on them (done-callbacks, futures.wait): from
@@ -1156,7 +1158,8 @@ class Client:
                 if interrupted and recorded:
                     self._undo_submit(result, request, sent, wait)
             finally:  # also when a Ctrl-C cut the above short
-                _finish_all(finished)  # done-callbacks run with the read side free
+                if finished:  # done-callbacks run with the read side free
+                    _finish_all(finished)
 
     def _took_whole_answer(self, received: int, result: AsyncResult) -> bool:
         """Whether the `received` bytes just read are the whole answer to `result`'s request, in one
