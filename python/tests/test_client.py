@@ -4,6 +4,7 @@ PXSH names the pxsh executable (default: .build/debug/pxsh). Each test class use
 directory of its own (XDG_RUNTIME_DIR), so other clusters on the machine are not seen.
 """
 
+import atexit
 import concurrent.futures
 import inspect
 import linecache
@@ -47,7 +48,16 @@ class ClusterTestCase(unittest.TestCase):
         started = pxsh_command("cluster", "start", "--name", cls.cluster, "-n", str(cls.engines))
         if started.returncode != 0:
             raise RuntimeError(f"pxsh cluster start failed: {started.stdout}{started.stderr}")
+        # A run cut short (a KeyboardInterrupt out of a test ends unittest without tearDownClass) still
+        # stops its cluster: at exit, unless tearDownClass did.
+        atexit.register(cls.stop_cluster, cls.cluster, cls.runtime)
         cls.rc = pxsh.Client(cluster=cls.cluster)
+
+    @staticmethod
+    def stop_cluster(cluster: str, runtime: str) -> None:
+        if os.path.isdir(runtime):
+            pxsh_command("cluster", "stop", "--name", cluster, env={**os.environ, "XDG_RUNTIME_DIR": runtime})
+            shutil.rmtree(runtime, ignore_errors=True)
 
     def own_client(self) -> "pxsh.Client":
         """A client of this test's own, closed after it (the class's may have a reader thread)."""
@@ -58,12 +68,11 @@ class ClusterTestCase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.rc.close()
-        pxsh_command("cluster", "stop", "--name", cls.cluster)
         if cls.saved_xdg is None:
             os.environ.pop("XDG_RUNTIME_DIR", None)
         else:
             os.environ["XDG_RUNTIME_DIR"] = cls.saved_xdg
-        shutil.rmtree(cls.runtime, ignore_errors=True)
+        cls.stop_cluster(cls.cluster, cls.runtime)
 
 
 try:
