@@ -146,7 +146,7 @@ class _PutOff:
     pending = False  # a Ctrl-C came while the main thread took in
 
     @classmethod
-    def stand_in_front(cls) -> None:
+    def replace_default_handler(cls) -> None:
         """In the main thread, before a read, when the SIGINT handler changed since the last one."""
         current = _sigint_handler()
         cls.seen = current
@@ -723,8 +723,7 @@ class Client:
         if rest:
             finished: list = []
             self._dispatch(rest, finished)
-            for result in finished:
-                result._finish()
+            _finish_all(finished)
 
     # ------------------------------------------------------------------
     # Reading: whoever waits reads, unless the reader thread does
@@ -795,7 +794,7 @@ class Client:
             return
         reason = None
         if _get_ident() == _MAIN_THREAD and _sigint_handler() is not _PutOff.seen:
-            _PutOff.stand_in_front()
+            _PutOff.replace_default_handler()
         waiting = self._waiting or self._new_waiting(sock)
         # From a recv_into to the record of what it read: a Ctrl-C is put off
         # (_put_off_while_a_read_takes_in reads this name), and a failure loses bytes.
@@ -1290,7 +1289,6 @@ class Client:
             pass
 
 
-
 def _finish_all(results: list) -> None:
     """_finish each of `results`, also those after one that a Ctrl-C (or a failing done-callback's
     caller) cut short; then raise the first such exception."""
@@ -1302,6 +1300,7 @@ def _finish_all(results: list) -> None:
             failure = failure or exc
     if failure is not None:
         raise failure
+
 
 _READ_CODE = Client._read_some.__code__  # _put_off_while_a_read_takes_in looks for it on the stack
 

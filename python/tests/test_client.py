@@ -1119,7 +1119,7 @@ class InterruptTests(ClusterTestCase):
         # A handler runs as the wait it woke returns, inside the read: when it reads in turn, the first
         # read must see its result ended when the handler's read took its answer in (here the handler
         # waits on engine 1 for longer than the first read's task on engine 0 runs), and Ctrl-C must
-        # still reach the handler the read stood in front of, and then the default one again.
+        # still reach that handler (a read leaves it in place), and then the default one again.
         client = self.own_client()
         client[:].execute("import time", block=True)
         handled, stuck = [], threading.Event()
@@ -1270,9 +1270,9 @@ class InterruptTests(ClusterTestCase):
         self.assertIsNotNone(client._reader)
         self.assertEqual(client[1].apply_async(time.sleep, 0.2).get(timeout=math.inf), None)
 
-    def test_in_a_child_forked_by_another_thread_a_read_stands_in_front_in_the_childs_main_thread(self):
+    def test_in_a_child_forked_by_another_thread_a_read_replaces_the_default_handler_in_its_main_thread(self):
         # After a fork the thread that forked is the child's main thread, where Python runs handlers:
-        # the read there must take it for the main thread (it kept the parent's, and stood nowhere).
+        # the read there must take it for the main thread (it kept the parent's, and replaced nothing).
         outcome = []
 
         def fork_and_read():
@@ -1346,12 +1346,12 @@ class InterruptTests(ClusterTestCase):
             signal.raise_signal(signal.SIGINT)
         self.assertEqual(chained, [1])
 
-    def test_an_engine_still_drops_an_interrupt_for_an_ended_task_once_a_client_stood_in_front(self):
-        # signal.signal, which a read calls to stand in front of SIGINT's handler, replaces the C
+    def test_an_engine_still_drops_an_interrupt_for_an_ended_task_once_a_client_replaced_the_handler(self):
+        # signal.signal, which a read calls to replace SIGINT's default handler, also replaces the C
         # handler a pxsh engine has in front of Python's, which drops a SIGINT queued for a task that
         # ended (so it never hits the next one): the read puts it back. Code on an engine that uses a
         # client (and the home engine's px) must keep it.
-        def stand_in_front_then_interrupt_an_ended_task(package):
+        def replace_the_handler_then_interrupt_an_ended_task(package):
             import ctypes
             import os
             import signal
@@ -1359,14 +1359,14 @@ class InterruptTests(ClusterTestCase):
             import time
             sys.path.insert(0, package)
             import pxsh.client
-            pxsh.client._PutOff.stand_in_front()
+            pxsh.client._PutOff.replace_default_handler()
             assert signal.getsignal(signal.SIGINT) is pxsh.client._put_off_while_a_read_takes_in
             ctypes.CDLL(None).sigqueue(os.getpid(), signal.SIGINT, ctypes.c_void_p(987654321))
             time.sleep(0.2)
             return "not interrupted"
 
         package = os.path.dirname(os.path.dirname(pxsh.__file__))
-        self.assertEqual(self.rc[0].apply_sync(stand_in_front_then_interrupt_an_ended_task, package),
+        self.assertEqual(self.rc[0].apply_sync(replace_the_handler_then_interrupt_an_ended_task, package),
                          "not interrupted")
 
     def test_results_a_read_completed_are_finished_when_a_ctrl_c_comes_as_it_takes_in(self):
