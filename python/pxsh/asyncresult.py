@@ -223,11 +223,17 @@ class AsyncResult(concurrent.futures.Future):
         """`read_later`: `decode` cannot fail, so a successful reply may be read when first looked at.
         The arguments may be positional: Client._submit passes a tuple of them (half the cost of keywords)."""
         self._client = client
+        # Read on every call's path: set here, as Python 3.11 specializes the load of an instance's
+        # attribute, not of a class's default.
+        self._waiter_list = None
+        self._looked_at_pending = False
         if _FUTURE_FIELDS_KNOWN:
             # Future.__init__'s fields: the client's condition instead of a new one per result (a
             # Condition costs more to make than the rest of a call; waits go through the client), the
-            # others the class's.
+            # others the class's but for those read on every call's path.
             self._condition = client._task_condition
+            self._exception = None
+            self._done_callbacks = ()
         else:
             super().__init__()
         self.label = label

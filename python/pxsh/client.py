@@ -127,8 +127,8 @@ class _Spin:
 _SPIN = _Spin()  # one per process: the machine's load is the same for every client
 
 
-class _PutOff:
-    """A Ctrl-C put off while the main thread takes in what a read received.
+class _CtrlCPutOff:
+    """A Ctrl-C put off while the main thread takes in what a read received (one for the process: _PutOff).
 
     Python raises KeyboardInterrupt in the main thread when the call that was running returns: one
     right after a recv_into would drop the bytes it read (results that never end). So in the main
@@ -142,32 +142,36 @@ class _PutOff:
     own: code that installs a handler and checks that it is still the one installed (`python -m
     unittest -c`, asyncio.run) keeps working."""
 
-    seen: Optional[Callable] = None  # the SIGINT handler a read found last (after putting its own in place)
-    pending = False  # a Ctrl-C came while the main thread took in
+    def __init__(self):
+        # Instance attributes, not the class's: reads read them on their hot path, and Python 3.11
+        # specializes an instance's attribute loads but not a class's.
+        self.seen: Optional[Callable] = None  # the SIGINT handler a read found last (after putting its own in place)
+        self.pending = False  # a Ctrl-C came while the main thread took in
 
-    @classmethod
-    def replace_default_handler(cls) -> None:
+    def replace_default_handler(self) -> None:
         """In the main thread, before a read, when the SIGINT handler changed since the last one."""
         current = _sigint_handler()
-        cls.seen = current
+        self.seen = current
         if current is not signal.default_int_handler:
             return  # a handler of someone's own, SIG_DFL, SIG_IGN, or ours
         engine_filter = _engine_interrupt_filter()  # first: importing ctypes takes 3 ms
-        cls.seen = _put_off_while_a_read_takes_in  # first: a Ctrl-C may come as it is put in place
+        self.seen = _put_off_while_a_read_takes_in  # first: a Ctrl-C may come as it is put in place
         try:
             signal.signal(signal.SIGINT, _put_off_while_a_read_takes_in)
         except ValueError:  # a subinterpreter: Python runs no handler there
-            cls.seen = current
+            self.seen = current
         finally:
             if engine_filter is not None:
                 engine_filter()
 
-    @staticmethod
-    def deliver() -> None:
+    def deliver(self) -> None:
         """Raise the KeyboardInterrupt that was put off, in the main thread."""
-        if _PutOff.pending and _get_ident() == _MAIN_THREAD:
-            _PutOff.pending = False
+        if self.pending and _get_ident() == _MAIN_THREAD:
+            self.pending = False
             raise KeyboardInterrupt
+
+
+_PutOff = _CtrlCPutOff()
 
 
 def _put_off_while_a_read_takes_in(number: int, frame) -> None:
@@ -196,46 +200,6 @@ _MAIN_THREAD = threading.main_thread().ident
 _get_ident = threading.get_ident
 _SIGINT = int(signal.SIGINT)
 _sigint_handler = functools.partial(_signal.getsignal, _SIGINT)  # signal.getsignal's enum lookup fails and costs µs
-
-
-class _Waiting:
-    """How a reading thread sleeps until its connection turns readable: libc's poll() through
-    ctypes, which lets go of the GIL while it sleeps. Not select.poll: after a signal whose handler
-    raised nothing it waits again by itself (PEP 475), and a handler that read in turn (through the
-    same client) may have taken the answer this wait is for; and a poll object refuses a second,
-    nested poll(). This one returns -1 (EINTR) and the read looks again. Made by the first read of a
-    connection (importing ctypes takes 3 ms)."""
-
-    def __init__(self, fd: int):
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        pollfd = ctypes.create_string_buffer(struct.pack("=ihh", fd, select.POLLIN, 0), 8)
-        self._timed = functools.partial(libc.poll, pollfd, ctypes.c_ulong(1))
-        self.wait = functools.partial(self._timed, -1)
-        self._pollfd = pollfd
-        self._get_errno = ctypes.get_errno
-
-    def went_on(self) -> None:
-        """After a wait that returned -1: a signal whose handler raised nothing (EINTR) ends it
-        early; any other error raises OSError."""
-        number = self._get_errno()
-        if number != errno.EINTR:
-            raise OSError(number, os.strerror(number))
-
-    def wait_until(self, deadline: float, predicate: Callable[[], bool]) -> bool:
-        """Whether the connection turned readable before `deadline` (time.monotonic()); False also
-        once predicate() holds after a signal's handler ran (it may have read, see _read_some)."""
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            # In whole milliseconds, rounded up; a longer wait (even math.inf) goes on after this one.
-            ready = self._timed(math.ceil(min(remaining, _LONGEST_WAIT) * 1000))
-            if ready >= 0:
-                return ready > 0
-            self.went_on()
-            if predicate():
-                return False
 
 
 _LONGEST_WAIT = 1e6  # seconds: under poll()'s limit of 2**31 - 1 ms, and a lock's (math.inf overflows)
@@ -405,7 +369,6 @@ class Client:
         self._reader: Optional[threading.Thread] = None
         self._decoder = protocol.FrameDecoder()
         self._receiving = bytearray(_RECEIVE_SIZE)
-        self._waiting: Optional[_Waiting] = None  # how a reading thread waits on this connection
         self._received = memoryview(self._receiving)
         self._outgoing: List[bytes] = []  # submissions held back, sent in one write
         self._waited_since_submit = True
@@ -413,7 +376,7 @@ class Client:
         self._flusher: Optional[threading.Thread] = None
         self._forked = False
         self._reading: Optional[int] = None  # the thread that holds the read side
-        self._poller: Optional[select.poll] = None
+        self._poller: Optional[select.poll] = None  # how the reading thread waits for input
         self._pid = os.getpid()
         self.history: List[AsyncResult] = []  # the last HISTORY_LIMIT results made
         self._made = 0  # results made, numbered from 1
@@ -717,9 +680,7 @@ class Client:
         self._live = None
         self._sock = sock
         self._decoder = decoder
-        self._poller = select.poll()
-        self._poller.register(sock, select.POLLIN)
-        self._waiting = None
+        self._poller = _new_poller(sock)
         if rest:
             finished: list = []
             self._dispatch(rest, finished)
@@ -781,10 +742,13 @@ class Client:
         into `finished` (the caller's, filled while a Ctrl-C is put off: a returned list would be lost
         to one that came as the read returned), for the caller to _finish.
 
-        The caller holds the read side. Every wait is in poll() (_Waiting), so the socket stays
-        blocking. A recv() that blocks would also be woken each time the controller takes in what
-        this side sent (Linux wakes a Unix socket's readers on write space too): one more wake-up
-        per call.
+        The caller holds the read side. Every wait is in poll(), so the socket stays blocking. A
+        recv() that blocks would also be woken each time the controller takes in what this side sent
+        (Linux wakes a Unix socket's readers on write space too): one more wake-up per call.
+        A signal's handler runs inside the wait (poll() waits on after it, PEP 475), and one that
+        uses this client reads in turn: a nested read, which the connection's poll object refuses
+        (_refuses_nested_poll). It waits with a poll object of its own and then sends a ping (an empty
+        status request), whose reply wakes this read: the nested one may have taken its answer.
         With `spin`, the first wait polls for a while before it sleeps (see _Spin). `answer`: a
         recorded result the caller waits for (see _submit): a read that is its whole answer in one
         frame (the usual case) settles it and gives the read side back at once.
@@ -795,7 +759,8 @@ class Client:
         reason = None
         if _get_ident() == _MAIN_THREAD and _sigint_handler() is not _PutOff.seen:
             _PutOff.replace_default_handler()
-        waiting = self._waiting or self._new_waiting(sock)
+        poller = self._poller
+        nested = False
         # From a recv_into to the record of what it read: a Ctrl-C is put off
         # (_put_off_while_a_read_takes_in reads this name), and a failure loses bytes.
         taking_in = False
@@ -804,16 +769,23 @@ class Client:
             budget = _SPIN.budget() if spin else 0.0
             caught = budget > 0 and self._poll_briefly(budget)
             while True:
-                if deadline is None:
-                    if waiting.wait() < 0:  # a signal whose handler raised nothing
-                        waiting.went_on()
-                        if predicate():  # the handler read (and ended the wait) itself
+                try:
+                    if deadline is None:
+                        poller.poll()
+                    else:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            if spin:
+                                _SPIN.ended(time.perf_counter() - began, budget > 0, False)
                             return
-                        continue
-                elif not waiting.wait_until(deadline, predicate):
-                    if spin:
-                        _SPIN.ended(time.perf_counter() - began, budget > 0, False)
-                    return
+                        # In whole milliseconds, rounded up; a longer wait (even math.inf) goes on after this one.
+                        if not poller.poll(math.ceil(min(remaining, _LONGEST_WAIT) * 1000)):
+                            continue
+                except RuntimeError:
+                    if nested or not _refuses_nested_poll(poller):
+                        raise  # a signal's handler raised it
+                    poller, nested = _new_poller(sock), True
+                    continue
                 # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a
                 # new one, shrink it (mremap) and free it (munmap) for every read.
                 taking_in = True
@@ -862,8 +834,18 @@ class Client:
                 reason = f"the controller sent an invalid frame: {exc}"
             else:
                 reason = f"the client's reader failed: {type(exc).__name__}: {exc}"
+        finally:
+            if nested and reason is None:
+                self._wake_outer_read()
         self._close(reason)
         _PutOff.deliver()  # a Ctrl-C that came as the failed read took in
+
+    def _wake_outer_read(self) -> None:
+        """After a read nested in another (see _read_some): a ping, whose reply wakes the other's wait."""
+        try:
+            self._send_control(protocol.CTL_STATUS)
+        except errors.ClusterError:
+            pass  # closed: the outer read's wait has ended too
 
     def _failure_reason(self, failure: Optional[OSError]) -> str:
         """Why the connection ended: `failure` of a send or receive, or None for the controller's end of file."""
@@ -886,13 +868,18 @@ class Client:
 
     def _poll_briefly(self, seconds: float) -> bool:
         """Whether input arrives within `seconds`, polling without sleeping; the CPU goes to any
-        other task that is runnable on it meanwhile."""
+        other task that is runnable on it meanwhile. False at once in a nested read (see _read_some)."""
         poll, now, pass_cpu = self._poller.poll, time.perf_counter, os.sched_yield
         end = now() + seconds
-        while not poll(0):
-            if now() >= end:
-                return False
-            pass_cpu()
+        try:
+            while not poll(0):
+                if now() >= end:
+                    return False
+                pass_cpu()
+        except RuntimeError:
+            if not _refuses_nested_poll(self._poller):
+                raise  # a signal's handler raised it
+            return False
         return True
 
     def _poll(self) -> None:
@@ -911,10 +898,20 @@ class Client:
                     return
                 self._reading = me  # as in _wait_for, a claim this thread left is taken again
                 reading = True
-            while self._poller.poll(0):
+            poller = self._poller
+            try:
+                ready = poller.poll(0)
+            except RuntimeError:
+                if not _refuses_nested_poll(poller):
+                    raise  # a signal's handler raised it
+                # In a signal's handler, in this thread's read (see _read_some).
+                poller = _new_poller(self._sock)
+                ready = poller.poll(0)
+            while ready:
                 self._read_some(finished, lambda: True, None)
                 if self._sock is None:
                     break
+                ready = poller.poll(0)
         finally:
             try:
                 if reading:
@@ -1067,23 +1064,20 @@ class Client:
     # Requests (used by the views)
 
     def _submit(self, result: AsyncResult, op: int, *, targets=(), balanced=False, retries=None,
-                shared=(), per_task=(), wait=False, init: Optional[tuple] = None) -> AsyncResult:
-        """Send a request for `result`.
+                shared=(), per_task=(), init: Optional[tuple] = None) -> AsyncResult:
+        """Send a request for `result`, which the caller does not wait for at once (see _submit_and_wait).
 
         `init`: the arguments of `result.__init__` after the client, not yet called. When no other thread
         reads and the request would go out at once, this thread holds the read side while it sends the
         request first, then makes and records the result (work done while the engines run costs the round
         trip almost nothing; before the send, all of it): no thread can take the answer before the result is
-        recorded. `wait`: the caller waits for the result next (block=True); then this thread goes on to
-        read until a result finishes, usually its own: a direct request's answer, and a call's, is one
-        frame. What is left of the wait goes on in _wait_for (result._wait_done).
+        recorded.
         """
         if self._sock is None or self._forked:
             self._ensure_connected()
         # A Ctrl-C may come at any line: these say what is left to undo.
         request = None
         holding = sent = made = recorded = interrupted = False
-        finished: list = []
         try:
             with self._lock:
                 if self._closed:
@@ -1091,7 +1085,7 @@ class Client:
                 request = self._next_request
                 self._next_request += 1
                 # Not while submissions are batched (see below): they go out after they are recorded.
-                if self._reading is None and (wait or (self._waited_since_submit and not self._outgoing)):
+                if self._reading is None and self._waited_since_submit and not self._outgoing:
                     me = threading.get_ident()
                     holding = True  # before the claim: a Ctrl-C between the two leaves none behind
                     self._reading = me
@@ -1099,7 +1093,7 @@ class Client:
                                               not balanced or len(per_task) == 1)
             if holding:
                 submitted = time.time()
-                self._waited_since_submit = wait
+                self._waited_since_submit = False
                 self._send(data)
                 sent = True
             if init is not None:
@@ -1111,14 +1105,12 @@ class Client:
                 self._record_request(result, request)
                 recorded = True
                 closed = self._closed
-                if holding and not wait:
+                if holding:
                     self._reading = None
                     _notify_waiters(self._task_condition)
             if closed:  # while the request went out: _close failed the results it knew
                 result._fail_all(errors.ClusterError(closed))
             if sent:
-                if wait and holding:
-                    self._read_some(finished, result._complete, None, _SPIN.pays_for(result._task_count), result)
                 return result
             # Submissions made one after another with no wait between them (a loop of apply_async) go
             # out together: one write, and one wake-up of the controller, per batch (_send, or the
@@ -1141,24 +1133,85 @@ class Client:
             interrupted = True
             raise
         finally:
+            if interrupted:
+                recorded = self._record_interrupted(result, request, init, sent, made, recorded)
+            if holding and self._reading == me:  # unless given back with the record
+                self._release_reading()
+            if interrupted and recorded:
+                self._undo_submit(result, request, sent, False)
+
+    def _submit_and_wait(self, result: AsyncResult, op: int, targets: List[int], shared, init: tuple) -> AsyncResult:
+        """Send a direct request that the caller waits for next (block=True), and read until a result
+        finishes, usually its own: a direct request's answer is one frame. What is left of the wait goes
+        on in _wait_for (result._wait_done).
+
+        As _submit does, this thread holds the read side from before the send until the result is made
+        and recorded; then it reads on with it. While another thread reads, it is _submit.
+        """
+        if self._sock is None or self._forked:
+            self._ensure_connected()
+        me = _get_ident()
+        # A Ctrl-C may come at any line: these say what is left to undo.
+        request = None
+        holding = sent = made = recorded = interrupted = False
+        finished: list = []
+        try:
+            with self._lock:
+                if self._closed:
+                    raise errors.ClusterError(self._closed)
+                if self._reading is None:
+                    request = self._next_request
+                    self._next_request = request + 1
+                    holding = True  # before the claim: a Ctrl-C between the two leaves none behind
+                    self._reading = me
+            if not holding:
+                return self._submit(result, op, targets=targets, shared=shared, init=init)
+            data = protocol.encode_submission(op, request, targets, False, None, shared, (), True)
+            submitted = time.time()
+            self._waited_since_submit = True
+            self._send(data)
+            sent = True
+            result.__init__(self, *init)
+            result.submitted = submitted  # when it went out, not when it was made after that
+            made = True
+            with self._lock:
+                self._record_request(result, request)
+                recorded = True
+                closed = self._closed
+            if closed:  # while the request went out: _close failed the results it knew
+                result._fail_all(errors.ClusterError(closed))
+            else:
+                self._read_some(finished, result._complete, None, _SPIN.pays_for(result._task_count), result)
+            return result
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
             try:
-                if interrupted and not recorded and request is not None and self._awaiting.get(request) is result:
-                    recorded = True  # a Ctrl-C came between the record and its flag
-                if interrupted and sent and not recorded:
-                    # Gone out before its result was made: make and record it now, to interrupt its tasks,
-                    # and before the read side is given back, for a thread that reads next to find it.
-                    if not made and init is not None:
-                        result.__init__(self, *init)
-                    with self._lock:
-                        self._record_request(result, request)
-                    recorded = True
-                if holding and self._reading == me:  # unless given back with the record or the answer
+                if interrupted:
+                    recorded = self._record_interrupted(result, request, init, sent, made, recorded)
+                if holding and self._reading == me:  # unless given back with the answer
                     self._release_reading()
                 if interrupted and recorded:
-                    self._undo_submit(result, request, sent, wait)
-            finally:  # also when a Ctrl-C cut the above short
-                if finished:  # done-callbacks run with the read side free
+                    self._undo_submit(result, request, sent, True)
+            finally:  # also when a Ctrl-C cut the above short: done-callbacks run with the read side free
+                if finished:
                     _finish_all(finished)
+
+    def _record_interrupted(self, result: AsyncResult, request: Optional[int], init: Optional[tuple], sent: bool,
+                            made: bool, recorded: bool) -> bool:
+        """After a Ctrl-C in a submit: whether its result is recorded, now that one which went out is (made
+        if need be), for its tasks to be interrupted, and before the read side is given back, for a thread
+        that reads next to find it."""
+        if not recorded and request is not None and self._awaiting.get(request) is result:
+            return True  # a Ctrl-C came between the record and its flag
+        if sent and not recorded:
+            if not made and init is not None:
+                result.__init__(self, *init)
+            with self._lock:
+                self._record_request(result, request)
+            return True
+        return recorded
 
     def _took_whole_answer(self, received: int, result: AsyncResult) -> bool:
         """Whether the `received` bytes just read are the whole answer to `result`'s request, in one
@@ -1167,17 +1220,14 @@ class Client:
         taken = self._decoder.whole_answer(self._received, received, result._request, result._task_count)
         if taken is None:
             return False
+        answer, first = taken
         with self._lock:
-            if not result._take_answer(*taken):
+            if not result._take_answer(answer, first):
                 return False
             self._awaiting.pop(result._request, None)
             self._reading = None
             _notify_waiters(self._task_condition)
         return True
-
-    def _new_waiting(self, sock: socket.socket) -> "_Waiting":
-        self._waiting = _Waiting(sock.fileno())
-        return self._waiting
 
     def _record_request(self, result: AsyncResult, request: int) -> None:
         """Expect the answer to `request` for `result`, and keep the result in history (under the lock)."""
@@ -1320,6 +1370,22 @@ def _sigint_held():
     finally:
         if signal.SIGINT not in before:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _new_poller(sock: socket.socket) -> select.poll:
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return poller
+
+
+def _refuses_nested_poll(poller: select.poll) -> bool:
+    """Whether `poller` is in a poll() that a signal's handler runs in (in this thread: only it runs
+    them), whose RuntimeError says so; it refuses a second poll()."""
+    try:
+        poller.poll(0)
+    except RuntimeError:
+        return True
+    return False
 
 
 def _start_thread(target: Callable[[], None], name: str) -> threading.Thread:

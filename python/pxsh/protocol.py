@@ -153,13 +153,13 @@ class FrameDecoder:
         and it holds only its ACCEPTED and `tasks` replies, none failed (whole_answer's checks, read
         with one unpack), with nothing held back from earlier reads: the usual read of a thread that
         waits for its answer. None for anything else, which decode() then takes."""
-        if size < _ANSWER_START.size or self._start != len(self._buffer):
+        if size < _ANSWER_START_SIZE or self._start != len(self._buffer):
             return None
-        length, kind, op, flags, engine, ident, frames, first_kind, first = _ANSWER_START.unpack_from(data)
+        length, kind, op, flags, engine, ident, frames, first_kind, first = _unpack_answer_start(data)
         if length + 4 != size or kind != ANSWER or ident != request or flags & FAILED or frames != tasks + 1 \
                 or first_kind != ACCEPTED or frames > (length - 20) >> 2 or size > self.maximum_frame_size:
             return None
-        return tuple.__new__(Frame, (kind, op, flags, engine, ident, bytes(data[HEADER_SIZE - 4:size]))), first
+        return _new_tuple(Frame, (kind, op, flags, engine, ident, bytes(data[HEADER_SIZE - 4:size]))), first
 
     def decode(self, data) -> List[Frame]:
         """feed(data), then frames(). With nothing held back from earlier reads (the usual case) the
@@ -265,6 +265,9 @@ _FIRST_KIND_AT = 8
 _FIRST_ID_AT = 32
 # An ANSWER frame up to its first task id: its header, then (as above) its first frame's kind and id.
 _ANSWER_START = struct.Struct(f"<IBBHiQI{_FIRST_KIND_AT - 4}xB{_FIRST_ID_AT - _FIRST_KIND_AT - 1}xQ")
+_ANSWER_START_SIZE = _ANSWER_START.size
+_unpack_answer_start = _ANSWER_START.unpack_from
+_new_tuple = tuple.__new__  # a Frame without namedtuple's __new__, which checks its arguments
 _U64 = struct.Struct("<Q")
 
 

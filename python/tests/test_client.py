@@ -444,12 +444,12 @@ class ClientTests(ClusterTestCase):
         self.assertEqual([fired for _, fired, _ in outcomes], [True] * len(outcomes))
 
     def test_a_ctrl_c_at_any_line_of_a_blocking_submit_leaves_the_client_usable(self):
-        # A blocking execute sends and reads its answer inside _submit (its first round of the wait):
-        # KeyboardInterrupt raised at each line of it in turn must leave no claim on the read side and
-        # no result that nothing will answer, and the interrupted one ends (replied, or cancelled if
+        # A blocking execute sends and reads its answer inside _submit_and_wait (its first round of the
+        # wait): KeyboardInterrupt raised at each line of it in turn must leave no claim on the read side
+        # and no result that nothing will answer, and the interrupted one ends (replied, or cancelled if
         # it never went out). In a thread of its own, as above.
         view = self.rc[:]
-        submit = type(self.rc)._submit.__code__
+        submit = type(self.rc)._submit_and_wait.__code__
         lines = lines_of(submit)
         outcomes = []
 
@@ -532,7 +532,7 @@ class ClientTests(ClusterTestCase):
         # The request goes out before its result is made: a Ctrl-C there left the cell running
         # untracked (not in history, not interrupted), and the next call waited for it.
         import inspect
-        submit = type(self.rc)._submit
+        submit = type(self.rc)._submit_and_wait
         source, first = inspect.getsourcelines(submit)
         line = first + next(i for i, text in enumerate(source) if "result.__init__(self, *init)" in text)
         view = self.rc[:]
@@ -1446,8 +1446,9 @@ class InterruptTests(ClusterTestCase):
         # A read completed two results; a Ctrl-C while the first was finished skipped the second.
         client = self.own_client()
         client[:].execute("import time", block=True)
-        first, second = client[0].apply_async(time.sleep, 0.3), client[1].apply_async(time.sleep, 0.3)
-        time.sleep(1)  # both replies wait in the socket: one read takes them in
+        # The second replies later (in the order read, which is the order finished) and is the one left.
+        first, second = client[0].apply_async(time.sleep, 0.2), client[1].apply_async(time.sleep, 0.5)
+        time.sleep(1.2)  # both replies wait in the socket: one read takes them in
         give_value = asyncresult.AsyncResult._give_value.__code__
         fired = interrupted_at(give_value, give_value.co_firstlineno + 2, first.done)  # _poll reads both
         self.assertTrue(fired)
