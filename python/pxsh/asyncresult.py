@@ -104,7 +104,7 @@ _FUTURE_FIELDS_KNOWN = set(vars(concurrent.futures.Future())) == {
 def _notify_waiters(condition) -> None:
     """condition.notify_all(), with its lock held; nothing when no thread waits on it (the common case of
     one thread, which would pay for notify_all's Python calls on every reply)."""
-    if getattr(condition, "_waiters", True):
+    if condition._waiters:  # threading.Condition's
         condition.notify_all()
 
 

@@ -765,9 +765,9 @@ class Client:
         # (_put_off_while_a_read_takes_in reads this name), and a failure loses bytes.
         taking_in = False
         try:
-            began = time.perf_counter() if spin else 0.0
-            budget = _SPIN.budget() if spin else 0.0
-            caught = budget > 0 and self._poll_briefly(budget)
+            if spin:
+                began, budget = time.perf_counter(), _SPIN.budget()
+                caught = budget > 0 and self._poll_briefly(budget)
             while True:
                 try:
                     if deadline is None:
