@@ -1165,7 +1165,9 @@ class InterruptTests(ClusterTestCase):
 
         previous = signal.getsignal(signal.SIGALRM)
         self.addCleanup(signal.signal, signal.SIGALRM, previous)
-        for late in (Late, TimeoutError):  # TimeoutError is an OSError, as a connection's failures are
+        # TimeoutError is an OSError, as a connection's failures are; RuntimeError is what a poll object
+        # raises for a nested poll(), which a read tells apart (see _refuses_nested_poll).
+        for late in (Late, TimeoutError, RuntimeError):
             def alarm(*_, late=late):
                 raise late("too late")
 
@@ -1175,6 +1177,41 @@ class InterruptTests(ClusterTestCase):
                 client[0].execute("time.sleep(1)", block=True)
             self.assertEqual(client[:].apply_sync(abs, -1), [1, 1])
         self.assertTrue(client.wait(timeout=10), client.outstanding)
+
+    def test_a_signal_handler_that_looks_at_a_result_during_a_wait_leaves_the_wait_its_answer(self):
+        # done() takes in what has arrived: in a handler that runs inside a read's wait, that is a nested
+        # read, which the connection's poll object refuses (RuntimeError: concurrent poll() invocation).
+        # It must take in with a poll object of its own, and wake the wait it ran in: here the handler's
+        # done() takes in the answer that the wait is for (the handler waits longer than its task runs).
+        client = self.own_client()
+        client[:].execute("import time", block=True)
+        other = client[1].apply_async(time.sleep, 3)  # still running when the handler looks at it
+        looked = []
+
+        def alarm(*_):
+            time.sleep(0.6)  # the execute's answer arrives meanwhile
+            looked.append(other.done())
+
+        previous = signal.signal(signal.SIGALRM, alarm)
+        self.addCleanup(signal.signal, signal.SIGALRM, previous)
+        done = threading.Event()
+        main = threading.get_ident()
+
+        def unless_done_in_10_s():  # a wait left asleep: a Ctrl-C fails the test instead of hanging it
+            if not done.wait(10):
+                signal.pthread_kill(main, signal.SIGINT)
+
+        threading.Thread(target=unless_done_in_10_s, daemon=True).start()
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        began = time.monotonic()
+        try:
+            reply = client[0].execute("time.sleep(0.4)", block=True).get(timeout=5)
+        finally:
+            done.set()
+        self.assertLess(time.monotonic() - began, 2, "the wait slept on until the other task's answer woke it")
+        self.assertEqual(looked, [False])
+        self.assertIsInstance(reply, pxsh.ExecuteReply)
+        self.assertIsNone(other.get(timeout=10))
 
     def test_a_ctrl_c_another_thread_takes_while_a_read_takes_in_is_put_off_and_loses_nothing(self):
         # The kernel gives SIGINT to any thread that lets it through (Jupyter's threads do), and Python
