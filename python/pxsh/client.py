@@ -1134,11 +1134,10 @@ class Client:
             raise
         finally:
             if interrupted:
-                recorded = self._record_interrupted(result, request, init, sent, made, recorded)
-            if holding and self._reading == me:  # unless given back with the record
+                self._undo_interrupted_submit(result, request, init, sent, made, recorded, me if holding else None,
+                                              False)
+            elif holding and self._reading == me:  # unless given back with the record
                 self._release_reading()
-            if interrupted and recorded:
-                self._undo_submit(result, request, sent, False)
 
     def _submit_and_wait(self, result: AsyncResult, op: int, targets: List[int], shared, init: tuple) -> AsyncResult:
         """Send a direct request that the caller waits for next (block=True), and read until a result
@@ -1189,29 +1188,31 @@ class Client:
         finally:
             try:
                 if interrupted:
-                    recorded = self._record_interrupted(result, request, init, sent, made, recorded)
-                if holding and self._reading == me:  # unless given back with the answer
+                    self._undo_interrupted_submit(result, request, init, sent, made, recorded, me if holding else None,
+                                                  True)
+                elif holding and self._reading == me:  # unless given back with the answer
                     self._release_reading()
-                if interrupted and recorded:
-                    self._undo_submit(result, request, sent, True)
             finally:  # also when a Ctrl-C cut the above short: done-callbacks run with the read side free
                 if finished:
                     _finish_all(finished)
 
-    def _record_interrupted(self, result: AsyncResult, request: Optional[int], init: Optional[tuple], sent: bool,
-                            made: bool, recorded: bool) -> bool:
-        """After a Ctrl-C in a submit: whether its result is recorded, now that one which went out is (made
-        if need be), for its tasks to be interrupted, and before the read side is given back, for a thread
-        that reads next to find it."""
+    def _undo_interrupted_submit(self, result: AsyncResult, request: Optional[int], init: Optional[tuple],
+                                 sent: bool, made: bool, recorded: bool, holder: Optional[int], waited: bool) -> None:
+        """After a Ctrl-C in a submit: a request that went out gets its result recorded (made if need be),
+        for its tasks to be interrupted, before the read side is given back (`holder`: the thread that held
+        it for the submit, if one did), for a thread that reads next to find it; then _undo_submit."""
         if not recorded and request is not None and self._awaiting.get(request) is result:
-            return True  # a Ctrl-C came between the record and its flag
-        if sent and not recorded:
+            recorded = True  # a Ctrl-C came between the record and its flag
+        elif sent and not recorded:
             if not made and init is not None:
                 result.__init__(self, *init)
             with self._lock:
                 self._record_request(result, request)
-            return True
-        return recorded
+            recorded = True
+        if holder is not None and self._reading == holder:  # unless given back with the record or the answer
+            self._release_reading()
+        if recorded:
+            self._undo_submit(result, request, sent, waited)
 
     def _took_whole_answer(self, received: int, result: AsyncResult) -> bool:
         """Whether the `received` bytes just read are the whole answer to `result`'s request, in one
