@@ -133,8 +133,8 @@ class _CtrlCPutOff:
     Python raises KeyboardInterrupt in the main thread when the call that was running returns: one
     right after a recv_into would drop the bytes it read (results that never end). So in the main
     thread a read puts _put_off_while_a_read_takes_in in place of signal.default_int_handler: it
-    puts a Ctrl-C off while any read on the stack takes in (its local `taking_in`), and the read
-    raises it once the take-in ends (deliver); any other Ctrl-C raises at once, as before. Python
+    puts a Ctrl-C off while any read on the stack takes in (its local `taking_in`), or a submit
+    sends (`sending`), and that raises it once the take-in or the send ends (deliver); any other Ctrl-C raises at once, as before. Python
     runs handlers in the main thread only, whichever thread the kernel gives the signal to, and
     other threads are never interrupted: so no thread holds SIGINT back, and a read pays one check
     on its hot path. It stays in place when the read ends (putting it in place and back on each
@@ -178,7 +178,8 @@ def _put_off_while_a_read_takes_in(number: int, frame) -> None:
     """SIGINT's Python handler once a read in the main thread put it in place (see _PutOff)."""
     caller = frame  # the main thread's
     while caller is not None:
-        if caller.f_code is _READ_CODE and caller.f_locals.get("taking_in"):
+        flag = _PUT_OFF_WHILE.get(caller.f_code)
+        if flag is not None and caller.f_locals.get(flag):
             _PutOff.pending = True
             return
         caller = caller.f_back
@@ -202,6 +203,11 @@ _SIGINT = int(signal.SIGINT)
 _sigint_handler = functools.partial(_signal.getsignal, _SIGINT)  # signal.getsignal's enum lookup fails and costs µs
 
 
+# A read's wait looks at what it waits for at least this often (s): a read nested in it may have taken
+# that in without a ping (see _read_some).
+_WAIT_SLICE = 1.0
+_WAIT_SLICE_MS = int(_WAIT_SLICE * 1000)
+_DONT_WAIT = socket.MSG_DONTWAIT
 _LONGEST_WAIT = 1e6  # seconds: under poll()'s limit of 2**31 - 1 ms, and a lock's (math.inf overflows)
 
 # In the home engine of a pxsh session: its cluster's controller socket, which Client() attaches to.
@@ -707,7 +713,7 @@ class Client:
         me = threading.get_ident()
         while True:
             finished: list = []
-            reading = False
+            reading = nested = False
             try:
                 with lock:  # the condition's lock (entering the Condition itself adds a Python call)
                     while True:
@@ -718,9 +724,11 @@ class Client:
                         remaining = None if deadline is None else deadline - time.monotonic()
                         if remaining is not None and remaining <= 0:
                             return False
-                        # Or this thread's own claim, left by a Ctrl-C (KeyboardInterrupt) that came
-                        # right after it was taken: this thread is not reading now.
+                        # Or this thread's claim already: one a Ctrl-C left right after it was taken, or
+                        # a read of this thread's further down the stack, in which a signal's handler
+                        # runs (a nested read: see _reads_further_down).
                         if self._reading is None or self._reading == me:
+                            nested = self._reading == me and self._reads_further_down()
                             self._reading = me
                             reading = True
                             break
@@ -728,7 +736,9 @@ class Client:
                 self._read_some(finished, predicate, deadline, spin, answer)
             finally:
                 try:
-                    if reading and self._reading == me:  # unless given back with the answer
+                    if nested:
+                        self._wake_outer_read()  # the outer read keeps its claim
+                    elif reading and self._reading == me:  # unless given back with the answer
                         self._release_reading()
                 finally:  # also when a Ctrl-C cut the read or the release short
                     if finished:  # their done-callbacks run here, with the read side free
@@ -745,10 +755,13 @@ class Client:
         The caller holds the read side. Every wait is in poll(), so the socket stays blocking. A
         recv() that blocks would also be woken each time the controller takes in what this side sent
         (Linux wakes a Unix socket's readers on write space too): one more wake-up per call.
-        A signal's handler runs inside the wait (poll() waits on after it, PEP 475), and one that
-        uses this client reads in turn: a nested read, which the connection's poll object refuses
-        (_refuses_nested_poll). It waits with a poll object of its own and then sends a ping (an empty
-        status request), whose reply wakes this read: the nested one may have taken its answer.
+        A signal's handler may use this client while a read of its thread waits or takes in: a nested
+        read (see _reads_further_down), which may take in what the outer read waits for. If the outer
+        one is in poll() (where Python runs a handler, and then waits on, PEP 475), the connection's
+        poll object refuses the nested one's poll() (_refuses_nested_poll), which then waits with one
+        of its own; when the nested read ends, a ping wakes the outer one (_wake_outer_read). Its
+        recv_into does not block (the nested read may have taken what poll() saw), and it looks at
+        predicate() at least every _WAIT_SLICE s.
         With `spin`, the first wait polls for a while before it sleeps (see _Spin). `answer`: a
         recorded result the caller waits for (see _submit): a read that is its whole answer in one
         frame (the usual case) settles it and gives the read side back at once.
@@ -771,25 +784,34 @@ class Client:
             while True:
                 try:
                     if deadline is None:
-                        poller.poll()
+                        ready = poller.poll(_WAIT_SLICE_MS)
                     else:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
                             if spin:
                                 _SPIN.ended(time.perf_counter() - began, budget > 0, False)
                             return
-                        # In whole milliseconds, rounded up; a longer wait (even math.inf) goes on after this one.
-                        if not poller.poll(math.ceil(min(remaining, _LONGEST_WAIT) * 1000)):
-                            continue
+                        # In whole milliseconds, rounded up; a longer wait goes on after this one.
+                        ready = poller.poll(math.ceil(min(remaining, _WAIT_SLICE) * 1000))
                 except RuntimeError:
                     if nested or not _refuses_nested_poll(poller):
                         raise  # a signal's handler raised it
                     poller, nested = _new_poller(sock), True
                     continue
+                if not ready:
+                    if predicate():  # a nested read took it in
+                        return
+                    continue
                 # Into one buffer kept for the connection: recv(256 KiB) would allocate (mmap) a
                 # new one, shrink it (mremap) and free it (munmap) for every read.
                 taking_in = True
-                received = sock.recv_into(self._receiving)
+                try:
+                    received = sock.recv_into(self._receiving, 0, _DONT_WAIT)
+                except BlockingIOError:  # a nested read took in what poll() saw
+                    taking_in = False
+                    if predicate():
+                        return
+                    continue
                 if answer is not None and self._took_whole_answer(received, answer):
                     if answer._state is not _FINISHED:
                         finished.append(answer)
@@ -834,18 +856,38 @@ class Client:
                 reason = f"the controller sent an invalid frame: {exc}"
             else:
                 reason = f"the client's reader failed: {type(exc).__name__}: {exc}"
-        finally:
-            if nested and reason is None:
-                self._wake_outer_read()
         self._close(reason)
         _PutOff.deliver()  # a Ctrl-C that came as the failed read took in
 
+    def _reads_further_down(self) -> bool:
+        """Whether a frame of this client further down this thread's stack holds the read side: then a
+        signal's handler runs in it, and a read here is nested in that one (not a claim that a Ctrl-C
+        left behind). Looked at only when this thread finds the claim its own."""
+        frame = sys._getframe(2)  # below the caller's
+        while frame is not None:
+            if frame.f_code in _HOLDING_READ_CODES and frame.f_locals.get("self") is self:
+                return True
+            frame = frame.f_back
+        return False
+
     def _wake_outer_read(self) -> None:
-        """After a read nested in another (see _read_some): a ping, whose reply wakes the other's wait."""
+        """After a nested read (see _read_some): a ping (an empty status request, whose reply nobody
+        waits for), which wakes the outer read's wait at once. Not while a send is under way: the
+        handler may have cut this thread's own send short (its lock would never come free); the outer
+        read then looks again within _WAIT_SLICE."""
+        with self._lock:
+            if self._closed or self._sock is None:
+                return
+            request = self._next_request
+            self._next_request += 1
+        if not self._send_lock.acquire(blocking=False):
+            return
         try:
-            self._send_control(protocol.CTL_STATUS)
-        except errors.ClusterError:
-            pass  # closed: the outer read's wait has ended too
+            self._sock.sendall(protocol.encode(protocol.control(protocol.CTL_STATUS, request)))
+        except (OSError, AttributeError):
+            pass  # the outer read finds the failure
+        finally:
+            self._send_lock.release()
 
     def _failure_reason(self, failure: Optional[OSError]) -> str:
         """Why the connection ended: `failure` of a send or receive, or None for the controller's end of file."""
@@ -891,12 +933,14 @@ class Client:
         if self._reading not in (None, me) or self._sock is None or self._closed:
             return
         finished: list = []
-        reading = False
+        reading = nested = False
         try:
             with self._lock:
                 if self._reading not in (None, me) or self._sock is None:
                     return
-                self._reading = me  # as in _wait_for, a claim this thread left is taken again
+                # As in _wait_for: a claim this thread left is taken again; a nested read keeps it.
+                nested = self._reading == me and self._reads_further_down()
+                self._reading = me
                 reading = True
             poller = self._poller
             try:
@@ -914,7 +958,9 @@ class Client:
                 ready = poller.poll(0)
         finally:
             try:
-                if reading:
+                if nested:
+                    self._wake_outer_read()
+                elif reading:
                     self._release_reading()
             finally:  # also when a Ctrl-C cut the read or the release short
                 if finished:
@@ -1077,7 +1123,7 @@ class Client:
             self._ensure_connected()
         # A Ctrl-C may come at any line: these say what is left to undo.
         request = None
-        holding = sent = made = recorded = interrupted = False
+        holding = sending = sent = made = recorded = interrupted = False
         try:
             with self._lock:
                 if self._closed:
@@ -1094,8 +1140,12 @@ class Client:
             if holding:
                 submitted = time.time()
                 self._waited_since_submit = False
+                sending = True  # until `sent` says so, a Ctrl-C is put off (see _PUT_OFF_WHILE)
                 self._send(data)
                 sent = True
+                sending = False
+                if _PutOff.pending:
+                    _PutOff.deliver()
             if init is not None:
                 result.__init__(self, *init)
                 if holding:
@@ -1115,6 +1165,7 @@ class Client:
             # Submissions made one after another with no wait between them (a loop of apply_async) go
             # out together: one write, and one wake-up of the controller, per batch (_send, or the
             # flusher thread within _FLUSH_DELAY).
+            sending = True
             with self._send_lock:
                 held_back = self._outgoing
                 batched = bool(held_back) or not self._waited_since_submit
@@ -1128,16 +1179,22 @@ class Client:
             if full or not batched:
                 self._send(None if batched else data)
                 sent = True
+            sending = False
+            if _PutOff.pending:
+                _PutOff.deliver()
             return result
         except KeyboardInterrupt:
             interrupted = True
             raise
         finally:
+            sending = False  # a failed send: a Ctrl-C is not put off any more, and one that was comes out below
             if interrupted:
                 self._undo_interrupted_submit(result, request, init, sent, made, recorded, me if holding else None,
                                               False)
             elif holding and self._reading == me:  # unless given back with the record
                 self._release_reading()
+            if _PutOff.pending:
+                _PutOff.deliver()
 
     def _submit_and_wait(self, result: AsyncResult, op: int, targets: List[int], shared, init: tuple) -> AsyncResult:
         """Send a direct request that the caller waits for next (block=True), and read until a result
@@ -1152,7 +1209,7 @@ class Client:
         me = _get_ident()
         # A Ctrl-C may come at any line: these say what is left to undo.
         request = None
-        holding = sent = made = recorded = interrupted = False
+        holding = sending = sent = made = recorded = interrupted = False
         finished: list = []
         try:
             with self._lock:
@@ -1168,8 +1225,12 @@ class Client:
             data = protocol.encode_submission(op, request, targets, False, None, shared, (), True)
             submitted = time.time()
             self._waited_since_submit = True
+            sending = True  # until `sent` says so, a Ctrl-C is put off (see _PUT_OFF_WHILE)
             self._send(data)
             sent = True
+            sending = False
+            if _PutOff.pending:
+                _PutOff.deliver()
             result.__init__(self, *init)
             result.submitted = submitted  # when it went out, not when it was made after that
             made = True
@@ -1186,6 +1247,7 @@ class Client:
             interrupted = True
             raise
         finally:
+            sending = False  # a failed send: a Ctrl-C is not put off any more, and one that was comes out below
             try:
                 if interrupted:
                     self._undo_interrupted_submit(result, request, init, sent, made, recorded, me if holding else None,
@@ -1195,6 +1257,8 @@ class Client:
             finally:  # also when a Ctrl-C cut the above short: done-callbacks run with the read side free
                 if finished:
                     _finish_all(finished)
+            if _PutOff.pending:
+                _PutOff.deliver()
 
     def _undo_interrupted_submit(self, result: AsyncResult, request: Optional[int], init: Optional[tuple],
                                  sent: bool, made: bool, recorded: bool, holder: Optional[int], waited: bool) -> None:
@@ -1353,7 +1417,14 @@ def _finish_all(results: list) -> None:
         raise failure
 
 
-_READ_CODE = Client._read_some.__code__  # _put_off_while_a_read_takes_in looks for it on the stack
+# What _put_off_while_a_read_takes_in looks for on the stack: a read taking in what it received, and a
+# submit sending (from the send until its flag `sent` is set, which says the request must be recorded
+# and its tasks interrupted: a Ctrl-C in between left it running unseen, and one inside a long sendall
+# cut a frame short).
+_PUT_OFF_WHILE = {Client._read_some.__code__: "taking_in", Client._submit.__code__: "sending",
+                  Client._submit_and_wait.__code__: "sending"}
+_HOLDING_READ_CODES = frozenset(method.__code__ for method in (
+    Client._wait_for, Client._poll, Client._read_some, Client._submit, Client._submit_and_wait))
 
 
 @contextlib.contextmanager

@@ -255,7 +255,7 @@ class DirectView(View):
                 combine=None, read_later=False, wait=False) -> AsyncResult:
         ids = self._targets(targets)
         init = (label, method, ids, decode, self._is_single(targets), combine, read_later)
-        if wait:  # the caller waits for it next (block=True)
+        if wait and not per_task:  # the caller waits for it next (block=True)
             return self.client._submit_and_wait(_new_result(AsyncResult), op, ids, shared, init)
         return self.client._submit(_new_result(AsyncResult), op, targets=ids, shared=shared, per_task=per_task,
                                    init=init)

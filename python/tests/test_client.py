@@ -1213,6 +1213,89 @@ class InterruptTests(ClusterTestCase):
         self.assertIsInstance(reply, pxsh.ExecuteReply)
         self.assertIsNone(other.get(timeout=10))
 
+    def test_a_handler_that_reads_at_any_line_of_a_read_up_to_its_recv_leaves_the_wait_its_answer(self):
+        # Python runs a signal's handler at any bytecode boundary, not only inside poll(): here a real
+        # SIGALRM comes at each line of the read up to its recv_into in turn, and its handler looks at
+        # another result (done(), a read nested in this one) after the execute's answer has arrived, so
+        # that it takes that answer in. The wait must still end (a recv_into that blocked, or a poll()
+        # nobody woke, waited for good), and the nested read must leave the outer one its claim.
+        client = self.own_client()
+        client[:].execute("import time", block=True)
+        read = type(client)._read_some
+        main = threading.get_ident()
+        outcomes = []
+        for line in lines_through(read, "sock.recv_into("):
+            other = client[1].apply_async(time.sleep, 5)
+            claims = []
+
+            def alarm(*_, other=other, claims=claims):
+                time.sleep(0.4)  # the execute's answer arrives meanwhile
+                other.done()
+                claims.append(client._reading == main)
+
+            previous = signal.signal(signal.SIGALRM, alarm)
+            done = threading.Event()
+
+            def unless_done_in_10_s(done=done):  # a wait left asleep: a Ctrl-C fails the test instead
+                if not done.wait(10):
+                    signal.pthread_kill(main, signal.SIGINT)
+
+            threading.Thread(target=unless_done_in_10_s, daemon=True).start()
+            fired = []
+
+            def alarm_at_line(frame, event, arg, fired=fired, line=line):
+                if event == "line" and frame.f_lineno == line and not fired:
+                    fired.append(line)
+                    signal.pthread_kill(main, signal.SIGALRM)
+                return alarm_at_line
+
+            began = time.monotonic()
+            sys.settrace(lambda frame, event, arg: alarm_at_line if frame.f_code is read.__code__ else None)
+            try:
+                client[0].execute("1", block=True)
+                took = time.monotonic() - began
+            except KeyboardInterrupt:
+                took = None
+            finally:
+                sys.settrace(None)
+                done.set()
+                signal.signal(signal.SIGALRM, previous)
+            client.abort(other)
+            outcomes.append((line, bool(fired), claims, took is not None and took < 3))
+        self.assertEqual([outcome for outcome in outcomes if outcome[1] and outcome[2:] != ([True], True)], [])
+        self.assertGreater(sum(fired for _, fired, *_ in outcomes), len(outcomes) // 2)
+        self.assertEqual(client[:].apply_sync(abs, -1), [1, 1])
+
+    def test_a_ctrl_c_as_a_blocking_request_goes_out_is_put_off_until_it_is_marked_sent(self):
+        # Python raises a Ctrl-C at its next check: one right after the send, before the request was
+        # marked as sent, left it unrecorded, and the cell ran on, uninterrupted. Now a Ctrl-C is put
+        # off while a submit sends: it comes out once the request is marked sent, and its tasks are
+        # interrupted.
+        client = self.own_client()
+        view = client[:]
+        view.execute("import time", block=True)
+        send = client._send
+        main = threading.get_ident()
+
+        def send_then_ctrl_c(data):
+            send(data)
+            signal.pthread_kill(main, signal.SIGINT)  # Python's check comes before this returns
+            time.sleep(0.05)
+
+        client._send = send_then_ctrl_c
+        before = len(client.history)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                view.execute("time.sleep(3)", block=True)
+        finally:
+            del client._send
+        self.assertEqual(len(client.history), before + 1)  # recorded
+        began = time.monotonic()
+        view.execute("1", block=True)
+        self.assertLess(time.monotonic() - began, 1.5)  # its tasks were interrupted
+        with self.assertRaises(pxsh.CompositeError):
+            client.history[before].get(timeout=5)
+
     def test_a_ctrl_c_another_thread_takes_while_a_read_takes_in_is_put_off_and_loses_nothing(self):
         # The kernel gives SIGINT to any thread that lets it through (Jupyter's threads do), and Python
         # raises it in the main thread at its next check: once that came right after the recv_into of a
