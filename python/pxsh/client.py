@@ -203,8 +203,8 @@ _SIGINT = int(signal.SIGINT)
 _sigint_handler = functools.partial(_signal.getsignal, _SIGINT)  # signal.getsignal's enum lookup fails and costs µs
 
 
-# A read's wait looks at what it waits for at least this often (s): a read nested in it may have taken
-# that in without a ping (see _read_some).
+# A read's wait in the main thread looks at what it waits for at least this often (s): a read nested
+# in it may have taken that in without a ping (see _read_some).
 _WAIT_SLICE = 1.0
 _WAIT_SLICE_MS = int(_WAIT_SLICE * 1000)
 _DONT_WAIT = socket.MSG_DONTWAIT
@@ -770,8 +770,11 @@ class Client:
         if sock is None:
             return
         reason = None
-        if _get_ident() == _MAIN_THREAD and _sigint_handler() is not _PutOff.seen:
+        in_main = _get_ident() == _MAIN_THREAD  # the only thread a signal's handler runs in
+        if in_main and _sigint_handler() is not _PutOff.seen:
             _PutOff.replace_default_handler()
+        # Only a read in the main thread can have one nested in it (see above).
+        longest, longest_ms = (_WAIT_SLICE, _WAIT_SLICE_MS) if in_main else (_LONGEST_WAIT, None)
         poller = self._poller
         nested = False
         # From a recv_into to the record of what it read: a Ctrl-C is put off
@@ -784,7 +787,7 @@ class Client:
             while True:
                 try:
                     if deadline is None:
-                        ready = poller.poll(_WAIT_SLICE_MS)
+                        ready = poller.poll(longest_ms)
                     else:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
@@ -792,7 +795,7 @@ class Client:
                                 _SPIN.ended(time.perf_counter() - began, budget > 0, False)
                             return
                         # In whole milliseconds, rounded up; a longer wait goes on after this one.
-                        ready = poller.poll(math.ceil(min(remaining, _WAIT_SLICE) * 1000))
+                        ready = poller.poll(math.ceil(min(remaining, longest) * 1000))
                 except RuntimeError:
                     if nested or not _refuses_nested_poll(poller):
                         raise  # a signal's handler raised it
