@@ -133,8 +133,8 @@ class _CtrlCPutOff:
     Python raises KeyboardInterrupt in the main thread when the call that was running returns: one
     right after a recv_into would drop the bytes it read (results that never end). So in the main
     thread a read puts _put_off_while_a_read_takes_in in place of signal.default_int_handler: it
-    puts a Ctrl-C off while any read on the stack takes in (its local `taking_in`), or a submit
-    sends (`sending`), and that raises it once the take-in or the send ends (deliver); any other Ctrl-C raises at once, as before. Python
+    puts a Ctrl-C off while any read on the stack takes in (its local `taking_in`), and the read
+    raises it once the take-in ends (deliver); any other Ctrl-C raises at once, as before. Python
     runs handlers in the main thread only, whichever thread the kernel gives the signal to, and
     other threads are never interrupted: so no thread holds SIGINT back, and a read pays one check
     on its hot path. It stays in place when the read ends (putting it in place and back on each
@@ -178,8 +178,7 @@ def _put_off_while_a_read_takes_in(number: int, frame) -> None:
     """SIGINT's Python handler once a read in the main thread put it in place (see _PutOff)."""
     caller = frame  # the main thread's
     while caller is not None:
-        flag = _PUT_OFF_WHILE.get(caller.f_code)
-        if flag is not None and caller.f_locals.get(flag):
+        if caller.f_code is _READ_CODE and caller.f_locals.get("taking_in"):
             _PutOff.pending = True
             return
         caller = caller.f_back
@@ -936,7 +935,7 @@ class Client:
         if self._reading not in (None, me) or self._sock is None or self._closed:
             return
         finished: list = []
-        reading = nested = False
+        reading = nested = took_in = False
         try:
             with self._lock:
                 if self._reading not in (None, me) or self._sock is None:
@@ -955,6 +954,7 @@ class Client:
                 poller = _new_poller(self._sock)
                 ready = poller.poll(0)
             while ready:
+                took_in = True
                 self._read_some(finished, lambda: True, None)
                 if self._sock is None:
                     break
@@ -962,7 +962,8 @@ class Client:
         finally:
             try:
                 if nested:
-                    self._wake_outer_read()
+                    if took_in:  # what the outer read waits for may be among it
+                        self._wake_outer_read()
                 elif reading:
                     self._release_reading()
             finally:  # also when a Ctrl-C cut the read or the release short
@@ -1126,7 +1127,7 @@ class Client:
             self._ensure_connected()
         # A Ctrl-C may come at any line: these say what is left to undo.
         request = None
-        holding = sending = sent = made = recorded = interrupted = False
+        holding = sent = made = recorded = interrupted = False
         try:
             with self._lock:
                 if self._closed:
@@ -1143,12 +1144,8 @@ class Client:
             if holding:
                 submitted = time.time()
                 self._waited_since_submit = False
-                sending = True  # until `sent` says so, a Ctrl-C is put off (see _PUT_OFF_WHILE)
                 self._send(data)
                 sent = True
-                sending = False
-                if _PutOff.pending:
-                    _PutOff.deliver()
             if init is not None:
                 result.__init__(self, *init)
                 if holding:
@@ -1168,7 +1165,6 @@ class Client:
             # Submissions made one after another with no wait between them (a loop of apply_async) go
             # out together: one write, and one wake-up of the controller, per batch (_send, or the
             # flusher thread within _FLUSH_DELAY).
-            sending = True
             with self._send_lock:
                 held_back = self._outgoing
                 batched = bool(held_back) or not self._waited_since_submit
@@ -1182,22 +1178,16 @@ class Client:
             if full or not batched:
                 self._send(None if batched else data)
                 sent = True
-            sending = False
-            if _PutOff.pending:
-                _PutOff.deliver()
             return result
         except KeyboardInterrupt:
             interrupted = True
             raise
         finally:
-            sending = False  # a failed send: a Ctrl-C is not put off any more, and one that was comes out below
             if interrupted:
                 self._undo_interrupted_submit(result, request, init, sent, made, recorded, me if holding else None,
                                               False)
             elif holding and self._reading == me:  # unless given back with the record
                 self._release_reading()
-            if _PutOff.pending:
-                _PutOff.deliver()
 
     def _submit_and_wait(self, result: AsyncResult, op: int, targets: List[int], shared, init: tuple) -> AsyncResult:
         """Send a direct request that the caller waits for next (block=True), and read until a result
@@ -1212,7 +1202,7 @@ class Client:
         me = _get_ident()
         # A Ctrl-C may come at any line: these say what is left to undo.
         request = None
-        holding = sending = sent = made = recorded = interrupted = False
+        holding = sent = made = recorded = interrupted = False
         finished: list = []
         try:
             with self._lock:
@@ -1228,12 +1218,8 @@ class Client:
             data = protocol.encode_submission(op, request, targets, False, None, shared, (), True)
             submitted = time.time()
             self._waited_since_submit = True
-            sending = True  # until `sent` says so, a Ctrl-C is put off (see _PUT_OFF_WHILE)
             self._send(data)
             sent = True
-            sending = False
-            if _PutOff.pending:
-                _PutOff.deliver()
             result.__init__(self, *init)
             result.submitted = submitted  # when it went out, not when it was made after that
             made = True
@@ -1250,7 +1236,6 @@ class Client:
             interrupted = True
             raise
         finally:
-            sending = False  # a failed send: a Ctrl-C is not put off any more, and one that was comes out below
             try:
                 if interrupted:
                     self._undo_interrupted_submit(result, request, init, sent, made, recorded, me if holding else None,
@@ -1260,8 +1245,6 @@ class Client:
             finally:  # also when a Ctrl-C cut the above short: done-callbacks run with the read side free
                 if finished:
                     _finish_all(finished)
-            if _PutOff.pending:
-                _PutOff.deliver()
 
     def _undo_interrupted_submit(self, result: AsyncResult, request: Optional[int], init: Optional[tuple],
                                  sent: bool, made: bool, recorded: bool, holder: Optional[int], waited: bool) -> None:
@@ -1420,12 +1403,7 @@ def _finish_all(results: list) -> None:
         raise failure
 
 
-# What _put_off_while_a_read_takes_in looks for on the stack: a read taking in what it received, and a
-# submit sending (from the send until its flag `sent` is set, which says the request must be recorded
-# and its tasks interrupted: a Ctrl-C in between left it running unseen, and one inside a long sendall
-# cut a frame short).
-_PUT_OFF_WHILE = {Client._read_some.__code__: "taking_in", Client._submit.__code__: "sending",
-                  Client._submit_and_wait.__code__: "sending"}
+_READ_CODE = Client._read_some.__code__  # _put_off_while_a_read_takes_in looks for it on the stack
 _HOLDING_READ_CODES = frozenset(method.__code__ for method in (
     Client._wait_for, Client._poll, Client._read_some, Client._submit, Client._submit_and_wait))
 
