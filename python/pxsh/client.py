@@ -17,7 +17,6 @@ import atexit
 import collections.abc
 import concurrent.futures
 import contextlib
-import errno
 import functools
 import json
 import math
@@ -732,7 +731,7 @@ class Client:
                             reading = True
                             break
                         condition.wait(remaining if remaining is None else min(remaining, _LONGEST_WAIT))
-                self._read_some(finished, predicate, deadline, spin, answer)
+                self._read_some(finished, predicate, deadline, spin, answer, nested)
             finally:
                 try:
                     if nested:
@@ -746,7 +745,7 @@ class Client:
                 return True
 
     def _read_some(self, finished: list, predicate: Callable[[], bool], deadline: Optional[float], spin: bool = False,
-                   answer: Optional[AsyncResult] = None) -> None:
+                   answer: Optional[AsyncResult] = None, nested: bool = False) -> None:
         """Read frames until one batch finished results or predicate() holds; the results finished go
         into `finished` (the caller's, filled while a Ctrl-C is put off: a returned list would be lost
         to one that came as the read returned), for the caller to _finish.
@@ -754,13 +753,13 @@ class Client:
         The caller holds the read side. Every wait is in poll(), so the socket stays blocking. A
         recv() that blocks would also be woken each time the controller takes in what this side sent
         (Linux wakes a Unix socket's readers on write space too): one more wake-up per call.
-        A signal's handler may use this client while a read of its thread waits or takes in: a nested
-        read (see _reads_further_down), which may take in what the outer read waits for. If the outer
-        one is in poll() (where Python runs a handler, and then waits on, PEP 475), the connection's
-        poll object refuses the nested one's poll() (_refuses_nested_poll), which then waits with one
-        of its own; when the nested read ends, a ping wakes the outer one (_wake_outer_read). Its
-        recv_into does not block (the nested read may have taken what poll() saw), and it looks at
-        predicate() at least every _WAIT_SLICE s.
+        A signal's handler may use this client while a read of its thread waits or takes in: a
+        `nested` read (see _reads_further_down), which may take in what the outer read waits for. It
+        waits with a poll object of its own (the outer one may be in the connection's poll(), where
+        Python runs a handler and then waits on, PEP 475; a poll object refuses a second, nested
+        poll()) and does not spin; when it ends, its caller's ping wakes the outer one
+        (_wake_outer_read). A read's recv_into does not block (a nested read may have taken what
+        poll() saw), and it looks at predicate() at least every _WAIT_SLICE s.
         With `spin`, the first wait polls for a while before it sleeps (see _Spin). `answer`: a
         recorded result the caller waits for (see _submit): a read that is its whole answer in one
         frame (the usual case) settles it and gives the read side back at once.
@@ -774,8 +773,8 @@ class Client:
             _PutOff.replace_default_handler()
         # Only a read in the main thread can have one nested in it (see above).
         longest, longest_ms = (_WAIT_SLICE, _WAIT_SLICE_MS) if in_main else (_LONGEST_WAIT, None)
-        poller = self._poller
-        nested = False
+        poller = _new_poller(sock) if nested else self._poller
+        spin = spin and not nested  # a spin polls the connection's poll object
         # From a recv_into to the record of what it read: a Ctrl-C is put off
         # (_put_off_while_a_read_takes_in reads this name), and a failure loses bytes.
         taking_in = False
@@ -784,22 +783,16 @@ class Client:
                 began, budget = time.perf_counter(), _SPIN.budget()
                 caught = budget > 0 and self._poll_briefly(budget)
             while True:
-                try:
-                    if deadline is None:
-                        ready = poller.poll(longest_ms)
-                    else:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            if spin:
-                                _SPIN.ended(time.perf_counter() - began, budget > 0, False)
-                            return
-                        # In whole milliseconds, rounded up; a longer wait goes on after this one.
-                        ready = poller.poll(math.ceil(min(remaining, longest) * 1000))
-                except RuntimeError:
-                    if nested or not _refuses_nested_poll(poller):
-                        raise  # a signal's handler raised it
-                    poller, nested = _new_poller(sock), True
-                    continue
+                if deadline is None:
+                    ready = poller.poll(longest_ms)
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        if spin:
+                            _SPIN.ended(time.perf_counter() - began, budget > 0, False)
+                        return
+                    # In whole milliseconds, rounded up; a longer wait goes on after this one.
+                    ready = poller.poll(math.ceil(min(remaining, longest) * 1000))
                 if not ready:
                     if predicate():  # a nested read took it in
                         return
@@ -912,18 +905,13 @@ class Client:
 
     def _poll_briefly(self, seconds: float) -> bool:
         """Whether input arrives within `seconds`, polling without sleeping; the CPU goes to any
-        other task that is runnable on it meanwhile. False at once in a nested read (see _read_some)."""
+        other task that is runnable on it meanwhile."""
         poll, now, pass_cpu = self._poller.poll, time.perf_counter, os.sched_yield
         end = now() + seconds
-        try:
-            while not poll(0):
-                if now() >= end:
-                    return False
-                pass_cpu()
-        except RuntimeError:
-            if not _refuses_nested_poll(self._poller):
-                raise  # a signal's handler raised it
-            return False
+        while not poll(0):
+            if now() >= end:
+                return False
+            pass_cpu()
         return True
 
     def _poll(self) -> None:
@@ -944,18 +932,11 @@ class Client:
                 nested = self._reading == me and self._reads_further_down()
                 self._reading = me
                 reading = True
-            poller = self._poller
-            try:
-                ready = poller.poll(0)
-            except RuntimeError:
-                if not _refuses_nested_poll(poller):
-                    raise  # a signal's handler raised it
-                # In a signal's handler, in this thread's read (see _read_some).
-                poller = _new_poller(self._sock)
-                ready = poller.poll(0)
+            poller = _new_poller(self._sock) if nested else self._poller  # see _read_some
+            ready = poller.poll(0)
             while ready:
                 took_in = True
-                self._read_some(finished, lambda: True, None)
+                self._read_some(finished, lambda: True, None, False, None, nested)
                 if self._sock is None:
                     break
                 ready = poller.poll(0)
@@ -1429,16 +1410,6 @@ def _new_poller(sock: socket.socket) -> select.poll:
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return poller
-
-
-def _refuses_nested_poll(poller: select.poll) -> bool:
-    """Whether `poller` is in a poll() that a signal's handler runs in (in this thread: only it runs
-    them), whose RuntimeError says so; it refuses a second poll()."""
-    try:
-        poller.poll(0)
-    except RuntimeError:
-        return True
-    return False
 
 
 def _start_thread(target: Callable[[], None], name: str) -> threading.Thread:

@@ -1166,7 +1166,7 @@ class InterruptTests(ClusterTestCase):
         previous = signal.getsignal(signal.SIGALRM)
         self.addCleanup(signal.signal, signal.SIGALRM, previous)
         # TimeoutError is an OSError, as a connection's failures are; RuntimeError is what a poll object
-        # raises for a nested poll(), which a read tells apart (see _refuses_nested_poll).
+        # raises for a nested poll(), which a read must not take for one.
         for late in (Late, TimeoutError, RuntimeError):
             def alarm(*_, late=late):
                 raise late("too late")
